@@ -1,0 +1,89 @@
+# Shared by deploy/local/run and deploy/local/test: package installation, the build, and a
+# throwaway PostgreSQL 15 cluster. Source it; it defines functions only.
+
+CCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CCH_PG_BIN=/usr/lib/postgresql/15/bin
+
+cch_say() { printf '[cch] %s\n' "$*" >&2; }
+cch_die() { printf '[cch] error: %s\n' "$*" >&2; exit 1; }
+
+# Installs the Debian packages of deploy/local/packages.txt that are missing.
+cch_install_packages() {
+  local missing=() package
+  while read -r package; do
+    [[ -z "$package" || "$package" == \#* ]] && continue
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+  done < "$CCH_ROOT/deploy/local/packages.txt"
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  cch_say "installing missing packages: ${missing[*]}"
+  local sudo=()
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null || cch_die "packages missing (${missing[*]}) and not root: install them or run as root"
+    sudo=(sudo)
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq || cch_die "apt-get update failed"
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+    cch_die "apt-get install failed for: ${missing[*]}"
+}
+
+# Configures and builds one CMake preset (debug, release or ci).
+cch_build() {
+  local preset=$1
+  local jobs=${CCH_BUILD_JOBS:-$(nproc)}
+  cch_say "building preset '$preset' with $jobs jobs"
+  (cd "$CCH_ROOT" && cmake --preset "$preset" >/dev/null && cmake --build --preset "$preset" -j "$jobs") ||
+    cch_die "build failed (preset $preset)"
+}
+
+# Prints a TCP port on 127.0.0.1 that nothing listens on.
+cch_free_port() {
+  local port attempt
+  for attempt in $(seq 1 200); do
+    port=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return 0
+    fi
+  done
+  cch_die "no free TCP port found"
+}
+
+# Runs a command as the postgres user when we are root (initdb refuses to run as root).
+cch_as_postgres() {
+  if [[ $(id -u) -eq 0 ]]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+# Starts a throwaway cluster in directory $1 (created) with durable settings; sets CCH_PG_PORT
+# and CCH_PG_ADMIN_URL (superuser, database postgres).
+cch_pg_start() {
+  local dir=$1
+  mkdir -p "$dir"
+  [[ $(id -u) -eq 0 ]] && chown postgres "$dir"
+  [[ -x "$CCH_PG_BIN/initdb" ]] || cch_die "PostgreSQL 15 server binaries not found in $CCH_PG_BIN"
+  cch_as_postgres "$CCH_PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust --encoding=UTF8 \
+    --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; cch_die "initdb failed"; }
+  CCH_PG_PORT=$(cch_free_port)
+  cch_as_postgres "$CCH_PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
+    -o "-p $CCH_PG_PORT -k $dir -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on -c full_page_writes=on -c max_connections=300" \
+    start >/dev/null || { cat "$dir/postgres.log" >&2; cch_die "PostgreSQL did not start"; }
+  CCH_PG_ADMIN_URL="postgresql://postgres@127.0.0.1:$CCH_PG_PORT/postgres"
+  export CCH_PG_PORT CCH_PG_ADMIN_URL
+  cch_say "PostgreSQL 15 running on 127.0.0.1:$CCH_PG_PORT (data in $dir/data, fsync and synchronous_commit on)"
+}
+
+# Stops the cluster in directory $1 if it runs, then removes the directory.
+cch_pg_stop() {
+  local dir=$1
+  [[ -d "$dir/data" ]] && cch_as_postgres "$CCH_PG_BIN/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >/dev/null 2>&1
+  rm -rf "$dir"
+}
+
+# Runs SQL as the superuser on the throwaway cluster.
+cch_psql() {
+  psql -X -q -v ON_ERROR_STOP=1 "$CCH_PG_ADMIN_URL" "$@"
+}

@@ -1,0 +1,37 @@
+#pragma once
+// cch-admin: the operators' command-line tool.
+//
+//   cch-admin [--config FILE] migrate         apply pending migrations, print what was applied
+//   cch-admin [--config FILE] status [--wait S] ask every service's /readyz; exit 0 if all ready
+//   cch-admin [--config FILE] config check    validate, print every effective value and its origin
+//   cch-admin config docs                     print the settings table of docs/configuration.md
+//
+// Exit status: 0 success, 1 the command ran and found a problem (a service not ready), 2 bad
+// usage or configuration, 3 database failure. Errors are one line on standard error.
+// Later issues add subcommands (ledger verify, trial balance, settlement runs).
+
+#include "cch/config/config.hpp"
+
+#include <chrono>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace cch::admin {
+
+int run_admin(int argc, char** argv);
+
+struct ServiceStatus {
+  std::string service;
+  std::string url;      // base URL, e.g. https://127.0.0.1:8443
+  bool ready = false;
+  std::string detail;   // the /readyz body, or the connection error
+};
+
+// Asks each service's /readyz once.
+std::vector<ServiceStatus> service_statuses(const config::Config& config);
+
+// Prints one line per service; returns true if all are ready.
+bool print_statuses(const std::vector<ServiceStatus>& statuses, std::ostream& out);
+
+}  // namespace cch::admin

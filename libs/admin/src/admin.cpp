@@ -1,0 +1,182 @@
+#include "cch/admin/admin.hpp"
+
+#include "cch/db/migrate.hpp"
+#include "cch/db/pool.hpp"
+#include "cch/http/client.hpp"
+#include "cch/runtime/schema.hpp"
+#include "cch/runtime/service.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <iomanip>
+#include <iostream>
+#include <optional>
+#include <thread>
+
+#ifndef CCH_VERSION
+#define CCH_VERSION "0.0.0"
+#endif
+
+namespace cch::admin {
+namespace {
+
+constexpr int kExitProblem = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitDatabase = 3;
+
+int error_line(const std::string& message, int status) {
+  std::cerr << "cch-admin: error: " << message << std::endl;
+  return status;
+}
+
+int command_migrate(const config::Config& config) {
+  try {
+    db::ConnectionPool pool(runtime::pool_options_from(config, "cch-admin"));
+    auto lease = pool.acquire();
+    const auto report = db::migrate(*lease, runtime::schema_migrations());
+    if (!report) {
+      return error_line(report.error().message, kExitDatabase);
+    }
+    for (const std::string& name : report->applied_now) {
+      std::cout << "applied " << name << "\n";
+    }
+    std::cout << "schema at version " << report->schema_version << " (" << report->applied_now.size()
+              << " applied now)" << std::endl;
+    return 0;
+  } catch (const std::exception& error) {
+    std::string message = error.what();
+    return error_line(message.substr(0, message.find('\n')), kExitDatabase);
+  }
+}
+
+int command_config_check(const config::Config& config) {
+  for (const config::SettingSpec& spec : config::all_settings()) {
+    std::string value;
+    switch (spec.kind) {
+      case config::Kind::integer: value = std::to_string(config.integer(spec.key)); break;
+      case config::Kind::boolean: value = config.boolean(spec.key) ? "true" : "false"; break;
+      case config::Kind::string:
+      case config::Kind::choice: value = config.text(spec.key); break;
+    }
+    if (spec.key == "database.url") {
+      value = db::redact_url(value);
+    }
+    std::cout << std::left << std::setw(34) << spec.key << " " << std::setw(12) << config.origin(spec.key) << " "
+              << value << "\n";
+  }
+  std::cout << "configuration is valid" << std::endl;
+  return 0;
+}
+
+http::ClientOptions client_options_for(const config::Config& config, const std::string& service) {
+  http::ClientOptions options;
+  options.host = config.text(service + ".listen_address");
+  if (options.host == "0.0.0.0") {
+    options.host = "127.0.0.1";
+  }
+  options.port = static_cast<unsigned short>(config.integer(service + ".port"));
+  options.timeout_ms = static_cast<std::uint32_t>(config.integer("admin.request_timeout_ms"));
+  if (config.boolean(service + ".tls")) {
+    http::ClientTlsOptions tls;
+    tls.ca_file = config.text("admin.ca_file");
+    tls.certificate_file = config.text("admin.client_certificate_file");
+    tls.private_key_file = config.text("admin.client_key_file");
+    options.tls = tls;
+  }
+  return options;
+}
+
+}  // namespace
+
+std::vector<ServiceStatus> service_statuses(const config::Config& config) {
+  std::vector<ServiceStatus> statuses;
+  for (const std::string_view name : config::service_names()) {
+    const std::string service(name);
+    const http::ClientOptions options = client_options_for(config, service);
+    ServiceStatus status;
+    status.service = service;
+    status.url = std::string(options.tls ? "https://" : "http://") + options.host + ":" + std::to_string(options.port);
+    try {
+      http::Client client(options);
+      const auto response = client.request("GET", "/readyz");
+      if (response) {
+        status.ready = response->status == 200;
+        status.detail = response->body;
+      } else {
+        status.detail = response.error().message;
+      }
+    } catch (const std::exception& error) {
+      status.detail = error.what();
+    }
+    statuses.push_back(std::move(status));
+  }
+  return statuses;
+}
+
+bool print_statuses(const std::vector<ServiceStatus>& statuses, std::ostream& out) {
+  bool all_ready = true;
+  for (const ServiceStatus& status : statuses) {
+    all_ready = all_ready && status.ready;
+    std::string detail = status.detail.substr(0, status.detail.find('\n'));
+    out << std::left << std::setw(12) << status.service << std::setw(28) << status.url
+        << (status.ready ? "ready    " : "NOT READY") << "  " << detail << "\n";
+  }
+  out.flush();
+  return all_ready;
+}
+
+int run_admin(int argc, char** argv) {
+  CLI::App app{"cch-admin: operate a cch clearinghouse"};
+  app.set_version_flag("--version", CCH_VERSION);
+  app.require_subcommand(1);
+  std::optional<std::string> config_path;
+  app.add_option("-c,--config", config_path, "TOML configuration file (default: built-in defaults)")
+      ->envname("CCH_CONFIG");
+
+  auto* migrate = app.add_subcommand("migrate", "Apply pending schema migrations");
+  auto* status = app.add_subcommand("status", "Ask every service whether it is ready");
+  int wait_seconds = 0;
+  status->add_option("--wait", wait_seconds, "Keep asking for up to this many seconds until all are ready")
+      ->check(CLI::Range(0, 3600));
+  auto* config_command = app.add_subcommand("config", "Configuration");
+  config_command->require_subcommand(1);
+  auto* config_check = config_command->add_subcommand("check", "Validate and print the effective configuration");
+  auto* config_docs = config_command->add_subcommand("docs", "Print the settings table of docs/configuration.md");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error);
+  }
+
+  if (config_docs->parsed()) {
+    std::cout << config::settings_markdown();
+    return 0;
+  }
+  const auto loaded = config::Config::load(config_path, config::process_environment());
+  if (!loaded) {
+    return error_line(loaded.error().message, kExitUsage);
+  }
+  const config::Config& config = loaded.value();
+  if (config_check->parsed()) {
+    return command_config_check(config);
+  }
+  if (migrate->parsed()) {
+    return command_migrate(config);
+  }
+  if (status->parsed()) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_seconds);
+    for (;;) {
+      const auto statuses = service_statuses(config);
+      const bool all_ready =
+          std::all_of(statuses.begin(), statuses.end(), [](const ServiceStatus& s) { return s.ready; });
+      if (all_ready || std::chrono::steady_clock::now() >= deadline) {
+        return print_statuses(statuses, std::cout) ? 0 : kExitProblem;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+  }
+  return kExitUsage;
+}
+
+}  // namespace cch::admin

@@ -1,0 +1,144 @@
+// The list of every setting: its key, kind, default and meaning. docs/configuration.md is
+// generated from this list; change both together (a test compares them).
+#include "cch/config/config.hpp"
+
+#include <array>
+
+namespace cch::config {
+namespace {
+
+SettingSpec integer_setting(std::string key, std::int64_t default_value, std::int64_t minimum,
+                            std::int64_t maximum, std::string description) {
+  SettingSpec spec;
+  spec.key = std::move(key);
+  spec.kind = Kind::integer;
+  spec.default_value = std::to_string(default_value);
+  spec.minimum = minimum;
+  spec.maximum = maximum;
+  spec.description = std::move(description);
+  return spec;
+}
+
+SettingSpec string_setting(std::string key, std::string default_value, std::string description) {
+  SettingSpec spec;
+  spec.key = std::move(key);
+  spec.kind = Kind::string;
+  spec.default_value = std::move(default_value);
+  spec.description = std::move(description);
+  return spec;
+}
+
+SettingSpec boolean_setting(std::string key, bool default_value, std::string description) {
+  SettingSpec spec;
+  spec.key = std::move(key);
+  spec.kind = Kind::boolean;
+  spec.default_value = default_value ? "true" : "false";
+  spec.description = std::move(description);
+  return spec;
+}
+
+SettingSpec choice_setting(std::string key, std::string default_value, std::vector<std::string> choices,
+                           std::string description) {
+  SettingSpec spec;
+  spec.key = std::move(key);
+  spec.kind = Kind::choice;
+  spec.default_value = std::move(default_value);
+  spec.choices = std::move(choices);
+  spec.description = std::move(description);
+  return spec;
+}
+
+constexpr std::array<std::string_view, 4> kServiceNames = {"api", "registry", "risk", "settlement"};
+
+struct ServiceDefaults {
+  std::int64_t port;
+  bool tls;
+  std::string role;
+};
+
+ServiceDefaults defaults_for(std::string_view service) {
+  if (service == "api") return {8443, true, "the public REST API (HTTPS)"};
+  if (service == "registry") return {8081, false, "the registration service (internal)"};
+  if (service == "risk") return {8082, false, "the risk service (internal)"};
+  return {8083, false, "the settlement service (internal)"};
+}
+
+std::vector<SettingSpec> build_settings() {
+  constexpr std::int64_t kMinute_ms = 60'000;
+  constexpr std::int64_t kHour_ms = 60 * kMinute_ms;
+  std::vector<SettingSpec> list;
+  list.push_back(string_setting("database.url", "postgresql://cch@127.0.0.1:5432/cch",
+                                "PostgreSQL connection URL (libpq syntax) of the shared ledger database."));
+  list.push_back(integer_setting("database.pool_size", 8, 1, 256,
+                                 "Most connections one process keeps open to PostgreSQL."));
+  list.push_back(integer_setting("database.acquire_timeout_ms", 2000, 1, kMinute_ms,
+                                 "Longest wait for a free pooled connection before the request fails."));
+  list.push_back(integer_setting("database.connect_timeout_s", 5, 1, 60,
+                                 "Longest wait for a new PostgreSQL connection to open."));
+  list.push_back(integer_setting("database.statement_timeout_ms", 30000, 1, kHour_ms,
+                                 "PostgreSQL statement_timeout for every pooled connection."));
+  list.push_back(integer_setting("database.max_transaction_attempts", 5, 1, 50,
+                                 "Attempts of one unit of work on serialization failure or deadlock."));
+  list.push_back(boolean_setting("database.migrate_on_start", true,
+                                 "Apply pending migrations when a service starts (safe when several start at once)."));
+
+  list.push_back(choice_setting("log.level", "info", {"debug", "info", "warn", "error"}, "Lowest level logged."));
+  list.push_back(choice_setting("log.format", "json", {"json", "text"},
+                                "One JSON object per line (json) or human-readable lines (text)."));
+
+  list.push_back(integer_setting("http.io_threads", 2, 1, 64, "Threads doing network input and output."));
+  list.push_back(integer_setting("http.worker_threads", 8, 1, 256,
+                                 "Threads running request handlers (handlers may wait on PostgreSQL)."));
+  list.push_back(integer_setting("http.body_limit_bytes", 1 << 20, 1024, 64 << 20,
+                                 "Largest request body; a larger one gets 413."));
+  list.push_back(integer_setting("http.header_limit_bytes", 16 << 10, 1024, 1 << 20,
+                                 "Largest request header block; a larger one gets 431."));
+  list.push_back(integer_setting("http.read_timeout_ms", 10000, 10, 10 * kMinute_ms,
+                                 "Longest time to receive one whole request; a slower client is cut off."));
+  list.push_back(integer_setting("http.write_timeout_ms", 10000, 10, 10 * kMinute_ms,
+                                 "Longest time to send one whole response."));
+  list.push_back(integer_setting("http.idle_timeout_ms", 60000, 10, kHour_ms,
+                                 "Longest wait for the next request on a keep-alive connection."));
+  list.push_back(integer_setting("http.handshake_timeout_ms", 5000, 10, kMinute_ms, "Longest TLS handshake."));
+  list.push_back(integer_setting("http.max_connections", 1024, 1, 100000,
+                                 "Most concurrent connections; further ones are closed at once."));
+  list.push_back(integer_setting("http.max_queued_requests", 1024, 1, 100000,
+                                 "Most requests waiting for a handler thread; further ones get 503."));
+  list.push_back(integer_setting("http.shutdown_grace_ms", 10000, 0, 10 * kMinute_ms,
+                                 "On SIGTERM, longest wait for requests in progress to finish."));
+
+  list.push_back(string_setting("tls.certificate_file", "", "PEM server certificate chain (services with tls = true)."));
+  list.push_back(string_setting("tls.private_key_file", "", "PEM private key of the server certificate."));
+  list.push_back(string_setting("tls.client_ca_file", "", "PEM CA certificates that sign client certificates."));
+  list.push_back(choice_setting("tls.client_certificate", "optional", {"none", "optional", "required"},
+                                "Whether TLS clients must present a certificate signed by tls.client_ca_file."));
+
+  for (const std::string_view service : kServiceNames) {
+    const ServiceDefaults defaults = defaults_for(service);
+    const std::string section(service);
+    list.push_back(string_setting(section + ".listen_address", "127.0.0.1",
+                                  "Address " + defaults.role + " listens on."));
+    list.push_back(integer_setting(section + ".port", defaults.port, 0, 65535,
+                                   "TCP port of " + defaults.role + " (0 picks a free port)."));
+    list.push_back(boolean_setting(section + ".tls", defaults.tls, "Serve HTTPS (true) or plain HTTP (false)."));
+  }
+
+  list.push_back(string_setting("admin.ca_file", "", "cch-admin: PEM CA that signed the services' certificates."));
+  list.push_back(string_setting("admin.client_certificate_file", "",
+                                "cch-admin: PEM client certificate presented to HTTPS services."));
+  list.push_back(string_setting("admin.client_key_file", "", "cch-admin: PEM key of admin.client_certificate_file."));
+  list.push_back(integer_setting("admin.request_timeout_ms", 5000, 10, 10 * kMinute_ms,
+                                 "cch-admin: longest wait for one service to answer."));
+  return list;
+}
+
+}  // namespace
+
+std::span<const SettingSpec> all_settings() {
+  static const std::vector<SettingSpec> settings = build_settings();
+  return settings;
+}
+
+std::span<const std::string_view> service_names() { return kServiceNames; }
+
+}  // namespace cch::config

@@ -1,0 +1,103 @@
+#pragma once
+// A bounded pool of PostgreSQL connections (libpqxx 6.4).
+//
+// At most `size` connections exist; they are opened lazily and reused. acquire() waits up to
+// `acquire_timeout` for a free one and then throws PoolTimeout, so a database that stalls turns
+// into quick, bounded failures rather than an unbounded queue of waiting requests. A lease
+// returns its connection when it dies; a connection that broke (or that the holder marks with
+// discard()) is closed and replaced on demand. Every new connection gets the configured
+// statement_timeout and application_name, then the `on_connect` hook (prepared statements).
+//
+// Thread safety: all member functions may be called concurrently. A Lease belongs to one thread.
+
+#include <pqxx/connection>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace cch::db {
+
+struct PoolOptions {
+  std::string url;
+  std::size_t size = 8;
+  std::chrono::milliseconds acquire_timeout{2000};
+  int connect_timeout_s = 5;
+  int statement_timeout_ms = 30000;
+  std::string application_name = "cch";
+  std::function<void(pqxx::connection&)> on_connect;  // may be empty
+};
+
+// No connection became free within acquire_timeout.
+class PoolTimeout : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The database could not be reached; the message is one line and never shows a password.
+class ConnectionFailed : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class ConnectionPool {
+ public:
+  explicit ConnectionPool(PoolOptions options);
+  ~ConnectionPool();
+  ConnectionPool(const ConnectionPool&) = delete;
+  ConnectionPool& operator=(const ConnectionPool&) = delete;
+
+  class Lease {
+   public:
+    Lease(Lease&& other) noexcept;
+    Lease& operator=(Lease&&) = delete;
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    ~Lease();
+    pqxx::connection& operator*() const { return *connection_; }
+    pqxx::connection* operator->() const { return connection_.get(); }
+    // Closes the connection instead of returning it (after an error that leaves it unusable).
+    void discard() noexcept { discard_ = true; }
+
+   private:
+    friend class ConnectionPool;
+    Lease(ConnectionPool* pool, std::unique_ptr<pqxx::connection> connection);
+    ConnectionPool* pool_;
+    std::unique_ptr<pqxx::connection> connection_;
+    bool discard_ = false;
+  };
+
+  // Throws PoolTimeout or ConnectionFailed.
+  Lease acquire();
+
+  // Opens (or reuses) a connection and runs SELECT 1; throws ConnectionFailed with a clear message.
+  void check_connectivity();
+
+  [[nodiscard]] std::size_t size() const noexcept { return options_.size; }
+  [[nodiscard]] std::size_t idle_count() const;
+  [[nodiscard]] std::size_t open_count() const;
+  [[nodiscard]] const std::string& redacted_url() const noexcept { return redacted_url_; }
+
+ private:
+  std::unique_ptr<pqxx::connection> open_connection();
+  void release(std::unique_ptr<pqxx::connection> connection, bool discard) noexcept;
+
+  const PoolOptions options_;
+  const std::string connection_string_;
+  const std::string redacted_url_;
+  mutable std::mutex mutex_;
+  std::condition_variable available_;
+  std::vector<std::unique_ptr<pqxx::connection>> idle_;  // guarded by mutex_
+  std::size_t open_count_ = 0;                           // guarded by mutex_: idle + leased + opening
+};
+
+// The URL with any password replaced by "***", for logs and error messages.
+std::string redact_url(const std::string& url);
+
+}  // namespace cch::db

@@ -1,0 +1,53 @@
+#pragma once
+// The start-up and shutdown that every cch service shares, so that services/*/main.cpp stays a
+// few lines: read the configuration, set up logging, connect to PostgreSQL and apply (or check)
+// migrations, record the start, add the service's routes plus /healthz, /readyz and /metrics,
+// listen, and on SIGTERM or SIGINT stop gracefully.
+//
+// A start-up failure (malformed configuration, unreachable database, busy port, bad TLS files)
+// prints exactly one line "cch-<service>: error: <what>" to standard error and returns a
+// non-zero exit status:
+//   2 configuration, 3 database, 4 listening socket or TLS.
+//
+// Thread safety: run_service() is called once, from main().
+
+#include "cch/config/config.hpp"
+#include "cch/db/pool.hpp"
+#include "cch/db/transaction.hpp"
+#include "cch/http/metrics.hpp"
+#include "cch/http/router.hpp"
+
+#include <functional>
+#include <string>
+
+namespace cch::runtime {
+
+enum ExitStatus : int {
+  exit_ok = 0,
+  exit_configuration = 2,
+  exit_database = 3,
+  exit_listen = 4,
+};
+
+// What a service's routes may use. Lives as long as the service runs.
+struct ServiceContext {
+  const config::Config& config;
+  db::ConnectionPool& pool;
+  http::Metrics& metrics;
+  db::RetryPolicy retry_policy;
+};
+
+struct ServiceDefinition {
+  std::string name;  // one of config::service_names()
+  // Adds the service's own routes; may be empty.
+  std::function<void(http::Router&, ServiceContext&)> add_routes;
+};
+
+// Runs the service until SIGTERM or SIGINT; returns the process exit status.
+int run_service(int argc, char** argv, const ServiceDefinition& definition);
+
+// Building blocks, shared with cch-admin and tests.
+db::PoolOptions pool_options_from(const config::Config& config, std::string application_name);
+db::RetryPolicy retry_policy_from(const config::Config& config);
+
+}  // namespace cch::runtime
