@@ -1,11 +1,11 @@
 #include "cch/core/log.hpp"
 
+#include "cch/core/time.hpp"
+
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <memory>
 #include <mutex>
 
@@ -88,17 +88,8 @@ void append_value(std::string& out, const Field::Value& value, bool quote_string
       value);
 }
 
-std::string utc_now_iso8601() {
-  const auto now = std::chrono::system_clock::now();
-  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(micros / 1'000'000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buffer[40];
-  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(micros % 1'000'000));
-  return buffer;
-}
+// The fixed form "YYYY-MM-DDTHH:MM:SS.ffffffZ" of time.hpp (no snprintf into a fixed buffer).
+std::string utc_now_iso8601() { return UtcTimestamp::now().format(); }
 
 }  // namespace
 
