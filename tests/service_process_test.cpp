@@ -1,0 +1,260 @@
+// The service binaries as a deployment starts them: clear one-line failures at start-up, limits
+// on a live socket, HTTPS with client certificates, graceful stop on SIGTERM.
+#include "cch/http/client.hpp"
+#include "cch/testing/process.hpp"
+#include "cch/testing/scratch_database.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <thread>
+
+namespace {
+
+using namespace std::chrono_literals;
+
+int count_lines(const std::string& text) { return static_cast<int>(std::count(text.begin(), text.end(), '\n')); }
+
+// A config file for one service on `port`, with extra TOML appended.
+std::string config_file(const std::string& database_url, const std::string& service, unsigned short port,
+                        const std::string& extra = "") {
+  return cch::testing::write_temporary_file(
+      "cch.toml", "[database]\nurl = \"" + database_url + "\"\n\n[" + service + "]\nport = " + std::to_string(port) +
+                      "\n\n[log]\nformat = \"text\"\n" + extra);
+}
+
+// Polls GET /readyz until 200 or the bound; false if the service never became ready.
+bool wait_until_ready(const cch::http::ClientOptions& options, cch::testing::ChildProcess& process) {
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < deadline && process.running()) {
+    try {
+      cch::http::Client client(options);
+      const auto response = client.request("GET", "/readyz");
+      if (response && response->status == 200) {
+        return true;
+      }
+    } catch (const std::exception&) {
+      // not listening yet
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  return false;
+}
+
+cch::http::ClientOptions plain_client(unsigned short port) {
+  cch::http::ClientOptions options;
+  options.host = "127.0.0.1";
+  options.port = port;
+  options.timeout_ms = 5000;
+  return options;
+}
+
+struct Pki {
+  std::string directory;
+  explicit Pki(const std::string& clients) : directory(cch::testing::make_temporary_directory()) {
+    const std::string command = std::string(CCH_PKI_SCRIPT) + " " + directory + " " + clients;
+    if (std::system(command.c_str()) != 0) {
+      throw std::runtime_error("PKI script failed: " + command);
+    }
+  }
+  [[nodiscard]] std::string file(const std::string& name) const { return directory + "/" + name; }
+};
+
+}  // namespace
+
+TEST(ServiceStartup, MalformedConfigurationExitsWithOneClearLine) {
+  const std::string path = cch::testing::write_temporary_file("bad.toml", "[database]\npool_size = \"many\n");
+  cch::testing::ChildProcess process(CCH_REGISTRY_BINARY, {"--config", path});
+  const auto status = process.wait_for_exit(30s);
+  ASSERT_TRUE(status.has_value()) << "the service must exit";
+  EXPECT_EQ(*status, 2);
+  const std::string error = process.standard_error();
+  EXPECT_EQ(count_lines(error), 1) << error;
+  EXPECT_EQ(error.rfind("cch-registry: error: " + path + ":2:", 0), 0U) << error;
+}
+
+TEST(ServiceStartup, UnknownSettingExitsWithOneClearLine) {
+  cch::testing::ChildProcess process(CCH_REGISTRY_BINARY, {}, {{"CCH_DATABASE_POOL_SIZE", "0"}});
+  const auto status = process.wait_for_exit(30s);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(*status, 2);
+  EXPECT_EQ(process.standard_error(),
+            "cch-registry: error: environment CCH_DATABASE_POOL_SIZE: database.pool_size must be an integer from 1 "
+            "to 256, got \"0\"\n");
+}
+
+TEST(ServiceStartup, UnreachableDatabaseExitsWithOneClearLine) {
+  const std::string path =
+      config_file("postgresql://cch:hunter2@127.0.0.1:1/cch", "registry", cch::testing::free_tcp_port());
+  cch::testing::ChildProcess process(CCH_REGISTRY_BINARY, {"--config", path});
+  const auto status = process.wait_for_exit(30s);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(*status, 3);
+  const std::string error = process.standard_error();
+  EXPECT_EQ(count_lines(error), 1) << error;
+  EXPECT_EQ(error.rfind("cch-registry: error: cannot connect to database postgresql://cch:***@127.0.0.1:1/cch", 0), 0U)
+      << error;
+  EXPECT_EQ(error.find("hunter2"), std::string::npos) << "the password must not be printed";
+}
+
+TEST(ServiceStartup, BusyPortExitsWithOneClearLine) {
+  cch::testing::ScratchDatabase database;
+  const int holder = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(holder, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(holder, 1), 0);
+  socklen_t length = sizeof address;
+  ::getsockname(holder, reinterpret_cast<sockaddr*>(&address), &length);
+  const unsigned short port = ntohs(address.sin_port);
+
+  cch::testing::ChildProcess process(CCH_REGISTRY_BINARY, {"--config", config_file(database.url(), "registry", port)});
+  const auto status = process.wait_for_exit(30s);
+  ::close(holder);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(*status, 4);
+  const std::string error = process.standard_error();
+  EXPECT_EQ(count_lines(error), 1) << error;
+  EXPECT_NE(error.find("cannot listen on 127.0.0.1:" + std::to_string(port)), std::string::npos) << error;
+  EXPECT_NE(error.find("in use"), std::string::npos) << error;
+}
+
+TEST(ServiceLifecycle, ServesHealthReadinessMetricsAndStopsGracefullyOnSigterm) {
+  cch::testing::ScratchDatabase database;
+  const unsigned short port = cch::testing::free_tcp_port();
+  cch::testing::ChildProcess process(CCH_REGISTRY_BINARY, {"--config", config_file(database.url(), "registry", port)});
+  ASSERT_TRUE(wait_until_ready(plain_client(port), process)) << process.standard_error();
+
+  cch::http::Client client(plain_client(port));
+  const auto health = client.request("GET", "/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200U);
+  const auto metrics = client.request("GET", "/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("cch_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"} 1"),
+            std::string::npos)
+      << metrics->body;
+  const auto missing = client.request("GET", "/v1/nothing");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404U);
+  EXPECT_NE(missing->body.find("\"reason\":\"not_found\""), std::string::npos) << missing->body;
+
+  process.send_signal(SIGTERM);
+  const auto status = process.wait_for_exit(30s);
+  ASSERT_TRUE(status.has_value()) << "SIGTERM must stop the service";
+  EXPECT_EQ(*status, 0) << process.standard_error();
+  EXPECT_NE(process.standard_error().find("service_stopped"), std::string::npos);
+}
+
+TEST(ServiceLimits, OversizedBodyGets413AndASlowClientIsCutOffWhileOthersAreServed) {
+  cch::testing::ScratchDatabase database;
+  const unsigned short port = cch::testing::free_tcp_port();
+  cch::testing::ChildProcess process(
+      CCH_REGISTRY_BINARY,
+      {"--config", config_file(database.url(), "registry", port,
+                               "\n[http]\nbody_limit_bytes = 1024\nread_timeout_ms = 300\n")});
+  ASSERT_TRUE(wait_until_ready(plain_client(port), process)) << process.standard_error();
+
+  cch::http::Client client(plain_client(port));
+  const auto too_large = client.request("POST", "/healthz", std::string(4096, 'x'), {{"Content-Type", "text/plain"}});
+  ASSERT_TRUE(too_large);
+  EXPECT_EQ(too_large->status, 413U);
+  EXPECT_NE(too_large->body.find("\"reason\":\"body_too_large\""), std::string::npos) << too_large->body;
+
+  // A client that sends half a request line and then nothing.
+  const int slow = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(port);
+  ASSERT_EQ(::connect(slow, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  const std::string partial = "GET /healthz HT";
+  ASSERT_EQ(::send(slow, partial.data(), partial.size(), 0), static_cast<ssize_t>(partial.size()));
+  timeval receive_timeout{10, 0};
+  ::setsockopt(slow, SOL_SOCKET, SO_RCVTIMEO, &receive_timeout, sizeof receive_timeout);
+  char buffer[512];
+  const auto started = std::chrono::steady_clock::now();
+  ssize_t received = 0;
+  do {
+    received = ::recv(slow, buffer, sizeof buffer, 0);
+  } while (received > 0);
+  const auto waited = std::chrono::steady_clock::now() - started;
+  ::close(slow);
+  EXPECT_LT(waited, 9s) << "the server must close the slow connection itself, well before our 10 s guard";
+
+  cch::http::Client after(plain_client(port));
+  const auto health = after.request("GET", "/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200U);
+  EXPECT_TRUE(process.running());
+}
+
+TEST(ServiceTls, ApiOverHttpsRequiresAClientCertificateFromTheClearinghouseCa) {
+  cch::testing::ScratchDatabase database;
+  const Pki pki("member-one");
+  const Pki foreign("member-one");
+  const unsigned short port = cch::testing::free_tcp_port();
+  const std::string tls = "\n[tls]\ncertificate_file = \"" + pki.file("server.pem") + "\"\nprivate_key_file = \"" +
+                          pki.file("server.key") + "\"\nclient_ca_file = \"" + pki.file("ca.pem") +
+                          "\"\nclient_certificate = \"required\"\n";
+  cch::testing::ChildProcess process(CCH_API_BINARY, {"--config", config_file(database.url(), "api", port, tls)});
+
+  auto member_options = plain_client(port);
+  cch::http::ClientTlsOptions member_tls;
+  member_tls.ca_file = pki.file("ca.pem");
+  member_tls.certificate_file = pki.file("member-one.pem");
+  member_tls.private_key_file = pki.file("member-one.key");
+  member_options.tls = member_tls;
+  ASSERT_TRUE(wait_until_ready(member_options, process)) << process.standard_error();
+
+  cch::http::Client member(member_options);
+  const auto ok = member.request("GET", "/healthz");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200U);
+
+  auto anonymous_options = member_options;
+  anonymous_options.tls->certificate_file.clear();
+  anonymous_options.tls->private_key_file.clear();
+  bool anonymous_refused = false;
+  try {
+    cch::http::Client anonymous(anonymous_options);
+    const auto response = anonymous.request("GET", "/healthz");
+    anonymous_refused = !response.has_value();
+  } catch (const std::exception&) {
+    anonymous_refused = true;
+  }
+  EXPECT_TRUE(anonymous_refused) << "a client without a certificate must not get an answer";
+
+  auto foreign_options = member_options;
+  foreign_options.tls->certificate_file = foreign.file("member-one.pem");
+  foreign_options.tls->private_key_file = foreign.file("member-one.key");
+  bool foreign_refused = false;
+  try {
+    cch::http::Client stranger(foreign_options);
+    const auto response = stranger.request("GET", "/healthz");
+    foreign_refused = !response.has_value();
+  } catch (const std::exception&) {
+    foreign_refused = true;
+  }
+  EXPECT_TRUE(foreign_refused) << "a certificate from another CA must be refused";
+
+  auto plain = plain_client(port);
+  bool plain_refused = false;
+  try {
+    cch::http::Client plain_client_on_tls_port(plain);
+    const auto response = plain_client_on_tls_port.request("GET", "/healthz");
+    plain_refused = !response.has_value() || response->status >= 400;
+  } catch (const std::exception&) {
+    plain_refused = true;
+  }
+  EXPECT_TRUE(plain_refused) << "plain HTTP on the HTTPS port must not be served";
+  EXPECT_TRUE(process.running());
+}
