@@ -1,0 +1,83 @@
+#pragma once
+// Router: maps (method, path) to a handler through route patterns such as
+// "/v1/members/{member_id}/accounts" (literal segments and {name} parameters).
+//
+// Contract:
+//   - add() validates the pattern and refuses a second route with the same method and shape
+//     (literals and parameter positions) by throwing std::invalid_argument: routes are fixed at
+//     startup, so a bad table stops the service before it listens.
+//   - dispatch() matches the request's path; a literal segment beats a parameter at the first
+//     position where two matching patterns differ. It fills Request::path_params (decoded) and
+//     Request::route, then calls the handler. Unknown path: 404 "not_found". Known path, other
+//     method: 405 "method_not_allowed" with an Allow header. An exception escaping a handler
+//     (or a status outside 100..599) becomes 500 "internal_error"; the exception text is logged
+//     with the request id and never sent to the client.
+//   - Request::route and route_name() give the matched pattern (or "unmatched"), so metrics and
+//     logs are labelled by a bounded set of patterns, never by raw paths.
+//
+// Thread safety: add() is not thread-safe and must finish before the router is shared. After
+// that, dispatch(), route_name() and routes() may be called concurrently from any thread.
+// Handlers are called concurrently on the server's worker threads and must be thread-safe.
+//
+// No Beast or Asio here: handler translation units stay cheap to compile.
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cch/http/message.hpp"
+
+namespace cch::http {
+
+using Handler = std::function<Response(const Request&)>;
+
+struct RouteInfo {
+  std::string method;
+  std::string pattern;
+};
+
+class Router {
+ public:
+  // The route label of a request that matched no pattern.
+  static constexpr std::string_view unmatched_route = "unmatched";
+
+  // Registers handler for method (an upper-case token such as "GET") and pattern. Throws
+  // std::invalid_argument naming the problem if the method or pattern is malformed, the
+  // handler is empty, or the route duplicates one already added.
+  void add(std::string_view method, std::string pattern, Handler handler);
+
+  // Routes the request and returns the handler's response or a problem response. Sets
+  // request.path_params and request.route.
+  [[nodiscard]] Response dispatch(Request& request) const;
+
+  // The pattern that dispatch() would label this request with: the matched pattern, the most
+  // specific pattern matching the path when only the method differs, or "unmatched".
+  [[nodiscard]] std::string route_name(std::string_view method, std::string_view path) const;
+
+  // Every route, in the order added.
+  [[nodiscard]] std::vector<RouteInfo> routes() const;
+
+ private:
+  struct Segment {
+    std::string text;  // a literal, or the parameter's name
+    bool is_parameter = false;
+  };
+  struct Route {
+    std::string method;
+    std::string pattern;
+    std::vector<Segment> segments;
+    Handler handler;
+  };
+  struct Match {
+    const Route* route = nullptr;       // matches path and method
+    const Route* path_route = nullptr;  // most specific route matching the path only
+    std::vector<std::string> allowed_methods;
+  };
+
+  [[nodiscard]] Match find(std::string_view method, const std::vector<std::string>& segments) const;
+
+  std::vector<Route> routes_;
+};
+
+}  // namespace cch::http
