@@ -30,7 +30,8 @@ using PlainStream = beast::tcp_stream;
 using SecureStream = beast::ssl_stream<beast::tcp_stream>;
 
 bool is_token(std::string_view text) noexcept {
-  if (text.empty()) return false;
+  if (text.empty())
+    return false;
   return std::all_of(text.begin(), text.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
            std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
@@ -38,7 +39,8 @@ bool is_token(std::string_view text) noexcept {
 }
 
 bool is_target(std::string_view target) noexcept {
-  if (target.empty() || target.front() != '/') return false;
+  if (target.empty() || target.front() != '/')
+    return false;
   return std::all_of(target.begin(), target.end(), [](char c) {
     const auto byte = static_cast<unsigned char>(c);
     return byte > 0x20 && byte < 0x7f;
@@ -55,12 +57,14 @@ ClientError error_of(ClientErrorKind kind, std::string_view step, const error_co
 
 // Classifies a failure while writing the request or reading the response.
 ClientError exchange_error(std::string_view step, const error_code& error) {
-  if (error == beast::error::timeout) return error_of(ClientErrorKind::timeout, step, error);
+  if (error == beast::error::timeout)
+    return error_of(ClientErrorKind::timeout, step, error);
   if (error == beast_http::error::body_limit || error == beast_http::error::header_limit ||
       error == beast_http::error::buffer_overflow) {
     return error_of(ClientErrorKind::response_too_large, step, error);
   }
-  if (error.category() == asio::error::get_ssl_category()) return error_of(ClientErrorKind::tls_failed, step, error);
+  if (error.category() == asio::error::get_ssl_category())
+    return error_of(ClientErrorKind::tls_failed, step, error);
   if (error == beast_http::error::end_of_stream || error == beast_http::error::partial_message ||
       error == asio::error::eof || error == asio::error::connection_reset || error == asio::error::broken_pipe ||
       error == asio::ssl::error::stream_truncated) {
@@ -74,7 +78,8 @@ ClientError exchange_error(std::string_view step, const error_code& error) {
 
 // A failure that means the server had closed the kept-alive connection before this request.
 bool is_stale_connection(const error_code& error, bool response_started) {
-  if (response_started) return false;
+  if (response_started)
+    return false;
   return error == beast_http::error::end_of_stream || error == asio::error::eof ||
          error == asio::error::connection_reset || error == asio::error::broken_pipe ||
          error == asio::ssl::error::stream_truncated;
@@ -84,7 +89,8 @@ bool is_stale_connection(const error_code& error, bool response_started) {
 
 std::optional<std::string_view> ClientResponse::header(std::string_view name) const {
   for (const auto& [key, value] : headers) {
-    if (equals_ignoring_case(key, name)) return std::string_view(value);
+    if (equals_ignoring_case(key, name))
+      return std::string_view(value);
   }
   return std::nullopt;
 }
@@ -92,11 +98,12 @@ std::optional<std::string_view> ClientResponse::header(std::string_view name) co
 class Client::Impl {
  public:
   explicit Impl(ClientOptions options) : options_(std::move(options)) {
-    if (options_.tls) ssl_context_.emplace(make_client_context(*options_.tls).release());
+    if (options_.tls)
+      ssl_context_.emplace(make_client_context(*options_.tls).release());
   }
 
-  Result<ClientResponse, ClientError> request(std::string_view method, std::string_view target,
-                                              std::string_view body, const std::vector<NameValue>& headers) {
+  Result<ClientResponse, ClientError> request(std::string_view method, std::string_view target, std::string_view body,
+                                              const std::vector<NameValue>& headers) {
     if (!is_token(method) || !is_target(target)) {
       return fail(ClientError{ClientErrorKind::invalid_request, "invalid method or target"});
     }
@@ -107,12 +114,14 @@ class Client::Impl {
     }
     const bool reused = is_open();
     if (!reused) {
-      if (auto connected = connect(); !connected) return fail(connected.error());
+      if (auto connected = connect(); !connected)
+        return fail(connected.error());
     }
     Attempt attempt = exchange(method, target, body, headers);
     if (!attempt.response && reused && attempt.stale) {
       close();
-      if (auto connected = connect(); !connected) return fail(connected.error());
+      if (auto connected = connect(); !connected)
+        return fail(connected.error());
       attempt = exchange(method, target, body, headers);
     }
     if (!attempt.response) {
@@ -167,7 +176,8 @@ class Client::Impl {
     tcp::resolver resolver(io_);
     error_code error;
     const auto endpoints = resolver.resolve(options_.host, std::to_string(options_.port), error);
-    if (error) return fail(error_of(ClientErrorKind::resolve_failed, "resolve " + options_.host, error));
+    if (error)
+      return fail(error_of(ClientErrorKind::resolve_failed, "resolve " + options_.host, error));
 
     PlainStream stream(io_);
     stream.expires_after(timeout());
@@ -231,7 +241,8 @@ class Client::Impl {
     result.body = std::move(response.body());
     const bool keep_alive = response.keep_alive();
     attempt.response = std::move(result);
-    if (!keep_alive) close();
+    if (!keep_alive)
+      close();
     return attempt;
   }
 
@@ -243,11 +254,13 @@ class Client::Impl {
     message.target(beast::string_view(target.data(), target.size()));
     message.set(beast_http::field::host, options_.host + ":" + std::to_string(options_.port));
     message.set(beast_http::field::user_agent, "cch-http-client");
-    for (const auto& [name, value] : headers) message.insert(name, value);
+    for (const auto& [name, value] : headers)
+      message.insert(name, value);
     message.body() = std::string(body);
     message.keep_alive(true);
     message.prepare_payload();
-    if (secure_) return exchange_on(*secure_, message);
+    if (secure_)
+      return exchange_on(*secure_, message);
     return exchange_on(*plain_, message);
   }
 
@@ -269,8 +282,12 @@ Result<ClientResponse, ClientError> Client::request(std::string_view method, std
   return impl_->request(method, target, body, headers);
 }
 
-void Client::close() { impl_->close(); }
+void Client::close() {
+  impl_->close();
+}
 
-std::size_t Client::connections_opened() const { return impl_->connections_opened(); }
+std::size_t Client::connections_opened() const {
+  return impl_->connections_opened();
+}
 
 }  // namespace cch::http

@@ -9,8 +9,7 @@ char lower_ascii(char c) noexcept {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
-std::optional<std::string_view> find_case_insensitive(const std::vector<NameValue>& values,
-                                                      std::string_view name) {
+std::optional<std::string_view> find_case_insensitive(const std::vector<NameValue>& values, std::string_view name) {
   for (const auto& [key, value] : values) {
     if (equals_ignoring_case(key, name)) {
       return std::string_view(value);
@@ -19,8 +18,7 @@ std::optional<std::string_view> find_case_insensitive(const std::vector<NameValu
   return std::nullopt;
 }
 
-std::optional<std::string_view> find_exact(const std::vector<NameValue>& values,
-                                           std::string_view name) {
+std::optional<std::string_view> find_exact(const std::vector<NameValue>& values, std::string_view name) {
   for (const auto& [key, value] : values) {
     if (key == name) {
       return std::string_view(value);
@@ -30,17 +28,22 @@ std::optional<std::string_view> find_exact(const std::vector<NameValue>& values,
 }
 
 int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
   return -1;
 }
 
 bool is_snake_case(std::string_view text) noexcept {
-  if (text.empty()) return false;
+  if (text.empty())
+    return false;
   for (const char c : text) {
     const bool allowed = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-    if (!allowed) return false;
+    if (!allowed)
+      return false;
   }
   return true;
 }
@@ -49,21 +52,24 @@ bool is_snake_case(std::string_view text) noexcept {
 std::string media_type_of(std::string_view content_type) {
   const auto semicolon = content_type.find(';');
   std::string_view type = content_type.substr(0, semicolon);
-  while (!type.empty() && (type.front() == ' ' || type.front() == '\t')) type.remove_prefix(1);
-  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
+  while (!type.empty() && (type.front() == ' ' || type.front() == '\t'))
+    type.remove_prefix(1);
+  while (!type.empty() && (type.back() == ' ' || type.back() == '\t'))
+    type.remove_suffix(1);
   std::string lowered;
   lowered.reserve(type.size());
-  for (const char c : type) lowered.push_back(lower_ascii(c));
+  for (const char c : type)
+    lowered.push_back(lower_ascii(c));
   return lowered;
 }
 
 bool is_json_media_type(std::string_view content_type) {
   const std::string type = media_type_of(content_type);
-  if (type == "application/json") return true;
+  if (type == "application/json")
+    return true;
   constexpr std::string_view prefix = "application/";
   constexpr std::string_view suffix = "+json";
-  return type.size() > prefix.size() + suffix.size() && type.starts_with(prefix) &&
-         type.ends_with(suffix);
+  return type.size() > prefix.size() + suffix.size() && type.starts_with(prefix) && type.ends_with(suffix);
 }
 
 // True if the arrays and objects in text nest no deeper than the limit. Strings are skipped so
@@ -86,7 +92,8 @@ bool nesting_within_limit(std::string_view text, std::size_t limit) noexcept {
     if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
-      if (++depth > limit) return false;
+      if (++depth > limit)
+        return false;
     } else if ((c == ']' || c == '}') && depth > 0) {
       --depth;
     }
@@ -97,9 +104,11 @@ bool nesting_within_limit(std::string_view text, std::size_t limit) noexcept {
 }  // namespace
 
 bool equals_ignoring_case(std::string_view left, std::string_view right) noexcept {
-  if (left.size() != right.size()) return false;
+  if (left.size() != right.size())
+    return false;
   for (std::size_t i = 0; i < left.size(); ++i) {
-    if (lower_ascii(left[i]) != lower_ascii(right[i])) return false;
+    if (lower_ascii(left[i]) != lower_ascii(right[i]))
+      return false;
   }
   return true;
 }
@@ -126,10 +135,12 @@ std::optional<std::string> percent_decode(std::string_view text, bool plus_is_sp
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     if (c == '%') {
-      if (i + 2 >= text.size()) return std::nullopt;
+      if (i + 2 >= text.size())
+        return std::nullopt;
       const int high = hex_value(text[i + 1]);
       const int low = hex_value(text[i + 2]);
-      if (high < 0 || low < 0) return std::nullopt;
+      if (high < 0 || low < 0)
+        return std::nullopt;
       decoded.push_back(static_cast<char>(high * 16 + low));
       i += 2;
     } else if (c == '+' && plus_is_space) {
@@ -142,14 +153,17 @@ std::optional<std::string> percent_decode(std::string_view text, bool plus_is_sp
 }
 
 bool parse_target(std::string_view target, Request& request) {
-  if (target.empty() || target.front() != '/') return false;
+  if (target.empty() || target.front() != '/')
+    return false;
   for (const char c : target) {
     const auto byte = static_cast<unsigned char>(c);
-    if (byte <= 0x20 || byte >= 0x7f || c == '#') return false;
+    if (byte <= 0x20 || byte >= 0x7f || c == '#')
+      return false;
   }
   const auto question = target.find('?');
   const std::string_view path = target.substr(0, question);
-  if (!percent_decode(path, false)) return false;
+  if (!percent_decode(path, false))
+    return false;
 
   std::vector<NameValue> query_params;
   if (question != std::string_view::npos) {
@@ -158,12 +172,14 @@ bool parse_target(std::string_view target, Request& request) {
       const auto ampersand = query.find('&');
       const std::string_view pair = query.substr(0, ampersand);
       query = ampersand == std::string_view::npos ? std::string_view{} : query.substr(ampersand + 1);
-      if (pair.empty()) continue;
+      if (pair.empty())
+        continue;
       const auto equals = pair.find('=');
       auto name = percent_decode(pair.substr(0, equals), true);
-      auto value = percent_decode(
-          equals == std::string_view::npos ? std::string_view{} : pair.substr(equals + 1), true);
-      if (!name || !value) return false;
+      auto value =
+          percent_decode(equals == std::string_view::npos ? std::string_view{} : pair.substr(equals + 1), true);
+      if (!name || !value)
+        return false;
       query_params.emplace_back(std::move(*name), std::move(*value));
     }
   }
@@ -189,18 +205,19 @@ Response text_response(unsigned status, std::string body) {
   return response;
 }
 
-Response problem(unsigned status, std::string_view reason, std::string_view title,
-                 std::string_view detail) {
+Response problem(unsigned status, std::string_view reason, std::string_view title, std::string_view detail) {
   assert(is_snake_case(reason) && "problem reason must be snake_case");
   std::string type = "/problems/";
-  for (const char c : reason) type.push_back(c == '_' ? '-' : c);
+  for (const char c : reason)
+    type.push_back(c == '_' ? '-' : c);
 
   nlohmann::json document = {
       {"type", type},
       {"title", title},
       {"status", status},
   };
-  if (!detail.empty()) document["detail"] = detail;
+  if (!detail.empty())
+    document["detail"] = detail;
   document["reason"] = reason;
 
   Response response;
@@ -214,17 +231,16 @@ Response problem(unsigned status, std::string_view reason, std::string_view titl
 Result<nlohmann::json, Response> parse_json_body(const Request& request) {
   const auto content_type = request.header("Content-Type");
   if (!content_type || !is_json_media_type(*content_type)) {
-    return fail(problem(415, "unsupported_media_type", "Unsupported media type",
-                        "the request body must be application/json"));
+    return fail(
+        problem(415, "unsupported_media_type", "Unsupported media type", "the request body must be application/json"));
   }
   if (!nesting_within_limit(request.body, json_nesting_depth_limit)) {
-    return fail(problem(400, "malformed_json", "Malformed JSON",
-                        "the request body nests arrays or objects more than 64 deep"));
+    return fail(
+        problem(400, "malformed_json", "Malformed JSON", "the request body nests arrays or objects more than 64 deep"));
   }
   nlohmann::json parsed = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) {
-    return fail(problem(400, "malformed_json", "Malformed JSON",
-                        "the request body is not a well-formed JSON value"));
+    return fail(problem(400, "malformed_json", "Malformed JSON", "the request body is not a well-formed JSON value"));
   }
   return parsed;
 }

@@ -13,30 +13,42 @@ constexpr std::string_view requests_total_name = "cch_http_requests_total";
 constexpr std::string_view duration_name = "cch_http_request_duration_seconds";
 
 bool is_metric_name(std::string_view name) noexcept {
-  if (name.empty() || name.size() > 200) return false;
+  if (name.empty() || name.size() > 200)
+    return false;
   const auto first_ok = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':'; };
-  if (!first_ok(name.front())) return false;
+  if (!first_ok(name.front()))
+    return false;
   return std::all_of(name.begin(), name.end(), [&](char c) { return first_ok(c) || (c >= '0' && c <= '9'); });
 }
 
 std::string_view method_label(std::string_view method) noexcept {
-  static constexpr std::array<std::string_view, 9> known = {"GET",     "HEAD",  "POST",    "PUT",  "PATCH",
-                                                             "DELETE", "OPTIONS", "CONNECT", "TRACE"};
+  static constexpr std::array<std::string_view, 9> known = {"GET",    "HEAD",    "POST",    "PUT",  "PATCH",
+                                                            "DELETE", "OPTIONS", "CONNECT", "TRACE"};
   for (const auto candidate : known) {
-    if (candidate == method) return candidate;
+    if (candidate == method)
+      return candidate;
   }
   return "other";
 }
 
-unsigned status_label(unsigned status) noexcept { return (status >= 100 && status <= 599) ? status : 0; }
+unsigned status_label(unsigned status) noexcept {
+  return (status >= 100 && status <= 599) ? status : 0;
+}
 
 void append_escaped_label(std::string& out, std::string_view value) {
   for (const char c : value) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '"': out += "\\\""; break;
-      case '\n': out += "\\n"; break;
-      default: out.push_back(c);
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out.push_back(c);
     }
   }
 }

@@ -14,7 +14,8 @@ bool ReadinessReport::ready() const {
 }
 
 void add_observability_routes(Router& router, Metrics& metrics, std::function<ReadinessReport()> readiness) {
-  if (!readiness) throw std::invalid_argument("add_observability_routes: the readiness callback is empty");
+  if (!readiness)
+    throw std::invalid_argument("add_observability_routes: the readiness callback is empty");
 
   router.add("GET", "/healthz", [](const Request&) { return json_response(200, {{"status", "ok"}}); });
 
@@ -30,11 +31,14 @@ void add_observability_routes(Router& router, Metrics& metrics, std::function<Re
     nlohmann::json failing = nlohmann::json::array();
     for (const auto& check : report.checks) {
       nlohmann::json entry = {{"name", check.name}, {"ok", check.ok}};
-      if (!check.detail.empty()) entry["detail"] = check.detail;
+      if (!check.detail.empty())
+        entry["detail"] = check.detail;
       checks.push_back(std::move(entry));
-      if (!check.ok) failing.push_back(check.name);
+      if (!check.ok)
+        failing.push_back(check.name);
     }
-    if (report.ready()) return json_response(200, {{"status", "ready"}, {"checks", std::move(checks)}});
+    if (report.ready())
+      return json_response(200, {{"status", "ready"}, {"checks", std::move(checks)}});
     Response response =
         json_response(503, {{"status", "not_ready"}, {"checks", std::move(checks)}, {"failing", std::move(failing)}});
     response.headers.emplace_back("Retry-After", "5");

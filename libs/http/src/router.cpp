@@ -13,50 +13,58 @@ namespace {
 constexpr std::size_t method_length_limit = 32;
 
 bool is_method_token(std::string_view method) noexcept {
-  if (method.empty() || method.size() > method_length_limit) return false;
+  if (method.empty() || method.size() > method_length_limit)
+    return false;
   return std::all_of(method.begin(), method.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
 }
 
 bool is_parameter_name(std::string_view name) noexcept {
-  if (name.empty() || !(name.front() >= 'a' && name.front() <= 'z')) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-  });
+  if (name.empty() || !(name.front() >= 'a' && name.front() <= 'z'))
+    return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
 }
 
 bool is_literal_character(char c) noexcept {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '.' || c == '_' || c == '~' || c == ':' || c == '@';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+         c == '_' || c == '~' || c == ':' || c == '@';
 }
 
 // Splits "/a/b%20c" into {"a", "b c"}; "/" gives no segments. nullopt on bad percent-encoding.
 std::optional<std::vector<std::string>> split_path(std::string_view path) {
   std::vector<std::string> segments;
-  if (path.empty() || path.front() != '/') return std::nullopt;
-  if (path == "/") return segments;
+  if (path.empty() || path.front() != '/')
+    return std::nullopt;
+  if (path == "/")
+    return segments;
   std::string_view rest = path.substr(1);
   while (true) {
     const auto slash = rest.find('/');
     auto decoded = percent_decode(rest.substr(0, slash), false);
-    if (!decoded) return std::nullopt;
+    if (!decoded)
+      return std::nullopt;
     segments.push_back(std::move(*decoded));
-    if (slash == std::string_view::npos) break;
+    if (slash == std::string_view::npos)
+      break;
     rest = rest.substr(slash + 1);
   }
   return segments;
 }
 
 [[noreturn]] void refuse(std::string_view method, std::string_view pattern, std::string_view why) {
-  throw std::invalid_argument("invalid route " + std::string(method) + " " + std::string(pattern) +
-                              ": " + std::string(why));
+  throw std::invalid_argument("invalid route " + std::string(method) + " " + std::string(pattern) + ": " +
+                              std::string(why));
 }
 
 }  // namespace
 
 void Router::add(std::string_view method, std::string pattern, Handler handler) {
-  if (!is_method_token(method)) refuse(method, pattern, "method must be an upper-case token");
-  if (!handler) refuse(method, pattern, "handler is empty");
-  if (pattern.empty() || pattern.front() != '/') refuse(method, pattern, "pattern must start with '/'");
+  if (!is_method_token(method))
+    refuse(method, pattern, "method must be an upper-case token");
+  if (!handler)
+    refuse(method, pattern, "handler is empty");
+  if (pattern.empty() || pattern.front() != '/')
+    refuse(method, pattern, "pattern must start with '/'");
 
   Route route;
   route.method = std::string(method);
@@ -65,10 +73,12 @@ void Router::add(std::string_view method, std::string pattern, Handler handler) 
     while (true) {
       const auto slash = rest.find('/');
       const std::string_view text = rest.substr(0, slash);
-      if (text.empty()) refuse(method, pattern, "empty segment (\"//\" or a trailing '/')");
+      if (text.empty())
+        refuse(method, pattern, "empty segment (\"//\" or a trailing '/')");
       Segment segment;
       if (text.front() == '{') {
-        if (text.size() < 3 || text.back() != '}') refuse(method, pattern, "unterminated parameter");
+        if (text.size() < 3 || text.back() != '}')
+          refuse(method, pattern, "unterminated parameter");
         segment.text = std::string(text.substr(1, text.size() - 2));
         segment.is_parameter = true;
         if (!is_parameter_name(segment.text)) {
@@ -86,19 +96,22 @@ void Router::add(std::string_view method, std::string pattern, Handler handler) 
         segment.text = std::string(text);
       }
       route.segments.push_back(std::move(segment));
-      if (slash == std::string_view::npos) break;
+      if (slash == std::string_view::npos)
+        break;
       rest = rest.substr(slash + 1);
     }
   }
 
   for (const auto& existing : routes_) {
-    if (existing.method != route.method || existing.segments.size() != route.segments.size()) continue;
-    const bool same_shape = std::equal(
-        existing.segments.begin(), existing.segments.end(), route.segments.begin(),
-        [](const Segment& a, const Segment& b) {
-          return a.is_parameter == b.is_parameter && (a.is_parameter || a.text == b.text);
-        });
-    if (same_shape) refuse(method, pattern, "duplicates " + existing.method + " " + existing.pattern);
+    if (existing.method != route.method || existing.segments.size() != route.segments.size())
+      continue;
+    const bool same_shape =
+        std::equal(existing.segments.begin(), existing.segments.end(), route.segments.begin(),
+                   [](const Segment& a, const Segment& b) {
+                     return a.is_parameter == b.is_parameter && (a.is_parameter || a.text == b.text);
+                   });
+    if (same_shape)
+      refuse(method, pattern, "duplicates " + existing.method + " " + existing.pattern);
   }
 
   route.pattern = std::move(pattern);
@@ -108,27 +121,33 @@ void Router::add(std::string_view method, std::string pattern, Handler handler) 
 
 Router::Match Router::find(std::string_view method, const std::vector<std::string>& segments) const {
   const auto matches = [&segments](const Route& route) {
-    if (route.segments.size() != segments.size()) return false;
+    if (route.segments.size() != segments.size())
+      return false;
     for (std::size_t i = 0; i < segments.size(); ++i) {
       const Segment& segment = route.segments[i];
-      if (segment.is_parameter ? segments[i].empty() : segment.text != segments[i]) return false;
+      if (segment.is_parameter ? segments[i].empty() : segment.text != segments[i])
+        return false;
     }
     return true;
   };
   // True if a is more specific than b: a literal where b has a parameter, at the first difference.
   const auto more_specific = [](const Route& a, const Route& b) {
     for (std::size_t i = 0; i < a.segments.size(); ++i) {
-      if (a.segments[i].is_parameter != b.segments[i].is_parameter) return !a.segments[i].is_parameter;
+      if (a.segments[i].is_parameter != b.segments[i].is_parameter)
+        return !a.segments[i].is_parameter;
     }
     return false;
   };
 
   Match match;
   for (const auto& route : routes_) {
-    if (!matches(route)) continue;
-    if (match.path_route == nullptr || more_specific(route, *match.path_route)) match.path_route = &route;
+    if (!matches(route))
+      continue;
+    if (match.path_route == nullptr || more_specific(route, *match.path_route))
+      match.path_route = &route;
     if (route.method == method) {
-      if (match.route == nullptr || more_specific(route, *match.route)) match.route = &route;
+      if (match.route == nullptr || more_specific(route, *match.route))
+        match.route = &route;
     } else {
       match.allowed_methods.push_back(route.method);
     }
@@ -141,10 +160,13 @@ Router::Match Router::find(std::string_view method, const std::vector<std::strin
 
 std::string Router::route_name(std::string_view method, std::string_view path) const {
   const auto segments = split_path(path);
-  if (!segments) return std::string(unmatched_route);
+  if (!segments)
+    return std::string(unmatched_route);
   const Match match = find(method, *segments);
-  if (match.route != nullptr) return match.route->pattern;
-  if (match.path_route != nullptr) return match.path_route->pattern;
+  if (match.route != nullptr)
+    return match.route->pattern;
+  if (match.path_route != nullptr)
+    return match.path_route->pattern;
   return std::string(unmatched_route);
 }
 
@@ -168,11 +190,11 @@ Response Router::dispatch(Request& request) const {
     request.route = match.path_route->pattern;
     std::string allow;
     for (const auto& method : match.allowed_methods) {
-      if (!allow.empty()) allow += ", ";
+      if (!allow.empty())
+        allow += ", ";
       allow += method;
     }
-    Response response = problem(405, "method_not_allowed", "Method not allowed",
-                                "this resource allows: " + allow);
+    Response response = problem(405, "method_not_allowed", "Method not allowed", "this resource allows: " + allow);
     response.headers.emplace_back("Allow", std::move(allow));
     return response;
   }
@@ -180,7 +202,8 @@ Response Router::dispatch(Request& request) const {
   const Route& route = *match.route;
   request.route = route.pattern;
   for (std::size_t i = 0; i < route.segments.size(); ++i) {
-    if (route.segments[i].is_parameter) request.path_params.emplace_back(route.segments[i].text, (*segments)[i]);
+    if (route.segments[i].is_parameter)
+      request.path_params.emplace_back(route.segments[i].text, (*segments)[i]);
   }
 
   const auto internal_error = [] {
@@ -207,7 +230,8 @@ Response Router::dispatch(Request& request) const {
 std::vector<RouteInfo> Router::routes() const {
   std::vector<RouteInfo> list;
   list.reserve(routes_.size());
-  for (const auto& route : routes_) list.push_back({route.method, route.pattern});
+  for (const auto& route : routes_)
+    list.push_back({route.method, route.pattern});
   return list;
 }
 

@@ -64,14 +64,19 @@ constexpr std::string_view continue_response = "HTTP/1.1 100 Continue\r\n\r\n";
 // True on the I/O and worker threads of every Server: stop() there would wait for itself.
 thread_local bool t_is_server_thread = false;
 
-std::string to_string(beast::string_view text) { return {text.data(), text.size()}; }
-std::string_view to_std(beast::string_view text) { return {text.data(), text.size()}; }
+std::string to_string(beast::string_view text) {
+  return {text.data(), text.size()};
+}
+std::string_view to_std(beast::string_view text) {
+  return {text.data(), text.size()};
+}
 
 bool is_valid_request_id(std::string_view id) noexcept {
-  if (id.empty() || id.size() > request_id_length_limit) return false;
+  if (id.empty() || id.size() > request_id_length_limit)
+    return false;
   return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '-';
   });
 }
 
@@ -99,7 +104,8 @@ std::string choose_request_id(std::string_view incoming) {
 }
 
 bool is_header_name(std::string_view name) noexcept {
-  if (name.empty()) return false;
+  if (name.empty())
+    return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
            std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
@@ -119,7 +125,8 @@ bool is_framing_header(std::string_view name) noexcept {
 }
 
 bool has_valid_headers(const Response& response) {
-  if (!is_header_value(response.content_type)) return false;
+  if (!is_header_value(response.content_type))
+    return false;
   return std::all_of(response.headers.begin(), response.headers.end(), [](const NameValue& header) {
     return is_header_name(header.first) && is_header_value(header.second);
   });
@@ -131,7 +138,8 @@ Response internal_error() {
 }
 
 bool is_malformed_request_error(const error_code& error) {
-  if (error.category() != beast_http::make_error_code(beast_http::error::bad_method).category()) return false;
+  if (error.category() != beast_http::make_error_code(beast_http::error::bad_method).category())
+    return false;
   switch (static_cast<beast_http::error>(error.value())) {
     case beast_http::error::bad_line_ending:
     case beast_http::error::bad_method:
@@ -165,8 +173,8 @@ struct ServerCore {
                                             "Connections closed at once because max_connections were open.")),
         read_timeouts(metrics.counter("cch_http_read_timeouts_total",
                                       "Connections closed because a request did not arrive within read_timeout_ms.")),
-        tls_handshake_failures(metrics.counter("cch_http_tls_handshake_failures_total",
-                                               "TLS handshakes that failed or were refused.")) {}
+        tls_handshake_failures(
+            metrics.counter("cch_http_tls_handshake_failures_total", "TLS handshakes that failed or were refused.")) {}
 
   const ServerOptions options;
   const Router& router;
@@ -263,7 +271,8 @@ class Connection final : public ConnectionBase {
 
   void begin_shutdown() override {
     asio::post(executor_, [self = self()] {
-      if (self->phase_ == Phase::waiting) self->close_now();
+      if (self->phase_ == Phase::waiting)
+        self->close_now();
     });
   }
 
@@ -312,7 +321,8 @@ class Connection final : public ConnectionBase {
       close_now();
       return;
     }
-    if constexpr (is_tls) client_certificate_ = detail::verified_peer_certificate(stream_.native_handle());
+    if constexpr (is_tls)
+      client_certificate_ = detail::verified_peer_certificate(stream_.native_handle());
     read_request();
   }
 
@@ -333,15 +343,15 @@ class Connection final : public ConnectionBase {
     }
     phase_ = Phase::waiting;
     tcp_layer().expires_after(milliseconds(first_request_ ? limits().read_timeout_ms : limits().idle_timeout_ms));
-    stream_.async_read_some(buffer_.prepare(read_chunk_bytes),
-                            [self = self()](const error_code& error, std::size_t bytes) {
-                              self->on_first_bytes(error, bytes);
-                            });
+    stream_.async_read_some(
+        buffer_.prepare(read_chunk_bytes),
+        [self = self()](const error_code& error, std::size_t bytes) { self->on_first_bytes(error, bytes); });
   }
 
   void on_first_bytes(const error_code& error, std::size_t bytes) {
     if (error) {
-      if (error == beast::error::timeout && first_request_) core_.read_timeouts.increment();
+      if (error == beast::error::timeout && first_request_)
+        core_.read_timeouts.increment();
       close_now();  // idle timeout, peer closed, or server stopping
       return;
     }
@@ -350,7 +360,8 @@ class Connection final : public ConnectionBase {
       close_now();
       return;
     }
-    if (!first_request_) tcp_layer().expires_after(milliseconds(limits().read_timeout_ms));
+    if (!first_request_)
+      tcp_layer().expires_after(milliseconds(limits().read_timeout_ms));
     read_header();
   }
 
@@ -397,20 +408,20 @@ class Connection final : public ConnectionBase {
 
   void on_read_error(const error_code& error) {
     if (error == beast_http::error::body_limit) {
-      respond_to_refused_request(problem(413, "body_too_large", "Body too large",
-                                         "the request body exceeds " + std::to_string(limits().body_limit_bytes) +
-                                             " bytes"));
+      respond_to_refused_request(
+          problem(413, "body_too_large", "Body too large",
+                  "the request body exceeds " + std::to_string(limits().body_limit_bytes) + " bytes"));
     } else if (error == beast_http::error::header_limit || error == beast_http::error::buffer_overflow) {
-      respond_to_refused_request(problem(431, "header_too_large", "Request header fields too large",
-                                         "the request line and headers exceed " +
-                                             std::to_string(limits().header_limit_bytes) + " bytes"));
+      respond_to_refused_request(
+          problem(431, "header_too_large", "Request header fields too large",
+                  "the request line and headers exceed " + std::to_string(limits().header_limit_bytes) + " bytes"));
     } else if (error == beast::error::timeout) {
       core_.read_timeouts.increment();
       log::info("http_read_timeout", {{"remote", remote_address_}, {"read_timeout_ms", limits().read_timeout_ms}});
       close_now();
     } else if (is_malformed_request_error(error)) {
-      respond_to_refused_request(
-          problem(400, "malformed_request", "Malformed request", "the request is not valid HTTP/1.1: " + error.message()));
+      respond_to_refused_request(problem(400, "malformed_request", "Malformed request",
+                                         "the request is not valid HTTP/1.1: " + error.message()));
     } else {
       close_now();  // the peer closed or reset the connection, mid-request or between requests
     }
@@ -495,28 +506,34 @@ class Connection final : public ConnectionBase {
   }
 
   void write_response(Response response, bool close_after) {
-    if (phase_ == Phase::closed) return;  // force-closed while the handler ran
+    if (phase_ == Phase::closed)
+      return;  // force-closed while the handler ran
     phase_ = Phase::writing;
     response_ = {};
     response_.version(version_);
     response_.result(response.status);
     for (auto& [name, value] : response.headers) {
-      if (!is_framing_header(name)) response_.insert(name, value);
+      if (!is_framing_header(name))
+        response_.insert(name, value);
     }
-    if (!response.content_type.empty()) response_.set(beast_http::field::content_type, response.content_type);
+    if (!response.content_type.empty())
+      response_.set(beast_http::field::content_type, response.content_type);
     response_.set("X-Request-Id", request_id_);
     response_.set("X-Content-Type-Options", "nosniff");
     if (response_.find(beast_http::field::cache_control) == response_.end()) {
       response_.set(beast_http::field::cache_control, "no-store");
     }
-    if constexpr (is_tls) response_.set("Strict-Transport-Security", "max-age=31536000");
+    if constexpr (is_tls)
+      response_.set("Strict-Transport-Security", "max-age=31536000");
     keep_alive_ = !close_after && keep_alive_requested_ && !core_.stopping.load();
     response_.keep_alive(keep_alive_);
     const unsigned status = response.status;
-    if (status == 204 || status == 304) response.body.clear();
+    if (status == 204 || status == 304)
+      response.body.clear();
     response_.body() = std::move(response.body);
     response_.prepare_payload();
-    if (head_request_) response_.body().clear();  // Content-Length stays that of the GET body
+    if (head_request_)
+      response_.body().clear();  // Content-Length stays that of the GET body
 
     tcp_layer().expires_after(milliseconds(limits().write_timeout_ms));
     beast_http::async_write(stream_, response_,
@@ -555,7 +572,8 @@ class Connection final : public ConnectionBase {
   }
 
   void linger() {
-    if (phase_ == Phase::closed) return;
+    if (phase_ == Phase::closed)
+      return;
     error_code error;
     tcp_layer().socket().shutdown(tcp::socket::shutdown_send, error);
     if (error) {
@@ -581,7 +599,8 @@ class Connection final : public ConnectionBase {
   }
 
   void close_now() {
-    if (phase_ == Phase::closed) return;
+    if (phase_ == Phase::closed)
+      return;
     phase_ = Phase::closed;
     error_code ignored;  // best effort: the peer may already be gone
     tcp_layer().socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -610,7 +629,8 @@ class Connection final : public ConnectionBase {
 void validate(const ServerOptions& options) {
   const ServerLimits& limits = options.limits;
   const auto require = [](bool condition, const char* what) {
-    if (!condition) throw std::invalid_argument(std::string("invalid server options: ") + what);
+    if (!condition)
+      throw std::invalid_argument(std::string("invalid server options: ") + what);
   };
   require(options.io_threads >= 1 && options.io_threads <= io_threads_limit, "io_threads must be 1..64");
   require(options.worker_threads >= 1 && options.worker_threads <= worker_threads_limit,
@@ -643,7 +663,8 @@ class Server::Impl {
   void start() {
     {
       const std::lock_guard lock(state_mutex_);
-      if (state_ != State::created) throw std::logic_error("Server::start() called twice");
+      if (state_ != State::created)
+        throw std::logic_error("Server::start() called twice");
     }
     const ServerOptions& options = core_.options;
     const std::string where = options.listen_address + ":" + std::to_string(options.port);
@@ -651,24 +672,31 @@ class Server::Impl {
 
     error_code error;
     const auto address = asio::ip::make_address(options.listen_address, error);
-    if (error) refuse("not an IP address");
+    if (error)
+      refuse("not an IP address");
     const tcp::endpoint endpoint(address, options.port);
 
     core_.io.emplace(static_cast<int>(options.io_threads));
     acceptor_.emplace(asio::make_strand(*core_.io));
     retry_timer_.emplace(acceptor_->get_executor());
-    if (acceptor_->open(endpoint.protocol(), error); error) refuse(error.message());
-    if (acceptor_->set_option(tcp::acceptor::reuse_address(true), error); error) refuse(error.message());
-    if (acceptor_->bind(endpoint, error); error) refuse(error.message());
-    if (acceptor_->listen(asio::socket_base::max_listen_connections, error); error) refuse(error.message());
+    if (acceptor_->open(endpoint.protocol(), error); error)
+      refuse(error.message());
+    if (acceptor_->set_option(tcp::acceptor::reuse_address(true), error); error)
+      refuse(error.message());
+    if (acceptor_->bind(endpoint, error); error)
+      refuse(error.message());
+    if (acceptor_->listen(asio::socket_base::max_listen_connections, error); error)
+      refuse(error.message());
     port_.store(acceptor_->local_endpoint(error).port());
-    if (error) refuse(error.message());
+    if (error)
+      refuse(error.message());
 
     core_.workers.emplace(options.worker_threads);
     work_guard_.emplace(core_.io->get_executor());
     asio::post(acceptor_->get_executor(), [this] { accept(); });
     io_threads_.reserve(options.io_threads);
-    for (unsigned i = 0; i < options.io_threads; ++i) io_threads_.emplace_back([this] { run_io(); });
+    for (unsigned i = 0; i < options.io_threads; ++i)
+      io_threads_.emplace_back([this] { run_io(); });
     {
       const std::lock_guard lock(state_mutex_);
       state_ = State::running;
@@ -704,13 +732,15 @@ class Server::Impl {
       acceptor_->close(error);
       retry_timer_->cancel();
     });
-    for (const auto& connection : live_connections()) connection->begin_shutdown();
+    for (const auto& connection : live_connections())
+      connection->begin_shutdown();
 
     const auto grace_deadline = Clock::now() + std::chrono::milliseconds(core_.options.limits.shutdown_grace_ms);
     if (!wait_for_connections_until(grace_deadline)) {
       const auto remaining = live_connections();
       log::warn("http_stop_grace_expired", {{"connections", remaining.size()}});
-      for (const auto& connection : remaining) connection->force_close();
+      for (const auto& connection : remaining)
+        connection->force_close();
       (void)wait_for_connections_until(Clock::now() + forced_close_wait);
     }
 
@@ -718,7 +748,8 @@ class Server::Impl {
     core_.workers->join();
     work_guard_.reset();
     core_.io->stop();
-    for (auto& thread : io_threads_) thread.join();
+    for (auto& thread : io_threads_)
+      thread.join();
     io_threads_.clear();
     // Destroys what is left (sockets, queued handlers) while the io_context is still alive.
     core_.workers.reset();
@@ -757,7 +788,8 @@ class Server::Impl {
     const std::lock_guard lock(core_.mutex);
     list.reserve(core_.connections.size());
     for (const auto& [id, weak] : core_.connections) {
-      if (auto connection = weak.lock()) list.push_back(std::move(connection));
+      if (auto connection = weak.lock())
+        list.push_back(std::move(connection));
     }
     return list;
   }
@@ -775,13 +807,15 @@ class Server::Impl {
   }
 
   void on_accept(const error_code& error, tcp::socket socket) {
-    if (error == asio::error::operation_aborted || core_.stopping.load()) return;
+    if (error == asio::error::operation_aborted || core_.stopping.load())
+      return;
     if (error) {
       // Typically out of file descriptors: wait a little rather than spin.
       log::warn("http_accept_failed", {{"error", error.message()}});
       retry_timer_->expires_after(accept_retry_delay);
       retry_timer_->async_wait([this](const error_code& timer_error) {
-        if (!timer_error) accept();
+        if (!timer_error)
+          accept();
       });
       return;
     }
@@ -801,7 +835,8 @@ class Server::Impl {
     }
     error_code option_error;
     socket.set_option(tcp::no_delay(true), option_error);
-    if (option_error) log::debug("http_no_delay_failed", {{"error", option_error.message()}});
+    if (option_error)
+      log::debug("http_no_delay_failed", {{"error", option_error.message()}});
 
     try {
       start_connection(std::move(socket), remote.address().to_string());
@@ -819,10 +854,11 @@ class Server::Impl {
     }
     std::shared_ptr<ConnectionBase> connection;
     if (core_.ssl_context) {
-      connection = std::make_shared<Connection<beast::ssl_stream<beast::tcp_stream>>>(
-          core_, id, std::move(socket), std::move(remote_address));
+      connection = std::make_shared<Connection<beast::ssl_stream<beast::tcp_stream>>>(core_, id, std::move(socket),
+                                                                                      std::move(remote_address));
     } else {
-      connection = std::make_shared<Connection<beast::tcp_stream>>(core_, id, std::move(socket), std::move(remote_address));
+      connection =
+          std::make_shared<Connection<beast::tcp_stream>>(core_, id, std::move(socket), std::move(remote_address));
     }
     // Counted from here on; the connection's destructor uncounts it.
     core_.open_connections.fetch_add(1);
@@ -851,12 +887,20 @@ Server::Server(ServerOptions options, const Router& router, Metrics& metrics)
 
 Server::~Server() = default;
 
-void Server::start() { impl_->start(); }
+void Server::start() {
+  impl_->start();
+}
 
-unsigned short Server::port() const { return impl_->port(); }
+unsigned short Server::port() const {
+  return impl_->port();
+}
 
-void Server::stop() { impl_->stop(); }
+void Server::stop() {
+  impl_->stop();
+}
 
-void Server::wait() { impl_->wait(); }
+void Server::wait() {
+  impl_->wait();
+}
 
 }  // namespace cch::http

@@ -32,7 +32,8 @@ constexpr int verify_depth_limit = 4;
 }
 
 void require_readable(std::string_view what, const std::string& path) {
-  if (path.empty()) fail_with(std::string(what) + " is not set");
+  if (path.empty())
+    fail_with(std::string(what) + " is not set");
   std::FILE* file = std::fopen(path.c_str(), "rb");
   if (file == nullptr) {
     const int error_number = errno;
@@ -50,10 +51,14 @@ void require_readable(std::string_view what, const std::string& path) {
 
 int openssl_version(TlsVersion version) noexcept {
   switch (version) {
-    case TlsVersion::tls1_0: return TLS1_VERSION;
-    case TlsVersion::tls1_1: return TLS1_1_VERSION;
-    case TlsVersion::tls1_2: return TLS1_2_VERSION;
-    case TlsVersion::tls1_3: return TLS1_3_VERSION;
+    case TlsVersion::tls1_0:
+      return TLS1_VERSION;
+    case TlsVersion::tls1_1:
+      return TLS1_1_VERSION;
+    case TlsVersion::tls1_2:
+      return TLS1_2_VERSION;
+    case TlsVersion::tls1_3:
+      return TLS1_3_VERSION;
   }
   return TLS1_2_VERSION;
 }
@@ -76,19 +81,23 @@ void load_certificate_and_key(ssl_ctx_st* context, const std::string& certificat
 
 SslContext new_context(const SSL_METHOD* method) {
   SslContext context(SSL_CTX_new(method));
-  if (!context) fail_with("cannot create a TLS context: " + detail::take_openssl_error());
+  if (!context)
+    fail_with("cannot create a TLS context: " + detail::take_openssl_error());
   return context;
 }
 
 std::string common_name_of(const X509_NAME* name) {
-  if (name == nullptr) return {};
+  if (name == nullptr)
+    return {};
   const int index = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
-  if (index < 0) return {};
+  if (index < 0)
+    return {};
   const X509_NAME_ENTRY* entry = X509_NAME_get_entry(name, index);
   const ASN1_STRING* data = X509_NAME_ENTRY_get_data(entry);
   unsigned char* utf8 = nullptr;
   const int length = ASN1_STRING_to_UTF8(&utf8, data);
-  if (length < 0 || utf8 == nullptr) return {};
+  if (length < 0 || utf8 == nullptr)
+    return {};
   std::string text(reinterpret_cast<const char*>(utf8), static_cast<std::size_t>(length));
   OPENSSL_free(utf8);
   return text;
@@ -96,10 +105,12 @@ std::string common_name_of(const X509_NAME* name) {
 
 std::string serial_hex_of(const X509* certificate) {
   BIGNUM* number = ASN1_INTEGER_to_BN(X509_get0_serialNumber(certificate), nullptr);
-  if (number == nullptr) return {};
+  if (number == nullptr)
+    return {};
   char* hex = BN_bn2hex(number);
   BN_free(number);
-  if (hex == nullptr) return {};
+  if (hex == nullptr)
+    return {};
   std::string text(hex);
   OPENSSL_free(hex);
   return text;
@@ -108,7 +119,8 @@ std::string serial_hex_of(const X509* certificate) {
 std::string sha256_fingerprint_of(const X509* certificate) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned int length = 0;
-  if (X509_digest(certificate, EVP_sha256(), digest.data(), &length) != 1) return {};
+  if (X509_digest(certificate, EVP_sha256(), digest.data(), &length) != 1)
+    return {};
   static constexpr char digits[] = "0123456789abcdef";
   std::string text;
   text.reserve(std::size_t{length} * 2);
@@ -121,7 +133,9 @@ std::string sha256_fingerprint_of(const X509* certificate) {
 
 }  // namespace
 
-void SslContextDeleter::operator()(ssl_ctx_st* context) const noexcept { SSL_CTX_free(context); }
+void SslContextDeleter::operator()(ssl_ctx_st* context) const noexcept {
+  SSL_CTX_free(context);
+}
 
 SslContext make_server_context(const TlsOptions& options, std::string_view session_id_context) {
   SslContext context = new_context(TLS_server_method());
@@ -149,7 +163,8 @@ SslContext make_server_context(const TlsOptions& options, std::string_view sessi
       fail_openssl("TLS client CA file", ca_file, "is not a valid PEM certificate file");
     }
     STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(ca_file.c_str());
-    if (names == nullptr) fail_openssl("TLS client CA file", ca_file, "holds no PEM certificate");
+    if (names == nullptr)
+      fail_openssl("TLS client CA file", ca_file, "holds no PEM certificate");
     SSL_CTX_set_client_CA_list(raw, names);  // takes ownership
     int mode = SSL_VERIFY_PEER;
     if (options.client_certificate_mode == ClientCertificateMode::required) {
@@ -210,9 +225,11 @@ namespace detail {
 std::string take_openssl_error() {
   const unsigned long code = ERR_get_error();
   ERR_clear_error();
-  if (code == 0) return {};
+  if (code == 0)
+    return {};
   const char* reason = ERR_reason_error_string(code);
-  if (reason != nullptr) return reason;
+  if (reason != nullptr)
+    return reason;
   std::array<char, 256> buffer{};
   ERR_error_string_n(code, buffer.data(), buffer.size());
   return buffer.data();
@@ -220,7 +237,8 @@ std::string take_openssl_error() {
 
 std::optional<ClientCertificate> verified_peer_certificate(ssl_st* ssl) {
   const X509* certificate = SSL_get0_peer_certificate(ssl);
-  if (certificate == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return std::nullopt;
+  if (certificate == nullptr || SSL_get_verify_result(ssl) != X509_V_OK)
+    return std::nullopt;
   ClientCertificate result;
   result.subject_common_name = common_name_of(X509_get_subject_name(certificate));
   result.serial_hex = serial_hex_of(certificate);
@@ -231,15 +249,17 @@ std::optional<ClientCertificate> verified_peer_certificate(ssl_st* ssl) {
 
 bool expect_server_host(ssl_st* ssl, const std::string& host, bool verify) {
   std::array<unsigned char, 16> address{};
-  const bool is_ip_address = inet_pton(AF_INET, host.c_str(), address.data()) == 1 ||
-                             inet_pton(AF_INET6, host.c_str(), address.data()) == 1;
+  const bool is_ip_address =
+      inet_pton(AF_INET, host.c_str(), address.data()) == 1 || inet_pton(AF_INET6, host.c_str(), address.data()) == 1;
   // SSL_set_tlsext_host_name without its macro's C cast; OpenSSL copies the name.
-  if (!is_ip_address && SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-                                 const_cast<char*>(host.c_str())) != 1) {
+  if (!is_ip_address &&
+      SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(host.c_str())) != 1) {
     return false;
   }
-  if (!verify) return true;
-  if (is_ip_address) return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str()) == 1;
+  if (!verify)
+    return true;
+  if (is_ip_address)
+    return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str()) == 1;
   return SSL_set1_host(ssl, host.c_str()) == 1;
 }
 

@@ -63,7 +63,7 @@ TEST(ParseJsonBody, RefusesOtherMediaTypesWith415) {
 
 TEST(ParseJsonBody, RefusesMalformedOrTooDeepJsonWith400) {
   for (const std::string& body : {std::string("{"), std::string("{\"a\":1} trailing"), std::string(""),
-                                 std::string("\"\xff\""), std::string(65, '[') + std::string(65, ']')}) {
+                                  std::string("\"\xff\""), std::string(65, '[') + std::string(65, ']')}) {
     const auto parsed = parse_json_body(json_request(body));
     ASSERT_FALSE(parsed.has_value()) << body;
     EXPECT_EQ(parsed.error().status, 400U);

@@ -12,7 +12,9 @@ using std::chrono::microseconds;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-bool contains(const std::string& text, const std::string& line) { return text.find(line) != std::string::npos; }
+bool contains(const std::string& text, const std::string& line) {
+  return text.find(line) != std::string::npos;
+}
 
 TEST(Metrics, CountsRequestsByRouteMethodAndStatus) {
   Metrics metrics;
@@ -23,8 +25,10 @@ TEST(Metrics, CountsRequestsByRouteMethodAndStatus) {
   const std::string text = metrics.render();
   EXPECT_TRUE(contains(text, "# HELP cch_http_requests_total "));
   EXPECT_TRUE(contains(text, "# TYPE cch_http_requests_total counter\n"));
-  EXPECT_TRUE(contains(text, "cch_http_requests_total{route=\"/v1/trades/{trade_id}\",method=\"GET\",status=\"200\"} 2\n"));
-  EXPECT_TRUE(contains(text, "cch_http_requests_total{route=\"/v1/trades/{trade_id}\",method=\"GET\",status=\"404\"} 1\n"));
+  EXPECT_TRUE(
+      contains(text, "cch_http_requests_total{route=\"/v1/trades/{trade_id}\",method=\"GET\",status=\"200\"} 2\n"));
+  EXPECT_TRUE(
+      contains(text, "cch_http_requests_total{route=\"/v1/trades/{trade_id}\",method=\"GET\",status=\"404\"} 1\n"));
   EXPECT_TRUE(contains(text, "cch_http_requests_total{route=\"unmatched\",method=\"other\",status=\"404\"} 1\n"));
   EXPECT_EQ(metrics.request_count("/v1/trades/{trade_id}", "GET", 200), 2U);
 }
@@ -67,12 +71,14 @@ TEST(Metrics, NamedCountersAndGauges) {
   open.add(-2);
   EXPECT_EQ(&metrics.counter("cch_http_connections_refused_total", "again"), &refused);
   const std::string text = metrics.render();
-  EXPECT_TRUE(contains(text, "# HELP cch_http_connections_refused_total Refused connections.\n"
-                             "# TYPE cch_http_connections_refused_total counter\n"
-                             "cch_http_connections_refused_total 3\n"));
-  EXPECT_TRUE(contains(text, "# HELP cch_http_connections_open Open connections.\\nSecond line \\\\ here.\n"
-                             "# TYPE cch_http_connections_open gauge\n"
-                             "cch_http_connections_open 3\n"));
+  EXPECT_TRUE(contains(text,
+                       "# HELP cch_http_connections_refused_total Refused connections.\n"
+                       "# TYPE cch_http_connections_refused_total counter\n"
+                       "cch_http_connections_refused_total 3\n"));
+  EXPECT_TRUE(contains(text,
+                       "# HELP cch_http_connections_open Open connections.\\nSecond line \\\\ here.\n"
+                       "# TYPE cch_http_connections_open gauge\n"
+                       "cch_http_connections_open 3\n"));
 }
 
 TEST(Metrics, RefusesBadOrConflictingNames) {

@@ -17,7 +17,9 @@ Request request_for(std::string method, std::string_view target) {
   return request;
 }
 
-std::string reason_of(const Response& response) { return nlohmann::json::parse(response.body).value("reason", ""); }
+std::string reason_of(const Response& response) {
+  return nlohmann::json::parse(response.body).value("reason", "");
+}
 
 Router accounts_router() {
   Router router;

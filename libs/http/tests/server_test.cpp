@@ -35,7 +35,9 @@ std::string reason_of(const ClientResponse& response) {
   return nlohmann::json::parse(response.body).value("reason", "");
 }
 
-bool contains(const std::string& text, std::string_view part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, std::string_view part) {
+  return text.find(part) != std::string::npos;
+}
 
 bool is_hex_id(std::string_view id) {
   return id.size() == 32 && id.find_first_not_of("0123456789abcdef") == std::string_view::npos;
@@ -52,7 +54,8 @@ struct Harness {
     router.add("GET", "/boom", [](const Request&) -> Response { throw std::runtime_error("database password"); });
     router.add("GET", "/block", [this](const Request&) {
       entered.open();
-      if (!release.wait()) return text_response(500, "gate never opened");
+      if (!release.wait())
+        return text_response(500, "gate never opened");
       return text_response(200, "released");
     });
     server = std::make_unique<Server>(std::move(options), router, metrics);
@@ -99,8 +102,9 @@ TEST(Server, KeepAliveServesTwoRequestsOnOneConnection) {
 TEST(Server, PipelinedRequestsAreAnsweredInOrder) {
   Harness harness;
   RawConnection connection(harness.server->port());
-  ASSERT_TRUE(connection.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"
-                              "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nsecond"));
+  ASSERT_TRUE(
+      connection.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"
+                      "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nsecond"));
   const auto read = connection.read_until("second", generous);
   EXPECT_LT(read.data.find("hello"), read.data.find("second"));
   EXPECT_NE(read.data.find("second"), std::string::npos);

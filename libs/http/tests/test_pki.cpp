@@ -16,16 +16,20 @@ namespace fs = std::filesystem;
 
 void run(const std::string& command) {
   const std::string quiet = command + " >/dev/null 2>&1";
-  if (std::system(quiet.c_str()) != 0) throw std::runtime_error("test PKI command failed: " + command);
+  if (std::system(quiet.c_str()) != 0)
+    throw std::runtime_error("test PKI command failed: " + command);
 }
 
 void write_file(const fs::path& path, const std::string& text) {
   std::ofstream out(path);
   out << text;
-  if (!out) throw std::runtime_error("cannot write " + path.string());
+  if (!out)
+    throw std::runtime_error("cannot write " + path.string());
 }
 
-std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
+std::string quoted(const fs::path& path) {
+  return "'" + path.string() + "'";
+}
 
 void make_ca(const fs::path& directory, const std::string& name, const std::string& common_name) {
   run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -keyout " +
@@ -39,11 +43,11 @@ void make_leaf(const fs::path& directory, const std::string& name, const std::st
   const fs::path request = directory / (name + ".csr");
   const fs::path extension_file = directory / (name + ".ext");
   write_file(extension_file, extensions);
-  run("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " + quoted(key) +
-      " -out " + quoted(request) + " -subj '/CN=" + common_name + "'");
-  run("openssl x509 -req -days 2 -in " + quoted(request) + " -CA " + quoted(directory / (ca + ".crt")) +
-      " -CAkey " + quoted(directory / (ca + ".key")) + " -set_serial " + serial + " -extfile " +
-      quoted(extension_file) + " -out " + quoted(directory / (name + ".crt")));
+  run("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " + quoted(key) + " -out " +
+      quoted(request) + " -subj '/CN=" + common_name + "'");
+  run("openssl x509 -req -days 2 -in " + quoted(request) + " -CA " + quoted(directory / (ca + ".crt")) + " -CAkey " +
+      quoted(directory / (ca + ".key")) + " -set_serial " + serial + " -extfile " + quoted(extension_file) + " -out " +
+      quoted(directory / (name + ".crt")));
 }
 
 struct OwnedPki {

@@ -21,7 +21,8 @@ struct TlsHarness {
   explicit TlsHarness(ClientCertificateMode mode) {
     const auto& pki = test_pki();
     router.add("GET", "/whoami", [](const Request& request) {
-      if (!request.client_certificate) return json_response(200, {{"anonymous", true}});
+      if (!request.client_certificate)
+        return json_response(200, {{"anonymous", true}});
       const ClientCertificate& certificate = *request.client_certificate;
       return json_response(200, {{"subject", certificate.subject_common_name},
                                  {"issuer", certificate.issuer_common_name},
@@ -104,9 +105,8 @@ TEST(Tls, RequiredModeRefusesAForeignCaCertificate) {
   ASSERT_FALSE(response.has_value());
   EXPECT_EQ(response.error().kind, ClientErrorKind::tls_failed) << response.error().message;
   // The server counts the failure after sending its alert, so the client may see it first.
-  EXPECT_TRUE(testing::eventually([&] {
-    return harness.metrics.render().find("cch_http_tls_handshake_failures_total 1\n") != std::string::npos;
-  }));
+  EXPECT_TRUE(testing::eventually(
+      [&] { return harness.metrics.render().find("cch_http_tls_handshake_failures_total 1\n") != std::string::npos; }));
 }
 
 TEST(Tls, RequiredModeAcceptsACaSignedCertificateAndTheHandlerSeesIt) {

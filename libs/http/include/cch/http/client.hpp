@@ -52,10 +52,10 @@ struct ClientResponse {
 };
 
 enum class ClientErrorKind {
-  invalid_request,     // method, target or a header would not make a valid request
+  invalid_request,  // method, target or a header would not make a valid request
   resolve_failed,
   connect_failed,
-  tls_failed,          // handshake refused or a TLS alert (e.g. certificate required)
+  tls_failed,  // handshake refused or a TLS alert (e.g. certificate required)
   timeout,
   connection_closed,   // the server closed or reset the connection without a full response
   protocol_error,      // the response is not valid HTTP/1.1

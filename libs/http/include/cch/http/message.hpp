@@ -40,9 +40,9 @@ struct ClientCertificate {
 };
 
 struct Request {
-  std::string method;  // as sent, e.g. "GET"
-  std::string target;  // as sent, e.g. "/v1/trades?limit=10"
-  std::string path;    // the target up to '?', still percent-encoded
+  std::string method;                   // as sent, e.g. "GET"
+  std::string target;                   // as sent, e.g. "/v1/trades?limit=10"
+  std::string path;                     // the target up to '?', still percent-encoded
   std::vector<NameValue> query_params;  // decoded ('+' is a space), in order
   std::vector<NameValue> headers;       // as sent, in order
   std::string body;

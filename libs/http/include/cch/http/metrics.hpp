@@ -72,8 +72,7 @@ class Metrics {
                       std::chrono::nanoseconds duration);
 
   // The current value of cch_http_requests_total for these labels (0 if never recorded).
-  [[nodiscard]] std::uint64_t request_count(std::string_view route, std::string_view method,
-                                            unsigned status) const;
+  [[nodiscard]] std::uint64_t request_count(std::string_view route, std::string_view method, unsigned status) const;
 
   // All metrics in Prometheus text exposition format 0.0.4.
   [[nodiscard]] std::string render() const;
@@ -95,8 +94,8 @@ class Metrics {
 
   mutable std::mutex mutex_;
   std::map<std::tuple<std::string, std::string, unsigned>, std::uint64_t> request_counts_;  // guarded by mutex_
-  std::map<std::string, Histogram, std::less<>> durations_;                                // guarded by mutex_
-  std::map<std::string, Named, std::less<>> named_;                                        // guarded by mutex_
+  std::map<std::string, Histogram, std::less<>> durations_;                                 // guarded by mutex_
+  std::map<std::string, Named, std::less<>> named_;                                         // guarded by mutex_
 };
 
 }  // namespace cch::http

@@ -20,7 +20,7 @@
 namespace cch::http {
 
 struct ReadinessCheck {
-  std::string name;    // e.g. "database"
+  std::string name;  // e.g. "database"
   bool ok = false;
   std::string detail;  // why it failed; keep secrets out
 };

@@ -41,10 +41,10 @@ struct TlsOptions {
 };
 
 struct ClientTlsOptions {
-  std::string ca_file;            // PEM CAs that sign the server; empty: system trust store
-  bool verify_server = true;      // verify chain and host (name or IP) of the server
-  std::string certificate_file;   // optional client certificate (PEM chain) for mutual TLS
-  std::string private_key_file;   // its private key, required with certificate_file
+  std::string ca_file;                    // PEM CAs that sign the server; empty: system trust store
+  bool verify_server = true;              // verify chain and host (name or IP) of the server
+  std::string certificate_file;           // optional client certificate (PEM chain) for mutual TLS
+  std::string private_key_file;           // its private key, required with certificate_file
   std::optional<TlsVersion> min_version;  // default TLS 1.2; tests may lower it
   std::optional<TlsVersion> max_version;  // default TLS 1.3; tests may lower it
 };
