@@ -28,8 +28,9 @@
 //
 // Thread safety: start() once, from one thread. stop() and wait() may be called from any
 // thread except a server's own I/O and worker threads (they would wait for themselves, so
-// stop() throws std::logic_error there); stop() is idempotent. port() may be called from any thread after start(). The
-// Router and Metrics must outlive the Server; the Router must not be changed after the Server is built.
+// stop() throws std::logic_error there); stop() is idempotent. port() may be called from any
+// thread after start(). The Router and Metrics must outlive the Server; the Router must not be
+// changed after the Server is built.
 
 #include <cstddef>
 #include <cstdint>
