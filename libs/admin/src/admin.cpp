@@ -1,5 +1,7 @@
 #include "cch/admin/admin.hpp"
 
+#include "ledger_commands.hpp"
+
 #include "cch/db/migrate.hpp"
 #include "cch/db/pool.hpp"
 #include "cch/http/client.hpp"
@@ -143,6 +145,32 @@ int run_admin(int argc, char** argv) {
   auto* config_check = config_command->add_subcommand("check", "Validate and print the effective configuration");
   auto* config_docs = config_command->add_subcommand("docs", "Print the settings table of docs/configuration.md");
 
+  auto* ledger_command = app.add_subcommand("ledger", "Auditor tools (read-only)");
+  ledger_command->require_subcommand(1);
+  auto* ledger_verify_command = ledger_command->add_subcommand("verify", "Recompute the hash chains; exit 1 at a break");
+  VerifyOptions verify_options;
+  ledger_verify_command->add_option("--checkpoint", verify_options.checkpoint_file,
+                                    "Start from the checkpoints in this file (written by --write-checkpoint)");
+  ledger_verify_command->add_option("--write-checkpoint", verify_options.write_checkpoint_file,
+                                    "Write where this run verified up to, for the next incremental run");
+  auto* ledger_trial_command = ledger_command->add_subcommand("trial-balance", "Balances per currency and account kind");
+  std::optional<std::string> as_of;
+  ledger_trial_command->add_option("--as-of", as_of, "ISO 8601 UTC instant (default: now)");
+  auto* ledger_history_command = ledger_command->add_subcommand("history", "One account's postings, newest first (CSV)");
+  std::int64_t account_id = 0;
+  std::optional<std::string> cursor;
+  std::size_t limit = 100;
+  ledger_history_command->add_option("--account", account_id, "Account id")->required();
+  ledger_history_command->add_option("--cursor", cursor, "Continue after this cursor (printed at the end of a page)");
+  ledger_history_command->add_option("--limit", limit, "Postings per page (1 to 1000)")->check(CLI::Range(1, 1000));
+  auto* ledger_export_command = ledger_command->add_subcommand("export", "Postings written in [from, to) as CSV");
+  std::string export_from;
+  std::string export_to;
+  std::optional<std::string> export_output;
+  ledger_export_command->add_option("--from", export_from, "ISO 8601 UTC instant, inclusive")->required();
+  ledger_export_command->add_option("--to", export_to, "ISO 8601 UTC instant, exclusive")->required();
+  ledger_export_command->add_option("--output", export_output, "File to write (default: standard output)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -163,6 +191,18 @@ int run_admin(int argc, char** argv) {
   }
   if (migrate->parsed()) {
     return command_migrate(config);
+  }
+  if (ledger_verify_command->parsed()) {
+    return ledger_verify(config, verify_options);
+  }
+  if (ledger_trial_command->parsed()) {
+    return ledger_trial_balance(config, as_of);
+  }
+  if (ledger_history_command->parsed()) {
+    return ledger_history(config, account_id, cursor, limit);
+  }
+  if (ledger_export_command->parsed()) {
+    return ledger_export(config, export_from, export_to, export_output);
   }
   if (status->parsed()) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_seconds);

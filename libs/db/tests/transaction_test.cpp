@@ -108,7 +108,7 @@ TEST(RunTransaction, ADeadlockVictimIsRetriedAndBothTransfersLand) {
   b.join();
   EXPECT_EQ(fixture.value(1), 2);
   EXPECT_EQ(fixture.value(2), 2);
-  EXPECT_EQ(cch::db::retry_counters().deadlocks, before.deadlocks + 1);
+  EXPECT_GE(cch::db::retry_counters().deadlocks, before.deadlocks + 1) << "the test must have produced a deadlock";
 }
 
 TEST(RunTransaction, GivesUpAfterTheBoundWithRetriesExhausted) {

@@ -5,10 +5,14 @@
 //   cch-admin [--config FILE] status [--wait S] ask every service's /readyz; exit 0 if all ready
 //   cch-admin [--config FILE] config check    validate, print every effective value and its origin
 //   cch-admin config docs                     print the settings table of docs/configuration.md
+//   cch-admin ledger verify [--checkpoint F] [--write-checkpoint F]   recompute the hash chains
+//   cch-admin ledger trial-balance [--as-of T]                        balances per currency and kind
+//   cch-admin ledger history --account ID [--cursor C] [--limit N]    one account's postings (CSV)
+//   cch-admin ledger export --from T --to T [--output F]              postings written in [from, to) (CSV)
 //
 // Exit status: 0 success, 1 the command ran and found a problem (a service not ready), 2 bad
 // usage or configuration, 3 database failure. Errors are one line on standard error.
-// Later issues add subcommands (ledger verify, trial balance, settlement runs).
+// The ledger commands are read-only; an auditor runs them with a database.url of role cch_auditor.
 
 #include "cch/config/config.hpp"
 

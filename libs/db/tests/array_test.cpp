@@ -1,0 +1,36 @@
+#include "cch/db/array.hpp"
+
+#include "cch/testing/scratch_database.hpp"
+
+#include <pqxx/connection>
+#include <pqxx/nontransaction>
+#include <pqxx/result>
+
+#include <gtest/gtest.h>
+
+TEST(ArrayLiteral, FormatsIntegersAndEscapesText) {
+  const std::int64_t numbers[] = {1, -2, 9223372036854775807};
+  EXPECT_EQ(cch::db::integer_array(numbers), "{1,-2,9223372036854775807}");
+  EXPECT_EQ(cch::db::integer_array(std::span<const std::int64_t>{}), "{}");
+  const std::string texts[] = {"plain", "a,b", "quote\"and\\slash", ""};
+  EXPECT_EQ(cch::db::text_array(texts), R"({"plain","a,b","quote\"and\\slash",""})");
+}
+
+TEST(ArrayLiteral, RoundTripsHostileTextThroughPostgresql) {
+  cch::testing::ScratchDatabase database;
+  pqxx::connection connection(database.url());
+  pqxx::nontransaction tx(connection);
+  const std::vector<std::optional<std::string>> values = {
+      std::string("{braces}"), std::string("NULL"), std::nullopt, std::string("tab\there"),
+      std::string("'single' \"double\" \\back"), std::string("ünïcødé")};
+  const auto rows = tx.exec_params("SELECT value, value IS NULL FROM unnest($1::text[]) WITH ORDINALITY AS t(value, n) ORDER BY n",
+                                   cch::db::nullable_text_array(values));
+  ASSERT_EQ(rows.size(), values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (values[i]) {
+      EXPECT_EQ(rows[i][0].as<std::string>(), *values[i]);
+    } else {
+      EXPECT_TRUE(rows[i][1].as<bool>());
+    }
+  }
+}

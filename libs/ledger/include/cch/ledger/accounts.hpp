@@ -1,0 +1,30 @@
+#pragma once
+// Ledger accounts: one per (member, kind, currency) or per (house kind, currency), opened once.
+//
+// Thread safety: functions take the caller's transaction.
+
+#include "cch/core/ids.hpp"
+#include "cch/core/money.hpp"
+#include "cch/ledger/journal.hpp"
+
+#include <pqxx/transaction_base>
+
+#include <optional>
+
+namespace cch::ledger {
+
+// Opens the account if it does not exist and returns its id either way. A member kind needs a
+// member; a house kind must not have one (assertion: the caller picks the kind).
+AccountId open_member_account(pqxx::transaction_base& tx, MemberId member, AccountKind kind, const Currency& currency);
+AccountId open_house_account(pqxx::transaction_base& tx, AccountKind kind, const Currency& currency);
+
+struct Account {
+  AccountId account_id;
+  std::optional<MemberId> member;  // empty for house accounts
+  AccountKind kind = AccountKind::collateral;
+  Currency currency = Currency::usd();
+};
+
+std::optional<Account> find_account(pqxx::transaction_base& tx, AccountId account);
+
+}  // namespace cch::ledger

@@ -1,0 +1,42 @@
+#pragma once
+// Posting journals: the only way value moves in cch.
+//
+// post_batch(tx, drafts) posts drafts inside the caller's transaction, so that a business state
+// change, its journals and its outbox event commit together or not at all. It returns one
+// result per draft, in order: refused drafts change nothing and say why; the others are posted
+// as ONE link of one hash chain (docs/ledger.md). The whole batch costs a fixed number of round
+// trips (about six), whatever its size: batching is how throughput is won.
+//
+// Idempotency: a draft whose key was posted before with the same content returns the original
+// journal with replayed = true; with other content it is refused (idempotency_key_reused).
+// Drafts that share a key within one batch behave the same way. Concurrent posters of one key
+// produce exactly one journal (the unique index decides; the loser sees a replay).
+//
+// The database enforces the invariants again on its own (sql/migrations/0003_ledger.sql); the
+// checks here exist so that a bad draft is refused with a reason instead of failing the batch.
+//
+// Thread safety: a transaction belongs to one thread; concurrent calls on distinct
+// transactions are safe (that is what the tests hammer).
+
+#include "cch/db/pool.hpp"
+#include "cch/db/transaction.hpp"
+#include "cch/ledger/journal.hpp"
+
+#include <pqxx/transaction_base>
+
+#include <span>
+#include <vector>
+
+namespace cch::ledger {
+
+std::vector<PostResult> post_batch(pqxx::transaction_base& tx, std::span<const JournalDraft> drafts);
+
+PostResult post(pqxx::transaction_base& tx, const JournalDraft& draft);
+
+// Posts in transactions of its own (READ COMMITTED), retrying conflicts whole. If the commit
+// outcome is unknown it posts the same drafts again: the idempotency keys turn what did commit
+// into replays, so nothing posts twice. Gives up (rethrows) after policy.max_attempts.
+std::vector<PostResult> post_batch(db::ConnectionPool& pool, const db::RetryPolicy& policy,
+                                   std::span<const JournalDraft> drafts);
+
+}  // namespace cch::ledger

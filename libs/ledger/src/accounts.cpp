@@ -1,0 +1,58 @@
+#include "cch/ledger/accounts.hpp"
+
+#include <pqxx/result>
+
+#include <cassert>
+
+namespace cch::ledger {
+
+AccountId open_member_account(pqxx::transaction_base& tx, MemberId member, AccountKind kind, const Currency& currency) {
+  assert(is_member_kind(kind) && "a member account needs a member kind");
+  const std::string currency_code(currency.code());
+  const auto inserted = tx.exec_params(
+      "INSERT INTO ledger.account (owner_kind, member_id, kind, currency) VALUES ('member', $1, $2, $3) "
+      "ON CONFLICT (member_id, kind, currency) WHERE owner_kind = 'member' DO NOTHING RETURNING account_id",
+      member.value(), std::string(to_string(kind)), currency_code);
+  if (!inserted.empty()) {
+    return AccountId(inserted[0][0].as<std::int64_t>());
+  }
+  return AccountId(tx.exec_params("SELECT account_id FROM ledger.account WHERE owner_kind = 'member' AND member_id = $1 "
+                                  "AND kind = $2 AND currency = $3",
+                                  member.value(), std::string(to_string(kind)), currency_code)[0][0]
+                       .as<std::int64_t>());
+}
+
+AccountId open_house_account(pqxx::transaction_base& tx, AccountKind kind, const Currency& currency) {
+  assert(!is_member_kind(kind) && "a house account needs a house kind");
+  const std::string currency_code(currency.code());
+  const auto inserted = tx.exec_params(
+      "INSERT INTO ledger.account (owner_kind, kind, currency) VALUES ('house', $1, $2) "
+      "ON CONFLICT (kind, currency) WHERE owner_kind = 'house' DO NOTHING RETURNING account_id",
+      std::string(to_string(kind)), currency_code);
+  if (!inserted.empty()) {
+    return AccountId(inserted[0][0].as<std::int64_t>());
+  }
+  return AccountId(tx.exec_params("SELECT account_id FROM ledger.account WHERE owner_kind = 'house' AND kind = $1 "
+                                  "AND currency = $2",
+                                  std::string(to_string(kind)), currency_code)[0][0]
+                       .as<std::int64_t>());
+}
+
+std::optional<Account> find_account(pqxx::transaction_base& tx, AccountId account) {
+  const auto rows = tx.exec_params("SELECT member_id, kind, currency FROM ledger.account WHERE account_id = $1",
+                                   account.value());
+  if (rows.empty()) {
+    return std::nullopt;
+  }
+  Account found{account, std::nullopt, AccountKind::collateral, Currency::usd()};
+  if (!rows[0][0].is_null()) {
+    found.member = MemberId(rows[0][0].as<std::int64_t>());
+  }
+  found.kind = parse_account_kind(rows[0][1].as<std::string>()).value_or(AccountKind::collateral);
+  const auto currency = Currency::parse(rows[0][2].as<std::string>());
+  assert(currency && "the ledger holds a currency this build does not know");
+  found.currency = *currency;
+  return found;
+}
+
+}  // namespace cch::ledger

@@ -1,0 +1,350 @@
+#include "cch/ledger/post.hpp"
+
+#include "cch/db/array.hpp"
+#include "cch/ledger/canonical.hpp"
+#include "cch/ledger/hex.hpp"
+
+#include <pqxx/result>
+
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+
+namespace cch::ledger {
+namespace {
+
+struct Candidate {
+  std::size_t index = 0;  // into drafts
+  StoredJournal stored;
+  Sha256Digest hash{};
+};
+
+struct ExistingJournal {
+  std::int64_t journal_id = 0;
+  Sha256Digest hash{};
+};
+
+// Journals already in the ledger under these keys.
+std::unordered_map<std::string, ExistingJournal> find_existing(pqxx::transaction_base& tx,
+                                                               const std::vector<std::string>& keys) {
+  std::unordered_map<std::string, ExistingJournal> found;
+  if (keys.empty()) {
+    return found;
+  }
+  const auto rows = tx.exec_params(
+      "SELECT idempotency_key, journal_id, encode(content_sha256, 'hex') FROM ledger.journal "
+      "WHERE idempotency_key = ANY($1::text[])",
+      db::text_array(keys));
+  for (const auto& row : rows) {
+    found.emplace(row[0].as<std::string>(), ExistingJournal{row[1].as<std::int64_t>(), digest_from_hex(row[2].as<std::string>())});
+  }
+  return found;
+}
+
+PostResult replay_or_refuse(const ExistingJournal& existing, const Sha256Digest& hash) {
+  if (existing.hash == hash) {
+    return Posted{JournalId(existing.journal_id), true};
+  }
+  return fail(PostRefusal::idempotency_key_reused);
+}
+
+// Refuses candidates whose accounts are unknown or of another currency.
+void check_accounts(pqxx::transaction_base& tx, std::vector<Candidate>& candidates,
+                    std::vector<std::optional<PostResult>>& results) {
+  std::vector<std::int64_t> ids;
+  for (const Candidate& candidate : candidates) {
+    for (const StoredPosting& posting : candidate.stored.postings) {
+      ids.push_back(posting.account_id);
+    }
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  std::unordered_map<std::int64_t, std::string> currency_of;
+  if (!ids.empty()) {
+    for (const auto& row : tx.exec_params("SELECT account_id, currency FROM ledger.account WHERE account_id = ANY($1::bigint[])",
+                                          db::integer_array(ids))) {
+      currency_of.emplace(row[0].as<std::int64_t>(), row[1].as<std::string>());
+    }
+  }
+  std::erase_if(candidates, [&](const Candidate& candidate) {
+    for (const StoredPosting& posting : candidate.stored.postings) {
+      const auto it = currency_of.find(posting.account_id);
+      if (it == currency_of.end()) {
+        results[candidate.index] = fail(PostRefusal::unknown_account);
+        return true;
+      }
+      if (it->second != posting.currency) {
+        results[candidate.index] = fail(PostRefusal::currency_mismatch);
+        return true;
+      }
+    }
+    return false;
+  });
+}
+
+// Refuses reversals whose target is missing, already reversed, or not negated exactly.
+void check_reversals(pqxx::transaction_base& tx, std::vector<Candidate>& candidates,
+                     std::vector<std::optional<PostResult>>& results) {
+  std::vector<std::int64_t> targets;
+  for (const Candidate& candidate : candidates) {
+    if (candidate.stored.reverses_journal_id) {
+      targets.push_back(*candidate.stored.reverses_journal_id);
+    }
+  }
+  if (targets.empty()) {
+    return;
+  }
+  const std::string target_array = db::integer_array(targets);
+  std::map<std::int64_t, bool> reversed;  // target -> already reversed
+  for (const auto& row : tx.exec_params(
+           "SELECT j.journal_id, EXISTS (SELECT 1 FROM ledger.journal r WHERE r.reverses_journal_id = j.journal_id) "
+           "FROM ledger.journal j WHERE j.journal_id = ANY($1::bigint[])",
+           target_array)) {
+    reversed.emplace(row[0].as<std::int64_t>(), row[1].as<bool>());
+  }
+  using Line = std::tuple<std::int64_t, std::string, std::int64_t>;  // account, currency, amount
+  std::map<std::int64_t, std::vector<Line>> negated;                 // target -> its postings negated
+  for (const auto& row : tx.exec_params(
+           "SELECT journal_id, account_id, currency, amount_minor FROM ledger.posting WHERE journal_id = ANY($1::bigint[])",
+           target_array)) {
+    negated[row[0].as<std::int64_t>()].emplace_back(row[1].as<std::int64_t>(), row[2].as<std::string>(),
+                                                    -row[3].as<std::int64_t>());
+  }
+  std::erase_if(candidates, [&](const Candidate& candidate) {
+    if (!candidate.stored.reverses_journal_id) {
+      return false;
+    }
+    const std::int64_t target = *candidate.stored.reverses_journal_id;
+    const auto state = reversed.find(target);
+    if (state == reversed.end()) {
+      results[candidate.index] = fail(PostRefusal::reversal_target_missing);
+      return true;
+    }
+    if (state->second) {
+      results[candidate.index] = fail(PostRefusal::already_reversed);
+      return true;
+    }
+    std::vector<Line> lines;
+    for (const StoredPosting& posting : candidate.stored.postings) {
+      lines.emplace_back(posting.account_id, posting.currency, posting.amount_minor);
+    }
+    std::vector<Line> expected = negated[target];
+    std::sort(lines.begin(), lines.end());
+    std::sort(expected.begin(), expected.end());
+    if (lines != expected) {
+      results[candidate.index] = fail(PostRefusal::reversal_not_exact);
+      return true;
+    }
+    state->second = true;  // a second reversal of the same target in this batch is refused
+    return false;
+  });
+}
+
+struct Chain {
+  int chain_id = 0;
+  std::int64_t link_sequence = 0;
+  Sha256Digest head{};
+};
+
+Chain claim_chain(pqxx::transaction_base& tx) {
+  const auto row = tx.exec("SELECT chain_id, link_sequence, encode(link_sha256, 'hex') FROM ledger.claim_chain()")[0];
+  return Chain{row[0].as<int>(), row[1].as<std::int64_t>(), digest_from_hex(row[2].as<std::string>())};
+}
+
+struct Inserted {
+  std::size_t candidate = 0;
+  std::int64_t journal_id = 0;
+  std::int64_t created_at_unix_microseconds = 0;
+};
+
+std::vector<Inserted> insert_journals(pqxx::transaction_base& tx, const std::vector<Candidate>& candidates,
+                                      const Chain& chain) {
+  std::vector<std::string> keys, dates, kinds, cause_kinds, cause_references, memos, hashes;
+  std::vector<std::optional<std::string>> request_ids, reverses;
+  for (const Candidate& candidate : candidates) {
+    const StoredJournal& journal = candidate.stored;
+    keys.push_back(journal.idempotency_key);
+    dates.push_back(journal.business_date);
+    kinds.push_back(journal.kind);
+    cause_kinds.push_back(journal.cause_kind);
+    cause_references.push_back(journal.cause_reference);
+    memos.push_back(journal.memo);
+    hashes.push_back(to_hex(candidate.hash));
+    request_ids.push_back(journal.request_id);
+    reverses.push_back(journal.reverses_journal_id ? std::optional(std::to_string(*journal.reverses_journal_id))
+                                                   : std::nullopt);
+  }
+  const auto rows = tx.exec_params(
+      "INSERT INTO ledger.journal (idempotency_key, business_date, kind, cause_kind, cause_reference, request_id, "
+      "  reverses_journal_id, memo, content_sha256, chain_id, link_sequence) "
+      "SELECT k, d::date, kind, ck, cr, rid, rev, memo, decode(h, 'hex'), $10, $11 "
+      "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], "
+      "            $9::text[]) AS t(k, d, kind, ck, cr, rid, rev, memo, h) "
+      "ON CONFLICT (idempotency_key) DO NOTHING "
+      "RETURNING idempotency_key, journal_id, (extract(epoch FROM created_at) * 1000000)::bigint",
+      db::text_array(keys), db::text_array(dates), db::text_array(kinds), db::text_array(cause_kinds),
+      db::text_array(cause_references), db::nullable_text_array(request_ids), db::nullable_text_array(reverses),
+      db::text_array(memos), db::text_array(hashes), chain.chain_id, chain.link_sequence + 1);
+  std::unordered_map<std::string, std::size_t> by_key;
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    by_key.emplace(candidates[i].stored.idempotency_key, i);
+  }
+  std::vector<Inserted> inserted;
+  inserted.reserve(rows.size());
+  for (const auto& row : rows) {
+    inserted.push_back({by_key.at(row[0].as<std::string>()), row[1].as<std::int64_t>(), row[2].as<std::int64_t>()});
+  }
+  return inserted;
+}
+
+void insert_postings(pqxx::transaction_base& tx, const std::vector<Candidate>& candidates,
+                     const std::vector<Inserted>& inserted) {
+  std::vector<std::int64_t> journal_ids, line_numbers, account_ids, amounts;
+  std::vector<std::string> currencies;
+  for (const Inserted& journal : inserted) {
+    for (const StoredPosting& posting : candidates[journal.candidate].stored.postings) {
+      journal_ids.push_back(journal.journal_id);
+      line_numbers.push_back(posting.line_number);
+      account_ids.push_back(posting.account_id);
+      currencies.push_back(posting.currency);
+      amounts.push_back(posting.amount_minor);
+    }
+  }
+  tx.exec_params(
+      "INSERT INTO ledger.posting (journal_id, line_number, account_id, currency, amount_minor) "
+      "SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], $4::text[], $5::bigint[])",
+      db::integer_array(journal_ids), db::integer_array(line_numbers), db::integer_array(account_ids),
+      db::text_array(currencies), db::integer_array(amounts));
+}
+
+void insert_link(pqxx::transaction_base& tx, const Chain& chain, const std::vector<Candidate>& candidates,
+                 std::vector<Inserted> inserted) {
+  std::sort(inserted.begin(), inserted.end(),
+            [](const Inserted& a, const Inserted& b) { return a.journal_id < b.journal_id; });
+  std::vector<LinkJournal> journals;
+  journals.reserve(inserted.size());
+  for (const Inserted& journal : inserted) {
+    const Candidate& candidate = candidates[journal.candidate];
+    journals.push_back({journal.journal_id, journal.created_at_unix_microseconds, candidate.stored.request_id,
+                        candidate.hash});
+  }
+  const std::int64_t sequence = chain.link_sequence + 1;
+  const Sha256Digest hash = link_hash(chain.chain_id, sequence, chain.head, journals);
+  tx.exec_params(
+      "INSERT INTO ledger.chain_link (chain_id, link_sequence, previous_sha256, link_sha256, journal_count) "
+      "VALUES ($1, $2, decode($3, 'hex'), decode($4, 'hex'), $5)",
+      chain.chain_id, sequence, to_hex(chain.head), to_hex(hash), static_cast<std::int64_t>(journals.size()));
+}
+
+}  // namespace
+
+std::vector<PostResult> post_batch(pqxx::transaction_base& tx, std::span<const JournalDraft> drafts) {
+  if (drafts.size() > kJournalsPerBatchMax) {
+    return std::vector<PostResult>(drafts.size(), fail(PostRefusal::batch_too_large));
+  }
+  std::vector<std::optional<PostResult>> results(drafts.size());
+
+  // Well-formedness, then duplicates within the batch (first occurrence wins).
+  std::vector<Candidate> candidates;
+  std::unordered_map<std::string, std::size_t> first_with_key;  // key -> candidate position
+  std::vector<std::pair<std::size_t, std::size_t>> aliases;     // (draft index, candidate position)
+  for (std::size_t i = 0; i < drafts.size(); ++i) {
+    if (const auto refusal = check_draft(drafts[i])) {
+      results[i] = fail(*refusal);
+      continue;
+    }
+    Candidate candidate{i, to_stored(drafts[i]), {}};
+    candidate.hash = content_hash(candidate.stored);
+    const auto [it, is_first] = first_with_key.emplace(drafts[i].idempotency_key, candidates.size());
+    if (!is_first) {
+      if (candidates[it->second].hash == candidate.hash) {
+        aliases.emplace_back(i, candidates[it->second].index);
+      } else {
+        results[i] = fail(PostRefusal::idempotency_key_reused);
+      }
+      continue;
+    }
+    candidates.push_back(std::move(candidate));
+  }
+
+  // Keys posted before: replays or refusals.
+  std::vector<std::string> keys;
+  for (const Candidate& candidate : candidates) {
+    keys.push_back(candidate.stored.idempotency_key);
+  }
+  const auto existing = find_existing(tx, keys);
+  std::erase_if(candidates, [&](const Candidate& candidate) {
+    const auto it = existing.find(candidate.stored.idempotency_key);
+    if (it == existing.end()) {
+      return false;
+    }
+    results[candidate.index] = replay_or_refuse(it->second, candidate.hash);
+    return true;
+  });
+
+  check_accounts(tx, candidates, results);
+  check_reversals(tx, candidates, results);
+
+  if (!candidates.empty()) {
+    const Chain chain = claim_chain(tx);
+    const std::vector<Inserted> inserted = insert_journals(tx, candidates, chain);
+    // Keys that a concurrent poster committed between our look-up and our insert.
+    if (inserted.size() != candidates.size()) {
+      std::vector<bool> was_inserted(candidates.size(), false);
+      for (const Inserted& journal : inserted) {
+        was_inserted[journal.candidate] = true;
+      }
+      std::vector<std::string> raced;
+      for (std::size_t c = 0; c < candidates.size(); ++c) {
+        if (!was_inserted[c]) {
+          raced.push_back(candidates[c].stored.idempotency_key);
+        }
+      }
+      const auto winners = find_existing(tx, raced);
+      for (std::size_t c = 0; c < candidates.size(); ++c) {
+        if (!was_inserted[c]) {
+          results[candidates[c].index] = replay_or_refuse(winners.at(candidates[c].stored.idempotency_key), candidates[c].hash);
+        }
+      }
+    }
+    if (!inserted.empty()) {
+      insert_postings(tx, candidates, inserted);
+      insert_link(tx, chain, candidates, inserted);
+      for (const Inserted& journal : inserted) {
+        results[candidates[journal.candidate].index] = Posted{JournalId(journal.journal_id), false};
+      }
+    }
+  }
+
+  for (const auto& [index, original] : aliases) {
+    const PostResult& first = *results[original];
+    results[index] = first ? PostResult(Posted{first->journal_id, true}) : PostResult(fail(first.error()));
+  }
+  std::vector<PostResult> out;
+  out.reserve(results.size());
+  for (auto& result : results) {
+    out.push_back(std::move(*result));
+  }
+  return out;
+}
+
+PostResult post(pqxx::transaction_base& tx, const JournalDraft& draft) {
+  return std::move(post_batch(tx, std::span(&draft, 1)).front());
+}
+
+std::vector<PostResult> post_batch(db::ConnectionPool& pool, const db::RetryPolicy& policy,
+                                   std::span<const JournalDraft> drafts) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return db::run_transaction(pool, db::Isolation::read_committed, policy,
+                                 [&](pqxx::transaction_base& tx) { return post_batch(tx, drafts); });
+    } catch (const db::CommitOutcomeUnknown&) {
+      if (attempt >= policy.max_attempts) {
+        throw;
+      }
+      // Posting the same drafts again is safe: what committed comes back as replays.
+    }
+  }
+}
+
+}  // namespace cch::ledger

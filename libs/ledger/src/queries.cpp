@@ -1,0 +1,142 @@
+#include "cch/ledger/queries.hpp"
+
+#include <pqxx/result>
+
+#include <algorithm>
+#include <cassert>
+#include <charconv>
+
+namespace cch::ledger {
+namespace {
+
+Currency currency_from(const std::string& code) {
+  const auto currency = Currency::parse(code);
+  assert(currency && "the ledger holds a currency this build does not know");
+  return currency ? *currency : Currency::usd();
+}
+
+std::optional<Money> sum_for(const pqxx::result& rows) {
+  if (rows.empty()) {
+    return std::nullopt;
+  }
+  return Money{rows[0][0].as<std::int64_t>(), currency_from(rows[0][1].as<std::string>())};
+}
+
+}  // namespace
+
+std::optional<AccountBalance> balance(pqxx::transaction_base& tx, AccountId account) {
+  const auto rows = tx.exec_params(
+      "SELECT balance_minor, currency, version FROM ledger.account_balance WHERE account_id = $1", account.value());
+  if (rows.empty()) {
+    return std::nullopt;
+  }
+  return AccountBalance{account, Money{rows[0][0].as<std::int64_t>(), currency_from(rows[0][1].as<std::string>())},
+                        rows[0][2].as<std::int64_t>()};
+}
+
+std::optional<Money> balance_as_of(pqxx::transaction_base& tx, AccountId account, UtcTimestamp as_of) {
+  return sum_for(tx.exec_params(
+      "SELECT coalesce((SELECT sum(p.amount_minor) FROM ledger.posting p JOIN ledger.journal j USING (journal_id) "
+      "                 WHERE p.account_id = a.account_id "
+      "                   AND j.created_at <= (timestamptz 'epoch' + $2::bigint * interval '1 microsecond')), 0)::bigint, a.currency "
+      "FROM ledger.account a WHERE a.account_id = $1",
+      account.value(), as_of.unix_microseconds()));
+}
+
+std::optional<Money> balance_as_of(pqxx::transaction_base& tx, AccountId account, BusinessDate business_date) {
+  return sum_for(tx.exec_params(
+      "SELECT coalesce((SELECT sum(p.amount_minor) FROM ledger.posting p JOIN ledger.journal j USING (journal_id) "
+      "                 WHERE p.account_id = a.account_id AND j.business_date <= $2::date), 0)::bigint, a.currency "
+      "FROM ledger.account a WHERE a.account_id = $1",
+      account.value(), business_date.format()));
+}
+
+HistoryPage account_history(pqxx::transaction_base& tx, AccountId account, std::optional<HistoryCursor> before,
+                            std::size_t page_size) {
+  const std::size_t limit = std::clamp<std::size_t>(page_size, 1, kHistoryPageSizeMax);
+  const HistoryCursor from = before.value_or(HistoryCursor{INT64_MAX, 0});
+  // One more row than asked tells whether another page exists.
+  const auto rows = tx.exec_params(
+      "SELECT p.journal_id, p.line_number, j.business_date::text, j.kind, j.cause_kind, j.cause_reference, "
+      "       j.request_id, p.amount_minor, p.currency, (extract(epoch FROM j.created_at) * 1000000)::bigint "
+      "FROM ledger.posting p JOIN ledger.journal j USING (journal_id) "
+      "WHERE p.account_id = $1 AND (p.journal_id, p.line_number) < ($2, $3) "
+      "ORDER BY p.journal_id DESC, p.line_number DESC LIMIT $4",
+      account.value(), from.journal_id, before ? from.line_number : 32767, static_cast<std::int64_t>(limit + 1));
+  HistoryPage page;
+  for (const auto& row : rows) {
+    if (page.entries.size() == limit) {
+      const HistoryEntry& last = page.entries.back();
+      page.next = HistoryCursor{last.journal_id.value(), last.line_number};
+      break;
+    }
+    HistoryEntry entry{JournalId(row[0].as<std::int64_t>()),
+                       row[1].as<int>(),
+                       BusinessDate::parse(row[2].as<std::string>()).value(),
+                       row[3].as<std::string>(),
+                       row[4].as<std::string>(),
+                       row[5].as<std::string>(),
+                       row[6].is_null() ? std::nullopt : std::optional(row[6].as<std::string>()),
+                       Money{row[7].as<std::int64_t>(), currency_from(row[8].as<std::string>())},
+                       UtcTimestamp(row[9].as<std::int64_t>())};
+    page.entries.push_back(std::move(entry));
+  }
+  return page;
+}
+
+std::string format_cursor(const HistoryCursor& cursor) {
+  return std::to_string(cursor.journal_id) + "." + std::to_string(cursor.line_number);
+}
+
+std::optional<HistoryCursor> parse_cursor(std::string_view text) {
+  const auto dot = text.find('.');
+  if (dot == std::string_view::npos || text.size() > 40) {
+    return std::nullopt;
+  }
+  HistoryCursor cursor;
+  const auto first = std::from_chars(text.data(), text.data() + dot, cursor.journal_id);
+  const auto second = std::from_chars(text.data() + dot + 1, text.data() + text.size(), cursor.line_number);
+  if (first.ec != std::errc{} || first.ptr != text.data() + dot || second.ec != std::errc{} ||
+      second.ptr != text.data() + text.size() || cursor.journal_id <= 0 || cursor.line_number <= 0) {
+    return std::nullopt;
+  }
+  return cursor;
+}
+
+bool TrialBalance::balanced() const {
+  return std::all_of(total_by_currency.begin(), total_by_currency.end(),
+                     [](const auto& entry) { return entry.second == 0; });
+}
+
+TrialBalance trial_balance(pqxx::transaction_base& tx, std::optional<UtcTimestamp> as_of) {
+  const pqxx::result rows =
+      as_of ? tx.exec_params(
+                  "SELECT a.currency, a.kind, sum(p.amount_minor)::bigint "
+                  "FROM ledger.posting p JOIN ledger.journal j USING (journal_id) JOIN ledger.account a USING (account_id) "
+                  "WHERE j.created_at <= (timestamptz 'epoch' + $1::bigint * interval '1 microsecond') GROUP BY a.currency, a.kind",
+                  as_of->unix_microseconds())
+            : tx.exec("SELECT b.currency, a.kind, sum(b.balance_minor)::bigint "
+                      "FROM ledger.account_balance b JOIN ledger.account a USING (account_id) GROUP BY b.currency, a.kind");
+  TrialBalance result;
+  for (const auto& row : rows) {
+    const std::string currency = row[0].as<std::string>();
+    const std::int64_t amount = row[2].as<std::int64_t>();
+    result.by_currency_and_kind[currency][row[1].as<std::string>()] = amount;
+    result.total_by_currency[currency] += amount;
+  }
+  return result;
+}
+
+std::vector<AccountId> accounts_out_of_balance(pqxx::transaction_base& tx) {
+  std::vector<AccountId> accounts;
+  for (const auto& row : tx.exec(
+           "SELECT b.account_id FROM ledger.account_balance b "
+           "LEFT JOIN (SELECT account_id, sum(amount_minor) AS total, count(*) AS n FROM ledger.posting GROUP BY account_id) s "
+           "  USING (account_id) "
+           "WHERE b.balance_minor <> coalesce(s.total, 0) OR b.version <> coalesce(s.n, 0) ORDER BY b.account_id")) {
+    accounts.emplace_back(row[0].as<std::int64_t>());
+  }
+  return accounts;
+}
+
+}  // namespace cch::ledger
