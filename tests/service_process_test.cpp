@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <cstdlib>
 #include <thread>
 
@@ -42,7 +43,7 @@ int count_error_lines(const std::string& text, const std::string& program) {
 std::string config_file(const std::string& database_url, const std::string& service, unsigned short port,
                         const std::string& extra = "") {
   return cch::testing::write_temporary_file(
-      "cch.toml", "[database]\nurl = \"" + database_url + "\"\n\n[" + service + "]\nport = " + std::to_string(port) +
+      "cch.toml", "[database]\nurl = \"" + database_url + "\"\nmigrate_on_start = true\n\n[" + service + "]\nport = " + std::to_string(port) +
                       "\n\n[log]\nformat = \"text\"\n" + extra);
 }
 
@@ -274,4 +275,54 @@ TEST(ServiceTls, ApiOverHttpsRequiresAClientCertificateFromTheClearinghouseCa) {
   }
   EXPECT_TRUE(plain_refused) << "plain HTTP on the HTTPS port must not be served";
   EXPECT_TRUE(process.running());
+}
+
+TEST(AdminTool, MigrateIsIdempotentAndTheLedgerOfAnEmptySchemaVerifies) {
+  cch::testing::ScratchDatabase database;
+  const std::map<std::string, std::string> environment = {{"CCH_DATABASE_URL", database.url()}};
+  cch::testing::ChildProcess first(CCH_ADMIN_BINARY, {"migrate"}, environment);
+  ASSERT_EQ(first.wait_for_exit(60s), std::optional<int>(0)) << first.standard_error();
+  EXPECT_NE(first.standard_output().find("applied 0001_foundation"), std::string::npos) << first.standard_output();
+  cch::testing::ChildProcess second(CCH_ADMIN_BINARY, {"migrate"}, environment);
+  ASSERT_EQ(second.wait_for_exit(60s), std::optional<int>(0)) << second.standard_error();
+  EXPECT_NE(second.standard_output().find("(0 applied now)"), std::string::npos) << second.standard_output();
+
+  cch::testing::ChildProcess verify(CCH_ADMIN_BINARY, {"ledger", "verify"}, environment);
+  ASSERT_EQ(verify.wait_for_exit(60s), std::optional<int>(0)) << verify.standard_error();
+  EXPECT_NE(verify.standard_output().find("ok: 0 links and 0 journals verified in 8 chains"), std::string::npos)
+      << verify.standard_output();
+  cch::testing::ChildProcess trial(CCH_ADMIN_BINARY, {"ledger", "trial-balance"}, environment);
+  ASSERT_EQ(trial.wait_for_exit(60s), std::optional<int>(0)) << trial.standard_error();
+  EXPECT_NE(trial.standard_output().find("balanced"), std::string::npos);
+}
+
+TEST(AdminTool, StatusReportsEachServiceAndFailsUnlessAllAreReady) {
+  cch::testing::ScratchDatabase database;
+  const unsigned short registry_port = cch::testing::free_tcp_port();
+  const std::string path = config_file(database.url(), "registry", registry_port,
+                                       "\n[api]\nport = " + std::to_string(cch::testing::free_tcp_port()) +
+                                           "\ntls = false\n[risk]\nport = " +
+                                           std::to_string(cch::testing::free_tcp_port()) + "\n[settlement]\nport = " +
+                                           std::to_string(cch::testing::free_tcp_port()) + "\n");
+  cch::testing::ChildProcess registry(CCH_REGISTRY_BINARY, {"--config", path});
+  ASSERT_TRUE(wait_until_ready(plain_client(registry_port), registry)) << registry.standard_error();
+  cch::testing::ChildProcess status(CCH_ADMIN_BINARY, {"--config", path, "status"});
+  const auto exit_status = status.wait_for_exit(60s);
+  ASSERT_TRUE(exit_status.has_value());
+  EXPECT_EQ(*exit_status, 1) << "three services are down";
+  const std::string out = status.standard_output();
+  EXPECT_NE(out.find("registry    http://127.0.0.1:" + std::to_string(registry_port)), std::string::npos) << out;
+  EXPECT_NE(out.find("ready"), std::string::npos) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 4) << out;
+  EXPECT_NE(out.find("NOT READY"), std::string::npos) << out;
+}
+
+TEST(AdminTool, AMalformedCommandLineOrConfigurationIsRefusedWithStatus2) {
+  cch::testing::ChildProcess unknown(CCH_ADMIN_BINARY, {"frobnicate"});
+  const auto unknown_status = unknown.wait_for_exit(30s);
+  ASSERT_TRUE(unknown_status.has_value());
+  EXPECT_NE(*unknown_status, 0);
+  cch::testing::ChildProcess bad_config(CCH_ADMIN_BINARY, {"config", "check"}, {{"CCH_LOG_LEVEL", "chatty"}});
+  EXPECT_EQ(bad_config.wait_for_exit(30s), std::optional<int>(2));
+  EXPECT_NE(bad_config.standard_error().find("log.level must be one of"), std::string::npos);
 }

@@ -58,32 +58,41 @@ cch_as_postgres() {
   fi
 }
 
-# Starts a throwaway cluster in directory $1 (created) with durable settings; sets CCH_PG_PORT
-# and CCH_PG_ADMIN_URL (superuser, database postgres).
+# Starts a throwaway cluster with durable settings in a new directory under /tmp (reachable by
+# the postgres user even when the checkout lives in a private home directory); sets CCH_PG_DIR,
+# CCH_PG_PORT and CCH_PG_ADMIN_URL (superuser, database postgres).
 cch_pg_start() {
-  local dir=$1
-  mkdir -p "$dir"
-  [[ $(id -u) -eq 0 ]] && chown postgres "$dir"
   [[ -x "$CCH_PG_BIN/initdb" ]] || cch_die "PostgreSQL 15 server binaries not found in $CCH_PG_BIN"
-  cch_as_postgres "$CCH_PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust --encoding=UTF8 \
-    --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; cch_die "initdb failed"; }
+  CCH_PG_DIR=$(mktemp -d /tmp/cch-pg.XXXXXX)
+  [[ $(id -u) -eq 0 ]] && chown postgres "$CCH_PG_DIR"
+  cch_as_postgres "$CCH_PG_BIN/initdb" -D "$CCH_PG_DIR/data" -U postgres --auth=trust --encoding=UTF8 \
+    --locale=C.UTF-8 >"$CCH_PG_DIR/initdb.log" 2>&1 || { cat "$CCH_PG_DIR/initdb.log" >&2; cch_die "initdb failed"; }
   CCH_PG_PORT=$(cch_free_port)
-  cch_as_postgres "$CCH_PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
-    -o "-p $CCH_PG_PORT -k $dir -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on -c full_page_writes=on -c max_connections=300" \
-    start >/dev/null || { cat "$dir/postgres.log" >&2; cch_die "PostgreSQL did not start"; }
+  cch_as_postgres "$CCH_PG_BIN/pg_ctl" -D "$CCH_PG_DIR/data" -l "$CCH_PG_DIR/postgres.log" -w -t 60 \
+    -o "-p $CCH_PG_PORT -k $CCH_PG_DIR -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on -c full_page_writes=on -c max_connections=300" \
+    start >/dev/null || { cat "$CCH_PG_DIR/postgres.log" >&2; cch_die "PostgreSQL did not start"; }
   CCH_PG_ADMIN_URL="postgresql://postgres@127.0.0.1:$CCH_PG_PORT/postgres"
-  export CCH_PG_PORT CCH_PG_ADMIN_URL
-  cch_say "PostgreSQL 15 running on 127.0.0.1:$CCH_PG_PORT (data in $dir/data, fsync and synchronous_commit on)"
+  export CCH_PG_DIR CCH_PG_PORT CCH_PG_ADMIN_URL
+  cch_say "PostgreSQL 15 running on 127.0.0.1:$CCH_PG_PORT (data in $CCH_PG_DIR, fsync and synchronous_commit on)"
 }
 
-# Stops the cluster in directory $1 if it runs, then removes the directory.
+# Stops the cluster that cch_pg_start started, if any, and removes its directory.
 cch_pg_stop() {
-  local dir=$1
-  [[ -d "$dir/data" ]] && cch_as_postgres "$CCH_PG_BIN/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >/dev/null 2>&1
-  rm -rf "$dir"
+  [[ -n "${CCH_PG_DIR:-}" && -d "$CCH_PG_DIR" ]] || return 0
+  [[ -d "$CCH_PG_DIR/data" ]] &&
+    cch_as_postgres "$CCH_PG_BIN/pg_ctl" -D "$CCH_PG_DIR/data" -m fast -w -t 30 stop >/dev/null 2>&1
+  rm -rf "$CCH_PG_DIR"
+  CCH_PG_DIR=
 }
 
-# Runs SQL as the superuser on the throwaway cluster.
+# Runs SQL as the superuser on the throwaway cluster, in database postgres.
 cch_psql() {
   psql -X -q -v ON_ERROR_STOP=1 "$CCH_PG_ADMIN_URL" "$@"
+}
+
+# The same in another database: cch_psql_in DATABASE [psql arguments].
+cch_psql_in() {
+  local database=$1
+  shift
+  psql -X -q -v ON_ERROR_STOP=1 "postgresql://postgres@127.0.0.1:$CCH_PG_PORT/$database" "$@"
 }

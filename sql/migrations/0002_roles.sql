@@ -28,3 +28,6 @@ GRANT USAGE ON SCHEMA cch TO cch_writer, cch_reporting;
 GRANT SELECT, INSERT ON cch.service_start TO cch_writer;
 GRANT SELECT ON cch.service_start TO cch_reporting, cch_auditor;
 GRANT USAGE ON SCHEMA cch TO cch_auditor;
+
+-- Every process checks at start-up that the schema it was built for is in place.
+GRANT SELECT ON cch_schema_migrations TO cch_writer, cch_auditor, cch_reporting;

@@ -79,8 +79,9 @@ std::vector<SettingSpec> build_settings() {
                                  "PostgreSQL statement_timeout for every pooled connection."));
   list.push_back(integer_setting("database.max_transaction_attempts", 5, 1, 50,
                                  "Attempts of one unit of work on serialization failure or deadlock."));
-  list.push_back(boolean_setting("database.migrate_on_start", true,
-                                 "Apply pending migrations when a service starts (safe when several start at once)."));
+  list.push_back(boolean_setting("database.migrate_on_start", false,
+                                 "Apply pending migrations at start (needs the schema owner's rights; safe when "
+                                 "several start at once). Off: only check that they are applied."));
 
   list.push_back(choice_setting("log.level", "info", {"debug", "info", "warn", "error"}, "Lowest level logged."));
   list.push_back(choice_setting("log.format", "json", {"json", "text"},

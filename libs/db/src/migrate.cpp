@@ -119,8 +119,12 @@ Result<std::vector<Migration>, MigrationError> make_migrations(
 Result<MigrationReport, MigrationError> migrate(pqxx::connection& connection, std::span<const Migration> migrations) {
   AdvisoryLock lock(connection);
   {
+    // Created only when missing, so a role without CREATE privilege can still check and find
+    // nothing to do.
     pqxx::nontransaction tx(connection);
-    tx.exec(kCreateTable);
+    if (!tx.exec("SELECT to_regclass('cch_schema_migrations') IS NOT NULL")[0][0].as<bool>()) {
+      tx.exec(kCreateTable);
+    }
   }
   MigrationReport report;
   std::map<int, Applied> applied;

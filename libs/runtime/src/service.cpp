@@ -98,7 +98,11 @@ std::optional<StartupFailure> prepare_schema(db::ConnectionPool& pool, bool migr
     auto lease = pool.acquire();
     const auto outcome = migrate ? db::migrate(*lease, schema_migrations()) : db::check_migrations(*lease, schema_migrations());
     if (!outcome) {
-      return StartupFailure{exit_database, outcome.error().message};
+      std::string message = outcome.error().message;
+      if (outcome.error().kind == db::MigrationErrorKind::not_applied) {
+        message += "; apply it with `cch-admin migrate` (schema owner's rights) or set database.migrate_on_start";
+      }
+      return StartupFailure{exit_database, message};
     }
     for (const std::string& name : outcome->applied_now) {
       log::info("migration_applied", {{"migration", name}});
