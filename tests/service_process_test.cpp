@@ -1,6 +1,8 @@
 // The service binaries as a deployment starts them: clear one-line failures at start-up, limits
 // on a live socket, HTTPS with client certificates, graceful stop on SIGTERM.
 #include "cch/http/client.hpp"
+#include "cch/ledger/post.hpp"
+#include "ledger_fixture.hpp"
 #include "cch/testing/process.hpp"
 #include "cch/testing/scratch_database.hpp"
 
@@ -10,9 +12,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <pqxx/transaction>
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <map>
 #include <cstdlib>
 #include <thread>
@@ -325,4 +331,60 @@ TEST(AdminTool, AMalformedCommandLineOrConfigurationIsRefusedWithStatus2) {
   cch::testing::ChildProcess bad_config(CCH_ADMIN_BINARY, {"config", "check"}, {{"CCH_LOG_LEVEL", "chatty"}});
   EXPECT_EQ(bad_config.wait_for_exit(30s), std::optional<int>(2));
   EXPECT_NE(bad_config.standard_error().find("log.level must be one of"), std::string::npos);
+}
+
+TEST(AdminTool, LedgerCommandsExportHistoryAndNameABrokenLink) {
+  cch::ledger::testing::LedgerFixture fixture;
+  const cch::AccountId bank = fixture.house_account(cch::ledger::AccountKind::settlement_bank);
+  const cch::AccountId collateral =
+      fixture.member_account(fixture.add_member("alpha-labs"), cch::ledger::AccountKind::collateral);
+  std::vector<cch::ledger::JournalDraft> drafts;
+  for (int i = 1; i <= 3; ++i) {
+    auto draft = cch::ledger::testing::transfer("deposit-" + std::to_string(i), bank, collateral, 100 * i,
+                                                cch::ledger::JournalKind::collateral_deposit);
+    draft.cause.reference = "needs, \"quoting\"";
+    drafts.push_back(draft);
+  }
+  const auto posted = cch::ledger::post_batch(*fixture.pool, {}, drafts);
+  ASSERT_TRUE(posted[2]);
+  const std::map<std::string, std::string> auditor = {{"CCH_DATABASE_URL", fixture.auditor_url}};
+
+  cch::testing::ChildProcess history(CCH_ADMIN_BINARY,
+                                     {"ledger", "history", "--account", std::to_string(bank.value()), "--limit", "2"},
+                                     auditor);
+  ASSERT_EQ(history.wait_for_exit(60s), std::optional<int>(0)) << history.standard_error();
+  const std::string page = history.standard_output();
+  EXPECT_NE(page.find(",3.00,USD"), std::string::npos) << page;
+  EXPECT_NE(page.find(",2.00,USD"), std::string::npos) << page;
+  EXPECT_EQ(page.find(",1.00,USD"), std::string::npos) << "page size 2";
+  EXPECT_NE(page.find("# next page: --cursor "), std::string::npos) << page;
+
+  const std::string csv_path = cch::testing::make_temporary_directory() + "/ledger.csv";
+  cch::testing::ChildProcess exporter(
+      CCH_ADMIN_BINARY, {"ledger", "export", "--from", "2000-01-01T00:00:00Z", "--to", "2100-01-01T00:00:00Z",
+                         "--output", csv_path},
+      auditor);
+  ASSERT_EQ(exporter.wait_for_exit(60s), std::optional<int>(0)) << exporter.standard_error();
+  std::ifstream csv(csv_path);
+  std::stringstream buffer;
+  buffer << csv.rdbuf();
+  const std::string content = buffer.str();
+  EXPECT_EQ(std::count(content.begin(), content.end(), '\n'), 7) << "a header and six postings";
+  EXPECT_NE(content.find("\"needs, \"\"quoting\"\"\""), std::string::npos) << content;
+
+  {
+    auto connection = fixture.superuser();
+    pqxx::work tx(connection);
+    tx.exec("SET LOCAL session_replication_role = replica");
+    tx.exec_params("UPDATE ledger.posting SET amount_minor = amount_minor + 1 WHERE journal_id = $1 AND line_number = 1",
+                   posted[1]->journal_id.value());
+    tx.commit();
+  }
+  cch::testing::ChildProcess verify(CCH_ADMIN_BINARY, {"ledger", "verify"}, auditor);
+  ASSERT_EQ(verify.wait_for_exit(60s), std::optional<int>(1)) << verify.standard_error();
+  EXPECT_NE(verify.standard_output().find("BROKEN chain"), std::string::npos) << verify.standard_output();
+  EXPECT_NE(verify.standard_output().find("journal " + std::to_string(posted[1]->journal_id.value()) +
+                                          ": journal_content_changed"),
+            std::string::npos)
+      << verify.standard_output();
 }
