@@ -14,7 +14,8 @@
 --     privilege for it); a correction is a reversing journal that negates the original exactly;
 --   * every journal belongs to a chain link written in the same transaction, and links extend
 --     their chain in order (sequence + 1, previous hash = the head's hash);
---   * account_balance equals the sum of postings (only the trigger may change it).
+--   * account_balance equals the sum of postings in every committed state (only the trigger that
+--     runs at commit may change it).
 
 CREATE SCHEMA ledger;
 
@@ -163,7 +164,8 @@ CREATE TABLE ledger.posting (
   PRIMARY KEY (journal_id, line_number),
   FOREIGN KEY (account_id, currency) REFERENCES ledger.account (account_id, currency)
 );
-CREATE INDEX posting_by_account ON ledger.posting (account_id, journal_id);
+-- Serves account history pages: keyset on (journal_id, line_number) within one account.
+CREATE INDEX posting_by_account ON ledger.posting (account_id, journal_id, line_number);
 
 -- Append-only: no UPDATE, DELETE or TRUNCATE of the books, whoever asks.
 CREATE FUNCTION ledger.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -184,10 +186,8 @@ CREATE TRIGGER chain_link_append_only BEFORE UPDATE OR DELETE ON ledger.chain_li
 CREATE TRIGGER chain_link_no_truncate BEFORE TRUNCATE ON ledger.chain_link
   FOR EACH STATEMENT EXECUTE FUNCTION ledger.refuse_change();
 
--- Postings of a statement: only for journals created in this transaction; then the balances
--- of their accounts move by their sum, locked in account order so writers never deadlock.
-CREATE FUNCTION ledger.apply_postings() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
-  SET search_path = pg_catalog, ledger AS $$
+-- Postings of a statement: only for journals created in this transaction.
+CREATE FUNCTION ledger.check_posting_journals() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   foreign_journal bigint;
 BEGIN
@@ -200,38 +200,57 @@ BEGIN
     RAISE EXCEPTION 'journal % was committed earlier; its postings cannot change', foreign_journal
       USING ERRCODE = 'insufficient_privilege';
   END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER posting_only_in_its_journals_transaction AFTER INSERT ON ledger.posting
+  REFERENCING NEW TABLE AS new_postings
+  FOR EACH STATEMENT EXECUTE FUNCTION ledger.check_posting_journals();
 
+-- At commit, each new link moves the balances of the accounts its journals post to by their
+-- sum. Doing it at commit (a deferred trigger, queued after the journals' own checks) keeps the
+-- row locks of hot accounts (the house's) for the shortest time: from here to the end of
+-- COMMIT, not for the whole transaction. Balances are locked in account order, so concurrent
+-- writers never deadlock on them. Every journal is in exactly one link (checked below), so
+-- every posting moves its balance exactly once.
+CREATE FUNCTION ledger.apply_link_postings() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+  SET search_path = pg_catalog, ledger AS $$
+BEGIN
   PERFORM 1 FROM ledger.account_balance b
-   WHERE b.account_id IN (SELECT DISTINCT account_id FROM new_postings)
+   WHERE b.account_id IN (SELECT p.account_id
+                            FROM ledger.journal j JOIN ledger.posting p ON p.journal_id = j.journal_id
+                           WHERE j.chain_id = NEW.chain_id AND j.link_sequence = NEW.link_sequence)
    ORDER BY b.account_id
      FOR UPDATE;
   UPDATE ledger.account_balance b
      SET balance_minor = b.balance_minor + d.delta_minor,
          version = b.version + d.posting_count,
          updated_at = clock_timestamp()
-    FROM (SELECT account_id, sum(amount_minor)::bigint AS delta_minor, count(*) AS posting_count
-            FROM new_postings GROUP BY account_id) d
+    FROM (SELECT p.account_id, sum(p.amount_minor)::bigint AS delta_minor, count(*) AS posting_count
+            FROM ledger.journal j JOIN ledger.posting p ON p.journal_id = j.journal_id
+           WHERE j.chain_id = NEW.chain_id AND j.link_sequence = NEW.link_sequence
+           GROUP BY p.account_id) d
    WHERE b.account_id = d.account_id;
   RETURN NULL;
 END $$;
-CREATE TRIGGER posting_moves_balances AFTER INSERT ON ledger.posting
-  REFERENCING NEW TABLE AS new_postings
-  FOR EACH STATEMENT EXECUTE FUNCTION ledger.apply_postings();
+CREATE CONSTRAINT TRIGGER chain_link_moves_balances_at_commit AFTER INSERT ON ledger.chain_link
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger.apply_link_postings();
 
 -- At commit, for each new journal: at least two postings, zero sum per currency, a reversal
 -- negates its original exactly, and the journal's chain link exists.
 CREATE FUNCTION ledger.check_journal() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-  posting_count integer;
+  posting_count bigint;
   unbalanced_currency char(3);
 BEGIN
-  SELECT count(*) INTO posting_count FROM ledger.posting WHERE journal_id = NEW.journal_id;
+  -- One pass over the journal's postings: how many, and the first currency that does not sum to zero.
+  SELECT coalesce(sum(t.line_count), 0), min(t.currency) FILTER (WHERE t.total <> 0)
+    INTO posting_count, unbalanced_currency
+    FROM (SELECT currency, count(*) AS line_count, sum(amount_minor) AS total
+            FROM ledger.posting WHERE journal_id = NEW.journal_id GROUP BY currency) t;
   IF posting_count < 2 THEN
     RAISE EXCEPTION 'journal % has % posting(s); at least two are required', NEW.journal_id, posting_count
       USING ERRCODE = 'check_violation';
   END IF;
-  SELECT currency INTO unbalanced_currency FROM ledger.posting WHERE journal_id = NEW.journal_id
-   GROUP BY currency HAVING sum(amount_minor) <> 0 LIMIT 1;
   IF unbalanced_currency IS NOT NULL THEN
     RAISE EXCEPTION 'journal % does not balance in %', NEW.journal_id, unbalanced_currency
       USING ERRCODE = 'check_violation';
@@ -248,7 +267,8 @@ BEGIN
       USING ERRCODE = 'check_violation';
   END IF;
   IF NOT EXISTS (SELECT 1 FROM ledger.chain_link l
-                  WHERE l.chain_id = NEW.chain_id AND l.link_sequence = NEW.link_sequence) THEN
+                  WHERE l.chain_id = NEW.chain_id AND l.link_sequence = NEW.link_sequence
+                    AND l.xmin = pg_current_xact_id()::xid) THEN
     RAISE EXCEPTION 'journal % is not sealed in chain % link %', NEW.journal_id, NEW.chain_id, NEW.link_sequence
       USING ERRCODE = 'check_violation';
   END IF;
