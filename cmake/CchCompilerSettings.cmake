@@ -9,7 +9,7 @@ endif()
 add_library(cch_warnings INTERFACE)
 target_compile_options(cch_warnings INTERFACE
   -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Wshadow -Wnon-virtual-dtor
-  -Wold-style-cast -Wcast-align -Wunused -Woverloaded-virtual -Wnull-dereference
+  -Wold-style-cast -Wcast-align -Wunused -Woverloaded-virtual
   -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough -Wmissing-declarations)
 if(CCH_WERROR)
   target_compile_options(cch_warnings INTERFACE -Werror)

@@ -207,7 +207,7 @@ Result<Config, ConfigError> Config::load_text(std::string_view toml_text, std::s
   return config;
 }
 
-const Config::Value& Config::find(std::string_view key, Kind kind) const {
+const Config::Value& Config::find(std::string_view key, [[maybe_unused]] Kind kind) const {
   const auto it = values_.find(key);
   assert(it != values_.end() && "unknown configuration key");
   [[maybe_unused]] const SettingSpec* spec = find_spec(key);

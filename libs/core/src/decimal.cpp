@@ -24,7 +24,7 @@ bool is_digit(char c) {
   return c >= '0' && c <= '9';
 }
 
-bool is_valid_scale(int scale) {
+[[maybe_unused]] bool is_valid_scale(int scale) {
   return scale >= 0 && scale <= kDecimalScaleMax;
 }
 

@@ -37,7 +37,7 @@ int hex_value(char c) noexcept {
   return -1;
 }
 
-bool is_snake_case(std::string_view text) noexcept {
+[[maybe_unused]] bool is_snake_case(std::string_view text) noexcept {
   if (text.empty())
     return false;
   for (const char c : text) {
