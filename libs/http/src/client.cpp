@@ -29,15 +29,6 @@ using error_code = boost::system::error_code;
 using PlainStream = beast::tcp_stream;
 using SecureStream = beast::ssl_stream<beast::tcp_stream>;
 
-bool is_token(std::string_view text) noexcept {
-  if (text.empty())
-    return false;
-  return std::all_of(text.begin(), text.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-  });
-}
-
 bool is_target(std::string_view target) noexcept {
   if (target.empty() || target.front() != '/')
     return false;
@@ -45,10 +36,6 @@ bool is_target(std::string_view target) noexcept {
     const auto byte = static_cast<unsigned char>(c);
     return byte > 0x20 && byte < 0x7f;
   });
-}
-
-bool is_header_value(std::string_view value) noexcept {
-  return std::none_of(value.begin(), value.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; });
 }
 
 ClientError error_of(ClientErrorKind kind, std::string_view step, const error_code& error) {
@@ -104,11 +91,11 @@ class Client::Impl {
 
   Result<ClientResponse, ClientError> request(std::string_view method, std::string_view target, std::string_view body,
                                               const std::vector<NameValue>& headers) {
-    if (!is_token(method) || !is_target(target)) {
+    if (!is_http_token(method) || !is_target(target)) {
       return fail(ClientError{ClientErrorKind::invalid_request, "invalid method or target"});
     }
     for (const auto& [name, value] : headers) {
-      if (!is_token(name) || !is_header_value(value)) {
+      if (!is_http_token(name) || !is_safe_header_value(value)) {
         return fail(ClientError{ClientErrorKind::invalid_request, "invalid header '" + name + "'"});
       }
     }

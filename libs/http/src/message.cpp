@@ -1,5 +1,7 @@
 #include "cch/http/message.hpp"
 
+#include <algorithm>
+
 #include <cassert>
 
 namespace cch::http {
@@ -102,6 +104,20 @@ bool nesting_within_limit(std::string_view text, std::size_t limit) noexcept {
 }
 
 }  // namespace
+
+bool is_http_token(std::string_view text) noexcept {
+  if (text.empty()) {
+    return false;
+  }
+  return std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  });
+}
+
+bool is_safe_header_value(std::string_view value) noexcept {
+  return std::none_of(value.begin(), value.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; });
+}
 
 bool equals_ignoring_case(std::string_view left, std::string_view right) noexcept {
   if (left.size() != right.size())

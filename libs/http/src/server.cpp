@@ -1,5 +1,7 @@
 #include "cch/http/server.hpp"
 
+#include "cch/core/ids.hpp"
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -27,7 +29,6 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -47,7 +48,6 @@ using error_code = boost::system::error_code;
 using Clock = std::chrono::steady_clock;
 using Executor = asio::any_io_executor;
 
-constexpr std::size_t request_id_length_limit = 64;
 constexpr std::size_t read_chunk_bytes = 8192;
 // After a response that closes the connection, the rest of the request (an oversized body, say)
 // is read and discarded for at most this long and this many bytes before the socket closes, so
@@ -71,50 +71,13 @@ std::string_view to_std(beast::string_view text) {
   return {text.data(), text.size()};
 }
 
-bool is_valid_request_id(std::string_view id) noexcept {
-  if (id.empty() || id.size() > request_id_length_limit)
-    return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-           c == '-';
-  });
-}
-
-std::string new_request_id() {
-  thread_local std::mt19937_64 engine = [] {
-    std::random_device device;
-    std::seed_seq seed{device(), device(), device(), device(), device(), device(), device(), device()};
-    return std::mt19937_64(seed);
-  }();
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string id;
-  id.reserve(32);
-  for (int half = 0; half < 2; ++half) {
-    std::uint64_t bits = engine();
-    for (int nibble = 0; nibble < 16; ++nibble) {
-      id.push_back(digits[bits & 0x0fU]);
-      bits >>= 4U;
-    }
-  }
-  return id;
-}
-
+// A valid incoming X-Request-Id is kept so that a client can follow its request through the
+// logs; anything else is replaced by a fresh one.
 std::string choose_request_id(std::string_view incoming) {
-  return is_valid_request_id(incoming) ? std::string(incoming) : new_request_id();
+  const auto parsed = RequestId::parse(incoming);
+  return parsed ? parsed->value() : RequestId::generate().value();
 }
 
-bool is_header_name(std::string_view name) noexcept {
-  if (name.empty())
-    return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-  });
-}
-
-bool is_header_value(std::string_view value) noexcept {
-  return std::none_of(value.begin(), value.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; });
-}
 
 // Headers that frame the message; the server sets them, a handler's copies are dropped.
 bool is_framing_header(std::string_view name) noexcept {
@@ -125,10 +88,10 @@ bool is_framing_header(std::string_view name) noexcept {
 }
 
 bool has_valid_headers(const Response& response) {
-  if (!is_header_value(response.content_type))
+  if (!is_safe_header_value(response.content_type))
     return false;
   return std::all_of(response.headers.begin(), response.headers.end(), [](const NameValue& header) {
-    return is_header_name(header.first) && is_header_value(header.second);
+    return is_http_token(header.first) && is_safe_header_value(header.second);
   });
 }
 

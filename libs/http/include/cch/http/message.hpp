@@ -81,6 +81,12 @@ struct Response {
 // Case-insensitive ASCII comparison, used for header names and media types.
 [[nodiscard]] bool equals_ignoring_case(std::string_view left, std::string_view right) noexcept;
 
+// RFC 9110 token (a method or a header name): one or more of A-Z a-z 0-9 !#$%&'*+-.^_`|~
+[[nodiscard]] bool is_http_token(std::string_view text) noexcept;
+
+// A header value that cannot split or end a header line: no CR, LF or NUL.
+[[nodiscard]] bool is_safe_header_value(std::string_view value) noexcept;
+
 // A JSON response. Invalid UTF-8 in strings is replaced rather than thrown.
 [[nodiscard]] Response json_response(unsigned status, const nlohmann::json& body);
 
