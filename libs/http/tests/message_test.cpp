@@ -105,3 +105,14 @@ TEST(RequestHeader, LooksUpCaseInsensitively) {
 
 }  // namespace
 }  // namespace cch::http
+
+TEST(HttpGrammar, TokensAndSafeHeaderValues) {
+  EXPECT_TRUE(cch::http::is_http_token("GET"));
+  EXPECT_TRUE(cch::http::is_http_token("X-Request-Id"));
+  EXPECT_FALSE(cch::http::is_http_token(""));
+  EXPECT_FALSE(cch::http::is_http_token("Bad Header"));
+  EXPECT_FALSE(cch::http::is_http_token("a:b"));
+  EXPECT_TRUE(cch::http::is_safe_header_value("application/json; charset=utf-8"));
+  EXPECT_FALSE(cch::http::is_safe_header_value("x\r\nSet-Cookie: y"));
+  EXPECT_FALSE(cch::http::is_safe_header_value(std::string_view("a\0b", 3)));
+}

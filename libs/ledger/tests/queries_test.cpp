@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
 #include <thread>
 
 namespace {
@@ -115,5 +116,25 @@ TEST(LedgerQueries, TrialBalanceIsZeroPerCurrencyNowAndAsOfAnyInstant) {
     EXPECT_TRUE(earlier.balanced());
     EXPECT_TRUE(earlier.by_currency_and_kind.empty());
     EXPECT_TRUE(accounts_out_of_balance(tx).empty());
+  });
+}
+
+TEST(LedgerKinds, TheCodeAndTheReferenceTablesListTheSameKinds) {
+  LedgerFixture fixture;
+  read(fixture, [&](pqxx::transaction_base& tx) {
+    std::set<std::string> in_database;
+    for (const auto& row : tx.exec("SELECT kind, owner_kind FROM ledger.account_kind")) {
+      const auto kind = parse_account_kind(row[0].as<std::string>());
+      ASSERT_TRUE(kind) << row[0].as<std::string>();
+      EXPECT_EQ(is_member_kind(*kind), row[1].as<std::string>() == "member") << row[0].as<std::string>();
+      in_database.insert(row[0].as<std::string>());
+    }
+    EXPECT_EQ(in_database.size(), all_account_kinds().size());
+    std::set<std::string> journal_kinds;
+    for (const auto& row : tx.exec("SELECT kind FROM ledger.journal_kind")) {
+      EXPECT_TRUE(parse_journal_kind(row[0].as<std::string>())) << row[0].as<std::string>();
+      journal_kinds.insert(row[0].as<std::string>());
+    }
+    EXPECT_EQ(journal_kinds.size(), all_journal_kinds().size());
   });
 }
