@@ -388,3 +388,46 @@ TEST(AdminTool, LedgerCommandsExportHistoryAndNameABrokenLink) {
             std::string::npos)
       << verify.standard_output();
 }
+
+TEST(AdminTool, AnOperatorRegistersAMemberAndRecordsADepositOnce) {
+  cch::ledger::testing::LedgerFixture fixture;
+  const std::map<std::string, std::string> writer = {{"CCH_DATABASE_URL", fixture.writer_url}};
+  auto run = [&](std::vector<std::string> arguments) {
+    auto process = std::make_unique<cch::testing::ChildProcess>(CCH_ADMIN_BINARY, arguments, writer);
+    const auto status = process->wait_for_exit(60s);
+    return std::tuple{status.value_or(-1), process->standard_output(), process->standard_error()};
+  };
+  const auto [added, added_out, added_err] = run({"member", "add", "--code", "aurora-labs", "--name", "Aurora Labs"});
+  EXPECT_EQ(added, 0) << added_err;
+  EXPECT_NE(added_out.find("created"), std::string::npos) << added_out;
+  const auto [again, again_out, again_err] = run({"member", "add", "--code", "aurora-labs", "--name", "Aurora Labs"});
+  EXPECT_EQ(again, 0) << again_err;
+  EXPECT_NE(again_out.find("already existed"), std::string::npos) << again_out;
+
+  const std::vector<std::string> deposit = {"collateral", "deposit", "--member", "aurora-labs", "--amount",
+                                            "2500000.50", "--reference", "BANK-0001", "--business-date", "2026-11-23"};
+  const auto [first, first_out, first_err] = run(deposit);
+  EXPECT_EQ(first, 0) << first_err;
+  EXPECT_NE(first_out.find("collateral deposit of 2500000.50 USD for aurora-labs: journal "), std::string::npos)
+      << first_out;
+  const auto [second, second_out, second_err] = run(deposit);
+  EXPECT_EQ(second, 0) << second_err;
+  EXPECT_NE(second_out.find("(already recorded)"), std::string::npos) << second_out;
+
+  const auto [bad_amount, bad_amount_out, bad_amount_err] =
+      run({"collateral", "deposit", "--member", "aurora-labs", "--amount", "1e6", "--reference", "BANK-0002"});
+  EXPECT_EQ(bad_amount, 2);
+  EXPECT_NE(bad_amount_err.find("--amount must be a positive USD amount"), std::string::npos) << bad_amount_err;
+  const auto [unknown, unknown_out, unknown_err] =
+      run({"collateral", "deposit", "--member", "nobody", "--amount", "1.00", "--reference", "BANK-0003"});
+  EXPECT_EQ(unknown, 1);
+  EXPECT_NE(unknown_err.find("no member with code nobody"), std::string::npos) << unknown_err;
+
+  pqxx::connection connection(fixture.auditor_url);
+  pqxx::read_transaction tx(connection);
+  EXPECT_EQ(tx.exec("SELECT count(*) FROM ledger.journal")[0][0].as<int>(), 1);
+  EXPECT_EQ(tx.exec("SELECT balance_minor FROM ledger_audit.account WHERE member_code = 'aurora-labs' "
+                    "AND kind = 'collateral'")[0][0]
+                .as<std::int64_t>(),
+            -250000050);
+}

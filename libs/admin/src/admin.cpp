@@ -1,6 +1,7 @@
 #include "cch/admin/admin.hpp"
 
 #include "ledger_commands.hpp"
+#include "operator_commands.hpp"
 
 #include "cch/db/migrate.hpp"
 #include "cch/db/pool.hpp"
@@ -145,6 +146,23 @@ int run_admin(int argc, char** argv) {
   auto* config_check = config_command->add_subcommand("check", "Validate and print the effective configuration");
   auto* config_docs = config_command->add_subcommand("docs", "Print the settings table of docs/configuration.md");
 
+  auto* member_command = app.add_subcommand("member", "Members (operator)");
+  member_command->require_subcommand(1);
+  auto* member_add_command = member_command->add_subcommand("add", "Register a member (idempotent by code)");
+  std::string member_code;
+  std::string member_name;
+  member_add_command->add_option("--code", member_code, "Short code, e.g. aurora-labs")->required();
+  member_add_command->add_option("--name", member_name, "Legal name")->required();
+  auto* collateral_command = app.add_subcommand("collateral", "Collateral movements (operator)");
+  collateral_command->require_subcommand(1);
+  auto* deposit_command =
+      collateral_command->add_subcommand("deposit", "Record cash collateral received (idempotent by --reference)");
+  DepositOptions deposit;
+  deposit_command->add_option("--member", deposit.member_code, "Member code")->required();
+  deposit_command->add_option("--amount", deposit.amount, "USD amount, e.g. 1000000.00")->required();
+  deposit_command->add_option("--reference", deposit.reference, "The payment's bank reference")->required();
+  deposit_command->add_option("--business-date", deposit.business_date, "YYYY-MM-DD (default: today, UTC)");
+
   auto* ledger_command = app.add_subcommand("ledger", "Auditor tools (read-only)");
   ledger_command->require_subcommand(1);
   auto* ledger_verify_command = ledger_command->add_subcommand("verify", "Recompute the hash chains; exit 1 at a break");
@@ -191,6 +209,12 @@ int run_admin(int argc, char** argv) {
   }
   if (migrate->parsed()) {
     return command_migrate(config);
+  }
+  if (member_add_command->parsed()) {
+    return member_add(config, member_code, member_name);
+  }
+  if (deposit_command->parsed()) {
+    return collateral_deposit(config, deposit);
   }
   if (ledger_verify_command->parsed()) {
     return ledger_verify(config, verify_options);

@@ -5,6 +5,9 @@
 //   cch-admin [--config FILE] status [--wait S] ask every service's /readyz; exit 0 if all ready
 //   cch-admin [--config FILE] config check    validate, print every effective value and its origin
 //   cch-admin config docs                     print the settings table of docs/configuration.md
+//   cch-admin member add --code C --name N      register a member (idempotent by code)
+//   cch-admin collateral deposit --member C --amount A --reference R [--business-date D]
+//                                              record cash collateral received (idempotent by R)
 //   cch-admin ledger verify [--checkpoint F] [--write-checkpoint F]   recompute the hash chains
 //   cch-admin ledger trial-balance [--as-of T]                        balances per currency and kind
 //   cch-admin ledger history --account ID [--cursor C] [--limit N]    one account's postings (CSV)
