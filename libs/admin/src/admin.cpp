@@ -1,5 +1,6 @@
 #include "cch/admin/admin.hpp"
 
+#include "exit_status.hpp"
 #include "ledger_commands.hpp"
 #include "operator_commands.hpp"
 
@@ -22,15 +23,6 @@
 
 namespace cch::admin {
 namespace {
-
-constexpr int kExitProblem = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitDatabase = 3;
-
-int error_line(const std::string& message, int status) {
-  std::cerr << "cch-admin: error: " << message << std::endl;
-  return status;
-}
 
 int command_migrate(const config::Config& config) {
   try {
@@ -235,7 +227,7 @@ int run_admin(int argc, char** argv) {
       const bool all_ready =
           std::all_of(statuses.begin(), statuses.end(), [](const ServiceStatus& s) { return s.ready; });
       if (all_ready || std::chrono::steady_clock::now() >= deadline) {
-        return print_statuses(statuses, std::cout) ? 0 : kExitProblem;
+        return print_statuses(statuses, std::cout) ? 0 : kExitFound;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(250));
     }

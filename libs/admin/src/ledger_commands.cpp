@@ -1,5 +1,6 @@
 #include "ledger_commands.hpp"
 
+#include "exit_status.hpp"
 #include "cch/core/money.hpp"
 #include "cch/db/pool.hpp"
 #include "cch/ledger/queries.hpp"
@@ -15,15 +16,6 @@
 
 namespace cch::admin {
 namespace {
-
-constexpr int kExitFound = 1;  // the command ran and found a problem
-constexpr int kExitUsage = 2;
-constexpr int kExitDatabase = 3;
-
-int error_line(const std::string& message, int status) {
-  std::cerr << "cch-admin: error: " << message.substr(0, message.find('\n')) << std::endl;
-  return status;
-}
 
 // Runs `work` in a read-only REPEATABLE READ transaction; database failures become one line.
 template <class Work>

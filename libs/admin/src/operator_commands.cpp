@@ -1,5 +1,6 @@
 #include "operator_commands.hpp"
 
+#include "exit_status.hpp"
 #include "cch/core/money.hpp"
 #include "cch/db/transaction.hpp"
 #include "cch/ledger/accounts.hpp"
@@ -11,18 +12,6 @@
 #include <iostream>
 
 namespace cch::admin {
-namespace {
-
-constexpr int kExitRefused = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitDatabase = 3;
-
-int error_line(const std::string& message, int status) {
-  std::cerr << "cch-admin: error: " << message.substr(0, message.find('\n')) << std::endl;
-  return status;
-}
-
-}  // namespace
 
 int member_add(const config::Config& config, const std::string& code, const std::string& legal_name) {
   try {
@@ -46,7 +35,7 @@ int member_add(const config::Config& config, const std::string& code, const std:
     std::cout << "member " << code << " id " << member_id << (created ? " created" : " already existed") << std::endl;
     return 0;
   } catch (const std::invalid_argument& refusal) {
-    return error_line(refusal.what(), kExitRefused);
+    return error_line(refusal.what(), kExitFound);
   } catch (const pqxx::check_violation&) {
     return error_line("member code must be 2-63 characters of a-z, 0-9 and '-' (starting with a letter or digit), "
                       "legal name 1-200 characters",
@@ -91,10 +80,10 @@ int collateral_deposit(const config::Config& config, const DepositOptions& optio
           return ledger::post(tx, draft);
         });
     if (!result) {
-      return error_line("no member with code " + options.member_code, kExitRefused);
+      return error_line("no member with code " + options.member_code, kExitFound);
     }
     if (!*result) {
-      return error_line(std::string("deposit refused: ") + std::string(ledger::to_string(result->error())), kExitRefused);
+      return error_line(std::string("deposit refused: ") + std::string(ledger::to_string(result->error())), kExitFound);
     }
     std::cout << "collateral deposit of " << format_amount(*amount) << " USD for " << options.member_code
               << ": journal " << (*result)->journal_id.value() << ((*result)->replayed ? " (already recorded)" : "")
