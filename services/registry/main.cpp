@@ -1,7 +1,9 @@
-// cch-registry: contract registration: products, trade submission and affirmation, pre-trade checks, novation, positions.
-// All logic lives in libs/; this file only names the service and its routes.
+// cch-registry: contract registration: members (issue 5 adds products, trade submission and
+// affirmation, pre-trade checks, novation, positions). Internal: reached through cch-api only.
+// All logic lives in libs/registry.
+#include "cch/registry/routes.hpp"
 #include "cch/runtime/service.hpp"
 
 int main(int argc, char** argv) {
-  return cch::runtime::run_service(argc, argv, {.name = "registry", .add_routes = {}});
+  return cch::runtime::run_service(argc, argv, {.name = "registry", .add_routes = cch::registry::add_registry_routes});
 }

@@ -1,7 +1,10 @@
-// cch-settlement: the daily settlement cycle: settlement prices, marks, variation margin, expiries and deliveries.
-// All logic lives in libs/; this file only names the service and its routes.
+// cch-settlement: cash movements: collateral deposits and withdrawals (daily settlement runs
+// arrive with their issue). Internal: reached through cch-api only. All logic lives in
+// libs/settlement.
 #include "cch/runtime/service.hpp"
+#include "cch/settlement/routes.hpp"
 
 int main(int argc, char** argv) {
-  return cch::runtime::run_service(argc, argv, {.name = "settlement", .add_routes = {}});
+  return cch::runtime::run_service(argc, argv,
+                                   {.name = "settlement", .add_routes = cch::settlement::add_settlement_routes});
 }

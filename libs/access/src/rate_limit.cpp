@@ -161,6 +161,17 @@ RateLimiter::Decision RateLimiter::try_acquire(std::string_view principal, Clock
   return Decision{false, time_until(bucket, cost)};
 }
 
+RateLimiter::Decision RateLimiter::check(std::string_view principal, Clock::time_point now, double cost) {
+  assert(cost > 0 && "a request costs something");
+  Shard& shard = shard_for(principal);
+  const std::lock_guard lock(shard.mutex);
+  Bucket* bucket = shard.find(principal);
+  if (bucket == nullptr) return Decision{true, std::chrono::milliseconds::zero()};  // a fresh bucket is full
+  refill(*bucket, now);
+  if (bucket->tokens >= cost) return Decision{true, std::chrono::milliseconds::zero()};
+  return Decision{false, time_until(*bucket, cost)};
+}
+
 void RateLimiter::set_limit(std::string_view principal, RateLimit limit) {
   assert(is_valid(limit) && "RateLimit needs tokens_per_second > 0 and burst >= 1");
   Shard& shard = shard_for(principal);

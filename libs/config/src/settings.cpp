@@ -124,6 +124,28 @@ std::vector<SettingSpec> build_settings() {
     list.push_back(boolean_setting(section + ".tls", defaults.tls, "Serve HTTPS (true) or plain HTTP (false)."));
   }
 
+  list.push_back(integer_setting("api.rate_limit_per_second", 100, 1, 1'000'000,
+                                 "Requests per second each principal may make on average (token bucket refill)."));
+  list.push_back(integer_setting("api.rate_limit_burst", 200, 1, 1'000'000,
+                                 "Requests a principal may make at once above its average (token bucket size)."));
+  list.push_back(integer_setting("api.auth_failure_burst", 20, 1, 100'000,
+                                 "Failed authentication attempts a remote address may make before it is throttled "
+                                 "(one more is allowed per second)."));
+  list.push_back(integer_setting("api.audit_log_capacity", 10000, 10, 10'000'000,
+                                 "Requests in progress or awaiting their audit-log row; beyond it requests get 503."));
+  list.push_back(integer_setting("api.api_key_hash_iterations", 100000, 1000, 10'000'000,
+                                 "PBKDF2-SHA256 iterations for new API keys (about 70 ms of CPU at 100,000)."));
+  list.push_back(integer_setting("api.credential_cache_ttl_s", 30, 1, 3600,
+                                 "Seconds a process remembers a credential's principal; a revocation made through "
+                                 "another process takes effect within this time."));
+  list.push_back(integer_setting("api.forward_timeout_ms", 10000, 10, 10 * kMinute_ms,
+                                 "Longest wait for the owning service to answer a forwarded command."));
+  list.push_back(string_setting("internal.ca_file", "",
+                                "PEM CA of internal services' certificates (when a service sets tls = true)."));
+  list.push_back(string_setting("internal.client_certificate_file", "",
+                                "PEM client certificate the api presents to internal services over TLS."));
+  list.push_back(string_setting("internal.client_key_file", "", "PEM key of internal.client_certificate_file."));
+
   list.push_back(string_setting("admin.ca_file", "", "cch-admin: PEM CA that signed the services' certificates."));
   list.push_back(string_setting("admin.client_certificate_file", "",
                                 "cch-admin: PEM client certificate presented to HTTPS services."));

@@ -13,7 +13,8 @@ bool ReadinessReport::ready() const {
   return std::all_of(checks.begin(), checks.end(), [](const ReadinessCheck& check) { return check.ok; });
 }
 
-void add_observability_routes(Router& router, Metrics& metrics, std::function<ReadinessReport()> readiness) {
+void add_observability_routes(Router& router, Metrics& metrics, std::function<ReadinessReport()> readiness,
+                              const std::function<Handler(Handler)>& protect) {
   if (!readiness)
     throw std::invalid_argument("add_observability_routes: the readiness callback is empty");
 
@@ -45,13 +46,14 @@ void add_observability_routes(Router& router, Metrics& metrics, std::function<Re
     return response;
   });
 
-  router.add("GET", "/metrics", [&metrics](const Request&) {
+  Handler serve_metrics = [&metrics](const Request&) {
     Response response;
     response.status = 200;
     response.content_type = "text/plain; version=0.0.4";
     response.body = metrics.render();
     return response;
-  });
+  };
+  router.add("GET", "/metrics", protect ? protect(std::move(serve_metrics)) : std::move(serve_metrics));
 }
 
 }  // namespace cch::http

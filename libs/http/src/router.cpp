@@ -170,6 +170,19 @@ std::string Router::route_name(std::string_view method, std::string_view path) c
   return std::string(unmatched_route);
 }
 
+void Router::set_unmatched_guard(UnmatchedGuard guard) { unmatched_guard_ = std::move(guard); }
+
+Response Router::answer_unmatched(const Request& request, Response response) const {
+  if (!unmatched_guard_) return response;
+  try {
+    return unmatched_guard_(request, std::move(response));
+  } catch (const std::exception& exception) {
+    log::error("http_unmatched_guard_failed", {{"method", request.method}, {"what", exception.what()}});
+  }
+  return problem(500, "internal_error", "Internal error",
+                 "the server failed to handle the request; quote the request id when reporting it");
+}
+
 Response Router::dispatch(Request& request) const {
   std::optional<log::ScopedRequestId> request_id_scope;
   if (!request.request_id.empty() && log::current_request_id() != request.request_id) {
@@ -179,13 +192,14 @@ Response Router::dispatch(Request& request) const {
   const auto segments = split_path(request.path);
   if (!segments) {
     request.route = std::string(unmatched_route);
-    return problem(400, "malformed_path", "Malformed path", "the path has invalid percent-encoding");
+    return answer_unmatched(request,
+                            problem(400, "malformed_path", "Malformed path", "the path has invalid percent-encoding"));
   }
   const Match match = find(request.method, *segments);
   if (match.route == nullptr) {
     if (match.path_route == nullptr) {
       request.route = std::string(unmatched_route);
-      return problem(404, "not_found", "Not found", "no resource at this path");
+      return answer_unmatched(request, problem(404, "not_found", "Not found", "no resource at this path"));
     }
     request.route = match.path_route->pattern;
     std::string allow;
@@ -196,7 +210,7 @@ Response Router::dispatch(Request& request) const {
     }
     Response response = problem(405, "method_not_allowed", "Method not allowed", "this resource allows: " + allow);
     response.headers.emplace_back("Allow", std::move(allow));
-    return response;
+    return answer_unmatched(request, std::move(response));
   }
 
   const Route& route = *match.route;

@@ -38,6 +38,10 @@ http::ClientCertificateMode certificate_mode_from(const std::string& text) {
   return http::ClientCertificateMode::none;
 }
 
+bool is_loopback_address(std::string_view address) {
+  return address == "::1" || address == "localhost" || address.starts_with("127.");
+}
+
 std::optional<StartupFailure> server_options_from(const config::Config& config, const std::string& service,
                                                   http::ServerOptions& options) {
   options.service_name = service;
@@ -55,6 +59,16 @@ std::optional<StartupFailure> server_options_from(const config::Config& config, 
   limits.max_connections = static_cast<std::size_t>(config.integer("http.max_connections"));
   limits.max_queued_requests = static_cast<std::size_t>(config.integer("http.max_queued_requests"));
   limits.shutdown_grace_ms = static_cast<std::uint32_t>(config.integer("http.shutdown_grace_ms"));
+  // An internal service trusts the principal the api forwards, so nothing but the api may reach
+  // it: it listens on loopback, or it demands a client certificate from the clearinghouse CA.
+  const bool internal = service != "api";
+  const bool mutual_tls = config.boolean(service + ".tls") && config.text("tls.client_certificate") == "required";
+  if (internal && !is_loopback_address(options.listen_address) && !mutual_tls) {
+    return StartupFailure{exit_configuration,
+                          service + ".listen_address " + options.listen_address +
+                              " is not a loopback address: an internal service listens on loopback, or sets " + service +
+                              ".tls = true with tls.client_certificate = \"required\""};
+  }
   if (!config.boolean(service + ".tls")) {
     return std::nullopt;
   }
@@ -212,11 +226,11 @@ int run_service(int argc, char** argv, const ServiceDefinition& definition) {
 
   http::Metrics metrics;
   http::Router router;
-  ServiceContext context{config, pool, metrics, retry_policy_from(config)};
-  http::add_observability_routes(router, metrics, [&pool] { return readiness(pool); });
+  ServiceContext context{config, pool, metrics, retry_policy_from(config), {}};
   if (definition.add_routes) {
     definition.add_routes(router, context);
   }
+  http::add_observability_routes(router, metrics, [&pool] { return readiness(pool); }, context.protect_metrics);
 
   std::optional<http::Server> server;
   try {

@@ -74,6 +74,11 @@ class RateLimiter {
   // Precondition: 0 < cost <= the principal's burst (a larger cost could never be paid).
   [[nodiscard]] Decision try_acquire(std::string_view principal, Clock::time_point now, double cost = 1);
 
+  // What try_acquire would decide, without taking tokens or creating a bucket (a principal
+  // without a bucket would find it full). Used to throttle before costly work whose outcome
+  // decides whether tokens are spent (failed authentication attempts).
+  [[nodiscard]] Decision check(std::string_view principal, Clock::time_point now, double cost = 1);
+
   // Gives principal its own limit (replacing any earlier one). Precondition: limit is valid.
   void set_limit(std::string_view principal, RateLimit limit);
   // Returns principal to the default limit.

@@ -55,7 +55,9 @@ class [[nodiscard]] Result {
   }
 
   const T& operator*() const& { return value(); }
+  T& operator*() & { return value(); }
   const T* operator->() const { return &value(); }
+  T* operator->() { return &value(); }
 
  private:
   std::variant<T, E> state_;

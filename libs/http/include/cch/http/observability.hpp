@@ -30,7 +30,9 @@ struct ReadinessReport {
   [[nodiscard]] bool ready() const;  // true when every check is ok (and when there are none)
 };
 
-// Adds GET /healthz, /readyz and /metrics. metrics must outlive the router.
-void add_observability_routes(Router& router, Metrics& metrics, std::function<ReadinessReport()> readiness);
+// Adds GET /healthz, /readyz and /metrics. metrics must outlive the router. When protect is
+// set, the /metrics handler is wrapped by it (e.g. to demand credentials).
+void add_observability_routes(Router& router, Metrics& metrics, std::function<ReadinessReport()> readiness,
+                              const std::function<Handler(Handler)>& protect = {});
 
 }  // namespace cch::http

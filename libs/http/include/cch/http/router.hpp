@@ -58,6 +58,13 @@ class Router {
   // Every route, in the order added.
   [[nodiscard]] std::vector<RouteInfo> routes() const;
 
+  // A check run before answering a request that no route takes (malformed path, 404, 405). If
+  // it returns a response, that is the answer: the api service answers 401 there, so a caller
+  // without credentials learns nothing, not even which paths exist. It also sees the answer the
+  // router would give, to record it. Set it before the router is shared, like add().
+  using UnmatchedGuard = std::function<Response(const Request&, Response would_answer)>;
+  void set_unmatched_guard(UnmatchedGuard guard);
+
  private:
   struct Segment {
     std::string text;  // a literal, or the parameter's name
@@ -77,7 +84,10 @@ class Router {
 
   [[nodiscard]] Match find(std::string_view method, const std::vector<std::string>& segments) const;
 
+  [[nodiscard]] Response answer_unmatched(const Request& request, Response response) const;
+
   std::vector<Route> routes_;
+  UnmatchedGuard unmatched_guard_;
 };
 
 }  // namespace cch::http

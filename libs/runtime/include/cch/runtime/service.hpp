@@ -35,6 +35,9 @@ struct ServiceContext {
   db::ConnectionPool& pool;
   http::Metrics& metrics;
   db::RetryPolicy retry_policy;
+  // Set by add_routes to put GET /metrics behind the service's own authentication (the api
+  // does); empty: /metrics is served to anyone who can reach the port.
+  std::function<http::Handler(http::Handler)> protect_metrics;
 };
 
 struct ServiceDefinition {

@@ -1,0 +1,89 @@
+#pragma once
+// The request audit log: one row in api.request_log for every request the api answers (who,
+// what, when, outcome, request id), written by a background thread in batches.
+//
+// Contract:
+//   - Admission: a request reserves a slot (try_reserve) before anything else happens to it. At
+//     most `capacity` slots are held at once, by requests in progress and by records waiting to
+//     be written. When none is free (PostgreSQL is down or slower than the traffic), the request
+//     is refused 503 "audit_log_backlog" and does nothing: the api never does work it cannot
+//     record. A reserved slot is released when its record is written (or with release() for a
+//     request that ends without a record).
+//   - Records are written within about flush_interval of arriving, in batches of up to
+//     batch_size rows (one INSERT ... SELECT FROM unnest(...) statement each). A failed write is
+//     retried (with a back-off up to 1 s) until it succeeds or the log is destroyed; records are
+//     kept meanwhile. A crash loses the records not yet written: at most one flush interval's
+//     worth (the structured log line of each request is the second copy).
+//   - flush() waits until every record handed over before the call is written (tests, shutdown).
+//     The destructor flushes for up to 5 s, then stops.
+//
+// Thread safety: every member may be called from any thread.
+
+#include "cch/access/principal.hpp"
+#include "cch/core/time.hpp"
+#include "cch/db/pool.hpp"
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace cch::api {
+
+struct AuditRecord {
+  UtcTimestamp received_at{0};
+  std::string request_id;
+  std::optional<access::Principal> principal;
+  std::string method;
+  std::string route;  // the matched pattern, or "unmatched"
+  std::string path;   // as sent, without the query (cut at 2,048 bytes)
+  unsigned status = 0;
+  std::string reason;  // the problem's reason; empty for a success
+  std::string remote_address;
+  std::int64_t duration_us = 0;
+};
+
+class AuditLog {
+ public:
+  AuditLog(db::ConnectionPool& pool, std::size_t capacity, std::chrono::milliseconds flush_interval,
+           std::size_t batch_size = 500);
+  ~AuditLog();
+  AuditLog(const AuditLog&) = delete;
+  AuditLog& operator=(const AuditLog&) = delete;
+
+  [[nodiscard]] bool try_reserve();
+  void release();
+  // Hands over the record of a request that reserved a slot.
+  void record(AuditRecord record);
+  void flush();
+
+  [[nodiscard]] std::uint64_t written() const;
+  [[nodiscard]] std::uint64_t write_failures() const;
+
+ private:
+  void run();
+  void write(const std::vector<AuditRecord>& batch);
+
+  db::ConnectionPool& pool_;
+  const std::size_t capacity_;
+  const std::chrono::milliseconds flush_interval_;
+  const std::size_t batch_size_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable drained_;
+  std::size_t reserved_ = 0;          // guarded: slots held (requests in progress + queued records)
+  std::vector<AuditRecord> queue_;    // guarded
+  std::uint64_t handed_over_ = 0;     // guarded: records ever queued
+  std::uint64_t written_ = 0;         // guarded
+  std::uint64_t write_failures_ = 0;  // guarded
+  bool stopping_ = false;             // guarded
+  std::thread writer_;
+};
+
+}  // namespace cch::api

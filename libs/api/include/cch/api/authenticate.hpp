@@ -1,0 +1,74 @@
+#pragma once
+// Authentication of an api request: a registered client certificate (mutual TLS) or an API key
+// ("Authorization: Bearer cch_..."). When both are sent, the API key decides.
+//
+// Contract:
+//   - No credential at all: 401 "authentication_required". A credential that is malformed,
+//     unknown, revoked, or belongs to a disabled principal: 401 "invalid_credentials" (the
+//     client is not told which). Both carry WWW-Authenticate: Bearer.
+//   - Failed attempts are throttled per remote address (a token bucket; failures_per_second,
+//     failure_burst): once a client has failed that often, its requests with credentials get 429
+//     "too_many_failed_attempts" with Retry-After before any lookup or slow hash runs.
+//   - Cost: a certificate or key is looked up in PostgreSQL at most once per cache_ttl per
+//     process (a bounded cache; revocation through this process forgets at once, elsewhere
+//     within cache_ttl). An API key's PBKDF2 hash is verified once per key per process per
+//     VerifiedKeyCache lifetime (5 minutes).
+//
+// Thread safety: authenticate() and forget_*() may be called concurrently.
+
+#include "cch/access/api_key.hpp"
+#include "cch/access/principal.hpp"
+#include "cch/access/rate_limit.hpp"
+#include "cch/db/pool.hpp"
+#include "cch/http/message.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+namespace cch::api {
+
+struct AuthenticatorOptions {
+  std::chrono::seconds cache_ttl{30};
+  std::size_t cache_entries_max = 10'000;
+  double failures_per_second = 1;
+  double failure_burst = 20;
+};
+
+struct AuthOutcome {
+  std::optional<access::Principal> principal;  // set on success
+  std::optional<http::Response> refusal;        // set on failure (401 or 429)
+};
+
+class Authenticator {
+ public:
+  Authenticator(db::ConnectionPool& pool, AuthenticatorOptions options);
+
+  [[nodiscard]] AuthOutcome authenticate(const http::Request& request);
+
+  void forget_certificate(std::string_view sha256_fingerprint);
+  void forget_api_key(std::string_view key_id);
+
+ private:
+  struct Cached {
+    std::optional<access::Principal> principal;
+    std::string secret_hash;  // API keys only
+    std::chrono::steady_clock::time_point expires_at;
+  };
+  std::optional<Cached> cached(const std::string& key, std::chrono::steady_clock::time_point now);
+  void remember(const std::string& key, Cached entry);
+  http::Response refuse(const http::Request& request, std::string_view reason);
+
+  db::ConnectionPool& pool_;
+  const AuthenticatorOptions options_;
+  access::VerifiedKeyCache verified_keys_;
+  access::RateLimiter failures_;
+
+  std::mutex mutex_;
+  std::unordered_map<std::string, Cached> cache_;  // guarded by mutex_: "c:<fingerprint>" or "k:<key_id>"
+};
+
+}  // namespace cch::api

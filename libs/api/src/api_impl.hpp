@@ -1,0 +1,61 @@
+#pragma once
+// The api's state and the signatures of its handlers (private to libs/api).
+
+#include "cch/access/rate_limit.hpp"
+#include "cch/api/audit_log.hpp"
+#include "cch/api/authenticate.hpp"
+#include "cch/api/routes.hpp"
+
+#include <pqxx/transaction_base>
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace cch::api {
+
+class Api {
+ public:
+  Api(runtime::ServiceContext& context, ApiOptions options, Forward forward);
+
+  runtime::ServiceContext& context;
+  const ApiOptions options;
+  const Forward forward;
+  Authenticator authenticator;
+  access::RateLimiter limiter;
+  AuditLog audit;
+};
+
+// A read: runs on its own read-only transaction.
+using ReadHandler = http::Response (*)(Api& api, pqxx::transaction_base& tx, const http::Request& request,
+                                       const access::Principal& principal);
+// A command the api executes itself, in the transaction that also stores its idempotent response.
+using CommandHandler = http::Response (*)(Api& api, pqxx::transaction_base& tx, const http::Request& request,
+                                          const access::Principal& principal);
+
+ReadHandler read_handler(std::string_view method, std::string_view pattern);
+CommandHandler command_handler(std::string_view method, std::string_view pattern);
+
+// Query parameters: only those named are accepted (400 unknown_parameter otherwise).
+class QueryReader {
+ public:
+  QueryReader(const http::Request& request, std::initializer_list<std::string_view> accepted);
+  // limit: default 100, 1..1000 (400 invalid_parameter outside).
+  std::size_t limit();
+  std::optional<std::string> text(std::string_view name);
+  [[nodiscard]] bool failed() const { return failure_.has_value(); }
+  [[nodiscard]] http::Response failure() const { return *failure_; }
+  void refuse(std::string_view name, std::string_view detail);
+
+ private:
+  const http::Request& request_;
+  std::optional<http::Response> failure_;
+};
+
+inline constexpr std::size_t kPageSizeDefault = 100;
+inline constexpr std::size_t kPageSizeMax = 1000;
+
+http::Response not_found();
+
+}  // namespace cch::api

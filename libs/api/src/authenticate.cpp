@@ -1,0 +1,118 @@
+#include "cch/api/authenticate.hpp"
+
+#include "cch/api/credentials.hpp"
+#include "cch/core/log.hpp"
+
+#include <pqxx/transaction>
+
+namespace cch::api {
+namespace {
+
+constexpr std::string_view kBearerPrefix = "Bearer ";
+
+http::Response unauthorized(std::string_view reason, std::string_view detail) {
+  http::Response response = http::problem(401, reason, "Unauthorized", detail);
+  response.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"cch\"");
+  return response;
+}
+
+}  // namespace
+
+Authenticator::Authenticator(db::ConnectionPool& pool, AuthenticatorOptions options)
+    : pool_(pool),
+      options_(options),
+      failures_(access::RateLimit{options.failures_per_second, options.failure_burst}, 100'000) {}
+
+std::optional<Authenticator::Cached> Authenticator::cached(const std::string& key,
+                                                           std::chrono::steady_clock::time_point now) {
+  const std::lock_guard lock(mutex_);
+  const auto it = cache_.find(key);
+  if (it == cache_.end()) return std::nullopt;
+  if (it->second.expires_at <= now) {
+    cache_.erase(it);
+    return std::nullopt;
+  }
+  return it->second;
+}
+
+void Authenticator::remember(const std::string& key, Cached entry) {
+  const std::lock_guard lock(mutex_);
+  // Bounded: when full, start afresh (entries are cheap to look up again).
+  if (cache_.size() >= options_.cache_entries_max) cache_.clear();
+  cache_[key] = std::move(entry);
+}
+
+void Authenticator::forget_certificate(std::string_view sha256_fingerprint) {
+  const std::lock_guard lock(mutex_);
+  cache_.erase("c:" + std::string(sha256_fingerprint));
+}
+
+void Authenticator::forget_api_key(std::string_view key_id) {
+  {
+    const std::lock_guard lock(mutex_);
+    cache_.erase("k:" + std::string(key_id));
+  }
+  verified_keys_.forget(key_id);
+}
+
+http::Response Authenticator::refuse(const http::Request& request, std::string_view reason) {
+  // Every failure spends from the client's bucket; the next check refuses once it is empty.
+  (void)failures_.try_acquire(request.remote_address, std::chrono::steady_clock::now());
+  log::warn("authentication_failed", {{"reason", reason}, {"remote_address", request.remote_address}});
+  return unauthorized("invalid_credentials", "the credentials are not valid");
+}
+
+AuthOutcome Authenticator::authenticate(const http::Request& request) {
+  const auto authorization = request.header("Authorization");
+  if (!authorization && !request.client_certificate) {
+    return {std::nullopt, unauthorized("authentication_required",
+                                       "present a client certificate or an API key (Authorization: Bearer ...)")};
+  }
+  const auto now = std::chrono::steady_clock::now();
+  {
+    // A client that has failed too often waits before anything costly runs for it: only
+    // failures spend from its bucket, and an empty bucket stops the next attempt here.
+    const auto decision = failures_.check(request.remote_address, now);
+    if (!decision.allowed) {
+      http::Response response = http::problem(429, "too_many_failed_attempts", "Too many failed attempts",
+                                              "too many failed authentication attempts from this address");
+      response.headers.emplace_back(
+          "Retry-After", std::to_string(access::retry_after_header_seconds(decision.retry_after).count()));
+      return {std::nullopt, std::move(response)};
+    }
+  }
+
+  if (authorization) {
+    if (!authorization->starts_with(kBearerPrefix)) return {std::nullopt, refuse(request, "not_bearer")};
+    const auto key = access::parse_api_key(authorization->substr(kBearerPrefix.size()));
+    if (!key) return {std::nullopt, refuse(request, "malformed_api_key")};
+    const std::string cache_key = "k:" + key->key_id;
+    auto entry = cached(cache_key, now);
+    if (!entry) {
+      auto lease = pool_.acquire();
+      pqxx::read_transaction tx(*lease);
+      const auto record = api_key_for(tx, key->key_id);
+      if (!record) return {std::nullopt, refuse(request, "unknown_api_key")};
+      entry = Cached{record->principal, record->secret_hash, now + options_.cache_ttl};
+      remember(cache_key, *entry);
+    }
+    if (!verified_keys_.check(key->key_id, key->secret, now)) {
+      const auto verified = access::verify_api_key_secret(key->secret, entry->secret_hash);
+      if (!verified || !*verified) return {std::nullopt, refuse(request, "wrong_api_key_secret")};
+      verified_keys_.remember(key->key_id, key->secret, now);
+    }
+    return {entry->principal, std::nullopt};
+  }
+
+  const std::string& fingerprint = request.client_certificate->sha256_fingerprint_hex;
+  const std::string cache_key = "c:" + fingerprint;
+  if (auto entry = cached(cache_key, now)) return {entry->principal, std::nullopt};
+  auto lease = pool_.acquire();
+  pqxx::read_transaction tx(*lease);
+  const auto principal = principal_for_certificate(tx, fingerprint);
+  if (!principal) return {std::nullopt, refuse(request, "unregistered_certificate")};
+  remember(cache_key, Cached{principal, {}, now + options_.cache_ttl});
+  return {principal, std::nullopt};
+}
+
+}  // namespace cch::api

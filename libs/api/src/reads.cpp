@@ -1,0 +1,435 @@
+// The api's reads: straight from PostgreSQL in one repeatable-read transaction each.
+#include "api_impl.hpp"
+
+#include "cch/api/credentials.hpp"
+#include "cch/http/json_input.hpp"
+#include "cch/ledger/accounts.hpp"
+#include "cch/ledger/queries.hpp"
+#include "cch/ledger/verify.hpp"
+#include "cch/registry/members.hpp"
+#include "cch/registry/routes.hpp"
+#include "cch/settlement/collateral.hpp"
+#include "cch/settlement/routes.hpp"
+
+#include <pqxx/result>
+
+#include <map>
+
+namespace cch::api {
+namespace {
+
+template <class IdType>
+std::optional<IdType> path_id(const http::Request& request, std::string_view name) {
+  const auto text = request.path_param(name);
+  if (!text) return std::nullopt;
+  auto id = IdType::parse(*text);
+  if (!id) return std::nullopt;
+  return *id;
+}
+
+nlohmann::json page(nlohmann::json items, std::optional<std::string> next_cursor) {
+  return {{"items", std::move(items)},
+          {"next_cursor", next_cursor ? nlohmann::json(*next_cursor) : nlohmann::json(nullptr)}};
+}
+
+nlohmann::json principal_json(const access::Principal& principal) {
+  return {{"principal_id", principal.id.to_string()},
+          {"name", principal.name},
+          {"role", std::string(access::to_string(principal.role))},
+          {"member_id", principal.member ? nlohmann::json(principal.member->to_string()) : nlohmann::json(nullptr)}};
+}
+
+http::Response me(Api&, pqxx::transaction_base&, const http::Request& request, const access::Principal& principal) {
+  QueryReader query(request, {});
+  if (query.failed()) return query.failure();
+  nlohmann::json json = principal_json(principal);
+  json["credential"] = std::string(access::to_string(principal.credential));
+  return http::json_response(200, json);
+}
+
+http::Response list_members(Api&, pqxx::transaction_base& tx, const http::Request& request,
+                            const access::Principal&) {
+  QueryReader query(request, {"limit", "cursor"});
+  const std::size_t limit = query.limit();
+  std::optional<MemberId> after;
+  if (const auto cursor = query.text("cursor")) {
+    const auto parsed = MemberId::parse(*cursor);
+    if (parsed) {
+      after = *parsed;
+    } else {
+      query.refuse("cursor", "is not a cursor this API gave out");
+    }
+  }
+  if (query.failed()) return query.failure();
+  const auto members = registry::list_members(tx, after, limit + 1);
+  nlohmann::json items = nlohmann::json::array();
+  for (std::size_t i = 0; i < members.size() && i < limit; ++i) items.push_back(registry::member_json(members[i]));
+  std::optional<std::string> next;
+  if (members.size() > limit) next = members[limit - 1].member_id.to_string();
+  return http::json_response(200, page(std::move(items), next));
+}
+
+http::Response get_member(Api&, pqxx::transaction_base& tx, const http::Request& request, const access::Principal&) {
+  QueryReader query(request, {});
+  if (query.failed()) return query.failure();
+  const auto id = path_id<MemberId>(request, "member_id");
+  const auto member = id ? registry::find_member(tx, *id) : std::nullopt;
+  if (!member) return not_found();
+  return http::json_response(200, registry::member_json(*member));
+}
+
+nlohmann::json account_json(pqxx::transaction_base& tx, const ledger::Account& account) {
+  const auto balance = ledger::balance(tx, account.account_id);
+  return {{"account_id", account.account_id.to_string()},
+          {"member_id", account.member ? nlohmann::json(account.member->to_string()) : nlohmann::json(nullptr)},
+          {"kind", std::string(ledger::to_string(account.kind))},
+          {"currency", std::string(account.currency.code())},
+          {"balance", format_amount(balance ? balance->balance : Money{0, account.currency})},
+          {"postings", balance ? balance->version : 0}};
+}
+
+http::Response member_accounts(Api&, pqxx::transaction_base& tx, const http::Request& request,
+                               const access::Principal&) {
+  QueryReader query(request, {});
+  if (query.failed()) return query.failure();
+  const auto id = path_id<MemberId>(request, "member_id");
+  if (!id || !registry::find_member(tx, *id)) return not_found();
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto& row : tx.exec_params(
+           "SELECT account_id FROM ledger.account WHERE owner_kind = 'member' AND member_id = $1 ORDER BY account_id",
+           id->value())) {
+    const auto account = ledger::find_account(tx, AccountId(row[0].as<std::int64_t>()));
+    items.push_back(account_json(tx, *account));
+  }
+  return http::json_response(200, {{"items", std::move(items)}, {"next_cursor", nullptr}});
+}
+
+http::Response member_collateral(Api&, pqxx::transaction_base& tx, const http::Request& request,
+                                 const access::Principal&) {
+  QueryReader query(request, {});
+  if (query.failed()) return query.failure();
+  const auto id = path_id<MemberId>(request, "member_id");
+  if (!id || !registry::find_member(tx, *id)) return not_found();
+  const auto position = settlement::collateral_position(tx, *id, Currency::usd());
+  return http::json_response(200, {{"member_id", id->to_string()},
+                                   {"currency", "USD"},
+                                   {"held", format_amount(position.held)},
+                                   {"pending_withdrawals", format_amount(position.pending_withdrawals)},
+                                   {"available", format_amount(position.available)}});
+}
+
+http::Response member_withdrawals(Api&, pqxx::transaction_base& tx, const http::Request& request,
+                                  const access::Principal&) {
+  QueryReader query(request, {"limit", "cursor"});
+  const std::size_t limit = query.limit();
+  std::optional<std::int64_t> before;
+  if (const auto cursor = query.text("cursor")) {
+    const auto parsed = parse_id_value(*cursor);
+    if (parsed) {
+      before = *parsed;
+    } else {
+      query.refuse("cursor", "is not a cursor this API gave out");
+    }
+  }
+  if (query.failed()) return query.failure();
+  const auto id = path_id<MemberId>(request, "member_id");
+  if (!id || !registry::find_member(tx, *id)) return not_found();
+  const auto list = settlement::list_withdrawals(tx, *id, before, limit + 1);
+  nlohmann::json items = nlohmann::json::array();
+  for (std::size_t i = 0; i < list.size() && i < limit; ++i) items.push_back(settlement::withdrawal_json(list[i]));
+  std::optional<std::string> next;
+  if (list.size() > limit) next = std::to_string(list[limit - 1].withdrawal_id);
+  return http::json_response(200, page(std::move(items), next));
+}
+
+http::Response get_withdrawal(Api&, pqxx::transaction_base& tx, const http::Request& request,
+                              const access::Principal&) {
+  QueryReader query(request, {});
+  if (query.failed()) return query.failure();
+  const auto text = request.path_param("withdrawal_id");
+  const auto id = text ? parse_id_value(*text) : Result<std::int64_t, IdError>(fail(IdError::empty));
+  const auto withdrawal = id ? settlement::find_withdrawal(tx, *id) : std::nullopt;
+  if (!withdrawal) return not_found();
+  return http::json_response(200, settlement::withdrawal_json(*withdrawal));
+}
+
+http::Response get_account(Api&, pqxx::transaction_base& tx, const http::Request& request, const access::Principal&) {
+  QueryReader query(request, {});
+  if (query.failed()) return query.failure();
+  const auto id = path_id<AccountId>(request, "account_id");
+  const auto account = id ? ledger::find_account(tx, *id) : std::nullopt;
+  if (!account) return not_found();
+  return http::json_response(200, account_json(tx, *account));
+}
+
+http::Response account_history(Api&, pqxx::transaction_base& tx, const http::Request& request,
+                               const access::Principal&) {
+  QueryReader query(request, {"limit", "cursor"});
+  const std::size_t limit = query.limit();
+  std::optional<ledger::HistoryCursor> before;
+  if (const auto cursor = query.text("cursor")) {
+    before = ledger::parse_cursor(*cursor);
+    if (!before) query.refuse("cursor", "is not a cursor this API gave out");
+  }
+  if (query.failed()) return query.failure();
+  const auto id = path_id<AccountId>(request, "account_id");
+  const auto account = id ? ledger::find_account(tx, *id) : std::nullopt;
+  if (!account) return not_found();
+  const auto history = ledger::account_history(tx, *id, before, limit);
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto& entry : history.entries) {
+    items.push_back({{"journal_id", entry.journal_id.to_string()},
+                     {"line_number", entry.line_number},
+                     {"business_date", entry.business_date.format()},
+                     {"journal_kind", entry.journal_kind},
+                     {"cause_kind", entry.cause_kind},
+                     {"cause_reference", entry.cause_reference},
+                     {"amount", format_amount(entry.amount)},
+                     {"currency", std::string(entry.amount.currency.code())},
+                     {"created_at", entry.created_at.format()}});
+  }
+  std::optional<std::string> next;
+  if (history.next) next = ledger::format_cursor(*history.next);
+  return http::json_response(200, page(std::move(items), next));
+}
+
+http::Response get_journal(Api&, pqxx::transaction_base& tx, const http::Request& request,
+                           const access::Principal& principal) {
+  QueryReader query(request, {});
+  if (query.failed()) return query.failure();
+  const auto id = path_id<JournalId>(request, "journal_id");
+  if (!id) return not_found();
+  const auto header = tx.exec_params(
+      "SELECT journal_id, business_date::text, kind, cause_kind, cause_reference, request_id, reverses_journal_id, "
+      "memo, (extract(epoch FROM created_at) * 1000000)::bigint, chain_id, link_sequence "
+      "FROM ledger.journal WHERE journal_id = $1",
+      id->value());
+  if (header.empty()) return not_found();
+  const auto& row = header[0];
+  // A member sees its own postings and the clearinghouse's, never another member's.
+  const auto postings = tx.exec_params(
+      "SELECT p.line_number, p.account_id, a.member_id, a.kind, p.currency, p.amount_minor "
+      "FROM ledger.posting p JOIN ledger.account a USING (account_id) "
+      "WHERE p.journal_id = $1 AND ($2::bigint IS NULL OR a.member_id IS NULL OR a.member_id = $2) "
+      "ORDER BY p.line_number",
+      id->value(), principal.member ? std::optional<std::int64_t>(principal.member->value()) : std::nullopt);
+  nlohmann::json lines = nlohmann::json::array();
+  for (const auto& posting : postings) {
+    const Currency currency = Currency::parse(posting[4].as<std::string>()).value();
+    lines.push_back({{"line_number", posting[0].as<int>()},
+                     {"account_id", posting[1].as<std::string>()},
+                     {"member_id", posting[2].is_null() ? nlohmann::json(nullptr) : nlohmann::json(posting[2].as<std::string>())},
+                     {"account_kind", posting[3].as<std::string>()},
+                     {"amount", format_amount(Money{posting[5].as<std::int64_t>(), currency})},
+                     {"currency", std::string(currency.code())}});
+  }
+  return http::json_response(
+      200, {{"journal_id", row[0].as<std::string>()},
+            {"business_date", row[1].as<std::string>()},
+            {"kind", row[2].as<std::string>()},
+            {"cause", {{"kind", row[3].as<std::string>()}, {"reference", row[4].as<std::string>()}}},
+            {"request_id", row[5].is_null() ? nlohmann::json(nullptr) : nlohmann::json(row[5].as<std::string>())},
+            {"reverses_journal_id", row[6].is_null() ? nlohmann::json(nullptr) : nlohmann::json(row[6].as<std::string>())},
+            {"memo", row[7].as<std::string>()},
+            {"created_at", UtcTimestamp::from_unix_microseconds(row[8].as<std::int64_t>()).value().format()},
+            {"chain", {{"chain_id", row[9].as<int>()}, {"link_sequence", row[10].as<std::string>()}}},
+            {"postings", std::move(lines)}});
+}
+
+http::Response trial_balance(Api&, pqxx::transaction_base& tx, const http::Request& request,
+                             const access::Principal&) {
+  QueryReader query(request, {"as_of"});
+  std::optional<UtcTimestamp> as_of;
+  if (const auto text = query.text("as_of")) {
+    const auto parsed = UtcTimestamp::parse(*text);
+    if (parsed) {
+      as_of = *parsed;
+    } else {
+      query.refuse("as_of", "must be an ISO 8601 UTC time, e.g. 2026-11-22T17:00:00Z");
+    }
+  }
+  if (query.failed()) return query.failure();
+  const auto balance = ledger::trial_balance(tx, as_of);
+  nlohmann::json currencies = nlohmann::json::array();
+  for (const auto& [currency_code, kinds] : balance.by_currency_and_kind) {
+    const Currency currency = Currency::parse(currency_code).value();
+    nlohmann::json by_kind = nlohmann::json::object();
+    for (const auto& [kind, sum] : kinds) by_kind[kind] = format_amount(Money{sum, currency});
+    currencies.push_back({{"currency", currency_code},
+                          {"by_account_kind", std::move(by_kind)},
+                          {"total", format_amount(Money{balance.total_by_currency.at(currency_code), currency})}});
+  }
+  return http::json_response(200, {{"as_of", as_of ? nlohmann::json(as_of->format()) : nlohmann::json(nullptr)},
+                                   {"balanced", balance.balanced()},
+                                   {"currencies", std::move(currencies)}});
+}
+
+http::Response verification(Api&, pqxx::transaction_base& tx, const http::Request& request,
+                            const access::Principal&) {
+  QueryReader query(request, {});
+  if (query.failed()) return query.failure();
+  const auto report = ledger::verify_chains(tx);
+  nlohmann::json first_break = nullptr;
+  if (report.first_break) {
+    const auto& broken = *report.first_break;
+    first_break = {{"kind", std::string(ledger::to_string(broken.kind))},
+                   {"chain_id", broken.chain_id},
+                   {"link_sequence", std::to_string(broken.link_sequence)},
+                   {"journal_id", broken.journal_id ? nlohmann::json(std::to_string(*broken.journal_id)) : nlohmann::json(nullptr)},
+                   {"detail", broken.detail}};
+  }
+  const auto out_of_balance = ledger::accounts_out_of_balance(tx);
+  nlohmann::json accounts = nlohmann::json::array();
+  for (const auto& account : out_of_balance) accounts.push_back(account.to_string());
+  return http::json_response(200, {{"ok", report.ok() && out_of_balance.empty()},
+                                   {"links_checked", report.links_checked},
+                                   {"journals_checked", report.journals_checked},
+                                   {"first_break", std::move(first_break)},
+                                   {"accounts_out_of_balance", std::move(accounts)},
+                                   {"checkpoints", ledger::format_checkpoints(report.checkpoints)}});
+}
+
+http::Response audit_requests(Api&, pqxx::transaction_base& tx, const http::Request& request,
+                              const access::Principal&) {
+  QueryReader query(request, {"limit", "cursor", "principal", "request_id"});
+  const std::size_t limit = query.limit();
+  std::int64_t before = INT64_MAX;
+  if (const auto cursor = query.text("cursor")) {
+    const auto parsed = parse_id_value(*cursor);
+    if (parsed) {
+      before = *parsed;
+    } else {
+      query.refuse("cursor", "is not a cursor this API gave out");
+    }
+  }
+  const auto principal_name = query.text("principal");
+  const auto request_id = query.text("request_id");
+  if (query.failed()) return query.failure();
+  const auto rows = tx.exec_params(
+      "SELECT request_log_id, (extract(epoch FROM received_at) * 1000000)::bigint, request_id, principal_name, role, "
+      "credential, method, route, path, status, reason, remote_address, duration_us FROM api.request_log "
+      "WHERE request_log_id < $1 AND ($2::text IS NULL OR principal_name = $2) AND ($3::text IS NULL OR request_id = $3) "
+      "ORDER BY request_log_id DESC LIMIT $4",
+      before, principal_name, request_id, static_cast<std::int64_t>(limit + 1));
+  nlohmann::json items = nlohmann::json::array();
+  const auto optional_text = [](const pqxx::field& field) {
+    return field.is_null() ? nlohmann::json(nullptr) : nlohmann::json(field.as<std::string>());
+  };
+  for (std::size_t i = 0; i < rows.size() && i < limit; ++i) {
+    const auto& row = rows[static_cast<pqxx::result::size_type>(i)];
+    items.push_back({{"request_log_id", row[0].as<std::string>()},
+                     {"received_at", UtcTimestamp::from_unix_microseconds(row[1].as<std::int64_t>()).value().format()},
+                     {"request_id", row[2].as<std::string>()},
+                     {"principal", optional_text(row[3])},
+                     {"role", optional_text(row[4])},
+                     {"credential", row[5].as<std::string>()},
+                     {"method", row[6].as<std::string>()},
+                     {"route", row[7].as<std::string>()},
+                     {"path", row[8].as<std::string>()},
+                     {"status", row[9].as<int>()},
+                     {"reason", optional_text(row[10])},
+                     {"remote_address", row[11].as<std::string>()},
+                     {"duration_us", row[12].as<std::int64_t>()}});
+  }
+  std::optional<std::string> next;
+  if (rows.size() > limit) next = rows[static_cast<pqxx::result::size_type>(limit - 1)][0].as<std::string>();
+  return http::json_response(200, page(std::move(items), next));
+}
+
+http::Response principals(Api&, pqxx::transaction_base& tx, const http::Request& request, const access::Principal&) {
+  QueryReader query(request, {"limit", "cursor"});
+  const std::size_t limit = query.limit();
+  std::optional<access::PrincipalId> after;
+  if (const auto cursor = query.text("cursor")) {
+    const auto parsed = access::PrincipalId::parse(*cursor);
+    if (parsed) {
+      after = *parsed;
+    } else {
+      query.refuse("cursor", "is not a cursor this API gave out");
+    }
+  }
+  if (query.failed()) return query.failure();
+  const auto list = list_principals(tx, after, limit + 1);
+  nlohmann::json items = nlohmann::json::array();
+  for (std::size_t i = 0; i < list.size() && i < limit; ++i) {
+    nlohmann::json json = principal_json(list[i].principal);
+    json["status"] = list[i].status;
+    json["created_at"] = list[i].created_at.format();
+    json["created_by"] = list[i].created_by;
+    items.push_back(std::move(json));
+  }
+  std::optional<std::string> next;
+  if (list.size() > limit) next = list[limit - 1].principal.id.to_string();
+  return http::json_response(200, page(std::move(items), next));
+}
+
+}  // namespace
+
+QueryReader::QueryReader(const http::Request& request, std::initializer_list<std::string_view> accepted)
+    : request_(request) {
+  for (const auto& [name, value] : request.query_params) {
+    bool known = false;
+    for (const auto accepted_name : accepted) known = known || name == accepted_name;
+    int seen = 0;
+    for (const auto& other : request.query_params) seen += other.first == name ? 1 : 0;
+    if (!known) {
+      failure_ = http::problem(400, "unknown_parameter", "Unknown query parameter", name + " is not a parameter here");
+      return;
+    }
+    if (seen > 1) {
+      failure_ = http::problem(400, "invalid_parameter", "Invalid query parameter", name + " is given more than once");
+      return;
+    }
+  }
+}
+
+std::size_t QueryReader::limit() {
+  const auto text = request_.query_param("limit");
+  if (!text) return kPageSizeDefault;
+  const auto value = parse_id_value(*text);
+  if (!value || *value > static_cast<std::int64_t>(kPageSizeMax)) {
+    refuse("limit", "must be a whole number from 1 to " + std::to_string(kPageSizeMax));
+    return kPageSizeDefault;
+  }
+  return static_cast<std::size_t>(*value);
+}
+
+std::optional<std::string> QueryReader::text(std::string_view name) {
+  const auto value = request_.query_param(name);
+  if (!value) return std::nullopt;
+  if (value->empty() || value->size() > 200) {
+    refuse(name, "must be 1 to 200 characters");
+    return std::nullopt;
+  }
+  return std::string(*value);
+}
+
+void QueryReader::refuse(std::string_view name, std::string_view detail) {
+  if (!failure_) {
+    failure_ = http::problem(400, "invalid_parameter", "Invalid query parameter",
+                             std::string(name) + ": " + std::string(detail));
+  }
+}
+
+ReadHandler read_handler(std::string_view method, std::string_view pattern) {
+  static const std::map<std::string, ReadHandler, std::less<>> handlers = {
+      {"GET /v1/me", me},
+      {"GET /v1/members", list_members},
+      {"GET /v1/members/{member_id}", get_member},
+      {"GET /v1/members/{member_id}/accounts", member_accounts},
+      {"GET /v1/members/{member_id}/collateral", member_collateral},
+      {"GET /v1/members/{member_id}/collateral-withdrawals", member_withdrawals},
+      {"GET /v1/collateral-withdrawals/{withdrawal_id}", get_withdrawal},
+      {"GET /v1/accounts/{account_id}", get_account},
+      {"GET /v1/accounts/{account_id}/history", account_history},
+      {"GET /v1/journals/{journal_id}", get_journal},
+      {"GET /v1/ledger/trial-balance", trial_balance},
+      {"GET /v1/ledger/verification", verification},
+      {"GET /v1/audit/requests", audit_requests},
+      {"GET /v1/principals", principals},
+  };
+  const auto found = handlers.find(std::string(method) + " " + std::string(pattern));
+  return found == handlers.end() ? nullptr : found->second;
+}
+
+}  // namespace cch::api

@@ -1,0 +1,381 @@
+#include "api_impl.hpp"
+
+#include "cch/core/log.hpp"
+#include "cch/core/sha256.hpp"
+#include "cch/db/transaction.hpp"
+#include "cch/runtime/internal.hpp"
+
+#include <pqxx/result>
+#include <pqxx/transaction>
+
+#include <array>
+#include <cassert>
+#include <chrono>
+
+namespace cch::api {
+namespace {
+
+using access::Role;
+using access::RoleSet;
+
+constexpr RoleSet kEveryone{Role::member, Role::risk_officer, Role::auditor, Role::operator_};
+constexpr RoleSet kStaffReaders{Role::risk_officer, Role::auditor, Role::operator_};
+constexpr RoleSet kOperator{Role::operator_};
+constexpr RoleSet kAuditor{Role::auditor};
+constexpr RoleSet kMember{Role::member};
+
+// The one table of public routes. Order: as the OpenAPI document lists them.
+constexpr std::array kRoutes = {
+    RouteSpec{"GET", "/healthz", {}, Ownership::none, Executor::observability, 200, "Liveness (no credentials)"},
+    RouteSpec{"GET", "/readyz", {}, Ownership::none, Executor::observability, 200, "Readiness (no credentials)"},
+    RouteSpec{"GET", "/metrics", kOperator, Ownership::none, Executor::observability, 200, "Prometheus metrics"},
+    RouteSpec{"GET", "/v1/me", kEveryone, Ownership::none, Executor::read, 200, "The calling principal"},
+    RouteSpec{"GET", "/v1/members", kStaffReaders, Ownership::none, Executor::read, 200, "List members"},
+    RouteSpec{"POST", "/v1/members", kOperator, Ownership::none, Executor::registry, 201, "Register a member"},
+    RouteSpec{"GET", "/v1/members/{member_id}", kEveryone, Ownership::member, Executor::read, 200, "One member"},
+    RouteSpec{"GET", "/v1/members/{member_id}/accounts", kEveryone, Ownership::member, Executor::read, 200,
+              "A member's accounts and balances"},
+    RouteSpec{"GET", "/v1/members/{member_id}/collateral", kEveryone, Ownership::member, Executor::read, 200,
+              "Collateral held, requested for withdrawal, available"},
+    RouteSpec{"POST", "/v1/members/{member_id}/collateral-deposits", kOperator, Ownership::member,
+              Executor::settlement, 201, "Record a collateral payment received"},
+    RouteSpec{"GET", "/v1/members/{member_id}/collateral-withdrawals", kEveryone, Ownership::member, Executor::read,
+              200, "A member's withdrawal requests"},
+    RouteSpec{"POST", "/v1/members/{member_id}/collateral-withdrawals", kMember, Ownership::member,
+              Executor::settlement, 201, "Request collateral back"},
+    RouteSpec{"GET", "/v1/collateral-withdrawals/{withdrawal_id}", kEveryone, Ownership::withdrawal, Executor::read,
+              200, "One withdrawal request"},
+    RouteSpec{"POST", "/v1/collateral-withdrawals/{withdrawal_id}/approve", kOperator, Ownership::withdrawal,
+              Executor::settlement, 200, "Approve and pay a withdrawal"},
+    RouteSpec{"POST", "/v1/collateral-withdrawals/{withdrawal_id}/reject", kOperator, Ownership::withdrawal,
+              Executor::settlement, 200, "Reject a withdrawal"},
+    RouteSpec{"POST", "/v1/collateral-withdrawals/{withdrawal_id}/cancel", kMember, Ownership::withdrawal,
+              Executor::settlement, 200, "Cancel one's own withdrawal request"},
+    RouteSpec{"GET", "/v1/accounts/{account_id}", kEveryone, Ownership::account, Executor::read, 200,
+              "An account and its balance"},
+    RouteSpec{"GET", "/v1/accounts/{account_id}/history", RoleSet{Role::member, Role::auditor, Role::operator_},
+              Ownership::account, Executor::read, 200, "An account's postings, newest first"},
+    RouteSpec{"GET", "/v1/journals/{journal_id}", RoleSet{Role::member, Role::auditor}, Ownership::journal,
+              Executor::read, 200, "One journal"},
+    RouteSpec{"GET", "/v1/ledger/trial-balance", kAuditor, Ownership::none, Executor::read, 200, "Trial balance"},
+    RouteSpec{"GET", "/v1/ledger/verification", kAuditor, Ownership::none, Executor::read, 200,
+              "Verify the hash chains"},
+    RouteSpec{"GET", "/v1/audit/requests", kAuditor, Ownership::none, Executor::read, 200, "The request audit log"},
+    RouteSpec{"GET", "/v1/principals", RoleSet{Role::operator_, Role::auditor}, Ownership::none, Executor::read, 200,
+              "List principals"},
+    RouteSpec{"POST", "/v1/principals", kOperator, Ownership::none, Executor::api_command, 201, "Create a principal"},
+    RouteSpec{"POST", "/v1/principals/{principal_id}/api-keys", kOperator, Ownership::none, Executor::api_command, 201,
+              "Issue an API key (shown once)"},
+    RouteSpec{"POST", "/v1/api-keys/{key_id}/revoke", kOperator, Ownership::none, Executor::api_command, 200,
+              "Revoke an API key"},
+    RouteSpec{"POST", "/v1/principals/{principal_id}/certificates", kOperator, Ownership::none, Executor::api_command,
+              201, "Register a client certificate"},
+    RouteSpec{"POST", "/v1/certificates/{fingerprint}/revoke", kOperator, Ownership::none, Executor::api_command, 200,
+              "Revoke a client certificate"},
+};
+
+using Clock = std::chrono::steady_clock;
+
+std::string problem_reason(const http::Response& response) {
+  if (response.content_type.find("problem+json") == std::string::npos) return {};
+  const auto body = nlohmann::json::parse(response.body, nullptr, false);
+  if (!body.is_object() || !body.contains("reason") || !body["reason"].is_string()) return {};
+  return body["reason"].get<std::string>();
+}
+
+http::Response audit_backlog() {
+  http::Response response = http::problem(503, "audit_log_backlog", "Service busy",
+                                          "requests cannot be recorded in the audit log fast enough; retry shortly");
+  response.headers.emplace_back("Retry-After", "1");
+  return response;
+}
+
+bool is_idempotency_key(std::string_view key) {
+  if (key.empty() || key.size() > 200) return false;
+  for (const char c : key) {
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+// Whether a member principal owns the object the path names. nullopt: the object does not exist.
+std::optional<bool> member_owns(pqxx::transaction_base& tx, Ownership ownership, const http::Request& request,
+                                MemberId member) {
+  const auto id_of = [&](std::string_view name) -> std::optional<std::int64_t> {
+    const auto text = request.path_param(name);
+    if (!text) return std::nullopt;
+    const auto value = parse_id_value(*text);
+    if (!value) return std::nullopt;
+    return *value;
+  };
+  const auto owner_from = [&](const pqxx::result& rows) -> std::optional<bool> {
+    if (rows.empty()) return std::nullopt;
+    return !rows[0][0].is_null() && rows[0][0].as<std::int64_t>() == member.value();
+  };
+  switch (ownership) {
+    case Ownership::none: return true;
+    case Ownership::member: {
+      const auto id = id_of("member_id");
+      if (!id) return std::nullopt;
+      return *id == member.value() ? std::optional<bool>(true) : std::optional<bool>(false);
+    }
+    case Ownership::account: {
+      const auto id = id_of("account_id");
+      if (!id) return std::nullopt;
+      return owner_from(tx.exec_params("SELECT member_id FROM ledger.account WHERE account_id = $1", *id));
+    }
+    case Ownership::withdrawal: {
+      const auto id = id_of("withdrawal_id");
+      if (!id) return std::nullopt;
+      return owner_from(
+          tx.exec_params("SELECT member_id FROM cch.collateral_withdrawal WHERE withdrawal_id = $1", *id));
+    }
+    case Ownership::journal: {
+      const auto id = id_of("journal_id");
+      if (!id) return std::nullopt;
+      const auto rows = tx.exec_params(
+          "SELECT EXISTS (SELECT 1 FROM ledger.journal WHERE journal_id = $1), "
+          "EXISTS (SELECT 1 FROM ledger.posting p JOIN ledger.account a USING (account_id) "
+          "        WHERE p.journal_id = $1 AND a.member_id = $2)",
+          *id, member.value());
+      if (!rows[0][0].as<bool>()) return std::nullopt;
+      return rows[0][1].as<bool>();
+    }
+  }
+  return std::nullopt;
+}
+
+http::Response rate_limited(std::chrono::milliseconds retry_after) {
+  http::Response response =
+      http::problem(429, "rate_limited", "Too many requests", "this principal's request rate limit is exceeded");
+  response.headers.emplace_back("Retry-After",
+                                std::to_string(access::retry_after_header_seconds(retry_after).count()));
+  return response;
+}
+
+// The request as the owning service receives it.
+http::Request forwarded_request(const http::Request& request, const access::Principal& principal) {
+  http::Request forwarded;
+  forwarded.method = request.method;
+  forwarded.target = std::string(runtime::kInternalPrefix) + request.target;
+  forwarded.path = std::string(runtime::kInternalPrefix) + request.path;
+  forwarded.query_params = request.query_params;
+  forwarded.body = request.body;
+  forwarded.request_id = request.request_id;
+  forwarded.remote_address = request.remote_address;
+  for (const std::string_view name : {"Content-Type", "Idempotency-Key"}) {
+    if (const auto value = request.header(name)) forwarded.headers.emplace_back(std::string(name), std::string(*value));
+  }
+  forwarded.headers.emplace_back("X-Request-Id", request.request_id);
+  for (auto& header : access::forwarded_principal_headers(principal)) forwarded.headers.push_back(std::move(header));
+  return forwarded;
+}
+
+std::string request_digest(const http::Request& request) {
+  return to_hex(sha256(request.method + "\n" + request.target + "\n" + request.body));
+}
+
+// Runs a POST under its Idempotency-Key (see routes.hpp, step 6).
+http::Response idempotent(Api& api, const RouteSpec& route, const http::Request& request,
+                          const access::Principal& principal, CommandHandler command) {
+  const auto key = request.header("Idempotency-Key");
+  if (!key) {
+    return http::problem(400, "idempotency_key_required", "Idempotency-Key required",
+                         "every POST carries an Idempotency-Key header (1-200 visible ASCII characters)");
+  }
+  if (!is_idempotency_key(*key)) {
+    return http::problem(400, "invalid_idempotency_key", "Invalid Idempotency-Key",
+                         "an Idempotency-Key is 1-200 visible ASCII characters");
+  }
+  const std::string digest = request_digest(request);
+  return db::run_transaction(
+      api.context.pool, db::Isolation::read_committed, api.context.retry_policy,
+      [&](pqxx::transaction_base& tx) -> http::Response {
+        // Requests with one key wait for each other here: the first runs, the others then find
+        // its stored response.
+        tx.exec_params("SELECT pg_advisory_xact_lock(($1 % 2147483647)::int, hashtext($2))", principal.id.value(),
+                       std::string(*key));
+        const auto stored = tx.exec_params(
+            "SELECT request_sha256, response_status, response_content_type, response_body, response_headers::text "
+            "FROM api.idempotency WHERE principal_id = $1 AND idempotency_key = $2",
+            principal.id.value(), std::string(*key));
+        if (!stored.empty()) {
+          if (stored[0][0].as<std::string>() != digest) {
+            return http::problem(422, "idempotency_key_reused", "Idempotency-Key reused",
+                                 "this Idempotency-Key was used for another request; use a new key");
+          }
+          http::Response replay;
+          replay.status = stored[0][1].as<unsigned>();
+          replay.content_type = stored[0][2].as<std::string>();
+          replay.body = stored[0][3].as<std::string>();
+          for (const auto& pair : nlohmann::json::parse(stored[0][4].as<std::string>())) {
+            replay.headers.emplace_back(pair[0].get<std::string>(), pair[1].get<std::string>());
+          }
+          replay.headers.emplace_back("Idempotent-Replayed", "true");
+          return replay;
+        }
+        http::Response response = command != nullptr
+                                      ? command(api, tx, request, principal)
+                                      : api.forward(route.executor, forwarded_request(request, principal));
+        if (response.status < 500) {
+          // A secret shown once (an API key's token) is never stored: its replay carries null.
+          std::string stored_body = response.body;
+          if (response.body.find("\"token\"") != std::string::npos) {
+            auto json = nlohmann::json::parse(response.body, nullptr, false);
+            if (json.is_object() && json.contains("token")) {
+              json["token"] = nullptr;
+              stored_body = json.dump();
+            }
+          }
+          nlohmann::json headers = nlohmann::json::array();
+          for (const auto& [name, value] : response.headers) headers.push_back({name, value});
+          tx.exec_params(
+              "INSERT INTO api.idempotency (principal_id, idempotency_key, method, path, request_sha256, "
+              "response_status, response_content_type, response_body, response_headers) "
+              "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)",
+              principal.id.value(), std::string(*key), request.method, request.path.substr(0, 2048), digest,
+              static_cast<int>(response.status), response.content_type, stored_body, headers.dump());
+        }
+        return response;
+      });
+}
+
+struct Outcome {
+  http::Response response;
+  std::optional<access::Principal> principal;
+  std::string audit_reason;  // overrides the problem's reason in the audit log
+};
+
+Outcome serve(Api& api, const RouteSpec& route, const http::Request& request) {
+  auto authenticated = api.authenticator.authenticate(request);
+  if (!authenticated.principal) return {std::move(*authenticated.refusal), std::nullopt, {}};
+  const access::Principal& principal = *authenticated.principal;
+
+  const auto decision = api.limiter.try_acquire(principal.name, Clock::now());
+  if (!decision.allowed) return {rate_limited(decision.retry_after), principal, {}};
+
+  if (!route.roles.contains(principal.role)) {
+    return {http::problem(403, "forbidden", "Forbidden",
+                          "the role " + std::string(access::to_string(principal.role)) + " may not use this route"),
+            principal,
+            {}};
+  }
+
+  if (principal.role == Role::member && route.ownership != Ownership::none) {
+    const auto owns = db::run_transaction(api.context.pool, db::Isolation::read_committed, api.context.retry_policy,
+                                          [&](pqxx::transaction_base& tx) {
+                                            return member_owns(tx, route.ownership, request, *principal.member);
+                                          });
+    if (!owns) return {not_found(), principal, {}};
+    if (!*owns) {
+      log::warn("object_access_denied",
+                {{"principal", principal.name}, {"route", std::string(route.pattern)}, {"path", request.path}});
+      return {not_found(), principal, "object_access_denied"};
+    }
+  }
+
+  if (route.method == "POST") {
+    const CommandHandler command =
+        route.executor == Executor::api_command ? command_handler(route.method, route.pattern) : nullptr;
+    assert((route.executor != Executor::api_command || command != nullptr) && "api command without a handler");
+    return {idempotent(api, route, request, principal, command), principal, {}};
+  }
+  const ReadHandler read = read_handler(route.method, route.pattern);
+  assert(read != nullptr && "read route without a handler");
+  auto response = db::run_transaction(
+      api.context.pool, db::Isolation::repeatable_read, api.context.retry_policy,
+      [&](pqxx::transaction_base& tx) { return read(api, tx, request, principal); });
+  return {std::move(response), principal, {}};
+}
+
+// Runs work under audit admission and records its outcome.
+http::Response audited(Api& api, const http::Request& request, std::string_view route_pattern,
+                       const std::function<Outcome()>& work) {
+  if (!api.audit.try_reserve()) return audit_backlog();
+  const auto received_at = UtcTimestamp::now();
+  const auto started = Clock::now();
+  Outcome outcome{http::problem(500, "internal_error", "Internal error",
+                                "the server failed to handle the request; quote the request id when reporting it"),
+                  std::nullopt,
+                  {}};
+  try {
+    outcome = work();
+  } catch (const std::exception& error) {
+    log::error("api_request_failed", {{"route", std::string(route_pattern)}, {"what", error.what()}});
+  }
+  AuditRecord record;
+  record.received_at = received_at;
+  record.request_id = request.request_id;
+  record.principal = outcome.principal;
+  record.method = request.method;
+  record.route = std::string(route_pattern);
+  record.path = request.path;
+  record.status = outcome.response.status;
+  record.reason = outcome.audit_reason.empty() ? problem_reason(outcome.response) : outcome.audit_reason;
+  record.remote_address = request.remote_address.substr(0, 64);
+  record.duration_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();
+  api.audit.record(std::move(record));
+  return std::move(outcome.response);
+}
+
+}  // namespace
+
+std::span<const RouteSpec> route_table() { return kRoutes; }
+
+http::Response not_found() { return http::problem(404, "not_found", "Not found", "no resource at this path"); }
+
+Api::Api(runtime::ServiceContext& context_, ApiOptions options_, Forward forward_)
+    : context(context_),
+      options(options_),
+      forward(std::move(forward_)),
+      authenticator(context_.pool, AuthenticatorOptions{options_.credential_cache_ttl, 10'000,
+                                                        options_.auth_failures_per_second,
+                                                        options_.auth_failure_burst}),
+      limiter(access::RateLimit{options_.rate_limit_per_second, options_.rate_limit_burst}, 100'000),
+      audit(context_.pool, options_.audit_capacity, options_.audit_flush_interval) {}
+
+ApiOptions api_options_from(const config::Config& config) {
+  ApiOptions options;
+  options.rate_limit_per_second = static_cast<double>(config.integer("api.rate_limit_per_second"));
+  options.rate_limit_burst = static_cast<double>(config.integer("api.rate_limit_burst"));
+  options.audit_capacity = static_cast<std::size_t>(config.integer("api.audit_log_capacity"));
+  options.api_key_hash_iterations = static_cast<int>(config.integer("api.api_key_hash_iterations"));
+  options.credential_cache_ttl = std::chrono::seconds(config.integer("api.credential_cache_ttl_s"));
+  options.auth_failure_burst = static_cast<double>(config.integer("api.auth_failure_burst"));
+  return options;
+}
+
+std::shared_ptr<Api> add_api_routes(http::Router& router, runtime::ServiceContext& context, ApiOptions options,
+                                    Forward forward) {
+  auto api = std::make_shared<Api>(context, options, std::move(forward));
+  Api* state = api.get();
+  for (const RouteSpec& route : kRoutes) {
+    if (route.executor == Executor::observability) continue;
+    router.add(std::string(route.method), std::string(route.pattern), [state, &route](const http::Request& request) {
+      return audited(*state, request, route.pattern, [&] { return serve(*state, route, request); });
+    });
+  }
+  router.set_unmatched_guard([state](const http::Request& request, http::Response would_answer) {
+    return audited(*state, request, http::Router::unmatched_route, [&]() -> Outcome {
+      auto authenticated = state->authenticator.authenticate(request);
+      if (!authenticated.principal) return {std::move(*authenticated.refusal), std::nullopt, {}};
+      return {std::move(would_answer), authenticated.principal, {}};
+    });
+  });
+  context.protect_metrics = [state](http::Handler serve_metrics) -> http::Handler {
+    return [state, serve_metrics = std::move(serve_metrics)](const http::Request& request) {
+      auto authenticated = state->authenticator.authenticate(request);
+      if (!authenticated.principal) return std::move(*authenticated.refusal);
+      if (authenticated.principal->role != Role::operator_) {
+        return http::problem(403, "forbidden", "Forbidden", "only operators read metrics");
+      }
+      return serve_metrics(request);
+    };
+  };
+  return api;
+}
+
+void flush_audit_log(Api& api) { api.audit.flush(); }
+
+}  // namespace cch::api

@@ -1,0 +1,80 @@
+#pragma once
+// Strict reading of a JSON object request body: every field the caller sends must be one the
+// route accepts; fields the caller may never set (ids, status, balances, owners) are refused by
+// name, not ignored; each value is read with its type and limits checked.
+//
+// Refusals (problem+json), the first problem found wins:
+//   415 unsupported_media_type, 400 malformed_json   from parse_json_body (see message.hpp)
+//   400 malformed_json      the same key twice in one object (a second "status" could otherwise
+//                           slip past a check of the first)
+//   422 body_not_object     the body is not a JSON object
+//   422 field_not_settable  a field the caller may not set, e.g. "status" or "member_id"
+//   422 unknown_field       a field the route does not know
+//   422 missing_field       a required field is absent (or null)
+//   422 invalid_field       a field has the wrong type or breaks its rule (the detail names it)
+// The detail of a 422 names the field; the problem body also carries it as "field".
+//
+// Thread safety: a BodyReader is used by one handler on one thread.
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "cch/core/money.hpp"
+#include "cch/core/result.hpp"
+#include "cch/http/message.hpp"
+
+namespace cch::http {
+
+// A problem response for a field: 422 with reason and the field named in detail and "field".
+Response field_problem(std::string_view reason, std::string_view field, std::string_view detail);
+
+class BodyReader {
+ public:
+  // Parses the request body as an object whose fields are all in `accepted`. A field listed in
+  // `not_settable` is refused with field_not_settable (checked before unknown_field).
+  // An empty body is read as {} when allow_empty_body is true.
+  static Result<BodyReader, Response> open(const Request& request, std::initializer_list<std::string_view> accepted,
+                                           std::initializer_list<std::string_view> not_settable,
+                                           bool allow_empty_body = false);
+
+  // A string field of 1..max_length bytes (UTF-8 already checked by the parser).
+  std::optional<std::string> text(std::string_view field, std::size_t max_length, bool required = true);
+  // A string field holding a decimal (e.g. "1000.00"); returned as text for the caller to parse
+  // with its own scale. Numbers are refused: exact decimals travel as strings.
+  std::optional<std::string> decimal_text(std::string_view field, bool required = true);
+
+  // A positive amount: `amount_field` a decimal string with at most the currency's decimals,
+  // `currency_field` an ISO 4217 code cch settles in.
+  std::optional<Money> positive_money(std::string_view amount_field, std::string_view currency_field);
+
+  // Records a refusal for `field` found by the caller's own rule (keeps the first one).
+  void refuse(std::string_view field, std::string_view detail);
+
+  [[nodiscard]] bool failed() const { return failure_.has_value(); }
+  // The first refusal. Precondition: failed().
+  [[nodiscard]] Response failure() const { return *failure_; }
+
+  [[nodiscard]] const nlohmann::json& json() const { return body_; }
+
+ private:
+  explicit BodyReader(nlohmann::json body) : body_(std::move(body)) {}
+  const nlohmann::json* find(std::string_view field, bool required);
+
+  nlohmann::json body_;
+  std::optional<Response> failure_;
+};
+
+// {"amount": "1000.00", "currency": "USD"}: exact decimals travel as strings.
+nlohmann::json money_json(const Money& money);
+
+// Parses text as JSON, refusing duplicate keys in any object (and nesting beyond
+// json_nesting_depth_limit). nullopt when malformed. Used by BodyReader::open; exposed for fuzzing.
+std::optional<nlohmann::json> parse_json_strict(std::string_view text);
+
+}  // namespace cch::http

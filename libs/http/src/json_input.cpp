@@ -1,0 +1,146 @@
+#include "cch/http/json_input.hpp"
+
+#include <set>
+#include <vector>
+
+namespace cch::http {
+
+Response field_problem(std::string_view reason, std::string_view field, std::string_view detail) {
+  const std::string title = reason == "unknown_field"        ? "Unknown field"
+                            : reason == "field_not_settable" ? "Field may not be set"
+                            : reason == "missing_field"      ? "Missing field"
+                                                             : "Invalid field";
+  Response response = problem(422, reason, title, std::string(field) + ": " + std::string(detail));
+  auto body = nlohmann::json::parse(response.body, nullptr, false);
+  body["field"] = std::string(field);
+  response.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return response;
+}
+
+std::optional<nlohmann::json> parse_json_strict(std::string_view text) {
+  // One set of keys per open object; a key seen twice at the same level is a refusal.
+  std::vector<std::set<std::string>> keys_by_depth;
+  bool duplicate = false;
+  std::size_t depth = 0;
+  bool too_deep = false;
+  const nlohmann::json::parser_callback_t callback = [&](int, nlohmann::json::parse_event_t event,
+                                                         nlohmann::json& parsed) {
+    switch (event) {
+      case nlohmann::json::parse_event_t::object_start:
+        keys_by_depth.emplace_back();
+        [[fallthrough]];
+      case nlohmann::json::parse_event_t::array_start:
+        if (++depth > json_nesting_depth_limit) too_deep = true;
+        break;
+      case nlohmann::json::parse_event_t::object_end:
+        if (!keys_by_depth.empty()) keys_by_depth.pop_back();
+        [[fallthrough]];
+      case nlohmann::json::parse_event_t::array_end:
+        if (depth > 0) --depth;
+        break;
+      case nlohmann::json::parse_event_t::key:
+        if (!keys_by_depth.empty() && parsed.is_string() &&
+            !keys_by_depth.back().insert(parsed.get_ref<const std::string&>()).second) {
+          duplicate = true;
+        }
+        break;
+      case nlohmann::json::parse_event_t::value:
+        break;
+    }
+    return !(duplicate || too_deep);
+  };
+  nlohmann::json parsed = nlohmann::json::parse(text.begin(), text.end(), callback, /*allow_exceptions=*/false);
+  if (duplicate || too_deep || parsed.is_discarded()) return std::nullopt;
+  return parsed;
+}
+
+Result<BodyReader, Response> BodyReader::open(const Request& request, std::initializer_list<std::string_view> accepted,
+                                              std::initializer_list<std::string_view> not_settable,
+                                              bool allow_empty_body) {
+  if (allow_empty_body && request.body.empty()) return BodyReader(nlohmann::json::object());
+  // Media type and depth first, with the messages every route shares.
+  auto checked = parse_json_body(request);
+  if (!checked) return fail(std::move(checked.error()));
+  auto parsed = parse_json_strict(request.body);
+  if (!parsed) {
+    return fail(problem(400, "malformed_json", "Malformed JSON", "an object names the same key twice"));
+  }
+  if (!parsed->is_object()) {
+    return fail(problem(422, "body_not_object", "Body is not an object", "the request body must be a JSON object"));
+  }
+  for (const auto& [key, value] : parsed->items()) {
+    for (const std::string_view forbidden : not_settable) {
+      if (key == forbidden) {
+        return fail(field_problem("field_not_settable", key, "is set by the clearinghouse, not by the caller"));
+      }
+    }
+  }
+  for (const auto& [key, value] : parsed->items()) {
+    bool known = false;
+    for (const std::string_view name : accepted) known = known || key == name;
+    if (!known) return fail(field_problem("unknown_field", key, "is not a field of this request"));
+  }
+  return BodyReader(std::move(*parsed));
+}
+
+const nlohmann::json* BodyReader::find(std::string_view field, bool required) {
+  const auto it = body_.find(field);
+  if (it == body_.end() || it->is_null()) {
+    if (required && !failure_) failure_ = field_problem("missing_field", field, "is required");
+    return nullptr;
+  }
+  return &*it;
+}
+
+std::optional<std::string> BodyReader::text(std::string_view field, std::size_t max_length, bool required) {
+  const nlohmann::json* value = find(field, required);
+  if (value == nullptr) return std::nullopt;
+  if (!value->is_string()) {
+    refuse(field, "must be a string");
+    return std::nullopt;
+  }
+  const auto& text = value->get_ref<const std::string&>();
+  if (text.empty() || text.size() > max_length) {
+    refuse(field, "must be 1 to " + std::to_string(max_length) + " bytes");
+    return std::nullopt;
+  }
+  return text;
+}
+
+std::optional<std::string> BodyReader::decimal_text(std::string_view field, bool required) {
+  const nlohmann::json* value = find(field, required);
+  if (value == nullptr) return std::nullopt;
+  if (!value->is_string()) {
+    refuse(field, "must be a decimal in a string, e.g. \"1000.00\" (numbers are not exact)");
+    return std::nullopt;
+  }
+  return value->get<std::string>();
+}
+
+std::optional<Money> BodyReader::positive_money(std::string_view amount_field, std::string_view currency_field) {
+  const auto amount_text = decimal_text(amount_field);
+  const auto currency_text = text(currency_field, 3);
+  if (!amount_text || !currency_text) return std::nullopt;
+  const auto currency = Currency::parse(*currency_text);
+  if (!currency) {
+    refuse(currency_field, "must be a currency cch settles in (USD)");
+    return std::nullopt;
+  }
+  const auto amount = parse_money(*amount_text, *currency);
+  if (!amount || amount->amount_minor <= 0) {
+    refuse(amount_field, "must be a positive decimal with at most " + std::to_string(currency->minor_digits()) +
+                             " decimals, e.g. \"1000.00\"");
+    return std::nullopt;
+  }
+  return *amount;
+}
+
+nlohmann::json money_json(const Money& money) {
+  return {{"amount", format_amount(money)}, {"currency", std::string(money.currency.code())}};
+}
+
+void BodyReader::refuse(std::string_view field, std::string_view detail) {
+  if (!failure_) failure_ = field_problem("invalid_field", field, detail);
+}
+
+}  // namespace cch::http

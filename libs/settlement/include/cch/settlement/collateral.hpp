@@ -1,0 +1,126 @@
+#pragma once
+// Cash collateral: deposits an operator records when the settlement bank reports a payment in,
+// and withdrawals a member requests and an operator approves (the payment out) or rejects.
+//
+// Ledger effects (docs/ledger.md for signs: a member's collateral account is credited, i.e.
+// negative, by what the clearinghouse owes the member back):
+//   deposit   settlement_bank +amount, member collateral -amount   (journal collateral_deposit)
+//   withdrawal paid: member collateral +amount, settlement_bank -amount (collateral_withdrawal)
+//
+// Rules, each refusal a stable reason (to_string):
+//   - amounts are positive with at most the currency's decimals; USD only for now;
+//   - a deposit's bank reference (1-150 bytes) identifies the payment: recording it twice posts
+//     one journal (the second answer is a replay); the same reference with another member or
+//     amount is refused (bank_reference_reused);
+//   - a member may request at most its available collateral: the collateral it holds minus the
+//     withdrawals already requested and not yet decided (insufficient_collateral). The check and
+//     the request are serialised per member (the member row is locked), so concurrent requests
+//     never jointly exceed it. Approval checks again against the collateral then held.
+//   - a member's request is idempotent by its idempotency key (the api's Idempotency-Key): the
+//     same key answers the first request.
+//   - only a requested withdrawal may be approved, rejected or cancelled, and only once; only the
+//     member itself cancels, only staff approve or reject.
+//   - members that are not active cannot request withdrawals (member_not_active); deposits are
+//     accepted from any registered member (money in is never refused for status).
+//
+// Thread safety: functions take the caller's transaction.
+
+#include "cch/core/ids.hpp"
+#include "cch/core/money.hpp"
+#include "cch/core/result.hpp"
+#include "cch/core/time.hpp"
+
+#include <pqxx/transaction_base>
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cch::settlement {
+
+enum class CollateralRefusal {
+  unknown_member,
+  member_not_active,
+  invalid_amount,
+  invalid_bank_reference,
+  bank_reference_reused,
+  insufficient_collateral,
+  withdrawal_not_found,
+  withdrawal_already_decided,
+  invalid_note,
+};
+std::string_view to_string(CollateralRefusal refusal);
+
+inline constexpr std::size_t kBankReferenceLengthMax = 150;
+inline constexpr std::size_t kDecisionNoteLengthMax = 500;
+
+struct DepositRequest {
+  MemberId member;
+  Money amount;
+  std::string bank_reference;
+  BusinessDate business_date;
+  std::optional<RequestId> request_id;
+};
+
+struct DepositRecorded {
+  JournalId journal_id;
+  bool replayed = false;
+  Money collateral_held;  // after the deposit
+};
+
+Result<DepositRecorded, CollateralRefusal> record_deposit(pqxx::transaction_base& tx, const DepositRequest& request);
+
+struct Withdrawal {
+  std::int64_t withdrawal_id = 0;
+  MemberId member;
+  Money amount;
+  std::string status;  // requested, paid, rejected, cancelled
+  UtcTimestamp requested_at;
+  std::string requested_by;
+  std::optional<UtcTimestamp> decided_at;
+  std::optional<std::string> decided_by;
+  std::optional<std::string> decision_note;
+  std::optional<JournalId> journal_id;
+};
+
+struct WithdrawalRequest {
+  MemberId member;
+  Money amount;
+  std::string requested_by;     // principal name
+  std::string idempotency_key;  // 1-200 visible ASCII characters
+  RequestId request_id;
+};
+
+Result<Withdrawal, CollateralRefusal> request_withdrawal(pqxx::transaction_base& tx, const WithdrawalRequest& request);
+
+struct Decision {
+  std::int64_t withdrawal_id = 0;
+  std::string decided_by;
+  std::optional<std::string> note;  // required to reject
+  BusinessDate business_date;       // of the payment journal (approve)
+  std::optional<RequestId> request_id;
+};
+
+Result<Withdrawal, CollateralRefusal> approve_withdrawal(pqxx::transaction_base& tx, const Decision& decision);
+Result<Withdrawal, CollateralRefusal> reject_withdrawal(pqxx::transaction_base& tx, const Decision& decision);
+// `member` is the caller's member: another member's withdrawal is withdrawal_not_found.
+Result<Withdrawal, CollateralRefusal> cancel_withdrawal(pqxx::transaction_base& tx, const Decision& decision,
+                                                        MemberId member);
+
+std::optional<Withdrawal> find_withdrawal(pqxx::transaction_base& tx, std::int64_t withdrawal_id);
+// A member's withdrawals, newest first, strictly before `before` (an id), at most `limit` (1..1000).
+std::vector<Withdrawal> list_withdrawals(pqxx::transaction_base& tx, MemberId member, std::optional<std::int64_t> before,
+                                         std::size_t limit);
+
+// Collateral the member holds (its collateral account's credit balance) and what it may still
+// withdraw (held minus requested withdrawals).
+struct CollateralPosition {
+  Money held;
+  Money pending_withdrawals;
+  Money available;
+};
+CollateralPosition collateral_position(pqxx::transaction_base& tx, MemberId member, const Currency& currency);
+
+}  // namespace cch::settlement

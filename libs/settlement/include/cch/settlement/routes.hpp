@@ -1,0 +1,37 @@
+#pragma once
+// The settlement service's internal routes for collateral (reached only through the api, see
+// cch/runtime/internal.hpp) and the JSON form of withdrawals, which the api's reads share.
+//
+//   POST /internal/v1/members/{member_id}/collateral-deposits     operator records a payment in
+//        {"amount", "currency", "bank_reference", "business_date"?}  -> 201, or 200 on a replay
+//   POST /internal/v1/members/{member_id}/collateral-withdrawals  the member requests a payment out
+//        {"amount", "currency"}                                    -> 201 withdrawal
+//   POST /internal/v1/collateral-withdrawals/{withdrawal_id}/approve  operator {"note"?} -> 200
+//   POST /internal/v1/collateral-withdrawals/{withdrawal_id}/reject   operator {"note"}  -> 200
+//   POST /internal/v1/collateral-withdrawals/{withdrawal_id}/cancel   the member {}      -> 200
+//
+// Refusals map to problem+json with the reason of CollateralRefusal: 404 unknown_member /
+// withdrawal_not_found, 409 bank_reference_reused / withdrawal_already_decided, 422 otherwise.
+//
+// Thread safety: handlers are called concurrently; they share only the pool.
+
+#include "cch/http/message.hpp"
+#include "cch/http/router.hpp"
+#include "cch/runtime/service.hpp"
+#include "cch/settlement/collateral.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace cch::settlement {
+
+nlohmann::json withdrawal_json(const Withdrawal& withdrawal);
+http::Response refusal_response(CollateralRefusal refusal);
+
+http::Response record_deposit_command(runtime::ServiceContext& context, const http::Request& request);
+http::Response request_withdrawal_command(runtime::ServiceContext& context, const http::Request& request);
+http::Response decide_withdrawal_command(runtime::ServiceContext& context, const http::Request& request,
+                                         std::string_view decision);
+
+void add_settlement_routes(http::Router& router, runtime::ServiceContext& context);
+
+}  // namespace cch::settlement

@@ -1,0 +1,190 @@
+#include "cch/settlement/routes.hpp"
+
+#include "cch/db/transaction.hpp"
+#include "cch/http/json_input.hpp"
+#include "cch/runtime/internal.hpp"
+
+namespace cch::settlement {
+namespace {
+
+std::optional<MemberId> path_member(const http::Request& request) {
+  const auto text = request.path_param("member_id");
+  if (!text) return std::nullopt;
+  const auto member = MemberId::parse(*text);
+  if (!member) return std::nullopt;
+  return *member;
+}
+
+std::optional<std::int64_t> path_withdrawal(const http::Request& request) {
+  const auto text = request.path_param("withdrawal_id");
+  if (!text) return std::nullopt;
+  const auto value = parse_id_value(*text);
+  if (!value) return std::nullopt;
+  return *value;
+}
+
+http::Response not_found() { return http::problem(404, "not_found", "Not found", "no such object"); }
+
+http::Response staff_only() {
+  return http::problem(403, "forbidden", "Forbidden", "only operators record collateral movements");
+}
+
+}  // namespace
+
+nlohmann::json withdrawal_json(const Withdrawal& withdrawal) {
+  nlohmann::json json = {{"withdrawal_id", std::to_string(withdrawal.withdrawal_id)},
+                         {"member_id", withdrawal.member.to_string()},
+                         {"amount", format_amount(withdrawal.amount)},
+                         {"currency", std::string(withdrawal.amount.currency.code())},
+                         {"status", withdrawal.status},
+                         {"requested_at", withdrawal.requested_at.format()},
+                         {"requested_by", withdrawal.requested_by},
+                         {"decided_at", nullptr},
+                         {"decided_by", nullptr},
+                         {"decision_note", nullptr},
+                         {"journal_id", nullptr}};
+  if (withdrawal.decided_at) json["decided_at"] = withdrawal.decided_at->format();
+  if (withdrawal.decided_by) json["decided_by"] = *withdrawal.decided_by;
+  if (withdrawal.decision_note) json["decision_note"] = *withdrawal.decision_note;
+  if (withdrawal.journal_id) json["journal_id"] = withdrawal.journal_id->to_string();
+  return json;
+}
+
+http::Response refusal_response(CollateralRefusal refusal) {
+  switch (refusal) {
+    case CollateralRefusal::unknown_member:
+    case CollateralRefusal::withdrawal_not_found:
+      return http::problem(404, to_string(refusal), "Not found", "no such object");
+    case CollateralRefusal::bank_reference_reused:
+      return http::problem(409, to_string(refusal), "Bank reference reused",
+                           "this bank reference was recorded for another member or amount");
+    case CollateralRefusal::withdrawal_already_decided:
+      return http::problem(409, to_string(refusal), "Withdrawal already decided",
+                           "only a requested withdrawal may be approved, rejected or cancelled");
+    case CollateralRefusal::insufficient_collateral:
+      return http::problem(422, to_string(refusal), "Insufficient collateral",
+                           "the amount exceeds the collateral held less the withdrawals already requested");
+    case CollateralRefusal::member_not_active:
+      return http::problem(422, to_string(refusal), "Member not active", "the member is suspended or closed");
+    case CollateralRefusal::invalid_amount:
+    case CollateralRefusal::invalid_bank_reference:
+    case CollateralRefusal::invalid_note:
+      break;
+  }
+  return http::problem(422, to_string(refusal), "Invalid request");
+}
+
+http::Response record_deposit_command(runtime::ServiceContext& context, const http::Request& request) {
+  const auto caller = runtime::internal_caller(request);
+  if (!caller) return caller.error();
+  if (caller->principal.role != access::Role::operator_) return staff_only();
+  const auto member = path_member(request);
+  if (!member) return not_found();
+  auto body = http::BodyReader::open(request, {"amount", "currency", "bank_reference", "business_date"},
+                                     {"member_id", "journal_id", "status", "balance", "collateral_held"});
+  if (!body) return body.error();
+  const auto amount = body->positive_money("amount", "currency");
+  const auto reference = body->text("bank_reference", kBankReferenceLengthMax);
+  const auto date_text = body->text("business_date", 10, /*required=*/false);
+  BusinessDate business_date = BusinessDate::containing(UtcTimestamp::now());
+  if (date_text) {
+    const auto parsed = BusinessDate::parse(*date_text);
+    if (parsed) {
+      business_date = *parsed;
+    } else {
+      body->refuse("business_date", "must be a date YYYY-MM-DD");
+    }
+  }
+  if (body->failed()) return body->failure();
+
+  const DepositRequest deposit{*member, *amount, *reference, business_date, caller->request_id};
+  const auto recorded = db::run_transaction(context.pool, db::Isolation::read_committed, context.retry_policy,
+                                            [&](pqxx::transaction_base& tx) { return record_deposit(tx, deposit); });
+  if (!recorded) return refusal_response(recorded.error());
+  nlohmann::json json = {{"member_id", member->to_string()},
+                         {"amount", format_amount(*amount)},
+                         {"currency", std::string(amount->currency.code())},
+                         {"bank_reference", *reference},
+                         {"business_date", business_date.format()},
+                         {"journal_id", recorded->journal_id.to_string()},
+                         {"collateral_held", format_amount(recorded->collateral_held)},
+                         {"replayed", recorded->replayed}};
+  http::Response response = http::json_response(recorded->replayed ? 200 : 201, json);
+  response.headers.emplace_back("Location", "/v1/journals/" + recorded->journal_id.to_string());
+  return response;
+}
+
+http::Response request_withdrawal_command(runtime::ServiceContext& context, const http::Request& request) {
+  const auto caller = runtime::internal_caller(request);
+  if (!caller) return caller.error();
+  const auto member = path_member(request);
+  // Only the member itself asks for its money back; anyone else sees no such member.
+  if (!member || caller->principal.role != access::Role::member || caller->principal.member != *member) {
+    return not_found();
+  }
+  const auto key = request.header("Idempotency-Key");
+  if (!key) {
+    return http::problem(400, "idempotency_key_required", "Idempotency-Key required",
+                         "every POST carries an Idempotency-Key header");
+  }
+  auto body = http::BodyReader::open(request, {"amount", "currency"},
+                                     {"member_id", "withdrawal_id", "status", "journal_id", "requested_by",
+                                      "requested_at", "decided_at", "decided_by", "balance", "collateral_held"});
+  if (!body) return body.error();
+  const auto amount = body->positive_money("amount", "currency");
+  if (body->failed()) return body->failure();
+  const WithdrawalRequest withdrawal{*member, *amount, caller->principal.name, std::string(*key), caller->request_id};
+  const auto created = db::run_transaction(context.pool, db::Isolation::read_committed, context.retry_policy,
+                                           [&](pqxx::transaction_base& tx) { return request_withdrawal(tx, withdrawal); });
+  if (!created) return refusal_response(created.error());
+  http::Response response = http::json_response(201, withdrawal_json(*created));
+  response.headers.emplace_back("Location", "/v1/collateral-withdrawals/" + std::to_string(created->withdrawal_id));
+  return response;
+}
+
+http::Response decide_withdrawal_command(runtime::ServiceContext& context, const http::Request& request,
+                                         std::string_view decision) {
+  const auto caller = runtime::internal_caller(request);
+  if (!caller) return caller.error();
+  const auto withdrawal_id = path_withdrawal(request);
+  if (!withdrawal_id) return not_found();
+  const bool by_member = decision == "cancel";
+  if (by_member != (caller->principal.role == access::Role::member)) {
+    if (caller->principal.role == access::Role::member) return not_found();
+    return http::problem(403, "forbidden", "Forbidden",
+                         by_member ? "only the member cancels its request" : "only operators decide withdrawals");
+  }
+  if (!by_member && caller->principal.role != access::Role::operator_) return staff_only();
+  auto body = http::BodyReader::open(request, {"note"}, {"status", "decided_by", "decided_at", "journal_id", "amount"},
+                                     /*allow_empty_body=*/true);
+  if (!body) return body.error();
+  const auto note = body->text("note", kDecisionNoteLengthMax, /*required=*/decision == "reject");
+  if (body->failed()) return body->failure();
+  const Decision decided{*withdrawal_id, caller->principal.name, note, BusinessDate::containing(UtcTimestamp::now()),
+                         caller->request_id};
+  const auto result = db::run_transaction(
+      context.pool, db::Isolation::read_committed, context.retry_policy,
+      [&](pqxx::transaction_base& tx) -> Result<Withdrawal, CollateralRefusal> {
+        if (decision == "approve") return approve_withdrawal(tx, decided);
+        if (decision == "reject") return reject_withdrawal(tx, decided);
+        return cancel_withdrawal(tx, decided, *caller->principal.member);
+      });
+  if (!result) return refusal_response(result.error());
+  return http::json_response(200, withdrawal_json(*result));
+}
+
+void add_settlement_routes(http::Router& router, runtime::ServiceContext& context) {
+  const std::string prefix(runtime::kInternalPrefix);
+  router.add("POST", prefix + "/v1/members/{member_id}/collateral-deposits",
+             [&context](const http::Request& request) { return record_deposit_command(context, request); });
+  router.add("POST", prefix + "/v1/members/{member_id}/collateral-withdrawals",
+             [&context](const http::Request& request) { return request_withdrawal_command(context, request); });
+  for (const std::string_view decision : {"approve", "reject", "cancel"}) {
+    router.add("POST", prefix + "/v1/collateral-withdrawals/{withdrawal_id}/" + std::string(decision),
+               [&context, decision](const http::Request& request) {
+                 return decide_withdrawal_command(context, request, decision);
+               });
+  }
+}
+
+}  // namespace cch::settlement
