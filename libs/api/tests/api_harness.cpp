@@ -1,0 +1,103 @@
+#include "api_harness.hpp"
+
+#include "cch/access/api_key.hpp"
+#include "cch/api/credentials.hpp"
+#include "cch/db/transaction.hpp"
+#include "cch/http/observability.hpp"
+#include "cch/registry/members.hpp"
+#include "cch/registry/routes.hpp"
+#include "cch/settlement/routes.hpp"
+
+#include <random>
+#include <stdexcept>
+
+namespace cch::api::testing {
+namespace {
+
+config::Config default_config() {
+  auto loaded = config::Config::load(std::nullopt, [](std::string_view) { return std::optional<std::string>(); });
+  if (!loaded) throw std::runtime_error(loaded.error().message);
+  return std::move(loaded.value());
+}
+
+}  // namespace
+
+std::string random_fingerprint() {
+  static thread_local std::mt19937_64 random{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string text(64, '0');
+  for (char& c : text) c = kHex[random() % 16];
+  return text;
+}
+
+ApiOptions ApiHarness::test_options() {
+  ApiOptions options;
+  options.api_key_hash_iterations = access::kApiKeyHashIterationsMin;
+  options.audit_flush_interval = std::chrono::milliseconds(5);
+  return options;
+}
+
+ApiHarness::ApiHarness(ApiOptions options)
+    : config(default_config()),
+      context{config, *fixture.pool, metrics, db::RetryPolicy{}, {}},
+      member_a(fixture.add_member("member-a")),
+      member_b(fixture.add_member("member-b")) {
+  registry::add_registry_routes(registry_router, context);
+  settlement::add_settlement_routes(settlement_router, context);
+  Forward forward = [this](Executor service, const http::Request& forwarded) {
+    http::Request copy = forwarded;
+    return service == Executor::registry ? registry_router.dispatch(copy) : settlement_router.dispatch(copy);
+  };
+  api = add_api_routes(router, context, options, std::move(forward));
+  http::add_observability_routes(router, metrics, [] { return http::ReadinessReport{}; }, context.protect_metrics);
+
+  operator_caller = add_caller("ops", access::Role::operator_);
+  auditor_caller = add_caller("audit", access::Role::auditor);
+  risk_caller = add_caller("risk", access::Role::risk_officer);
+  member_a_caller = add_caller("member-a-system", access::Role::member, member_a);
+  member_b_caller = add_caller("member-b-system", access::Role::member, member_b);
+}
+
+std::string ApiHarness::unique(const std::string& prefix) { return prefix + "-" + std::to_string(++counter_); }
+
+Caller ApiHarness::add_caller(const std::string& name, access::Role role, std::optional<MemberId> member) {
+  Caller caller{name, role, member, random_fingerprint(), {}};
+  db::run_transaction(*fixture.pool, db::Isolation::read_committed, {}, [&](pqxx::transaction_base& tx) {
+    const auto created = create_principal(tx, name, access::to_string(role), member, "test-setup");
+    if (!created) throw std::runtime_error("create_principal: " + created.error().reason);
+    const auto registered = register_certificate(tx, created->principal.id, caller.fingerprint, "test-setup");
+    if (!registered) throw std::runtime_error("register_certificate: " + registered.error().reason);
+  });
+  return caller;
+}
+
+http::Response ApiHarness::call(const Caller& caller, std::string method, std::string target, std::string body,
+                                std::vector<http::NameValue> headers) {
+  http::Request request;
+  request.method = std::move(method);
+  if (!http::parse_target(target, request)) throw std::invalid_argument("bad target " + target);
+  request.target = target;
+  request.body = std::move(body);
+  request.headers = std::move(headers);
+  request.request_id = RequestId::generate().value();
+  request.remote_address = "127.0.0.1";
+  if (!caller.bearer.empty()) {
+    request.headers.emplace_back("Authorization", "Bearer " + caller.bearer);
+  } else if (!caller.fingerprint.empty()) {
+    request.client_certificate = http::ClientCertificate{caller.name, "01", "cch test CA", caller.fingerprint};
+  }
+  if (!request.body.empty() && !request.header("Content-Type")) {
+    request.headers.emplace_back("Content-Type", "application/json");
+  }
+  return router.dispatch(request);
+}
+
+http::Response ApiHarness::post(const Caller& caller, std::string target, std::string body) {
+  return call(caller, "POST", std::move(target), std::move(body), {{"Idempotency-Key", unique("key")}});
+}
+
+http::Response ApiHarness::anonymous(std::string method, std::string target) {
+  return call(Caller{"anonymous", access::Role::auditor, std::nullopt, {}, {}}, std::move(method), std::move(target));
+}
+
+}  // namespace cch::api::testing

@@ -1,0 +1,69 @@
+#pragma once
+// The whole api in one process, without sockets: a migrated scratch database, the api's routes
+// in a Router, and the registry's and settlement's internal routes behind a Forward that
+// dispatches into their own Routers. Callers are principals with registered certificates
+// (their requests carry a verified ClientCertificate as the TLS layer would set it).
+
+#include "cch/access/principal.hpp"
+#include "cch/api/routes.hpp"
+#include "cch/config/config.hpp"
+#include "cch/http/metrics.hpp"
+#include "cch/http/router.hpp"
+#include "cch/runtime/service.hpp"
+#include "ledger_fixture.hpp"
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cch::api::testing {
+
+struct Caller {
+  std::string name;
+  access::Role role = access::Role::auditor;
+  std::optional<MemberId> member;
+  std::string fingerprint;  // registered client certificate
+  std::string bearer;       // or an API key token
+};
+
+class ApiHarness {
+ public:
+  explicit ApiHarness(ApiOptions options = test_options());
+
+  static ApiOptions test_options();
+
+  http::Response call(const Caller& caller, std::string method, std::string target, std::string body = {},
+                      std::vector<http::NameValue> headers = {});
+  // A POST with a fresh Idempotency-Key and a JSON body.
+  http::Response post(const Caller& caller, std::string target, std::string body);
+  http::Response anonymous(std::string method, std::string target);
+
+  // A principal with a registered certificate (created directly in the database).
+  Caller add_caller(const std::string& name, access::Role role, std::optional<MemberId> member = std::nullopt);
+  std::string unique(const std::string& prefix);
+
+  void flush_audit() { flush_audit_log(*api); }
+
+  ledger::testing::LedgerFixture fixture;
+  config::Config config;
+  http::Metrics metrics;
+  runtime::ServiceContext context;
+  http::Router registry_router;
+  http::Router settlement_router;
+  http::Router router;
+  std::shared_ptr<Api> api;
+
+  MemberId member_a;
+  MemberId member_b;
+  Caller operator_caller, auditor_caller, risk_caller, member_a_caller, member_b_caller;
+
+ private:
+  std::atomic<int> counter_{0};
+};
+
+// A random lower-case hex SHA-256 fingerprint.
+std::string random_fingerprint();
+
+}  // namespace cch::api::testing
