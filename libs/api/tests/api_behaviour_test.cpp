@@ -1,0 +1,319 @@
+// The api's promises other than the role matrix: object-level authorisation, idempotency,
+// strict bodies, rate limits, API keys, the audit log, and 401 for unknown paths.
+#include "api_harness.hpp"
+
+#include "cch/db/transaction.hpp"
+#include "cch/ledger/accounts.hpp"
+
+#include <gtest/gtest.h>
+#include <pqxx/result>
+#include <pqxx/transaction>
+
+#include <set>
+#include <thread>
+
+namespace cch::api::testing {
+namespace {
+
+nlohmann::json json_of(const http::Response& response) { return nlohmann::json::parse(response.body); }
+
+std::string reason_of(const http::Response& response) {
+  const auto body = nlohmann::json::parse(response.body, nullptr, false);
+  return body.is_object() && body.contains("reason") ? body["reason"].get<std::string>() : std::string();
+}
+
+std::int64_t count(ApiHarness& harness, const std::string& sql) {
+  return db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {},
+                             [&](pqxx::transaction_base& tx) { return tx.exec(sql)[0][0].as<std::int64_t>(); });
+}
+
+class ApiBehaviour : public ::testing::Test {
+ protected:
+  std::string deposit(MemberId member, const std::string& amount, const std::string& reference) {
+    const auto response = harness.post(harness.operator_caller, "/v1/members/" + member.to_string() + "/collateral-deposits",
+                                       R"({"amount":")" + amount + R"(","currency":"USD","bank_reference":")" +
+                                           reference + "\"}");
+    EXPECT_EQ(response.status, 201u) << response.body;
+    return json_of(response)["journal_id"].get<std::string>();
+  }
+
+  ApiHarness harness;
+};
+
+TEST_F(ApiBehaviour, AMemberSeesAnotherMembersObjectsAsMissingAndTheAttemptIsAudited) {
+  const std::string journal = deposit(harness.member_a, "500.00", "wire-1");
+  const auto withdrawal = harness.post(harness.member_a_caller,
+                                       "/v1/members/" + harness.member_a.to_string() + "/collateral-withdrawals",
+                                       R"({"amount":"10.00","currency":"USD"})");
+  ASSERT_EQ(withdrawal.status, 201u) << withdrawal.body;
+  const std::string withdrawal_id = json_of(withdrawal)["withdrawal_id"];
+  const std::string account = db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {},
+                                                  [&](pqxx::transaction_base& tx) {
+                                                    return ledger::open_member_account(
+                                                        tx, harness.member_a, ledger::AccountKind::collateral,
+                                                        Currency::usd());
+                                                  })
+                                  .to_string();
+  const std::string a = harness.member_a.to_string();
+  const std::vector<std::pair<std::string, std::string>> attempts = {
+      {"GET", "/v1/members/" + a},
+      {"GET", "/v1/members/" + a + "/accounts"},
+      {"GET", "/v1/members/" + a + "/collateral"},
+      {"GET", "/v1/members/" + a + "/collateral-withdrawals"},
+      {"GET", "/v1/accounts/" + account},
+      {"GET", "/v1/accounts/" + account + "/history"},
+      {"GET", "/v1/journals/" + journal},
+      {"GET", "/v1/collateral-withdrawals/" + withdrawal_id},
+      {"POST", "/v1/collateral-withdrawals/" + withdrawal_id + "/cancel"},
+      {"POST", "/v1/members/" + a + "/collateral-withdrawals"},
+  };
+  for (const auto& [method, target] : attempts) {
+    const auto response =
+        method == "POST" ? harness.post(harness.member_b_caller, target, R"({"amount":"1.00","currency":"USD"})")
+                         : harness.call(harness.member_b_caller, method, target);
+    EXPECT_EQ(response.status, 404u) << method << " " << target;
+    EXPECT_EQ(reason_of(response), "not_found") << method << " " << target;
+    // The same answer as for an object that does not exist at all.
+  }
+  EXPECT_EQ(harness.call(harness.member_b_caller, "GET", "/v1/accounts/999999").status, 404u);
+  // Member A itself sees them, and the withdrawal was not cancelled by B.
+  EXPECT_EQ(json_of(harness.call(harness.member_a_caller, "GET", "/v1/collateral-withdrawals/" + withdrawal_id))["status"],
+            "requested");
+  harness.flush_audit();
+  EXPECT_EQ(count(harness, "SELECT count(*) FROM api.request_log WHERE principal_name = 'member-b-system' "
+                           "AND reason = 'object_access_denied' AND status = 404"),
+            static_cast<std::int64_t>(attempts.size()));
+}
+
+TEST_F(ApiBehaviour, AMemberSeesOnlyItsOwnAndTheHousesPostingsOfAJournal) {
+  const std::string journal = deposit(harness.member_a, "20.00", "wire-2");
+  const auto seen = json_of(harness.call(harness.member_a_caller, "GET", "/v1/journals/" + journal));
+  ASSERT_EQ(seen["postings"].size(), 2u);
+  for (const auto& posting : seen["postings"]) {
+    EXPECT_TRUE(posting["member_id"].is_null() || posting["member_id"] == harness.member_a.to_string());
+  }
+}
+
+TEST_F(ApiBehaviour, OneIdempotencyKeyReplayedConcurrentlyHasOneEffectAndIdenticalResponses) {
+  const std::string target = "/v1/members/" + harness.member_a.to_string() + "/collateral-deposits";
+  const std::string body = R"({"amount":"750.00","currency":"USD","bank_reference":"wire-concurrent"})";
+  constexpr int kThreads = 8;
+  std::vector<http::Response> responses(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      responses[static_cast<std::size_t>(i)] =
+          harness.call(harness.operator_caller, "POST", target, body, {{"Idempotency-Key", "deposit-once"}});
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  int replays = 0;
+  for (const auto& response : responses) {
+    EXPECT_EQ(response.status, 201u) << response.body;
+    EXPECT_EQ(response.body, responses[0].body);
+    replays += response.header("Idempotent-Replayed").has_value() ? 1 : 0;
+  }
+  EXPECT_EQ(replays, kThreads - 1);
+  EXPECT_EQ(count(harness, "SELECT count(*) FROM ledger.journal WHERE kind = 'collateral_deposit'"), 1);
+
+  // A member's withdrawal request, same key from many threads: one request.
+  std::vector<std::thread> more;
+  const std::string withdraw = "/v1/members/" + harness.member_a.to_string() + "/collateral-withdrawals";
+  for (int i = 0; i < kThreads; ++i) {
+    more.emplace_back([&, i] {
+      responses[static_cast<std::size_t>(i)] = harness.call(harness.member_a_caller, "POST", withdraw,
+                                                            R"({"amount":"5.00","currency":"USD"})",
+                                                            {{"Idempotency-Key", "withdraw-once"}});
+    });
+  }
+  for (auto& thread : more) thread.join();
+  for (const auto& response : responses) EXPECT_EQ(response.body, responses[0].body);
+  EXPECT_EQ(count(harness, "SELECT count(*) FROM cch.collateral_withdrawal"), 1);
+}
+
+TEST_F(ApiBehaviour, TheSameKeyWithAnotherBodyIsRefusedAndAKeyIsRequired) {
+  const std::string target = "/v1/members/" + harness.member_a.to_string() + "/collateral-deposits";
+  const auto first = harness.call(harness.operator_caller, "POST", target,
+                                  R"({"amount":"1.00","currency":"USD","bank_reference":"w-k1"})",
+                                  {{"Idempotency-Key", "k1"}});
+  EXPECT_EQ(first.status, 201u);
+  const auto other = harness.call(harness.operator_caller, "POST", target,
+                                  R"({"amount":"2.00","currency":"USD","bank_reference":"w-k1"})",
+                                  {{"Idempotency-Key", "k1"}});
+  EXPECT_EQ(other.status, 422u);
+  EXPECT_EQ(reason_of(other), "idempotency_key_reused");
+  const auto missing = harness.call(harness.operator_caller, "POST", target,
+                                    R"({"amount":"2.00","currency":"USD","bank_reference":"w-k2"})");
+  EXPECT_EQ(missing.status, 400u);
+  EXPECT_EQ(reason_of(missing), "idempotency_key_required");
+  const auto bad_key = harness.call(harness.operator_caller, "POST", target,
+                                    R"({"amount":"2.00","currency":"USD","bank_reference":"w-k2"})",
+                                    {{"Idempotency-Key", "has space"}});
+  EXPECT_EQ(reason_of(bad_key), "invalid_idempotency_key");
+  // Keys are per principal: another operator may use "k1" for its own request.
+  const Caller other_operator = harness.add_caller("ops-2", access::Role::operator_);
+  EXPECT_EQ(harness.call(other_operator, "POST", target, R"({"amount":"3.00","currency":"USD","bank_reference":"w-k3"})",
+                         {{"Idempotency-Key", "k1"}})
+                .status,
+            201u);
+  EXPECT_EQ(count(harness, "SELECT count(*) FROM ledger.journal"), 2);
+}
+
+TEST_F(ApiBehaviour, FieldsACallerMayNotSetAreRefusedAndNothingChanges) {
+  deposit(harness.member_a, "100.00", "wire-mass");
+  const std::string target = "/v1/members/" + harness.member_a.to_string() + "/collateral-withdrawals";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"amount":"1.00","currency":"USD","status":"paid"})", "field_not_settable"},
+      {R"({"amount":"1.00","currency":"USD","member_id":")" + harness.member_b.to_string() + "\"}", "field_not_settable"},
+      {R"({"amount":"1.00","currency":"USD","balance":"1000000.00"})", "field_not_settable"},
+      {R"({"amount":"1.00","currency":"USD","withdrawal_id":"1"})", "field_not_settable"},
+      {R"({"amount":"1.00","currency":"USD","colour":"red"})", "unknown_field"},
+      {R"({"amount":1.00,"currency":"USD"})", "invalid_field"},
+      {R"({"amount":"1.001","currency":"USD"})", "invalid_field"},
+      {R"({"amount":"-1.00","currency":"USD"})", "invalid_field"},
+      {R"({"currency":"USD"})", "missing_field"},
+      {R"({"amount":"1.00","currency":"EUR"})", "invalid_field"},
+      {R"(["amount"])", "body_not_object"},
+  };
+  for (const auto& [body, reason] : cases) {
+    const auto response = harness.post(harness.member_a_caller, target, body);
+    EXPECT_EQ(response.status, 422u) << body;
+    EXPECT_EQ(reason_of(response), reason) << body;
+  }
+  const auto duplicate = harness.post(harness.member_a_caller, target,
+                                      R"({"amount":"1.00","currency":"USD","amount":"900.00"})");
+  EXPECT_EQ(duplicate.status, 400u);
+  EXPECT_EQ(reason_of(duplicate), "malformed_json");
+  const auto principal = harness.post(harness.operator_caller, "/v1/principals",
+                                      R"({"name":"sneaky","role":"auditor","status":"active"})");
+  EXPECT_EQ(reason_of(principal), "field_not_settable");
+  EXPECT_EQ(count(harness, "SELECT count(*) FROM cch.collateral_withdrawal"), 0);
+  EXPECT_EQ(count(harness, "SELECT count(*) FROM api.principal WHERE name = 'sneaky'"), 0);
+}
+
+TEST(ApiRateLimit, TheFloodingPrincipalGets429WhileAnotherStillSucceeds) {
+  ApiOptions options = ApiHarness::test_options();
+  options.rate_limit_per_second = 1;
+  options.rate_limit_burst = 5;
+  ApiHarness harness(options);
+  int limited = 0;
+  std::optional<std::string> retry_after;
+  for (int i = 0; i < 20; ++i) {
+    const auto response = harness.call(harness.member_a_caller, "GET", "/v1/me");
+    if (response.status == 429) {
+      ++limited;
+      EXPECT_EQ(reason_of(response), "rate_limited");
+      retry_after = std::string(response.header("Retry-After").value_or(""));
+    } else {
+      EXPECT_EQ(response.status, 200u);
+    }
+  }
+  // At most the burst plus what refilled during the loop got through.
+  EXPECT_GE(limited, 10);
+  ASSERT_TRUE(retry_after.has_value());
+  EXPECT_GE(std::stoi(*retry_after), 1);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(harness.call(harness.member_b_caller, "GET", "/v1/me").status, 200u);
+}
+
+TEST_F(ApiBehaviour, ApiKeysAuthenticateUntilRevokedAndAreShownOnce) {
+  const auto principal = harness.post(harness.operator_caller, "/v1/principals",
+                                      R"({"name":"member-a-bot","role":"member","member_id":")" +
+                                          harness.member_a.to_string() + "\"}");
+  ASSERT_EQ(principal.status, 201u) << principal.body;
+  const std::string principal_id = json_of(principal)["principal_id"];
+  const auto issue_target = "/v1/principals/" + principal_id + "/api-keys";
+  const auto issued = harness.call(harness.operator_caller, "POST", issue_target, R"({"label":"batch jobs"})",
+                                   {{"Idempotency-Key", "issue-1"}});
+  ASSERT_EQ(issued.status, 201u) << issued.body;
+  const std::string token = json_of(issued)["token"];
+  const std::string key_id = json_of(issued)["key_id"];
+  // The replay of the issuing request does not carry the secret: it is stored nowhere.
+  const auto replay = harness.call(harness.operator_caller, "POST", issue_target, R"({"label":"batch jobs"})",
+                                   {{"Idempotency-Key", "issue-1"}});
+  EXPECT_TRUE(json_of(replay)["token"].is_null());
+  EXPECT_EQ(count(harness, "SELECT count(*) FROM api.idempotency WHERE response_body LIKE '%" + token + "%'"), 0);
+  EXPECT_EQ(count(harness, "SELECT count(*) FROM api.api_key WHERE secret_hash LIKE '%" + token.substr(21) + "%'"), 0);
+
+  Caller bot{"member-a-bot", access::Role::member, harness.member_a, {}, token};
+  const auto me = harness.call(bot, "GET", "/v1/me");
+  ASSERT_EQ(me.status, 200u) << me.body;
+  EXPECT_EQ(json_of(me)["credential"], "api_key");
+  EXPECT_EQ(json_of(me)["member_id"], harness.member_a.to_string());
+  EXPECT_EQ(harness.call(bot, "GET", "/v1/members/" + harness.member_b.to_string()).status, 404u);
+
+  Caller wrong = bot;
+  wrong.bearer = token.substr(0, 63) + (token.back() == 'A' ? "Q" : "A");
+  EXPECT_EQ(harness.call(wrong, "GET", "/v1/me").status, 401u);
+
+  EXPECT_EQ(harness.post(harness.operator_caller, "/v1/api-keys/" + key_id + "/revoke", "").status, 200u);
+  const auto after = harness.call(bot, "GET", "/v1/me");
+  EXPECT_EQ(after.status, 401u);
+  EXPECT_EQ(reason_of(after), "invalid_credentials");
+  EXPECT_EQ(reason_of(harness.post(harness.operator_caller, "/v1/api-keys/" + key_id + "/revoke", "")),
+            "credential_already_revoked");
+}
+
+TEST_F(ApiBehaviour, RepeatedFailedAttemptsAreThrottledBeforeAnyHashRuns) {
+  Caller forger{"forger", access::Role::member, std::nullopt, {}, "cch_0123456789abcdef_" + std::string(43, 'A')};
+  int unauthorized = 0;
+  int throttled = 0;
+  for (int i = 0; i < 40; ++i) {
+    const auto response = harness.call(forger, "GET", "/v1/me");
+    unauthorized += response.status == 401 ? 1 : 0;
+    throttled += response.status == 429 ? 1 : 0;
+  }
+  EXPECT_GE(unauthorized, 20);  // the burst
+  EXPECT_GE(throttled, 10);
+  EXPECT_EQ(unauthorized + throttled, 40);
+}
+
+TEST_F(ApiBehaviour, UnknownPathsAnswer401WithoutCredentialsAnd404With) {
+  const auto anonymous = harness.anonymous("GET", "/v1/nothing-here");
+  EXPECT_EQ(anonymous.status, 401u);
+  EXPECT_EQ(reason_of(anonymous), "authentication_required");
+  EXPECT_TRUE(anonymous.header("WWW-Authenticate").has_value());
+  EXPECT_EQ(harness.anonymous("DELETE", "/v1/members").status, 401u);
+  EXPECT_EQ(harness.call(harness.auditor_caller, "GET", "/v1/nothing-here").status, 404u);
+  EXPECT_EQ(harness.call(harness.auditor_caller, "DELETE", "/v1/members").status, 405u);
+  Caller stranger{"stranger", access::Role::operator_, std::nullopt, random_fingerprint(), {}};
+  const auto unregistered = harness.call(stranger, "GET", "/v1/me");
+  EXPECT_EQ(unregistered.status, 401u);
+  EXPECT_EQ(reason_of(unregistered), "invalid_credentials");
+}
+
+TEST_F(ApiBehaviour, EveryRequestIsInTheAppendOnlyAuditLog) {
+  const auto ok = harness.call(harness.auditor_caller, "GET", "/v1/ledger/trial-balance");
+  const auto refused = harness.call(harness.member_a_caller, "GET", "/v1/ledger/trial-balance");
+  const auto anonymous = harness.anonymous("GET", "/v1/me");
+  harness.flush_audit();
+  const auto rows = db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {},
+                                        [&](pqxx::transaction_base& tx) {
+                                          return tx.exec(
+                                              "SELECT coalesce(principal_name, '-'), role, credential, method, route, "
+                                              "status, coalesce(reason, '-') FROM api.request_log ORDER BY request_log_id");
+                                        });
+  std::set<std::string> seen;
+  for (const auto& row : rows) {
+    seen.insert(row[0].as<std::string>() + " " + row[2].as<std::string>() + " " + row[3].as<std::string>() + " " +
+                row[4].as<std::string>() + " " + row[5].as<std::string>() + " " + row[6].as<std::string>());
+  }
+  EXPECT_TRUE(seen.count("audit client_certificate GET /v1/ledger/trial-balance 200 -")) << ok.body;
+  EXPECT_TRUE(seen.count("member-a-system client_certificate GET /v1/ledger/trial-balance 403 forbidden")) << refused.body;
+  EXPECT_TRUE(seen.count("- none GET /v1/me 401 authentication_required")) << anonymous.body;
+
+  // The auditor reads it through the API, newest first.
+  const auto log = json_of(harness.call(harness.auditor_caller, "GET", "/v1/audit/requests?limit=2"));
+  EXPECT_EQ(log["items"].size(), 2u);
+  EXPECT_FALSE(log["next_cursor"].is_null());
+
+  // Nobody rewrites it: the writer role has no such privilege, and a trigger refuses even a superuser.
+  EXPECT_THROW(db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {},
+                                   [&](pqxx::transaction_base& tx) { tx.exec("DELETE FROM api.request_log"); }),
+               std::exception);
+  auto superuser = harness.fixture.superuser();
+  pqxx::work tx(superuser);
+  EXPECT_THROW(tx.exec("UPDATE api.request_log SET status = 200"), std::exception);
+}
+
+}  // namespace
+}  // namespace cch::api::testing
