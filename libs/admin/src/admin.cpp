@@ -155,6 +155,24 @@ int run_admin(int argc, char** argv) {
   deposit_command->add_option("--reference", deposit.reference, "The payment's bank reference")->required();
   deposit_command->add_option("--business-date", deposit.business_date, "YYYY-MM-DD (default: today, UTC)");
 
+  auto* principal_command = app.add_subcommand("principal", "API principals (operator)");
+  principal_command->require_subcommand(1);
+  auto* principal_add_command =
+      principal_command->add_subcommand("add", "Create an API principal, optionally with its client certificate");
+  PrincipalOptions principal;
+  principal_add_command->add_option("--name", principal.name, "Principal name, e.g. ops-desk")->required();
+  principal_add_command->add_option("--role", principal.role, "member, risk_officer, auditor or operator")->required();
+  principal_add_command->add_option("--member", principal.member_code, "Member code (role member only)");
+  principal_add_command->add_option("--certificate", principal.certificate_file,
+                                    "PEM client certificate whose SHA-256 fingerprint authenticates the principal");
+  auto* api_key_command = app.add_subcommand("api-key", "API keys (operator)");
+  api_key_command->require_subcommand(1);
+  auto* api_key_issue_command = api_key_command->add_subcommand("issue", "Issue an API key; prints its token once");
+  std::string key_principal;
+  std::string key_label = "issued with cch-admin";
+  api_key_issue_command->add_option("--principal", key_principal, "Principal name")->required();
+  api_key_issue_command->add_option("--label", key_label, "What the key is for");
+
   auto* ledger_command = app.add_subcommand("ledger", "Auditor tools (read-only)");
   ledger_command->require_subcommand(1);
   auto* ledger_verify_command = ledger_command->add_subcommand("verify", "Recompute the hash chains; exit 1 at a break");
@@ -207,6 +225,12 @@ int run_admin(int argc, char** argv) {
   }
   if (deposit_command->parsed()) {
     return collateral_deposit(config, deposit);
+  }
+  if (principal_add_command->parsed()) {
+    return principal_add(config, principal);
+  }
+  if (api_key_issue_command->parsed()) {
+    return api_key_issue(config, key_principal, key_label);
   }
   if (ledger_verify_command->parsed()) {
     return ledger_verify(config, verify_options);

@@ -1,7 +1,9 @@
 #pragma once
-// cch-admin member / collateral: the operator's hand tools until the REST routes of issue 4
-// exist. They connect with database.url as a cch_writer login and post through libs/ledger, so
-// they obey every rule the services obey (idempotency keys included).
+// cch-admin member / collateral / principal / api-key: the operator's hand tools. They connect
+// with database.url as a cch_writer login and call the same libraries as the services
+// (libs/registry, libs/settlement, libs/api), so they obey every rule the services obey.
+// `principal add` is how the first operator principal comes to exist (everything after that
+// can go through the REST API).
 
 #include "cch/config/config.hpp"
 
@@ -19,5 +21,20 @@ struct DepositOptions {
   std::optional<std::string> business_date;  // YYYY-MM-DD; default: today (UTC)
 };
 int collateral_deposit(const config::Config& config, const DepositOptions& options);
+
+struct PrincipalOptions {
+  std::string name;
+  std::string role;                              // member, risk_officer, auditor, operator
+  std::optional<std::string> member_code;        // required for role member
+  std::optional<std::string> certificate_file;   // PEM; its SHA-256 fingerprint is registered
+};
+int principal_add(const config::Config& config, const PrincipalOptions& options);
+
+// Issues an API key for the principal and prints its token once.
+int api_key_issue(const config::Config& config, const std::string& principal_name, const std::string& label);
+
+// The SHA-256 fingerprint (lower-case hex) of the DER encoding of the first certificate in a PEM
+// file; nullopt if it cannot be read.
+std::optional<std::string> certificate_fingerprint(const std::string& pem_file);
 
 }  // namespace cch::admin
