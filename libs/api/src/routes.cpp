@@ -261,20 +261,26 @@ Outcome serve(Api& api, const RouteSpec& route, const http::Request& request) {
             {}};
   }
 
-  if (principal.role == Role::member && route.ownership != Ownership::none) {
-    const auto owns = db::run_transaction(api.context.pool, db::Isolation::read_committed, api.context.retry_policy,
-                                          [&](pqxx::transaction_base& tx) {
-                                            return member_owns(tx, route.ownership, request, *principal.member);
-                                          });
-    if (!owns) return {not_found(), principal, {}};
+  const bool check_owner = principal.role == Role::member && route.ownership != Ownership::none;
+  // Ownership: the object is missing (404) or another member's (404, audited as an attempt).
+  const auto denied = [&](std::optional<bool> owns) -> std::optional<Outcome> {
+    if (!owns) return Outcome{not_found(), principal, {}};
     if (!*owns) {
       log::warn("object_access_denied",
                 {{"principal", principal.name}, {"route", std::string(route.pattern)}, {"path", request.path}});
-      return {not_found(), principal, "object_access_denied"};
+      return Outcome{not_found(), principal, "object_access_denied"};
     }
-  }
+    return std::nullopt;
+  };
 
   if (route.method == "POST") {
+    if (check_owner) {
+      const auto owns = db::run_transaction(api.context.pool, db::Isolation::read_committed, api.context.retry_policy,
+                                            [&](pqxx::transaction_base& tx) {
+                                              return member_owns(tx, route.ownership, request, *principal.member);
+                                            });
+      if (auto refusal = denied(owns)) return std::move(*refusal);
+    }
     const CommandHandler command =
         route.executor == Executor::api_command ? command_handler(route.method, route.pattern) : nullptr;
     assert((route.executor != Executor::api_command || command != nullptr) && "api command without a handler");
@@ -282,10 +288,17 @@ Outcome serve(Api& api, const RouteSpec& route, const http::Request& request) {
   }
   const ReadHandler read = read_handler(route.method, route.pattern);
   assert(read != nullptr && "read route without a handler");
-  auto response = db::run_transaction(
+  // A read checks ownership and reads in one transaction: one round of BEGIN/COMMIT per request.
+  return db::run_transaction(
       api.context.pool, db::Isolation::repeatable_read, api.context.retry_policy,
-      [&](pqxx::transaction_base& tx) { return read(api, tx, request, principal); });
-  return {std::move(response), principal, {}};
+      [&](pqxx::transaction_base& tx) -> Outcome {
+        if (check_owner) {
+          if (auto refusal = denied(member_owns(tx, route.ownership, request, *principal.member))) {
+            return std::move(*refusal);
+          }
+        }
+        return {read(api, tx, request, principal), principal, {}};
+      });
 }
 
 // Runs work under audit admission and records its outcome.
