@@ -7,12 +7,18 @@ CCH_PG_BIN=/usr/lib/postgresql/15/bin
 cch_say() { printf '[cch] %s\n' "$*" >&2; }
 cch_die() { printf '[cch] error: %s\n' "$*" >&2; exit 1; }
 
-# Installs the Debian packages of deploy/local/packages.txt that are missing.
+# Installs the Debian packages of deploy/local/packages.txt that are missing. A package that an
+# installed package provides counts as present (e.g. npm, which a nodejs package from another
+# source provides and conflicts with).
 cch_install_packages() {
-  local missing=() package
+  local missing=() package provided
+  provided=$(dpkg-query -W -f='${db:Status-Abbrev} ${Provides}\n' 2>/dev/null |
+    awk '$1 == "ii" { $1 = ""; print }' | tr ',' '\n' | sed 's/([^)]*)//; s/^ *//; s/ *$//; s/:.*//')
   while read -r package; do
     [[ -z "$package" || "$package" == \#* ]] && continue
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' && continue
+    grep -qxF "$package" <<<"$provided" && continue
+    missing+=("$package")
   done < "$CCH_ROOT/deploy/local/packages.txt"
   [[ ${#missing[@]} -eq 0 ]] && return 0
   cch_say "installing missing packages: ${missing[*]}"

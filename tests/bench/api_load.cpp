@@ -3,7 +3,7 @@
 // then prints one JSON line: requests, seconds, requests per second, latency p50/p90/p99/max in
 // milliseconds, and the count of each status. Requests during --warmup are not counted.
 //
-//   cch-load --port 8443 --ca ca.pem --cert member.pem --key member.key \
+//   cch-load --port 8443 --ca ca.pem --cert member.pem --key member.key
 //            --target /v1/accounts/7 --connections 8 --seconds 20 [--warmup 3]
 #include "cch/http/client.hpp"
 
