@@ -173,6 +173,13 @@ int run_admin(int argc, char** argv) {
   api_key_issue_command->add_option("--principal", key_principal, "Principal name")->required();
   api_key_issue_command->add_option("--label", key_label, "What the key is for");
 
+  auto* api_command = app.add_subcommand("api", "API housekeeping (operator)");
+  api_command->require_subcommand(1);
+  auto* purge_command = api_command->add_subcommand(
+      "purge-idempotency", "Delete stored idempotent responses older than --older-than-hours (never under 24)");
+  int purge_hours = 48;
+  purge_command->add_option("--older-than-hours", purge_hours, "Age in hours (at least 24)")->check(CLI::Range(24, 24 * 3650));
+
   auto* ledger_command = app.add_subcommand("ledger", "Auditor tools (read-only)");
   ledger_command->require_subcommand(1);
   auto* ledger_verify_command = ledger_command->add_subcommand("verify", "Recompute the hash chains; exit 1 at a break");
@@ -231,6 +238,9 @@ int run_admin(int argc, char** argv) {
   }
   if (api_key_issue_command->parsed()) {
     return api_key_issue(config, key_principal, key_label);
+  }
+  if (purge_command->parsed()) {
+    return purge_idempotency(config, purge_hours);
   }
   if (ledger_verify_command->parsed()) {
     return ledger_verify(config, verify_options);

@@ -155,4 +155,16 @@ int api_key_issue(const config::Config& config, const std::string& principal_nam
   }
 }
 
+int purge_idempotency(const config::Config& config, int hours) {
+  try {
+    const auto removed = in_transaction(config, [&](pqxx::transaction_base& tx) {
+      return tx.exec_params("SELECT api.purge_idempotency(make_interval(hours => $1))", hours)[0][0].as<std::int64_t>();
+    });
+    std::cout << "purged " << removed << " stored responses older than " << hours << " hours" << std::endl;
+    return 0;
+  } catch (const std::exception& error) {
+    return error_line(error.what(), kExitDatabase);
+  }
+}
+
 }  // namespace cch::admin

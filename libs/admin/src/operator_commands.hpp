@@ -33,6 +33,10 @@ int principal_add(const config::Config& config, const PrincipalOptions& options)
 // Issues an API key for the principal and prints its token once.
 int api_key_issue(const config::Config& config, const std::string& principal_name, const std::string& label);
 
+// Deletes stored idempotent responses older than `hours` (the database never deletes younger
+// than 24 hours, whatever is asked) and prints how many.
+int purge_idempotency(const config::Config& config, int hours);
+
 // The SHA-256 fingerprint (lower-case hex) of the DER encoding of the first certificate in a PEM
 // file; nullopt if it cannot be read.
 std::optional<std::string> certificate_fingerprint(const std::string& pem_file);

@@ -48,7 +48,7 @@ http::Response create(Api&, pqxx::transaction_base& tx, const http::Request& req
   const auto created = create_principal(tx, *name, *role, member, caller.name);
   if (!created) return refused(created.error());
   const auto& principal = created->principal;
-  http::Response response = http::json_response(
+  return http::json_response(
       201, {{"principal_id", principal.id.to_string()},
             {"name", principal.name},
             {"role", std::string(access::to_string(principal.role))},
@@ -56,8 +56,6 @@ http::Response create(Api&, pqxx::transaction_base& tx, const http::Request& req
             {"status", created->status},
             {"created_at", created->created_at.format()},
             {"created_by", created->created_by}});
-  response.headers.emplace_back("Location", "/v1/principals/" + principal.id.to_string());
-  return response;
 }
 
 http::Response issue_key(Api& api, pqxx::transaction_base& tx, const http::Request& request,

@@ -45,7 +45,7 @@ Result<PrincipalRecord, CredentialRefusal> create_principal(pqxx::transaction_ba
   if (!parsed_role) return fail(refusal("invalid_role"));
   if ((*parsed_role == access::Role::member) != member.has_value()) return fail(refusal("member_required"));
   if (member && tx.exec_params("SELECT 1 FROM cch.member WHERE member_id = $1", member->value()).empty()) {
-    return fail(refusal("unknown_member", 404));
+    return fail(refusal("unknown_member"));
   }
   const auto rows = tx.exec_params(
       "INSERT INTO api.principal AS p (name, role, member_id, created_by) VALUES ($1, $2, $3, $4) "

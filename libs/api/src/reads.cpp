@@ -85,7 +85,7 @@ nlohmann::json account_json(pqxx::transaction_base& tx, const ledger::Account& a
           {"kind", std::string(ledger::to_string(account.kind))},
           {"currency", std::string(account.currency.code())},
           {"balance", format_amount(balance ? balance->balance : Money{0, account.currency})},
-          {"postings", balance ? balance->version : 0}};
+          {"posting_count", balance ? balance->version : 0}};
 }
 
 http::Response member_accounts(Api&, pqxx::transaction_base& tx, const http::Request& request,
@@ -184,6 +184,7 @@ http::Response account_history(Api&, pqxx::transaction_base& tx, const http::Req
                      {"journal_kind", entry.journal_kind},
                      {"cause_kind", entry.cause_kind},
                      {"cause_reference", entry.cause_reference},
+                     {"request_id", entry.request_id ? nlohmann::json(*entry.request_id) : nlohmann::json(nullptr)},
                      {"amount", format_amount(entry.amount)},
                      {"currency", std::string(entry.amount.currency.code())},
                      {"created_at", entry.created_at.format()}});

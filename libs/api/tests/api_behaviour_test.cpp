@@ -191,6 +191,26 @@ TEST_F(ApiBehaviour, FieldsACallerMayNotSetAreRefusedAndNothingChanges) {
   EXPECT_EQ(count(harness, "SELECT count(*) FROM api.principal WHERE name = 'sneaky'"), 0);
 }
 
+TEST_F(ApiBehaviour, StoredResponsesAreKeptAtLeast24HoursWhateverThePurgeAsks) {
+  deposit(harness.member_a, "1.00", "wire-old");
+  deposit(harness.member_a, "2.00", "wire-new");
+  {
+    auto superuser = harness.fixture.superuser();
+    pqxx::work tx(superuser);
+    tx.exec("UPDATE api.idempotency SET created_at = now() - interval '25 hours' "
+            "WHERE response_body LIKE '%wire-old%'");
+    tx.commit();
+  }
+  // Asking for "older than one minute" still keeps everything younger than 24 hours.
+  const auto removed = db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {},
+                                           [&](pqxx::transaction_base& tx) {
+                                             return tx.exec("SELECT api.purge_idempotency(interval '1 minute')")[0][0]
+                                                 .as<std::int64_t>();
+                                           });
+  EXPECT_EQ(removed, 1);
+  EXPECT_EQ(count(harness, "SELECT count(*) FROM api.idempotency WHERE response_body LIKE '%wire-new%'"), 1);
+}
+
 TEST(ApiRateLimit, TheFloodingPrincipalGets429WhileAnotherStillSucceeds) {
   ApiOptions options = ApiHarness::test_options();
   options.rate_limit_per_second = 1;

@@ -109,9 +109,7 @@ http::Response record_deposit_command(runtime::ServiceContext& context, const ht
                          {"journal_id", recorded->journal_id.to_string()},
                          {"collateral_held", format_amount(recorded->collateral_held)},
                          {"replayed", recorded->replayed}};
-  http::Response response = http::json_response(recorded->replayed ? 200 : 201, json);
-  response.headers.emplace_back("Location", "/v1/journals/" + recorded->journal_id.to_string());
-  return response;
+  return http::json_response(recorded->replayed ? 200 : 201, json);
 }
 
 http::Response request_withdrawal_command(runtime::ServiceContext& context, const http::Request& request) {
