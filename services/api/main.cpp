@@ -3,14 +3,12 @@
 #include "cch/api/routes.hpp"
 #include "cch/runtime/service.hpp"
 
-#include <memory>
 
 int main(int argc, char** argv) {
-  std::shared_ptr<cch::api::Api> api;
   return cch::runtime::run_service(
-      argc, argv,
-      {.name = "api", .add_routes = [&api](cch::http::Router& router, cch::runtime::ServiceContext& context) {
-         api = cch::api::add_api_routes(router, context, cch::api::api_options_from(context.config),
-                                        cch::api::http_forward(context.config));
-       }});
+      argc, argv, {.name = "api", .add_routes = [](cch::http::Router& router, cch::runtime::ServiceContext& context) {
+                     context.routes_state = cch::api::add_api_routes(
+                         router, context, cch::api::api_options_from(context.config),
+                         cch::api::http_forward(context.config));
+                   }});
 }

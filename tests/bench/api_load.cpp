@@ -1,7 +1,7 @@
 // cch-load: a load generator for the api. Opens N keep-alive HTTPS connections (each its own
 // thread and client certificate session) and sends GET requests to one target for a duration,
-// then prints one JSON line: requests, seconds, requests per second, latency p50/p90/p99/max in
-// milliseconds, and the count of each status. Requests during --warmup are not counted.
+// then prints one JSON line: requests, seconds, requests per second (all, and 2xx only), latency
+// p50/p90/p99/max in milliseconds (all answers), and the count of each status. Requests during --warmup are not counted.
 //
 //   cch-load --port 8443 --ca ca.pem --cert member.pem --key member.key
 //            --target /v1/accounts/7 --connections 8 --seconds 20 [--warmup 3]
@@ -86,7 +86,10 @@ int main(int argc, char** argv) {
           ++my_failures;
           continue;
         }
-        ++my_statuses[response->status];
+        if (++my_statuses[response->status] == 1 && (response->status < 200 || response->status > 299)) {
+          const std::lock_guard lock(merge);
+          std::cerr << "cch-load: first " << response->status << ": " << response->body.substr(0, 300) << "\n";
+        }
         mine.push_back(static_cast<std::uint32_t>(
             std::chrono::duration_cast<std::chrono::microseconds>(done - sent).count()));
       }
@@ -105,11 +108,16 @@ int main(int argc, char** argv) {
     return static_cast<double>(latencies_us[index]) / 1000.0;
   };
   nlohmann::json by_status = nlohmann::json::object();
-  for (const auto& [status, count] : statuses) by_status[std::to_string(status)] = count;
+  std::uint64_t ok = 0;
+  for (const auto& [status, count] : statuses) {
+    by_status[std::to_string(status)] = count;
+    if (status >= 200 && status < 300) ok += count;
+  }
   const nlohmann::json summary = {{"requests", latencies_us.size()},
                                   {"failures", failures},
                                   {"seconds", seconds},
                                   {"per_second", static_cast<double>(latencies_us.size()) / seconds},
+                                  {"ok_per_second", static_cast<double>(ok) / seconds},
                                   {"p50_ms", percentile(0.50)},
                                   {"p90_ms", percentile(0.90)},
                                   {"p99_ms", percentile(0.99)},

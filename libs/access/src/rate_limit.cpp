@@ -24,7 +24,7 @@ constexpr double kNanosecondsPerSecond = 1e9;
 constexpr double kMillisecondsPerSecond = 1e3;
 constexpr double kRetryAfterMillisecondsMax = 1e12;  // about 31 years: keeps the cast defined
 
-bool is_valid(RateLimit limit) {
+[[maybe_unused]] bool is_valid(RateLimit limit) {
   return std::isfinite(limit.tokens_per_second) && std::isfinite(limit.burst) && limit.tokens_per_second > 0 &&
          limit.burst >= 1;
 }

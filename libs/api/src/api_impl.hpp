@@ -9,11 +9,27 @@
 #include <pqxx/transaction_base>
 
 #include <cstddef>
+#include <mutex>
+#include <unordered_map>
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace cch::api {
+
+// Whether a member owns an object, remembered: who owns an account, a withdrawal or a journal's
+// postings never changes, so a fact once read from PostgreSQL stays true. Bounded: when full it
+// starts afresh.
+class OwnershipCache {
+ public:
+  static constexpr std::size_t kEntriesMax = 100'000;
+  std::optional<bool> find(const std::string& key) const;
+  void remember(const std::string& key, bool owns);
+
+ private:
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, bool> owns_;  // guarded by mutex_
+};
 
 class Api {
  public:
@@ -25,6 +41,7 @@ class Api {
   Authenticator authenticator;
   access::RateLimiter limiter;
   AuditLog audit;
+  OwnershipCache ownership;
 };
 
 // A read: runs on its own read-only transaction.
@@ -34,7 +51,13 @@ using ReadHandler = http::Response (*)(Api& api, pqxx::transaction_base& tx, con
 using CommandHandler = http::Response (*)(Api& api, pqxx::transaction_base& tx, const http::Request& request,
                                           const access::Principal& principal);
 
-ReadHandler read_handler(std::string_view method, std::string_view pattern);
+struct ReadRoute {
+  ReadHandler handler = nullptr;
+  // true: several statements that must agree run in one repeatable-read transaction; false: the
+  // read is one statement, or several over rows that never change, and runs without BEGIN/COMMIT.
+  bool snapshot = false;
+};
+ReadRoute read_route(std::string_view method, std::string_view pattern);
 CommandHandler command_handler(std::string_view method, std::string_view pattern);
 
 // Query parameters: only those named are accepted (400 unknown_parameter otherwise).

@@ -1,9 +1,12 @@
 #include "cch/api/audit_log.hpp"
 
 #include "cch/core/log.hpp"
-#include "cch/db/array.hpp"
 
+#include <pqxx/stream_to>
 #include <pqxx/transaction>
+
+#include <optional>
+#include <tuple>
 
 #include <algorithm>
 
@@ -26,15 +29,22 @@ AuditLog::~AuditLog() {
 }
 
 bool AuditLog::try_reserve() {
-  const std::lock_guard lock(mutex_);
-  if (reserved_ >= capacity_) return false;
+  std::unique_lock lock(mutex_);
+  // Full: wait a little for the writer to catch up (back-pressure), then refuse.
+  if (!slot_freed_.wait_for(lock, kAdmissionWait, [this] { return reserved_ < capacity_ || stopping_; }) ||
+      stopping_) {
+    return false;
+  }
   ++reserved_;
   return true;
 }
 
 void AuditLog::release() {
-  const std::lock_guard lock(mutex_);
-  if (reserved_ > 0) --reserved_;
+  {
+    const std::lock_guard lock(mutex_);
+    if (reserved_ > 0) --reserved_;
+  }
+  slot_freed_.notify_one();
 }
 
 void AuditLog::record(AuditRecord record) {
@@ -94,6 +104,7 @@ void AuditLog::run() {
       batch.clear();
       backoff = std::chrono::milliseconds(0);
       drained_.notify_all();
+      slot_freed_.notify_all();
     } catch (const std::exception& error) {
       {
         const std::lock_guard lock(mutex_);
@@ -106,37 +117,26 @@ void AuditLog::run() {
 }
 
 void AuditLog::write(const std::vector<AuditRecord>& batch) {
-  std::vector<std::int64_t> received_us, principal_ids, durations, statuses;
-  std::vector<std::string> request_ids, names, roles, credentials, methods, routes, paths, reasons, remotes;
-  for (const auto& record : batch) {
-    received_us.push_back(record.received_at.unix_microseconds());
-    request_ids.push_back(record.request_id);
-    principal_ids.push_back(record.principal ? record.principal->id.value() : 0);
-    names.push_back(record.principal ? record.principal->name : std::string());
-    roles.push_back(record.principal ? std::string(access::to_string(record.principal->role)) : std::string());
-    credentials.push_back(record.principal ? std::string(access::to_string(record.principal->credential)) : "none");
-    methods.push_back(record.method);
-    routes.push_back(record.route);
-    paths.push_back(record.path);
-    statuses.push_back(record.status);
-    reasons.push_back(record.reason);
-    remotes.push_back(record.remote_address);
-    durations.push_back(record.duration_us);
-  }
+  // COPY: the cheapest way to append many rows (no statement text to build or parse).
   auto lease = pool_.acquire();
   pqxx::work tx(*lease);
-  tx.exec_params(
-      "INSERT INTO api.request_log (received_at, request_id, principal_id, principal_name, role, credential, method, "
-      "route, path, status, reason, remote_address, duration_us) "
-      "SELECT timestamptz 'epoch' + r * interval '1 microsecond', q, NULLIF(pid, 0), NULLIF(n, ''), NULLIF(ro, ''), c, m, rt, pa, s, "
-      "NULLIF(re, ''), ra, d "
-      "FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], "
-      "$8::text[], $9::text[], $10::smallint[], $11::text[], $12::text[], $13::bigint[]) "
-      "AS t(r, q, pid, n, ro, c, m, rt, pa, s, re, ra, d)",
-      db::integer_array(received_us), db::text_array(request_ids), db::integer_array(principal_ids),
-      db::text_array(names), db::text_array(roles), db::text_array(credentials), db::text_array(methods),
-      db::text_array(routes), db::text_array(paths), db::integer_array(statuses), db::text_array(reasons),
-      db::text_array(remotes), db::integer_array(durations));
+  pqxx::stream_to stream(tx, "api.request_log",
+                         std::vector<std::string>{"received_at", "request_id", "principal_id", "principal_name", "role",
+                                                  "credential", "method", "route", "path", "status", "reason",
+                                                  "remote_address", "duration_us"});
+  for (const auto& record : batch) {
+    const auto& principal = record.principal;
+    stream << std::make_tuple(
+        record.received_at.format(), record.request_id,
+        principal ? std::optional<std::int64_t>(principal->id.value()) : std::nullopt,
+        principal ? std::optional<std::string>(principal->name) : std::nullopt,
+        principal ? std::optional<std::string>(access::to_string(principal->role)) : std::nullopt,
+        std::string(principal ? access::to_string(principal->credential) : "none"), record.method, record.route,
+        record.path, static_cast<int>(record.status),
+        record.reason.empty() ? std::nullopt : std::optional<std::string>(record.reason), record.remote_address,
+        record.duration_us);
+  }
+  stream.complete();
   tx.commit();
 }
 

@@ -153,13 +153,29 @@ http::Response get_withdrawal(Api&, pqxx::transaction_base& tx, const http::Requ
   return http::json_response(200, settlement::withdrawal_json(*withdrawal));
 }
 
+// The hottest read: one statement.
 http::Response get_account(Api&, pqxx::transaction_base& tx, const http::Request& request, const access::Principal&) {
   QueryReader query(request, {});
   if (query.failed()) return query.failure();
   const auto id = path_id<AccountId>(request, "account_id");
-  const auto account = id ? ledger::find_account(tx, *id) : std::nullopt;
-  if (!account) return not_found();
-  return http::json_response(200, account_json(tx, *account));
+  if (!id) return not_found();
+  // Prepared once per connection (libpqxx prepares lazily, on first use; defining it again with
+  // the same text is a no-op): no parsing or planning per request.
+  tx.conn().prepare("cch_api_account",
+                    "SELECT a.member_id, a.kind, a.currency, COALESCE(b.balance_minor, 0), COALESCE(b.version, 0) "
+                    "FROM ledger.account a LEFT JOIN ledger.account_balance b USING (account_id) "
+                    "WHERE a.account_id = $1");
+  const auto rows = tx.exec_prepared("cch_api_account", id->value());
+  if (rows.empty()) return not_found();
+  const auto& row = rows[0];
+  const Currency currency = Currency::parse(row[2].as<std::string>()).value();
+  return http::json_response(
+      200, {{"account_id", id->to_string()},
+            {"member_id", row[0].is_null() ? nlohmann::json(nullptr) : nlohmann::json(row[0].as<std::string>())},
+            {"kind", row[1].as<std::string>()},
+            {"currency", std::string(currency.code())},
+            {"balance", format_amount(Money{row[3].as<std::int64_t>(), currency})},
+            {"posting_count", row[4].as<std::int64_t>()}});
 }
 
 http::Response account_history(Api&, pqxx::transaction_base& tx, const http::Request& request,
@@ -412,25 +428,25 @@ void QueryReader::refuse(std::string_view name, std::string_view detail) {
   }
 }
 
-ReadHandler read_handler(std::string_view method, std::string_view pattern) {
-  static const std::map<std::string, ReadHandler, std::less<>> handlers = {
-      {"GET /v1/me", me},
-      {"GET /v1/members", list_members},
-      {"GET /v1/members/{member_id}", get_member},
-      {"GET /v1/members/{member_id}/accounts", member_accounts},
-      {"GET /v1/members/{member_id}/collateral", member_collateral},
-      {"GET /v1/members/{member_id}/collateral-withdrawals", member_withdrawals},
-      {"GET /v1/collateral-withdrawals/{withdrawal_id}", get_withdrawal},
-      {"GET /v1/accounts/{account_id}", get_account},
-      {"GET /v1/accounts/{account_id}/history", account_history},
-      {"GET /v1/journals/{journal_id}", get_journal},
-      {"GET /v1/ledger/trial-balance", trial_balance},
-      {"GET /v1/ledger/verification", verification},
-      {"GET /v1/audit/requests", audit_requests},
-      {"GET /v1/principals", principals},
+ReadRoute read_route(std::string_view method, std::string_view pattern) {
+  static const std::map<std::string, ReadRoute, std::less<>> handlers = {
+      {"GET /v1/me", {me, false}},
+      {"GET /v1/members", {list_members, false}},
+      {"GET /v1/members/{member_id}", {get_member, false}},
+      {"GET /v1/members/{member_id}/accounts", {member_accounts, true}},
+      {"GET /v1/members/{member_id}/collateral", {member_collateral, true}},
+      {"GET /v1/members/{member_id}/collateral-withdrawals", {member_withdrawals, false}},
+      {"GET /v1/collateral-withdrawals/{withdrawal_id}", {get_withdrawal, false}},
+      {"GET /v1/accounts/{account_id}", {get_account, false}},
+      {"GET /v1/accounts/{account_id}/history", {account_history, false}},  // postings never change
+      {"GET /v1/journals/{journal_id}", {get_journal, false}},              // journals never change
+      {"GET /v1/ledger/trial-balance", {trial_balance, true}},
+      {"GET /v1/ledger/verification", {verification, true}},
+      {"GET /v1/audit/requests", {audit_requests, false}},
+      {"GET /v1/principals", {principals, false}},
   };
   const auto found = handlers.find(std::string(method) + " " + std::string(pattern));
-  return found == handlers.end() ? nullptr : found->second;
+  return found == handlers.end() ? ReadRoute{} : found->second;
 }
 
 }  // namespace cch::api

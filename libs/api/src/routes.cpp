@@ -6,6 +6,7 @@
 #include "cch/runtime/internal.hpp"
 
 #include <pqxx/result>
+#include <pqxx/nontransaction>
 #include <pqxx/transaction>
 
 #include <array>
@@ -99,8 +100,8 @@ bool is_idempotency_key(std::string_view key) {
 }
 
 // Whether a member principal owns the object the path names. nullopt: the object does not exist.
-std::optional<bool> member_owns(pqxx::transaction_base& tx, Ownership ownership, const http::Request& request,
-                                MemberId member) {
+std::optional<bool> read_member_owns(pqxx::transaction_base& tx, Ownership ownership, const http::Request& request,
+                                     MemberId member) {
   const auto id_of = [&](std::string_view name) -> std::optional<std::int64_t> {
     const auto text = request.path_param(name);
     if (!text) return std::nullopt;
@@ -143,6 +144,22 @@ std::optional<bool> member_owns(pqxx::transaction_base& tx, Ownership ownership,
     }
   }
   return std::nullopt;
+}
+
+std::optional<bool> member_owns(Api& api, pqxx::transaction_base& tx, Ownership ownership,
+                                const http::Request& request, MemberId member) {
+  if (ownership == Ownership::none || ownership == Ownership::member) {
+    return read_member_owns(tx, ownership, request, member);  // no database needed
+  }
+  const std::string_view name = ownership == Ownership::account      ? "account_id"
+                                : ownership == Ownership::withdrawal ? "withdrawal_id"
+                                                                     : "journal_id";
+  const std::string key = std::string(name) + ":" + std::string(request.path_param(name).value_or("")) + ":" +
+                          member.to_string();
+  if (const auto known = api.ownership.find(key)) return known;
+  const auto owns = read_member_owns(tx, ownership, request, member);
+  if (owns) api.ownership.remember(key, *owns);  // a missing object may yet be created: not remembered
+  return owns;
 }
 
 http::Response rate_limited(std::chrono::milliseconds retry_after) {
@@ -277,7 +294,8 @@ Outcome serve(Api& api, const RouteSpec& route, const http::Request& request) {
     if (check_owner) {
       const auto owns = db::run_transaction(api.context.pool, db::Isolation::read_committed, api.context.retry_policy,
                                             [&](pqxx::transaction_base& tx) {
-                                              return member_owns(tx, route.ownership, request, *principal.member);
+                                              return member_owns(api, tx, route.ownership, request,
+                                                                 *principal.member);
                                             });
       if (auto refusal = denied(owns)) return std::move(*refusal);
     }
@@ -286,19 +304,23 @@ Outcome serve(Api& api, const RouteSpec& route, const http::Request& request) {
     assert((route.executor != Executor::api_command || command != nullptr) && "api command without a handler");
     return {idempotent(api, route, request, principal, command), principal, {}};
   }
-  const ReadHandler read = read_handler(route.method, route.pattern);
-  assert(read != nullptr && "read route without a handler");
-  // A read checks ownership and reads in one transaction: one round of BEGIN/COMMIT per request.
-  return db::run_transaction(
-      api.context.pool, db::Isolation::repeatable_read, api.context.retry_policy,
-      [&](pqxx::transaction_base& tx) -> Outcome {
-        if (check_owner) {
-          if (auto refusal = denied(member_owns(tx, route.ownership, request, *principal.member))) {
-            return std::move(*refusal);
-          }
-        }
-        return {read(api, tx, request, principal), principal, {}};
-      });
+  const ReadRoute read = read_route(route.method, route.pattern);
+  assert(read.handler != nullptr && "read route without a handler");
+  const auto work = [&](pqxx::transaction_base& tx) -> Outcome {
+    if (check_owner) {
+      if (auto refusal = denied(member_owns(api, tx, route.ownership, request, *principal.member))) {
+        return std::move(*refusal);
+      }
+    }
+    return {read.handler(api, tx, request, principal), principal, {}};
+  };
+  if (read.snapshot) {
+    return db::run_transaction(api.context.pool, db::Isolation::repeatable_read, api.context.retry_policy, work);
+  }
+  // No BEGIN/COMMIT: the hot reads (an account's balance) cost one statement each.
+  auto lease = api.context.pool.acquire();
+  pqxx::nontransaction tx(*lease);
+  return work(tx);
 }
 
 // Runs work under audit admission and records its outcome.
@@ -335,6 +357,19 @@ http::Response audited(Api& api, const http::Request& request, std::string_view 
 }  // namespace
 
 std::span<const RouteSpec> route_table() { return kRoutes; }
+
+std::optional<bool> OwnershipCache::find(const std::string& key) const {
+  const std::lock_guard lock(mutex_);
+  const auto found = owns_.find(key);
+  if (found == owns_.end()) return std::nullopt;
+  return found->second;
+}
+
+void OwnershipCache::remember(const std::string& key, bool owns) {
+  const std::lock_guard lock(mutex_);
+  if (owns_.size() >= kEntriesMax) owns_.clear();
+  owns_.emplace(key, owns);
+}
 
 http::Response not_found() { return http::problem(404, "not_found", "Not found", "no resource at this path"); }
 

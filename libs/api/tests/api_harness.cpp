@@ -39,11 +39,19 @@ ApiOptions ApiHarness::test_options() {
 
 ApiHarness::ApiHarness(ApiOptions options)
     : config(default_config()),
-      context{config, *fixture.pool, metrics, db::RetryPolicy{}, {}},
+      context{config, *fixture.pool, metrics, db::RetryPolicy{}, {}, {}},
+      services_pool(std::make_unique<db::ConnectionPool>([this] {
+        db::PoolOptions options;
+        options.url = fixture.writer_url;
+        options.size = 8;
+        options.acquire_timeout = std::chrono::milliseconds(10000);
+        return options;
+      }())),
+      services_context{config, *services_pool, metrics, db::RetryPolicy{}, {}, {}},
       member_a(fixture.add_member("member-a")),
       member_b(fixture.add_member("member-b")) {
-  registry::add_registry_routes(registry_router, context);
-  settlement::add_settlement_routes(settlement_router, context);
+  registry::add_registry_routes(registry_router, services_context);
+  settlement::add_settlement_routes(settlement_router, services_context);
   Forward forward = [this](Executor service, const http::Request& forwarded) {
     http::Request copy = forwarded;
     return service == Executor::registry ? registry_router.dispatch(copy) : settlement_router.dispatch(copy);

@@ -50,6 +50,9 @@ class ApiHarness {
   config::Config config;
   http::Metrics metrics;
   runtime::ServiceContext context;
+  // The owning services are separate processes in a deployment, each with its own pool.
+  std::unique_ptr<db::ConnectionPool> services_pool;
+  runtime::ServiceContext services_context;
   http::Router registry_router;
   http::Router settlement_router;
   http::Router router;

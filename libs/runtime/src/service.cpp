@@ -226,7 +226,7 @@ int run_service(int argc, char** argv, const ServiceDefinition& definition) {
 
   http::Metrics metrics;
   http::Router router;
-  ServiceContext context{config, pool, metrics, retry_policy_from(config), {}};
+  ServiceContext context{config, pool, metrics, retry_policy_from(config), {}, {}};
   if (definition.add_routes) {
     definition.add_routes(router, context);
   }

@@ -6,11 +6,11 @@
 //   - Admission: a request reserves a slot (try_reserve) before anything else happens to it. At
 //     most `capacity` slots are held at once, by requests in progress and by records waiting to
 //     be written. When none is free (PostgreSQL is down or slower than the traffic), the request
-//     is refused 503 "audit_log_backlog" and does nothing: the api never does work it cannot
-//     record. A reserved slot is released when its record is written (or with release() for a
+//     waits up to kAdmissionWait for one (back-pressure), then is refused 503
+//     "audit_log_backlog" and does nothing: the api never does work it cannot record. A reserved slot is released when its record is written (or with release() for a
 //     request that ends without a record).
 //   - Records are written within about flush_interval of arriving, in batches of up to
-//     batch_size rows (one INSERT ... SELECT FROM unnest(...) statement each). A failed write is
+//     batch_size rows (one COPY each). A failed write is
 //     retried (with a back-off up to 1 s) until it succeeds or the log is destroyed; records are
 //     kept meanwhile. A crash loses the records not yet written: at most one flush interval's
 //     worth (the structured log line of each request is the second copy).
@@ -50,8 +50,10 @@ struct AuditRecord {
 
 class AuditLog {
  public:
+  static constexpr std::chrono::milliseconds kAdmissionWait{100};
+
   AuditLog(db::ConnectionPool& pool, std::size_t capacity, std::chrono::milliseconds flush_interval,
-           std::size_t batch_size = 500);
+           std::size_t batch_size = 2000);
   ~AuditLog();
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
@@ -77,6 +79,7 @@ class AuditLog {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::condition_variable drained_;
+  std::condition_variable slot_freed_;
   std::size_t reserved_ = 0;          // guarded: slots held (requests in progress + queued records)
   std::vector<AuditRecord> queue_;    // guarded
   std::uint64_t handed_over_ = 0;     // guarded: records ever queued

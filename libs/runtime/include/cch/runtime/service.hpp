@@ -18,6 +18,7 @@
 #include "cch/http/router.hpp"
 
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace cch::runtime {
@@ -38,6 +39,9 @@ struct ServiceContext {
   // Set by add_routes to put GET /metrics behind the service's own authentication (the api
   // does); empty: /metrics is served to anyone who can reach the port.
   std::function<http::Handler(http::Handler)> protect_metrics;
+  // State the routes use (the api's authenticator, audit log, ...), kept by run_service: it is
+  // destroyed after the server has stopped and before the database pool.
+  std::shared_ptr<void> routes_state;
 };
 
 struct ServiceDefinition {
