@@ -9,6 +9,7 @@
 #include <pqxx/transaction_base>
 
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <unordered_map>
 #include <optional>
@@ -67,6 +68,8 @@ class QueryReader {
   // limit: default 100, 1..1000 (400 invalid_parameter outside).
   std::size_t limit();
   std::optional<std::string> text(std::string_view name);
+  // "cursor" as the id it carries (lists keyed by a positive id); refused if it is not one.
+  std::optional<std::int64_t> id_cursor();
   [[nodiscard]] bool failed() const { return failure_.has_value(); }
   [[nodiscard]] http::Response failure() const { return *failure_; }
   void refuse(std::string_view name, std::string_view detail);

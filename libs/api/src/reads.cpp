@@ -51,17 +51,10 @@ http::Response list_members(Api&, pqxx::transaction_base& tx, const http::Reques
                             const access::Principal&) {
   QueryReader query(request, {"limit", "cursor"});
   const std::size_t limit = query.limit();
-  std::optional<MemberId> after;
-  if (const auto cursor = query.text("cursor")) {
-    const auto parsed = MemberId::parse(*cursor);
-    if (parsed) {
-      after = *parsed;
-    } else {
-      query.refuse("cursor", "is not a cursor this API gave out");
-    }
-  }
+  const auto cursor = query.id_cursor();
   if (query.failed()) return query.failure();
-  const auto members = registry::list_members(tx, after, limit + 1);
+  const auto members =
+      registry::list_members(tx, cursor ? std::optional<MemberId>(MemberId(*cursor)) : std::nullopt, limit + 1);
   nlohmann::json items = nlohmann::json::array();
   for (std::size_t i = 0; i < members.size() && i < limit; ++i) items.push_back(registry::member_json(members[i]));
   std::optional<std::string> next;
@@ -122,15 +115,7 @@ http::Response member_withdrawals(Api&, pqxx::transaction_base& tx, const http::
                                   const access::Principal&) {
   QueryReader query(request, {"limit", "cursor"});
   const std::size_t limit = query.limit();
-  std::optional<std::int64_t> before;
-  if (const auto cursor = query.text("cursor")) {
-    const auto parsed = parse_id_value(*cursor);
-    if (parsed) {
-      before = *parsed;
-    } else {
-      query.refuse("cursor", "is not a cursor this API gave out");
-    }
-  }
+  const auto before = query.id_cursor();
   if (query.failed()) return query.failure();
   const auto id = path_id<MemberId>(request, "member_id");
   if (!id || !registry::find_member(tx, *id)) return not_found();
@@ -310,15 +295,7 @@ http::Response audit_requests(Api&, pqxx::transaction_base& tx, const http::Requ
                               const access::Principal&) {
   QueryReader query(request, {"limit", "cursor", "principal", "request_id"});
   const std::size_t limit = query.limit();
-  std::int64_t before = INT64_MAX;
-  if (const auto cursor = query.text("cursor")) {
-    const auto parsed = parse_id_value(*cursor);
-    if (parsed) {
-      before = *parsed;
-    } else {
-      query.refuse("cursor", "is not a cursor this API gave out");
-    }
-  }
+  const std::int64_t before = query.id_cursor().value_or(INT64_MAX);
   const auto principal_name = query.text("principal");
   const auto request_id = query.text("request_id");
   if (query.failed()) return query.failure();
@@ -356,17 +333,10 @@ http::Response audit_requests(Api&, pqxx::transaction_base& tx, const http::Requ
 http::Response principals(Api&, pqxx::transaction_base& tx, const http::Request& request, const access::Principal&) {
   QueryReader query(request, {"limit", "cursor"});
   const std::size_t limit = query.limit();
-  std::optional<access::PrincipalId> after;
-  if (const auto cursor = query.text("cursor")) {
-    const auto parsed = access::PrincipalId::parse(*cursor);
-    if (parsed) {
-      after = *parsed;
-    } else {
-      query.refuse("cursor", "is not a cursor this API gave out");
-    }
-  }
+  const auto cursor = query.id_cursor();
   if (query.failed()) return query.failure();
-  const auto list = list_principals(tx, after, limit + 1);
+  const auto list = list_principals(
+      tx, cursor ? std::optional<access::PrincipalId>(access::PrincipalId(*cursor)) : std::nullopt, limit + 1);
   nlohmann::json items = nlohmann::json::array();
   for (std::size_t i = 0; i < list.size() && i < limit; ++i) {
     nlohmann::json json = principal_json(list[i].principal);
@@ -409,6 +379,17 @@ std::size_t QueryReader::limit() {
     return kPageSizeDefault;
   }
   return static_cast<std::size_t>(*value);
+}
+
+std::optional<std::int64_t> QueryReader::id_cursor() {
+  const auto text = request_.query_param("cursor");
+  if (!text) return std::nullopt;
+  const auto value = parse_id_value(*text);
+  if (!value) {
+    refuse("cursor", "is not a cursor this API gave out");
+    return std::nullopt;
+  }
+  return *value;
 }
 
 std::optional<std::string> QueryReader::text(std::string_view name) {

@@ -191,6 +191,29 @@ TEST_F(ApiBehaviour, FieldsACallerMayNotSetAreRefusedAndNothingChanges) {
   EXPECT_EQ(count(harness, "SELECT count(*) FROM api.principal WHERE name = 'sneaky'"), 0);
 }
 
+TEST_F(ApiBehaviour, PagesFollowTheirCursorsAndPageSizesAreBounded) {
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(harness.post(harness.operator_caller, "/v1/members",
+                           R"({"code":"page-)" + std::to_string(i) + R"(","legal_name":"P"})")
+                  .status,
+              201u);
+  }
+  std::vector<std::string> codes;
+  std::string target = "/v1/members?limit=2";
+  for (int pages = 0; pages < 10; ++pages) {
+    const auto page = json_of(harness.call(harness.auditor_caller, "GET", target));
+    for (const auto& member : page["items"]) codes.push_back(member["code"]);
+    if (page["next_cursor"].is_null()) break;
+    target = "/v1/members?limit=2&cursor=" + page["next_cursor"].get<std::string>();
+  }
+  EXPECT_EQ(codes, (std::vector<std::string>{"member-a", "member-b", "page-0", "page-1", "page-2"}));
+  for (const std::string query : {"limit=0", "limit=1001", "limit=x", "cursor=abc", "colour=red", "limit=1&limit=2"}) {
+    const auto response = harness.call(harness.auditor_caller, "GET", "/v1/members?" + query);
+    EXPECT_EQ(response.status, 400u) << query;
+  }
+  EXPECT_EQ(json_of(harness.call(harness.auditor_caller, "GET", "/v1/members?limit=1000"))["items"].size(), 5u);
+}
+
 TEST_F(ApiBehaviour, StoredResponsesAreKeptAtLeast24HoursWhateverThePurgeAsks) {
   deposit(harness.member_a, "1.00", "wire-old");
   deposit(harness.member_a, "2.00", "wire-new");

@@ -41,11 +41,11 @@ ApiHarness::ApiHarness(ApiOptions options)
     : config(default_config()),
       context{config, *fixture.pool, metrics, db::RetryPolicy{}, {}, {}},
       services_pool(std::make_unique<db::ConnectionPool>([this] {
-        db::PoolOptions options;
-        options.url = fixture.writer_url;
-        options.size = 8;
-        options.acquire_timeout = std::chrono::milliseconds(10000);
-        return options;
+        db::PoolOptions pool_options;
+        pool_options.url = fixture.writer_url;
+        pool_options.size = 8;
+        pool_options.acquire_timeout = std::chrono::milliseconds(10000);
+        return pool_options;
       }())),
       services_context{config, *services_pool, metrics, db::RetryPolicy{}, {}, {}},
       member_a(fixture.add_member("member-a")),
