@@ -90,9 +90,6 @@ std::vector<SettingSpec> build_settings() {
   list.push_back(integer_setting("http.io_threads", 2, 1, 64, "Threads doing network input and output."));
   list.push_back(integer_setting("http.worker_threads", 8, 1, 256,
                                  "Threads running request handlers (handlers may wait on PostgreSQL)."));
-  list.push_back(boolean_setting("http.handlers_on_io_threads", false,
-                                 "Run handlers on the I/O threads (no hand-off to workers); a handler waiting on "
-                                 "PostgreSQL then holds its I/O thread, so raise http.io_threads to the concurrency."));
   list.push_back(integer_setting("http.body_limit_bytes", 1 << 20, 1024, 64 << 20,
                                  "Largest request body; a larger one gets 413."));
   list.push_back(integer_setting("http.header_limit_bytes", 16 << 10, 1024, 1 << 20,

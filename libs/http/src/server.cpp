@@ -450,13 +450,6 @@ class Connection final : public ConnectionBase {
       finish_on_io(request, started, std::move(response));
       return;
     }
-    if (core_.options.handlers_on_io_threads) {
-      // No hand-off: the handler runs here, holding this I/O thread until it returns.
-      Response response = handle_on_worker(core_, request, started);
-      core_.queued_requests.fetch_sub(1);
-      write_response(std::move(response), false);
-      return;
-    }
     asio::post(*core_.workers, [self = self(), request = std::move(request), started]() mutable {
       t_is_server_thread = true;
       Response response = handle_on_worker(self->core_, request, started);

@@ -99,23 +99,6 @@ TEST(Server, KeepAliveServesTwoRequestsOnOneConnection) {
   EXPECT_EQ(harness.metrics.request_count("/echo", "POST", 200), 1U);
 }
 
-TEST(Server, HandlersOnIoThreadsServeKeepAliveRequestsAndRecordThem) {
-  ServerOptions options = test_options();
-  options.handlers_on_io_threads = true;
-  options.io_threads = 2;
-  Harness harness(options);
-  Client client(harness.client_options());
-  for (int i = 0; i < 3; ++i) {
-    const ClientResponse echo = must(client.request("POST", "/echo", "n" + std::to_string(i), {{"Content-Type", "text/plain"}}));
-    EXPECT_EQ(echo.body, "n" + std::to_string(i));
-  }
-  const ClientResponse failed = must(client.request("GET", "/boom"));
-  EXPECT_EQ(failed.status, 500U);
-  EXPECT_EQ(client.connections_opened(), 1U);
-  EXPECT_EQ(harness.metrics.request_count("/echo", "POST", 200), 3U);
-  EXPECT_EQ(harness.metrics.request_count("/boom", "GET", 500), 1U);
-}
-
 TEST(Server, PipelinedRequestsAreAnsweredInOrder) {
   Harness harness;
   RawConnection connection(harness.server->port());

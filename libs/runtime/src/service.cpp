@@ -49,7 +49,6 @@ std::optional<StartupFailure> server_options_from(const config::Config& config, 
   options.port = static_cast<unsigned short>(config.integer(service + ".port"));
   options.io_threads = static_cast<unsigned>(config.integer("http.io_threads"));
   options.worker_threads = static_cast<unsigned>(config.integer("http.worker_threads"));
-  options.handlers_on_io_threads = config.boolean("http.handlers_on_io_threads");
   http::ServerLimits& limits = options.limits;
   limits.body_limit_bytes = static_cast<std::size_t>(config.integer("http.body_limit_bytes"));
   limits.header_limit_bytes = static_cast<std::uint32_t>(config.integer("http.header_limit_bytes"));

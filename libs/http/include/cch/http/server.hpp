@@ -13,8 +13,7 @@
 //   - At most max_connections connections are open; a connection above that is accepted and
 //     closed at once (counted in cch_http_connections_refused_total).
 //   - At most max_queued_requests requests are handed to the worker pool at once (waiting or
-//     running); above that a request is answered 503 "overloaded" with Retry-After: 1. With
-//     handlers_on_io_threads the handler runs on the I/O thread instead (no pool, no hand-off).
+//     running); above that a request is answered 503 "overloaded" with Retry-After: 1.
 //   - Request ids: a valid incoming X-Request-Id (1..64 of [A-Za-z0-9._-]) is kept, otherwise
 //     a 128-bit random hex id is generated. It is echoed in the response's X-Request-Id, set as
 //     cch::log::ScopedRequestId around the handler, and written on the one "http_request" log
@@ -64,10 +63,6 @@ struct ServerOptions {
   unsigned short port = 0;  // 0: an ephemeral port, see Server::port()
   unsigned io_threads = 1;
   unsigned worker_threads = 4;
-  // Run handlers on the I/O thread that read the request instead of handing them to the worker
-  // pool: two thread wake-ups fewer per request, but a handler that waits (on PostgreSQL) holds
-  // its I/O thread and every connection on it; size io_threads to the concurrency expected.
-  bool handlers_on_io_threads = false;
   ServerLimits limits;
   std::optional<TlsOptions> tls;  // set: HTTPS only; unset: plain HTTP only
 };
