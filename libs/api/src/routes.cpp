@@ -2,6 +2,7 @@
 
 #include "cch/core/log.hpp"
 #include "cch/core/sha256.hpp"
+#include "cch/db/pool.hpp"
 #include "cch/db/transaction.hpp"
 #include "cch/runtime/internal.hpp"
 
@@ -333,8 +334,26 @@ http::Response audited(Api& api, const http::Request& request, std::string_view 
                                 "the server failed to handle the request; quote the request id when reporting it"),
                   std::nullopt,
                   {}};
+  // The database being busy or away is the environment, not a bug: 503 with Retry-After, so a
+  // client retries (a POST with the same Idempotency-Key, which makes the retry safe).
+  const auto unavailable = [](std::string_view reason, std::string_view detail) {
+    http::Response response = http::problem(503, reason, "Service unavailable", detail);
+    response.headers.emplace_back("Retry-After", "1");
+    return response;
+  };
   try {
     outcome = work();
+  } catch (const db::PoolTimeout& error) {
+    log::warn("api_database_busy", {{"route", std::string(route_pattern)}, {"what", error.what()}});
+    outcome.response = unavailable("database_busy", "no database connection was free in time; retry shortly");
+  } catch (const db::ConnectionFailed& error) {
+    log::error("api_database_unreachable", {{"route", std::string(route_pattern)}, {"what", error.what()}});
+    outcome.response = unavailable("database_unavailable", "the database cannot be reached; retry shortly");
+  } catch (const db::CommitOutcomeUnknown& error) {
+    log::error("api_commit_outcome_unknown", {{"route", std::string(route_pattern)}, {"what", error.what()}});
+    outcome.response = unavailable("commit_outcome_unknown",
+                                   "the database connection broke while committing; retry with the same "
+                                   "Idempotency-Key to learn the outcome");
   } catch (const std::exception& error) {
     log::error("api_request_failed", {{"route", std::string(route_pattern)}, {"what", error.what()}});
   }

@@ -234,6 +234,23 @@ TEST_F(ApiBehaviour, StoredResponsesAreKeptAtLeast24HoursWhateverThePurgeAsks) {
   EXPECT_EQ(count(harness, "SELECT count(*) FROM api.idempotency WHERE response_body LIKE '%wire-new%'"), 1);
 }
 
+TEST(ApiDatabaseBusy, NoFreeConnectionAnswers503WithRetryAfterAndNothingChanges) {
+  ApiHarness harness(ApiHarness::test_options(), std::chrono::milliseconds(200));
+  {
+    std::vector<db::ConnectionPool::Lease> held;
+    for (int i = 0; i < 8; ++i) held.push_back(harness.api_pool->acquire());
+    const auto read = harness.call(harness.auditor_caller, "GET", "/v1/ledger/trial-balance");
+    EXPECT_EQ(read.status, 503u);
+    EXPECT_EQ(reason_of(read), "database_busy");
+    EXPECT_TRUE(read.header("Retry-After").has_value());
+    const auto write = harness.post(harness.operator_caller, "/v1/members", R"({"code":"busy-co","legal_name":"B"})");
+    EXPECT_EQ(write.status, 503u);
+  }
+  EXPECT_EQ(count(harness, "SELECT count(*) FROM cch.member WHERE code = 'busy-co'"), 0);
+  // Once connections are free again the same request works.
+  EXPECT_EQ(harness.call(harness.auditor_caller, "GET", "/v1/ledger/trial-balance").status, 200u);
+}
+
 TEST(ApiRateLimit, TheFloodingPrincipalGets429WhileAnotherStillSucceeds) {
   ApiOptions options = ApiHarness::test_options();
   options.rate_limit_per_second = 1;

@@ -37,16 +37,20 @@ ApiOptions ApiHarness::test_options() {
   return options;
 }
 
-ApiHarness::ApiHarness(ApiOptions options)
+static db::PoolOptions writer_pool(const std::string& url, std::chrono::milliseconds acquire_timeout) {
+  db::PoolOptions pool_options;
+  pool_options.url = url;
+  pool_options.size = 8;
+  pool_options.acquire_timeout = acquire_timeout;
+  return pool_options;
+}
+
+ApiHarness::ApiHarness(ApiOptions options, std::chrono::milliseconds api_pool_acquire_timeout)
     : config(default_config()),
-      context{config, *fixture.pool, metrics, db::RetryPolicy{}, {}, {}},
-      services_pool(std::make_unique<db::ConnectionPool>([this] {
-        db::PoolOptions pool_options;
-        pool_options.url = fixture.writer_url;
-        pool_options.size = 8;
-        pool_options.acquire_timeout = std::chrono::milliseconds(10000);
-        return pool_options;
-      }())),
+      api_pool(std::make_unique<db::ConnectionPool>(writer_pool(fixture.writer_url, api_pool_acquire_timeout))),
+      context{config, *api_pool, metrics, db::RetryPolicy{}, {}, {}},
+      services_pool(std::make_unique<db::ConnectionPool>(
+          writer_pool(fixture.writer_url, std::chrono::milliseconds(10'000)))),
       services_context{config, *services_pool, metrics, db::RetryPolicy{}, {}, {}},
       member_a(fixture.add_member("member-a")),
       member_b(fixture.add_member("member-b")) {

@@ -30,7 +30,8 @@ struct Caller {
 
 class ApiHarness {
  public:
-  explicit ApiHarness(ApiOptions options = test_options());
+  explicit ApiHarness(ApiOptions options = test_options(),
+                      std::chrono::milliseconds api_pool_acquire_timeout = std::chrono::milliseconds(10'000));
 
   static ApiOptions test_options();
 
@@ -49,6 +50,7 @@ class ApiHarness {
   ledger::testing::LedgerFixture fixture;
   config::Config config;
   http::Metrics metrics;
+  std::unique_ptr<db::ConnectionPool> api_pool;  // the api process's own pool
   runtime::ServiceContext context;
   // The owning services are separate processes in a deployment, each with its own pool.
   std::unique_ptr<db::ConnectionPool> services_pool;

@@ -17,6 +17,9 @@
 //      or a command forwarded to its owning service (registry, settlement) over internal HTTP
 //      with the principal and request id
 //   8. the audit record of the outcome
+// The database busy or away (no free pooled connection in time, unreachable, a commit whose
+// outcome is unknown) answers 503 database_busy / database_unavailable / commit_outcome_unknown
+// with Retry-After, never 500: retrying a POST with the same Idempotency-Key is safe.
 // A request matching no route gets 401 when it carries no valid credentials and 404/405 otherwise.
 //
 // Thread safety: the route table is immutable; the handlers are called concurrently.
