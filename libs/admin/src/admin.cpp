@@ -64,21 +64,12 @@ int command_config_check(const config::Config& config) {
 }
 
 http::ClientOptions client_options_for(const config::Config& config, const std::string& service) {
-  http::ClientOptions options;
-  options.host = config.text(service + ".listen_address");
-  if (options.host == "0.0.0.0") {
-    options.host = "127.0.0.1";
-  }
-  options.port = static_cast<unsigned short>(config.integer(service + ".port"));
-  options.timeout_ms = static_cast<std::uint32_t>(config.integer("admin.request_timeout_ms"));
-  if (config.boolean(service + ".tls")) {
-    http::ClientTlsOptions tls;
-    tls.ca_file = config.text("admin.ca_file");
-    tls.certificate_file = config.text("admin.client_certificate_file");
-    tls.private_key_file = config.text("admin.client_key_file");
-    options.tls = tls;
-  }
-  return options;
+  http::ClientTlsOptions tls;
+  tls.ca_file = config.text("admin.ca_file");
+  tls.certificate_file = config.text("admin.client_certificate_file");
+  tls.private_key_file = config.text("admin.client_key_file");
+  return runtime::service_client_options(
+      config, service, static_cast<std::uint32_t>(config.integer("admin.request_timeout_ms")), tls);
 }
 
 }  // namespace

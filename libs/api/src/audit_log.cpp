@@ -39,14 +39,6 @@ bool AuditLog::try_reserve() {
   return true;
 }
 
-void AuditLog::release() {
-  {
-    const std::lock_guard lock(mutex_);
-    if (reserved_ > 0) --reserved_;
-  }
-  slot_freed_.notify_one();
-}
-
 void AuditLog::record(AuditRecord record) {
   if (record.path.size() > 2048) record.path.resize(2048);
   bool wake_now = false;

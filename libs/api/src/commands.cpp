@@ -16,11 +16,8 @@ http::Response refused(const CredentialRefusal& refusal) {
 }
 
 std::optional<access::PrincipalId> path_principal(const http::Request& request) {
-  const auto text = request.path_param("principal_id");
-  if (!text) return std::nullopt;
-  const auto id = access::PrincipalId::parse(*text);
-  if (!id) return std::nullopt;
-  return *id;
+  const auto id = request.path_id("principal_id");
+  return id ? std::optional<access::PrincipalId>(access::PrincipalId(*id)) : std::nullopt;
 }
 
 http::Response create(Api&, pqxx::transaction_base& tx, const http::Request& request,

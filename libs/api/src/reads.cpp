@@ -20,11 +20,8 @@ namespace {
 
 template <class IdType>
 std::optional<IdType> path_id(const http::Request& request, std::string_view name) {
-  const auto text = request.path_param(name);
-  if (!text) return std::nullopt;
-  auto id = IdType::parse(*text);
-  if (!id) return std::nullopt;
-  return *id;
+  const auto id = request.path_id(name);
+  return id ? std::optional<IdType>(IdType(*id)) : std::nullopt;
 }
 
 nlohmann::json page(nlohmann::json items, std::optional<std::string> next_cursor) {
@@ -131,8 +128,7 @@ http::Response get_withdrawal(Api&, pqxx::transaction_base& tx, const http::Requ
                               const access::Principal&) {
   QueryReader query(request, {});
   if (query.failed()) return query.failure();
-  const auto text = request.path_param("withdrawal_id");
-  const auto id = text ? parse_id_value(*text) : Result<std::int64_t, IdError>(fail(IdError::empty));
+  const auto id = request.path_id("withdrawal_id");
   const auto withdrawal = id ? settlement::find_withdrawal(tx, *id) : std::nullopt;
   if (!withdrawal) return not_found();
   return http::json_response(200, settlement::withdrawal_json(*withdrawal));

@@ -103,13 +103,7 @@ bool is_idempotency_key(std::string_view key) {
 // Whether a member principal owns the object the path names. nullopt: the object does not exist.
 std::optional<bool> read_member_owns(pqxx::transaction_base& tx, Ownership ownership, const http::Request& request,
                                      MemberId member) {
-  const auto id_of = [&](std::string_view name) -> std::optional<std::int64_t> {
-    const auto text = request.path_param(name);
-    if (!text) return std::nullopt;
-    const auto value = parse_id_value(*text);
-    if (!value) return std::nullopt;
-    return *value;
-  };
+  const auto id_of = [&](std::string_view name) { return request.path_id(name); };
   const auto owner_from = [&](const pqxx::result& rows) -> std::optional<bool> {
     if (rows.empty()) return std::nullopt;
     return !rows[0][0].is_null() && rows[0][0].as<std::int64_t>() == member.value();
@@ -119,7 +113,7 @@ std::optional<bool> read_member_owns(pqxx::transaction_base& tx, Ownership owner
     case Ownership::member: {
       const auto id = id_of("member_id");
       if (!id) return std::nullopt;
-      return *id == member.value() ? std::optional<bool>(true) : std::optional<bool>(false);
+      return *id == member.value();
     }
     case Ownership::account: {
       const auto id = id_of("account_id");

@@ -1,7 +1,5 @@
 #include "cch/http/json_input.hpp"
 
-#include <set>
-#include <vector>
 
 namespace cch::http {
 
@@ -17,54 +15,12 @@ Response field_problem(std::string_view reason, std::string_view field, std::str
   return response;
 }
 
-std::optional<nlohmann::json> parse_json_strict(std::string_view text) {
-  // One set of keys per open object; a key seen twice at the same level is a refusal.
-  std::vector<std::set<std::string>> keys_by_depth;
-  bool duplicate = false;
-  std::size_t depth = 0;
-  bool too_deep = false;
-  const nlohmann::json::parser_callback_t callback = [&](int, nlohmann::json::parse_event_t event,
-                                                         nlohmann::json& parsed) {
-    switch (event) {
-      case nlohmann::json::parse_event_t::object_start:
-        keys_by_depth.emplace_back();
-        [[fallthrough]];
-      case nlohmann::json::parse_event_t::array_start:
-        if (++depth > json_nesting_depth_limit) too_deep = true;
-        break;
-      case nlohmann::json::parse_event_t::object_end:
-        if (!keys_by_depth.empty()) keys_by_depth.pop_back();
-        [[fallthrough]];
-      case nlohmann::json::parse_event_t::array_end:
-        if (depth > 0) --depth;
-        break;
-      case nlohmann::json::parse_event_t::key:
-        if (!keys_by_depth.empty() && parsed.is_string() &&
-            !keys_by_depth.back().insert(parsed.get_ref<const std::string&>()).second) {
-          duplicate = true;
-        }
-        break;
-      case nlohmann::json::parse_event_t::value:
-        break;
-    }
-    return !(duplicate || too_deep);
-  };
-  nlohmann::json parsed = nlohmann::json::parse(text.begin(), text.end(), callback, /*allow_exceptions=*/false);
-  if (duplicate || too_deep || parsed.is_discarded()) return std::nullopt;
-  return parsed;
-}
-
 Result<BodyReader, Response> BodyReader::open(const Request& request, std::initializer_list<std::string_view> accepted,
                                               std::initializer_list<std::string_view> not_settable,
                                               bool allow_empty_body) {
   if (allow_empty_body && request.body.empty()) return BodyReader(nlohmann::json::object());
-  // Media type and depth first, with the messages every route shares.
-  auto checked = parse_json_body(request);
-  if (!checked) return fail(std::move(checked.error()));
-  auto parsed = parse_json_strict(request.body);
-  if (!parsed) {
-    return fail(problem(400, "malformed_json", "Malformed JSON", "an object names the same key twice"));
-  }
+  auto parsed = parse_json_body(request);
+  if (!parsed) return fail(parsed.error());
   if (!parsed->is_object()) {
     return fail(problem(422, "body_not_object", "Body is not an object", "the request body must be a JSON object"));
   }

@@ -1,6 +1,11 @@
 #include "cch/http/message.hpp"
 
+#include "cch/core/ids.hpp"
+
 #include <algorithm>
+#include <set>
+#include <string>
+#include <vector>
 
 #include <cassert>
 
@@ -141,6 +146,14 @@ std::optional<std::string_view> Request::path_param(std::string_view name) const
   return find_exact(path_params, name);
 }
 
+std::optional<std::int64_t> Request::path_id(std::string_view name) const {
+  const auto text = path_param(name);
+  if (!text) return std::nullopt;
+  const auto value = parse_id_value(*text);
+  if (!value) return std::nullopt;
+  return *value;
+}
+
 std::optional<std::string_view> Response::header(std::string_view name) const {
   return find_case_insensitive(headers, name);
 }
@@ -254,7 +267,26 @@ Result<nlohmann::json, Response> parse_json_body(const Request& request) {
     return fail(
         problem(400, "malformed_json", "Malformed JSON", "the request body nests arrays or objects more than 64 deep"));
   }
-  nlohmann::json parsed = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  // One set of keys per open object: a key named twice is refused (a second "status" could
+  // otherwise slip past a check of the first).
+  std::vector<std::set<std::string>> keys_by_depth;
+  bool duplicate = false;
+  const nlohmann::json::parser_callback_t callback = [&](int, nlohmann::json::parse_event_t event,
+                                                         nlohmann::json& parsed) {
+    if (event == nlohmann::json::parse_event_t::object_start) {
+      keys_by_depth.emplace_back();
+    } else if (event == nlohmann::json::parse_event_t::object_end && !keys_by_depth.empty()) {
+      keys_by_depth.pop_back();
+    } else if (event == nlohmann::json::parse_event_t::key && !keys_by_depth.empty() && parsed.is_string() &&
+               !keys_by_depth.back().insert(parsed.get_ref<const std::string&>()).second) {
+      duplicate = true;
+    }
+    return !duplicate;
+  };
+  nlohmann::json parsed = nlohmann::json::parse(request.body, callback, /*allow_exceptions=*/false);
+  if (duplicate) {
+    return fail(problem(400, "malformed_json", "Malformed JSON", "an object names the same key twice"));
+  }
   if (parsed.is_discarded()) {
     return fail(problem(400, "malformed_json", "Malformed JSON", "the request body is not a well-formed JSON value"));
   }

@@ -61,6 +61,27 @@ TEST(ParseJsonBody, RefusesOtherMediaTypesWith415) {
   EXPECT_EQ(parse_json_body(no_type).error().status, 415U);
 }
 
+TEST(ParseJsonBody, RefusesAnObjectThatNamesAKeyTwiceAtAnyDepth) {
+  for (const std::string body : {R"({"a":1,"a":2})", R"({"x":{"b":1,"c":2,"b":3}})", R"([{"k":1},{"k":2,"k":3}])"}) {
+    const auto parsed = parse_json_body(json_request(body));
+    ASSERT_FALSE(parsed.has_value()) << body;
+    EXPECT_EQ(parsed.error().status, 400U);
+  }
+  // The same key in sibling objects, or at two depths, is not a duplicate.
+  EXPECT_TRUE(parse_json_body(json_request(R"([{"k":1},{"k":2}])")).has_value());
+  EXPECT_TRUE(parse_json_body(json_request(R"({"k":{"k":1}})")).has_value());
+}
+
+TEST(RequestPathId, ReadsAPositiveDecimalIdOrNothing) {
+  Request request;
+  request.path_params = {{"member_id", "42"}, {"zero", "0"}, {"padded", "007"}, {"word", "abc"}};
+  EXPECT_EQ(request.path_id("member_id"), 42);
+  EXPECT_EQ(request.path_id("zero"), std::nullopt);
+  EXPECT_EQ(request.path_id("padded"), std::nullopt);
+  EXPECT_EQ(request.path_id("word"), std::nullopt);
+  EXPECT_EQ(request.path_id("absent"), std::nullopt);
+}
+
 TEST(ParseJsonBody, RefusesMalformedOrTooDeepJsonWith400) {
   for (const std::string& body : {std::string("{"), std::string("{\"a\":1} trailing"), std::string(""),
                                   std::string("\"\xff\""), std::string(65, '[') + std::string(65, ']')}) {

@@ -172,6 +172,18 @@ db::PoolOptions pool_options_from(const config::Config& config, std::string appl
   return options;
 }
 
+http::ClientOptions service_client_options(const config::Config& config, const std::string& service,
+                                           std::uint32_t timeout_ms, const http::ClientTlsOptions& tls) {
+  http::ClientOptions options;
+  options.host = config.text(service + ".listen_address");
+  if (options.host == "0.0.0.0") options.host = "127.0.0.1";
+  if (options.host == "::") options.host = "::1";
+  options.port = static_cast<unsigned short>(config.integer(service + ".port"));
+  options.timeout_ms = timeout_ms;
+  if (config.boolean(service + ".tls")) options.tls = tls;
+  return options;
+}
+
 db::RetryPolicy retry_policy_from(const config::Config& config) {
   db::RetryPolicy policy;
   policy.max_attempts = static_cast<int>(config.integer("database.max_transaction_attempts"));

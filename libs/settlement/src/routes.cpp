@@ -8,19 +8,8 @@ namespace cch::settlement {
 namespace {
 
 std::optional<MemberId> path_member(const http::Request& request) {
-  const auto text = request.path_param("member_id");
-  if (!text) return std::nullopt;
-  const auto member = MemberId::parse(*text);
-  if (!member) return std::nullopt;
-  return *member;
-}
-
-std::optional<std::int64_t> path_withdrawal(const http::Request& request) {
-  const auto text = request.path_param("withdrawal_id");
-  if (!text) return std::nullopt;
-  const auto value = parse_id_value(*text);
-  if (!value) return std::nullopt;
-  return *value;
+  const auto id = request.path_id("member_id");
+  return id ? std::optional<MemberId>(MemberId(*id)) : std::nullopt;
 }
 
 http::Response not_found() { return http::problem(404, "not_found", "Not found", "no such object"); }
@@ -144,7 +133,7 @@ http::Response decide_withdrawal_command(runtime::ServiceContext& context, const
                                          std::string_view decision) {
   const auto caller = runtime::internal_caller(request);
   if (!caller) return caller.error();
-  const auto withdrawal_id = path_withdrawal(request);
+  const auto withdrawal_id = request.path_id("withdrawal_id");
   if (!withdrawal_id) return not_found();
   const bool by_member = decision == "cancel";
   if (by_member != (caller->principal.role == access::Role::member)) {

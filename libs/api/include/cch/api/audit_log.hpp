@@ -7,8 +7,8 @@
 //     most `capacity` slots are held at once, by requests in progress and by records waiting to
 //     be written. When none is free (PostgreSQL is down or slower than the traffic), the request
 //     waits up to kAdmissionWait for one (back-pressure), then is refused 503
-//     "audit_log_backlog" and does nothing: the api never does work it cannot record. A reserved slot is released when its record is written (or with release() for a
-//     request that ends without a record).
+//     "audit_log_backlog" and does nothing: the api never does work it cannot record. Every
+//     reserved slot is handed back by record() and released once that record is written.
 //   - Records are written within about flush_interval of arriving, in batches of up to
 //     batch_size rows (one COPY each). A failed write is
 //     retried (with a back-off up to 1 s) until it succeeds or the log is destroyed; records are
@@ -59,7 +59,6 @@ class AuditLog {
   AuditLog& operator=(const AuditLog&) = delete;
 
   [[nodiscard]] bool try_reserve();
-  void release();
   // Hands over the record of a request that reserved a slot.
   void record(AuditRecord record);
   void flush();

@@ -4,9 +4,8 @@
 // name, not ignored; each value is read with its type and limits checked.
 //
 // Refusals (problem+json), the first problem found wins:
-//   415 unsupported_media_type, 400 malformed_json   from parse_json_body (see message.hpp)
-//   400 malformed_json      the same key twice in one object (a second "status" could otherwise
-//                           slip past a check of the first)
+//   415 unsupported_media_type, 400 malformed_json   from parse_json_body (see message.hpp;
+//                           it also refuses an object that names a key twice)
 //   422 body_not_object     the body is not a JSON object
 //   422 field_not_settable  a field the caller may not set, e.g. "status" or "member_id"
 //   422 unknown_field       a field the route does not know
@@ -72,9 +71,5 @@ class BodyReader {
 
 // {"amount": "1000.00", "currency": "USD"}: exact decimals travel as strings.
 nlohmann::json money_json(const Money& money);
-
-// Parses text as JSON, refusing duplicate keys in any object (and nesting beyond
-// json_nesting_depth_limit). nullopt when malformed. Used by BodyReader::open; exposed for fuzzing.
-std::optional<nlohmann::json> parse_json_strict(std::string_view text);
 
 }  // namespace cch::http

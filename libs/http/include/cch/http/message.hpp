@@ -15,6 +15,7 @@
 // thread-safe.
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -58,6 +59,9 @@ struct Request {
   [[nodiscard]] std::optional<std::string_view> query_param(std::string_view name) const;
   // The path parameter of the matched pattern, e.g. "member_id" for "/v1/members/{member_id}".
   [[nodiscard]] std::optional<std::string_view> path_param(std::string_view name) const;
+  // The path parameter as a positive id (decimal, no sign or leading zero); nullopt if it is
+  // absent or not one (callers answer 404: no object has that id).
+  [[nodiscard]] std::optional<std::int64_t> path_id(std::string_view name) const;
 };
 
 struct Response {
@@ -106,8 +110,9 @@ inline constexpr std::size_t json_nesting_depth_limit = 64;
 
 // Parses a JSON request body. Refuses, with a ready problem response:
 //   415 unsupported_media_type  when Content-Type is not application/json or application/*+json;
-//   400 malformed_json          when the body is not one well-formed UTF-8 JSON value or nests
-//                               deeper than json_nesting_depth_limit.
+//   400 malformed_json          when the body is not one well-formed UTF-8 JSON value, nests
+//                               deeper than json_nesting_depth_limit, or names a key twice in
+//                               one object.
 [[nodiscard]] Result<nlohmann::json, Response> parse_json_body(const Request& request);
 
 }  // namespace cch::http

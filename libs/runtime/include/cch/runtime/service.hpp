@@ -14,9 +14,11 @@
 #include "cch/config/config.hpp"
 #include "cch/db/pool.hpp"
 #include "cch/db/transaction.hpp"
+#include "cch/http/client.hpp"
 #include "cch/http/metrics.hpp"
 #include "cch/http/router.hpp"
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -52,6 +54,12 @@ struct ServiceDefinition {
 
 // Runs the service until SIGTERM or SIGINT; returns the process exit status.
 int run_service(int argc, char** argv, const ServiceDefinition& definition);
+
+// How a client on this machine reaches `service` as configured: its port, its listen address
+// (0.0.0.0 and :: become the loopback address), and over TLS with `tls` when the service sets
+// <service>.tls.
+http::ClientOptions service_client_options(const config::Config& config, const std::string& service,
+                                           std::uint32_t timeout_ms, const http::ClientTlsOptions& tls);
 
 // Building blocks, shared with cch-admin and tests.
 db::PoolOptions pool_options_from(const config::Config& config, std::string application_name);
