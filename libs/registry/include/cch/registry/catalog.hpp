@@ -1,0 +1,116 @@
+#pragma once
+// The registry's reference data, stored: products (created and halted by operators), which
+// members may clear which product, reference prices per product and delivery month (operators'
+// market data; the fat-finger band of registration is around them), and members' limits (set by
+// risk officers): a credit limit, and position limits per product that override the product's.
+//
+// Rules, each refusal a stable reason (to_string):
+//   - a product passes check_product (products.hpp) and has a positive position limit and a
+//     clearing fee of 0..1.0000 USD per GPU-hour; its code is unique (product_code_taken unless
+//     the same definition is created again, which answers the existing product);
+//   - a reference price is positive and on the product's tick; its month is a month;
+//   - limits are non-negative (credit) or positive (position) amounts.
+//
+// Thread safety: functions take the caller's transaction.
+
+#include "cch/core/ids.hpp"
+#include "cch/core/money.hpp"
+#include "cch/core/price.hpp"
+#include "cch/core/result.hpp"
+#include "cch/core/time.hpp"
+#include "cch/registry/products.hpp"
+
+#include <pqxx/transaction_base>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cch::registry {
+
+inline constexpr std::int64_t kPositionLimitGpuHoursMax = 1'000'000'000'000;  // 10^12 GPU-hours
+
+struct Product {
+  ProductId product_id;
+  ProductSpec spec;
+  std::int64_t position_limit_gpu_hours = 0;  // per member and delivery month, net, absolute
+  PricePerGpuHour fee_per_gpu_hour{0};        // clearing fee each side pays per GPU-hour
+  UtcTimestamp created_at;
+  std::string created_by;
+};
+
+enum class CatalogRefusal {
+  invalid_product,  // the detail carries check_product's reason
+  invalid_position_limit,
+  invalid_fee,
+  product_code_taken,
+  unknown_product,
+  unknown_member,
+  invalid_price,
+  price_off_tick,
+  invalid_limit,
+};
+std::string_view to_string(CatalogRefusal refusal);
+
+struct CatalogError {
+  CatalogRefusal refusal = CatalogRefusal::invalid_product;
+  std::string reason;  // the stable reason for clients: to_string(refusal) or check_product's
+};
+
+struct NewProduct {
+  ProductSpec spec;
+  std::int64_t position_limit_gpu_hours = 0;
+  PricePerGpuHour fee_per_gpu_hour{0};
+  std::string created_by;
+};
+
+struct CreatedProduct {
+  Product product;
+  bool created = false;
+};
+
+Result<CreatedProduct, CatalogError> create_product(pqxx::transaction_base& tx, const NewProduct& product);
+std::optional<Product> find_product(pqxx::transaction_base& tx, ProductId product);
+// Products in id order strictly after `after`, at most `limit` (clamped to 1..1000).
+std::vector<Product> list_products(pqxx::transaction_base& tx, std::optional<ProductId> after, std::size_t limit);
+Result<Product, CatalogError> set_trading_status(pqxx::transaction_base& tx, ProductId product, TradingStatus status);
+
+// Authorises a member to clear a product (again: no change).
+Result<bool, CatalogError> authorise_member(pqxx::transaction_base& tx, MemberId member, ProductId product,
+                                            std::string_view by);
+bool is_authorised(pqxx::transaction_base& tx, MemberId member, ProductId product);
+std::vector<ProductId> authorised_products(pqxx::transaction_base& tx, MemberId member);
+
+struct ReferencePrice {
+  ProductId product;
+  BusinessDate delivery_month;  // the first day of the month
+  PricePerGpuHour price{0};
+  UtcTimestamp published_at;
+  std::string published_by;
+};
+// Publishes (or replaces) the reference price of one delivery month.
+Result<ReferencePrice, CatalogError> publish_reference_price(pqxx::transaction_base& tx, ProductId product,
+                                                             BusinessDate delivery_month, PricePerGpuHour price,
+                                                             std::string_view by);
+std::vector<ReferencePrice> reference_prices(pqxx::transaction_base& tx, ProductId product);
+
+struct MemberLimits {
+  MemberId member;
+  std::optional<Money> credit_limit;  // none set: the member cannot clear
+  struct PositionLimit {
+    ProductId product;
+    std::int64_t max_gpu_hours = 0;
+  };
+  std::vector<PositionLimit> position_limits;  // overrides of the products' limits
+};
+Result<MemberLimits, CatalogError> set_credit_limit(pqxx::transaction_base& tx, MemberId member, Money limit,
+                                                    std::string_view by);
+Result<MemberLimits, CatalogError> set_position_limit(pqxx::transaction_base& tx, MemberId member,
+                                                      ProductId product, std::int64_t max_gpu_hours,
+                                                      std::string_view by);
+std::optional<MemberLimits> member_limits(pqxx::transaction_base& tx, MemberId member);
+
+}  // namespace cch::registry

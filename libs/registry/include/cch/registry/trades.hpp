@@ -1,0 +1,238 @@
+#pragma once
+// Bilateral trades from submission to clearing: the registry's daily traffic.
+//
+// A member submits a trade it agreed with another member (it is the buyer or the seller), for a
+// product, a delivery window on whole UTC hours (or a listed futures series, whose period is the
+// window), a number of GPUs delivered in every hour of the window and a price in USD per
+// GPU-hour, with its own reference (unique per member). The other member affirms it (or rejects
+// it); either side may cancel it before; it expires at expires_at if nobody did. A submission by
+// the other side with the same terms counts as the affirmation (the two references then both name
+// the one trade). The transitions are lifecycle.hpp's.
+//
+// Affirmation runs the pre-trade checks, in this order (each refusal a stable reason):
+//   member_not_active, product_not_authorised   both members
+//   product_not_trading                         the product is halted or delisted
+//   series_not_listed                           a series is listed today
+//   window_started, window_beyond_horizon       the window starts after now and ends within the
+//                                               product's listing horizon
+//   no_reference_price, price_outside_band      the price is within band_bp of the hour-weighted
+//                                               reference price of the window's months
+//   position_limit_exceeded                     per member, product and delivery month, net
+//   concentration_limit_exceeded                a member's net position in a product and month
+//                                               at most concentration_share_bp of open interest
+//                                               (once open interest reaches the floor)
+//   credit_limit_exceeded, insufficient_collateral  the credit check (CreditCheck below)
+// Checks are serialised per member: both members' rows are locked (in id order, so never a
+// deadlock) before anything is read, so concurrent trades can never jointly breach a limit.
+// A refused affirmation leaves the trade pending (the member may add collateral and affirm
+// again before expiry); the refusal is recorded on the trade and in its events.
+//
+// Novation, in the same transaction as the checks: the trade becomes cleared, two legs are
+// written (the clearinghouse against the buyer and against the seller), both members' positions
+// per product and delivery month change by the window's GPU-hours in each month, the credit used
+// grows, each side's clearing fee is posted to the ledger (one journal, idempotency key
+// "clearing-fee:trade:<id>") and an outbox event "trade.cleared" is written for the risk service.
+//
+// Money and rounding: notional = price x GPU-hours, rounded half away from zero to the cent
+// (quantity.hpp); a side's clearing fee = fee per GPU-hour x GPU-hours, rounded the same way.
+//
+// Confidentiality: a refusal caused by the other member's state (its limits, collateral, status,
+// authorisation) is told to the actor as counterparty_refused; the full reason is recorded.
+//
+// Thread safety: functions take the caller's transaction (READ COMMITTED is enough: the member
+// row locks serialise what must be serialised).
+
+#include "cch/core/ids.hpp"
+#include "cch/core/money.hpp"
+#include "cch/core/price.hpp"
+#include "cch/core/result.hpp"
+#include "cch/core/time.hpp"
+#include "cch/registry/lifecycle.hpp"
+
+#include <pqxx/transaction_base>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cch::registry {
+
+inline constexpr std::int64_t kTradeGpusMax = 1'000'000;
+inline constexpr std::size_t kTradeReferenceLengthMax = 64;
+
+enum class TradeRefusal {
+  // submission
+  unknown_product,
+  unknown_member,
+  not_a_party,           // the submitter is neither buyer nor seller
+  same_member_both_sides,
+  invalid_window,        // empty or not on whole UTC hours
+  invalid_gpus,          // not 1..kTradeGpusMax, or not a multiple of the product's node block
+  invalid_price,         // not positive
+  price_off_tick,
+  unknown_series,        // not a series label of this product's periods
+  invalid_reference,     // not 1..64 printable ASCII characters
+  reference_reused,      // the reference names another trade with other terms
+  // lifecycle (lifecycle.hpp)
+  trade_not_found,
+  trade_not_pending,
+  only_system_expires,
+  not_yet_expired,
+  trade_expired,
+  own_submission,
+  // pre-trade checks
+  member_not_active,
+  product_not_authorised,
+  product_not_trading,
+  window_started,
+  window_beyond_horizon,
+  series_not_listed,
+  no_reference_price,
+  price_outside_band,
+  position_limit_exceeded,
+  concentration_limit_exceeded,
+  credit_limit_exceeded,
+  insufficient_collateral,
+  counterparty_refused,  // what the actor is told when the other member's state refused it
+};
+std::string_view to_string(TradeRefusal refusal);
+
+struct TradeError {
+  TradeRefusal refusal = TradeRefusal::trade_not_found;
+  std::string detail;  // one sentence for people
+};
+
+enum class Side { buy, sell };
+std::string_view to_string(Side side);
+
+struct TradeTerms {
+  ProductId product;
+  std::optional<std::string> series_label;  // a futures series ("2027-03", "2027-Q2", ...)
+  MemberId buyer;
+  MemberId seller;
+  UtcTimestamp delivery_start;  // for a series: its period (filled in by submit_trade)
+  UtcTimestamp delivery_end;
+  std::int64_t gpus = 0;
+  PricePerGpuHour price{0};
+  friend bool operator==(const TradeTerms&, const TradeTerms&) = default;
+};
+
+struct Trade {
+  TradeId trade_id;
+  TradeTerms terms;
+  std::int64_t gpu_hours = 0;
+  Money notional = Money::zero(Currency::usd());
+  MemberId submitter;
+  std::string submitter_reference;
+  std::optional<std::string> counterparty_reference;
+  TradeState state = TradeState::pending_affirmation;
+  UtcTimestamp submitted_at;
+  std::string submitted_by;
+  UtcTimestamp expires_at;
+  std::optional<UtcTimestamp> decided_at;
+  std::optional<std::string> last_refusal;  // the full reason
+  std::optional<MemberId> last_refused_member;
+  std::optional<JournalId> fee_journal;
+
+  [[nodiscard]] MemberId counterparty() const { return submitter == terms.buyer ? terms.seller : terms.buyer; }
+  [[nodiscard]] bool has_party(MemberId member) const { return member == terms.buyer || member == terms.seller; }
+};
+
+// The credit a leg needs, behind one interface: until the margin service exists, a notional
+// rule (NotionalCreditCheck); the margin issue replaces it with the exact incremental margin.
+class CreditCheck {
+ public:
+  virtual ~CreditCheck() = default;
+  [[nodiscard]] virtual std::string_view name() const = 0;
+  // The credit a new leg of `member` adds to what it uses (non-negative).
+  [[nodiscard]] virtual Money increment(pqxx::transaction_base& tx, MemberId member, const Trade& trade,
+                                        Side side) const = 0;
+};
+
+// requirement = notional x rate_bp / 10,000, rounded up to the cent; no netting between legs.
+class NotionalCreditCheck final : public CreditCheck {
+ public:
+  explicit NotionalCreditCheck(std::int64_t rate_bp) : rate_bp_(rate_bp) {}
+  [[nodiscard]] std::string_view name() const override { return "notional"; }
+  [[nodiscard]] Money increment(pqxx::transaction_base& tx, MemberId member, const Trade& trade,
+                                Side side) const override;
+
+ private:
+  std::int64_t rate_bp_;
+};
+
+struct RegistrationPolicy {
+  std::chrono::minutes affirmation_window{60};  // expires_at = submitted_at + this
+  std::int64_t price_band_bp = 2'000;           // +-20 % around the reference price
+  std::int64_t concentration_share_bp = 5'000;  // at most half of the open interest ...
+  std::int64_t concentration_floor_gpu_hours = 1'000'000;  // ... once it is at least this
+  const CreditCheck* credit = nullptr;          // required
+};
+
+// Who acts: a member's principal (name for the records) and its member.
+struct TradeActor {
+  MemberId member;
+  std::string name;
+  std::optional<RequestId> request_id;
+};
+
+struct Submitted {
+  Trade trade;
+  bool created = false;  // false: the reference named an earlier trade (a replay), or it matched
+  bool matched = false;  // it was the other side's submission of a pending trade, now affirmed
+};
+
+// A refused check of a matching submission is returned as the error; the pending trade keeps
+// the refusal, and the submitter may retry with the same reference.
+Result<Submitted, TradeError> submit_trade(pqxx::transaction_base& tx, const RegistrationPolicy& policy,
+                                           const TradeActor& actor, const TradeTerms& terms,
+                                           std::string_view reference, UtcTimestamp now);
+
+// A refused check keeps the trade pending and records the refusal: the caller commits.
+Result<Trade, TradeError> affirm_trade(pqxx::transaction_base& tx, const RegistrationPolicy& policy,
+                                       const TradeActor& actor, TradeId trade, UtcTimestamp now);
+Result<Trade, TradeError> reject_trade(pqxx::transaction_base& tx, const TradeActor& actor, TradeId trade,
+                                       std::string_view reason, UtcTimestamp now);
+Result<Trade, TradeError> cancel_trade(pqxx::transaction_base& tx, const TradeActor& actor, TradeId trade,
+                                       std::string_view reason, UtcTimestamp now);
+// Expires pending trades whose expiry is at or before now, oldest first, at most `limit`;
+// answers how many. Safe to run from several processes (SKIP LOCKED).
+std::size_t expire_due_trades(pqxx::transaction_base& tx, UtcTimestamp now, std::size_t limit);
+
+std::optional<Trade> find_trade(pqxx::transaction_base& tx, TradeId trade);
+
+struct TradeEvent {
+  int sequence = 0;
+  UtcTimestamp at;
+  std::string action;  // submit, affirm, reject, cancel, expire, refuse
+  std::string actor;
+  std::optional<MemberId> actor_member;
+  std::optional<std::string> from_state;
+  std::string to_state;
+  std::optional<std::string> reason;
+  std::optional<std::string> request_id;
+};
+std::vector<TradeEvent> trade_events(pqxx::transaction_base& tx, TradeId trade);
+
+struct Position {
+  MemberId member;
+  ProductId product;
+  BusinessDate delivery_month;
+  std::int64_t net_gpu_hours = 0;
+  std::int64_t bought_gpu_hours = 0;
+  std::int64_t sold_gpu_hours = 0;
+};
+std::vector<Position> member_positions(pqxx::transaction_base& tx, MemberId member);
+
+// The hours of [start, end) in each UTC calendar month it touches, in order.
+struct MonthSlice {
+  BusinessDate month;  // first day
+  std::int64_t hours = 0;
+};
+std::vector<MonthSlice> month_slices(UtcTimestamp start, UtcTimestamp end);
+
+}  // namespace cch::registry

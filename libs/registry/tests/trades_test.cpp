@@ -1,0 +1,492 @@
+// Registration against a real scratch database: submission, affirmation with every pre-trade
+// check, novation (legs, positions, fees, outbox), the lifecycle's refusals, idempotent and
+// matching submissions, and a race on one member's credit limit.
+#include "cch/registry/catalog.hpp"
+#include "cch/registry/trades.hpp"
+
+#include <gtest/gtest.h>
+#include <pqxx/transaction>
+
+#include <atomic>
+#include <map>
+#include <thread>
+
+#include "cch/db/transaction.hpp"
+#include "cch/ledger/post.hpp"
+#include "cch/ledger/queries.hpp"
+#include "ledger_fixture.hpp"
+
+namespace cch::registry {
+namespace {
+
+using ledger::testing::LedgerFixture;
+
+UtcTimestamp at(std::string_view text) { return UtcTimestamp::parse(text).value(); }
+
+const UtcTimestamp kNow = UtcTimestamp::parse("2027-01-15T10:00:00Z").value();
+const NotionalCreditCheck kCredit(1'000);  // 10 % of notional
+
+class Registration : public ::testing::Test {
+ protected:
+  template <class Work>
+  auto run(Work&& work) {
+    return db::run_transaction(*fixture.pool, db::Isolation::read_committed, {}, std::forward<Work>(work));
+  }
+
+  void SetUp() override {
+    policy.credit = &kCredit;
+    a = fixture.add_member("alpha");
+    b = fixture.add_member("bravo");
+    c = fixture.add_member("charlie");
+    product = make_product("h100-sxm-us-east", 8);
+    run([&](pqxx::transaction_base& tx) {
+      for (const MemberId member : {a, b, c}) {
+        ASSERT_TRUE(authorise_member(tx, member, product, "ops"));
+        ASSERT_TRUE(set_credit_limit(tx, member, Money{100'000'000, Currency::usd()}, "risk"));  // 1,000,000 USD
+      }
+      for (int month = 1; month <= 12; ++month) {
+        ASSERT_TRUE(publish_reference_price(tx, product, BusinessDate::from_year_month_day(2027, month, 1).value(),
+                                            PricePerGpuHour{21'000}, "ops"));
+      }
+    });
+    for (const MemberId member : {a, b, c}) deposit(member, 50'000'000);  // 500,000 USD
+  }
+
+  ProductId make_product(const std::string& code, int node_block) {
+    NewProduct wanted;
+    wanted.spec.code = code;
+    wanted.spec.gpu_model = "H100";
+    wanted.spec.form_factor = "sxm";
+    wanted.spec.min_interconnect = "infiniband-400g";
+    wanted.spec.region = "us-east";
+    wanted.spec.node_block_gpus = node_block;
+    wanted.spec.tick_size_ticks = 50;  // 0.0050 USD per GPU-hour
+    wanted.spec.listing_horizon_days = 365;
+    wanted.position_limit_gpu_hours = 10'000'000;
+    wanted.fee_per_gpu_hour = PricePerGpuHour{25};  // 0.0025 USD per GPU-hour
+    wanted.created_by = "ops";
+    return run([&](pqxx::transaction_base& tx) { return create_product(tx, wanted).value().product.product_id; });
+  }
+
+  void deposit(MemberId member, std::int64_t amount_minor) {
+    const auto collateral = fixture.member_account(member, ledger::AccountKind::collateral);
+    const auto bank = fixture.house_account(ledger::AccountKind::settlement_bank);
+    run([&](pqxx::transaction_base& tx) {
+      ASSERT_TRUE(ledger::post(tx, ledger::testing::transfer("deposit:" + member.to_string() + ":" +
+                                                                 std::to_string(amount_minor) + ":" +
+                                                                 std::to_string(++deposits_),
+                                                             bank, collateral, amount_minor,
+                                                             ledger::JournalKind::collateral_deposit)));
+    });
+  }
+
+  // 256 GPUs for all of March 2027 (744 hours) at 2.1450.
+  TradeTerms march(MemberId buyer, MemberId seller, std::int64_t gpus = 256, std::int64_t price_ticks = 21'450) {
+    return TradeTerms{.product = product,
+                      .series_label = std::nullopt,
+                      .buyer = buyer,
+                      .seller = seller,
+                      .delivery_start = at("2027-03-01T00:00:00Z"),
+                      .delivery_end = at("2027-04-01T00:00:00Z"),
+                      .gpus = gpus,
+                      .price = PricePerGpuHour{price_ticks}};
+  }
+
+  static TradeActor actor(MemberId member) { return TradeActor{member, "member-" + member.to_string(), std::nullopt}; }
+
+  Result<Submitted, TradeError> submit(MemberId by, const TradeTerms& terms, const std::string& reference,
+                                       UtcTimestamp now = kNow) {
+    return run([&](pqxx::transaction_base& tx) { return submit_trade(tx, policy, actor(by), terms, reference, now); });
+  }
+  Result<Trade, TradeError> affirm(MemberId by, TradeId trade, UtcTimestamp now = kNow) {
+    return run([&](pqxx::transaction_base& tx) { return affirm_trade(tx, policy, actor(by), trade, now); });
+  }
+  // Submits as the buyer and affirms as the seller.
+  Result<Trade, TradeError> clear_trade(const TradeTerms& terms, const std::string& reference) {
+    const auto submitted = submit(terms.buyer, terms, reference);
+    if (!submitted) return fail(submitted.error());
+    return affirm(terms.seller, submitted->trade.trade_id);
+  }
+
+  // Out-of-band changes the services may not make (tests arrange their world with them).
+  void as_superuser(const std::string& sql) {
+    auto connection = fixture.superuser();
+    pqxx::work tx(connection);
+    tx.exec(sql);
+    tx.commit();
+  }
+
+  std::int64_t scalar(const std::string& sql) {
+    return run([&](pqxx::transaction_base& tx) { return tx.exec(sql)[0][0].as<std::int64_t>(); });
+  }
+
+  LedgerFixture fixture;
+  RegistrationPolicy policy;
+  MemberId a = MemberId(1);
+  MemberId b = MemberId(1);
+  MemberId c = MemberId(1);
+  ProductId product = ProductId(1);
+  int deposits_ = 0;
+};
+
+TEST(MonthSlices, SplitAWindowAtUtcMonthBoundaries) {
+  const auto slices = month_slices(at("2027-01-31T22:00:00Z"), at("2027-03-01T03:00:00Z"));
+  ASSERT_EQ(slices.size(), 3U);
+  EXPECT_EQ(slices[0].month.format(), "2027-01-01");
+  EXPECT_EQ(slices[0].hours, 2);
+  EXPECT_EQ(slices[1].month.format(), "2027-02-01");
+  EXPECT_EQ(slices[1].hours, 28 * 24);
+  EXPECT_EQ(slices[2].month.format(), "2027-03-01");
+  EXPECT_EQ(slices[2].hours, 3);
+  EXPECT_EQ(month_slices(at("2027-03-01T00:00:00Z"), at("2027-04-01T00:00:00Z")).size(), 1U);
+}
+
+TEST_F(Registration, AffirmationNovatesIntoLegsPositionsFeesAndAnOutboxEvent) {
+  const auto submitted = submit(a, march(a, b), "A-1");
+  ASSERT_TRUE(submitted) << submitted.error().detail;
+  EXPECT_TRUE(submitted->created);
+  EXPECT_EQ(submitted->trade.state, TradeState::pending_affirmation);
+  EXPECT_EQ(submitted->trade.gpu_hours, 256 * 744);
+  // 190,464 GPU-hours x 2.1450 = 408,545.28 USD
+  EXPECT_EQ(submitted->trade.notional, (Money{40'854'528, Currency::usd()}));
+
+  const auto cleared = affirm(b, submitted->trade.trade_id);
+  ASSERT_TRUE(cleared) << cleared.error().detail;
+  EXPECT_EQ(cleared->state, TradeState::cleared);
+  ASSERT_TRUE(cleared->fee_journal.has_value());
+
+  const auto id = cleared->trade_id.to_string();
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade_leg WHERE trade_id = " + id), 2);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.outbox WHERE topic = 'trade.cleared' AND aggregate_id = " + id), 1);
+  EXPECT_EQ(scalar("SELECT net_gpu_hours FROM cch.position WHERE member_id = " + a.to_string()), 190'464);
+  EXPECT_EQ(scalar("SELECT net_gpu_hours FROM cch.position WHERE member_id = " + b.to_string()), -190'464);
+  // 190,464 GPU-hours x 0.0025 = 476.16 USD per side, to the clearinghouse's fee income.
+  EXPECT_EQ(scalar("SELECT sum(amount_minor) FROM ledger.posting WHERE journal_id = " +
+                   cleared->fee_journal->to_string()),
+            0);
+  EXPECT_EQ(scalar("SELECT amount_minor FROM ledger.posting p JOIN ledger.account a USING (account_id) "
+                   "WHERE journal_id = " + cleared->fee_journal->to_string() + " AND a.kind = 'fee_income'"),
+            -2 * 47'616);
+  // 10 % of the notional, rounded up to the cent, on each side.
+  EXPECT_EQ(scalar("SELECT requirement_minor FROM cch.member_exposure WHERE member_id = " + a.to_string()), 4'085'453);
+  const auto events = run([&](pqxx::transaction_base& tx) { return trade_events(tx, cleared->trade_id); });
+  ASSERT_EQ(events.size(), 2U);
+  EXPECT_EQ(events[0].action, "submit");
+  EXPECT_EQ(events[1].action, "affirm");
+  EXPECT_EQ(events[1].to_state, "cleared");
+}
+
+TEST_F(Registration, PositionsOfAllMembersSumToZeroPerProductAndMonthAfterManyTrades) {
+  const MemberId members[] = {a, b, c};
+  int cleared = 0;
+  for (int i = 0; i < 12; ++i) {
+    const MemberId buyer = members[i % 3];
+    const MemberId seller = members[(i + 1 + (i / 3) % 2) % 3];  // never the buyer
+    TradeTerms terms = march(buyer, seller, 8 * (1 + i % 4), 21'000 + 50 * (i % 5));
+    // Windows crossing month boundaries put volume in several months.
+    terms.delivery_start = at("2027-02-20T00:00:00Z").add_microseconds(std::int64_t{3'600'000'000} * 7 * i).value();
+    terms.delivery_end = at("2027-03-10T00:00:00Z").add_microseconds(std::int64_t{3'600'000'000} * 13 * i).value();
+    const auto trade = clear_trade(terms, "R-" + std::to_string(i));
+    ASSERT_TRUE(trade) << trade.error().detail;
+    ++cleared;
+  }
+  EXPECT_EQ(cleared, 12);
+  EXPECT_EQ(scalar("SELECT count(*) FROM (SELECT product_id, delivery_month FROM cch.position "
+                   "GROUP BY 1, 2 HAVING sum(net_gpu_hours) <> 0 OR sum(bought_gpu_hours) <> sum(sold_gpu_hours)) x"),
+            0);
+  EXPECT_GE(scalar("SELECT count(DISTINCT delivery_month) FROM cch.position"), 2);
+  // The clearinghouse's legs: it sold to every buyer and bought from every seller, so its own net
+  // per product and month (the members' net, negated) is zero too.
+  EXPECT_EQ(scalar("SELECT count(*) FROM (SELECT trade_id FROM cch.trade_leg GROUP BY trade_id "
+                   "HAVING count(*) <> 2 OR sum(CASE side WHEN 'buy' THEN gpus ELSE -gpus END) <> 0) x"),
+            0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM (SELECT journal_id FROM ledger.posting GROUP BY journal_id "
+                   "HAVING sum(amount_minor) <> 0) x"),
+            0);
+}
+
+TEST_F(Registration, TheSameReferenceTwiceAnswersTheFirstTrade) {
+  const auto first = submit(a, march(a, b), "A-7");
+  ASSERT_TRUE(first);
+  const auto again = submit(a, march(a, b), "A-7");
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(again->created);
+  EXPECT_EQ(again->trade.trade_id, first->trade.trade_id);
+  const auto other_terms = submit(a, march(a, b, 512), "A-7");
+  ASSERT_FALSE(other_terms);
+  EXPECT_EQ(other_terms.error().refusal, TradeRefusal::reference_reused);
+  // References are per member: B may use "A-7" for its own submissions.
+  const auto bs = submit(b, march(c, b), "A-7");
+  ASSERT_TRUE(bs);
+  EXPECT_TRUE(bs->created);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade"), 2);
+}
+
+TEST_F(Registration, TwoMatchingSubmissionsClearOneTrade) {
+  const auto from_buyer = submit(a, march(a, b), "BUY-1");
+  ASSERT_TRUE(from_buyer);
+  const auto from_seller = submit(b, march(a, b), "SELL-9");
+  ASSERT_TRUE(from_seller) << from_seller.error().detail;
+  EXPECT_TRUE(from_seller->matched);
+  EXPECT_EQ(from_seller->trade.trade_id, from_buyer->trade.trade_id);
+  EXPECT_EQ(from_seller->trade.state, TradeState::cleared);
+  EXPECT_EQ(from_seller->trade.counterparty_reference, "SELL-9");
+  // The seller's reference now names the trade too.
+  const auto replay = submit(b, march(a, b), "SELL-9");
+  ASSERT_TRUE(replay);
+  EXPECT_EQ(replay->trade.trade_id, from_buyer->trade.trade_id);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade_leg"), 2);
+}
+
+TEST_F(Registration, SubmissionsThatAreNotWellFormedAreRefusedWithTheirReason) {
+  const auto refused = [&](MemberId by, TradeTerms terms, std::string reference) {
+    const auto outcome = submit(by, terms, reference);
+    return outcome ? std::string("accepted") : std::string(to_string(outcome.error().refusal));
+  };
+  EXPECT_EQ(refused(a, march(a, b), ""), "invalid_reference");
+  EXPECT_EQ(refused(a, march(a, b), "has space"), "invalid_reference");
+  EXPECT_EQ(refused(a, march(a, a), "x1"), "same_member_both_sides");
+  EXPECT_EQ(refused(c, march(a, b), "x2"), "not_a_party");
+  TradeTerms unknown = march(a, b);
+  unknown.product = ProductId(999'999);
+  EXPECT_EQ(refused(a, unknown, "x3"), "unknown_product");
+  TradeTerms stranger = march(a, MemberId(999'999));
+  EXPECT_EQ(refused(a, stranger, "x4"), "unknown_member");
+  TradeTerms half_hour = march(a, b);
+  half_hour.delivery_end = at("2027-03-31T23:30:00Z");
+  EXPECT_EQ(refused(a, half_hour, "x5"), "invalid_window");
+  TradeTerms backwards = march(a, b);
+  std::swap(backwards.delivery_start, backwards.delivery_end);
+  EXPECT_EQ(refused(a, backwards, "x6"), "invalid_window");
+  EXPECT_EQ(refused(a, march(a, b, 12), "x7"), "invalid_gpus");  // not a multiple of the node block of 8
+  EXPECT_EQ(refused(a, march(a, b, 0), "x8"), "invalid_gpus");
+  EXPECT_EQ(refused(a, march(a, b, 256, 0), "x9"), "invalid_price");
+  EXPECT_EQ(refused(a, march(a, b, 256, 21'451), "x10"), "price_off_tick");
+  TradeTerms series = march(a, b);
+  series.series_label = "2027-13";
+  EXPECT_EQ(refused(a, series, "x11"), "unknown_series");
+  series.series_label = "2027-W53";  // 2027 has 52 ISO weeks
+  EXPECT_EQ(refused(a, series, "x12"), "unknown_series");
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade"), 0);
+}
+
+TEST_F(Registration, AFuturesTradeNamesAListedSeriesWhosePeriodIsItsWindow) {
+  TradeTerms terms = march(a, b);
+  terms.series_label = "2027-Q2";
+  terms.delivery_start = kNow;  // ignored: the series decides
+  terms.delivery_end = kNow;
+  const auto trade = clear_trade(terms, "F-1");
+  ASSERT_TRUE(trade) << trade.error().detail;
+  EXPECT_EQ(trade->terms.delivery_start, at("2027-04-01T00:00:00Z"));
+  EXPECT_EQ(trade->terms.delivery_end, at("2027-07-01T00:00:00Z"));
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.position WHERE member_id = " + a.to_string()), 3);  // April-June
+  TradeTerms week = march(a, b);
+  week.series_label = "2027-W10";
+  const auto weekly = clear_trade(week, "F-2");
+  ASSERT_TRUE(weekly) << weekly.error().detail;
+  EXPECT_EQ(weekly->terms.delivery_start, at("2027-03-08T00:00:00Z"));  // Monday of ISO week 10
+}
+
+// Every pre-trade check refuses once, with its reason; the trade stays pending with the refusal
+// recorded, and nothing is novated.
+TEST_F(Registration, EveryPreTradeCheckRefusesWithItsReasonAndLeavesTheTradePending) {
+  struct Case {
+    std::string name;
+    std::function<void()> arrange;
+    std::function<TradeTerms()> terms;
+    std::string expected;
+    UtcTimestamp affirm_at = kNow;
+  };
+  const auto plain = [&] { return march(a, b); };
+  const std::vector<Case> cases = {
+      {"member_not_active", [&] { as_superuser("UPDATE cch.member SET status = 'suspended' WHERE code = 'alpha'"); },
+       plain, "member_not_active"},
+      {"product_not_authorised", [&] { as_superuser("DELETE FROM cch.member_product WHERE member_id = " + a.to_string()); },
+       plain, "product_not_authorised"},
+      {"product_not_trading", [&] { run([&](auto& tx) { ASSERT_TRUE(set_trading_status(tx, product, TradingStatus::halted)); }); },
+       plain, "product_not_trading"},
+      {"window_started", [&] { policy.affirmation_window = std::chrono::hours(24); },
+       [&] {
+         TradeTerms terms = march(a, b);
+         terms.delivery_start = at("2027-01-15T11:00:00Z");
+         terms.delivery_end = at("2027-01-16T00:00:00Z");
+         return terms;
+       },
+       "window_started", at("2027-01-15T12:00:00Z")},
+      {"window_beyond_horizon", [] {},
+       [&] {
+         TradeTerms terms = march(a, b);
+         terms.delivery_start = at("2028-03-01T00:00:00Z");
+         terms.delivery_end = at("2028-04-01T00:00:00Z");
+         return terms;
+       },
+       "window_beyond_horizon"},
+      {"series_not_listed", [] {},
+       [&] {
+         TradeTerms terms = march(a, b);
+         terms.series_label = "2027-01";  // January 2027 is in progress on 15 January
+         return terms;
+       },
+       "series_not_listed"},
+      {"no_reference_price", [&] { as_superuser("DELETE FROM cch.reference_price WHERE delivery_month = '2027-03-01'"); },
+       plain, "no_reference_price"},
+      {"price_outside_band", [] {}, [&] { return march(a, b, 256, 26'000); }, "price_outside_band"},  // +23.8 %
+      {"position_limit_exceeded",
+       [&] { run([&](auto& tx) { ASSERT_TRUE(set_position_limit(tx, a, product, 190'000, "risk")); }); }, plain,
+       "position_limit_exceeded"},
+      {"concentration_limit_exceeded",
+       [&] { policy.concentration_floor_gpu_hours = 1; }, plain, "concentration_limit_exceeded"},
+      {"credit_limit_exceeded",
+       [&] { run([&](auto& tx) { ASSERT_TRUE(set_credit_limit(tx, a, Money{4'000'000, Currency::usd()}, "risk")); }); },
+       plain, "credit_limit_exceeded"},
+      {"insufficient_collateral", [&] { policy.concentration_floor_gpu_hours = 1'000'000'000'000; },
+       [&] { return march(a, b, 256 * 13, 21'450); }, "insufficient_collateral"},
+  };
+  int index = 0;
+  for (const auto& test : cases) {
+    SCOPED_TRACE(test.name);
+    // A fresh world per case: undo the previous case's arrangement.
+    as_superuser("UPDATE cch.member SET status = 'active'; "
+                 "INSERT INTO cch.member_product (member_id, product_id, authorised_by) SELECT member_id, " +
+                 product.to_string() + ", 'ops' FROM cch.member ON CONFLICT DO NOTHING; "
+                 "UPDATE cch.product SET trading_status = 'active'; "
+                 "INSERT INTO cch.reference_price (product_id, delivery_month, price_ticks, published_by) VALUES (" +
+                 product.to_string() + ", '2027-03-01', 21000, 'ops') ON CONFLICT DO NOTHING; "
+                 "DELETE FROM cch.position_limit; UPDATE cch.member_limit SET credit_limit_minor = 100000000");
+    policy.concentration_floor_gpu_hours = 1'000'000;
+    policy.affirmation_window = std::chrono::minutes(60);
+    test.arrange();
+    const auto submitted = submit(b, test.terms(), "case-" + std::to_string(++index));
+    ASSERT_TRUE(submitted) << submitted.error().detail;
+    const auto affirmed = affirm(a, submitted->trade.trade_id, test.affirm_at);
+    ASSERT_FALSE(affirmed);
+    EXPECT_EQ(to_string(affirmed.error().refusal), test.expected) << affirmed.error().detail;
+    const auto stored = run([&](pqxx::transaction_base& tx) { return find_trade(tx, submitted->trade.trade_id); });
+    EXPECT_EQ(stored->state, TradeState::pending_affirmation);
+    EXPECT_EQ(stored->last_refusal, test.expected);
+  }
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade_leg"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.position"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade_event WHERE action = 'refuse'"),
+            static_cast<std::int64_t>(cases.size()));
+}
+
+TEST_F(Registration, ARefusalCausedByTheOtherMemberIsToldAsCounterpartyRefused) {
+  run([&](pqxx::transaction_base& tx) { ASSERT_TRUE(set_credit_limit(tx, a, Money{0, Currency::usd()}, "risk")); });
+  const auto submitted = submit(a, march(a, b), "A-1");
+  ASSERT_TRUE(submitted);
+  const auto affirmed = affirm(b, submitted->trade.trade_id);
+  ASSERT_FALSE(affirmed);
+  EXPECT_EQ(affirmed.error().refusal, TradeRefusal::counterparty_refused);
+  EXPECT_EQ(affirmed.error().detail.find("credit"), std::string::npos) << "no detail of the other member's state";
+  const auto stored = run([&](pqxx::transaction_base& tx) { return find_trade(tx, submitted->trade.trade_id); });
+  EXPECT_EQ(stored->last_refusal, "credit_limit_exceeded");
+  EXPECT_EQ(stored->last_refused_member, a);
+  // Once the limit is raised the same trade clears.
+  run([&](pqxx::transaction_base& tx) {
+    ASSERT_TRUE(set_credit_limit(tx, a, Money{100'000'000, Currency::usd()}, "risk"));
+  });
+  ASSERT_TRUE(affirm(b, submitted->trade.trade_id));
+}
+
+TEST_F(Registration, LifecycleRefusalsRejectCancelAndExpiry) {
+  const auto one = submit(a, march(a, b), "L-1");
+  ASSERT_TRUE(one);
+  const auto id = one->trade.trade_id;
+  const auto own = affirm(a, id);
+  ASSERT_FALSE(own);
+  EXPECT_EQ(own.error().refusal, TradeRefusal::own_submission);
+  const auto outsider = affirm(c, id);
+  ASSERT_FALSE(outsider);
+  EXPECT_EQ(outsider.error().refusal, TradeRefusal::trade_not_found);
+  const auto rejected =
+      run([&](pqxx::transaction_base& tx) { return reject_trade(tx, actor(b), id, "wrong price", kNow); });
+  ASSERT_TRUE(rejected);
+  EXPECT_EQ(rejected->state, TradeState::rejected);
+  const auto again = affirm(b, id);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().refusal, TradeRefusal::trade_not_pending);
+
+  const auto two = submit(a, march(a, b), "L-2");
+  ASSERT_TRUE(two);
+  const auto cancelled =
+      run([&](pqxx::transaction_base& tx) { return cancel_trade(tx, actor(a), two->trade.trade_id, "", kNow); });
+  ASSERT_TRUE(cancelled);
+  EXPECT_EQ(cancelled->state, TradeState::cancelled);
+
+  const auto three = submit(a, march(a, b), "L-3");
+  ASSERT_TRUE(three);
+  const UtcTimestamp later = three->trade.expires_at;
+  const auto late = affirm(b, three->trade.trade_id, later);
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().refusal, TradeRefusal::trade_expired);
+  EXPECT_EQ(run([&](pqxx::transaction_base& tx) { return expire_due_trades(tx, kNow, 100); }), 0U);
+  EXPECT_EQ(run([&](pqxx::transaction_base& tx) { return expire_due_trades(tx, later, 100); }), 1U);
+  const auto expired = run([&](pqxx::transaction_base& tx) { return find_trade(tx, three->trade.trade_id); });
+  EXPECT_EQ(expired->state, TradeState::expired);
+  const auto events = run([&](pqxx::transaction_base& tx) { return trade_events(tx, three->trade.trade_id); });
+  ASSERT_EQ(events.size(), 2U);  // submit, expire: a late affirmation changes nothing
+  EXPECT_EQ(events[1].action, "expire");
+}
+
+// Many concurrent trades of one member that together would use more credit than its limit: the
+// limit holds exactly, and every trade that fits is cleared.
+TEST_F(Registration, ConcurrentTradesNeverJointlyBreachACreditLimit) {
+  // Each trade: 8 GPUs x 744 h x 2.1000 = 12,499.20 USD notional; 10 % = 1,249.92 USD of credit.
+  constexpr int kTrades = 24;
+  constexpr std::int64_t kPerTrade = 124'992;
+  constexpr int kFit = 9;
+  run([&](pqxx::transaction_base& tx) {
+    ASSERT_TRUE(set_credit_limit(tx, a, Money{kPerTrade * kFit + kPerTrade / 2, Currency::usd()}, "risk"));
+  });
+  std::vector<TradeId> pending;
+  for (int i = 0; i < kTrades; ++i) {
+    const auto submitted = submit(a, march(a, i % 2 == 0 ? b : c, 8, 21'000), "RACE-" + std::to_string(i));
+    ASSERT_TRUE(submitted);
+    pending.push_back(submitted->trade.trade_id);
+  }
+  std::atomic<int> cleared{0};
+  std::atomic<int> refused_for_credit{0};
+  std::atomic<int> other{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kTrades; ++i) {
+    threads.emplace_back([&, i] {
+      const auto affirmed = affirm(i % 2 == 0 ? b : c, pending[static_cast<std::size_t>(i)]);
+      if (affirmed) {
+        ++cleared;
+      } else if (affirmed.error().refusal == TradeRefusal::counterparty_refused) {
+        ++refused_for_credit;
+      } else {
+        ++other;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(cleared.load(), kFit);
+  EXPECT_EQ(refused_for_credit.load(), kTrades - kFit);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(scalar("SELECT requirement_minor FROM cch.member_exposure WHERE member_id = " + a.to_string()),
+            kPerTrade * kFit);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade WHERE last_refusal = 'credit_limit_exceeded'"), kTrades - kFit);
+}
+
+TEST_F(Registration, ConcurrentSubmissionsOfOneReferenceMakeOneTrade) {
+  std::vector<std::thread> threads;
+  std::atomic<int> created{0};
+  std::atomic<int> replays{0};
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] {
+      const auto outcome = submit(a, march(a, b), "SAME");
+      if (outcome && outcome->created) ++created;
+      if (outcome && !outcome->created) ++replays;
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(created.load(), 1);
+  EXPECT_EQ(replays.load(), 7);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade"), 1);
+}
+
+}  // namespace
+}  // namespace cch::registry
