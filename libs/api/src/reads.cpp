@@ -6,7 +6,10 @@
 #include "cch/ledger/accounts.hpp"
 #include "cch/ledger/queries.hpp"
 #include "cch/ledger/verify.hpp"
+#include "cch/registry/catalog.hpp"
 #include "cch/registry/members.hpp"
+#include "cch/registry/products.hpp"
+#include "cch/registry/trades.hpp"
 #include "cch/registry/routes.hpp"
 #include "cch/settlement/collateral.hpp"
 #include "cch/settlement/routes.hpp"
@@ -346,6 +349,189 @@ http::Response principals(Api&, pqxx::transaction_base& tx, const http::Request&
   return http::json_response(200, page(std::move(items), next));
 }
 
+// ---- products, limits, trades and positions (issue 5) ----------------------------------------
+
+std::optional<MemberId> viewer_of(const access::Principal& principal) {
+  return principal.role == access::Role::member ? principal.member : std::nullopt;
+}
+
+http::Response list_products(Api&, pqxx::transaction_base& tx, const http::Request& request,
+                             const access::Principal&) {
+  QueryReader query(request, {"limit", "cursor"});
+  const std::size_t limit = query.limit();
+  const auto cursor = query.id_cursor();
+  if (query.failed()) return query.failure();
+  const auto products =
+      registry::list_products(tx, cursor ? std::optional<ProductId>(ProductId(*cursor)) : std::nullopt, limit + 1);
+  nlohmann::json items = nlohmann::json::array();
+  for (std::size_t i = 0; i < products.size() && i < limit; ++i) items.push_back(registry::product_json(products[i]));
+  std::optional<std::string> next;
+  if (products.size() > limit) next = products[limit - 1].product_id.to_string();
+  return http::json_response(200, page(std::move(items), next));
+}
+
+http::Response get_product(Api&, pqxx::transaction_base& tx, const http::Request& request, const access::Principal&) {
+  QueryReader query(request, {});
+  if (query.failed()) return query.failure();
+  const auto id = path_id<ProductId>(request, "product_id");
+  const auto product = id ? registry::find_product(tx, *id) : std::nullopt;
+  if (!product) return not_found();
+  return http::json_response(200, registry::product_json(*product));
+}
+
+// The series listed today: every standard period that starts after today and within the
+// product's listing horizon (products.hpp), optionally of one kind.
+http::Response product_series(Api&, pqxx::transaction_base& tx, const http::Request& request,
+                              const access::Principal&) {
+  QueryReader query(request, {"kind"});
+  const auto kind_text = query.text("kind");
+  std::optional<registry::PeriodKind> kind;
+  if (kind_text) {
+    kind = registry::parse_period_kind(*kind_text);
+    if (!kind) query.refuse("kind", "must be day, week, month, quarter or year");
+  }
+  if (query.failed()) return query.failure();
+  const auto id = path_id<ProductId>(request, "product_id");
+  const auto product = id ? registry::find_product(tx, *id) : std::nullopt;
+  if (!product) return not_found();
+  const BusinessDate today = BusinessDate::containing(UtcTimestamp::now());
+  std::vector<registry::PeriodKind> kinds;
+  if (kind) {
+    kinds.push_back(*kind);
+  } else {
+    const auto all = registry::all_period_kinds();
+    kinds.assign(all.begin(), all.end());
+  }
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto& period : registry::listed_periods(kinds, today, product->spec.listing_horizon_days)) {
+    items.push_back({{"series", period.label},
+                     {"kind", std::string(registry::to_string(period.kind))},
+                     {"delivery_start", period.start().format()},
+                     {"delivery_end", period.end().format()},
+                     {"hours", period.hours()}});
+  }
+  return http::json_response(200, {{"product_id", product->product_id.to_string()},
+                                   {"as_of", today.format()},
+                                   {"items", std::move(items)}});
+}
+
+http::Response product_reference_prices(Api&, pqxx::transaction_base& tx, const http::Request& request,
+                                        const access::Principal&) {
+  QueryReader query(request, {});
+  if (query.failed()) return query.failure();
+  const auto id = path_id<ProductId>(request, "product_id");
+  if (!id || !registry::find_product(tx, *id)) return not_found();
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto& price : registry::reference_prices(tx, *id)) items.push_back(registry::reference_price_json(price));
+  return http::json_response(200, {{"product_id", id->to_string()}, {"items", std::move(items)}});
+}
+
+http::Response member_limits(Api&, pqxx::transaction_base& tx, const http::Request& request,
+                             const access::Principal&) {
+  QueryReader query(request, {});
+  if (query.failed()) return query.failure();
+  const auto id = path_id<MemberId>(request, "member_id");
+  const auto limits = id ? registry::member_limits(tx, *id) : std::nullopt;
+  if (!limits) return not_found();
+  nlohmann::json json = registry::limits_json(*limits);
+  const auto used = tx.exec_params("SELECT requirement_minor FROM cch.member_exposure WHERE member_id = $1", id->value());
+  json["credit_used"] = format_amount(Money{used.empty() ? 0 : used[0][0].as<std::int64_t>(), Currency::usd()});
+  json["credit_rule"] = "notional";
+  return http::json_response(200, json);
+}
+
+http::Response member_positions(Api&, pqxx::transaction_base& tx, const http::Request& request,
+                                const access::Principal&) {
+  QueryReader query(request, {});
+  if (query.failed()) return query.failure();
+  const auto id = path_id<MemberId>(request, "member_id");
+  if (!id || !registry::find_member(tx, *id)) return not_found();
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto& position : registry::member_positions(tx, *id)) items.push_back(registry::position_json(position));
+  return http::json_response(200, {{"member_id", id->to_string()}, {"items", std::move(items)}});
+}
+
+// Trades in id order. A member sees the trades it is a party to; staff see all and may filter
+// by member. Filters: state, product_id, member_id (staff).
+http::Response list_trades(Api&, pqxx::transaction_base& tx, const http::Request& request,
+                           const access::Principal& principal) {
+  QueryReader query(request, {"limit", "cursor", "state", "product_id", "member_id"});
+  const std::size_t limit = query.limit();
+  const auto cursor = query.id_cursor();
+  const auto state = query.text("state");
+  if (state && !registry::parse_trade_state(*state)) {
+    query.refuse("state", "must be pending_affirmation, cleared, rejected, cancelled or expired");
+  }
+  std::optional<std::int64_t> product;
+  if (const auto text = query.text("product_id")) {
+    if (const auto parsed = parse_id_value(*text)) {
+      product = *parsed;
+    } else {
+      query.refuse("product_id", "must be an id");
+    }
+  }
+  std::optional<std::int64_t> member;
+  if (const auto text = query.text("member_id")) {
+    if (const auto parsed = parse_id_value(*text)) {
+      member = *parsed;
+    } else {
+      query.refuse("member_id", "must be an id");
+    }
+  }
+  if (query.failed()) return query.failure();
+  const auto viewer = viewer_of(principal);
+  if (viewer) {
+    if (member && *member != viewer->value()) {
+      return http::json_response(200, page(nlohmann::json::array(), std::nullopt));  // nothing of others
+    }
+    member = viewer->value();
+  }
+  const auto rows = tx.exec_params(
+      "SELECT trade_id FROM cch.trade WHERE trade_id > $1 "
+      "AND ($2::bigint IS NULL OR buyer_member_id = $2 OR seller_member_id = $2) "
+      "AND ($3::text IS NULL OR state = $3) AND ($4::bigint IS NULL OR product_id = $4) "
+      "ORDER BY trade_id LIMIT $5",
+      cursor.value_or(0), member, state, product, static_cast<std::int64_t>(limit + 1));
+  nlohmann::json items = nlohmann::json::array();
+  std::optional<std::string> next;
+  for (std::size_t i = 0; i < rows.size() && i < limit; ++i) {
+    const auto trade = registry::find_trade(tx, TradeId(rows[i][0].as<std::int64_t>()));
+    items.push_back(registry::trade_json(*trade, viewer));
+  }
+  if (rows.size() > limit) next = rows[limit - 1][0].as<std::string>();
+  return http::json_response(200, page(std::move(items), next));
+}
+
+http::Response get_trade(Api&, pqxx::transaction_base& tx, const http::Request& request,
+                         const access::Principal& principal) {
+  QueryReader query(request, {});
+  if (query.failed()) return query.failure();
+  const auto id = path_id<TradeId>(request, "trade_id");
+  const auto trade = id ? registry::find_trade(tx, *id) : std::nullopt;
+  if (!trade) return not_found();
+  const auto viewer = viewer_of(principal);
+  nlohmann::json json = registry::trade_json(*trade, viewer);
+  nlohmann::json events = nlohmann::json::array();
+  for (const auto& event : registry::trade_events(tx, *id)) {
+    // A member sees its own reasons; a refusal's reason may describe the other member's state.
+    const bool own = !viewer || (event.actor_member && *event.actor_member == *viewer && event.action != "refuse");
+    events.push_back({{"sequence", event.sequence},
+                      {"at", event.at.format()},
+                      {"action", event.action},
+                      {"actor_member_id", event.actor_member ? nlohmann::json(event.actor_member->to_string())
+                                                             : nlohmann::json(nullptr)},
+                      {"actor", viewer ? nlohmann::json(nullptr) : nlohmann::json(event.actor)},
+                      {"from_state", event.from_state ? nlohmann::json(*event.from_state) : nlohmann::json(nullptr)},
+                      {"to_state", event.to_state},
+                      {"reason", own && event.reason ? nlohmann::json(*event.reason) : nlohmann::json(nullptr)},
+                      {"request_id", viewer ? nlohmann::json(nullptr)
+                                            : (event.request_id ? nlohmann::json(*event.request_id)
+                                                                : nlohmann::json(nullptr))}});
+  }
+  json["events"] = std::move(events);
+  return http::json_response(200, json);
+}
+
 }  // namespace
 
 QueryReader::QueryReader(const http::Request& request, std::initializer_list<std::string_view> accepted)
@@ -421,6 +607,14 @@ ReadRoute read_route(std::string_view method, std::string_view pattern) {
       {"GET /v1/ledger/verification", {verification, true}},
       {"GET /v1/audit/requests", {audit_requests, false}},
       {"GET /v1/principals", {principals, false}},
+      {"GET /v1/products", {list_products, false}},
+      {"GET /v1/products/{product_id}", {get_product, false}},
+      {"GET /v1/products/{product_id}/series", {product_series, false}},
+      {"GET /v1/products/{product_id}/reference-prices", {product_reference_prices, false}},
+      {"GET /v1/members/{member_id}/limits", {member_limits, true}},
+      {"GET /v1/members/{member_id}/positions", {member_positions, false}},
+      {"GET /v1/trades", {list_trades, true}},
+      {"GET /v1/trades/{trade_id}", {get_trade, true}},
   };
   const auto found = handlers.find(std::string(method) + " " + std::string(pattern));
   return found == handlers.end() ? ReadRoute{} : found->second;

@@ -25,6 +25,10 @@ constexpr RoleSet kStaffReaders{Role::risk_officer, Role::auditor, Role::operato
 constexpr RoleSet kOperator{Role::operator_};
 constexpr RoleSet kAuditor{Role::auditor};
 constexpr RoleSet kMember{Role::member};
+constexpr RoleSet kRiskOfficer{Role::risk_officer};
+// Trades, positions and limits: the member itself, risk officers and operators (auditors read the
+// ledger and the audit logs only).
+constexpr RoleSet kTradingReaders{Role::member, Role::risk_officer, Role::operator_};
 
 // The one table of public routes. Order: as the OpenAPI document lists them.
 constexpr std::array kRoutes = {
@@ -63,6 +67,37 @@ constexpr std::array kRoutes = {
     RouteSpec{"GET", "/v1/ledger/verification", kAuditor, Ownership::none, Executor::read, 200,
               "Verify the hash chains"},
     RouteSpec{"GET", "/v1/audit/requests", kAuditor, Ownership::none, Executor::read, 200, "The request audit log"},
+    RouteSpec{"GET", "/v1/products", kEveryone, Ownership::none, Executor::read, 200, "List products"},
+    RouteSpec{"POST", "/v1/products", kOperator, Ownership::none, Executor::registry, 201, "Create a product"},
+    RouteSpec{"GET", "/v1/products/{product_id}", kEveryone, Ownership::none, Executor::read, 200, "One product"},
+    RouteSpec{"POST", "/v1/products/{product_id}/trading-status", kOperator, Ownership::none, Executor::registry, 200,
+              "Halt, delist or resume a product"},
+    RouteSpec{"GET", "/v1/products/{product_id}/series", kEveryone, Ownership::none, Executor::read, 200,
+              "The futures series listed today"},
+    RouteSpec{"GET", "/v1/products/{product_id}/reference-prices", kEveryone, Ownership::none, Executor::read, 200,
+              "Reference prices per delivery month"},
+    RouteSpec{"POST", "/v1/products/{product_id}/reference-prices", kOperator, Ownership::none, Executor::registry,
+              200, "Publish a month's reference price"},
+    RouteSpec{"POST", "/v1/members/{member_id}/product-authorisations", kOperator, Ownership::member,
+              Executor::registry, 201, "Authorise a member to clear a product"},
+    RouteSpec{"GET", "/v1/members/{member_id}/limits", kTradingReaders, Ownership::member, Executor::read, 200,
+              "A member's credit and position limits and credit used"},
+    RouteSpec{"POST", "/v1/members/{member_id}/credit-limit", kRiskOfficer, Ownership::member, Executor::registry,
+              200, "Set a member's credit limit"},
+    RouteSpec{"POST", "/v1/members/{member_id}/position-limits", kRiskOfficer, Ownership::member, Executor::registry,
+              200, "Set a member's position limit for a product"},
+    RouteSpec{"GET", "/v1/members/{member_id}/positions", kTradingReaders, Ownership::member, Executor::read, 200,
+              "A member's net positions per product and delivery month"},
+    RouteSpec{"GET", "/v1/trades", kTradingReaders, Ownership::none, Executor::read, 200, "List trades"},
+    RouteSpec{"POST", "/v1/trades", kMember, Ownership::none, Executor::registry, 201, "Submit a trade"},
+    RouteSpec{"GET", "/v1/trades/{trade_id}", kTradingReaders, Ownership::trade, Executor::read, 200,
+              "One trade and its history"},
+    RouteSpec{"POST", "/v1/trades/{trade_id}/affirm", kMember, Ownership::trade, Executor::registry, 200,
+              "Affirm a trade: checks, then clearing"},
+    RouteSpec{"POST", "/v1/trades/{trade_id}/reject", kMember, Ownership::trade, Executor::registry, 200,
+              "Reject a trade submitted by the other side"},
+    RouteSpec{"POST", "/v1/trades/{trade_id}/cancel", kMember, Ownership::trade, Executor::registry, 200,
+              "Cancel a pending trade"},
     RouteSpec{"GET", "/v1/principals", RoleSet{Role::operator_, Role::auditor}, Ownership::none, Executor::read, 200,
               "List principals"},
     RouteSpec{"POST", "/v1/principals", kOperator, Ownership::none, Executor::api_command, 201, "Create a principal"},
@@ -126,6 +161,14 @@ std::optional<bool> read_member_owns(pqxx::transaction_base& tx, Ownership owner
       return owner_from(
           tx.exec_params("SELECT member_id FROM cch.collateral_withdrawal WHERE withdrawal_id = $1", *id));
     }
+    case Ownership::trade: {
+      const auto id = id_of("trade_id");
+      if (!id) return std::nullopt;
+      const auto rows = tx.exec_params(
+          "SELECT $2 IN (buyer_member_id, seller_member_id) FROM cch.trade WHERE trade_id = $1", *id, member.value());
+      if (rows.empty()) return std::nullopt;
+      return rows[0][0].as<bool>();
+    }
     case Ownership::journal: {
       const auto id = id_of("journal_id");
       if (!id) return std::nullopt;
@@ -148,6 +191,7 @@ std::optional<bool> member_owns(Api& api, pqxx::transaction_base& tx, Ownership 
   }
   const std::string_view name = ownership == Ownership::account      ? "account_id"
                                 : ownership == Ownership::withdrawal ? "withdrawal_id"
+                                : ownership == Ownership::trade      ? "trade_id"
                                                                      : "journal_id";
   const std::string key = std::string(name) + ":" + std::string(request.path_param(name).value_or("")) + ":" +
                           member.to_string();

@@ -140,6 +140,22 @@ std::vector<SettingSpec> build_settings() {
                                  "another process takes effect within this time."));
   list.push_back(integer_setting("api.forward_timeout_ms", 10000, 10, 10 * kMinute_ms,
                                  "Longest wait for the owning service to answer a forwarded command."));
+  list.push_back(integer_setting("registry.affirmation_window_minutes", 60, 1, 7 * 24 * 60,
+                                 "Minutes a submitted trade waits for its counterparty's affirmation before it "
+                                 "expires."));
+  list.push_back(integer_setting("registry.expiry_sweep_interval_ms", 1000, 10, kHour_ms,
+                                 "How often the registry expires trades past their affirmation window."));
+  list.push_back(integer_setting("registry.price_band_bp", 2000, 1, 10000,
+                                 "Fat-finger guard: the largest distance of a trade's price from the reference "
+                                 "price, in basis points of the reference price."));
+  list.push_back(integer_setting("registry.concentration_share_bp", 5000, 1, 10000,
+                                 "Largest net position of one member in a product and delivery month, in basis "
+                                 "points of that month's open interest ..."));
+  list.push_back(integer_setting("registry.concentration_floor_gpu_hours", 1'000'000, 1, 1'000'000'000'000,
+                                 "... applied once the open interest is at least this many GPU-hours."));
+  list.push_back(integer_setting("registry.notional_margin_rate_bp", 1500, 1, 10000,
+                                 "Credit check until the margin service exists: each cleared leg uses this share "
+                                 "of its notional, in basis points, of the member's credit limit and collateral."));
   list.push_back(string_setting("internal.ca_file", "",
                                 "PEM CA of internal services' certificates (when a service sets tls = true)."));
   list.push_back(string_setting("internal.client_certificate_file", "",

@@ -1,5 +1,7 @@
 #include "cch/http/json_input.hpp"
 
+#include <charconv>
+
 
 namespace cch::http {
 
@@ -61,6 +63,55 @@ std::optional<std::string> BodyReader::text(std::string_view field, std::size_t 
     return std::nullopt;
   }
   return text;
+}
+
+std::optional<std::int64_t> BodyReader::integer(std::string_view field, std::int64_t min, std::int64_t max,
+                                                bool required) {
+  const nlohmann::json* value = find(field, required);
+  if (value == nullptr) return std::nullopt;
+  const std::string range = " from " + std::to_string(min) + " to " + std::to_string(max);
+  if (!value->is_number_integer()) {
+    refuse(field, "must be an integer" + range);
+    return std::nullopt;
+  }
+  if (value->is_number_unsigned()) {
+    const auto number = value->get<std::uint64_t>();
+    if (max < 0 || number > static_cast<std::uint64_t>(max)) {
+      refuse(field, "must be an integer" + range);
+      return std::nullopt;
+    }
+    return static_cast<std::int64_t>(number);
+  }
+  const auto number = value->get<std::int64_t>();
+  if (number < min || number > max) {
+    refuse(field, "must be an integer" + range);
+    return std::nullopt;
+  }
+  return number;
+}
+
+std::optional<std::int64_t> BodyReader::id(std::string_view field, bool required) {
+  const nlohmann::json* value = find(field, required);
+  if (value == nullptr) return std::nullopt;
+  const std::string* text = value->is_string() ? &value->get_ref<const std::string&>() : nullptr;
+  std::int64_t parsed = 0;
+  if (text == nullptr || text->empty() || text->size() > 19 || (*text)[0] == '0' ||
+      std::from_chars(text->data(), text->data() + text->size(), parsed).ptr != text->data() + text->size() ||
+      parsed <= 0) {
+    refuse(field, "must be an id: a string of digits, e.g. \"42\"");
+    return std::nullopt;
+  }
+  return parsed;
+}
+
+std::optional<bool> BodyReader::boolean(std::string_view field, bool required) {
+  const nlohmann::json* value = find(field, required);
+  if (value == nullptr) return std::nullopt;
+  if (!value->is_boolean()) {
+    refuse(field, "must be true or false");
+    return std::nullopt;
+  }
+  return value->get<bool>();
 }
 
 std::optional<std::string> BodyReader::decimal_text(std::string_view field, bool required) {

@@ -2,7 +2,13 @@
 
 #include "cch/db/transaction.hpp"
 #include "cch/http/json_input.hpp"
+#include "cch/core/log.hpp"
 #include "cch/runtime/internal.hpp"
+
+#include <cassert>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 
 namespace cch::registry {
 
@@ -43,9 +49,65 @@ http::Response register_member_command(runtime::ServiceContext& context, const h
   return response;
 }
 
+// The expiry sweep: every interval, expires what is due, in bounded transactions.
+struct RegistryState::Sweep {
+  std::mutex mutex;
+  std::condition_variable wake;
+  bool stopping = false;
+  std::thread thread;
+};
+
+RegistryState::RegistryState(const config::Config& config)
+    : credit(config.integer("registry.notional_margin_rate_bp")) {
+  policy.affirmation_window = std::chrono::minutes(config.integer("registry.affirmation_window_minutes"));
+  policy.price_band_bp = config.integer("registry.price_band_bp");
+  policy.concentration_share_bp = config.integer("registry.concentration_share_bp");
+  policy.concentration_floor_gpu_hours = config.integer("registry.concentration_floor_gpu_hours");
+  policy.credit = &credit;
+}
+
+RegistryState::~RegistryState() {
+  if (!sweep_) return;
+  {
+    const std::lock_guard lock(sweep_->mutex);
+    sweep_->stopping = true;
+  }
+  sweep_->wake.notify_all();
+  sweep_->thread.join();
+}
+
+void RegistryState::start_expiry_sweep(db::ConnectionPool& pool, std::chrono::milliseconds interval) {
+  assert(!sweep_ && "one sweep per state");
+  sweep_ = std::make_unique<Sweep>();
+  sweep_->thread = std::thread([this, &pool, interval] {
+    constexpr std::size_t kBatch = 1000;
+    std::unique_lock lock(sweep_->mutex);
+    while (!sweep_->wake.wait_for(lock, interval, [this] { return sweep_->stopping; })) {
+      lock.unlock();
+      try {
+        std::size_t expired = kBatch;
+        while (expired == kBatch) {
+          expired = db::run_transaction(pool, db::Isolation::read_committed, {}, [&](pqxx::transaction_base& tx) {
+            return expire_due_trades(tx, UtcTimestamp::now(), kBatch);
+          });
+          if (expired > 0) log::info("trades_expired", {{"count", expired}});
+        }
+      } catch (const std::exception& error) {
+        log::warn("expiry_sweep_failed", {{"what", error.what()}});  // the next interval tries again
+      }
+      lock.lock();
+    }
+  });
+}
+
 void add_registry_routes(http::Router& router, runtime::ServiceContext& context) {
   router.add("POST", std::string(runtime::kInternalPrefix) + "/v1/members",
              [&context](const http::Request& request) { return register_member_command(context, request); });
+  auto state = std::make_shared<RegistryState>(context.config);
+  add_trade_routes(router, context, state);
+  state->start_expiry_sweep(context.pool,
+                            std::chrono::milliseconds(context.config.integer("registry.expiry_sweep_interval_ms")));
+  context.routes_state = state;
 }
 
 }  // namespace cch::registry

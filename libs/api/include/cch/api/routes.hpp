@@ -45,6 +45,7 @@ enum class Ownership {
   account,     // {account_id}
   journal,     // {journal_id}: a member sees a journal that posts to one of its accounts
   withdrawal,  // {withdrawal_id}
+  trade,       // {trade_id}: a member sees the trades it is the buyer or the seller of
 };
 
 // Where the work happens.

@@ -44,6 +44,13 @@ class BodyReader {
 
   // A string field of 1..max_length bytes (UTF-8 already checked by the parser).
   std::optional<std::string> text(std::string_view field, std::size_t max_length, bool required = true);
+  // An integer field (a JSON number without fraction or exponent) within [min, max].
+  std::optional<std::int64_t> integer(std::string_view field, std::int64_t min, std::int64_t max,
+                                      bool required = true);
+  // An object id: a string of decimal digits naming a positive int64 ("42"), as ids travel.
+  std::optional<std::int64_t> id(std::string_view field, bool required = true);
+  // A boolean field.
+  std::optional<bool> boolean(std::string_view field, bool required = true);
   // A string field holding a decimal (e.g. "1000.00"); returned as text for the caller to parse
   // with its own scale. Numbers are refused: exact decimals travel as strings.
   std::optional<std::string> decimal_text(std::string_view field, bool required = true);

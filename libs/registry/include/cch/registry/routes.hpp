@@ -2,23 +2,72 @@
 // The registry service's internal routes (reached only through the api, see
 // cch/runtime/internal.hpp) and the JSON form of its records, which the api's reads share.
 //
-//   POST /internal/v1/members   {"code", "legal_name"}  -> 201 member, or 200 when it existed
+//   POST /internal/v1/members                                    operator: register a member
+//   POST /internal/v1/products                                   operator: create a product
+//   POST /internal/v1/products/{product_id}/trading-status       operator: halt, delist, resume
+//   POST /internal/v1/products/{product_id}/reference-prices     operator: a month's reference price
+//   POST /internal/v1/members/{member_id}/product-authorisations operator: may clear a product
+//   POST /internal/v1/members/{member_id}/credit-limit           risk officer
+//   POST /internal/v1/members/{member_id}/position-limits        risk officer
+//   POST /internal/v1/trades                                     member: submit (or match) a trade
+//   POST /internal/v1/trades/{trade_id}/affirm|reject|cancel     member
+// Creating again what exists answers 200 with it; a new object answers 201. Refusals are
+// problem+json with the stable reasons of catalog.hpp and trades.hpp (404 for what the caller
+// may not see, 409 for conflicts with the object's state, 422 for rule breaches).
 //
-// Thread safety: handlers are called concurrently; they share only the pool.
+// The registry also runs the expiry sweep (registry.expiry_sweep_interval_ms).
+//
+// Thread safety: handlers are called concurrently; they share the pool and the read-only
+// RegistryState.
 
 #include "cch/http/message.hpp"
 #include "cch/http/router.hpp"
+#include "cch/registry/catalog.hpp"
 #include "cch/registry/members.hpp"
+#include "cch/registry/trades.hpp"
 #include "cch/runtime/service.hpp"
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+#include <memory>
+#include <optional>
+
 namespace cch::registry {
 
+// What the registry's routes share: the registration policy from configuration, its credit
+// check, and the expiry sweep's thread (stopped and joined when the state is destroyed).
+struct RegistryState {
+  explicit RegistryState(const config::Config& config);
+  ~RegistryState();
+  RegistryState(const RegistryState&) = delete;
+  RegistryState& operator=(const RegistryState&) = delete;
+
+  void start_expiry_sweep(db::ConnectionPool& pool, std::chrono::milliseconds interval);
+
+  NotionalCreditCheck credit;
+  RegistrationPolicy policy;
+
+ private:
+  struct Sweep;
+  std::unique_ptr<Sweep> sweep_;
+};
+
 nlohmann::json member_json(const Member& member);
+nlohmann::json product_json(const Product& product);
+nlohmann::json reference_price_json(const ReferencePrice& price);
+nlohmann::json limits_json(const MemberLimits& limits);
+// viewer: the member principal reading it (its own reference shown, the other member's state
+// told only as counterparty_refused), or nullopt for staff (both references shown).
+nlohmann::json trade_json(const Trade& trade, std::optional<MemberId> viewer);
+nlohmann::json position_json(const Position& position);
 
 http::Response register_member_command(runtime::ServiceContext& context, const http::Request& request);
 
+void add_trade_routes(http::Router& router, runtime::ServiceContext& context,
+                      const std::shared_ptr<const RegistryState>& state);
+
+// Every registry route, and the expiry sweep; keeps the state in context.routes_state.
 void add_registry_routes(http::Router& router, runtime::ServiceContext& context);
 
 }  // namespace cch::registry

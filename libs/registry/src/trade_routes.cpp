@@ -1,0 +1,439 @@
+// The registry's internal routes for products, limits and trades, and the JSON form of those
+// records (shared with the api's reads).
+#include "cch/registry/routes.hpp"
+
+#include "cch/db/transaction.hpp"
+#include "cch/http/json_input.hpp"
+#include "cch/runtime/internal.hpp"
+
+#include <algorithm>
+#include <array>
+
+namespace cch::registry {
+namespace {
+
+using access::Role;
+
+http::Response not_found() { return http::problem(404, "not_found", "Not found", "no such object"); }
+
+http::Response forbidden(std::string_view detail) { return http::problem(403, "forbidden", "Forbidden", detail); }
+
+std::optional<std::int64_t> path_id(const http::Request& request, std::string_view name) {
+  return request.path_id(name);
+}
+
+std::string price_text(PricePerGpuHour price) { return price.format(); }
+
+http::Response catalog_refusal(const CatalogError& error) {
+  switch (error.refusal) {
+    case CatalogRefusal::unknown_product:
+    case CatalogRefusal::unknown_member: return not_found();
+    case CatalogRefusal::product_code_taken:
+      return http::problem(409, error.reason, "Product code taken", "a product with this code has another definition");
+    default: break;
+  }
+  return http::problem(422, error.reason, "Invalid request", "the request breaks a rule of products or limits");
+}
+
+unsigned status_of(TradeRefusal refusal) {
+  switch (refusal) {
+    case TradeRefusal::trade_not_found: return 404;
+    case TradeRefusal::reference_reused:
+    case TradeRefusal::trade_not_pending:
+    case TradeRefusal::trade_expired: return 409;
+    default: return 422;
+  }
+}
+
+http::Response trade_refusal(const TradeError& error) {
+  const auto reason = to_string(error.refusal);
+  if (error.refusal == TradeRefusal::trade_not_found) return not_found();
+  return http::problem(status_of(error.refusal), reason, "Trade refused", error.detail);
+}
+
+std::optional<UtcTimestamp> timestamp_field(http::BodyReader& body, std::string_view field, bool required) {
+  const auto text = body.text(field, 40, required);
+  if (!text) return std::nullopt;
+  const auto parsed = UtcTimestamp::parse(*text);
+  if (!parsed) {
+    body.refuse(field, "must be an ISO 8601 UTC time, e.g. \"2027-03-01T00:00:00Z\"");
+    return std::nullopt;
+  }
+  return *parsed;
+}
+
+std::optional<PricePerGpuHour> price_field(http::BodyReader& body, std::string_view field) {
+  const auto text = body.decimal_text(field);
+  if (!text) return std::nullopt;
+  const auto parsed = PricePerGpuHour::parse(*text);
+  if (!parsed || parsed->price_ticks < 0) {
+    body.refuse(field, "must be a non-negative decimal in USD per GPU-hour with at most 4 decimals, e.g. \"2.1450\"");
+    return std::nullopt;
+  }
+  return *parsed;
+}
+
+// Runs a registry command as the forwarded principal, who must have one of `roles`.
+template <class Handler>
+http::Response command(const http::Request& request, std::initializer_list<Role> roles, Handler&& handler) {
+  const auto caller = runtime::internal_caller(request);
+  if (!caller) return caller.error();
+  if (std::find(roles.begin(), roles.end(), caller->principal.role) == roles.end()) {
+    return forbidden("this principal's role may not do this");
+  }
+  return handler(*caller);
+}
+
+template <class Work>
+auto transact(runtime::ServiceContext& context, Work&& work) {
+  return db::run_transaction(context.pool, db::Isolation::read_committed, context.retry_policy,
+                             std::forward<Work>(work));
+}
+
+TradeActor actor_of(const runtime::InternalCaller& caller) {
+  return TradeActor{*caller.principal.member, caller.principal.name, caller.request_id};
+}
+
+}  // namespace
+
+nlohmann::json product_json(const Product& product) {
+  const ProductSpec& spec = product.spec;
+  return {{"product_id", product.product_id.to_string()},
+          {"code", spec.code},
+          {"gpu_model", spec.gpu_model},
+          {"form_factor", spec.form_factor},
+          {"min_interconnect", spec.min_interconnect},
+          {"region", spec.region},
+          {"node_block_gpus", spec.node_block_gpus},
+          {"settlement", std::string(to_string(spec.settlement))},
+          {"cash_index", spec.cash_index ? nlohmann::json(*spec.cash_index) : nlohmann::json(nullptr)},
+          {"tick_size", price_text(PricePerGpuHour{spec.tick_size_ticks})},
+          {"price_unit", "USD/GPU-hour"},
+          {"currency", "USD"},
+          {"delivery_profile", std::string(to_string(spec.profile))},
+          {"trading_status", std::string(to_string(spec.status))},
+          {"listing_horizon_days", spec.listing_horizon_days},
+          {"position_limit_gpu_hours", product.position_limit_gpu_hours},
+          {"clearing_fee_per_gpu_hour", price_text(product.fee_per_gpu_hour)},
+          {"created_at", product.created_at.format()}};
+}
+
+nlohmann::json reference_price_json(const ReferencePrice& price) {
+  return {{"product_id", price.product.to_string()},
+          {"delivery_month", price.delivery_month.format().substr(0, 7)},
+          {"price", price_text(price.price)},
+          {"published_at", price.published_at.format()},
+          {"published_by", price.published_by}};
+}
+
+nlohmann::json limits_json(const MemberLimits& limits) {
+  nlohmann::json positions = nlohmann::json::array();
+  for (const auto& limit : limits.position_limits) {
+    positions.push_back({{"product_id", limit.product.to_string()}, {"max_gpu_hours", limit.max_gpu_hours}});
+  }
+  return {{"member_id", limits.member.to_string()},
+          {"credit_limit", limits.credit_limit ? nlohmann::json(format_amount(*limits.credit_limit)) : nlohmann::json(nullptr)},
+          {"currency", "USD"},
+          {"position_limits", std::move(positions)}};
+}
+
+nlohmann::json trade_json(const Trade& trade, std::optional<MemberId> viewer) {
+  const bool staff = !viewer.has_value();
+  const bool is_submitter = viewer && *viewer == trade.submitter;
+  std::optional<std::string> refusal = trade.last_refusal;
+  if (refusal && viewer && trade.last_refused_member && *trade.last_refused_member != *viewer) {
+    refusal = std::string(to_string(TradeRefusal::counterparty_refused));
+  }
+  const auto optional_text = [](const std::optional<std::string>& text) {
+    return text ? nlohmann::json(*text) : nlohmann::json(nullptr);
+  };
+  return {{"trade_id", trade.trade_id.to_string()},
+          {"product_id", trade.terms.product.to_string()},
+          {"series", optional_text(trade.terms.series_label)},
+          {"buyer_member_id", trade.terms.buyer.to_string()},
+          {"seller_member_id", trade.terms.seller.to_string()},
+          {"delivery_start", trade.terms.delivery_start.format()},
+          {"delivery_end", trade.terms.delivery_end.format()},
+          {"gpus", trade.terms.gpus},
+          {"price", price_text(trade.terms.price)},
+          {"gpu_hours", trade.gpu_hours},
+          {"notional", format_amount(trade.notional)},
+          {"currency", std::string(trade.notional.currency.code())},
+          {"state", std::string(to_string(trade.state))},
+          {"submitter_member_id", trade.submitter.to_string()},
+          {"reference", staff          ? nlohmann::json(nullptr)
+                        : is_submitter ? nlohmann::json(trade.submitter_reference)
+                                       : optional_text(trade.counterparty_reference)},
+          {"submitter_reference", staff ? nlohmann::json(trade.submitter_reference) : nlohmann::json(nullptr)},
+          {"counterparty_reference", staff ? optional_text(trade.counterparty_reference) : nlohmann::json(nullptr)},
+          {"submitted_at", trade.submitted_at.format()},
+          {"expires_at", trade.expires_at.format()},
+          {"decided_at", trade.decided_at ? nlohmann::json(trade.decided_at->format()) : nlohmann::json(nullptr)},
+          {"last_refusal", optional_text(refusal)},
+          {"fee_journal_id", trade.fee_journal ? nlohmann::json(trade.fee_journal->to_string()) : nlohmann::json(nullptr)}};
+}
+
+nlohmann::json position_json(const Position& position) {
+  return {{"product_id", position.product.to_string()},
+          {"delivery_month", position.delivery_month.format().substr(0, 7)},
+          {"net_gpu_hours", position.net_gpu_hours},
+          {"bought_gpu_hours", position.bought_gpu_hours},
+          {"sold_gpu_hours", position.sold_gpu_hours}};
+}
+
+namespace {
+
+http::Response create_product_command(runtime::ServiceContext& context, const http::Request& request) {
+  return command(request, {Role::operator_}, [&](const runtime::InternalCaller& caller) {
+    auto body = http::BodyReader::open(
+        request,
+        {"code", "gpu_model", "form_factor", "min_interconnect", "region", "node_block_gpus", "settlement",
+         "cash_index", "tick_size", "delivery_profile", "listing_horizon_days", "position_limit_gpu_hours",
+         "clearing_fee_per_gpu_hour"},
+        {"product_id", "trading_status", "created_at", "price_unit", "currency"});
+    if (!body) return body.error();
+    NewProduct product;
+    product.created_by = caller.principal.name;
+    ProductSpec& spec = product.spec;
+    spec.code = body->text("code", 63).value_or("");
+    spec.gpu_model = body->text("gpu_model", 32).value_or("");
+    spec.form_factor = body->text("form_factor", 16).value_or("");
+    spec.min_interconnect = body->text("min_interconnect", 32).value_or("");
+    spec.region = body->text("region", 32).value_or("");
+    spec.node_block_gpus = static_cast<int>(body->integer("node_block_gpus", 1, 72).value_or(0));
+    const auto settlement = body->text("settlement", 16);
+    if (settlement) {
+      const auto parsed = parse_settlement_type(*settlement);
+      if (!parsed) body->refuse("settlement", "must be physical or cash");
+      spec.settlement = parsed.value_or(SettlementType::physical);
+    }
+    spec.cash_index = body->text("cash_index", 64, /*required=*/false);
+    if (const auto tick = price_field(*body, "tick_size")) spec.tick_size_ticks = tick->price_ticks;
+    if (const auto profile = body->text("delivery_profile", 32, /*required=*/false)) {
+      const auto parsed = parse_delivery_profile(*profile);
+      if (!parsed) body->refuse("delivery_profile", "must be baseload_24x7");
+    }
+    spec.listing_horizon_days = static_cast<int>(body->integer("listing_horizon_days", 1, kListingHorizonDaysMax).value_or(0));
+    product.position_limit_gpu_hours =
+        body->integer("position_limit_gpu_hours", 1, kPositionLimitGpuHoursMax).value_or(0);
+    if (const auto fee = price_field(*body, "clearing_fee_per_gpu_hour")) product.fee_per_gpu_hour = *fee;
+    if (body->failed()) return body->failure();
+    const auto created = transact(context, [&](pqxx::transaction_base& tx) { return create_product(tx, product); });
+    if (!created) return catalog_refusal(created.error());
+    http::Response response = http::json_response(created->created ? 201 : 200, product_json(created->product));
+    response.headers.emplace_back("Location", "/v1/products/" + created->product.product_id.to_string());
+    return response;
+  });
+}
+
+http::Response set_trading_status_command(runtime::ServiceContext& context, const http::Request& request) {
+  return command(request, {Role::operator_}, [&](const runtime::InternalCaller&) {
+    const auto id = path_id(request, "product_id");
+    if (!id) return not_found();
+    auto body = http::BodyReader::open(request, {"trading_status"}, {"product_id"});
+    if (!body) return body.error();
+    const auto text = body->text("trading_status", 16);
+    const auto status = text ? parse_trading_status(*text) : std::nullopt;
+    if (text && !status) body->refuse("trading_status", "must be active, halted or delisted");
+    if (body->failed()) return body->failure();
+    const auto changed = transact(
+        context, [&](pqxx::transaction_base& tx) { return set_trading_status(tx, ProductId(*id), *status); });
+    if (!changed) return catalog_refusal(changed.error());
+    return http::json_response(200, product_json(*changed));
+  });
+}
+
+http::Response publish_reference_price_command(runtime::ServiceContext& context, const http::Request& request) {
+  return command(request, {Role::operator_}, [&](const runtime::InternalCaller& caller) {
+    const auto id = path_id(request, "product_id");
+    if (!id) return not_found();
+    auto body = http::BodyReader::open(request, {"delivery_month", "price"}, {"product_id", "published_at", "published_by"});
+    if (!body) return body.error();
+    const auto month_text = body->text("delivery_month", 7);
+    std::optional<BusinessDate> month;
+    if (month_text) {
+      const auto parsed = BusinessDate::parse(*month_text + "-01");
+      if (month_text->size() != 7 || !parsed) {
+        body->refuse("delivery_month", "must be a month, e.g. \"2027-03\"");
+      } else {
+        month = *parsed;
+      }
+    }
+    const auto price = price_field(*body, "price");
+    if (body->failed()) return body->failure();
+    const auto published = transact(context, [&](pqxx::transaction_base& tx) {
+      return publish_reference_price(tx, ProductId(*id), *month, *price, caller.principal.name);
+    });
+    if (!published) return catalog_refusal(published.error());
+    return http::json_response(200, reference_price_json(*published));
+  });
+}
+
+http::Response authorise_member_command(runtime::ServiceContext& context, const http::Request& request) {
+  return command(request, {Role::operator_}, [&](const runtime::InternalCaller& caller) {
+    const auto member = path_id(request, "member_id");
+    if (!member) return not_found();
+    auto body = http::BodyReader::open(request, {"product_id"}, {"member_id", "authorised_at"});
+    if (!body) return body.error();
+    const auto product = body->id("product_id");
+    if (body->failed()) return body->failure();
+    const auto authorised = transact(context, [&](pqxx::transaction_base& tx) {
+      return authorise_member(tx, MemberId(*member), ProductId(*product), caller.principal.name);
+    });
+    if (!authorised) return catalog_refusal(authorised.error());
+    return http::json_response(*authorised ? 201 : 200,
+                               {{"member_id", MemberId(*member).to_string()},
+                                {"product_id", ProductId(*product).to_string()},
+                                {"authorised", true}});
+  });
+}
+
+http::Response set_credit_limit_command(runtime::ServiceContext& context, const http::Request& request) {
+  return command(request, {Role::risk_officer}, [&](const runtime::InternalCaller& caller) {
+    const auto member = path_id(request, "member_id");
+    if (!member) return not_found();
+    auto body = http::BodyReader::open(request, {"credit_limit", "currency"}, {"member_id", "position_limits"});
+    if (!body) return body.error();
+    const auto amount_text = body->decimal_text("credit_limit");
+    const auto currency_text = body->text("currency", 3);
+    std::optional<Money> limit;
+    if (amount_text && currency_text) {
+      const auto currency = Currency::parse(*currency_text);
+      std::optional<Money> amount;
+      if (currency) {
+        if (auto parsed = parse_money(*amount_text, *currency)) amount = *parsed;
+      }
+      if (!currency) {
+        body->refuse("currency", "must be a currency cch settles in (USD)");
+      } else if (!amount || amount->amount_minor < 0) {
+        body->refuse("credit_limit", "must be a non-negative decimal with at most 2 decimals, e.g. \"1000000.00\"");
+      } else {
+        limit = *amount;
+      }
+    }
+    if (body->failed()) return body->failure();
+    const auto limits = transact(context, [&](pqxx::transaction_base& tx) {
+      return set_credit_limit(tx, MemberId(*member), *limit, caller.principal.name);
+    });
+    if (!limits) return catalog_refusal(limits.error());
+    return http::json_response(200, limits_json(*limits));
+  });
+}
+
+http::Response set_position_limit_command(runtime::ServiceContext& context, const http::Request& request) {
+  return command(request, {Role::risk_officer}, [&](const runtime::InternalCaller& caller) {
+    const auto member = path_id(request, "member_id");
+    if (!member) return not_found();
+    auto body = http::BodyReader::open(request, {"product_id", "max_gpu_hours"}, {"member_id"});
+    if (!body) return body.error();
+    const auto product = body->id("product_id");
+    const auto max = body->integer("max_gpu_hours", 1, kPositionLimitGpuHoursMax);
+    if (body->failed()) return body->failure();
+    const auto limits = transact(context, [&](pqxx::transaction_base& tx) {
+      return set_position_limit(tx, MemberId(*member), ProductId(*product), *max, caller.principal.name);
+    });
+    if (!limits) return catalog_refusal(limits.error());
+    return http::json_response(200, limits_json(*limits));
+  });
+}
+
+http::Response submit_trade_command(runtime::ServiceContext& context, const RegistryState& state,
+                                    const http::Request& request) {
+  return command(request, {Role::member}, [&](const runtime::InternalCaller& caller) {
+    auto body = http::BodyReader::open(
+        request,
+        {"product_id", "series", "buyer_member_id", "seller_member_id", "delivery_start", "delivery_end", "gpus",
+         "price", "reference"},
+        {"trade_id", "state", "submitter_member_id", "gpu_hours", "notional", "submitted_at", "expires_at",
+         "decided_at", "last_refusal", "fee_journal_id", "counterparty_reference", "submitter_reference"});
+    if (!body) return body.error();
+    const auto product = body->id("product_id");
+    const auto series = body->text("series", 10, /*required=*/false);
+    const auto buyer = body->id("buyer_member_id");
+    const auto seller = body->id("seller_member_id");
+    const auto start = timestamp_field(*body, "delivery_start", /*required=*/!series);
+    const auto end = timestamp_field(*body, "delivery_end", /*required=*/!series);
+    if (series && (body->json().contains("delivery_start") || body->json().contains("delivery_end"))) {
+      body->refuse("delivery_start", "a series trade's window is its series' period: give series or a window");
+    }
+    const auto gpus = body->integer("gpus", 1, kTradeGpusMax);
+    const auto price = price_field(*body, "price");
+    const auto reference = body->text("reference", kTradeReferenceLengthMax);
+    if (body->failed()) return body->failure();
+    const UtcTimestamp now = UtcTimestamp::now();
+    const TradeTerms terms{.product = ProductId(*product),
+                           .series_label = series,
+                           .buyer = MemberId(*buyer),
+                           .seller = MemberId(*seller),
+                           .delivery_start = start.value_or(now),
+                           .delivery_end = end.value_or(now),
+                           .gpus = *gpus,
+                           .price = *price};
+    const auto submitted = transact(context, [&](pqxx::transaction_base& tx) {
+      return submit_trade(tx, state.policy, actor_of(caller), terms, *reference, now);
+    });
+    if (!submitted) return trade_refusal(submitted.error());
+    http::Response response = http::json_response(submitted->created ? 201 : 200,
+                                                  trade_json(submitted->trade, caller.principal.member));
+    response.headers.emplace_back("Location", "/v1/trades/" + submitted->trade.trade_id.to_string());
+    return response;
+  });
+}
+
+http::Response trade_action_command(runtime::ServiceContext& context, const RegistryState& state,
+                                    const http::Request& request, TradeAction action) {
+  return command(request, {Role::member}, [&](const runtime::InternalCaller& caller) {
+    const auto id = path_id(request, "trade_id");
+    if (!id) return not_found();
+    const bool with_reason = action != TradeAction::affirm;
+    auto body = with_reason ? http::BodyReader::open(request, {"reason"}, {"state", "trade_id"}, true)
+                            : http::BodyReader::open(request, {}, {"state", "trade_id"}, true);
+    if (!body) return body.error();
+    const auto reason = with_reason ? body->text("reason", 500, /*required=*/false) : std::nullopt;
+    if (body->failed()) return body->failure();
+    const UtcTimestamp now = UtcTimestamp::now();
+    const auto outcome = transact(context, [&](pqxx::transaction_base& tx) -> Result<Trade, TradeError> {
+      switch (action) {
+        case TradeAction::affirm: return affirm_trade(tx, state.policy, actor_of(caller), TradeId(*id), now);
+        case TradeAction::reject: return reject_trade(tx, actor_of(caller), TradeId(*id), reason.value_or(""), now);
+        case TradeAction::cancel: return cancel_trade(tx, actor_of(caller), TradeId(*id), reason.value_or(""), now);
+        case TradeAction::expire: break;
+      }
+      return fail(TradeError{TradeRefusal::only_system_expires, "members do not expire trades"});
+    });
+    if (!outcome) return trade_refusal(outcome.error());
+    return http::json_response(200, trade_json(*outcome, caller.principal.member));
+  });
+}
+
+}  // namespace
+
+void add_trade_routes(http::Router& router, runtime::ServiceContext& context,
+                      const std::shared_ptr<const RegistryState>& state) {
+  const std::string prefix(runtime::kInternalPrefix);
+  router.add("POST", prefix + "/v1/products",
+             [&context](const http::Request& request) { return create_product_command(context, request); });
+  router.add("POST", prefix + "/v1/products/{product_id}/trading-status",
+             [&context](const http::Request& request) { return set_trading_status_command(context, request); });
+  router.add("POST", prefix + "/v1/products/{product_id}/reference-prices",
+             [&context](const http::Request& request) { return publish_reference_price_command(context, request); });
+  router.add("POST", prefix + "/v1/members/{member_id}/product-authorisations",
+             [&context](const http::Request& request) { return authorise_member_command(context, request); });
+  router.add("POST", prefix + "/v1/members/{member_id}/credit-limit",
+             [&context](const http::Request& request) { return set_credit_limit_command(context, request); });
+  router.add("POST", prefix + "/v1/members/{member_id}/position-limits",
+             [&context](const http::Request& request) { return set_position_limit_command(context, request); });
+  router.add("POST", prefix + "/v1/trades", [&context, state](const http::Request& request) {
+    return submit_trade_command(context, *state, request);
+  });
+  for (const auto& [name, action] : std::array{std::pair{"affirm", TradeAction::affirm},
+                                               std::pair{"reject", TradeAction::reject},
+                                               std::pair{"cancel", TradeAction::cancel}}) {
+    router.add("POST", prefix + "/v1/trades/{trade_id}/" + name,
+               [&context, state, action = action](const http::Request& request) {
+                 return trade_action_command(context, *state, request, action);
+               });
+  }
+}
+
+}  // namespace cch::registry
