@@ -4,6 +4,7 @@
 
 #include "cch/db/transaction.hpp"
 #include "cch/ledger/accounts.hpp"
+#include "cch/registry/products.hpp"
 
 #include <gtest/gtest.h>
 #include <pqxx/result>
@@ -373,6 +374,107 @@ TEST_F(ApiBehaviour, EveryRequestIsInTheAppendOnlyAuditLog) {
   auto superuser = harness.fixture.superuser();
   pqxx::work tx(superuser);
   EXPECT_THROW(tx.exec("UPDATE api.request_log SET status = 200"), std::exception);
+}
+
+}  // namespace
+}  // namespace cch::api::testing
+
+namespace cch::api::testing {
+namespace {
+
+// A trade from product to positions, every step through the api as the roles would do it: the
+// operator lists a product and publishes a reference price, the risk officer sets credit limits,
+// member A submits, member B affirms; each member sees only what is its own.
+TEST_F(ApiBehaviour, ATradeIsListedSubmittedAffirmedAndNovatedThroughTheApi) {
+  const std::string a = harness.member_a.to_string();
+  const std::string b = harness.member_b.to_string();
+  for (const auto& member : {a, b}) {
+    const auto deposit = harness.post(harness.operator_caller, "/v1/members/" + member + "/collateral-deposits",
+                                      R"({"amount":"500000.00","currency":"USD","bank_reference":"wire-)" + member + "\"}");
+    ASSERT_EQ(deposit.status, 201u) << deposit.body;
+  }
+  const auto product = harness.post(
+      harness.operator_caller, "/v1/products",
+      R"({"code":"h100-sxm-us-east","gpu_model":"H100","form_factor":"sxm","min_interconnect":"infiniband-400g",)"
+      R"("region":"us-east","node_block_gpus":8,"settlement":"physical","tick_size":"0.0050",)"
+      R"("listing_horizon_days":365,"position_limit_gpu_hours":5000000,"clearing_fee_per_gpu_hour":"0.0025"})");
+  ASSERT_EQ(product.status, 201u) << product.body;
+  const std::string product_id = json_of(product)["product_id"].get<std::string>();
+  const auto month = registry::next_period(registry::next_period(
+      registry::period_containing(registry::PeriodKind::month, BusinessDate::containing(UtcTimestamp::now()))));
+  ASSERT_EQ(harness.post(harness.operator_caller, "/v1/products/" + product_id + "/reference-prices",
+                         R"({"delivery_month":")" + month.label + R"(","price":"2.1000"})")
+                .status,
+            200u);
+  for (const auto& member : {a, b}) {
+    ASSERT_EQ(harness.post(harness.operator_caller, "/v1/members/" + member + "/product-authorisations",
+                           R"({"product_id":")" + product_id + "\"}")
+                  .status,
+              201u);
+    ASSERT_EQ(harness.post(harness.risk_caller, "/v1/members/" + member + "/credit-limit",
+                           R"({"credit_limit":"250000.00","currency":"USD"})")
+                  .status,
+              200u);
+  }
+
+  const std::string trade_body = R"({"product_id":")" + product_id + R"(","buyer_member_id":")" + a +
+                                 R"(","seller_member_id":")" + b + R"(","delivery_start":")" +
+                                 month.start().format() + R"(","delivery_end":")" + month.end().format() +
+                                 R"(","gpus":256,"price":"2.1450","reference":"A-0001"})";
+  const auto submitted = harness.post(harness.member_a_caller, "/v1/trades", trade_body);
+  ASSERT_EQ(submitted.status, 201u) << submitted.body;
+  const auto trade = json_of(submitted);
+  const std::string trade_id = trade["trade_id"].get<std::string>();
+  EXPECT_EQ(trade["state"], "pending_affirmation");
+  EXPECT_EQ(trade["reference"], "A-0001");
+  // The same reference under a new Idempotency-Key: the first trade again, nothing new.
+  const auto again = harness.post(harness.member_a_caller, "/v1/trades", trade_body);
+  ASSERT_EQ(again.status, 200u) << again.body;
+  EXPECT_EQ(json_of(again)["trade_id"], trade_id);
+
+  // B may not set what the clearinghouse decides.
+  const auto forged = harness.post(harness.member_b_caller, "/v1/trades/" + trade_id + "/affirm",
+                                   R"({"state":"cleared"})");
+  EXPECT_EQ(forged.status, 422u);
+  EXPECT_EQ(reason_of(forged), "field_not_settable");
+  const auto own = harness.post(harness.member_a_caller, "/v1/trades/" + trade_id + "/affirm", "{}");
+  EXPECT_EQ(own.status, 422u);
+  EXPECT_EQ(reason_of(own), "own_submission");
+
+  const auto affirmed = harness.post(harness.member_b_caller, "/v1/trades/" + trade_id + "/affirm", "{}");
+  ASSERT_EQ(affirmed.status, 200u) << affirmed.body;
+  EXPECT_EQ(json_of(affirmed)["state"], "cleared");
+  EXPECT_TRUE(json_of(affirmed)["reference"].is_null()) << "B sees no reference of A's";
+
+  const auto hours = month.hours() * 256;
+  const auto a_positions = json_of(harness.call(harness.member_a_caller, "GET", "/v1/members/" + a + "/positions"));
+  ASSERT_EQ(a_positions["items"].size(), 1u);
+  EXPECT_EQ(a_positions["items"][0]["net_gpu_hours"], hours);
+  const auto b_positions = json_of(harness.call(harness.member_b_caller, "GET", "/v1/members/" + b + "/positions"));
+  EXPECT_EQ(b_positions["items"][0]["net_gpu_hours"], -hours);
+  const auto limits = json_of(harness.call(harness.member_a_caller, "GET", "/v1/members/" + a + "/limits"));
+  EXPECT_NE(limits["credit_used"], "0.00");
+
+  // B is not A: A's positions and limits are missing for B, and the attempts are audited.
+  EXPECT_EQ(harness.call(harness.member_b_caller, "GET", "/v1/members/" + a + "/positions").status, 404u);
+  EXPECT_EQ(harness.call(harness.member_b_caller, "GET", "/v1/members/" + a + "/limits").status, 404u);
+  // A third member is no party to the trade: it does not exist for it.
+  const auto c_member = harness.post(harness.operator_caller, "/v1/members", R"({"code":"charlie","legal_name":"C"})");
+  ASSERT_EQ(c_member.status, 201u);
+  const Caller c =
+      harness.add_caller("charlie-system", access::Role::member,
+                         MemberId::parse(json_of(c_member)["member_id"].get<std::string>()).value());
+  EXPECT_EQ(harness.call(c, "GET", "/v1/trades/" + trade_id).status, 404u);
+  EXPECT_EQ(harness.post(c, "/v1/trades/" + trade_id + "/cancel", "{}").status, 404u);
+  EXPECT_EQ(json_of(harness.call(c, "GET", "/v1/trades"))["items"].size(), 0u);
+  harness.flush_audit();
+  EXPECT_GE(count(harness, "SELECT count(*) FROM api.request_log WHERE reason = 'object_access_denied'"), 4);
+
+  // Staff see both sides' references and the history.
+  const auto staff_view = json_of(harness.call(harness.risk_caller, "GET", "/v1/trades/" + trade_id));
+  EXPECT_EQ(staff_view["submitter_reference"], "A-0001");
+  ASSERT_EQ(staff_view["events"].size(), 2u);
+  EXPECT_EQ(staff_view["events"][1]["action"], "affirm");
 }
 
 }  // namespace

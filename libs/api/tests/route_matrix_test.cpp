@@ -6,6 +6,8 @@
 #include "cch/api/credentials.hpp"
 #include "cch/db/transaction.hpp"
 #include "cch/ledger/accounts.hpp"
+#include "cch/registry/catalog.hpp"
+#include "cch/registry/trades.hpp"
 #include "cch/settlement/collateral.hpp"
 
 #include <gtest/gtest.h>
@@ -38,6 +40,67 @@ class RouteMatrix : public ::testing::Test {
                                              })
                              .to_string();
     standing_withdrawal = fresh_withdrawal();
+
+    // Trading: member B holds collateral too; a product both may clear, with a reference price
+    // for the month after next, and credit limits.
+    const auto b_deposit = harness.post(harness.operator_caller,
+                                        "/v1/members/" + harness.member_b.to_string() + "/collateral-deposits",
+                                        R"({"amount":"1000000.00","currency":"USD","bank_reference":"wire-b-1"})");
+    ASSERT_EQ(b_deposit.status, 201u) << b_deposit.body;
+    const auto this_month =
+        registry::period_containing(registry::PeriodKind::month, BusinessDate::containing(UtcTimestamp::now()));
+    trading_month = registry::next_period(registry::next_period(this_month));
+    product = fresh_product();
+    db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {}, [&](pqxx::transaction_base& tx) {
+      for (const MemberId member : {harness.member_a, harness.member_b}) {
+        ASSERT_TRUE(registry::authorise_member(tx, member, ProductId::parse(product).value(), "setup"));
+        ASSERT_TRUE(registry::set_credit_limit(tx, member, Money{500'000'000, Currency::usd()}, "setup"));
+      }
+      ASSERT_TRUE(registry::publish_reference_price(tx, ProductId::parse(product).value(), trading_month->first_day,
+                                                    PricePerGpuHour{21'000}, "setup"));
+    });
+    standing_trade = fresh_trade(harness.member_a);
+  }
+
+  std::string fresh_product() {
+    registry::NewProduct wanted;
+    wanted.spec.code = harness.unique("gpu");
+    wanted.spec.gpu_model = "H100";
+    wanted.spec.form_factor = "sxm";
+    wanted.spec.min_interconnect = "infiniband-400g";
+    wanted.spec.region = "us-east";
+    wanted.spec.tick_size_ticks = 50;
+    wanted.position_limit_gpu_hours = 1'000'000'000;
+    wanted.fee_per_gpu_hour = PricePerGpuHour{25};
+    wanted.created_by = "setup";
+    return db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {},
+                               [&](pqxx::transaction_base& tx) {
+                                 return registry::create_product(tx, wanted).value().product.product_id.to_string();
+                               });
+  }
+
+  // A new pending trade, A buying from B, submitted by `submitter`. Each at its own price, so
+  // that no two of them are matching submissions of one trade.
+  std::string fresh_trade(MemberId submitter) {
+    ++trades_made;
+    const registry::TradeTerms terms{.product = ProductId::parse(product).value(),
+                                     .series_label = std::nullopt,
+                                     .buyer = harness.member_a,
+                                     .seller = harness.member_b,
+                                     .delivery_start = trading_month->start(),
+                                     .delivery_end = trading_month->end(),
+                                     .gpus = 8,
+                                     .price = PricePerGpuHour{20'000 + 50 * trades_made}};
+    const registry::NotionalCreditCheck credit(1500);
+    registry::RegistrationPolicy policy;
+    policy.credit = &credit;
+    return db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {},
+                               [&](pqxx::transaction_base& tx) {
+                                 return registry::submit_trade(tx, policy, {submitter, "setup", std::nullopt}, terms,
+                                                               harness.unique("ref"), UtcTimestamp::now())
+                                     .value()
+                                     .trade.trade_id.to_string();
+                               });
   }
 
   // A new requested withdrawal of member A, made directly in the database.
@@ -99,6 +162,59 @@ class RouteMatrix : public ::testing::Test {
         {"GET /v1/ledger/trial-balance", [] { return Sample{"/v1/ledger/trial-balance", ""}; }},
         {"GET /v1/ledger/verification", [] { return Sample{"/v1/ledger/verification", ""}; }},
         {"GET /v1/audit/requests", [] { return Sample{"/v1/audit/requests?limit=5", ""}; }},
+        {"GET /v1/products", [] { return Sample{"/v1/products?limit=10", ""}; }},
+        {"POST /v1/products",
+         [&] {
+           return Sample{"/v1/products", R"({"code":")" + harness.unique("gpu") +
+                                             R"(","gpu_model":"H100","form_factor":"sxm","min_interconnect":"roce-400g",)"
+                                             R"("region":"us-east","node_block_gpus":8,"settlement":"physical",)"
+                                             R"("tick_size":"0.0050","listing_horizon_days":365,)"
+                                             R"("position_limit_gpu_hours":1000000,"clearing_fee_per_gpu_hour":"0.0025"})"};
+         }},
+        {"GET /v1/products/{product_id}", [&] { return Sample{"/v1/products/" + product, ""}; }},
+        {"POST /v1/products/{product_id}/trading-status",
+         [&] { return Sample{"/v1/products/" + product + "/trading-status", R"({"trading_status":"active"})"}; }},
+        {"GET /v1/products/{product_id}/series",
+         [&] { return Sample{"/v1/products/" + product + "/series?kind=month", ""}; }},
+        {"GET /v1/products/{product_id}/reference-prices",
+         [&] { return Sample{"/v1/products/" + product + "/reference-prices", ""}; }},
+        {"POST /v1/products/{product_id}/reference-prices",
+         [&] {
+           return Sample{"/v1/products/" + product + "/reference-prices",
+                         R"({"delivery_month":")" + trading_month->label + R"(","price":"2.1000"})"};
+         }},
+        {"POST /v1/members/{member_id}/product-authorisations",
+         [&] {
+           return Sample{"/v1/members/" + a + "/product-authorisations", R"({"product_id":")" + fresh_product() + "\"}"};
+         }},
+        {"GET /v1/members/{member_id}/limits", [&] { return Sample{"/v1/members/" + a + "/limits", ""}; }},
+        {"POST /v1/members/{member_id}/credit-limit",
+         [&] {
+           return Sample{"/v1/members/" + a + "/credit-limit", R"({"credit_limit":"5000000.00","currency":"USD"})"};
+         }},
+        {"POST /v1/members/{member_id}/position-limits",
+         [&] {
+           return Sample{"/v1/members/" + a + "/position-limits",
+                         R"({"product_id":")" + product + R"(","max_gpu_hours":1000000000})"};
+         }},
+        {"GET /v1/members/{member_id}/positions", [&] { return Sample{"/v1/members/" + a + "/positions", ""}; }},
+        {"GET /v1/trades", [] { return Sample{"/v1/trades?limit=5", ""}; }},
+        {"POST /v1/trades",
+         [&] {
+           return Sample{"/v1/trades", R"({"product_id":")" + product + R"(","buyer_member_id":")" + a +
+                                           R"(","seller_member_id":")" + harness.member_b.to_string() +
+                                           R"(","delivery_start":")" + trading_month->start().format() +
+                                           R"(","delivery_end":")" + trading_month->end().format() +
+                                           R"(","gpus":8,"price":"2.1000","reference":")" + harness.unique("ref") +
+                                           "\"}"};
+         }},
+        {"GET /v1/trades/{trade_id}", [&] { return Sample{"/v1/trades/" + standing_trade, ""}; }},
+        {"POST /v1/trades/{trade_id}/affirm",
+         [&] { return Sample{"/v1/trades/" + fresh_trade(harness.member_b) + "/affirm", "{}"}; }},
+        {"POST /v1/trades/{trade_id}/reject",
+         [&] { return Sample{"/v1/trades/" + fresh_trade(harness.member_b) + "/reject", R"({"reason":"no"})"}; }},
+        {"POST /v1/trades/{trade_id}/cancel",
+         [&] { return Sample{"/v1/trades/" + fresh_trade(harness.member_a) + "/cancel", "{}"}; }},
         {"GET /v1/principals", [] { return Sample{"/v1/principals", ""}; }},
         {"POST /v1/principals",
          [&] { return Sample{"/v1/principals", R"({"name":")" + harness.unique("p") + R"(","role":"auditor"})"}; }},
@@ -150,6 +266,10 @@ class RouteMatrix : public ::testing::Test {
   std::string deposit_journal;
   std::string collateral_account;
   std::string standing_withdrawal;
+  std::optional<registry::DeliveryPeriod> trading_month;
+  std::string product;
+  std::string standing_trade;
+  int trades_made = 0;
 };
 
 TEST_F(RouteMatrix, EveryRoleOnEveryRouteGetsExactlyTheExpectedStatus) {
