@@ -108,6 +108,7 @@ http::Response member_collateral(Api&, pqxx::transaction_base& tx, const http::R
                                    {"currency", "USD"},
                                    {"held", format_amount(position.held)},
                                    {"pending_withdrawals", format_amount(position.pending_withdrawals)},
+                                   {"committed_to_trades", format_amount(position.committed)},
                                    {"available", format_amount(position.available)}});
 }
 

@@ -470,6 +470,18 @@ TEST_F(ApiBehaviour, ATradeIsListedSubmittedAffirmedAndNovatedThroughTheApi) {
   harness.flush_audit();
   EXPECT_GE(count(harness, "SELECT count(*) FROM api.request_log WHERE reason = 'object_access_denied'"), 4);
 
+  // Collateral backing cleared trades cannot be withdrawn.
+  const auto collateral = json_of(harness.call(harness.member_a_caller, "GET", "/v1/members/" + a + "/collateral"));
+  EXPECT_EQ(collateral["committed_to_trades"], limits["credit_used"]);
+  const auto too_much = harness.post(harness.member_a_caller, "/v1/members/" + a + "/collateral-withdrawals",
+                                     R"({"amount":"450000.00","currency":"USD"})");
+  EXPECT_EQ(too_much.status, 422u) << too_much.body;
+  EXPECT_EQ(reason_of(too_much), "insufficient_collateral");
+  EXPECT_EQ(harness.post(harness.member_a_caller, "/v1/members/" + a + "/collateral-withdrawals",
+                         R"({"amount":")" + collateral["available"].get<std::string>() + R"(","currency":"USD"})")
+                .status,
+            201u);
+
   // Staff see both sides' references and the history.
   const auto staff_view = json_of(harness.call(harness.risk_caller, "GET", "/v1/trades/" + trade_id));
   EXPECT_EQ(staff_view["submitter_reference"], "A-0001");

@@ -32,7 +32,7 @@ http::Response catalog_refusal(const CatalogError& error) {
       return http::problem(409, error.reason, "Product code taken", "a product with this code has another definition");
     default: break;
   }
-  return http::problem(422, error.reason, "Invalid request", "the request breaks a rule of products or limits");
+  return http::problem(422, error.reason, "Invalid request", "the request breaks the rule " + error.reason);
 }
 
 unsigned status_of(TradeRefusal refusal) {

@@ -322,7 +322,9 @@ std::optional<CheckFailure> check_trade(pqxx::transaction_base& tx, const Regist
         "COALESCE((SELECT requirement_minor FROM cch.member_exposure WHERE member_id = $1), 0), "
         "COALESCE((SELECT -b.balance_minor FROM ledger.account a JOIN ledger.account_balance b USING (account_id) "
         "          WHERE a.owner_kind = 'member' AND a.member_id = $1 AND a.kind = 'collateral' "
-        "          AND a.currency = 'USD'), 0)",
+        "          AND a.currency = 'USD'), 0) "
+        "- COALESCE((SELECT sum(amount_minor) FROM cch.collateral_withdrawal "
+        "            WHERE member_id = $1 AND currency = 'USD' AND status = 'requested'), 0)::bigint",
         view.member.value())[0];
     const std::int64_t used_after = row[1].as<std::int64_t>() + increment.amount_minor;
     if (row[0].is_null() || used_after > row[0].as<std::int64_t>()) {
@@ -335,7 +337,8 @@ std::optional<CheckFailure> check_trade(pqxx::transaction_base& tx, const Regist
     if (used_after > row[2].as<std::int64_t>()) {
       return CheckFailure{TradeRefusal::insufficient_collateral,
                           std::string("the ") + side_name(view.side) + "'s credit use would be " +
-                              format_amount(Money{used_after, Currency::usd()}) + " USD, more than its collateral",
+                              format_amount(Money{used_after, Currency::usd()}) +
+                              " USD, more than its collateral (less withdrawals requested)",
                           view.member};
     }
   }

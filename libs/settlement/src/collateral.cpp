@@ -91,11 +91,14 @@ CollateralPosition collateral_position(pqxx::transaction_base& tx, MemberId memb
       "                 WHERE a.owner_kind = 'member' AND a.member_id = $1 AND a.kind = 'collateral' "
       "                   AND a.currency = $2), 0), "
       "       COALESCE((SELECT sum(amount_minor) FROM cch.collateral_withdrawal "
-      "                 WHERE member_id = $1 AND currency = $2 AND status = 'requested'), 0)::bigint",
+      "                 WHERE member_id = $1 AND currency = $2 AND status = 'requested'), 0)::bigint, "
+      "       COALESCE((SELECT requirement_minor FROM cch.member_exposure WHERE member_id = $1 AND currency = $2), 0)",
       member.value(), std::string(currency.code()))[0];
   const std::int64_t held = row[0].as<std::int64_t>();
   const std::int64_t pending = row[1].as<std::int64_t>();
-  return CollateralPosition{Money{held, currency}, Money{pending, currency}, Money{held - pending, currency}};
+  const std::int64_t committed = row[2].as<std::int64_t>();
+  return CollateralPosition{Money{held, currency}, Money{pending, currency}, Money{committed, currency},
+                            Money{held - pending - committed, currency}};
 }
 
 Result<DepositRecorded, CollateralRefusal> record_deposit(pqxx::transaction_base& tx, const DepositRequest& request) {

@@ -21,7 +21,9 @@
 //   concentration_limit_exceeded                a member's net position in a product and month
 //                                               at most concentration_share_bp of open interest
 //                                               (once open interest reaches the floor)
-//   credit_limit_exceeded, insufficient_collateral  the credit check (CreditCheck below)
+//   credit_limit_exceeded, insufficient_collateral  the credit check (CreditCheck below): credit used
+//                                               within the credit limit and within the collateral
+//                                               held less withdrawals requested
 // Checks are serialised per member: both members' rows are locked (in id order, so never a
 // deadlock) before anything is read, so concurrent trades can never jointly breach a limit.
 // A refused affirmation leaves the trade pending (the member may add collateral and affirm
