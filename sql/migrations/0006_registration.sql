@@ -11,7 +11,8 @@
 --   cch.member_limit          a member's credit limit (set by a risk officer)
 --   cch.position_limit        a member's own position limit for a product (overrides the product's)
 --   cch.member_exposure       the credit a member's cleared legs use under the credit rule
---   cch.trade                 a bilateral trade from submission to a final state
+--   cch.trade                 a bilateral trade from submission to a final state (submitted by one
+--                             of its members, or registered cleared by a venue in a batch)
 --   cch.trade_event           every state change and refusal: who, when, why (append-only)
 --   cch.trade_leg             the two cleared legs of a cleared trade, each against the
 --                             clearinghouse (append-only)
@@ -20,6 +21,9 @@
 --
 -- Units: prices in ticks of 0.0001 USD per GPU-hour (price_ticks), volumes in GPU-hours, money in
 -- minor units (cents) of its currency.
+
+INSERT INTO api.role VALUES
+  ('venue', 'A trading venue (auction, broker): submits batches of trades both members agreed, for clearing.');
 
 CREATE TABLE cch.product (
   product_id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -96,7 +100,8 @@ CREATE TABLE cch.trade (
   price_ticks            bigint      NOT NULL CHECK (price_ticks > 0),
   gpu_hours              bigint      NOT NULL CHECK (gpu_hours > 0),
   notional_minor         bigint      NOT NULL CHECK (notional_minor >= 0),
-  submitter_member_id    bigint      NOT NULL REFERENCES cch.member (member_id),
+  submitter_member_id    bigint      REFERENCES cch.member (member_id),       -- a member's submission
+  venue_principal_id     bigint      REFERENCES api.principal (principal_id), -- or a venue's
   submitter_reference    text        NOT NULL CHECK (submitter_reference ~ '^[\x21-\x7e]{1,64}$'),
   counterparty_reference text        CHECK (counterparty_reference ~ '^[\x21-\x7e]{1,64}$'),
   state                  text        NOT NULL DEFAULT 'pending_affirmation'
@@ -109,7 +114,8 @@ CREATE TABLE cch.trade (
   last_refused_member_id bigint      REFERENCES cch.member (member_id),
   fee_journal_id         bigint      REFERENCES ledger.journal (journal_id),
   CHECK (buyer_member_id <> seller_member_id),
-  CHECK (submitter_member_id IN (buyer_member_id, seller_member_id)),
+  CHECK ((submitter_member_id IS NULL) <> (venue_principal_id IS NULL)),
+  CHECK (submitter_member_id IS NULL OR submitter_member_id IN (buyer_member_id, seller_member_id)),
   CHECK (delivery_end > delivery_start),
   CHECK (extract(epoch FROM delivery_start)::bigint % 3600 = 0 AND extract(epoch FROM delivery_end)::bigint % 3600 = 0),
   CHECK (expires_at > submitted_at),
@@ -121,6 +127,8 @@ CREATE TABLE cch.trade (
 CREATE UNIQUE INDEX trade_counterparty_reference ON cch.trade (
   (CASE WHEN submitter_member_id = buyer_member_id THEN seller_member_id ELSE buyer_member_id END),
   counterparty_reference) WHERE counterparty_reference IS NOT NULL;
+CREATE UNIQUE INDEX trade_venue_reference ON cch.trade (venue_principal_id, submitter_reference)
+  WHERE venue_principal_id IS NOT NULL;
 CREATE INDEX trade_by_buyer ON cch.trade (buyer_member_id, trade_id);
 CREATE INDEX trade_by_seller ON cch.trade (seller_member_id, trade_id);
 CREATE INDEX trade_pending_by_expiry ON cch.trade (expires_at) WHERE state = 'pending_affirmation';
@@ -142,7 +150,8 @@ CREATE TABLE cch.trade_event (
   trade_id        bigint      NOT NULL REFERENCES cch.trade (trade_id),
   event_sequence  integer     NOT NULL CHECK (event_sequence >= 1),
   at              timestamptz NOT NULL DEFAULT clock_timestamp(),
-  action          text        NOT NULL CHECK (action IN ('submit', 'affirm', 'reject', 'cancel', 'expire', 'refuse')),
+  action          text        NOT NULL CHECK (action IN ('submit', 'affirm', 'reject', 'cancel', 'expire', 'refuse',
+                                                          'register')),
   actor           text        NOT NULL CHECK (length(actor) BETWEEN 1 AND 64),
   actor_member_id bigint      REFERENCES cch.member (member_id),
   from_state      text,

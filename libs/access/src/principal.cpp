@@ -6,7 +6,8 @@
 namespace cch::access {
 namespace {
 
-constexpr std::array<Role, 4> kRoles = {Role::member, Role::risk_officer, Role::auditor, Role::operator_};
+constexpr std::array<Role, 5> kRoles = {Role::member, Role::risk_officer, Role::auditor, Role::operator_,
+                                        Role::venue};
 
 }  // namespace
 
@@ -18,6 +19,7 @@ std::string_view to_string(Role role) {
     case Role::risk_officer: return "risk_officer";
     case Role::auditor: return "auditor";
     case Role::operator_: return "operator";
+    case Role::venue: return "venue";
   }
   assert(false && "unknown role");
   return "unknown";
@@ -35,6 +37,7 @@ std::string_view to_string(Credential credential) {
 }
 
 bool Principal::may_access_member(MemberId owner) const {
+  if (role == Role::venue) return false;  // a venue submits trades; it reads no member's objects
   if (role != Role::member) return true;
   return member.has_value() && *member == owner;
 }

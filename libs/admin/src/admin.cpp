@@ -152,7 +152,7 @@ int run_admin(int argc, char** argv) {
       principal_command->add_subcommand("add", "Create an API principal, optionally with its client certificate");
   PrincipalOptions principal;
   principal_add_command->add_option("--name", principal.name, "Principal name, e.g. ops-desk")->required();
-  principal_add_command->add_option("--role", principal.role, "member, risk_officer, auditor or operator")->required();
+  principal_add_command->add_option("--role", principal.role, "member, risk_officer, auditor, operator or venue")->required();
   principal_add_command->add_option("--member", principal.member_code, "Member code (role member only)");
   principal_add_command->add_option("--certificate", principal.certificate_file,
                                     "PEM client certificate whose SHA-256 fingerprint authenticates the principal");

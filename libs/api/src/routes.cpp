@@ -21,6 +21,7 @@ using access::Role;
 using access::RoleSet;
 
 constexpr RoleSet kEveryone{Role::member, Role::risk_officer, Role::auditor, Role::operator_};
+constexpr RoleSet kAnyPrincipal{Role::member, Role::risk_officer, Role::auditor, Role::operator_, Role::venue};
 constexpr RoleSet kStaffReaders{Role::risk_officer, Role::auditor, Role::operator_};
 constexpr RoleSet kOperator{Role::operator_};
 constexpr RoleSet kAuditor{Role::auditor};
@@ -35,7 +36,7 @@ constexpr std::array kRoutes = {
     RouteSpec{"GET", "/healthz", {}, Ownership::none, Executor::observability, 200, "Liveness (no credentials)"},
     RouteSpec{"GET", "/readyz", {}, Ownership::none, Executor::observability, 200, "Readiness (no credentials)"},
     RouteSpec{"GET", "/metrics", kOperator, Ownership::none, Executor::observability, 200, "Prometheus metrics"},
-    RouteSpec{"GET", "/v1/me", kEveryone, Ownership::none, Executor::read, 200, "The calling principal"},
+    RouteSpec{"GET", "/v1/me", kAnyPrincipal, Ownership::none, Executor::read, 200, "The calling principal"},
     RouteSpec{"GET", "/v1/members", kStaffReaders, Ownership::none, Executor::read, 200, "List members"},
     RouteSpec{"POST", "/v1/members", kOperator, Ownership::none, Executor::registry, 201, "Register a member"},
     RouteSpec{"GET", "/v1/members/{member_id}", kEveryone, Ownership::member, Executor::read, 200, "One member"},
@@ -98,6 +99,8 @@ constexpr std::array kRoutes = {
               "Reject a trade submitted by the other side"},
     RouteSpec{"POST", "/v1/trades/{trade_id}/cancel", kMember, Ownership::trade, Executor::registry, 200,
               "Cancel a pending trade"},
+    RouteSpec{"POST", "/v1/venue-batches", RoleSet{Role::venue}, Ownership::none, Executor::registry, 200,
+              "Register a venue's batch of trades"},
     RouteSpec{"GET", "/v1/principals", RoleSet{Role::operator_, Role::auditor}, Ownership::none, Executor::read, 200,
               "List principals"},
     RouteSpec{"POST", "/v1/principals", kOperator, Ownership::none, Executor::api_command, 201, "Create a principal"},

@@ -64,6 +64,7 @@ ApiHarness::ApiHarness(ApiOptions options, std::chrono::milliseconds api_pool_ac
   http::add_observability_routes(router, metrics, [] { return http::ReadinessReport{}; }, context.protect_metrics);
 
   operator_caller = add_caller("ops", access::Role::operator_);
+  venue_caller = add_caller("auction-house", access::Role::venue);
   auditor_caller = add_caller("audit", access::Role::auditor);
   risk_caller = add_caller("risk", access::Role::risk_officer);
   member_a_caller = add_caller("member-a-system", access::Role::member, member_a);

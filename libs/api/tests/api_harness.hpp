@@ -62,7 +62,7 @@ class ApiHarness {
 
   MemberId member_a;
   MemberId member_b;
-  Caller operator_caller, auditor_caller, risk_caller, member_a_caller, member_b_caller;
+  Caller operator_caller, auditor_caller, risk_caller, member_a_caller, member_b_caller, venue_caller;
 
  private:
   std::atomic<int> counter_{0};

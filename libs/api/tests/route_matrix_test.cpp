@@ -215,6 +215,16 @@ class RouteMatrix : public ::testing::Test {
          [&] { return Sample{"/v1/trades/" + fresh_trade(harness.member_b) + "/reject", R"({"reason":"no"})"}; }},
         {"POST /v1/trades/{trade_id}/cancel",
          [&] { return Sample{"/v1/trades/" + fresh_trade(harness.member_a) + "/cancel", "{}"}; }},
+        {"POST /v1/venue-batches",
+         [&] {
+           ++trades_made;
+           return Sample{"/v1/venue-batches",
+                         R"({"trades":[{"product_id":")" + product + R"(","buyer_member_id":")" + a +
+                             R"(","seller_member_id":")" + harness.member_b.to_string() + R"(","delivery_start":")" +
+                             trading_month->start().format() + R"(","delivery_end":")" + trading_month->end().format() +
+                             R"(","gpus":8,"price":")" + PricePerGpuHour{20'000 + 50 * trades_made}.format() +
+                             R"(","reference":")" + harness.unique("venue") + "\"}]}"};
+         }},
         {"GET /v1/principals", [] { return Sample{"/v1/principals", ""}; }},
         {"POST /v1/principals",
          [&] { return Sample{"/v1/principals", R"({"name":")" + harness.unique("p") + R"(","role":"auditor"})"}; }},
@@ -278,6 +288,7 @@ TEST_F(RouteMatrix, EveryRoleOnEveryRouteGetsExactlyTheExpectedStatus) {
       {"risk_officer", &harness.risk_caller},
       {"auditor", &harness.auditor_caller},
       {"operator", &harness.operator_caller},
+      {"venue", &harness.venue_caller},
   };
   int checked = 0;
   for (const RouteSpec& route : route_table()) {
@@ -296,7 +307,7 @@ TEST_F(RouteMatrix, EveryRoleOnEveryRouteGetsExactlyTheExpectedStatus) {
       ++checked;
     }
   }
-  EXPECT_EQ(checked, static_cast<int>(route_table().size()) * 5);
+  EXPECT_EQ(checked, static_cast<int>(route_table().size()) * 6);
 }
 
 TEST_F(RouteMatrix, TheTableIsWhatTheRouterServes) {

@@ -23,22 +23,27 @@ Result<BodyReader, Response> BodyReader::open(const Request& request, std::initi
   if (allow_empty_body && request.body.empty()) return BodyReader(nlohmann::json::object());
   auto parsed = parse_json_body(request);
   if (!parsed) return fail(parsed.error());
-  if (!parsed->is_object()) {
+  return of(std::move(*parsed), accepted, not_settable);
+}
+
+Result<BodyReader, Response> BodyReader::of(nlohmann::json object, std::initializer_list<std::string_view> accepted,
+                                            std::initializer_list<std::string_view> not_settable) {
+  if (!object.is_object()) {
     return fail(problem(422, "body_not_object", "Body is not an object", "the request body must be a JSON object"));
   }
-  for (const auto& [key, value] : parsed->items()) {
+  for (const auto& [key, value] : object.items()) {
     for (const std::string_view forbidden : not_settable) {
       if (key == forbidden) {
         return fail(field_problem("field_not_settable", key, "is set by the clearinghouse, not by the caller"));
       }
     }
   }
-  for (const auto& [key, value] : parsed->items()) {
+  for (const auto& [key, value] : object.items()) {
     bool known = false;
     for (const std::string_view name : accepted) known = known || key == name;
     if (!known) return fail(field_problem("unknown_field", key, "is not a field of this request"));
   }
-  return BodyReader(std::move(*parsed));
+  return BodyReader(std::move(object));
 }
 
 const nlohmann::json* BodyReader::find(std::string_view field, bool required) {

@@ -73,6 +73,49 @@ std::optional<PricePerGpuHour> price_field(http::BodyReader& body, std::string_v
   return *parsed;
 }
 
+using http::BodyReader;
+
+// A trade's terms and reference from a body (a member's submission) or a batch element.
+struct ReadTrade {
+  TradeTerms terms;
+  std::string reference;
+};
+
+// A trade object: a member's request body, or an element of a venue's batch.
+Result<BodyReader, http::Response> open_trade(nlohmann::json object) {
+  return BodyReader::of(std::move(object),
+                        {"product_id", "series", "buyer_member_id", "seller_member_id", "delivery_start",
+                         "delivery_end", "gpus", "price", "reference"},
+                        {"trade_id", "state", "submitter_member_id", "gpu_hours", "notional", "submitted_at",
+                         "expires_at", "decided_at", "last_refusal", "fee_journal_id", "counterparty_reference",
+                         "submitter_reference", "registered_by_venue"});
+}
+
+Result<ReadTrade, http::Response> read_trade(http::BodyReader& body, UtcTimestamp now) {
+  const auto product = body.id("product_id");
+  const auto series = body.text("series", 10, /*required=*/false);
+  const auto buyer = body.id("buyer_member_id");
+  const auto seller = body.id("seller_member_id");
+  const auto start = timestamp_field(body, "delivery_start", /*required=*/!series);
+  const auto end = timestamp_field(body, "delivery_end", /*required=*/!series);
+  if (series && (body.json().contains("delivery_start") || body.json().contains("delivery_end"))) {
+    body.refuse("delivery_start", "a series trade's window is its series' period: give series or a window");
+  }
+  const auto gpus = body.integer("gpus", 1, kTradeGpusMax);
+  const auto price = price_field(body, "price");
+  const auto reference = body.text("reference", kTradeReferenceLengthMax);
+  if (body.failed()) return fail(body.failure());
+  return ReadTrade{TradeTerms{.product = ProductId(*product),
+                              .series_label = series,
+                              .buyer = MemberId(*buyer),
+                              .seller = MemberId(*seller),
+                              .delivery_start = start.value_or(now),
+                              .delivery_end = end.value_or(now),
+                              .gpus = *gpus,
+                              .price = *price},
+                   *reference};
+}
+
 // Runs a registry command as the forwarded principal, who must have one of `roles`.
 template <class Handler>
 http::Response command(const http::Request& request, std::initializer_list<Role> roles, Handler&& handler) {
@@ -139,7 +182,7 @@ nlohmann::json limits_json(const MemberLimits& limits) {
 
 nlohmann::json trade_json(const Trade& trade, std::optional<MemberId> viewer) {
   const bool staff = !viewer.has_value();
-  const bool is_submitter = viewer && *viewer == trade.submitter;
+  const bool is_submitter = viewer && trade.submitter == *viewer;
   std::optional<std::string> refusal = trade.last_refusal;
   if (refusal && viewer && trade.last_refused_member && *trade.last_refused_member != *viewer) {
     refusal = std::string(to_string(TradeRefusal::counterparty_refused));
@@ -160,10 +203,11 @@ nlohmann::json trade_json(const Trade& trade, std::optional<MemberId> viewer) {
           {"notional", format_amount(trade.notional)},
           {"currency", std::string(trade.notional.currency.code())},
           {"state", std::string(to_string(trade.state))},
-          {"submitter_member_id", trade.submitter.to_string()},
-          {"reference", staff          ? nlohmann::json(nullptr)
-                        : is_submitter ? nlohmann::json(trade.submitter_reference)
-                                       : optional_text(trade.counterparty_reference)},
+          {"submitter_member_id", trade.submitter ? nlohmann::json(trade.submitter->to_string()) : nlohmann::json(nullptr)},
+          {"registered_by_venue", trade.venue.has_value()},
+          {"reference", staff || trade.venue ? nlohmann::json(nullptr)
+                        : is_submitter       ? nlohmann::json(trade.submitter_reference)
+                                             : optional_text(trade.counterparty_reference)},
           {"submitter_reference", staff ? nlohmann::json(trade.submitter_reference) : nlohmann::json(nullptr)},
           {"counterparty_reference", staff ? optional_text(trade.counterparty_reference) : nlohmann::json(nullptr)},
           {"submitted_at", trade.submitted_at.format()},
@@ -340,37 +384,17 @@ http::Response set_position_limit_command(runtime::ServiceContext& context, cons
 http::Response submit_trade_command(runtime::ServiceContext& context, const RegistryState& state,
                                     const http::Request& request) {
   return command(request, {Role::member}, [&](const runtime::InternalCaller& caller) {
-    auto body = http::BodyReader::open(
-        request,
-        {"product_id", "series", "buyer_member_id", "seller_member_id", "delivery_start", "delivery_end", "gpus",
-         "price", "reference"},
-        {"trade_id", "state", "submitter_member_id", "gpu_hours", "notional", "submitted_at", "expires_at",
-         "decided_at", "last_refusal", "fee_journal_id", "counterparty_reference", "submitter_reference"});
+    auto parsed = http::parse_json_body(request);
+    if (!parsed) return parsed.error();
+    auto body = open_trade(std::move(*parsed));
     if (!body) return body.error();
-    const auto product = body->id("product_id");
-    const auto series = body->text("series", 10, /*required=*/false);
-    const auto buyer = body->id("buyer_member_id");
-    const auto seller = body->id("seller_member_id");
-    const auto start = timestamp_field(*body, "delivery_start", /*required=*/!series);
-    const auto end = timestamp_field(*body, "delivery_end", /*required=*/!series);
-    if (series && (body->json().contains("delivery_start") || body->json().contains("delivery_end"))) {
-      body->refuse("delivery_start", "a series trade's window is its series' period: give series or a window");
-    }
-    const auto gpus = body->integer("gpus", 1, kTradeGpusMax);
-    const auto price = price_field(*body, "price");
-    const auto reference = body->text("reference", kTradeReferenceLengthMax);
-    if (body->failed()) return body->failure();
     const UtcTimestamp now = UtcTimestamp::now();
-    const TradeTerms terms{.product = ProductId(*product),
-                           .series_label = series,
-                           .buyer = MemberId(*buyer),
-                           .seller = MemberId(*seller),
-                           .delivery_start = start.value_or(now),
-                           .delivery_end = end.value_or(now),
-                           .gpus = *gpus,
-                           .price = *price};
+    auto read = read_trade(*body, now);
+    if (!read) return read.error();
+    const TradeTerms& terms = read->terms;
+    const std::string& reference = read->reference;
     const auto submitted = transact(context, [&](pqxx::transaction_base& tx) {
-      return submit_trade(tx, state.policy, actor_of(caller), terms, *reference, now);
+      return submit_trade(tx, state.policy, actor_of(caller), terms, reference, now);
     });
     if (!submitted) return trade_refusal(submitted.error());
     http::Response response = http::json_response(submitted->created ? 201 : 200,
@@ -406,6 +430,68 @@ http::Response trade_action_command(runtime::ServiceContext& context, const Regi
   });
 }
 
+
+http::Response venue_batch_command(runtime::ServiceContext& context, const RegistryState& state,
+                                   const http::Request& request) {
+  return command(request, {Role::venue}, [&](const runtime::InternalCaller& caller) {
+    auto body = http::BodyReader::open(request, {"trades"}, {"results", "cleared", "refused"});
+    if (!body) return body.error();
+    const auto* trades = body->json().contains("trades") ? &body->json()["trades"] : nullptr;
+    if (trades == nullptr || !trades->is_array() || trades->empty() || trades->size() > kVenueBatchTradesMax) {
+      return http::field_problem("invalid_field", "trades",
+                                 "must be an array of 1 to " + std::to_string(kVenueBatchTradesMax) + " trades");
+    }
+    const UtcTimestamp now = UtcTimestamp::now();
+    // Elements that are not well-formed are refused on their own; the others go to the registry.
+    std::vector<std::optional<nlohmann::json>> refusals(trades->size());
+    std::vector<VenueTrade> wanted;
+    std::vector<std::size_t> positions;
+    for (std::size_t i = 0; i < trades->size(); ++i) {
+      auto element = open_trade((*trades)[i]);
+      auto read = element ? read_trade(*element, now) : Result<ReadTrade, http::Response>(fail(element.error()));
+      if (!read) {
+        const auto problem = nlohmann::json::parse(read.error().body, nullptr, false);
+        refusals[i] = nlohmann::json{{"reason", problem.value("reason", "invalid_field")},
+                                     {"detail", problem.value("detail", "")},
+                                     {"field", problem.value("field", "")}};
+        continue;
+      }
+      wanted.push_back(VenueTrade{std::move(read->terms), std::move(read->reference)});
+      positions.push_back(i);
+    }
+    const VenueActor venue{caller.principal.id.value(), caller.principal.name, caller.request_id};
+    const auto outcomes = transact(context, [&](pqxx::transaction_base& tx) {
+      return register_venue_batch(tx, state.policy, venue, wanted, now);
+    });
+    nlohmann::json results = nlohmann::json::array();
+    std::size_t cleared = 0;
+    std::size_t next = 0;
+    for (std::size_t i = 0; i < trades->size(); ++i) {
+      nlohmann::json result = {{"index", i}};
+      if (refusals[i]) {
+        result["status"] = "refused";
+        result.update(*refusals[i]);
+      } else {
+        const VenueOutcome& outcome = outcomes[next++];
+        if (outcome.trade) {
+          ++cleared;
+          result["status"] = "cleared";
+          result["replayed"] = outcome.replayed;
+          result["trade"] = trade_json(*outcome.trade, std::nullopt);
+        } else {
+          result["status"] = "refused";
+          result["reason"] = std::string(to_string(outcome.trade.error().refusal));
+          result["detail"] = outcome.trade.error().detail;
+        }
+      }
+      results.push_back(std::move(result));
+    }
+    return http::json_response(200, {{"cleared", cleared},
+                                     {"refused", trades->size() - cleared},
+                                     {"results", std::move(results)}});
+  });
+}
+
 }  // namespace
 
 void add_trade_routes(http::Router& router, runtime::ServiceContext& context,
@@ -423,6 +509,9 @@ void add_trade_routes(http::Router& router, runtime::ServiceContext& context,
              [&context](const http::Request& request) { return set_credit_limit_command(context, request); });
   router.add("POST", prefix + "/v1/members/{member_id}/position-limits",
              [&context](const http::Request& request) { return set_position_limit_command(context, request); });
+  router.add("POST", prefix + "/v1/venue-batches", [&context, state](const http::Request& request) {
+    return venue_batch_command(context, *state, request);
+  });
   router.add("POST", prefix + "/v1/trades", [&context, state](const http::Request& request) {
     return submit_trade_command(context, *state, request);
   });

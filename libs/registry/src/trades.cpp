@@ -26,7 +26,7 @@ constexpr std::string_view kTradeColumns =
     "gpus, price_ticks, gpu_hours, notional_minor, submitter_member_id, submitter_reference, counterparty_reference, "
     "state, (extract(epoch FROM submitted_at) * 1000000)::bigint, submitted_by, "
     "(extract(epoch FROM expires_at) * 1000000)::bigint, (extract(epoch FROM decided_at) * 1000000)::bigint, "
-    "last_refusal, last_refused_member_id, fee_journal_id";
+    "last_refusal, last_refused_member_id, fee_journal_id, venue_principal_id";
 
 UtcTimestamp micros(const pqxx::field& field) {
   return UtcTimestamp::from_unix_microseconds(field.as<std::int64_t>()).value();
@@ -46,7 +46,8 @@ Trade trade_from(const pqxx::row& row) {
                                   .price = PricePerGpuHour{row[8].as<std::int64_t>()}},
               .gpu_hours = row[9].as<std::int64_t>(),
               .notional = Money{row[10].as<std::int64_t>(), Currency::usd()},
-              .submitter = MemberId(row[11].as<std::int64_t>()),
+              .submitter = std::nullopt,
+              .venue = std::nullopt,
               .submitter_reference = row[12].as<std::string>(),
               .counterparty_reference = std::nullopt,
               .state = parse_trade_state(row[14].as<std::string>()).value(),
@@ -57,6 +58,8 @@ Trade trade_from(const pqxx::row& row) {
               .last_refusal = std::nullopt,
               .last_refused_member = std::nullopt,
               .fee_journal = std::nullopt};
+  if (!row[11].is_null()) trade.submitter = MemberId(row[11].as<std::int64_t>());
+  if (!row[22].is_null()) trade.venue = row[22].as<std::int64_t>();
   if (!row[13].is_null()) trade.counterparty_reference = row[13].as<std::string>();
   if (!row[18].is_null()) trade.decided_at = micros(row[18]);
   if (!row[19].is_null()) trade.last_refusal = row[19].as<std::string>();
@@ -116,7 +119,8 @@ std::optional<DeliveryPeriod> period_of_label(std::string_view label) {
 }
 
 Actor actor_of(const Trade& trade, MemberId member) {
-  if (member == trade.submitter) return Actor::submitter;
+  if (!trade.submitter) return trade.has_party(member) ? Actor::counterparty : Actor::outsider;  // a venue's
+  if (member == *trade.submitter) return Actor::submitter;
   if (member == trade.counterparty()) return Actor::counterparty;
   return Actor::outsider;
 }
@@ -478,6 +482,51 @@ Result<Trade, TradeError> decide(pqxx::transaction_base& tx, const TradeActor& a
   return std::move(*trade);
 }
 
+struct PreparedTerms {
+  TradeTerms terms;  // with a series' window filled in
+  GpuHours volume{0};
+  Money notional = Money::zero(Currency::usd());
+};
+
+// The rules of a trade's terms that need no lock: its product, members, window, size and price.
+Result<PreparedTerms, TradeError> prepare_terms(pqxx::transaction_base& tx, const TradeTerms& wanted) {
+  if (wanted.buyer == wanted.seller) {
+    return fail(error(TradeRefusal::same_member_both_sides, "the buyer and the seller must be different members"));
+  }
+  const auto product = find_product(tx, wanted.product);
+  if (!product) return fail(error(TradeRefusal::unknown_product, "no such product"));
+  const auto members = tx.exec_params("SELECT count(*) FROM cch.member WHERE member_id IN ($1, $2)",
+                                      wanted.buyer.value(), wanted.seller.value());
+  if (members[0][0].as<int>() != 2) return fail(error(TradeRefusal::unknown_member, "no such counterparty"));
+
+  TradeTerms terms = wanted;
+  if (terms.series_label) {
+    const auto period = period_of_label(*terms.series_label);
+    if (!period) return fail(error(TradeRefusal::unknown_series, "not a series label: " + *terms.series_label));
+    terms.delivery_start = period->start();
+    terms.delivery_end = period->end();
+  } else if (!is_hour_aligned_window(terms.delivery_start, terms.delivery_end)) {
+    return fail(error(TradeRefusal::invalid_window, "the delivery window must be non-empty and on whole UTC hours"));
+  }
+  if (terms.gpus < 1 || terms.gpus > kTradeGpusMax || terms.gpus % product->spec.node_block_gpus != 0) {
+    return fail(error(TradeRefusal::invalid_gpus, "gpus must be 1-" + std::to_string(kTradeGpusMax) +
+                                                      " and a multiple of the product's node block of " +
+                                                      std::to_string(product->spec.node_block_gpus)));
+  }
+  if (terms.price.price_ticks <= 0) return fail(error(TradeRefusal::invalid_price, "the price must be positive"));
+  if (!terms.price.is_multiple_of(PricePerGpuHour{product->spec.tick_size_ticks})) {
+    return fail(error(TradeRefusal::price_off_tick,
+                      "the price must be a multiple of the tick size " +
+                          PricePerGpuHour{product->spec.tick_size_ticks}.format()));
+  }
+  const std::int64_t hours =
+      (terms.delivery_end.unix_microseconds() - terms.delivery_start.unix_microseconds()) / 3'600'000'000;
+  const auto volume = success(gpu_hours(GpuCount{terms.gpus}, hours));
+  const auto value = volume ? success(notional(terms.price, *volume, Rounding::half_away_from_zero)) : std::nullopt;
+  if (!volume || !value) return fail(error(TradeRefusal::invalid_gpus, "the trade is too large"));
+  return PreparedTerms{terms, *volume, *value};
+}
+
 }  // namespace
 
 std::string_view to_string(TradeRefusal refusal) {
@@ -551,37 +600,11 @@ Result<Submitted, TradeError> submit_trade(pqxx::transaction_base& tx, const Reg
   if (actor.member != wanted.buyer && actor.member != wanted.seller) {
     return fail(error(TradeRefusal::not_a_party, "the submitting member must be the buyer or the seller"));
   }
-  const auto product = find_product(tx, wanted.product);
-  if (!product) return fail(error(TradeRefusal::unknown_product, "no such product"));
-  const auto members = tx.exec_params("SELECT count(*) FROM cch.member WHERE member_id IN ($1, $2)",
-                                      wanted.buyer.value(), wanted.seller.value());
-  if (members[0][0].as<int>() != 2) return fail(error(TradeRefusal::unknown_member, "no such counterparty"));
-
-  TradeTerms terms = wanted;
-  if (terms.series_label) {
-    const auto period = period_of_label(*terms.series_label);
-    if (!period) return fail(error(TradeRefusal::unknown_series, "not a series label: " + *terms.series_label));
-    terms.delivery_start = period->start();
-    terms.delivery_end = period->end();
-  } else if (!is_hour_aligned_window(terms.delivery_start, terms.delivery_end)) {
-    return fail(error(TradeRefusal::invalid_window, "the delivery window must be non-empty and on whole UTC hours"));
-  }
-  if (terms.gpus < 1 || terms.gpus > kTradeGpusMax || terms.gpus % product->spec.node_block_gpus != 0) {
-    return fail(error(TradeRefusal::invalid_gpus, "gpus must be 1-" + std::to_string(kTradeGpusMax) +
-                                                      " and a multiple of the product's node block of " +
-                                                      std::to_string(product->spec.node_block_gpus)));
-  }
-  if (terms.price.price_ticks <= 0) return fail(error(TradeRefusal::invalid_price, "the price must be positive"));
-  if (!terms.price.is_multiple_of(PricePerGpuHour{product->spec.tick_size_ticks})) {
-    return fail(error(TradeRefusal::price_off_tick,
-                      "the price must be a multiple of the tick size " +
-                          PricePerGpuHour{product->spec.tick_size_ticks}.format()));
-  }
-  const std::int64_t hours =
-      (terms.delivery_end.unix_microseconds() - terms.delivery_start.unix_microseconds()) / 3'600'000'000;
-  const auto volume = success(gpu_hours(GpuCount{terms.gpus}, hours));
-  const auto value = volume ? success(notional(terms.price, *volume, Rounding::half_away_from_zero)) : std::nullopt;
-  if (!volume || !value) return fail(error(TradeRefusal::invalid_gpus, "the trade is too large"));
+  auto prepared = prepare_terms(tx, wanted);
+  if (!prepared) return fail(std::move(prepared.error()));
+  const TradeTerms& terms = prepared->terms;
+  const auto& volume = prepared->volume;
+  const auto& value = prepared->notional;
 
   // The same reference again: the first trade, if the terms are the same.
   const auto replay = [&](const pqxx::result& rows) -> std::optional<Result<Submitted, TradeError>> {
@@ -633,8 +656,8 @@ Result<Submitted, TradeError> submit_trade(pqxx::transaction_base& tx, const Reg
       "ON CONFLICT (submitter_member_id, submitter_reference) DO NOTHING RETURNING " +
           std::string(kTradeColumns),
       terms.product.value(), series, terms.buyer.value(), terms.seller.value(), timestamp_text(terms.delivery_start),
-      timestamp_text(terms.delivery_end), terms.gpus, terms.price.price_ticks, volume->gpu_hours,
-      value->amount_minor, actor.member.value(), std::string(reference), timestamp_text(now), actor.name,
+      timestamp_text(terms.delivery_end), terms.gpus, terms.price.price_ticks, volume.gpu_hours,
+      value.amount_minor, actor.member.value(), std::string(reference), timestamp_text(now), actor.name,
       timestamp_text(*expires));
   if (inserted.empty()) {
     // A concurrent submission with this reference committed first.
@@ -679,6 +702,87 @@ std::size_t expire_due_trades(pqxx::transaction_base& tx, UtcTimestamp now, std:
       "FROM expired e RETURNING trade_id",
       timestamp_text(now), static_cast<std::int64_t>(std::clamp<std::size_t>(limit, 1, 10'000)));
   return rows.size();
+}
+
+std::vector<VenueOutcome> register_venue_batch(pqxx::transaction_base& tx, const RegistrationPolicy& policy,
+                                               const VenueActor& venue, const std::vector<VenueTrade>& trades,
+                                               UtcTimestamp now) {
+  assert(trades.size() <= kVenueBatchTradesMax && "the route bounds a batch");
+  assert(policy.credit != nullptr && "a registration policy needs a credit check");
+  // Every member of the batch, locked in id order before anything else: two batches (or a batch
+  // and an affirmation) wait for one another instead of deadlocking.
+  std::vector<std::int64_t> members;
+  for (const auto& trade : trades) {
+    members.push_back(trade.terms.buyer.value());
+    members.push_back(trade.terms.seller.value());
+  }
+  std::sort(members.begin(), members.end());
+  members.erase(std::unique(members.begin(), members.end()), members.end());
+  tx.exec_params("SELECT member_id FROM cch.member WHERE member_id = ANY($1::bigint[]) ORDER BY member_id "
+                 "FOR NO KEY UPDATE",
+                 db::integer_array(members));
+
+  const auto expires = now.add_microseconds(
+      std::chrono::duration_cast<std::chrono::microseconds>(policy.affirmation_window).count());
+  assert(expires && "the affirmation window is bounded by configuration");
+  std::vector<VenueOutcome> outcomes;
+  outcomes.reserve(trades.size());
+  const auto refuse = [&](TradeRefusal refusal, std::string detail) {
+    outcomes.push_back(VenueOutcome{fail(error(refusal, std::move(detail))), false});
+  };
+  for (const auto& wanted : trades) {
+    if (!valid_reference(wanted.reference)) {
+      refuse(TradeRefusal::invalid_reference, "the reference must be 1-64 printable ASCII characters");
+      continue;
+    }
+    auto prepared = prepare_terms(tx, wanted.terms);
+    if (!prepared) {
+      outcomes.push_back(VenueOutcome{fail(prepared.error()), false});
+      continue;
+    }
+    const auto earlier = tx.exec_params("SELECT " + std::string(kTradeColumns) +
+                                            " FROM cch.trade WHERE venue_principal_id = $1 AND submitter_reference = $2",
+                                        venue.principal_id, wanted.reference);
+    if (!earlier.empty()) {
+      Trade first = trade_from(earlier[0]);
+      if (first.terms != prepared->terms) {
+        refuse(TradeRefusal::reference_reused, "the reference " + wanted.reference + " names a trade with other terms");
+      } else {
+        outcomes.push_back(VenueOutcome{std::move(first), true});
+      }
+      continue;
+    }
+    const TradeTerms& terms = prepared->terms;
+    // A savepoint around the trade's row and its checks: a refused trade leaves nothing behind.
+    tx.exec("SAVEPOINT venue_trade");
+    const auto inserted = tx.exec_params(
+        "INSERT INTO cch.trade (product_id, series_label, buyer_member_id, seller_member_id, delivery_start, "
+        "delivery_end, gpus, price_ticks, gpu_hours, notional_minor, venue_principal_id, submitter_reference, "
+        "submitted_at, submitted_by, expires_at) VALUES ($1, $2, $3, $4, $5::timestamptz, $6::timestamptz, $7, $8, "
+        "$9, $10, $11, $12, $13::timestamptz, $14, $15::timestamptz) RETURNING " +
+            std::string(kTradeColumns),
+        terms.product.value(), terms.series_label, terms.buyer.value(), terms.seller.value(),
+        timestamp_text(terms.delivery_start), timestamp_text(terms.delivery_end), terms.gpus, terms.price.price_ticks,
+        prepared->volume.gpu_hours, prepared->notional.amount_minor, venue.principal_id, wanted.reference,
+        timestamp_text(now), venue.name, timestamp_text(*expires));
+    Trade trade = trade_from(inserted[0]);
+    const auto product = find_product(tx, terms.product);
+    const auto slices = month_slices(terms.delivery_start, terms.delivery_end);
+    if (const auto failure = check_trade(tx, policy, trade, *product, slices, now)) {
+      tx.exec("ROLLBACK TO SAVEPOINT venue_trade");
+      tx.exec("RELEASE SAVEPOINT venue_trade");
+      refuse(failure->refusal, failure->detail);
+      continue;
+    }
+    // Released before novation: the ledger accepts postings only from the journal's own top-level
+    // transaction, and nothing after the checks can refuse.
+    tx.exec("RELEASE SAVEPOINT venue_trade");
+    novate(tx, policy, trade, *product, slices, now);
+    append_event(tx, trade.trade_id, "register", venue.name, std::nullopt, std::nullopt, TradeState::cleared,
+                 std::nullopt, venue.request_id);
+    outcomes.push_back(VenueOutcome{std::move(trade), false});
+  }
+  return outcomes;
 }
 
 std::optional<Trade> find_trade(pqxx::transaction_base& tx, TradeId trade) {

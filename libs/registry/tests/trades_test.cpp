@@ -488,5 +488,84 @@ TEST_F(Registration, ConcurrentSubmissionsOfOneReferenceMakeOneTrade) {
   EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade"), 1);
 }
 
+
+TEST_F(Registration, AVenueBatchClearsItsGoodTradesRefusesTheBadOnesAndWritesNothingForThem) {
+  const std::int64_t venue_id = scalar(
+      "INSERT INTO api.principal (name, role, created_by) VALUES ('auction-house', 'venue', 'test') "
+      "RETURNING principal_id");
+  const VenueActor venue{venue_id, "auction-house", std::nullopt};
+  TradeTerms unknown = march(a, b);
+  unknown.product = ProductId(999'999);
+  const std::vector<VenueTrade> batch = {
+      {march(a, b), "V-1"},
+      {march(b, c, 256, 30'000), "V-2"},  // 43 % over the reference price
+      {unknown, "V-3"},
+      {march(c, a, 64), "V-4"},
+      {march(a, b), "bad reference"},
+  };
+  const auto run_batch = [&] {
+    return run([&](pqxx::transaction_base& tx) { return register_venue_batch(tx, policy, venue, batch, kNow); });
+  };
+  const auto outcomes = run_batch();
+  ASSERT_EQ(outcomes.size(), batch.size());
+  ASSERT_TRUE(outcomes[0].trade) << outcomes[0].trade.error().detail;
+  EXPECT_EQ(outcomes[0].trade->state, TradeState::cleared);
+  EXPECT_TRUE(outcomes[0].trade->venue.has_value());
+  EXPECT_FALSE(outcomes[0].trade->submitter.has_value());
+  ASSERT_FALSE(outcomes[1].trade);
+  EXPECT_EQ(outcomes[1].trade.error().refusal, TradeRefusal::price_outside_band);
+  ASSERT_FALSE(outcomes[2].trade);
+  EXPECT_EQ(outcomes[2].trade.error().refusal, TradeRefusal::unknown_product);
+  ASSERT_TRUE(outcomes[3].trade) << outcomes[3].trade.error().detail;
+  ASSERT_FALSE(outcomes[4].trade);
+  EXPECT_EQ(outcomes[4].trade.error().refusal, TradeRefusal::invalid_reference);
+  // Nothing of the refused trades: no row, no event, no position.
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade"), 2);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade_leg"), 4);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade_event WHERE action = 'register'"), 2);
+  EXPECT_EQ(scalar("SELECT count(*) FROM (SELECT product_id, delivery_month FROM cch.position "
+                   "GROUP BY 1, 2 HAVING sum(net_gpu_hours) <> 0) x"),
+            0);
+  // The same batch again: the good trades are replayed, nothing new is written.
+  const auto again = run_batch();
+  ASSERT_TRUE(again[0].trade);
+  EXPECT_TRUE(again[0].replayed);
+  EXPECT_EQ(again[0].trade->trade_id, outcomes[0].trade->trade_id);
+  EXPECT_TRUE(again[3].replayed);
+  EXPECT_FALSE(again[1].trade);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade"), 2);
+  // A member may not act on a venue's trade as if it were pending.
+  const auto cancel =
+      run([&](pqxx::transaction_base& tx) { return cancel_trade(tx, actor(a), outcomes[0].trade->trade_id, "", kNow); });
+  ASSERT_FALSE(cancel);
+  EXPECT_EQ(cancel.error().refusal, TradeRefusal::trade_not_pending);
+}
+
+TEST_F(Registration, TradesOfOneBatchSeeEachOtherWhenTheirLimitsAreChecked) {
+  const std::int64_t venue_id = scalar(
+      "INSERT INTO api.principal (name, role, created_by) VALUES ('broker-one', 'venue', 'test') "
+      "RETURNING principal_id");
+  // Each trade uses 1,249.92 USD of A's credit (8 GPUs x 744 h x 2.1000 x 10 %); room for three.
+  run([&](pqxx::transaction_base& tx) {
+    ASSERT_TRUE(set_credit_limit(tx, a, Money{124'992 * 3 + 100, Currency::usd()}, "risk"));
+  });
+  std::vector<VenueTrade> batch;
+  for (int i = 0; i < 6; ++i) batch.push_back({march(a, i % 2 == 0 ? b : c, 8, 21'000), "B-" + std::to_string(i)});
+  const auto outcomes = run([&](pqxx::transaction_base& tx) {
+    return register_venue_batch(tx, policy, VenueActor{venue_id, "broker-one", std::nullopt}, batch, kNow);
+  });
+  int cleared = 0;
+  for (const auto& outcome : outcomes) {
+    if (outcome.trade) {
+      ++cleared;
+    } else {
+      EXPECT_EQ(outcome.trade.error().refusal, TradeRefusal::credit_limit_exceeded);
+    }
+  }
+  EXPECT_EQ(cleared, 3);
+  EXPECT_EQ(scalar("SELECT requirement_minor FROM cch.member_exposure WHERE member_id = " + a.to_string()),
+            124'992 * 3);
+}
+
 }  // namespace
 }  // namespace cch::registry

@@ -27,7 +27,8 @@
 
 namespace cch::access {
 
-enum class Role : std::uint8_t { member, risk_officer, auditor, operator_ };
+// venue: a trading venue (auction, broker) that registers batches of trades its members agreed.
+enum class Role : std::uint8_t { member, risk_officer, auditor, operator_, venue };
 std::span<const Role> all_roles();
 std::string_view to_string(Role role);
 std::optional<Role> parse_role(std::string_view text);

@@ -42,6 +42,10 @@ class BodyReader {
                                            std::initializer_list<std::string_view> not_settable,
                                            bool allow_empty_body = false);
 
+  // The same rules for a JSON object found inside a body (an element of a batch).
+  static Result<BodyReader, Response> of(nlohmann::json object, std::initializer_list<std::string_view> accepted,
+                                         std::initializer_list<std::string_view> not_settable);
+
   // A string field of 1..max_length bytes (UTF-8 already checked by the parser).
   std::optional<std::string> text(std::string_view field, std::size_t max_length, bool required = true);
   // An integer field (a JSON number without fraction or exponent) within [min, max].

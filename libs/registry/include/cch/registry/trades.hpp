@@ -128,7 +128,8 @@ struct Trade {
   TradeTerms terms;
   std::int64_t gpu_hours = 0;
   Money notional = Money::zero(Currency::usd());
-  MemberId submitter;
+  std::optional<MemberId> submitter;        // a member's submission ...
+  std::optional<std::int64_t> venue;         // ... or a venue's (its principal id), registered cleared
   std::string submitter_reference;
   std::optional<std::string> counterparty_reference;
   TradeState state = TradeState::pending_affirmation;
@@ -140,7 +141,8 @@ struct Trade {
   std::optional<MemberId> last_refused_member;
   std::optional<JournalId> fee_journal;
 
-  [[nodiscard]] MemberId counterparty() const { return submitter == terms.buyer ? terms.seller : terms.buyer; }
+  // The member that did not submit it. Precondition: a member submitted it.
+  [[nodiscard]] MemberId counterparty() const { return *submitter == terms.buyer ? terms.seller : terms.buyer; }
   [[nodiscard]] bool has_party(MemberId member) const { return member == terms.buyer || member == terms.seller; }
 };
 
@@ -204,6 +206,33 @@ Result<Trade, TradeError> cancel_trade(pqxx::transaction_base& tx, const TradeAc
 // Expires pending trades whose expiry is at or before now, oldest first, at most `limit`;
 // answers how many. Safe to run from several processes (SKIP LOCKED).
 std::size_t expire_due_trades(pqxx::transaction_base& tx, UtcTimestamp now, std::size_t limit);
+
+// A venue's batch: trades both members agreed at the venue, registered and cleared at once (no
+// affirmation), each with the pre-trade checks. Every member the batch names is locked first, in
+// id order, so batches never deadlock one another. Each trade is cleared or refused on its own:
+// a refused trade writes nothing, the others clear. A reference is unique per venue: sent again
+// with the same terms it answers the first trade (replayed), with other terms reference_reused.
+inline constexpr std::size_t kVenueBatchTradesMax = 500;
+
+struct VenueActor {
+  std::int64_t principal_id = 0;
+  std::string name;
+  std::optional<RequestId> request_id;
+};
+
+struct VenueTrade {
+  TradeTerms terms;
+  std::string reference;
+};
+
+struct VenueOutcome {
+  Result<Trade, TradeError> trade;
+  bool replayed = false;
+};
+
+std::vector<VenueOutcome> register_venue_batch(pqxx::transaction_base& tx, const RegistrationPolicy& policy,
+                                               const VenueActor& venue, const std::vector<VenueTrade>& trades,
+                                               UtcTimestamp now);
 
 std::optional<Trade> find_trade(pqxx::transaction_base& tx, TradeId trade);
 
