@@ -32,6 +32,17 @@ nlohmann::json page(nlohmann::json items, std::optional<std::string> next_cursor
           {"next_cursor", next_cursor ? nlohmann::json(*next_cursor) : nlohmann::json(nullptr)}};
 }
 
+// One page of an id-ordered list read with limit + 1 rows: the items (at most limit) and the
+// cursor of the next page when there is one.
+template <class Item, class IdOf, class ToJson>
+nlohmann::json id_page(const std::vector<Item>& rows, std::size_t limit, IdOf id_of, ToJson to_json) {
+  nlohmann::json items = nlohmann::json::array();
+  for (std::size_t i = 0; i < rows.size() && i < limit; ++i) items.push_back(to_json(rows[i]));
+  std::optional<std::string> next;
+  if (rows.size() > limit) next = id_of(rows[limit - 1]).to_string();
+  return page(std::move(items), next);
+}
+
 nlohmann::json principal_json(const access::Principal& principal) {
   return {{"principal_id", principal.id.to_string()},
           {"name", principal.name},
@@ -55,11 +66,8 @@ http::Response list_members(Api&, pqxx::transaction_base& tx, const http::Reques
   if (query.failed()) return query.failure();
   const auto members =
       registry::list_members(tx, cursor ? std::optional<MemberId>(MemberId(*cursor)) : std::nullopt, limit + 1);
-  nlohmann::json items = nlohmann::json::array();
-  for (std::size_t i = 0; i < members.size() && i < limit; ++i) items.push_back(registry::member_json(members[i]));
-  std::optional<std::string> next;
-  if (members.size() > limit) next = members[limit - 1].member_id.to_string();
-  return http::json_response(200, page(std::move(items), next));
+  return http::json_response(200, id_page(members, limit, [](const registry::Member& m) { return m.member_id; },
+                                          registry::member_json));
 }
 
 http::Response get_member(Api&, pqxx::transaction_base& tx, const http::Request& request, const access::Principal&) {
@@ -364,11 +372,8 @@ http::Response list_products(Api&, pqxx::transaction_base& tx, const http::Reque
   if (query.failed()) return query.failure();
   const auto products =
       registry::list_products(tx, cursor ? std::optional<ProductId>(ProductId(*cursor)) : std::nullopt, limit + 1);
-  nlohmann::json items = nlohmann::json::array();
-  for (std::size_t i = 0; i < products.size() && i < limit; ++i) items.push_back(registry::product_json(products[i]));
-  std::optional<std::string> next;
-  if (products.size() > limit) next = products[limit - 1].product_id.to_string();
-  return http::json_response(200, page(std::move(items), next));
+  return http::json_response(200, id_page(products, limit, [](const registry::Product& p) { return p.product_id; },
+                                          registry::product_json));
 }
 
 http::Response get_product(Api&, pqxx::transaction_base& tx, const http::Request& request, const access::Principal&) {
