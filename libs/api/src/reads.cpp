@@ -492,20 +492,15 @@ http::Response list_trades(Api&, pqxx::transaction_base& tx, const http::Request
     }
     member = viewer->value();
   }
-  const auto rows = tx.exec_params(
-      "SELECT trade_id FROM cch.trade WHERE trade_id > $1 "
-      "AND ($2::bigint IS NULL OR buyer_member_id = $2 OR seller_member_id = $2) "
-      "AND ($3::text IS NULL OR state = $3) AND ($4::bigint IS NULL OR product_id = $4) "
-      "ORDER BY trade_id LIMIT $5",
-      cursor.value_or(0), member, state, product, static_cast<std::int64_t>(limit + 1));
-  nlohmann::json items = nlohmann::json::array();
-  std::optional<std::string> next;
-  for (std::size_t i = 0; i < rows.size() && i < limit; ++i) {
-    const auto trade = registry::find_trade(tx, TradeId(rows[i][0].as<std::int64_t>()));
-    items.push_back(registry::trade_json(*trade, viewer));
-  }
-  if (rows.size() > limit) next = rows[limit - 1][0].as<std::string>();
-  return http::json_response(200, page(std::move(items), next));
+  registry::TradeFilter filter;
+  if (member) filter.member = MemberId(*member);
+  if (state) filter.state = registry::parse_trade_state(*state);
+  if (product) filter.product = ProductId(*product);
+  const auto trades =
+      registry::list_trades(tx, filter, cursor ? std::optional<TradeId>(TradeId(*cursor)) : std::nullopt, limit + 1);
+  return http::json_response(
+      200, id_page(trades, limit, [](const registry::Trade& t) { return t.trade_id; },
+                   [&](const registry::Trade& t) { return registry::trade_json(t, viewer); }));
 }
 
 http::Response get_trade(Api&, pqxx::transaction_base& tx, const http::Request& request,

@@ -792,6 +792,25 @@ std::optional<Trade> find_trade(pqxx::transaction_base& tx, TradeId trade) {
   return trade_from(rows[0]);
 }
 
+std::vector<Trade> list_trades(pqxx::transaction_base& tx, const TradeFilter& filter, std::optional<TradeId> after,
+                               std::size_t limit) {
+  const auto rows = tx.exec_params(
+      "SELECT " + std::string(kTradeColumns) +
+          " FROM cch.trade WHERE trade_id > $1 "
+          "AND ($2::bigint IS NULL OR buyer_member_id = $2 OR seller_member_id = $2) "
+          "AND ($3::text IS NULL OR state = $3) AND ($4::bigint IS NULL OR product_id = $4) "
+          "ORDER BY trade_id LIMIT $5",
+      after ? after->value() : std::int64_t{0},
+      filter.member ? std::optional<std::int64_t>(filter.member->value()) : std::nullopt,
+      filter.state ? std::optional<std::string>(std::string(to_string(*filter.state))) : std::nullopt,
+      filter.product ? std::optional<std::int64_t>(filter.product->value()) : std::nullopt,
+      static_cast<std::int64_t>(std::clamp<std::size_t>(limit, 1, 1001)));
+  std::vector<Trade> trades;
+  trades.reserve(rows.size());
+  for (const auto& row : rows) trades.push_back(trade_from(row));
+  return trades;
+}
+
 std::vector<TradeEvent> trade_events(pqxx::transaction_base& tx, TradeId trade) {
   std::vector<TradeEvent> events;
   for (const auto& row : tx.exec_params(

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <pqxx/transaction>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <thread>
@@ -565,6 +566,31 @@ TEST_F(Registration, TradesOfOneBatchSeeEachOtherWhenTheirLimitsAreChecked) {
   EXPECT_EQ(cleared, 3);
   EXPECT_EQ(scalar("SELECT requirement_minor FROM cch.member_exposure WHERE member_id = " + a.to_string()),
             124'992 * 3);
+}
+
+TEST_F(Registration, TradesAreListedByMemberStateAndProductPageByPage) {
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(submit(a, march(a, i % 2 == 0 ? b : c), "P-" + std::to_string(i)));
+  ASSERT_TRUE(submit(b, march(c, b), "P-B"));
+  const auto page = [&](TradeFilter filter, std::optional<TradeId> after, std::size_t limit) {
+    return run([&](pqxx::transaction_base& tx) { return list_trades(tx, filter, after, limit); });
+  };
+  EXPECT_EQ(page({}, std::nullopt, 100).size(), 6U);
+  EXPECT_EQ(page({.member = a, .state = std::nullopt, .product = std::nullopt}, std::nullopt, 100).size(), 5U);
+  EXPECT_EQ(page({.member = b, .state = std::nullopt, .product = std::nullopt}, std::nullopt, 100).size(), 4U);
+  EXPECT_EQ(page({.member = std::nullopt, .state = TradeState::cleared, .product = std::nullopt}, std::nullopt, 100)
+                .size(),
+            0U);
+  // Following the cursor visits every one of A's trades once, in id order.
+  std::vector<TradeId> seen;
+  std::optional<TradeId> after;
+  for (int pages = 0; pages < 10; ++pages) {
+    const auto trades = page({.member = a, .state = std::nullopt, .product = std::nullopt}, after, 2);
+    for (const auto& trade : trades) seen.push_back(trade.trade_id);
+    if (trades.size() < 2) break;
+    after = trades.back().trade_id;
+  }
+  ASSERT_EQ(seen.size(), 5U);
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
 }
 
 }  // namespace

@@ -236,6 +236,16 @@ std::vector<VenueOutcome> register_venue_batch(pqxx::transaction_base& tx, const
 
 std::optional<Trade> find_trade(pqxx::transaction_base& tx, TradeId trade);
 
+// Trades in id order strictly after `after`, at most `limit` (clamped to 1..1001: a page and one
+// more), one statement. Filters: a member on either side, a state, a product.
+struct TradeFilter {
+  std::optional<MemberId> member;
+  std::optional<TradeState> state;
+  std::optional<ProductId> product;
+};
+std::vector<Trade> list_trades(pqxx::transaction_base& tx, const TradeFilter& filter, std::optional<TradeId> after,
+                               std::size_t limit);
+
 struct TradeEvent {
   int sequence = 0;
   UtcTimestamp at;
