@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "cch/db/prepared.hpp"
+
 namespace cch::registry {
 namespace {
 
@@ -52,13 +54,13 @@ bool same_definition(const Product& stored, const NewProduct& wanted) {
 CatalogError error(CatalogRefusal refusal) { return {refusal, std::string(to_string(refusal))}; }
 
 bool member_exists(pqxx::transaction_base& tx, MemberId member) {
-  return !tx.exec_params("SELECT 1 FROM cch.member WHERE member_id = $1", member.value()).empty();
+  return !db::exec_cached(tx, "SELECT 1 FROM cch.member WHERE member_id = $1", member.value()).empty();
 }
 
 // A limit changes under the member's row lock, the lock registration's checks hold: a check
 // sees the limit before or after the change, never a mixture.
 bool lock_member(pqxx::transaction_base& tx, MemberId member) {
-  return !tx.exec_params("SELECT 1 FROM cch.member WHERE member_id = $1 FOR NO KEY UPDATE", member.value()).empty();
+  return !db::exec_cached(tx, "SELECT 1 FROM cch.member WHERE member_id = $1 FOR NO KEY UPDATE", member.value()).empty();
 }
 
 }  // namespace
@@ -89,7 +91,7 @@ Result<CreatedProduct, CatalogError> create_product(pqxx::transaction_base& tx, 
     return fail(error(CatalogRefusal::invalid_fee));
   }
   const ProductSpec& spec = wanted.spec;
-  const auto inserted = tx.exec_params(
+  const auto inserted = db::exec_cached(tx, 
       "INSERT INTO cch.product (code, gpu_model, form_factor, min_interconnect, region, node_block_gpus, settlement, "
       "cash_index, tick_size_ticks, delivery_profile, trading_status, listing_horizon_days, "
       "position_limit_gpu_hours, fee_ticks_per_gpu_hour, created_by) "
@@ -102,7 +104,7 @@ Result<CreatedProduct, CatalogError> create_product(pqxx::transaction_base& tx, 
       wanted.position_limit_gpu_hours, wanted.fee_per_gpu_hour.price_ticks, wanted.created_by);
   if (!inserted.empty()) return CreatedProduct{product_from(inserted[0]), true};
   const auto existing =
-      tx.exec_params("SELECT " + std::string(kProductColumns) + " FROM cch.product WHERE code = $1", spec.code);
+      db::exec_cached(tx, "SELECT " + std::string(kProductColumns) + " FROM cch.product WHERE code = $1", spec.code);
   if (existing.empty()) return fail(error(CatalogRefusal::product_code_taken));
   Product product = product_from(existing[0]);
   if (!same_definition(product, wanted)) return fail(error(CatalogRefusal::product_code_taken));
@@ -110,14 +112,14 @@ Result<CreatedProduct, CatalogError> create_product(pqxx::transaction_base& tx, 
 }
 
 std::optional<Product> find_product(pqxx::transaction_base& tx, ProductId product) {
-  const auto rows = tx.exec_params(
+  const auto rows = db::exec_cached(tx, 
       "SELECT " + std::string(kProductColumns) + " FROM cch.product WHERE product_id = $1", product.value());
   if (rows.empty()) return std::nullopt;
   return product_from(rows[0]);
 }
 
 std::vector<Product> list_products(pqxx::transaction_base& tx, std::optional<ProductId> after, std::size_t limit) {
-  const auto rows = tx.exec_params("SELECT " + std::string(kProductColumns) +
+  const auto rows = db::exec_cached(tx, "SELECT " + std::string(kProductColumns) +
                                        " FROM cch.product WHERE product_id > $1 ORDER BY product_id LIMIT $2",
                                    after ? after->value() : std::int64_t{0},
                                    static_cast<std::int64_t>(std::clamp<std::size_t>(limit, 1, 1000)));
@@ -128,7 +130,7 @@ std::vector<Product> list_products(pqxx::transaction_base& tx, std::optional<Pro
 }
 
 Result<Product, CatalogError> set_trading_status(pqxx::transaction_base& tx, ProductId product, TradingStatus status) {
-  const auto rows = tx.exec_params("UPDATE cch.product SET trading_status = $2 WHERE product_id = $1 RETURNING " +
+  const auto rows = db::exec_cached(tx, "UPDATE cch.product SET trading_status = $2 WHERE product_id = $1 RETURNING " +
                                        std::string(kProductColumns),
                                    product.value(), std::string(to_string(status)));
   if (rows.empty()) return fail(error(CatalogRefusal::unknown_product));
@@ -139,7 +141,7 @@ Result<bool, CatalogError> authorise_member(pqxx::transaction_base& tx, MemberId
                                             std::string_view by) {
   if (!member_exists(tx, member)) return fail(error(CatalogRefusal::unknown_member));
   if (!find_product(tx, product)) return fail(error(CatalogRefusal::unknown_product));
-  const auto rows = tx.exec_params(
+  const auto rows = db::exec_cached(tx, 
       "INSERT INTO cch.member_product (member_id, product_id, authorised_by) VALUES ($1, $2, $3) "
       "ON CONFLICT DO NOTHING RETURNING 1",
       member.value(), product.value(), std::string(by));
@@ -147,14 +149,14 @@ Result<bool, CatalogError> authorise_member(pqxx::transaction_base& tx, MemberId
 }
 
 bool is_authorised(pqxx::transaction_base& tx, MemberId member, ProductId product) {
-  return !tx.exec_params("SELECT 1 FROM cch.member_product WHERE member_id = $1 AND product_id = $2", member.value(),
+  return !db::exec_cached(tx, "SELECT 1 FROM cch.member_product WHERE member_id = $1 AND product_id = $2", member.value(),
                          product.value())
               .empty();
 }
 
 std::vector<ProductId> authorised_products(pqxx::transaction_base& tx, MemberId member) {
   std::vector<ProductId> products;
-  for (const auto& row : tx.exec_params(
+  for (const auto& row : db::exec_cached(tx, 
            "SELECT product_id FROM cch.member_product WHERE member_id = $1 ORDER BY product_id", member.value())) {
     products.emplace_back(row[0].as<std::int64_t>());
   }
@@ -170,7 +172,7 @@ Result<ReferencePrice, CatalogError> publish_reference_price(pqxx::transaction_b
   if (!price.is_multiple_of(PricePerGpuHour{found->spec.tick_size_ticks})) {
     return fail(error(CatalogRefusal::price_off_tick));
   }
-  const auto rows = tx.exec_params(
+  const auto rows = db::exec_cached(tx, 
       "INSERT INTO cch.reference_price (product_id, delivery_month, price_ticks, published_by) "
       "VALUES ($1, $2::date, $3, $4) ON CONFLICT (product_id, delivery_month) DO UPDATE "
       "SET price_ticks = EXCLUDED.price_ticks, published_at = clock_timestamp(), published_by = EXCLUDED.published_by "
@@ -181,7 +183,7 @@ Result<ReferencePrice, CatalogError> publish_reference_price(pqxx::transaction_b
 
 std::vector<ReferencePrice> reference_prices(pqxx::transaction_base& tx, ProductId product) {
   std::vector<ReferencePrice> prices;
-  for (const auto& row : tx.exec_params(
+  for (const auto& row : db::exec_cached(tx, 
            "SELECT delivery_month::text, price_ticks, (extract(epoch FROM published_at) * 1000000)::bigint, "
            "published_by FROM cch.reference_price WHERE product_id = $1 ORDER BY delivery_month",
            product.value())) {
@@ -196,11 +198,11 @@ std::optional<MemberLimits> member_limits(pqxx::transaction_base& tx, MemberId m
   if (!member_exists(tx, member)) return std::nullopt;
   MemberLimits limits{member, std::nullopt, {}};
   const auto credit =
-      tx.exec_params("SELECT credit_limit_minor, currency FROM cch.member_limit WHERE member_id = $1", member.value());
+      db::exec_cached(tx, "SELECT credit_limit_minor, currency FROM cch.member_limit WHERE member_id = $1", member.value());
   if (!credit.empty()) {
     limits.credit_limit = Money{credit[0][0].as<std::int64_t>(), Currency::parse(credit[0][1].as<std::string>()).value()};
   }
-  for (const auto& row : tx.exec_params(
+  for (const auto& row : db::exec_cached(tx, 
            "SELECT product_id, max_gpu_hours FROM cch.position_limit WHERE member_id = $1 ORDER BY product_id",
            member.value())) {
     limits.position_limits.push_back({ProductId(row[0].as<std::int64_t>()), row[1].as<std::int64_t>()});
@@ -212,7 +214,7 @@ Result<MemberLimits, CatalogError> set_credit_limit(pqxx::transaction_base& tx, 
                                                     std::string_view by) {
   if (!lock_member(tx, member)) return fail(error(CatalogRefusal::unknown_member));
   if (limit.amount_minor < 0 || limit.currency != Currency::usd()) return fail(error(CatalogRefusal::invalid_limit));
-  tx.exec_params(
+  db::exec_cached(tx, 
       "INSERT INTO cch.member_limit (member_id, credit_limit_minor, currency, updated_by) VALUES ($1, $2, $3, $4) "
       "ON CONFLICT (member_id) DO UPDATE SET credit_limit_minor = EXCLUDED.credit_limit_minor, "
       "updated_at = clock_timestamp(), updated_by = EXCLUDED.updated_by",
@@ -226,7 +228,7 @@ Result<MemberLimits, CatalogError> set_position_limit(pqxx::transaction_base& tx
   if (!lock_member(tx, member)) return fail(error(CatalogRefusal::unknown_member));
   if (!find_product(tx, product)) return fail(error(CatalogRefusal::unknown_product));
   if (max_gpu_hours <= 0 || max_gpu_hours > kPositionLimitGpuHoursMax) return fail(error(CatalogRefusal::invalid_limit));
-  tx.exec_params(
+  db::exec_cached(tx, 
       "INSERT INTO cch.position_limit (member_id, product_id, max_gpu_hours, updated_by) VALUES ($1, $2, $3, $4) "
       "ON CONFLICT (member_id, product_id) DO UPDATE SET max_gpu_hours = EXCLUDED.max_gpu_hours, "
       "updated_at = clock_timestamp(), updated_by = EXCLUDED.updated_by",

@@ -11,6 +11,7 @@
 
 #include "cch/core/quantity.hpp"
 #include "cch/db/array.hpp"
+#include "cch/db/prepared.hpp"
 #include "cch/ledger/accounts.hpp"
 #include "cch/ledger/post.hpp"
 #include "cch/ledger/queries.hpp"
@@ -140,7 +141,7 @@ TradeRefusal refusal_of(LifecycleRefusal refusal) {
 void append_event(pqxx::transaction_base& tx, TradeId trade, std::string_view action, const std::string& actor,
                   std::optional<MemberId> actor_member, std::optional<TradeState> from, TradeState to,
                   std::optional<std::string> reason, const std::optional<RequestId>& request_id) {
-  tx.exec_params(
+  db::exec_cached(tx, 
       "INSERT INTO cch.trade_event (trade_id, event_sequence, action, actor, actor_member_id, from_state, to_state, "
       "reason, request_id) SELECT $1, COALESCE(max(event_sequence), 0) + 1, $2, $3, $4, $5, $6, $7, $8 "
       "FROM cch.trade_event WHERE trade_id = $1",
@@ -151,7 +152,7 @@ void append_event(pqxx::transaction_base& tx, TradeId trade, std::string_view ac
 }
 
 std::optional<Trade> lock_trade(pqxx::transaction_base& tx, TradeId trade) {
-  const auto rows = tx.exec_params(
+  const auto rows = db::exec_cached(tx, 
       "SELECT " + std::string(kTradeColumns) + " FROM cch.trade WHERE trade_id = $1 FOR UPDATE", trade.value());
   if (rows.empty()) return std::nullopt;
   return trade_from(rows[0]);
@@ -188,7 +189,7 @@ std::string month_array(const std::vector<MonthSlice>& slices) {
 // answers their statuses.
 std::map<std::int64_t, std::string> lock_members(pqxx::transaction_base& tx, const Trade& trade) {
   std::map<std::int64_t, std::string> statuses;
-  for (const auto& row : tx.exec_params(
+  for (const auto& row : db::exec_cached(tx, 
            "SELECT member_id, status FROM cch.member WHERE member_id IN ($1, $2) ORDER BY member_id FOR NO KEY UPDATE",
            trade.terms.buyer.value(), trade.terms.seller.value())) {
     statuses.emplace(row[0].as<std::int64_t>(), row[1].as<std::string>());
@@ -242,7 +243,7 @@ std::optional<CheckFailure> check_trade(pqxx::transaction_base& tx, const Regist
   // The fat-finger band, around the reference prices of the window's months weighted by hours:
   // |price x H - sum(ref_m x h_m)| x 10,000 <= band_bp x sum(ref_m x h_m), exactly.
   std::map<std::string, std::int64_t> reference;
-  for (const auto& row : tx.exec_params("SELECT delivery_month::text, price_ticks FROM cch.reference_price "
+  for (const auto& row : db::exec_cached(tx, "SELECT delivery_month::text, price_ticks FROM cch.reference_price "
                                         "WHERE product_id = $1 AND delivery_month = ANY($2::date[])",
                                         product.product_id.value(), month_array(slices))) {
     reference.emplace(row[0].as<std::string>(), row[1].as<std::int64_t>());
@@ -273,7 +274,7 @@ std::optional<CheckFailure> check_trade(pqxx::transaction_base& tx, const Regist
     std::map<std::int64_t, std::int64_t> net;  // member -> net GPU-hours
   };
   std::map<std::string, MonthState> months;
-  for (const auto& row : tx.exec_params(
+  for (const auto& row : db::exec_cached(tx, 
            "SELECT delivery_month::text, sum(bought_gpu_hours)::bigint, "
            "COALESCE(sum(net_gpu_hours) FILTER (WHERE member_id = $3), 0)::bigint, "
            "COALESCE(sum(net_gpu_hours) FILTER (WHERE member_id = $4), 0)::bigint "
@@ -285,7 +286,7 @@ std::optional<CheckFailure> check_trade(pqxx::transaction_base& tx, const Regist
     state.net[trade.terms.seller.value()] = row[3].as<std::int64_t>();
   }
   std::map<std::int64_t, std::int64_t> limit_of;
-  for (const auto& row : tx.exec_params(
+  for (const auto& row : db::exec_cached(tx, 
            "SELECT member_id, max_gpu_hours FROM cch.position_limit WHERE product_id = $1 AND member_id IN ($2, $3)",
            product.product_id.value(), trade.terms.buyer.value(), trade.terms.seller.value())) {
     limit_of.emplace(row[0].as<std::int64_t>(), row[1].as<std::int64_t>());
@@ -321,7 +322,7 @@ std::optional<CheckFailure> check_trade(pqxx::transaction_base& tx, const Regist
   // Credit: what the member already uses plus this leg, within its limit and its collateral.
   for (const auto& view : sides_of(trade)) {
     const Money increment = policy.credit->increment(tx, view.member, trade, view.side);
-    const auto row = tx.exec_params(
+    const auto row = db::exec_cached(tx, 
         "SELECT (SELECT credit_limit_minor FROM cch.member_limit WHERE member_id = $1), "
         "COALESCE((SELECT requirement_minor FROM cch.member_exposure WHERE member_id = $1), 0), "
         "COALESCE((SELECT -b.balance_minor FROM ledger.account a JOIN ledger.account_balance b USING (account_id) "
@@ -354,7 +355,7 @@ std::optional<CheckFailure> check_trade(pqxx::transaction_base& tx, const Regist
 void novate(pqxx::transaction_base& tx, const RegistrationPolicy& policy, Trade& trade, const Product& product,
             const std::vector<MonthSlice>& slices, UtcTimestamp now) {
   const std::string now_text = timestamp_text(now);
-  tx.exec_params(
+  db::exec_cached(tx, 
       "INSERT INTO cch.trade_leg (trade_id, member_id, side, product_id, delivery_start, delivery_end, gpus, "
       "price_ticks) SELECT $1, m, s, $4, $5::timestamptz, $6::timestamptz, $7, $8 "
       "FROM (VALUES ($2::bigint, 'buy'), ($3::bigint, 'sell')) AS leg (m, s)",
@@ -375,7 +376,7 @@ void novate(pqxx::transaction_base& tx, const RegistrationPolicy& policy, Trade&
       sold.push_back(view.side == Side::sell ? volume : 0);
     }
   }
-  tx.exec_params(
+  db::exec_cached(tx, 
       "INSERT INTO cch.position AS p (member_id, product_id, delivery_month, net_gpu_hours, bought_gpu_hours, "
       "sold_gpu_hours, updated_at) "
       "SELECT m, $2, d, b - s, b, s, $6::timestamptz FROM unnest($1::bigint[], $3::date[], $4::bigint[], $5::bigint[]) "
@@ -389,7 +390,7 @@ void novate(pqxx::transaction_base& tx, const RegistrationPolicy& policy, Trade&
 
   for (const auto& view : sides_of(trade)) {
     const Money increment = policy.credit->increment(tx, view.member, trade, view.side);
-    tx.exec_params(
+    db::exec_cached(tx, 
         "INSERT INTO cch.member_exposure AS e (member_id, requirement_minor) VALUES ($1, $2) "
         "ON CONFLICT (member_id) DO UPDATE SET requirement_minor = e.requirement_minor + EXCLUDED.requirement_minor",
         view.member.value(), increment.amount_minor);
@@ -420,7 +421,7 @@ void novate(pqxx::transaction_base& tx, const RegistrationPolicy& policy, Trade&
   trade.decided_at = now;
   trade.last_refusal.reset();
   trade.last_refused_member.reset();
-  tx.exec_params(
+  db::exec_cached(tx, 
       "UPDATE cch.trade SET state = 'cleared', decided_at = $2::timestamptz, last_refusal = NULL, "
       "last_refused_member_id = NULL, counterparty_reference = $3, fee_journal_id = $4 WHERE trade_id = $1",
       trade.trade_id.value(), now_text, trade.counterparty_reference,
@@ -437,7 +438,7 @@ void novate(pqxx::transaction_base& tx, const RegistrationPolicy& policy, Trade&
       {"price", trade.terms.price.format()},
       {"gpu_hours", trade.gpu_hours},
       {"cleared_at", now_text}};
-  tx.exec_params("INSERT INTO cch.outbox (topic, aggregate_id, payload) VALUES ('trade.cleared', $1, $2::jsonb)",
+  db::exec_cached(tx, "INSERT INTO cch.outbox (topic, aggregate_id, payload) VALUES ('trade.cleared', $1, $2::jsonb)",
                  trade.trade_id.value(), event.dump());
 }
 
@@ -450,7 +451,7 @@ Result<Trade, TradeError> clear(pqxx::transaction_base& tx, const RegistrationPo
   const auto slices = month_slices(trade.terms.delivery_start, trade.terms.delivery_end);
   if (const auto failure = check_trade(tx, policy, trade, *product, slices, now)) {
     const std::string reason(to_string(failure->refusal));
-    tx.exec_params("UPDATE cch.trade SET last_refusal = $2, last_refused_member_id = $3 WHERE trade_id = $1",
+    db::exec_cached(tx, "UPDATE cch.trade SET last_refusal = $2, last_refused_member_id = $3 WHERE trade_id = $1",
                    trade.trade_id.value(), reason,
                    failure->member ? std::optional<std::int64_t>(failure->member->value()) : std::nullopt);
     append_event(tx, trade.trade_id, "refuse", actor.name, actor.member, trade.state, trade.state,
@@ -473,7 +474,7 @@ Result<Trade, TradeError> decide(pqxx::transaction_base& tx, const TradeActor& a
   if (!trade) return fail(error(TradeRefusal::trade_not_found, "no such trade"));
   const auto next = transition(trade->state, action, actor_of(*trade, actor.member), now >= trade->expires_at);
   if (!next) return fail(error(refusal_of(next.error()), std::string(to_string(next.error()))));
-  tx.exec_params("UPDATE cch.trade SET state = $2, decided_at = $3::timestamptz WHERE trade_id = $1",
+  db::exec_cached(tx, "UPDATE cch.trade SET state = $2, decided_at = $3::timestamptz WHERE trade_id = $1",
                  id.value(), std::string(to_string(*next)), timestamp_text(now));
   append_event(tx, id, to_string(action), actor.name, actor.member, trade->state, *next,
                reason.empty() ? std::nullopt : std::optional<std::string>(std::string(reason)), actor.request_id);
@@ -495,7 +496,7 @@ Result<PreparedTerms, TradeError> prepare_terms(pqxx::transaction_base& tx, cons
   }
   const auto product = find_product(tx, wanted.product);
   if (!product) return fail(error(TradeRefusal::unknown_product, "no such product"));
-  const auto members = tx.exec_params("SELECT count(*) FROM cch.member WHERE member_id IN ($1, $2)",
+  const auto members = db::exec_cached(tx, "SELECT count(*) FROM cch.member WHERE member_id IN ($1, $2)",
                                       wanted.buyer.value(), wanted.seller.value());
   if (members[0][0].as<int>() != 2) return fail(error(TradeRefusal::unknown_member, "no such counterparty"));
 
@@ -617,7 +618,7 @@ Result<Submitted, TradeError> submit_trade(pqxx::transaction_base& tx, const Reg
     return Result<Submitted, TradeError>(Submitted{std::move(earlier), false, false});
   };
   const auto by_reference = [&] {
-    return tx.exec_params("SELECT " + std::string(kTradeColumns) +
+    return db::exec_cached(tx, "SELECT " + std::string(kTradeColumns) +
                               " FROM cch.trade WHERE (submitter_member_id = $1 AND submitter_reference = $2) "
                               "OR (counterparty_reference = $2 AND submitter_member_id <> $1 "
                               "    AND $1 IN (buyer_member_id, seller_member_id))",
@@ -628,7 +629,7 @@ Result<Submitted, TradeError> submit_trade(pqxx::transaction_base& tx, const Reg
   const MemberId other = actor.member == terms.buyer ? terms.seller : terms.buyer;
   const std::optional<std::string> series = terms.series_label;
   // The other side's pending submission of the same terms: this one affirms it.
-  const auto mirror = tx.exec_params(
+  const auto mirror = db::exec_cached(tx, 
       "SELECT " + std::string(kTradeColumns) +
           " FROM cch.trade WHERE state = 'pending_affirmation' AND product_id = $1 AND buyer_member_id = $2 "
           "AND seller_member_id = $3 AND delivery_start = $4::timestamptz AND delivery_end = $5::timestamptz "
@@ -648,7 +649,7 @@ Result<Submitted, TradeError> submit_trade(pqxx::transaction_base& tx, const Reg
   const auto expires = now.add_microseconds(
       std::chrono::duration_cast<std::chrono::microseconds>(policy.affirmation_window).count());
   assert(expires && "the affirmation window is bounded by configuration");
-  const auto inserted = tx.exec_params(
+  const auto inserted = db::exec_cached(tx, 
       "INSERT INTO cch.trade (product_id, series_label, buyer_member_id, seller_member_id, delivery_start, "
       "delivery_end, gpus, price_ticks, gpu_hours, notional_minor, submitter_member_id, submitter_reference, "
       "submitted_at, submitted_by, expires_at) VALUES ($1, $2, $3, $4, $5::timestamptz, $6::timestamptz, $7, $8, $9, "
@@ -691,7 +692,7 @@ Result<Trade, TradeError> cancel_trade(pqxx::transaction_base& tx, const TradeAc
 }
 
 std::size_t expire_due_trades(pqxx::transaction_base& tx, UtcTimestamp now, std::size_t limit) {
-  const auto rows = tx.exec_params(
+  const auto rows = db::exec_cached(tx, 
       "WITH due AS (SELECT trade_id FROM cch.trade WHERE state = 'pending_affirmation' AND expires_at <= $1::timestamptz "
       "             ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED), "
       "expired AS (UPDATE cch.trade t SET state = 'expired', decided_at = $1::timestamptz FROM due "
@@ -718,7 +719,7 @@ std::vector<VenueOutcome> register_venue_batch(pqxx::transaction_base& tx, const
   }
   std::sort(members.begin(), members.end());
   members.erase(std::unique(members.begin(), members.end()), members.end());
-  tx.exec_params("SELECT member_id FROM cch.member WHERE member_id = ANY($1::bigint[]) ORDER BY member_id "
+  db::exec_cached(tx, "SELECT member_id FROM cch.member WHERE member_id = ANY($1::bigint[]) ORDER BY member_id "
                  "FOR NO KEY UPDATE",
                  db::integer_array(members));
 
@@ -740,7 +741,7 @@ std::vector<VenueOutcome> register_venue_batch(pqxx::transaction_base& tx, const
       outcomes.push_back(VenueOutcome{fail(prepared.error()), false});
       continue;
     }
-    const auto earlier = tx.exec_params("SELECT " + std::string(kTradeColumns) +
+    const auto earlier = db::exec_cached(tx, "SELECT " + std::string(kTradeColumns) +
                                             " FROM cch.trade WHERE venue_principal_id = $1 AND submitter_reference = $2",
                                         venue.principal_id, wanted.reference);
     if (!earlier.empty()) {
@@ -755,7 +756,7 @@ std::vector<VenueOutcome> register_venue_batch(pqxx::transaction_base& tx, const
     const TradeTerms& terms = prepared->terms;
     // A savepoint around the trade's row and its checks: a refused trade leaves nothing behind.
     tx.exec("SAVEPOINT venue_trade");
-    const auto inserted = tx.exec_params(
+    const auto inserted = db::exec_cached(tx, 
         "INSERT INTO cch.trade (product_id, series_label, buyer_member_id, seller_member_id, delivery_start, "
         "delivery_end, gpus, price_ticks, gpu_hours, notional_minor, venue_principal_id, submitter_reference, "
         "submitted_at, submitted_by, expires_at) VALUES ($1, $2, $3, $4, $5::timestamptz, $6::timestamptz, $7, $8, "
@@ -787,14 +788,14 @@ std::vector<VenueOutcome> register_venue_batch(pqxx::transaction_base& tx, const
 
 std::optional<Trade> find_trade(pqxx::transaction_base& tx, TradeId trade) {
   const auto rows =
-      tx.exec_params("SELECT " + std::string(kTradeColumns) + " FROM cch.trade WHERE trade_id = $1", trade.value());
+      db::exec_cached(tx, "SELECT " + std::string(kTradeColumns) + " FROM cch.trade WHERE trade_id = $1", trade.value());
   if (rows.empty()) return std::nullopt;
   return trade_from(rows[0]);
 }
 
 std::vector<Trade> list_trades(pqxx::transaction_base& tx, const TradeFilter& filter, std::optional<TradeId> after,
                                std::size_t limit) {
-  const auto rows = tx.exec_params(
+  const auto rows = db::exec_cached(tx, 
       "SELECT " + std::string(kTradeColumns) +
           " FROM cch.trade WHERE trade_id > $1 "
           "AND ($2::bigint IS NULL OR buyer_member_id = $2 OR seller_member_id = $2) "
@@ -813,7 +814,7 @@ std::vector<Trade> list_trades(pqxx::transaction_base& tx, const TradeFilter& fi
 
 std::vector<TradeEvent> trade_events(pqxx::transaction_base& tx, TradeId trade) {
   std::vector<TradeEvent> events;
-  for (const auto& row : tx.exec_params(
+  for (const auto& row : db::exec_cached(tx, 
            "SELECT event_sequence, (extract(epoch FROM at) * 1000000)::bigint, action, actor, actor_member_id, "
            "from_state, to_state, reason, request_id FROM cch.trade_event WHERE trade_id = $1 ORDER BY event_sequence",
            trade.value())) {
@@ -837,7 +838,7 @@ std::vector<TradeEvent> trade_events(pqxx::transaction_base& tx, TradeId trade) 
 
 std::vector<Position> member_positions(pqxx::transaction_base& tx, MemberId member) {
   std::vector<Position> positions;
-  for (const auto& row : tx.exec_params(
+  for (const auto& row : db::exec_cached(tx, 
            "SELECT product_id, delivery_month::text, net_gpu_hours, bought_gpu_hours, sold_gpu_hours "
            "FROM cch.position WHERE member_id = $1 ORDER BY product_id, delivery_month",
            member.value())) {
