@@ -176,16 +176,16 @@ CREATE TABLE cch.trade_leg (
 );
 CREATE INDEX trade_leg_by_member ON cch.trade_leg (member_id, product_id);
 
--- Legs and events are records of what happened: never edited, never removed.
-CREATE FUNCTION cch.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  RAISE EXCEPTION '% is append-only', TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
-END
-$$;
+-- Legs and events are records of what happened: never edited, never removed (the request log's
+-- rule, 0005_api.sql, with its function).
 CREATE TRIGGER trade_event_append_only BEFORE UPDATE OR DELETE ON cch.trade_event
-  FOR EACH ROW EXECUTE FUNCTION cch.refuse_change();
+  FOR EACH ROW EXECUTE FUNCTION api.refuse_change();
+CREATE TRIGGER trade_event_no_truncate BEFORE TRUNCATE ON cch.trade_event
+  FOR EACH STATEMENT EXECUTE FUNCTION api.refuse_change();
 CREATE TRIGGER trade_leg_append_only BEFORE UPDATE OR DELETE ON cch.trade_leg
-  FOR EACH ROW EXECUTE FUNCTION cch.refuse_change();
+  FOR EACH ROW EXECUTE FUNCTION api.refuse_change();
+CREATE TRIGGER trade_leg_no_truncate BEFORE TRUNCATE ON cch.trade_leg
+  FOR EACH STATEMENT EXECUTE FUNCTION api.refuse_change();
 
 CREATE TABLE cch.position (
   member_id        bigint      NOT NULL REFERENCES cch.member (member_id),

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "cch/db/prepared.hpp"
+#include "cch/db/row.hpp"
 
 namespace cch::registry {
 namespace {
@@ -13,10 +14,6 @@ constexpr std::string_view kProductColumns =
     "product_id, code, gpu_model, form_factor, min_interconnect, region, node_block_gpus, settlement, cash_index, "
     "tick_size_ticks, delivery_profile, trading_status, listing_horizon_days, position_limit_gpu_hours, "
     "fee_ticks_per_gpu_hour, (extract(epoch FROM created_at) * 1000000)::bigint, created_by";
-
-UtcTimestamp timestamp_from(const pqxx::field& field) {
-  return UtcTimestamp::from_unix_microseconds(field.as<std::int64_t>()).value();
-}
 
 Product product_from(const pqxx::row& row) {
   ProductSpec spec;
@@ -36,7 +33,7 @@ Product product_from(const pqxx::row& row) {
                  .spec = std::move(spec),
                  .position_limit_gpu_hours = row[13].as<std::int64_t>(),
                  .fee_per_gpu_hour = PricePerGpuHour{row[14].as<std::int64_t>()},
-                 .created_at = timestamp_from(row[15]),
+                 .created_at = db::timestamp_of(row[15]),
                  .created_by = row[16].as<std::string>()};
 }
 
@@ -91,7 +88,7 @@ Result<CreatedProduct, CatalogError> create_product(pqxx::transaction_base& tx, 
     return fail(error(CatalogRefusal::invalid_fee));
   }
   const ProductSpec& spec = wanted.spec;
-  const auto inserted = db::exec_cached(tx, 
+  const auto inserted = db::exec_cached(tx,
       "INSERT INTO cch.product (code, gpu_model, form_factor, min_interconnect, region, node_block_gpus, settlement, "
       "cash_index, tick_size_ticks, delivery_profile, trading_status, listing_horizon_days, "
       "position_limit_gpu_hours, fee_ticks_per_gpu_hour, created_by) "
@@ -112,7 +109,7 @@ Result<CreatedProduct, CatalogError> create_product(pqxx::transaction_base& tx, 
 }
 
 std::optional<Product> find_product(pqxx::transaction_base& tx, ProductId product) {
-  const auto rows = db::exec_cached(tx, 
+  const auto rows = db::exec_cached(tx,
       "SELECT " + std::string(kProductColumns) + " FROM cch.product WHERE product_id = $1", product.value());
   if (rows.empty()) return std::nullopt;
   return product_from(rows[0]);
@@ -141,7 +138,7 @@ Result<bool, CatalogError> authorise_member(pqxx::transaction_base& tx, MemberId
                                             std::string_view by) {
   if (!member_exists(tx, member)) return fail(error(CatalogRefusal::unknown_member));
   if (!find_product(tx, product)) return fail(error(CatalogRefusal::unknown_product));
-  const auto rows = db::exec_cached(tx, 
+  const auto rows = db::exec_cached(tx,
       "INSERT INTO cch.member_product (member_id, product_id, authorised_by) VALUES ($1, $2, $3) "
       "ON CONFLICT DO NOTHING RETURNING 1",
       member.value(), product.value(), std::string(by));
@@ -156,7 +153,7 @@ bool is_authorised(pqxx::transaction_base& tx, MemberId member, ProductId produc
 
 std::vector<ProductId> authorised_products(pqxx::transaction_base& tx, MemberId member) {
   std::vector<ProductId> products;
-  for (const auto& row : db::exec_cached(tx, 
+  for (const auto& row : db::exec_cached(tx,
            "SELECT product_id FROM cch.member_product WHERE member_id = $1 ORDER BY product_id", member.value())) {
     products.emplace_back(row[0].as<std::int64_t>());
   }
@@ -172,23 +169,23 @@ Result<ReferencePrice, CatalogError> publish_reference_price(pqxx::transaction_b
   if (!price.is_multiple_of(PricePerGpuHour{found->spec.tick_size_ticks})) {
     return fail(error(CatalogRefusal::price_off_tick));
   }
-  const auto rows = db::exec_cached(tx, 
+  const auto rows = db::exec_cached(tx,
       "INSERT INTO cch.reference_price (product_id, delivery_month, price_ticks, published_by) "
       "VALUES ($1, $2::date, $3, $4) ON CONFLICT (product_id, delivery_month) DO UPDATE "
       "SET price_ticks = EXCLUDED.price_ticks, published_at = clock_timestamp(), published_by = EXCLUDED.published_by "
       "RETURNING (extract(epoch FROM published_at) * 1000000)::bigint",
       product.value(), delivery_month.format(), price.price_ticks, std::string(by));
-  return ReferencePrice{product, delivery_month, price, timestamp_from(rows[0][0]), std::string(by)};
+  return ReferencePrice{product, delivery_month, price, db::timestamp_of(rows[0][0]), std::string(by)};
 }
 
 std::vector<ReferencePrice> reference_prices(pqxx::transaction_base& tx, ProductId product) {
   std::vector<ReferencePrice> prices;
-  for (const auto& row : db::exec_cached(tx, 
+  for (const auto& row : db::exec_cached(tx,
            "SELECT delivery_month::text, price_ticks, (extract(epoch FROM published_at) * 1000000)::bigint, "
            "published_by FROM cch.reference_price WHERE product_id = $1 ORDER BY delivery_month",
            product.value())) {
     prices.push_back(ReferencePrice{product, BusinessDate::parse(row[0].as<std::string>()).value(),
-                                    PricePerGpuHour{row[1].as<std::int64_t>()}, timestamp_from(row[2]),
+                                    PricePerGpuHour{row[1].as<std::int64_t>()}, db::timestamp_of(row[2]),
                                     row[3].as<std::string>()});
   }
   return prices;
@@ -202,7 +199,7 @@ std::optional<MemberLimits> member_limits(pqxx::transaction_base& tx, MemberId m
   if (!credit.empty()) {
     limits.credit_limit = Money{credit[0][0].as<std::int64_t>(), Currency::parse(credit[0][1].as<std::string>()).value()};
   }
-  for (const auto& row : db::exec_cached(tx, 
+  for (const auto& row : db::exec_cached(tx,
            "SELECT product_id, max_gpu_hours FROM cch.position_limit WHERE member_id = $1 ORDER BY product_id",
            member.value())) {
     limits.position_limits.push_back({ProductId(row[0].as<std::int64_t>()), row[1].as<std::int64_t>()});
@@ -214,7 +211,7 @@ Result<MemberLimits, CatalogError> set_credit_limit(pqxx::transaction_base& tx, 
                                                     std::string_view by) {
   if (!lock_member(tx, member)) return fail(error(CatalogRefusal::unknown_member));
   if (limit.amount_minor < 0 || limit.currency != Currency::usd()) return fail(error(CatalogRefusal::invalid_limit));
-  db::exec_cached(tx, 
+  db::exec_cached(tx,
       "INSERT INTO cch.member_limit (member_id, credit_limit_minor, currency, updated_by) VALUES ($1, $2, $3, $4) "
       "ON CONFLICT (member_id) DO UPDATE SET credit_limit_minor = EXCLUDED.credit_limit_minor, "
       "updated_at = clock_timestamp(), updated_by = EXCLUDED.updated_by",
@@ -228,7 +225,7 @@ Result<MemberLimits, CatalogError> set_position_limit(pqxx::transaction_base& tx
   if (!lock_member(tx, member)) return fail(error(CatalogRefusal::unknown_member));
   if (!find_product(tx, product)) return fail(error(CatalogRefusal::unknown_product));
   if (max_gpu_hours <= 0 || max_gpu_hours > kPositionLimitGpuHoursMax) return fail(error(CatalogRefusal::invalid_limit));
-  db::exec_cached(tx, 
+  db::exec_cached(tx,
       "INSERT INTO cch.position_limit (member_id, product_id, max_gpu_hours, updated_by) VALUES ($1, $2, $3, $4) "
       "ON CONFLICT (member_id, product_id) DO UPDATE SET max_gpu_hours = EXCLUDED.max_gpu_hours, "
       "updated_at = clock_timestamp(), updated_by = EXCLUDED.updated_by",

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "cch/db/row.hpp"
+
 namespace cch::registry {
 namespace {
 
@@ -12,7 +14,7 @@ constexpr std::string_view kMemberColumns =
 
 Member member_from(const pqxx::row& row) {
   return Member{MemberId(row[0].as<std::int64_t>()), row[1].as<std::string>(), row[2].as<std::string>(),
-                row[3].as<std::string>(), UtcTimestamp::from_unix_microseconds(row[4].as<std::int64_t>()).value()};
+                row[3].as<std::string>(), db::timestamp_of(row[4])};
 }
 
 std::optional<Member> first_member(const pqxx::result& result) {

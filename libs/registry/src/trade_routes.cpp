@@ -18,10 +18,6 @@ http::Response not_found() { return http::problem(404, "not_found", "Not found",
 
 http::Response forbidden(std::string_view detail) { return http::problem(403, "forbidden", "Forbidden", detail); }
 
-std::optional<std::int64_t> path_id(const http::Request& request, std::string_view name) {
-  return request.path_id(name);
-}
-
 std::string price_text(PricePerGpuHour price) { return price.format(); }
 
 http::Response catalog_refusal(const CatalogError& error) {
@@ -272,7 +268,7 @@ http::Response create_product_command(runtime::ServiceContext& context, const ht
 
 http::Response set_trading_status_command(runtime::ServiceContext& context, const http::Request& request) {
   return command(request, {Role::operator_}, [&](const runtime::InternalCaller&) {
-    const auto id = path_id(request, "product_id");
+    const auto id = request.path_id("product_id");
     if (!id) return not_found();
     auto body = http::BodyReader::open(request, {"trading_status"}, {"product_id"});
     if (!body) return body.error();
@@ -289,7 +285,7 @@ http::Response set_trading_status_command(runtime::ServiceContext& context, cons
 
 http::Response publish_reference_price_command(runtime::ServiceContext& context, const http::Request& request) {
   return command(request, {Role::operator_}, [&](const runtime::InternalCaller& caller) {
-    const auto id = path_id(request, "product_id");
+    const auto id = request.path_id("product_id");
     if (!id) return not_found();
     auto body = http::BodyReader::open(request, {"delivery_month", "price"}, {"product_id", "published_at", "published_by"});
     if (!body) return body.error();
@@ -315,7 +311,7 @@ http::Response publish_reference_price_command(runtime::ServiceContext& context,
 
 http::Response authorise_member_command(runtime::ServiceContext& context, const http::Request& request) {
   return command(request, {Role::operator_}, [&](const runtime::InternalCaller& caller) {
-    const auto member = path_id(request, "member_id");
+    const auto member = request.path_id("member_id");
     if (!member) return not_found();
     auto body = http::BodyReader::open(request, {"product_id"}, {"member_id", "authorised_at"});
     if (!body) return body.error();
@@ -334,7 +330,7 @@ http::Response authorise_member_command(runtime::ServiceContext& context, const 
 
 http::Response set_credit_limit_command(runtime::ServiceContext& context, const http::Request& request) {
   return command(request, {Role::risk_officer}, [&](const runtime::InternalCaller& caller) {
-    const auto member = path_id(request, "member_id");
+    const auto member = request.path_id("member_id");
     if (!member) return not_found();
     auto body = http::BodyReader::open(request, {"credit_limit", "currency"}, {"member_id", "position_limits"});
     if (!body) return body.error();
@@ -366,7 +362,7 @@ http::Response set_credit_limit_command(runtime::ServiceContext& context, const 
 
 http::Response set_position_limit_command(runtime::ServiceContext& context, const http::Request& request) {
   return command(request, {Role::risk_officer}, [&](const runtime::InternalCaller& caller) {
-    const auto member = path_id(request, "member_id");
+    const auto member = request.path_id("member_id");
     if (!member) return not_found();
     auto body = http::BodyReader::open(request, {"product_id", "max_gpu_hours"}, {"member_id"});
     if (!body) return body.error();
@@ -407,7 +403,7 @@ http::Response submit_trade_command(runtime::ServiceContext& context, const Regi
 http::Response trade_action_command(runtime::ServiceContext& context, const RegistryState& state,
                                     const http::Request& request, TradeAction action) {
   return command(request, {Role::member}, [&](const runtime::InternalCaller& caller) {
-    const auto id = path_id(request, "trade_id");
+    const auto id = request.path_id("trade_id");
     if (!id) return not_found();
     const bool with_reason = action != TradeAction::affirm;
     auto body = with_reason ? http::BodyReader::open(request, {"reason"}, {"state", "trade_id"}, true)

@@ -12,6 +12,7 @@
 #include "cch/core/quantity.hpp"
 #include "cch/db/array.hpp"
 #include "cch/db/prepared.hpp"
+#include "cch/db/row.hpp"
 #include "cch/ledger/accounts.hpp"
 #include "cch/ledger/post.hpp"
 #include "cch/ledger/queries.hpp"
@@ -29,10 +30,6 @@ constexpr std::string_view kTradeColumns =
     "(extract(epoch FROM expires_at) * 1000000)::bigint, (extract(epoch FROM decided_at) * 1000000)::bigint, "
     "last_refusal, last_refused_member_id, fee_journal_id, venue_principal_id";
 
-UtcTimestamp micros(const pqxx::field& field) {
-  return UtcTimestamp::from_unix_microseconds(field.as<std::int64_t>()).value();
-}
-
 Trade trade_from(const pqxx::row& row) {
   std::optional<std::string> series;
   if (!row[2].is_null()) series = row[2].as<std::string>();
@@ -41,8 +38,8 @@ Trade trade_from(const pqxx::row& row) {
                                   .series_label = std::move(series),
                                   .buyer = MemberId(row[3].as<std::int64_t>()),
                                   .seller = MemberId(row[4].as<std::int64_t>()),
-                                  .delivery_start = micros(row[5]),
-                                  .delivery_end = micros(row[6]),
+                                  .delivery_start = db::timestamp_of(row[5]),
+                                  .delivery_end = db::timestamp_of(row[6]),
                                   .gpus = row[7].as<std::int64_t>(),
                                   .price = PricePerGpuHour{row[8].as<std::int64_t>()}},
               .gpu_hours = row[9].as<std::int64_t>(),
@@ -52,9 +49,9 @@ Trade trade_from(const pqxx::row& row) {
               .submitter_reference = row[12].as<std::string>(),
               .counterparty_reference = std::nullopt,
               .state = parse_trade_state(row[14].as<std::string>()).value(),
-              .submitted_at = micros(row[15]),
+              .submitted_at = db::timestamp_of(row[15]),
               .submitted_by = row[16].as<std::string>(),
-              .expires_at = micros(row[17]),
+              .expires_at = db::timestamp_of(row[17]),
               .decided_at = std::nullopt,
               .last_refusal = std::nullopt,
               .last_refused_member = std::nullopt,
@@ -62,12 +59,14 @@ Trade trade_from(const pqxx::row& row) {
   if (!row[11].is_null()) trade.submitter = MemberId(row[11].as<std::int64_t>());
   if (!row[22].is_null()) trade.venue = row[22].as<std::int64_t>();
   if (!row[13].is_null()) trade.counterparty_reference = row[13].as<std::string>();
-  if (!row[18].is_null()) trade.decided_at = micros(row[18]);
+  if (!row[18].is_null()) trade.decided_at = db::timestamp_of(row[18]);
   if (!row[19].is_null()) trade.last_refusal = row[19].as<std::string>();
   if (!row[20].is_null()) trade.last_refused_member = MemberId(row[20].as<std::int64_t>());
   if (!row[21].is_null()) trade.fee_journal = JournalId(row[21].as<std::int64_t>());
   return trade;
 }
+
+constexpr std::int64_t kMicrosecondsPerHour = 3'600'000'000;
 
 TradeError error(TradeRefusal refusal, std::string detail) { return {refusal, std::move(detail)}; }
 
@@ -141,7 +140,7 @@ TradeRefusal refusal_of(LifecycleRefusal refusal) {
 void append_event(pqxx::transaction_base& tx, TradeId trade, std::string_view action, const std::string& actor,
                   std::optional<MemberId> actor_member, std::optional<TradeState> from, TradeState to,
                   std::optional<std::string> reason, const std::optional<RequestId>& request_id) {
-  db::exec_cached(tx, 
+  db::exec_cached(tx,
       "INSERT INTO cch.trade_event (trade_id, event_sequence, action, actor, actor_member_id, from_state, to_state, "
       "reason, request_id) SELECT $1, COALESCE(max(event_sequence), 0) + 1, $2, $3, $4, $5, $6, $7, $8 "
       "FROM cch.trade_event WHERE trade_id = $1",
@@ -152,7 +151,7 @@ void append_event(pqxx::transaction_base& tx, TradeId trade, std::string_view ac
 }
 
 std::optional<Trade> lock_trade(pqxx::transaction_base& tx, TradeId trade) {
-  const auto rows = db::exec_cached(tx, 
+  const auto rows = db::exec_cached(tx,
       "SELECT " + std::string(kTradeColumns) + " FROM cch.trade WHERE trade_id = $1 FOR UPDATE", trade.value());
   if (rows.empty()) return std::nullopt;
   return trade_from(rows[0]);
@@ -189,7 +188,7 @@ std::string month_array(const std::vector<MonthSlice>& slices) {
 // answers their statuses.
 std::map<std::int64_t, std::string> lock_members(pqxx::transaction_base& tx, const Trade& trade) {
   std::map<std::int64_t, std::string> statuses;
-  for (const auto& row : db::exec_cached(tx, 
+  for (const auto& row : db::exec_cached(tx,
            "SELECT member_id, status FROM cch.member WHERE member_id IN ($1, $2) ORDER BY member_id FOR NO KEY UPDATE",
            trade.terms.buyer.value(), trade.terms.seller.value())) {
     statuses.emplace(row[0].as<std::int64_t>(), row[1].as<std::string>());
@@ -197,48 +196,54 @@ std::map<std::int64_t, std::string> lock_members(pqxx::transaction_base& tx, con
   return statuses;
 }
 
-std::optional<CheckFailure> check_trade(pqxx::transaction_base& tx, const RegistrationPolicy& policy,
-                                        const Trade& trade, const Product& product,
-                                        const std::vector<MonthSlice>& slices, UtcTimestamp now) {
+// What the checks found: a refusal, or the credit each side's leg adds (buyer first), which
+// novation then records.
+struct Checked {
+  std::optional<CheckFailure> failure;
+  std::array<std::int64_t, 2> credit_minor{};
+};
+
+Checked check_trade(pqxx::transaction_base& tx, const RegistrationPolicy& policy, const Trade& trade,
+                    const Product& product, const std::vector<MonthSlice>& slices, UtcTimestamp now) {
   const auto statuses = lock_members(tx, trade);
   for (const auto& view : sides_of(trade)) {
     const auto status = statuses.find(view.member.value());
     if (status == statuses.end() || status->second != "active") {
-      return CheckFailure{TradeRefusal::member_not_active, std::string("the ") + side_name(view.side) + " is not active",
-                          view.member};
+      return {CheckFailure{TradeRefusal::member_not_active, std::string("the ") + side_name(view.side) + " is not active",
+                          view.member}};
     }
   }
   for (const auto& view : sides_of(trade)) {
     if (!is_authorised(tx, view.member, product.product_id)) {
-      return CheckFailure{TradeRefusal::product_not_authorised,
+      return {CheckFailure{TradeRefusal::product_not_authorised,
                           std::string("the ") + side_name(view.side) + " is not authorised to clear " + product.spec.code,
-                          view.member};
+                          view.member}};
     }
   }
   const BusinessDate today = BusinessDate::containing(now);
   if (product.spec.status != TradingStatus::active) {
-    return CheckFailure{TradeRefusal::product_not_trading,
-                        product.spec.code + " is " + std::string(to_string(product.spec.status)), std::nullopt};
+    return {CheckFailure{TradeRefusal::product_not_trading,
+                        product.spec.code + " is " + std::string(to_string(product.spec.status)), std::nullopt}};
   }
   if (trade.terms.series_label) {
     const auto period = period_of_label(*trade.terms.series_label);
     const std::array<PeriodKind, 1> kinds{period ? period->kind : PeriodKind::day};
     const auto listed = listed_periods(kinds, today, product.spec.listing_horizon_days);
     if (!period || std::find(listed.begin(), listed.end(), *period) == listed.end()) {
-      return CheckFailure{TradeRefusal::series_not_listed, "series " + *trade.terms.series_label + " is not listed today",
-                          std::nullopt};
+      return {CheckFailure{TradeRefusal::series_not_listed, "series " + *trade.terms.series_label + " is not listed today",
+                          std::nullopt}};
     }
   }
 
   if (trade.terms.delivery_start <= now) {
-    return CheckFailure{TradeRefusal::window_started, "the delivery window has started", std::nullopt};
+    return {CheckFailure{TradeRefusal::window_started, "the delivery window has started", std::nullopt}};
   }
   const auto horizon_end = today.add_days(product.spec.listing_horizon_days + 1);
   if (!horizon_end || trade.terms.delivery_end > horizon_end->start_of_day()) {
-    return CheckFailure{TradeRefusal::window_beyond_horizon,
+    return {CheckFailure{TradeRefusal::window_beyond_horizon,
                         "the delivery window ends after the product's listing horizon of " +
                             std::to_string(product.spec.listing_horizon_days) + " days",
-                        std::nullopt};
+                        std::nullopt}};
   }
   // The fat-finger band, around the reference prices of the window's months weighted by hours:
   // |price x H - sum(ref_m x h_m)| x 10,000 <= band_bp x sum(ref_m x h_m), exactly.
@@ -253,8 +258,8 @@ std::optional<CheckFailure> check_trade(pqxx::transaction_base& tx, const Regist
   for (const auto& slice : slices) {
     const auto found = reference.find(slice.month.format());
     if (found == reference.end()) {
-      return CheckFailure{TradeRefusal::no_reference_price,
-                          "there is no reference price for " + slice.month.format().substr(0, 7), std::nullopt};
+      return {CheckFailure{TradeRefusal::no_reference_price,
+                          "there is no reference price for " + slice.month.format().substr(0, 7), std::nullopt}};
     }
     weighted += static_cast<Int128>(found->second) * slice.hours;
     hours += slice.hours;
@@ -262,10 +267,10 @@ std::optional<CheckFailure> check_trade(pqxx::transaction_base& tx, const Regist
   Int128 distance = static_cast<Int128>(trade.terms.price.price_ticks) * hours - weighted;
   if (distance < 0) distance = -distance;
   if (distance * 10'000 > static_cast<Int128>(policy.price_band_bp) * weighted) {
-    return CheckFailure{TradeRefusal::price_outside_band,
+    return {CheckFailure{TradeRefusal::price_outside_band,
                         "the price is more than " + std::to_string(policy.price_band_bp / 100) +
                             " % away from the reference price",
-                        std::nullopt};
+                        std::nullopt}};
   }
 
   // Positions and open interest of the window's months.
@@ -274,7 +279,7 @@ std::optional<CheckFailure> check_trade(pqxx::transaction_base& tx, const Regist
     std::map<std::int64_t, std::int64_t> net;  // member -> net GPU-hours
   };
   std::map<std::string, MonthState> months;
-  for (const auto& row : db::exec_cached(tx, 
+  for (const auto& row : db::exec_cached(tx,
            "SELECT delivery_month::text, sum(bought_gpu_hours)::bigint, "
            "COALESCE(sum(net_gpu_hours) FILTER (WHERE member_id = $3), 0)::bigint, "
            "COALESCE(sum(net_gpu_hours) FILTER (WHERE member_id = $4), 0)::bigint "
@@ -286,7 +291,7 @@ std::optional<CheckFailure> check_trade(pqxx::transaction_base& tx, const Regist
     state.net[trade.terms.seller.value()] = row[3].as<std::int64_t>();
   }
   std::map<std::int64_t, std::int64_t> limit_of;
-  for (const auto& row : db::exec_cached(tx, 
+  for (const auto& row : db::exec_cached(tx,
            "SELECT member_id, max_gpu_hours FROM cch.position_limit WHERE product_id = $1 AND member_id IN ($2, $3)",
            product.product_id.value(), trade.terms.buyer.value(), trade.terms.seller.value())) {
     limit_of.emplace(row[0].as<std::int64_t>(), row[1].as<std::int64_t>());
@@ -301,28 +306,31 @@ std::optional<CheckFailure> check_trade(pqxx::transaction_base& tx, const Regist
       const std::int64_t after = (net == state.net.end() ? 0 : net->second) + view.sign * volume;
       const std::int64_t size = after < 0 ? -after : after;
       if (size > limit) {
-        return CheckFailure{TradeRefusal::position_limit_exceeded,
+        return {CheckFailure{TradeRefusal::position_limit_exceeded,
                             std::string("the ") + side_name(view.side) + "'s net position in " +
                                 slice.month.format().substr(0, 7) + " would be " + std::to_string(after) +
                                 " GPU-hours, over its limit of " + std::to_string(limit),
-                            view.member};
+                            view.member}};
       }
       const std::int64_t open_interest = state.open_interest + volume;
       if (open_interest >= policy.concentration_floor_gpu_hours &&
           static_cast<Int128>(size) * 10'000 > static_cast<Int128>(policy.concentration_share_bp) * open_interest) {
-        return CheckFailure{TradeRefusal::concentration_limit_exceeded,
+        return {CheckFailure{TradeRefusal::concentration_limit_exceeded,
                             std::string("the ") + side_name(view.side) + " would hold more than " +
                                 std::to_string(policy.concentration_share_bp / 100) + " % of the open interest in " +
                                 slice.month.format().substr(0, 7),
-                            view.member};
+                            view.member}};
       }
     }
   }
 
   // Credit: what the member already uses plus this leg, within its limit and its collateral.
+  Checked passed;
+  std::size_t side_index = 0;
   for (const auto& view : sides_of(trade)) {
     const Money increment = policy.credit->increment(tx, view.member, trade, view.side);
-    const auto row = db::exec_cached(tx, 
+    passed.credit_minor[side_index++] = increment.amount_minor;
+    const auto row = db::exec_cached(tx,
         "SELECT (SELECT credit_limit_minor FROM cch.member_limit WHERE member_id = $1), "
         "COALESCE((SELECT requirement_minor FROM cch.member_exposure WHERE member_id = $1), 0), "
         "COALESCE((SELECT -b.balance_minor FROM ledger.account a JOIN ledger.account_balance b USING (account_id) "
@@ -333,29 +341,29 @@ std::optional<CheckFailure> check_trade(pqxx::transaction_base& tx, const Regist
         view.member.value())[0];
     const std::int64_t used_after = row[1].as<std::int64_t>() + increment.amount_minor;
     if (row[0].is_null() || used_after > row[0].as<std::int64_t>()) {
-      return CheckFailure{TradeRefusal::credit_limit_exceeded,
+      return {CheckFailure{TradeRefusal::credit_limit_exceeded,
                           std::string("the ") + side_name(view.side) + "'s credit use would be " +
                               format_amount(Money{used_after, Currency::usd()}) + " USD, over its credit limit" +
                               (row[0].is_null() ? " (none is set)" : ""),
-                          view.member};
+                          view.member}};
     }
     if (used_after > row[2].as<std::int64_t>()) {
-      return CheckFailure{TradeRefusal::insufficient_collateral,
+      return {CheckFailure{TradeRefusal::insufficient_collateral,
                           std::string("the ") + side_name(view.side) + "'s credit use would be " +
                               format_amount(Money{used_after, Currency::usd()}) +
                               " USD, more than its collateral (less withdrawals requested)",
-                          view.member};
+                          view.member}};
     }
   }
-  return std::nullopt;
+  return passed;
 }
 
 // ---- novation -----------------------------------------------------------------------------
 
-void novate(pqxx::transaction_base& tx, const RegistrationPolicy& policy, Trade& trade, const Product& product,
-            const std::vector<MonthSlice>& slices, UtcTimestamp now) {
+void novate(pqxx::transaction_base& tx, Trade& trade, const Product& product, const std::vector<MonthSlice>& slices,
+            const std::array<std::int64_t, 2>& credit_minor, UtcTimestamp now) {
   const std::string now_text = timestamp_text(now);
-  db::exec_cached(tx, 
+  db::exec_cached(tx,
       "INSERT INTO cch.trade_leg (trade_id, member_id, side, product_id, delivery_start, delivery_end, gpus, "
       "price_ticks) SELECT $1, m, s, $4, $5::timestamptz, $6::timestamptz, $7, $8 "
       "FROM (VALUES ($2::bigint, 'buy'), ($3::bigint, 'sell')) AS leg (m, s)",
@@ -376,7 +384,7 @@ void novate(pqxx::transaction_base& tx, const RegistrationPolicy& policy, Trade&
       sold.push_back(view.side == Side::sell ? volume : 0);
     }
   }
-  db::exec_cached(tx, 
+  db::exec_cached(tx,
       "INSERT INTO cch.position AS p (member_id, product_id, delivery_month, net_gpu_hours, bought_gpu_hours, "
       "sold_gpu_hours, updated_at) "
       "SELECT m, $2, d, b - s, b, s, $6::timestamptz FROM unnest($1::bigint[], $3::date[], $4::bigint[], $5::bigint[]) "
@@ -388,12 +396,13 @@ void novate(pqxx::transaction_base& tx, const RegistrationPolicy& policy, Trade&
       db::integer_array(members), trade.terms.product.value(), db::text_array(months), db::integer_array(bought),
       db::integer_array(sold), now_text);
 
+  std::size_t side_index = 0;
   for (const auto& view : sides_of(trade)) {
-    const Money increment = policy.credit->increment(tx, view.member, trade, view.side);
-    db::exec_cached(tx, 
-        "INSERT INTO cch.member_exposure AS e (member_id, requirement_minor) VALUES ($1, $2) "
-        "ON CONFLICT (member_id) DO UPDATE SET requirement_minor = e.requirement_minor + EXCLUDED.requirement_minor",
-        view.member.value(), increment.amount_minor);
+    db::exec_cached(tx,
+                    "INSERT INTO cch.member_exposure AS e (member_id, requirement_minor) VALUES ($1, $2) "
+                    "ON CONFLICT (member_id) DO UPDATE SET requirement_minor = e.requirement_minor + "
+                    "EXCLUDED.requirement_minor",
+                    view.member.value(), credit_minor[side_index++]);
   }
 
   // Clearing fees: each side pays fee x GPU-hours, to the clearinghouse's fee income.
@@ -421,7 +430,7 @@ void novate(pqxx::transaction_base& tx, const RegistrationPolicy& policy, Trade&
   trade.decided_at = now;
   trade.last_refusal.reset();
   trade.last_refused_member.reset();
-  db::exec_cached(tx, 
+  db::exec_cached(tx,
       "UPDATE cch.trade SET state = 'cleared', decided_at = $2::timestamptz, last_refusal = NULL, "
       "last_refused_member_id = NULL, counterparty_reference = $3, fee_journal_id = $4 WHERE trade_id = $1",
       trade.trade_id.value(), now_text, trade.counterparty_reference,
@@ -449,7 +458,8 @@ Result<Trade, TradeError> clear(pqxx::transaction_base& tx, const RegistrationPo
   const auto product = find_product(tx, trade.terms.product);
   assert(product && "a trade's product exists (foreign key)");
   const auto slices = month_slices(trade.terms.delivery_start, trade.terms.delivery_end);
-  if (const auto failure = check_trade(tx, policy, trade, *product, slices, now)) {
+  const Checked checked = check_trade(tx, policy, trade, *product, slices, now);
+  if (const auto& failure = checked.failure) {
     const std::string reason(to_string(failure->refusal));
     db::exec_cached(tx, "UPDATE cch.trade SET last_refusal = $2, last_refused_member_id = $3 WHERE trade_id = $1",
                    trade.trade_id.value(), reason,
@@ -462,7 +472,7 @@ Result<Trade, TradeError> clear(pqxx::transaction_base& tx, const RegistrationPo
     }
     return fail(error(failure->refusal, failure->detail));
   }
-  novate(tx, policy, trade, *product, slices, now);
+  novate(tx, trade, *product, slices, checked.credit_minor, now);
   append_event(tx, trade.trade_id, "affirm", actor.name, actor.member, TradeState::pending_affirmation,
                TradeState::cleared, std::nullopt, actor.request_id);
   return trade;
@@ -483,7 +493,16 @@ Result<Trade, TradeError> decide(pqxx::transaction_base& tx, const TradeActor& a
   return std::move(*trade);
 }
 
+// When a trade submitted now expires unaffirmed.
+UtcTimestamp expiry_of(const RegistrationPolicy& policy, UtcTimestamp now) {
+  const auto expires = now.add_microseconds(
+      std::chrono::duration_cast<std::chrono::microseconds>(policy.affirmation_window).count());
+  assert(expires && "the affirmation window is bounded by configuration");
+  return *expires;
+}
+
 struct PreparedTerms {
+  Product product;
   TradeTerms terms;  // with a series' window filled in
   GpuHours volume{0};
   Money notional = Money::zero(Currency::usd());
@@ -521,11 +540,11 @@ Result<PreparedTerms, TradeError> prepare_terms(pqxx::transaction_base& tx, cons
                           PricePerGpuHour{product->spec.tick_size_ticks}.format()));
   }
   const std::int64_t hours =
-      (terms.delivery_end.unix_microseconds() - terms.delivery_start.unix_microseconds()) / 3'600'000'000;
+      (terms.delivery_end.unix_microseconds() - terms.delivery_start.unix_microseconds()) / kMicrosecondsPerHour;
   const auto volume = success(gpu_hours(GpuCount{terms.gpus}, hours));
   const auto value = volume ? success(notional(terms.price, *volume, Rounding::half_away_from_zero)) : std::nullopt;
   if (!volume || !value) return fail(error(TradeRefusal::invalid_gpus, "the trade is too large"));
-  return PreparedTerms{terms, *volume, *value};
+  return PreparedTerms{*product, terms, *volume, *value};
 }
 
 }  // namespace
@@ -576,13 +595,12 @@ Money NotionalCreditCheck::increment(pqxx::transaction_base&, MemberId, const Tr
 
 std::vector<MonthSlice> month_slices(UtcTimestamp start, UtcTimestamp end) {
   std::vector<MonthSlice> slices;
-  constexpr std::int64_t kHour = 3'600'000'000;
   DeliveryPeriod month = period_containing(PeriodKind::month, BusinessDate::containing(start));
   while (month.start() < end) {
     const auto from = std::max(start, month.start());
     const auto to = std::min(end, month.end());
     if (to > from) {
-      slices.push_back({month.first_day, (to.unix_microseconds() - from.unix_microseconds()) / kHour});
+      slices.push_back({month.first_day, (to.unix_microseconds() - from.unix_microseconds()) / kMicrosecondsPerHour});
     }
     month = next_period(month);
   }
@@ -594,9 +612,6 @@ Result<Submitted, TradeError> submit_trade(pqxx::transaction_base& tx, const Reg
                                            std::string_view reference, UtcTimestamp now) {
   if (!valid_reference(reference)) {
     return fail(error(TradeRefusal::invalid_reference, "the reference must be 1-64 printable ASCII characters"));
-  }
-  if (wanted.buyer == wanted.seller) {
-    return fail(error(TradeRefusal::same_member_both_sides, "the buyer and the seller must be different members"));
   }
   if (actor.member != wanted.buyer && actor.member != wanted.seller) {
     return fail(error(TradeRefusal::not_a_party, "the submitting member must be the buyer or the seller"));
@@ -629,7 +644,7 @@ Result<Submitted, TradeError> submit_trade(pqxx::transaction_base& tx, const Reg
   const MemberId other = actor.member == terms.buyer ? terms.seller : terms.buyer;
   const std::optional<std::string> series = terms.series_label;
   // The other side's pending submission of the same terms: this one affirms it.
-  const auto mirror = db::exec_cached(tx, 
+  const auto mirror = db::exec_cached(tx,
       "SELECT " + std::string(kTradeColumns) +
           " FROM cch.trade WHERE state = 'pending_affirmation' AND product_id = $1 AND buyer_member_id = $2 "
           "AND seller_member_id = $3 AND delivery_start = $4::timestamptz AND delivery_end = $5::timestamptz "
@@ -646,10 +661,8 @@ Result<Submitted, TradeError> submit_trade(pqxx::transaction_base& tx, const Reg
     return Submitted{std::move(*cleared), false, true};
   }
 
-  const auto expires = now.add_microseconds(
-      std::chrono::duration_cast<std::chrono::microseconds>(policy.affirmation_window).count());
-  assert(expires && "the affirmation window is bounded by configuration");
-  const auto inserted = db::exec_cached(tx, 
+  const UtcTimestamp expires = expiry_of(policy, now);
+  const auto inserted = db::exec_cached(tx,
       "INSERT INTO cch.trade (product_id, series_label, buyer_member_id, seller_member_id, delivery_start, "
       "delivery_end, gpus, price_ticks, gpu_hours, notional_minor, submitter_member_id, submitter_reference, "
       "submitted_at, submitted_by, expires_at) VALUES ($1, $2, $3, $4, $5::timestamptz, $6::timestamptz, $7, $8, $9, "
@@ -659,7 +672,7 @@ Result<Submitted, TradeError> submit_trade(pqxx::transaction_base& tx, const Reg
       terms.product.value(), series, terms.buyer.value(), terms.seller.value(), timestamp_text(terms.delivery_start),
       timestamp_text(terms.delivery_end), terms.gpus, terms.price.price_ticks, volume.gpu_hours,
       value.amount_minor, actor.member.value(), std::string(reference), timestamp_text(now), actor.name,
-      timestamp_text(*expires));
+      timestamp_text(expires));
   if (inserted.empty()) {
     // A concurrent submission with this reference committed first.
     if (auto earlier = replay(by_reference())) return std::move(*earlier);
@@ -692,7 +705,7 @@ Result<Trade, TradeError> cancel_trade(pqxx::transaction_base& tx, const TradeAc
 }
 
 std::size_t expire_due_trades(pqxx::transaction_base& tx, UtcTimestamp now, std::size_t limit) {
-  const auto rows = db::exec_cached(tx, 
+  const auto rows = db::exec_cached(tx,
       "WITH due AS (SELECT trade_id FROM cch.trade WHERE state = 'pending_affirmation' AND expires_at <= $1::timestamptz "
       "             ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED), "
       "expired AS (UPDATE cch.trade t SET state = 'expired', decided_at = $1::timestamptz FROM due "
@@ -723,9 +736,7 @@ std::vector<VenueOutcome> register_venue_batch(pqxx::transaction_base& tx, const
                  "FOR NO KEY UPDATE",
                  db::integer_array(members));
 
-  const auto expires = now.add_microseconds(
-      std::chrono::duration_cast<std::chrono::microseconds>(policy.affirmation_window).count());
-  assert(expires && "the affirmation window is bounded by configuration");
+  const UtcTimestamp expires = expiry_of(policy, now);
   std::vector<VenueOutcome> outcomes;
   outcomes.reserve(trades.size());
   const auto refuse = [&](TradeRefusal refusal, std::string detail) {
@@ -756,7 +767,7 @@ std::vector<VenueOutcome> register_venue_batch(pqxx::transaction_base& tx, const
     const TradeTerms& terms = prepared->terms;
     // A savepoint around the trade's row and its checks: a refused trade leaves nothing behind.
     tx.exec("SAVEPOINT venue_trade");
-    const auto inserted = db::exec_cached(tx, 
+    const auto inserted = db::exec_cached(tx,
         "INSERT INTO cch.trade (product_id, series_label, buyer_member_id, seller_member_id, delivery_start, "
         "delivery_end, gpus, price_ticks, gpu_hours, notional_minor, venue_principal_id, submitter_reference, "
         "submitted_at, submitted_by, expires_at) VALUES ($1, $2, $3, $4, $5::timestamptz, $6::timestamptz, $7, $8, "
@@ -765,11 +776,12 @@ std::vector<VenueOutcome> register_venue_batch(pqxx::transaction_base& tx, const
         terms.product.value(), terms.series_label, terms.buyer.value(), terms.seller.value(),
         timestamp_text(terms.delivery_start), timestamp_text(terms.delivery_end), terms.gpus, terms.price.price_ticks,
         prepared->volume.gpu_hours, prepared->notional.amount_minor, venue.principal_id, wanted.reference,
-        timestamp_text(now), venue.name, timestamp_text(*expires));
+        timestamp_text(now), venue.name, timestamp_text(expires));
     Trade trade = trade_from(inserted[0]);
-    const auto product = find_product(tx, terms.product);
+    const Product& product = prepared->product;
     const auto slices = month_slices(terms.delivery_start, terms.delivery_end);
-    if (const auto failure = check_trade(tx, policy, trade, *product, slices, now)) {
+    const Checked checked = check_trade(tx, policy, trade, product, slices, now);
+    if (const auto& failure = checked.failure) {
       tx.exec("ROLLBACK TO SAVEPOINT venue_trade");
       tx.exec("RELEASE SAVEPOINT venue_trade");
       refuse(failure->refusal, failure->detail);
@@ -778,7 +790,7 @@ std::vector<VenueOutcome> register_venue_batch(pqxx::transaction_base& tx, const
     // Released before novation: the ledger accepts postings only from the journal's own top-level
     // transaction, and nothing after the checks can refuse.
     tx.exec("RELEASE SAVEPOINT venue_trade");
-    novate(tx, policy, trade, *product, slices, now);
+    novate(tx, trade, product, slices, checked.credit_minor, now);
     append_event(tx, trade.trade_id, "register", venue.name, std::nullopt, std::nullopt, TradeState::cleared,
                  std::nullopt, venue.request_id);
     outcomes.push_back(VenueOutcome{std::move(trade), false});
@@ -795,7 +807,7 @@ std::optional<Trade> find_trade(pqxx::transaction_base& tx, TradeId trade) {
 
 std::vector<Trade> list_trades(pqxx::transaction_base& tx, const TradeFilter& filter, std::optional<TradeId> after,
                                std::size_t limit) {
-  const auto rows = db::exec_cached(tx, 
+  const auto rows = db::exec_cached(tx,
       "SELECT " + std::string(kTradeColumns) +
           " FROM cch.trade WHERE trade_id > $1 "
           "AND ($2::bigint IS NULL OR buyer_member_id = $2 OR seller_member_id = $2) "
@@ -814,12 +826,12 @@ std::vector<Trade> list_trades(pqxx::transaction_base& tx, const TradeFilter& fi
 
 std::vector<TradeEvent> trade_events(pqxx::transaction_base& tx, TradeId trade) {
   std::vector<TradeEvent> events;
-  for (const auto& row : db::exec_cached(tx, 
+  for (const auto& row : db::exec_cached(tx,
            "SELECT event_sequence, (extract(epoch FROM at) * 1000000)::bigint, action, actor, actor_member_id, "
            "from_state, to_state, reason, request_id FROM cch.trade_event WHERE trade_id = $1 ORDER BY event_sequence",
            trade.value())) {
     TradeEvent event{.sequence = row[0].as<int>(),
-                     .at = micros(row[1]),
+                     .at = db::timestamp_of(row[1]),
                      .action = row[2].as<std::string>(),
                      .actor = row[3].as<std::string>(),
                      .actor_member = std::nullopt,
@@ -838,7 +850,7 @@ std::vector<TradeEvent> trade_events(pqxx::transaction_base& tx, TradeId trade) 
 
 std::vector<Position> member_positions(pqxx::transaction_base& tx, MemberId member) {
   std::vector<Position> positions;
-  for (const auto& row : db::exec_cached(tx, 
+  for (const auto& row : db::exec_cached(tx,
            "SELECT product_id, delivery_month::text, net_gpu_hours, bought_gpu_hours, sold_gpu_hours "
            "FROM cch.position WHERE member_id = $1 ORDER BY product_id, delivery_month",
            member.value())) {

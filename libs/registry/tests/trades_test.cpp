@@ -593,5 +593,17 @@ TEST_F(Registration, TradesAreListedByMemberStateAndProductPageByPage) {
   EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
 }
 
+TEST_F(Registration, LegsAndEventsCannotBeEditedOrRemovedEvenByASuperuser) {
+  ASSERT_TRUE(clear_trade(march(a, b), "A-1"));
+  for (const std::string sql : {"UPDATE cch.trade_leg SET gpus = 1", "DELETE FROM cch.trade_leg",
+                                "TRUNCATE cch.trade_leg", "UPDATE cch.trade_event SET reason = 'x'",
+                                "DELETE FROM cch.trade_event", "TRUNCATE cch.trade_event",
+                                "UPDATE cch.trade SET gpus = 16"}) {
+    EXPECT_THROW(as_superuser(sql), pqxx::sql_error) << sql;
+  }
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade_leg"), 2);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade_event"), 2);
+}
+
 }  // namespace
 }  // namespace cch::registry
