@@ -1,6 +1,5 @@
 #include "cch/registry/trades.hpp"
 
-#include <nlohmann/json.hpp>
 #include <pqxx/result>
 
 #include <algorithm>
@@ -8,16 +7,16 @@
 #include <cassert>
 #include <cstdio>
 #include <map>
+#include <set>
+#include <span>
 
 #include "cch/core/quantity.hpp"
 #include "cch/db/array.hpp"
 #include "cch/db/prepared.hpp"
 #include "cch/db/row.hpp"
-#include "cch/ledger/accounts.hpp"
-#include "cch/ledger/post.hpp"
-#include "cch/ledger/queries.hpp"
 #include "cch/registry/catalog.hpp"
 #include "cch/registry/products.hpp"
+#include "clearing.hpp"
 
 namespace cch::registry {
 namespace {
@@ -84,40 +83,6 @@ bool valid_reference(std::string_view reference) {
 }
 
 // The period a series label names, when it is one of the standard periods' labels.
-std::optional<DeliveryPeriod> period_of_label(std::string_view label) {
-  int year = 0;
-  int number = 0;
-  int day = 0;
-  const std::string text(label);
-  std::optional<PeriodKind> kind;
-  std::optional<BusinessDate> first;
-  char extra = 0;
-  if (text.size() == 4 && std::sscanf(text.c_str(), "%4d%c", &year, &extra) == 1) {
-    kind = PeriodKind::year;
-    first = success(BusinessDate::from_year_month_day(year, 1, 1));
-  } else if (text.size() == 7 && text[5] == 'Q' && std::sscanf(text.c_str(), "%4d-Q%1d%c", &year, &number, &extra) == 2) {
-    kind = PeriodKind::quarter;
-    if (number >= 1 && number <= 4) first = success(BusinessDate::from_year_month_day(year, (number - 1) * 3 + 1, 1));
-  } else if (text.size() == 8 && text[5] == 'W' && std::sscanf(text.c_str(), "%4d-W%2d%c", &year, &number, &extra) == 2) {
-    kind = PeriodKind::week;
-    // ISO week 1 is the week with 4 January in it.
-    if (const auto fourth = success(BusinessDate::from_year_month_day(year, 1, 4)); fourth && number >= 1 && number <= 53) {
-      const DeliveryPeriod week_one = period_containing(PeriodKind::week, *fourth);
-      first = success(week_one.first_day.add_days(static_cast<std::int64_t>(number - 1) * 7));
-    }
-  } else if (text.size() == 7 && std::sscanf(text.c_str(), "%4d-%2d%c", &year, &number, &extra) == 2) {
-    kind = PeriodKind::month;
-    first = success(BusinessDate::from_year_month_day(year, number, 1));
-  } else if (text.size() == 10 && std::sscanf(text.c_str(), "%4d-%2d-%2d%c", &year, &number, &day, &extra) == 3) {
-    kind = PeriodKind::day;
-    first = success(BusinessDate::from_year_month_day(year, number, day));
-  }
-  if (!kind || !first) return std::nullopt;
-  DeliveryPeriod period = period_containing(*kind, *first);
-  if (period.label != label) return std::nullopt;  // e.g. "2027-W53" in a year of 52 weeks
-  return period;
-}
-
 Actor actor_of(const Trade& trade, MemberId member) {
   if (!trade.submitter) return trade.has_party(member) ? Actor::counterparty : Actor::outsider;  // a venue's
   if (member == *trade.submitter) return Actor::submitter;
@@ -157,326 +122,85 @@ std::optional<Trade> lock_trade(pqxx::transaction_base& tx, TradeId trade) {
   return trade_from(rows[0]);
 }
 
-// ---- the pre-trade checks -------------------------------------------------------------------
 
-struct CheckFailure {
-  TradeRefusal refusal;
-  std::string detail;
-  std::optional<MemberId> member;  // the member whose state refused it, if one did
+// ---- clearing through the engine (clearing.hpp) -----------------------------------------------
+
+// A pending trade to check and novate for an actor, and what it came to.
+struct ToClear {
+  Trade trade;
+  const TradeActor* actor = nullptr;
+  std::optional<Result<Trade, TradeError>> outcome;
 };
 
-struct SideView {
-  MemberId member;
-  Side side;
-  std::int64_t sign;  // +1 buys, -1 sells
-};
-
-std::array<SideView, 2> sides_of(const Trade& trade) {
-  return {SideView{trade.terms.buyer, Side::buy, 1}, SideView{trade.terms.seller, Side::sell, -1}};
+// Records a refusal on the (pending) trade and answers what the actor is told.
+TradeError refuse(pqxx::transaction_base& tx, const Trade& trade, const TradeActor& actor,
+                  const clearing::CheckFailure& failure) {
+  const std::string reason(to_string(failure.refusal));
+  db::exec_cached(tx, "UPDATE cch.trade SET last_refusal = $2, last_refused_member_id = $3 WHERE trade_id = $1",
+                  trade.trade_id.value(), reason,
+                  failure.member ? std::optional<std::int64_t>(failure.member->value()) : std::nullopt);
+  append_event(tx, trade.trade_id, "refuse", actor.name, actor.member, trade.state, trade.state,
+               reason + ": " + failure.detail, actor.request_id);
+  if (failure.member && *failure.member != actor.member) {
+    return error(TradeRefusal::counterparty_refused,
+                 "the clearinghouse cannot clear this trade for the other member at present");
+  }
+  return error(failure.refusal, failure.detail);
 }
 
-const char* side_name(Side side) { return side == Side::buy ? "buyer" : "seller"; }
-
-std::string month_array(const std::vector<MonthSlice>& slices) {
-  std::vector<std::string> months;
-  months.reserve(slices.size());
-  for (const auto& slice : slices) months.push_back(slice.month.format());
-  return db::text_array(months);
-}
-
-// Locks both members' rows in id order (every path that serialises on a member does so) and
-// answers their statuses.
-std::map<std::int64_t, std::string> lock_members(pqxx::transaction_base& tx, const Trade& trade) {
-  std::map<std::int64_t, std::string> statuses;
-  for (const auto& row : db::exec_cached(tx,
-           "SELECT member_id, status FROM cch.member WHERE member_id IN ($1, $2) ORDER BY member_id FOR NO KEY UPDATE",
-           trade.terms.buyer.value(), trade.terms.seller.value())) {
-    statuses.emplace(row[0].as<std::int64_t>(), row[1].as<std::string>());
-  }
-  return statuses;
-}
-
-// What the checks found: a refusal, or the credit each side's leg adds (buyer first), which
-// novation then records.
-struct Checked {
-  std::optional<CheckFailure> failure;
-  std::array<std::int64_t, 2> credit_minor{};
-};
-
-Checked check_trade(pqxx::transaction_base& tx, const RegistrationPolicy& policy, const Trade& trade,
-                    const Product& product, const std::vector<MonthSlice>& slices, UtcTimestamp now) {
-  const auto statuses = lock_members(tx, trade);
-  for (const auto& view : sides_of(trade)) {
-    const auto status = statuses.find(view.member.value());
-    if (status == statuses.end() || status->second != "active") {
-      return {CheckFailure{TradeRefusal::member_not_active, std::string("the ") + side_name(view.side) + " is not active",
-                          view.member}};
-    }
-  }
-  for (const auto& view : sides_of(trade)) {
-    if (!is_authorised(tx, view.member, product.product_id)) {
-      return {CheckFailure{TradeRefusal::product_not_authorised,
-                          std::string("the ") + side_name(view.side) + " is not authorised to clear " + product.spec.code,
-                          view.member}};
-    }
-  }
-  const BusinessDate today = BusinessDate::containing(now);
-  if (product.spec.status != TradingStatus::active) {
-    return {CheckFailure{TradeRefusal::product_not_trading,
-                        product.spec.code + " is " + std::string(to_string(product.spec.status)), std::nullopt}};
-  }
-  if (trade.terms.series_label) {
-    const auto period = period_of_label(*trade.terms.series_label);
-    const std::array<PeriodKind, 1> kinds{period ? period->kind : PeriodKind::day};
-    const auto listed = listed_periods(kinds, today, product.spec.listing_horizon_days);
-    if (!period || std::find(listed.begin(), listed.end(), *period) == listed.end()) {
-      return {CheckFailure{TradeRefusal::series_not_listed, "series " + *trade.terms.series_label + " is not listed today",
-                          std::nullopt}};
-    }
-  }
-
-  if (trade.terms.delivery_start <= now) {
-    return {CheckFailure{TradeRefusal::window_started, "the delivery window has started", std::nullopt}};
-  }
-  const auto horizon_end = today.add_days(product.spec.listing_horizon_days + 1);
-  if (!horizon_end || trade.terms.delivery_end > horizon_end->start_of_day()) {
-    return {CheckFailure{TradeRefusal::window_beyond_horizon,
-                        "the delivery window ends after the product's listing horizon of " +
-                            std::to_string(product.spec.listing_horizon_days) + " days",
-                        std::nullopt}};
-  }
-  // The fat-finger band, around the reference prices of the window's months weighted by hours:
-  // |price x H - sum(ref_m x h_m)| x 10,000 <= band_bp x sum(ref_m x h_m), exactly.
-  std::map<std::string, std::int64_t> reference;
-  for (const auto& row : db::exec_cached(tx, "SELECT delivery_month::text, price_ticks FROM cch.reference_price "
-                                        "WHERE product_id = $1 AND delivery_month = ANY($2::date[])",
-                                        product.product_id.value(), month_array(slices))) {
-    reference.emplace(row[0].as<std::string>(), row[1].as<std::int64_t>());
-  }
-  Int128 weighted = 0;
-  Int128 hours = 0;
-  for (const auto& slice : slices) {
-    const auto found = reference.find(slice.month.format());
-    if (found == reference.end()) {
-      return {CheckFailure{TradeRefusal::no_reference_price,
-                          "there is no reference price for " + slice.month.format().substr(0, 7), std::nullopt}};
-    }
-    weighted += static_cast<Int128>(found->second) * slice.hours;
-    hours += slice.hours;
-  }
-  Int128 distance = static_cast<Int128>(trade.terms.price.price_ticks) * hours - weighted;
-  if (distance < 0) distance = -distance;
-  if (distance * 10'000 > static_cast<Int128>(policy.price_band_bp) * weighted) {
-    return {CheckFailure{TradeRefusal::price_outside_band,
-                        "the price is more than " + std::to_string(policy.price_band_bp / 100) +
-                            " % away from the reference price",
-                        std::nullopt}};
-  }
-
-  // Positions and open interest of the window's months.
-  struct MonthState {
-    std::int64_t open_interest = 0;
-    std::map<std::int64_t, std::int64_t> net;  // member -> net GPU-hours
-  };
-  std::map<std::string, MonthState> months;
-  for (const auto& row : db::exec_cached(tx,
-           "SELECT delivery_month::text, sum(bought_gpu_hours)::bigint, "
-           "COALESCE(sum(net_gpu_hours) FILTER (WHERE member_id = $3), 0)::bigint, "
-           "COALESCE(sum(net_gpu_hours) FILTER (WHERE member_id = $4), 0)::bigint "
-           "FROM cch.position WHERE product_id = $1 AND delivery_month = ANY($2::date[]) GROUP BY delivery_month",
-           product.product_id.value(), month_array(slices), trade.terms.buyer.value(), trade.terms.seller.value())) {
-    MonthState& state = months[row[0].as<std::string>()];
-    state.open_interest = row[1].as<std::int64_t>();
-    state.net[trade.terms.buyer.value()] = row[2].as<std::int64_t>();
-    state.net[trade.terms.seller.value()] = row[3].as<std::int64_t>();
-  }
-  std::map<std::int64_t, std::int64_t> limit_of;
-  for (const auto& row : db::exec_cached(tx,
-           "SELECT member_id, max_gpu_hours FROM cch.position_limit WHERE product_id = $1 AND member_id IN ($2, $3)",
-           product.product_id.value(), trade.terms.buyer.value(), trade.terms.seller.value())) {
-    limit_of.emplace(row[0].as<std::int64_t>(), row[1].as<std::int64_t>());
-  }
-  for (const auto& view : sides_of(trade)) {
-    const auto own = limit_of.find(view.member.value());
-    const std::int64_t limit = own != limit_of.end() ? own->second : product.position_limit_gpu_hours;
-    for (const auto& slice : slices) {
-      const std::int64_t volume = trade.terms.gpus * slice.hours;
-      const MonthState& state = months[slice.month.format()];
-      const auto net = state.net.find(view.member.value());
-      const std::int64_t after = (net == state.net.end() ? 0 : net->second) + view.sign * volume;
-      const std::int64_t size = after < 0 ? -after : after;
-      if (size > limit) {
-        return {CheckFailure{TradeRefusal::position_limit_exceeded,
-                            std::string("the ") + side_name(view.side) + "'s net position in " +
-                                slice.month.format().substr(0, 7) + " would be " + std::to_string(after) +
-                                " GPU-hours, over its limit of " + std::to_string(limit),
-                            view.member}};
-      }
-      const std::int64_t open_interest = state.open_interest + volume;
-      if (open_interest >= policy.concentration_floor_gpu_hours &&
-          static_cast<Int128>(size) * 10'000 > static_cast<Int128>(policy.concentration_share_bp) * open_interest) {
-        return {CheckFailure{TradeRefusal::concentration_limit_exceeded,
-                            std::string("the ") + side_name(view.side) + " would hold more than " +
-                                std::to_string(policy.concentration_share_bp / 100) + " % of the open interest in " +
-                                slice.month.format().substr(0, 7),
-                            view.member}};
-      }
-    }
-  }
-
-  // Credit: what the member already uses plus this leg, within its limit and its collateral.
-  Checked passed;
-  std::size_t side_index = 0;
-  for (const auto& view : sides_of(trade)) {
-    const Money increment = policy.credit->increment(tx, view.member, trade, view.side);
-    passed.credit_minor[side_index++] = increment.amount_minor;
-    const auto row = db::exec_cached(tx,
-        "SELECT (SELECT credit_limit_minor FROM cch.member_limit WHERE member_id = $1), "
-        "COALESCE((SELECT requirement_minor FROM cch.member_exposure WHERE member_id = $1), 0), "
-        "COALESCE((SELECT -b.balance_minor FROM ledger.account a JOIN ledger.account_balance b USING (account_id) "
-        "          WHERE a.owner_kind = 'member' AND a.member_id = $1 AND a.kind = 'collateral' "
-        "          AND a.currency = 'USD'), 0) "
-        "- COALESCE((SELECT sum(amount_minor) FROM cch.collateral_withdrawal "
-        "            WHERE member_id = $1 AND currency = 'USD' AND status = 'requested'), 0)::bigint",
-        view.member.value())[0];
-    const std::int64_t used_after = row[1].as<std::int64_t>() + increment.amount_minor;
-    if (row[0].is_null() || used_after > row[0].as<std::int64_t>()) {
-      return {CheckFailure{TradeRefusal::credit_limit_exceeded,
-                          std::string("the ") + side_name(view.side) + "'s credit use would be " +
-                              format_amount(Money{used_after, Currency::usd()}) + " USD, over its credit limit" +
-                              (row[0].is_null() ? " (none is set)" : ""),
-                          view.member}};
-    }
-    if (used_after > row[2].as<std::int64_t>()) {
-      return {CheckFailure{TradeRefusal::insufficient_collateral,
-                          std::string("the ") + side_name(view.side) + "'s credit use would be " +
-                              format_amount(Money{used_after, Currency::usd()}) +
-                              " USD, more than its collateral (less withdrawals requested)",
-                          view.member}};
-    }
-  }
-  return passed;
-}
-
-// ---- novation -----------------------------------------------------------------------------
-
-void novate(pqxx::transaction_base& tx, Trade& trade, const Product& product, const std::vector<MonthSlice>& slices,
-            const std::array<std::int64_t, 2>& credit_minor, UtcTimestamp now) {
-  const std::string now_text = timestamp_text(now);
-  db::exec_cached(tx,
-      "INSERT INTO cch.trade_leg (trade_id, member_id, side, product_id, delivery_start, delivery_end, gpus, "
-      "price_ticks) SELECT $1, m, s, $4, $5::timestamptz, $6::timestamptz, $7, $8 "
-      "FROM (VALUES ($2::bigint, 'buy'), ($3::bigint, 'sell')) AS leg (m, s)",
-      trade.trade_id.value(), trade.terms.buyer.value(), trade.terms.seller.value(), trade.terms.product.value(),
-      timestamp_text(trade.terms.delivery_start), timestamp_text(trade.terms.delivery_end), trade.terms.gpus,
-      trade.terms.price.price_ticks);
-
+// Checks the pending trades in order against one book (each as the ones before it left it) and
+// novates those that pass, together; a refusal is recorded on its trade. Precondition: the
+// trades' rows are locked and each trade appears once.
+void clear_in_order(pqxx::transaction_base& tx, const RegistrationPolicy& policy, std::span<ToClear> items,
+                    UtcTimestamp now) {
+  assert(policy.credit != nullptr && "a registration policy needs a credit check");
+  if (items.empty()) return;
+  std::map<std::int64_t, Product> products;
   std::vector<std::int64_t> members;
-  std::vector<std::string> months;
-  std::vector<std::int64_t> bought;
-  std::vector<std::int64_t> sold;
-  for (const auto& view : sides_of(trade)) {
-    for (const auto& slice : slices) {
-      const std::int64_t volume = trade.terms.gpus * slice.hours;
-      members.push_back(view.member.value());
-      months.push_back(slice.month.format());
-      bought.push_back(view.side == Side::buy ? volume : 0);
-      sold.push_back(view.side == Side::sell ? volume : 0);
+  for (const auto& item : items) {
+    const auto id = item.trade.terms.product.value();
+    if (!products.contains(id)) {
+      auto product = find_product(tx, item.trade.terms.product);
+      assert(product && "a trade's product exists (foreign key)");
+      products.emplace(id, std::move(*product));
     }
+    members.push_back(item.trade.terms.buyer.value());
+    members.push_back(item.trade.terms.seller.value());
   }
-  db::exec_cached(tx,
-      "INSERT INTO cch.position AS p (member_id, product_id, delivery_month, net_gpu_hours, bought_gpu_hours, "
-      "sold_gpu_hours, updated_at) "
-      "SELECT m, $2, d, b - s, b, s, $6::timestamptz FROM unnest($1::bigint[], $3::date[], $4::bigint[], $5::bigint[]) "
-      "AS x (m, d, b, s) "
-      "ON CONFLICT (member_id, product_id, delivery_month) DO UPDATE SET "
-      "net_gpu_hours = p.net_gpu_hours + EXCLUDED.net_gpu_hours, "
-      "bought_gpu_hours = p.bought_gpu_hours + EXCLUDED.bought_gpu_hours, "
-      "sold_gpu_hours = p.sold_gpu_hours + EXCLUDED.sold_gpu_hours, updated_at = EXCLUDED.updated_at",
-      db::integer_array(members), trade.terms.product.value(), db::text_array(months), db::integer_array(bought),
-      db::integer_array(sold), now_text);
-
-  std::size_t side_index = 0;
-  for (const auto& view : sides_of(trade)) {
-    db::exec_cached(tx,
-                    "INSERT INTO cch.member_exposure AS e (member_id, requirement_minor) VALUES ($1, $2) "
-                    "ON CONFLICT (member_id) DO UPDATE SET requirement_minor = e.requirement_minor + "
-                    "EXCLUDED.requirement_minor",
-                    view.member.value(), credit_minor[side_index++]);
+  clearing::Book book = clearing::Book::lock(tx, std::move(members));
+  std::vector<clearing::Candidate> candidates;
+  candidates.reserve(items.size());
+  for (const auto& item : items) {
+    candidates.push_back({item.trade, &products.at(item.trade.terms.product.value()),
+                          month_slices(item.trade.terms.delivery_start, item.trade.terms.delivery_end)});
   }
-
-  // Clearing fees: each side pays fee x GPU-hours, to the clearinghouse's fee income.
-  const auto fee = notional(product.fee_per_gpu_hour, GpuHours{trade.gpu_hours}, Rounding::half_away_from_zero);
-  assert(fee && "fee bounded by the product's fee and the trade's size");
-  if (fee && fee->amount_minor > 0) {
-    ledger::JournalDraft draft;
-    draft.idempotency_key = "clearing-fee:trade:" + trade.trade_id.to_string();
-    draft.business_date = BusinessDate::containing(now);
-    draft.kind = ledger::JournalKind::clearing_fee;
-    draft.cause = ledger::Cause{ledger::CauseKind::trade, trade.trade_id.to_string()};
-    draft.memo = "clearing fees of trade " + trade.trade_id.to_string();
-    const Currency usd = Currency::usd();
-    draft.postings = {
-        {ledger::open_member_account(tx, trade.terms.buyer, ledger::AccountKind::fees, usd), *fee},
-        {ledger::open_member_account(tx, trade.terms.seller, ledger::AccountKind::fees, usd), *fee},
-        {ledger::open_house_account(tx, ledger::AccountKind::fee_income, usd),
-         Money{-2 * fee->amount_minor, usd}}};
-    const auto posted = ledger::post(tx, draft);
-    assert(posted && "a clearing fee journal is well formed");
-    if (posted) trade.fee_journal = posted->journal_id;
+  book.load(tx, candidates);
+  std::vector<clearing::Clearing> clearings;
+  std::vector<std::size_t> cleared;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const clearing::Checked checked = book.check(tx, policy, candidates[i], now);
+    const TradeActor& actor = *items[i].actor;
+    if (checked.failure) {
+      items[i].outcome = fail(refuse(tx, candidates[i].trade, actor, *checked.failure));
+      continue;
+    }
+    book.apply(candidates[i], checked);
+    clearings.push_back(clearing::Clearing{&candidates[i].trade, candidates[i].product, &candidates[i].slices,
+                                           checked.credit_minor, "affirm", actor.name, actor.member,
+                                           actor.request_id});
+    cleared.push_back(i);
   }
-
-  trade.state = TradeState::cleared;
-  trade.decided_at = now;
-  trade.last_refusal.reset();
-  trade.last_refused_member.reset();
-  db::exec_cached(tx,
-      "UPDATE cch.trade SET state = 'cleared', decided_at = $2::timestamptz, last_refusal = NULL, "
-      "last_refused_member_id = NULL, counterparty_reference = $3, fee_journal_id = $4 WHERE trade_id = $1",
-      trade.trade_id.value(), now_text, trade.counterparty_reference,
-      trade.fee_journal ? std::optional<std::int64_t>(trade.fee_journal->value()) : std::nullopt);
-
-  const nlohmann::json event = {
-      {"trade_id", trade.trade_id.to_string()},
-      {"product_id", trade.terms.product.to_string()},
-      {"buyer_member_id", trade.terms.buyer.to_string()},
-      {"seller_member_id", trade.terms.seller.to_string()},
-      {"delivery_start", timestamp_text(trade.terms.delivery_start)},
-      {"delivery_end", timestamp_text(trade.terms.delivery_end)},
-      {"gpus", trade.terms.gpus},
-      {"price", trade.terms.price.format()},
-      {"gpu_hours", trade.gpu_hours},
-      {"cleared_at", now_text}};
-  db::exec_cached(tx, "INSERT INTO cch.outbox (topic, aggregate_id, payload) VALUES ('trade.cleared', $1, $2::jsonb)",
-                 trade.trade_id.value(), event.dump());
+  clearing::novate(tx, clearings, now);
+  for (const std::size_t i : cleared) items[i].outcome = std::move(candidates[i].trade);
 }
 
-// Runs the checks and, when they pass, novates; a refusal is recorded on the trade.
 Result<Trade, TradeError> clear(pqxx::transaction_base& tx, const RegistrationPolicy& policy, Trade trade,
                                 const TradeActor& actor, UtcTimestamp now) {
-  assert(policy.credit != nullptr && "a registration policy needs a credit check");
-  const auto product = find_product(tx, trade.terms.product);
-  assert(product && "a trade's product exists (foreign key)");
-  const auto slices = month_slices(trade.terms.delivery_start, trade.terms.delivery_end);
-  const Checked checked = check_trade(tx, policy, trade, *product, slices, now);
-  if (const auto& failure = checked.failure) {
-    const std::string reason(to_string(failure->refusal));
-    db::exec_cached(tx, "UPDATE cch.trade SET last_refusal = $2, last_refused_member_id = $3 WHERE trade_id = $1",
-                   trade.trade_id.value(), reason,
-                   failure->member ? std::optional<std::int64_t>(failure->member->value()) : std::nullopt);
-    append_event(tx, trade.trade_id, "refuse", actor.name, actor.member, trade.state, trade.state,
-                 reason + ": " + failure->detail, actor.request_id);
-    if (failure->member && *failure->member != actor.member) {
-      return fail(error(TradeRefusal::counterparty_refused,
-                        "the clearinghouse cannot clear this trade for the other member at present"));
-    }
-    return fail(error(failure->refusal, failure->detail));
-  }
-  novate(tx, trade, *product, slices, checked.credit_minor, now);
-  append_event(tx, trade.trade_id, "affirm", actor.name, actor.member, TradeState::pending_affirmation,
-               TradeState::cleared, std::nullopt, actor.request_id);
-  return trade;
+  std::array<ToClear, 1> item{ToClear{std::move(trade), &actor, std::nullopt}};
+  clear_in_order(tx, policy, item, now);
+  return std::move(*item[0].outcome);
 }
+
 
 Result<Trade, TradeError> decide(pqxx::transaction_base& tx, const TradeActor& actor, TradeId id, TradeAction action,
                                  std::string_view reason, UtcTimestamp now) {
@@ -502,26 +226,24 @@ UtcTimestamp expiry_of(const RegistrationPolicy& policy, UtcTimestamp now) {
 }
 
 struct PreparedTerms {
-  Product product;
   TradeTerms terms;  // with a series' window filled in
   GpuHours volume{0};
   Money notional = Money::zero(Currency::usd());
 };
 
 // The rules of a trade's terms that need no lock: its product, members, window, size and price.
-Result<PreparedTerms, TradeError> prepare_terms(pqxx::transaction_base& tx, const TradeTerms& wanted) {
+// product: the product the terms name, if it exists; members_exist: both members exist.
+Result<PreparedTerms, TradeError> prepare_terms(const TradeTerms& wanted, const Product* product,
+                                                bool members_exist) {
   if (wanted.buyer == wanted.seller) {
     return fail(error(TradeRefusal::same_member_both_sides, "the buyer and the seller must be different members"));
   }
-  const auto product = find_product(tx, wanted.product);
-  if (!product) return fail(error(TradeRefusal::unknown_product, "no such product"));
-  const auto members = db::exec_cached(tx, "SELECT count(*) FROM cch.member WHERE member_id IN ($1, $2)",
-                                      wanted.buyer.value(), wanted.seller.value());
-  if (members[0][0].as<int>() != 2) return fail(error(TradeRefusal::unknown_member, "no such counterparty"));
+  if (product == nullptr) return fail(error(TradeRefusal::unknown_product, "no such product"));
+  if (!members_exist) return fail(error(TradeRefusal::unknown_member, "no such counterparty"));
 
   TradeTerms terms = wanted;
   if (terms.series_label) {
-    const auto period = period_of_label(*terms.series_label);
+    const auto period = clearing::period_of_label(*terms.series_label);
     if (!period) return fail(error(TradeRefusal::unknown_series, "not a series label: " + *terms.series_label));
     terms.delivery_start = period->start();
     terms.delivery_end = period->end();
@@ -544,7 +266,7 @@ Result<PreparedTerms, TradeError> prepare_terms(pqxx::transaction_base& tx, cons
   const auto volume = success(gpu_hours(GpuCount{terms.gpus}, hours));
   const auto value = volume ? success(notional(terms.price, *volume, Rounding::half_away_from_zero)) : std::nullopt;
   if (!volume || !value) return fail(error(TradeRefusal::invalid_gpus, "the trade is too large"));
-  return PreparedTerms{*product, terms, *volume, *value};
+  return PreparedTerms{terms, *volume, *value};
 }
 
 }  // namespace
@@ -616,7 +338,11 @@ Result<Submitted, TradeError> submit_trade(pqxx::transaction_base& tx, const Reg
   if (actor.member != wanted.buyer && actor.member != wanted.seller) {
     return fail(error(TradeRefusal::not_a_party, "the submitting member must be the buyer or the seller"));
   }
-  auto prepared = prepare_terms(tx, wanted);
+  const auto product = find_product(tx, wanted.product);
+  const bool members_exist = db::exec_cached(tx, "SELECT count(*) FROM cch.member WHERE member_id IN ($1, $2)",
+                                             wanted.buyer.value(), wanted.seller.value())[0][0]
+                                 .as<int>() == 2;
+  auto prepared = prepare_terms(wanted, product ? &*product : nullptr, members_exist);
   if (!prepared) return fail(std::move(prepared.error()));
   const TradeTerms& terms = prepared->terms;
   const auto& volume = prepared->volume;
@@ -684,14 +410,69 @@ Result<Submitted, TradeError> submit_trade(pqxx::transaction_base& tx, const Reg
   return Submitted{std::move(trade), true, false};
 }
 
+std::vector<Result<Trade, TradeError>> affirm_trades(pqxx::transaction_base& tx, const RegistrationPolicy& policy,
+                                                     std::span<const Affirmation> affirmations, UtcTimestamp now) {
+  assert(affirmations.size() <= kAffirmationGroupMax && "the caller bounds a group");
+  std::vector<std::optional<Result<Trade, TradeError>>> outcomes(affirmations.size());
+  // Every trade of the group, locked in id order (before any member: see clearing.hpp).
+  std::vector<std::int64_t> ids;
+  for (const auto& affirmation : affirmations) ids.push_back(affirmation.trade.value());
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  std::map<std::int64_t, Trade> trades;
+  for (const auto& row : db::exec_cached(tx, "SELECT " + std::string(kTradeColumns) +
+                                                 " FROM cch.trade WHERE trade_id = ANY($1::bigint[]) "
+                                                 "ORDER BY trade_id FOR UPDATE",
+                                         db::integer_array(ids))) {
+    Trade trade = trade_from(row);
+    trades.emplace(trade.trade_id.value(), std::move(trade));
+  }
+  // Rounds: a trade named twice in a group is decided again after the first affirmation's outcome.
+  std::vector<std::size_t> waiting(affirmations.size());
+  for (std::size_t i = 0; i < waiting.size(); ++i) waiting[i] = i;
+  while (!waiting.empty()) {
+    std::vector<std::size_t> later;
+    std::vector<std::size_t> round;
+    std::vector<ToClear> items;
+    std::set<std::int64_t> named;
+    for (const std::size_t i : waiting) {
+      const Affirmation& affirmation = affirmations[i];
+      const auto found = trades.find(affirmation.trade.value());
+      if (found == trades.end()) {
+        outcomes[i] = fail(error(TradeRefusal::trade_not_found, "no such trade"));
+        continue;
+      }
+      if (!named.insert(found->first).second) {
+        later.push_back(i);
+        continue;
+      }
+      const Trade& trade = found->second;
+      const auto next = transition(trade.state, TradeAction::affirm, actor_of(trade, affirmation.actor.member),
+                                   now >= trade.expires_at);
+      if (!next) {
+        outcomes[i] = fail(error(refusal_of(next.error()), std::string(to_string(next.error()))));
+        continue;
+      }
+      round.push_back(i);
+      items.push_back(ToClear{trade, &affirmation.actor, std::nullopt});
+    }
+    clear_in_order(tx, policy, items, now);
+    for (std::size_t k = 0; k < items.size(); ++k) {
+      if (*items[k].outcome) trades.insert_or_assign(items[k].trade.trade_id.value(), **items[k].outcome);
+      outcomes[round[k]] = std::move(items[k].outcome);
+    }
+    waiting = std::move(later);
+  }
+  std::vector<Result<Trade, TradeError>> answers;
+  answers.reserve(outcomes.size());
+  for (auto& outcome : outcomes) answers.push_back(std::move(*outcome));
+  return answers;
+}
+
 Result<Trade, TradeError> affirm_trade(pqxx::transaction_base& tx, const RegistrationPolicy& policy,
                                        const TradeActor& actor, TradeId id, UtcTimestamp now) {
-  auto trade = lock_trade(tx, id);
-  if (!trade) return fail(error(TradeRefusal::trade_not_found, "no such trade"));
-  const auto next =
-      transition(trade->state, TradeAction::affirm, actor_of(*trade, actor.member), now >= trade->expires_at);
-  if (!next) return fail(error(refusal_of(next.error()), std::string(to_string(next.error()))));
-  return clear(tx, policy, std::move(*trade), actor, now);
+  const std::array<Affirmation, 1> one{Affirmation{actor, id}};
+  return std::move(affirm_trades(tx, policy, one, now)[0]);
 }
 
 Result<Trade, TradeError> reject_trade(pqxx::transaction_base& tx, const TradeActor& actor, TradeId trade,
@@ -723,79 +504,166 @@ std::vector<VenueOutcome> register_venue_batch(pqxx::transaction_base& tx, const
                                                UtcTimestamp now) {
   assert(trades.size() <= kVenueBatchTradesMax && "the route bounds a batch");
   assert(policy.credit != nullptr && "a registration policy needs a credit check");
+  if (trades.empty()) return {};
   // Every member of the batch, locked in id order before anything else: two batches (or a batch
-  // and an affirmation) wait for one another instead of deadlocking.
-  std::vector<std::int64_t> members;
+  // and an affirmation) wait for one another instead of deadlocking. After the locks, a
+  // concurrent batch of this venue has committed or not started, so replays below are exact.
+  std::vector<std::int64_t> member_ids;
+  std::map<std::int64_t, std::optional<Product>> products;
+  std::vector<std::string> references;
   for (const auto& trade : trades) {
-    members.push_back(trade.terms.buyer.value());
-    members.push_back(trade.terms.seller.value());
+    member_ids.push_back(trade.terms.buyer.value());
+    member_ids.push_back(trade.terms.seller.value());
+    products.emplace(trade.terms.product.value(), std::nullopt);
+    references.push_back(trade.reference);
   }
-  std::sort(members.begin(), members.end());
-  members.erase(std::unique(members.begin(), members.end()), members.end());
-  db::exec_cached(tx, "SELECT member_id FROM cch.member WHERE member_id = ANY($1::bigint[]) ORDER BY member_id "
-                 "FOR NO KEY UPDATE",
-                 db::integer_array(members));
+  clearing::Book book = clearing::Book::lock(tx, std::move(member_ids));
+  for (auto& [id, product] : products) product = find_product(tx, ProductId(id));
+  std::map<std::string, Trade> earlier;
+  for (const auto& row : db::exec_cached(tx, "SELECT " + std::string(kTradeColumns) +
+                                                 " FROM cch.trade WHERE venue_principal_id = $1 "
+                                                 "AND submitter_reference = ANY($2::text[])",
+                                         venue.principal_id, db::text_array(references))) {
+    Trade trade = trade_from(row);
+    earlier.emplace(trade.submitter_reference, std::move(trade));
+  }
 
   const UtcTimestamp expires = expiry_of(policy, now);
-  std::vector<VenueOutcome> outcomes;
-  outcomes.reserve(trades.size());
-  const auto refuse = [&](TradeRefusal refusal, std::string detail) {
-    outcomes.push_back(VenueOutcome{fail(error(refusal, std::move(detail))), false});
+  std::vector<std::optional<VenueOutcome>> outcomes(trades.size());
+  std::vector<clearing::Candidate> candidates;
+  std::vector<std::size_t> candidate_of;  // the batch index of each candidate
+  std::map<std::string, std::size_t> first_use;  // reference -> the candidate using it
+  struct Repeat {
+    std::size_t index;
+    std::size_t candidate;  // the first use
+    TradeTerms terms;
   };
-  for (const auto& wanted : trades) {
+  std::vector<Repeat> repeats;
+  candidates.reserve(trades.size());
+  const auto refuse = [](TradeRefusal refusal, std::string detail) {
+    return VenueOutcome{fail(error(refusal, std::move(detail))), false};
+  };
+  const auto reused = [&](const std::string& reference) {
+    return refuse(TradeRefusal::reference_reused, "the reference " + reference + " names a trade with other terms");
+  };
+  for (std::size_t i = 0; i < trades.size(); ++i) {
+    const VenueTrade& wanted = trades[i];
     if (!valid_reference(wanted.reference)) {
-      refuse(TradeRefusal::invalid_reference, "the reference must be 1-64 printable ASCII characters");
+      outcomes[i] = refuse(TradeRefusal::invalid_reference, "the reference must be 1-64 printable ASCII characters");
       continue;
     }
-    auto prepared = prepare_terms(tx, wanted.terms);
+    const auto& product = products.at(wanted.terms.product.value());
+    auto prepared = prepare_terms(wanted.terms, product ? &*product : nullptr,
+                                  book.has_member(wanted.terms.buyer) && book.has_member(wanted.terms.seller));
     if (!prepared) {
-      outcomes.push_back(VenueOutcome{fail(prepared.error()), false});
+      outcomes[i] = VenueOutcome{fail(prepared.error()), false};
       continue;
     }
-    const auto earlier = db::exec_cached(tx, "SELECT " + std::string(kTradeColumns) +
-                                            " FROM cch.trade WHERE venue_principal_id = $1 AND submitter_reference = $2",
-                                        venue.principal_id, wanted.reference);
-    if (!earlier.empty()) {
-      Trade first = trade_from(earlier[0]);
-      if (first.terms != prepared->terms) {
-        refuse(TradeRefusal::reference_reused, "the reference " + wanted.reference + " names a trade with other terms");
-      } else {
-        outcomes.push_back(VenueOutcome{std::move(first), true});
-      }
+    if (const auto first = earlier.find(wanted.reference); first != earlier.end()) {
+      outcomes[i] = first->second.terms == prepared->terms ? VenueOutcome{first->second, true} : reused(wanted.reference);
       continue;
     }
-    const TradeTerms& terms = prepared->terms;
-    // A savepoint around the trade's row and its checks: a refused trade leaves nothing behind.
-    tx.exec("SAVEPOINT venue_trade");
-    const auto inserted = db::exec_cached(tx,
-        "INSERT INTO cch.trade (product_id, series_label, buyer_member_id, seller_member_id, delivery_start, "
-        "delivery_end, gpus, price_ticks, gpu_hours, notional_minor, venue_principal_id, submitter_reference, "
-        "submitted_at, submitted_by, expires_at) VALUES ($1, $2, $3, $4, $5::timestamptz, $6::timestamptz, $7, $8, "
-        "$9, $10, $11, $12, $13::timestamptz, $14, $15::timestamptz) RETURNING " +
-            std::string(kTradeColumns),
-        terms.product.value(), terms.series_label, terms.buyer.value(), terms.seller.value(),
-        timestamp_text(terms.delivery_start), timestamp_text(terms.delivery_end), terms.gpus, terms.price.price_ticks,
-        prepared->volume.gpu_hours, prepared->notional.amount_minor, venue.principal_id, wanted.reference,
-        timestamp_text(now), venue.name, timestamp_text(expires));
-    Trade trade = trade_from(inserted[0]);
-    const Product& product = prepared->product;
-    const auto slices = month_slices(terms.delivery_start, terms.delivery_end);
-    const Checked checked = check_trade(tx, policy, trade, product, slices, now);
-    if (const auto& failure = checked.failure) {
-      tx.exec("ROLLBACK TO SAVEPOINT venue_trade");
-      tx.exec("RELEASE SAVEPOINT venue_trade");
-      refuse(failure->refusal, failure->detail);
+    if (const auto first = first_use.find(wanted.reference); first != first_use.end()) {
+      repeats.push_back({i, first->second, prepared->terms});  // answered as the first use once it is decided
       continue;
     }
-    // Released before novation: the ledger accepts postings only from the journal's own top-level
-    // transaction, and nothing after the checks can refuse.
-    tx.exec("RELEASE SAVEPOINT venue_trade");
-    novate(tx, trade, product, slices, checked.credit_minor, now);
-    append_event(tx, trade.trade_id, "register", venue.name, std::nullopt, std::nullopt, TradeState::cleared,
-                 std::nullopt, venue.request_id);
-    outcomes.push_back(VenueOutcome{std::move(trade), false});
+    first_use.emplace(wanted.reference, candidates.size());
+    // Its id is provisional until the row is written (the checks do not read it).
+    Trade trade{.trade_id = TradeId(static_cast<std::int64_t>(candidates.size()) + 1),
+                .terms = prepared->terms,
+                .gpu_hours = prepared->volume.gpu_hours,
+                .notional = prepared->notional,
+                .submitter = std::nullopt,
+                .venue = venue.principal_id,
+                .submitter_reference = wanted.reference,
+                .counterparty_reference = std::nullopt,
+                .state = TradeState::pending_affirmation,
+                .submitted_at = now,
+                .submitted_by = venue.name,
+                .expires_at = expires,
+                .decided_at = std::nullopt,
+                .last_refusal = std::nullopt,
+                .last_refused_member = std::nullopt,
+                .fee_journal = std::nullopt};
+    auto slices = month_slices(trade.terms.delivery_start, trade.terms.delivery_end);
+    candidates.push_back({std::move(trade), &*product, std::move(slices)});
+    candidate_of.push_back(i);
   }
-  return outcomes;
+
+  // The checks, in batch order, each against the book as the trades before it left it.
+  book.load(tx, candidates);
+  std::vector<std::size_t> passed;
+  std::vector<std::array<std::int64_t, 2>> credit;
+  for (std::size_t c = 0; c < candidates.size(); ++c) {
+    const clearing::Checked checked = book.check(tx, policy, candidates[c], now);
+    if (checked.failure) {
+      outcomes[candidate_of[c]] = refuse(checked.failure->refusal, checked.failure->detail);
+      continue;
+    }
+    book.apply(candidates[c], checked);
+    passed.push_back(c);
+    credit.push_back(checked.credit_minor);
+  }
+
+  // The trades that passed, written in one statement (a refused trade writes nothing), then
+  // novated together.
+  if (!passed.empty()) {
+    std::vector<std::int64_t> product_ids, buyers, sellers, gpus, prices, hours, notionals;
+    std::vector<std::optional<std::string>> series;
+    std::vector<std::string> starts, ends, passed_references;
+    for (const std::size_t c : passed) {
+      const Trade& trade = candidates[c].trade;
+      product_ids.push_back(trade.terms.product.value());
+      series.push_back(trade.terms.series_label);
+      buyers.push_back(trade.terms.buyer.value());
+      sellers.push_back(trade.terms.seller.value());
+      starts.push_back(timestamp_text(trade.terms.delivery_start));
+      ends.push_back(timestamp_text(trade.terms.delivery_end));
+      gpus.push_back(trade.terms.gpus);
+      prices.push_back(trade.terms.price.price_ticks);
+      hours.push_back(trade.gpu_hours);
+      notionals.push_back(trade.notional.amount_minor);
+      passed_references.push_back(trade.submitter_reference);
+    }
+    std::map<std::string, TradeId> ids;
+    for (const auto& row : db::exec_cached(tx,
+             "INSERT INTO cch.trade (product_id, series_label, buyer_member_id, seller_member_id, delivery_start, "
+             "delivery_end, gpus, price_ticks, gpu_hours, notional_minor, submitter_reference, venue_principal_id, "
+             "submitted_at, submitted_by, expires_at) "
+             "SELECT x.*, $12, $13::timestamptz, $14, $15::timestamptz FROM unnest($1::bigint[], $2::text[], "
+             "$3::bigint[], $4::bigint[], $5::timestamptz[], $6::timestamptz[], $7::bigint[], $8::bigint[], "
+             "$9::bigint[], $10::bigint[], $11::text[]) AS x RETURNING trade_id, submitter_reference",
+             db::integer_array(product_ids), db::nullable_text_array(series), db::integer_array(buyers),
+             db::integer_array(sellers), db::text_array(starts), db::text_array(ends), db::integer_array(gpus),
+             db::integer_array(prices), db::integer_array(hours), db::integer_array(notionals),
+             db::text_array(passed_references), venue.principal_id, timestamp_text(now), venue.name,
+             timestamp_text(expires))) {
+      ids.emplace(row[1].as<std::string>(), TradeId(row[0].as<std::int64_t>()));
+    }
+    std::vector<clearing::Clearing> clearings;
+    clearings.reserve(passed.size());
+    for (std::size_t k = 0; k < passed.size(); ++k) {
+      clearing::Candidate& candidate = candidates[passed[k]];
+      candidate.trade.trade_id = ids.at(candidate.trade.submitter_reference);
+      clearings.push_back(clearing::Clearing{&candidate.trade, candidate.product, &candidate.slices, credit[k],
+                                             "register", venue.name, std::nullopt, venue.request_id});
+    }
+    clearing::novate(tx, clearings, now);
+    for (const std::size_t c : passed) outcomes[candidate_of[c]] = VenueOutcome{candidates[c].trade, false};
+  }
+
+  // A reference used twice in one batch: the same terms answer as the first use (replayed when it
+  // cleared), other terms are refused.
+  for (const Repeat& repeat : repeats) {
+    const VenueOutcome& first = *outcomes[candidate_of[repeat.candidate]];
+    outcomes[repeat.index] = repeat.terms == candidates[repeat.candidate].trade.terms
+                                 ? VenueOutcome{first.trade, first.trade.has_value()}
+                                 : reused(trades[repeat.index].reference);
+  }
+  std::vector<VenueOutcome> answers;
+  answers.reserve(outcomes.size());
+  for (auto& outcome : outcomes) answers.push_back(std::move(*outcome));
+  return answers;
 }
 
 std::optional<Trade> find_trade(pqxx::transaction_base& tx, TradeId trade) {

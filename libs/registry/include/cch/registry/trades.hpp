@@ -57,6 +57,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -199,6 +200,21 @@ Result<Submitted, TradeError> submit_trade(pqxx::transaction_base& tx, const Reg
 // A refused check keeps the trade pending and records the refusal: the caller commits.
 Result<Trade, TradeError> affirm_trade(pqxx::transaction_base& tx, const RegistrationPolicy& policy,
                                        const TradeActor& actor, TradeId trade, UtcTimestamp now);
+
+// Group commit: affirmations that arrived together, decided in one transaction. Each answer is
+// what affirm_trade would have answered had the affirmations run one after another in this
+// order: the trades are locked (in id order), then their members, and the checks run in order
+// against one in-memory book that each cleared trade updates; novation is written for all of
+// them at once (legs, positions, credit, fees in one ledger link, events, outbox). A trade named
+// twice is decided again after the first affirmation's outcome.
+inline constexpr std::size_t kAffirmationGroupMax = 256;
+struct Affirmation {
+  TradeActor actor;
+  TradeId trade;
+};
+std::vector<Result<Trade, TradeError>> affirm_trades(pqxx::transaction_base& tx, const RegistrationPolicy& policy,
+                                                     std::span<const Affirmation> affirmations, UtcTimestamp now);
+
 Result<Trade, TradeError> reject_trade(pqxx::transaction_base& tx, const TradeActor& actor, TradeId trade,
                                        std::string_view reason, UtcTimestamp now);
 Result<Trade, TradeError> cancel_trade(pqxx::transaction_base& tx, const TradeActor& actor, TradeId trade,
@@ -209,9 +225,11 @@ std::size_t expire_due_trades(pqxx::transaction_base& tx, UtcTimestamp now, std:
 
 // A venue's batch: trades both members agreed at the venue, registered and cleared at once (no
 // affirmation), each with the pre-trade checks. Every member the batch names is locked first, in
-// id order, so batches never deadlock one another. Each trade is cleared or refused on its own:
-// a refused trade writes nothing, the others clear. A reference is unique per venue: sent again
-// with the same terms it answers the first trade (replayed), with other terms reference_reused.
+// id order, so batches never deadlock one another. Each trade is cleared or refused on its own,
+// checked in batch order against the book as the trades before it left it: a refused trade
+// writes nothing, the others clear, all in a fixed number of statements. A reference is unique
+// per venue: sent again with the same terms it answers the first trade (replayed), with other
+// terms reference_reused; used twice in one batch, the second use answers as the first.
 inline constexpr std::size_t kVenueBatchTradesMax = 500;
 
 struct VenueActor {

@@ -1,0 +1,496 @@
+#include "clearing.hpp"
+
+#include <nlohmann/json.hpp>
+#include <pqxx/result>
+
+#include <algorithm>
+#include <cassert>
+#include <cstdio>
+
+#include "cch/core/decimal.hpp"
+#include "cch/core/quantity.hpp"
+#include "cch/db/array.hpp"
+#include "cch/db/prepared.hpp"
+#include "cch/ledger/accounts.hpp"
+#include "cch/ledger/post.hpp"
+
+namespace cch::registry::clearing {
+namespace {
+
+template <class T, class E>
+std::optional<T> success(Result<T, E> result) {
+  if (!result) return std::nullopt;
+  return std::move(*result);
+}
+
+struct SideView {
+  MemberId member;
+  Side side;
+  std::int64_t sign;  // +1 buys, -1 sells
+};
+
+std::array<SideView, 2> sides_of(const Trade& trade) {
+  return {SideView{trade.terms.buyer, Side::buy, 1}, SideView{trade.terms.seller, Side::sell, -1}};
+}
+
+const char* side_name(Side side) { return side == Side::buy ? "buyer" : "seller"; }
+
+std::string month_text(const MonthSlice& slice) { return slice.month.format(); }
+
+std::vector<std::int64_t> sorted_unique(std::vector<std::int64_t> values) {
+  std::sort(values.begin(), values.end());
+  values.erase(std::unique(values.begin(), values.end()), values.end());
+  return values;
+}
+
+CheckFailure failure(TradeRefusal refusal, std::string detail, std::optional<MemberId> member = std::nullopt) {
+  return CheckFailure{refusal, std::move(detail), member};
+}
+
+std::optional<std::int64_t> optional_id(const std::optional<MemberId>& member) {
+  return member ? std::optional<std::int64_t>(member->value()) : std::nullopt;
+}
+
+}  // namespace
+
+std::optional<DeliveryPeriod> period_of_label(std::string_view label) {
+  int year = 0;
+  int number = 0;
+  int day = 0;
+  const std::string text(label);
+  std::optional<PeriodKind> kind;
+  std::optional<BusinessDate> first;
+  char extra = 0;
+  if (text.size() == 4 && std::sscanf(text.c_str(), "%4d%c", &year, &extra) == 1) {
+    kind = PeriodKind::year;
+    first = success(BusinessDate::from_year_month_day(year, 1, 1));
+  } else if (text.size() == 7 && text[5] == 'Q' && std::sscanf(text.c_str(), "%4d-Q%1d%c", &year, &number, &extra) == 2) {
+    kind = PeriodKind::quarter;
+    if (number >= 1 && number <= 4) first = success(BusinessDate::from_year_month_day(year, (number - 1) * 3 + 1, 1));
+  } else if (text.size() == 8 && text[5] == 'W' && std::sscanf(text.c_str(), "%4d-W%2d%c", &year, &number, &extra) == 2) {
+    kind = PeriodKind::week;
+    // ISO week 1 is the week with 4 January in it.
+    if (const auto fourth = success(BusinessDate::from_year_month_day(year, 1, 4)); fourth && number >= 1 && number <= 53) {
+      const DeliveryPeriod week_one = period_containing(PeriodKind::week, *fourth);
+      first = success(week_one.first_day.add_days(static_cast<std::int64_t>(number - 1) * 7));
+    }
+  } else if (text.size() == 7 && std::sscanf(text.c_str(), "%4d-%2d%c", &year, &number, &extra) == 2) {
+    kind = PeriodKind::month;
+    first = success(BusinessDate::from_year_month_day(year, number, 1));
+  } else if (text.size() == 10 && std::sscanf(text.c_str(), "%4d-%2d-%2d%c", &year, &number, &day, &extra) == 3) {
+    kind = PeriodKind::day;
+    first = success(BusinessDate::from_year_month_day(year, number, day));
+  }
+  if (!kind || !first) return std::nullopt;
+  DeliveryPeriod period = period_containing(*kind, *first);
+  if (period.label != label) return std::nullopt;  // e.g. "2027-W53" in a year of 52 weeks
+  return period;
+}
+
+// ---- the book -------------------------------------------------------------------------------
+
+Book Book::lock(pqxx::transaction_base& tx, std::vector<std::int64_t> members) {
+  Book book;
+  for (const auto& row : db::exec_cached(tx,
+           "SELECT member_id, status FROM cch.member WHERE member_id = ANY($1::bigint[]) ORDER BY member_id "
+           "FOR NO KEY UPDATE",
+           db::integer_array(sorted_unique(std::move(members))))) {
+    book.status_.emplace(row[0].as<std::int64_t>(), row[1].as<std::string>());
+  }
+  return book;
+}
+
+void Book::load(pqxx::transaction_base& tx, std::span<const Candidate> candidates) {
+  std::vector<std::int64_t> members;
+  std::vector<std::int64_t> products;
+  std::vector<std::string> months;
+  for (const auto& candidate : candidates) {
+    members.push_back(candidate.trade.terms.buyer.value());
+    members.push_back(candidate.trade.terms.seller.value());
+    products.push_back(candidate.trade.terms.product.value());
+    for (const auto& slice : candidate.slices) months.push_back(month_text(slice));
+  }
+  members = sorted_unique(std::move(members));
+  products = sorted_unique(std::move(products));
+  std::sort(months.begin(), months.end());
+  months.erase(std::unique(months.begin(), months.end()), months.end());
+  assert(std::all_of(members.begin(), members.end(), [&](std::int64_t m) { return status_.contains(m); }) &&
+         "every member was locked first");
+  const std::string member_array = db::integer_array(members);
+  const std::string product_array = db::integer_array(products);
+  const std::string month_array = db::text_array(months);
+
+  for (const auto& row : db::exec_cached(tx,
+           "SELECT member_id, product_id FROM cch.member_product WHERE member_id = ANY($1::bigint[]) "
+           "AND product_id = ANY($2::bigint[])",
+           member_array, product_array)) {
+    authorised_.emplace(row[0].as<std::int64_t>(), row[1].as<std::int64_t>());
+  }
+  for (const auto& row : db::exec_cached(tx,
+           "SELECT product_id, delivery_month::text, price_ticks FROM cch.reference_price "
+           "WHERE product_id = ANY($1::bigint[]) AND delivery_month = ANY($2::date[])",
+           product_array, month_array)) {
+    reference_ticks_.emplace(MonthKey{row[0].as<std::int64_t>(), row[1].as<std::string>()}, row[2].as<std::int64_t>());
+  }
+  // Open interest (member NULL: every member's bought GPU-hours) and the members' net positions.
+  for (const auto& row : db::exec_cached(tx,
+           "SELECT NULL::bigint, product_id, delivery_month::text, sum(bought_gpu_hours)::bigint FROM cch.position "
+           "WHERE product_id = ANY($2::bigint[]) AND delivery_month = ANY($3::date[]) GROUP BY product_id, delivery_month "
+           "UNION ALL "
+           "SELECT member_id, product_id, delivery_month::text, net_gpu_hours FROM cch.position "
+           "WHERE member_id = ANY($1::bigint[]) AND product_id = ANY($2::bigint[]) AND delivery_month = ANY($3::date[])",
+           member_array, product_array, month_array)) {
+    const std::int64_t product = row[1].as<std::int64_t>();
+    std::string month = row[2].as<std::string>();
+    if (row[0].is_null()) {
+      open_interest_[MonthKey{product, std::move(month)}] = row[3].as<std::int64_t>();
+    } else {
+      net_[PositionKey{row[0].as<std::int64_t>(), product, std::move(month)}] = row[3].as<std::int64_t>();
+    }
+  }
+  for (const auto& row : db::exec_cached(tx,
+           "SELECT member_id, product_id, max_gpu_hours FROM cch.position_limit WHERE member_id = ANY($1::bigint[]) "
+           "AND product_id = ANY($2::bigint[])",
+           member_array, product_array)) {
+    position_limit_.emplace(std::pair{row[0].as<std::int64_t>(), row[1].as<std::int64_t>()}, row[2].as<std::int64_t>());
+  }
+  for (const auto& row : db::exec_cached(tx,
+           "SELECT m.member_id, (SELECT credit_limit_minor FROM cch.member_limit l WHERE l.member_id = m.member_id), "
+           "COALESCE((SELECT requirement_minor FROM cch.member_exposure e WHERE e.member_id = m.member_id), 0), "
+           "COALESCE((SELECT -b.balance_minor FROM ledger.account a JOIN ledger.account_balance b USING (account_id) "
+           "          WHERE a.owner_kind = 'member' AND a.member_id = m.member_id AND a.kind = 'collateral' "
+           "          AND a.currency = 'USD'), 0) "
+           "- COALESCE((SELECT sum(amount_minor) FROM cch.collateral_withdrawal w "
+           "            WHERE w.member_id = m.member_id AND w.currency = 'USD' AND w.status = 'requested'), 0)::bigint "
+           "FROM unnest($1::bigint[]) AS m (member_id)",
+           member_array)) {
+    Credit credit;
+    if (!row[1].is_null()) credit.limit_minor = row[1].as<std::int64_t>();
+    credit.used_minor = row[2].as<std::int64_t>();
+    credit.collateral_minor = row[3].as<std::int64_t>();
+    credit_[row[0].as<std::int64_t>()] = credit;
+  }
+}
+
+Checked Book::check(pqxx::transaction_base& tx, const RegistrationPolicy& policy, const Candidate& candidate,
+                    UtcTimestamp now) const {
+  const Trade& trade = candidate.trade;
+  const Product& product = *candidate.product;
+  const std::int64_t product_id = product.product_id.value();
+  for (const auto& view : sides_of(trade)) {
+    const auto status = status_.find(view.member.value());
+    if (status == status_.end() || status->second != "active") {
+      return {failure(TradeRefusal::member_not_active, std::string("the ") + side_name(view.side) + " is not active",
+                      view.member)};
+    }
+  }
+  for (const auto& view : sides_of(trade)) {
+    if (!authorised_.contains({view.member.value(), product_id})) {
+      return {failure(TradeRefusal::product_not_authorised,
+                      std::string("the ") + side_name(view.side) + " is not authorised to clear " + product.spec.code,
+                      view.member)};
+    }
+  }
+  const BusinessDate today = BusinessDate::containing(now);
+  if (product.spec.status != TradingStatus::active) {
+    return {failure(TradeRefusal::product_not_trading,
+                    product.spec.code + " is " + std::string(to_string(product.spec.status)))};
+  }
+  if (trade.terms.series_label) {
+    const auto period = period_of_label(*trade.terms.series_label);
+    const std::array<PeriodKind, 1> kinds{period ? period->kind : PeriodKind::day};
+    const auto listed = listed_periods(kinds, today, product.spec.listing_horizon_days);
+    if (!period || std::find(listed.begin(), listed.end(), *period) == listed.end()) {
+      return {failure(TradeRefusal::series_not_listed, "series " + *trade.terms.series_label + " is not listed today")};
+    }
+  }
+  if (trade.terms.delivery_start <= now) {
+    return {failure(TradeRefusal::window_started, "the delivery window has started")};
+  }
+  const auto horizon_end = today.add_days(product.spec.listing_horizon_days + 1);
+  if (!horizon_end || trade.terms.delivery_end > horizon_end->start_of_day()) {
+    return {failure(TradeRefusal::window_beyond_horizon,
+                    "the delivery window ends after the product's listing horizon of " +
+                        std::to_string(product.spec.listing_horizon_days) + " days")};
+  }
+
+  // The fat-finger band, around the reference prices of the window's months weighted by hours:
+  // |price x H - sum(ref_m x h_m)| x 10,000 <= band_bp x sum(ref_m x h_m), exactly.
+  Int128 weighted = 0;
+  Int128 hours = 0;
+  for (const auto& slice : candidate.slices) {
+    const auto found = reference_ticks_.find(MonthKey{product_id, month_text(slice)});
+    if (found == reference_ticks_.end()) {
+      return {failure(TradeRefusal::no_reference_price,
+                      "there is no reference price for " + month_text(slice).substr(0, 7))};
+    }
+    weighted += static_cast<Int128>(found->second) * slice.hours;
+    hours += slice.hours;
+  }
+  Int128 distance = static_cast<Int128>(trade.terms.price.price_ticks) * hours - weighted;
+  if (distance < 0) distance = -distance;
+  if (distance * 10'000 > static_cast<Int128>(policy.price_band_bp) * weighted) {
+    return {failure(TradeRefusal::price_outside_band, "the price is more than " +
+                                                          std::to_string(policy.price_band_bp / 100) +
+                                                          " % away from the reference price")};
+  }
+
+  // Net positions per month within the position limit; concentration against open interest.
+  for (const auto& view : sides_of(trade)) {
+    const auto own = position_limit_.find({view.member.value(), product_id});
+    const std::int64_t limit = own != position_limit_.end() ? own->second : product.position_limit_gpu_hours;
+    for (const auto& slice : candidate.slices) {
+      const std::string month = month_text(slice);
+      const std::int64_t volume = trade.terms.gpus * slice.hours;
+      const auto net = net_.find(PositionKey{view.member.value(), product_id, month});
+      const std::int64_t after = (net == net_.end() ? 0 : net->second) + view.sign * volume;
+      const std::int64_t size = after < 0 ? -after : after;
+      if (size > limit) {
+        return {failure(TradeRefusal::position_limit_exceeded,
+                        std::string("the ") + side_name(view.side) + "'s net position in " + month.substr(0, 7) +
+                            " would be " + std::to_string(after) + " GPU-hours, over its limit of " +
+                            std::to_string(limit),
+                        view.member)};
+      }
+      const auto interest = open_interest_.find(MonthKey{product_id, month});
+      const std::int64_t open_interest = (interest == open_interest_.end() ? 0 : interest->second) + volume;
+      if (open_interest >= policy.concentration_floor_gpu_hours &&
+          static_cast<Int128>(size) * 10'000 > static_cast<Int128>(policy.concentration_share_bp) * open_interest) {
+        return {failure(TradeRefusal::concentration_limit_exceeded,
+                        std::string("the ") + side_name(view.side) + " would hold more than " +
+                            std::to_string(policy.concentration_share_bp / 100) + " % of the open interest in " +
+                            month.substr(0, 7),
+                        view.member)};
+      }
+    }
+  }
+
+  // Credit: what the member already uses plus this leg, within its limit and its collateral.
+  Checked passed;
+  std::size_t side_index = 0;
+  for (const auto& view : sides_of(trade)) {
+    const Money increment = policy.credit->increment(tx, view.member, trade, view.side);
+    passed.credit_minor[side_index++] = increment.amount_minor;
+    const auto found = credit_.find(view.member.value());
+    const Credit credit = found == credit_.end() ? Credit{} : found->second;
+    const std::int64_t used_after = credit.used_minor + increment.amount_minor;
+    if (!credit.limit_minor || used_after > *credit.limit_minor) {
+      return {failure(TradeRefusal::credit_limit_exceeded,
+                      std::string("the ") + side_name(view.side) + "'s credit use would be " +
+                          format_amount(Money{used_after, Currency::usd()}) + " USD, over its credit limit" +
+                          (credit.limit_minor ? "" : " (none is set)"),
+                      view.member)};
+    }
+    if (used_after > credit.collateral_minor) {
+      return {failure(TradeRefusal::insufficient_collateral,
+                      std::string("the ") + side_name(view.side) + "'s credit use would be " +
+                          format_amount(Money{used_after, Currency::usd()}) +
+                          " USD, more than its collateral (less withdrawals requested)",
+                      view.member)};
+    }
+  }
+  return passed;
+}
+
+void Book::apply(const Candidate& candidate, const Checked& checked) {
+  assert(!checked.failure && "only a trade that passed its checks changes the book");
+  const Trade& trade = candidate.trade;
+  const std::int64_t product_id = trade.terms.product.value();
+  for (const auto& slice : candidate.slices) {
+    const std::int64_t volume = trade.terms.gpus * slice.hours;
+    open_interest_[MonthKey{product_id, month_text(slice)}] += volume;
+    for (const auto& view : sides_of(trade)) {
+      net_[PositionKey{view.member.value(), product_id, month_text(slice)}] += view.sign * volume;
+    }
+  }
+  std::size_t side_index = 0;
+  for (const auto& view : sides_of(trade)) credit_[view.member.value()].used_minor += checked.credit_minor[side_index++];
+}
+
+// ---- novation -------------------------------------------------------------------------------
+
+void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimestamp now) {
+  if (clearings.empty()) return;
+  const std::string now_text = now.format();
+  const Currency usd = Currency::usd();
+
+  // Legs: the clearinghouse against the buyer and against the seller.
+  {
+    std::vector<std::int64_t> trade_ids, members, products, gpus, prices;
+    std::vector<std::string> sides, starts, ends;
+    for (const auto& clearing : clearings) {
+      const Trade& trade = *clearing.trade;
+      for (const auto& view : sides_of(trade)) {
+        trade_ids.push_back(trade.trade_id.value());
+        members.push_back(view.member.value());
+        sides.emplace_back(to_string(view.side));
+        products.push_back(trade.terms.product.value());
+        starts.push_back(trade.terms.delivery_start.format());
+        ends.push_back(trade.terms.delivery_end.format());
+        gpus.push_back(trade.terms.gpus);
+        prices.push_back(trade.terms.price.price_ticks);
+      }
+    }
+    db::exec_cached(tx,
+        "INSERT INTO cch.trade_leg (trade_id, member_id, side, product_id, delivery_start, delivery_end, gpus, "
+        "price_ticks) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::timestamptz[], "
+        "$6::timestamptz[], $7::bigint[], $8::bigint[])",
+        db::integer_array(trade_ids), db::integer_array(members), db::text_array(sides), db::integer_array(products),
+        db::text_array(starts), db::text_array(ends), db::integer_array(gpus), db::integer_array(prices));
+  }
+
+  // Positions per member, product and month, summed first (one row may change once per statement).
+  {
+    std::map<std::tuple<std::int64_t, std::int64_t, std::string>, std::pair<std::int64_t, std::int64_t>> change;
+    for (const auto& clearing : clearings) {
+      const Trade& trade = *clearing.trade;
+      for (const auto& view : sides_of(trade)) {
+        for (const auto& slice : *clearing.slices) {
+          auto& [bought, sold] = change[{view.member.value(), trade.terms.product.value(), month_text(slice)}];
+          (view.side == Side::buy ? bought : sold) += trade.terms.gpus * slice.hours;
+        }
+      }
+    }
+    std::vector<std::int64_t> members, products, bought, sold;
+    std::vector<std::string> months;
+    for (const auto& [key, volume] : change) {
+      members.push_back(std::get<0>(key));
+      products.push_back(std::get<1>(key));
+      months.push_back(std::get<2>(key));
+      bought.push_back(volume.first);
+      sold.push_back(volume.second);
+    }
+    db::exec_cached(tx,
+        "INSERT INTO cch.position AS p (member_id, product_id, delivery_month, net_gpu_hours, bought_gpu_hours, "
+        "sold_gpu_hours, updated_at) "
+        "SELECT m, pr, d, b - s, b, s, $6::timestamptz "
+        "FROM unnest($1::bigint[], $2::bigint[], $3::date[], $4::bigint[], $5::bigint[]) AS x (m, pr, d, b, s) "
+        "ON CONFLICT (member_id, product_id, delivery_month) DO UPDATE SET "
+        "net_gpu_hours = p.net_gpu_hours + EXCLUDED.net_gpu_hours, "
+        "bought_gpu_hours = p.bought_gpu_hours + EXCLUDED.bought_gpu_hours, "
+        "sold_gpu_hours = p.sold_gpu_hours + EXCLUDED.sold_gpu_hours, updated_at = EXCLUDED.updated_at",
+        db::integer_array(members), db::integer_array(products), db::text_array(months), db::integer_array(bought),
+        db::integer_array(sold), now_text);
+  }
+
+  // Credit used, per member.
+  std::map<std::int64_t, std::int64_t> credit;
+  for (const auto& clearing : clearings) {
+    std::size_t side_index = 0;
+    for (const auto& view : sides_of(*clearing.trade)) {
+      credit[view.member.value()] += clearing.credit_minor[side_index++];
+    }
+  }
+  {
+    std::vector<std::int64_t> members, amounts;
+    for (const auto& [member, amount] : credit) {
+      members.push_back(member);
+      amounts.push_back(amount);
+    }
+    db::exec_cached(tx,
+        "INSERT INTO cch.member_exposure AS e (member_id, requirement_minor) "
+        "SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT (member_id) DO UPDATE SET "
+        "requirement_minor = e.requirement_minor + EXCLUDED.requirement_minor",
+        db::integer_array(members), db::integer_array(amounts));
+  }
+
+  // Clearing fees: each side pays fee x GPU-hours to the clearinghouse's fee income; one journal
+  // per trade, all of them in one ledger link.
+  std::vector<ledger::JournalDraft> drafts;
+  std::vector<std::size_t> drafted;  // the clearing each draft is for
+  {
+    std::map<std::int64_t, AccountId> fee_account;
+    std::optional<AccountId> fee_income;
+    for (std::size_t i = 0; i < clearings.size(); ++i) {
+      const Trade& trade = *clearings[i].trade;
+      const auto fee =
+          notional(clearings[i].product->fee_per_gpu_hour, GpuHours{trade.gpu_hours}, Rounding::half_away_from_zero);
+      assert(fee && "fee bounded by the product's fee and the trade's size");
+      if (!fee || fee->amount_minor == 0) continue;
+      const auto account = [&](MemberId member) {
+        auto found = fee_account.find(member.value());
+        if (found == fee_account.end()) {
+          found = fee_account.emplace(member.value(), ledger::open_member_account(tx, member, ledger::AccountKind::fees, usd))
+                      .first;
+        }
+        return found->second;
+      };
+      if (!fee_income) fee_income = ledger::open_house_account(tx, ledger::AccountKind::fee_income, usd);
+      ledger::JournalDraft draft;
+      draft.idempotency_key = "clearing-fee:trade:" + trade.trade_id.to_string();
+      draft.business_date = BusinessDate::containing(now);
+      draft.kind = ledger::JournalKind::clearing_fee;
+      draft.cause = ledger::Cause{ledger::CauseKind::trade, trade.trade_id.to_string()};
+      draft.request_id = clearings[i].request_id;
+      draft.memo = "clearing fees of trade " + trade.trade_id.to_string();
+      draft.postings = {{account(trade.terms.buyer), *fee},
+                        {account(trade.terms.seller), *fee},
+                        {*fee_income, Money{-2 * fee->amount_minor, usd}}};
+      drafts.push_back(std::move(draft));
+      drafted.push_back(i);
+    }
+  }
+  if (!drafts.empty()) {
+    const auto posted = ledger::post_batch(tx, drafts);
+    for (std::size_t d = 0; d < posted.size(); ++d) {
+      assert(posted[d] && "a clearing fee journal is well formed");
+      if (posted[d]) clearings[drafted[d]].trade->fee_journal = posted[d]->journal_id;
+    }
+  }
+
+  // The trades' state, their events and their outbox events.
+  std::vector<std::int64_t> trade_ids;
+  std::vector<std::optional<std::string>> references, journals, actor_members, request_ids, from_states;
+  std::vector<std::string> actions, actors, payloads;
+  for (auto& clearing : clearings) {
+    Trade& trade = *clearing.trade;
+    trade_ids.push_back(trade.trade_id.value());
+    references.push_back(trade.counterparty_reference);
+    journals.push_back(trade.fee_journal ? std::optional<std::string>(trade.fee_journal->to_string()) : std::nullopt);
+    actions.push_back(clearing.action);
+    actors.push_back(clearing.actor);
+    const auto member = optional_id(clearing.actor_member);
+    actor_members.push_back(member ? std::optional<std::string>(std::to_string(*member)) : std::nullopt);
+    request_ids.push_back(clearing.request_id ? std::optional<std::string>(clearing.request_id->value()) : std::nullopt);
+    // A venue's trade is registered cleared: its event has no state before.
+    from_states.push_back(clearing.action == "register" ? std::nullopt
+                                                        : std::optional<std::string>("pending_affirmation"));
+    trade.state = TradeState::cleared;
+    trade.decided_at = now;
+    trade.last_refusal.reset();
+    trade.last_refused_member.reset();
+    payloads.push_back(nlohmann::json{{"trade_id", trade.trade_id.to_string()},
+                                      {"product_id", trade.terms.product.to_string()},
+                                      {"buyer_member_id", trade.terms.buyer.to_string()},
+                                      {"seller_member_id", trade.terms.seller.to_string()},
+                                      {"delivery_start", trade.terms.delivery_start.format()},
+                                      {"delivery_end", trade.terms.delivery_end.format()},
+                                      {"gpus", trade.terms.gpus},
+                                      {"price", trade.terms.price.format()},
+                                      {"gpu_hours", trade.gpu_hours},
+                                      {"cleared_at", now_text}}
+                           .dump());
+  }
+  const std::string id_array = db::integer_array(trade_ids);
+  db::exec_cached(tx,
+      "UPDATE cch.trade t SET state = 'cleared', decided_at = $2::timestamptz, last_refusal = NULL, "
+      "last_refused_member_id = NULL, counterparty_reference = x.reference, fee_journal_id = x.journal "
+      "FROM unnest($1::bigint[], $3::text[], $4::bigint[]) AS x (trade_id, reference, journal) "
+      "WHERE t.trade_id = x.trade_id",
+      id_array, now_text, db::nullable_text_array(references), db::nullable_text_array(journals));
+  db::exec_cached(tx,
+      "INSERT INTO cch.trade_event (trade_id, event_sequence, action, actor, actor_member_id, from_state, to_state, "
+      "request_id) SELECT x.trade_id, COALESCE((SELECT max(event_sequence) FROM cch.trade_event v "
+      "WHERE v.trade_id = x.trade_id), 0) + 1, x.action, x.actor, x.member, x.from_state, 'cleared', x.request_id "
+      "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[]) "
+      "AS x (trade_id, action, actor, member, from_state, request_id)",
+      id_array, db::text_array(actions), db::text_array(actors), db::nullable_text_array(actor_members),
+      db::nullable_text_array(from_states), db::nullable_text_array(request_ids));
+  db::exec_cached(tx,
+      "INSERT INTO cch.outbox (topic, aggregate_id, payload) "
+      "SELECT 'trade.cleared', x.trade_id, x.payload::jsonb FROM unnest($1::bigint[], $2::text[]) "
+      "WITH ORDINALITY AS x (trade_id, payload, n) ORDER BY x.n",
+      id_array, db::text_array(payloads));
+}
+
+}  // namespace cch::registry::clearing

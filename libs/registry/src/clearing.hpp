@@ -1,0 +1,110 @@
+#pragma once
+// The clearing engine, private to the registry: the pre-trade checks of trades.hpp evaluated in
+// memory against a book loaded in a fixed number of statements, and novation written set-based.
+//
+// One affirmation, a group of concurrent affirmations and a venue batch all go through it, so
+// their checks are one piece of code. A group is checked in order, each trade against the book
+// as the trades before it left it (Book::apply), which is exactly what clearing them one after
+// another would decide: group commit changes the cost, never an outcome.
+//
+// Cost, whatever the number of trades: Book::lock one statement, Book::load five, novate about
+// ten (ledger::post_batch included). The per-trade path it replaced ran about 32 per trade.
+//
+// Locks: Book::lock takes every member row the trades name, FOR NO KEY UPDATE in id order; every
+// path that serialises on a member does the same, after locking any trade rows (in trade id
+// order), so two groups never deadlock.
+
+#include "cch/registry/catalog.hpp"
+#include "cch/registry/products.hpp"
+#include "cch/registry/trades.hpp"
+
+#include <pqxx/transaction_base>
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+namespace cch::registry::clearing {
+
+// A trade about to be checked: its terms (trade_id may still be unset for a venue trade not yet
+// written), its product and the hours of its window in each month.
+struct Candidate {
+  Trade trade;
+  const Product* product = nullptr;
+  std::vector<MonthSlice> slices;
+};
+
+struct CheckFailure {
+  TradeRefusal refusal;
+  std::string detail;
+  std::optional<MemberId> member;  // the member whose state refused it, if one did
+};
+
+// What the checks found: a refusal, or the credit each side's leg adds (buyer first), which
+// novation records.
+struct Checked {
+  std::optional<CheckFailure> failure;
+  std::array<std::int64_t, 2> credit_minor{};
+};
+
+class Book {
+ public:
+  // Locks the members' rows (FOR NO KEY UPDATE, in id order) and reads their statuses.
+  static Book lock(pqxx::transaction_base& tx, std::vector<std::int64_t> members);
+  [[nodiscard]] bool has_member(MemberId member) const { return status_.contains(member.value()); }
+
+  // Reads what the checks of these candidates need: authorisations, reference prices, positions
+  // and open interest, position limits, credit limits, credit used and collateral. Precondition:
+  // every member the candidates name was locked by lock().
+  void load(pqxx::transaction_base& tx, std::span<const Candidate> candidates);
+
+  // The checks, in trades.hpp's order, against the book as it stands.
+  [[nodiscard]] Checked check(pqxx::transaction_base& tx, const RegistrationPolicy& policy,
+                              const Candidate& candidate, UtcTimestamp now) const;
+  // The candidate cleared with these credit increments: positions, open interest, credit used.
+  void apply(const Candidate& candidate, const Checked& checked);
+
+ private:
+  using MonthKey = std::pair<std::int64_t, std::string>;                 // product, month
+  using PositionKey = std::tuple<std::int64_t, std::int64_t, std::string>;  // member, product, month
+  struct Credit {
+    std::optional<std::int64_t> limit_minor;
+    std::int64_t used_minor = 0;
+    std::int64_t collateral_minor = 0;  // held less withdrawals requested
+  };
+  std::map<std::int64_t, std::string> status_;
+  std::set<std::pair<std::int64_t, std::int64_t>> authorised_;  // member, product
+  std::map<MonthKey, std::int64_t> reference_ticks_;
+  std::map<MonthKey, std::int64_t> open_interest_;
+  std::map<PositionKey, std::int64_t> net_;
+  std::map<std::pair<std::int64_t, std::int64_t>, std::int64_t> position_limit_;  // member, product
+  std::map<std::int64_t, Credit> credit_;
+};
+
+// A checked trade to novate, and the event that records who cleared it.
+struct Clearing {
+  Trade* trade = nullptr;  // written: state, decided_at, fee_journal; trade_id must be set
+  const Product* product = nullptr;
+  const std::vector<MonthSlice>* slices = nullptr;
+  std::array<std::int64_t, 2> credit_minor{};
+  std::string action;  // "affirm" or "register"
+  std::string actor;
+  std::optional<MemberId> actor_member;
+  std::optional<RequestId> request_id;
+};
+
+// The period a series label ("2027-03", "2027-Q2", "2027-W10", "2027", "2027-03-01") names.
+std::optional<DeliveryPeriod> period_of_label(std::string_view label);
+
+// Novates every trade in one pass: legs, positions, credit used, clearing-fee journals (one
+// ledger link), the trades' state, their events and their outbox events.
+void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimestamp now);
+
+}  // namespace cch::registry::clearing
