@@ -145,6 +145,15 @@ std::vector<SettingSpec> build_settings() {
                                  "expires."));
   list.push_back(integer_setting("registry.expiry_sweep_interval_ms", 1000, 10, kHour_ms,
                                  "How often the registry expires trades past their affirmation window."));
+  list.push_back(integer_setting("registry.affirmation_group_max", 64, 1, 256,
+                                 "Group commit: most affirmations decided in one transaction."));
+  list.push_back(integer_setting("registry.affirmation_queue_max", 1024, 1, 100000,
+                                 "Group commit: most affirmations waiting for a group; more are answered 503."));
+  list.push_back(integer_setting("registry.affirmation_workers", 2, 1, 16,
+                                 "Group commit: groups decided at once (while one commits, the next gathers)."));
+  list.push_back(integer_setting("registry.affirmation_wait_ms", 10000, 10, kHour_ms,
+                                 "Longest wait for a queued affirmation's answer; after it the request is answered "
+                                 "503 affirmation_outcome_unknown."));
   list.push_back(integer_setting("registry.price_band_bp", 2000, 1, 10000,
                                  "Fat-finger guard: the largest distance of a trade's price from the reference "
                                  "price, in basis points of the reference price."));

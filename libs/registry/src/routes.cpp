@@ -104,6 +104,14 @@ void add_registry_routes(http::Router& router, runtime::ServiceContext& context)
   router.add("POST", std::string(runtime::kInternalPrefix) + "/v1/members",
              [&context](const http::Request& request) { return register_member_command(context, request); });
   auto state = std::make_shared<RegistryState>(context.config);
+  const auto& config = context.config;
+  state->affirmation_wait = std::chrono::milliseconds(config.integer("registry.affirmation_wait_ms"));
+  state->affirmations = std::make_unique<AffirmationGroups>(
+      context.pool, context.retry_policy, state->policy,
+      GroupCommitLimits{static_cast<std::size_t>(config.integer("registry.affirmation_group_max")),
+                        static_cast<std::size_t>(config.integer("registry.affirmation_queue_max")),
+                        static_cast<std::size_t>(config.integer("registry.affirmation_workers"))},
+      &context.metrics);
   add_trade_routes(router, context, state);
   state->start_expiry_sweep(context.pool,
                             std::chrono::milliseconds(context.config.integer("registry.expiry_sweep_interval_ms")));

@@ -400,6 +400,24 @@ http::Response submit_trade_command(runtime::ServiceContext& context, const Regi
   });
 }
 
+// An affirmation through group commit: queued, decided with the others that arrived with it.
+http::Response grouped_affirmation(const RegistryState& state, const runtime::InternalCaller& caller, TradeId trade) {
+  auto queued = state.affirmations->submit(Affirmation{actor_of(caller), trade});
+  const auto unavailable = [](std::string_view reason, std::string_view detail) {
+    http::Response response = http::problem(503, reason, "Service unavailable", detail);
+    response.headers.emplace_back("Retry-After", "1");
+    return response;
+  };
+  if (!queued) return unavailable("affirmation_queue_full", "too many affirmations are waiting; retry shortly");
+  if (queued->wait_for(state.affirmation_wait) != std::future_status::ready) {
+    return unavailable("affirmation_outcome_unknown",
+                       "the affirmation is still being decided; read the trade to learn its outcome");
+  }
+  const auto outcome = queued->get();  // rethrows an environmental failure, as a transaction would
+  if (!outcome) return trade_refusal(outcome.error());
+  return http::json_response(200, trade_json(*outcome, caller.principal.member));
+}
+
 http::Response trade_action_command(runtime::ServiceContext& context, const RegistryState& state,
                                     const http::Request& request, TradeAction action) {
   return command(request, {Role::member}, [&](const runtime::InternalCaller& caller) {
@@ -411,6 +429,7 @@ http::Response trade_action_command(runtime::ServiceContext& context, const Regi
     if (!body) return body.error();
     const auto reason = with_reason ? body->text("reason", 500, /*required=*/false) : std::nullopt;
     if (body->failed()) return body->failure();
+    if (action == TradeAction::affirm && state.affirmations) return grouped_affirmation(state, caller, TradeId(*id));
     const UtcTimestamp now = UtcTimestamp::now();
     const auto outcome = transact(context, [&](pqxx::transaction_base& tx) -> Result<Trade, TradeError> {
       switch (action) {

@@ -149,8 +149,9 @@ TradeError refuse(pqxx::transaction_base& tx, const Trade& trade, const TradeAct
 }
 
 // Checks the pending trades in order against one book (each as the ones before it left it) and
-// novates those that pass, together; a refusal is recorded on its trade. Precondition: the
-// trades' rows are locked and each trade appears once.
+// novates those that pass, together; a refusal is recorded on its trade. A trade named again
+// after it cleared is refused as the lifecycle refuses a cleared trade. Precondition: the
+// trades' rows are locked and each passed the lifecycle as a pending trade.
 void clear_in_order(pqxx::transaction_base& tx, const RegistrationPolicy& policy, std::span<ToClear> items,
                     UtcTimestamp now) {
   assert(policy.credit != nullptr && "a registration policy needs a credit check");
@@ -177,11 +178,20 @@ void clear_in_order(pqxx::transaction_base& tx, const RegistrationPolicy& policy
   book.load(tx, candidates);
   std::vector<clearing::Clearing> clearings;
   std::vector<std::size_t> cleared;
+  std::set<std::int64_t> cleared_trades;
   for (std::size_t i = 0; i < items.size(); ++i) {
-    const clearing::Checked checked = book.check(tx, policy, candidates[i], now);
     const TradeActor& actor = *items[i].actor;
+    const Trade& trade = candidates[i].trade;
+    if (cleared_trades.contains(trade.trade_id.value())) {  // named again after it cleared in this group
+      const auto next = transition(TradeState::cleared, TradeAction::affirm, actor_of(trade, actor.member),
+                                   now >= trade.expires_at);
+      assert(!next && "a cleared trade takes no action");
+      items[i].outcome = fail(error(refusal_of(next.error()), std::string(to_string(next.error()))));
+      continue;
+    }
+    const clearing::Checked checked = book.check(tx, policy, candidates[i], now);
     if (checked.failure) {
-      items[i].outcome = fail(refuse(tx, candidates[i].trade, actor, *checked.failure));
+      items[i].outcome = fail(refuse(tx, trade, actor, *checked.failure));
       continue;
     }
     book.apply(candidates[i], checked);
@@ -189,6 +199,7 @@ void clear_in_order(pqxx::transaction_base& tx, const RegistrationPolicy& policy
                                            checked.credit_minor, "affirm", actor.name, actor.member,
                                            actor.request_id});
     cleared.push_back(i);
+    cleared_trades.insert(trade.trade_id.value());
   }
   clearing::novate(tx, clearings, now);
   for (const std::size_t i : cleared) items[i].outcome = std::move(candidates[i].trade);
@@ -427,42 +438,29 @@ std::vector<Result<Trade, TradeError>> affirm_trades(pqxx::transaction_base& tx,
     Trade trade = trade_from(row);
     trades.emplace(trade.trade_id.value(), std::move(trade));
   }
-  // Rounds: a trade named twice in a group is decided again after the first affirmation's outcome.
-  std::vector<std::size_t> waiting(affirmations.size());
-  for (std::size_t i = 0; i < waiting.size(); ++i) waiting[i] = i;
-  while (!waiting.empty()) {
-    std::vector<std::size_t> later;
-    std::vector<std::size_t> round;
-    std::vector<ToClear> items;
-    std::set<std::int64_t> named;
-    for (const std::size_t i : waiting) {
-      const Affirmation& affirmation = affirmations[i];
-      const auto found = trades.find(affirmation.trade.value());
-      if (found == trades.end()) {
-        outcomes[i] = fail(error(TradeRefusal::trade_not_found, "no such trade"));
-        continue;
-      }
-      if (!named.insert(found->first).second) {
-        later.push_back(i);
-        continue;
-      }
-      const Trade& trade = found->second;
-      const auto next = transition(trade.state, TradeAction::affirm, actor_of(trade, affirmation.actor.member),
-                                   now >= trade.expires_at);
-      if (!next) {
-        outcomes[i] = fail(error(refusal_of(next.error()), std::string(to_string(next.error()))));
-        continue;
-      }
-      round.push_back(i);
-      items.push_back(ToClear{trade, &affirmation.actor, std::nullopt});
+  // The lifecycle of each request against the trade as it was locked; clear_in_order then
+  // decides the ones that pass, in request order.
+  std::vector<std::size_t> passed;
+  std::vector<ToClear> items;
+  for (std::size_t i = 0; i < affirmations.size(); ++i) {
+    const Affirmation& affirmation = affirmations[i];
+    const auto found = trades.find(affirmation.trade.value());
+    if (found == trades.end()) {
+      outcomes[i] = fail(error(TradeRefusal::trade_not_found, "no such trade"));
+      continue;
     }
-    clear_in_order(tx, policy, items, now);
-    for (std::size_t k = 0; k < items.size(); ++k) {
-      if (*items[k].outcome) trades.insert_or_assign(items[k].trade.trade_id.value(), **items[k].outcome);
-      outcomes[round[k]] = std::move(items[k].outcome);
+    const Trade& trade = found->second;
+    const auto next = transition(trade.state, TradeAction::affirm, actor_of(trade, affirmation.actor.member),
+                                 now >= trade.expires_at);
+    if (!next) {
+      outcomes[i] = fail(error(refusal_of(next.error()), std::string(to_string(next.error()))));
+      continue;
     }
-    waiting = std::move(later);
+    passed.push_back(i);
+    items.push_back(ToClear{trade, &affirmation.actor, std::nullopt});
   }
+  clear_in_order(tx, policy, items, now);
+  for (std::size_t k = 0; k < items.size(); ++k) outcomes[passed[k]] = std::move(items[k].outcome);
   std::vector<Result<Trade, TradeError>> answers;
   answers.reserve(outcomes.size());
   for (auto& outcome : outcomes) answers.push_back(std::move(*outcome));

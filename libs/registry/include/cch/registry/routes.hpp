@@ -15,7 +15,10 @@
 // problem+json with the stable reasons of catalog.hpp and trades.hpp (404 for what the caller
 // may not see, 409 for conflicts with the object's state, 422 for rule breaches).
 //
-// The registry also runs the expiry sweep (registry.expiry_sweep_interval_ms).
+// The registry also runs the expiry sweep (registry.expiry_sweep_interval_ms). Affirmations are
+// decided in groups (group_commit.hpp; registry.affirmation_group_max, _queue_max, _workers):
+// a full queue answers 503 affirmation_queue_full, an answer not ready within
+// registry.affirmation_wait_ms answers 503 affirmation_outcome_unknown (read the trade).
 //
 // Thread safety: handlers are called concurrently; they share the pool and the read-only
 // RegistryState.
@@ -23,6 +26,7 @@
 #include "cch/http/message.hpp"
 #include "cch/http/router.hpp"
 #include "cch/registry/catalog.hpp"
+#include "cch/registry/group_commit.hpp"
 #include "cch/registry/members.hpp"
 #include "cch/registry/trades.hpp"
 #include "cch/runtime/service.hpp"
@@ -47,6 +51,10 @@ struct RegistryState {
 
   NotionalCreditCheck credit;
   RegistrationPolicy policy;
+  // Affirmations go through group commit when set (add_registry_routes sets it); destroyed
+  // before the policy it reads.
+  std::unique_ptr<AffirmationGroups> affirmations;
+  std::chrono::milliseconds affirmation_wait{10'000};
 
  private:
   struct Sweep;

@@ -206,7 +206,7 @@ Result<Trade, TradeError> affirm_trade(pqxx::transaction_base& tx, const Registr
 // order: the trades are locked (in id order), then their members, and the checks run in order
 // against one in-memory book that each cleared trade updates; novation is written for all of
 // them at once (legs, positions, credit, fees in one ledger link, events, outbox). A trade named
-// twice is decided again after the first affirmation's outcome.
+// twice is decided at each request's place: once cleared, it answers trade_not_pending.
 inline constexpr std::size_t kAffirmationGroupMax = 256;
 struct Affirmation {
   TradeActor actor;

@@ -1,0 +1,99 @@
+#include "cch/registry/group_commit.hpp"
+
+#include "cch/core/log.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <exception>
+
+namespace cch::registry {
+
+AffirmationGroups::AffirmationGroups(db::ConnectionPool& pool, db::RetryPolicy retry, const RegistrationPolicy& policy,
+                                     GroupCommitLimits limits, http::Metrics* metrics,
+                                     std::function<UtcTimestamp()> clock)
+    : pool_(pool), retry_(retry), policy_(policy), limits_(limits), clock_(std::move(clock)) {
+  assert(limits_.group_max >= 1 && limits_.group_max <= kAffirmationGroupMax && "configuration bounds a group");
+  assert(limits_.workers >= 1 && limits_.queue_max >= 1 && "configuration bounds workers and the queue");
+  if (metrics != nullptr) {
+    groups_ = &metrics->counter("cch_registry_affirmation_groups_total", "Transactions that decided affirmations.");
+    grouped_ = &metrics->counter("cch_registry_affirmations_grouped_total", "Affirmations decided in groups.");
+    depth_ = &metrics->gauge("cch_registry_affirmation_queue_depth", "Affirmations waiting for a group.");
+  }
+  threads_.reserve(limits_.workers);
+  for (std::size_t i = 0; i < limits_.workers; ++i) threads_.emplace_back([this] { work(); });
+}
+
+AffirmationGroups::~AffirmationGroups() {
+  {
+    const std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  for (auto& thread : threads_) thread.join();
+}
+
+std::optional<std::future<Result<Trade, TradeError>>> AffirmationGroups::submit(Affirmation affirmation) {
+  std::future<Result<Trade, TradeError>> answer;
+  {
+    const std::lock_guard lock(mutex_);
+    if (stopping_ || queue_.size() >= limits_.queue_max) return std::nullopt;
+    queue_.push_back(Waiting{std::move(affirmation), {}});
+    answer = queue_.back().answer.get_future();
+    if (depth_ != nullptr) depth_->set(static_cast<std::int64_t>(queue_.size()));
+  }
+  wake_.notify_one();
+  return answer;
+}
+
+void AffirmationGroups::work() {
+  std::unique_lock lock(mutex_);
+  while (true) {
+    wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, and everything queued is answered
+    std::vector<Waiting> group;
+    const std::size_t take = std::min(queue_.size(), limits_.group_max);
+    group.reserve(take);
+    for (std::size_t i = 0; i < take; ++i) {
+      group.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    if (depth_ != nullptr) depth_->set(static_cast<std::int64_t>(queue_.size()));
+    lock.unlock();
+    decide(group);
+    lock.lock();
+  }
+}
+
+void AffirmationGroups::decide(std::vector<Waiting>& group) {
+  const auto run = [this](std::span<const Affirmation> affirmations) {
+    return db::run_transaction(pool_, db::Isolation::read_committed, retry_, [&](pqxx::transaction_base& tx) {
+      return affirm_trades(tx, policy_, affirmations, clock_());
+    });
+  };
+  std::vector<Affirmation> affirmations;
+  affirmations.reserve(group.size());
+  for (const auto& waiting : group) affirmations.push_back(waiting.affirmation);
+  try {
+    auto answers = run(affirmations);
+    if (groups_ != nullptr) groups_->increment();
+    if (grouped_ != nullptr) grouped_->increment(group.size());
+    for (std::size_t i = 0; i < group.size(); ++i) group[i].answer.set_value(std::move(answers[i]));
+    return;
+  } catch (const std::exception& failure) {
+    if (group.size() == 1) {
+      group[0].answer.set_exception(std::current_exception());
+      return;
+    }
+    log::warn("affirmation_group_failed", {{"size", group.size()}, {"what", failure.what()}});
+  }
+  for (std::size_t i = 0; i < group.size(); ++i) {  // alone, so that a fault is told only to its own request
+    try {
+      auto answers = run(std::span<const Affirmation>(&affirmations[i], 1));
+      group[i].answer.set_value(std::move(answers[0]));
+    } catch (...) {
+      group[i].answer.set_exception(std::current_exception());
+    }
+  }
+}
+
+}  // namespace cch::registry
