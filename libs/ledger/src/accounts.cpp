@@ -2,6 +2,8 @@
 
 #include <pqxx/result>
 
+#include "cch/db/prepared.hpp"
+
 #include <cassert>
 
 namespace cch::ledger {
@@ -9,6 +11,11 @@ namespace cch::ledger {
 AccountId open_member_account(pqxx::transaction_base& tx, MemberId member, AccountKind kind, const Currency& currency) {
   assert(is_member_kind(kind) && "a member account needs a member kind");
   const std::string currency_code(currency.code());
+  // Nearly always it exists: one prepared statement.
+  const auto existing = db::exec_cached(tx, "SELECT account_id FROM ledger.account WHERE owner_kind = 'member' "
+                                            "AND member_id = $1 AND kind = $2 AND currency = $3",
+                                        member.value(), std::string(to_string(kind)), currency_code);
+  if (!existing.empty()) return AccountId(existing[0][0].as<std::int64_t>());
   const auto inserted = tx.exec_params(
       "INSERT INTO ledger.account (owner_kind, member_id, kind, currency) VALUES ('member', $1, $2, $3) "
       "ON CONFLICT (member_id, kind, currency) WHERE owner_kind = 'member' DO NOTHING RETURNING account_id",
@@ -25,6 +32,10 @@ AccountId open_member_account(pqxx::transaction_base& tx, MemberId member, Accou
 AccountId open_house_account(pqxx::transaction_base& tx, AccountKind kind, const Currency& currency) {
   assert(!is_member_kind(kind) && "a house account needs a house kind");
   const std::string currency_code(currency.code());
+  const auto existing = db::exec_cached(tx, "SELECT account_id FROM ledger.account WHERE owner_kind = 'house' "
+                                            "AND kind = $1 AND currency = $2",
+                                        std::string(to_string(kind)), currency_code);
+  if (!existing.empty()) return AccountId(existing[0][0].as<std::int64_t>());
   const auto inserted = tx.exec_params(
       "INSERT INTO ledger.account (owner_kind, kind, currency) VALUES ('house', $1, $2) "
       "ON CONFLICT (kind, currency) WHERE owner_kind = 'house' DO NOTHING RETURNING account_id",

@@ -309,34 +309,64 @@ void Book::apply(const Candidate& candidate, const Checked& checked) {
 
 // ---- novation -------------------------------------------------------------------------------
 
+std::vector<TradeId> allocate_trade_ids(pqxx::transaction_base& tx, std::size_t count) {
+  std::vector<TradeId> ids;
+  ids.reserve(count);
+  for (const auto& row : db::exec_cached(tx,
+           "SELECT nextval(pg_get_serial_sequence('cch.trade', 'trade_id')) FROM generate_series(1, $1)",
+           static_cast<std::int64_t>(count))) {
+    ids.emplace_back(row[0].as<std::int64_t>());
+  }
+  return ids;
+}
+
 void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimestamp now) {
   if (clearings.empty()) return;
   const std::string now_text = now.format();
   const Currency usd = Currency::usd();
 
-  // Legs: the clearinghouse against the buyer and against the seller.
+  // Clearing fees: each side pays fee x GPU-hours to the clearinghouse's fee income; one journal
+  // per trade, all of them in one ledger link.
+  std::vector<ledger::JournalDraft> drafts;
+  std::vector<std::size_t> drafted;  // the clearing each draft is for
   {
-    std::vector<std::int64_t> trade_ids, members, products, gpus, prices;
-    std::vector<std::string> sides, starts, ends;
-    for (const auto& clearing : clearings) {
-      const Trade& trade = *clearing.trade;
-      for (const auto& view : sides_of(trade)) {
-        trade_ids.push_back(trade.trade_id.value());
-        members.push_back(view.member.value());
-        sides.emplace_back(to_string(view.side));
-        products.push_back(trade.terms.product.value());
-        starts.push_back(trade.terms.delivery_start.format());
-        ends.push_back(trade.terms.delivery_end.format());
-        gpus.push_back(trade.terms.gpus);
-        prices.push_back(trade.terms.price.price_ticks);
-      }
+    std::map<std::int64_t, AccountId> fee_account;
+    std::optional<AccountId> fee_income;
+    for (std::size_t i = 0; i < clearings.size(); ++i) {
+      const Trade& trade = *clearings[i].trade;
+      const auto fee =
+          notional(clearings[i].product->fee_per_gpu_hour, GpuHours{trade.gpu_hours}, Rounding::half_away_from_zero);
+      assert(fee && "fee bounded by the product's fee and the trade's size");
+      if (!fee || fee->amount_minor == 0) continue;
+      const auto account = [&](MemberId member) {
+        auto found = fee_account.find(member.value());
+        if (found == fee_account.end()) {
+          found = fee_account.emplace(member.value(), ledger::open_member_account(tx, member, ledger::AccountKind::fees, usd))
+                      .first;
+        }
+        return found->second;
+      };
+      if (!fee_income) fee_income = ledger::open_house_account(tx, ledger::AccountKind::fee_income, usd);
+      ledger::JournalDraft draft;
+      draft.idempotency_key = "clearing-fee:trade:" + trade.trade_id.to_string();
+      draft.business_date = BusinessDate::containing(now);
+      draft.kind = ledger::JournalKind::clearing_fee;
+      draft.cause = ledger::Cause{ledger::CauseKind::trade, trade.trade_id.to_string()};
+      draft.request_id = clearings[i].request_id;
+      draft.memo = "clearing fees of trade " + trade.trade_id.to_string();
+      draft.postings = {{account(trade.terms.buyer), *fee},
+                        {account(trade.terms.seller), *fee},
+                        {*fee_income, Money{-2 * fee->amount_minor, usd}}};
+      drafts.push_back(std::move(draft));
+      drafted.push_back(i);
     }
-    db::exec_cached(tx,
-        "INSERT INTO cch.trade_leg (trade_id, member_id, side, product_id, delivery_start, delivery_end, gpus, "
-        "price_ticks) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::timestamptz[], "
-        "$6::timestamptz[], $7::bigint[], $8::bigint[])",
-        db::integer_array(trade_ids), db::integer_array(members), db::text_array(sides), db::integer_array(products),
-        db::text_array(starts), db::text_array(ends), db::integer_array(gpus), db::integer_array(prices));
+  }
+  if (!drafts.empty()) {
+    const auto posted = ledger::post_batch(tx, drafts);
+    for (std::size_t d = 0; d < posted.size(); ++d) {
+      assert(posted[d] && "a clearing fee journal is well formed");
+      if (posted[d]) clearings[drafted[d]].trade->fee_journal = posted[d]->journal_id;
+    }
   }
 
   // Positions per member, product and month, summed first (one row may change once per statement).
@@ -394,50 +424,6 @@ void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimest
         db::integer_array(members), db::integer_array(amounts));
   }
 
-  // Clearing fees: each side pays fee x GPU-hours to the clearinghouse's fee income; one journal
-  // per trade, all of them in one ledger link.
-  std::vector<ledger::JournalDraft> drafts;
-  std::vector<std::size_t> drafted;  // the clearing each draft is for
-  {
-    std::map<std::int64_t, AccountId> fee_account;
-    std::optional<AccountId> fee_income;
-    for (std::size_t i = 0; i < clearings.size(); ++i) {
-      const Trade& trade = *clearings[i].trade;
-      const auto fee =
-          notional(clearings[i].product->fee_per_gpu_hour, GpuHours{trade.gpu_hours}, Rounding::half_away_from_zero);
-      assert(fee && "fee bounded by the product's fee and the trade's size");
-      if (!fee || fee->amount_minor == 0) continue;
-      const auto account = [&](MemberId member) {
-        auto found = fee_account.find(member.value());
-        if (found == fee_account.end()) {
-          found = fee_account.emplace(member.value(), ledger::open_member_account(tx, member, ledger::AccountKind::fees, usd))
-                      .first;
-        }
-        return found->second;
-      };
-      if (!fee_income) fee_income = ledger::open_house_account(tx, ledger::AccountKind::fee_income, usd);
-      ledger::JournalDraft draft;
-      draft.idempotency_key = "clearing-fee:trade:" + trade.trade_id.to_string();
-      draft.business_date = BusinessDate::containing(now);
-      draft.kind = ledger::JournalKind::clearing_fee;
-      draft.cause = ledger::Cause{ledger::CauseKind::trade, trade.trade_id.to_string()};
-      draft.request_id = clearings[i].request_id;
-      draft.memo = "clearing fees of trade " + trade.trade_id.to_string();
-      draft.postings = {{account(trade.terms.buyer), *fee},
-                        {account(trade.terms.seller), *fee},
-                        {*fee_income, Money{-2 * fee->amount_minor, usd}}};
-      drafts.push_back(std::move(draft));
-      drafted.push_back(i);
-    }
-  }
-  if (!drafts.empty()) {
-    const auto posted = ledger::post_batch(tx, drafts);
-    for (std::size_t d = 0; d < posted.size(); ++d) {
-      assert(posted[d] && "a clearing fee journal is well formed");
-      if (posted[d]) clearings[drafted[d]].trade->fee_journal = posted[d]->journal_id;
-    }
-  }
-
   // The trades' state, their events and their outbox events.
   std::vector<std::int64_t> trade_ids;
   std::vector<std::optional<std::string>> references, journals, actor_members, request_ids, from_states;
@@ -472,12 +458,91 @@ void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimest
                            .dump());
   }
   const std::string id_array = db::integer_array(trade_ids);
-  db::exec_cached(tx,
-      "UPDATE cch.trade t SET state = 'cleared', decided_at = $2::timestamptz, last_refusal = NULL, "
-      "last_refused_member_id = NULL, counterparty_reference = x.reference, fee_journal_id = x.journal "
-      "FROM unnest($1::bigint[], $3::text[], $4::bigint[]) AS x (trade_id, reference, journal) "
-      "WHERE t.trade_id = x.trade_id",
-      id_array, now_text, db::nullable_text_array(references), db::nullable_text_array(journals));
+  {
+    // Pending rows become cleared; new rows (a venue's trades) are written cleared at once.
+    std::vector<std::int64_t> updated;
+    std::vector<std::optional<std::string>> updated_references, updated_journals;
+    std::vector<std::int64_t> ids, products, buyers, sellers, gpus, prices, hours, notionals, venues;
+    std::vector<std::optional<std::string>> series, journals_new;
+    std::vector<std::string> starts, ends, references_new, submitted_at, submitted_by, expires;
+    for (std::size_t i = 0; i < clearings.size(); ++i) {
+      const Trade& trade = *clearings[i].trade;
+      if (!clearings[i].new_row) {
+        updated.push_back(trade.trade_id.value());
+        updated_references.push_back(references[i]);
+        updated_journals.push_back(journals[i]);
+        continue;
+      }
+      assert(trade.venue && "a new row is a venue's trade");
+      ids.push_back(trade.trade_id.value());
+      products.push_back(trade.terms.product.value());
+      series.push_back(trade.terms.series_label);
+      buyers.push_back(trade.terms.buyer.value());
+      sellers.push_back(trade.terms.seller.value());
+      starts.push_back(trade.terms.delivery_start.format());
+      ends.push_back(trade.terms.delivery_end.format());
+      gpus.push_back(trade.terms.gpus);
+      prices.push_back(trade.terms.price.price_ticks);
+      hours.push_back(trade.gpu_hours);
+      notionals.push_back(trade.notional.amount_minor);
+      venues.push_back(*trade.venue);
+      references_new.push_back(trade.submitter_reference);
+      submitted_at.push_back(trade.submitted_at.format());
+      submitted_by.push_back(trade.submitted_by);
+      expires.push_back(trade.expires_at.format());
+      journals_new.push_back(journals[i]);
+    }
+    if (!updated.empty()) {
+      db::exec_cached(tx,
+          "UPDATE cch.trade t SET state = 'cleared', decided_at = $2::timestamptz, last_refusal = NULL, "
+          "last_refused_member_id = NULL, counterparty_reference = x.reference, fee_journal_id = x.journal "
+          "FROM unnest($1::bigint[], $3::text[], $4::bigint[]) AS x (trade_id, reference, journal) "
+          "WHERE t.trade_id = x.trade_id",
+          db::integer_array(updated), now_text, db::nullable_text_array(updated_references),
+          db::nullable_text_array(updated_journals));
+    }
+    if (!ids.empty()) {
+      db::exec_cached(tx,
+          "INSERT INTO cch.trade (trade_id, product_id, series_label, buyer_member_id, seller_member_id, "
+          "delivery_start, delivery_end, gpus, price_ticks, gpu_hours, notional_minor, venue_principal_id, "
+          "submitter_reference, submitted_at, submitted_by, expires_at, fee_journal_id, state, decided_at) "
+          "OVERRIDING SYSTEM VALUE SELECT x.*, 'cleared', $18::timestamptz FROM unnest($1::bigint[], $2::bigint[], "
+          "$3::text[], $4::bigint[], $5::bigint[], $6::timestamptz[], $7::timestamptz[], $8::bigint[], $9::bigint[], "
+          "$10::bigint[], $11::bigint[], $12::bigint[], $13::text[], $14::timestamptz[], $15::text[], "
+          "$16::timestamptz[], $17::bigint[]) AS x",
+          db::integer_array(ids), db::integer_array(products), db::nullable_text_array(series),
+          db::integer_array(buyers), db::integer_array(sellers), db::text_array(starts), db::text_array(ends),
+          db::integer_array(gpus), db::integer_array(prices), db::integer_array(hours), db::integer_array(notionals),
+          db::integer_array(venues), db::text_array(references_new), db::text_array(submitted_at),
+          db::text_array(submitted_by), db::text_array(expires), db::nullable_text_array(journals_new), now_text);
+    }
+  }
+
+  // Legs: the clearinghouse against the buyer and against the seller.
+  {
+    std::vector<std::int64_t> leg_trades, members, products, gpus, prices;
+    std::vector<std::string> sides, starts, ends;
+    for (const auto& clearing : clearings) {
+      const Trade& trade = *clearing.trade;
+      for (const auto& view : sides_of(trade)) {
+        leg_trades.push_back(trade.trade_id.value());
+        members.push_back(view.member.value());
+        sides.emplace_back(to_string(view.side));
+        products.push_back(trade.terms.product.value());
+        starts.push_back(trade.terms.delivery_start.format());
+        ends.push_back(trade.terms.delivery_end.format());
+        gpus.push_back(trade.terms.gpus);
+        prices.push_back(trade.terms.price.price_ticks);
+      }
+    }
+    db::exec_cached(tx,
+        "INSERT INTO cch.trade_leg (trade_id, member_id, side, product_id, delivery_start, delivery_end, gpus, "
+        "price_ticks) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::timestamptz[], "
+        "$6::timestamptz[], $7::bigint[], $8::bigint[])",
+        db::integer_array(leg_trades), db::integer_array(members), db::text_array(sides), db::integer_array(products),
+        db::text_array(starts), db::text_array(ends), db::integer_array(gpus), db::integer_array(prices));
+  }
+
   db::exec_cached(tx,
       "INSERT INTO cch.trade_event (trade_id, event_sequence, action, actor, actor_member_id, from_state, to_state, "
       "request_id) SELECT x.trade_id, COALESCE((SELECT max(event_sequence) FROM cch.trade_event v "

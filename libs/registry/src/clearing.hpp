@@ -90,7 +90,10 @@ class Book {
 
 // A checked trade to novate, and the event that records who cleared it.
 struct Clearing {
-  Trade* trade = nullptr;  // written: state, decided_at, fee_journal; trade_id must be set
+  // Written: state, decided_at, fee_journal. Its trade_id is set: a pending trade's row, or for
+  // a new row (a venue's trade) an id from allocate_trade_ids.
+  Trade* trade = nullptr;
+  bool new_row = false;  // a venue's trade: novate inserts it cleared (no row yet)
   const Product* product = nullptr;
   const std::vector<MonthSlice>* slices = nullptr;
   std::array<std::int64_t, 2> credit_minor{};
@@ -103,8 +106,12 @@ struct Clearing {
 // The period a series label ("2027-03", "2027-Q2", "2027-W10", "2027", "2027-03-01") names.
 std::optional<DeliveryPeriod> period_of_label(std::string_view label);
 
-// Novates every trade in one pass: legs, positions, credit used, clearing-fee journals (one
-// ledger link), the trades' state, their events and their outbox events.
+// Ids for `count` new trade rows, in one statement.
+std::vector<TradeId> allocate_trade_ids(pqxx::transaction_base& tx, std::size_t count);
+
+// Novates every trade in one pass: clearing-fee journals (one ledger link), the trades' rows
+// (a pending row updated, a new row inserted cleared), legs, positions, credit used, events and
+// outbox events.
 void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimestamp now);
 
 }  // namespace cch::registry::clearing

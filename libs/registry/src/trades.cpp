@@ -195,7 +195,7 @@ void clear_in_order(pqxx::transaction_base& tx, const RegistrationPolicy& policy
       continue;
     }
     book.apply(candidates[i], checked);
-    clearings.push_back(clearing::Clearing{&candidates[i].trade, candidates[i].product, &candidates[i].slices,
+    clearings.push_back(clearing::Clearing{&candidates[i].trade, false, candidates[i].product, &candidates[i].slices,
                                            checked.credit_minor, "affirm", actor.name, actor.member,
                                            actor.request_id});
     cleared.push_back(i);
@@ -603,47 +603,15 @@ std::vector<VenueOutcome> register_venue_batch(pqxx::transaction_base& tx, const
     credit.push_back(checked.credit_minor);
   }
 
-  // The trades that passed, written in one statement (a refused trade writes nothing), then
-  // novated together.
+  // The trades that passed are written cleared, novated together; a refused trade writes nothing.
   if (!passed.empty()) {
-    std::vector<std::int64_t> product_ids, buyers, sellers, gpus, prices, hours, notionals;
-    std::vector<std::optional<std::string>> series;
-    std::vector<std::string> starts, ends, passed_references;
-    for (const std::size_t c : passed) {
-      const Trade& trade = candidates[c].trade;
-      product_ids.push_back(trade.terms.product.value());
-      series.push_back(trade.terms.series_label);
-      buyers.push_back(trade.terms.buyer.value());
-      sellers.push_back(trade.terms.seller.value());
-      starts.push_back(timestamp_text(trade.terms.delivery_start));
-      ends.push_back(timestamp_text(trade.terms.delivery_end));
-      gpus.push_back(trade.terms.gpus);
-      prices.push_back(trade.terms.price.price_ticks);
-      hours.push_back(trade.gpu_hours);
-      notionals.push_back(trade.notional.amount_minor);
-      passed_references.push_back(trade.submitter_reference);
-    }
-    std::map<std::string, TradeId> ids;
-    for (const auto& row : db::exec_cached(tx,
-             "INSERT INTO cch.trade (product_id, series_label, buyer_member_id, seller_member_id, delivery_start, "
-             "delivery_end, gpus, price_ticks, gpu_hours, notional_minor, submitter_reference, venue_principal_id, "
-             "submitted_at, submitted_by, expires_at) "
-             "SELECT x.*, $12, $13::timestamptz, $14, $15::timestamptz FROM unnest($1::bigint[], $2::text[], "
-             "$3::bigint[], $4::bigint[], $5::timestamptz[], $6::timestamptz[], $7::bigint[], $8::bigint[], "
-             "$9::bigint[], $10::bigint[], $11::text[]) AS x RETURNING trade_id, submitter_reference",
-             db::integer_array(product_ids), db::nullable_text_array(series), db::integer_array(buyers),
-             db::integer_array(sellers), db::text_array(starts), db::text_array(ends), db::integer_array(gpus),
-             db::integer_array(prices), db::integer_array(hours), db::integer_array(notionals),
-             db::text_array(passed_references), venue.principal_id, timestamp_text(now), venue.name,
-             timestamp_text(expires))) {
-      ids.emplace(row[1].as<std::string>(), TradeId(row[0].as<std::int64_t>()));
-    }
+    const auto ids = clearing::allocate_trade_ids(tx, passed.size());
     std::vector<clearing::Clearing> clearings;
     clearings.reserve(passed.size());
     for (std::size_t k = 0; k < passed.size(); ++k) {
       clearing::Candidate& candidate = candidates[passed[k]];
-      candidate.trade.trade_id = ids.at(candidate.trade.submitter_reference);
-      clearings.push_back(clearing::Clearing{&candidate.trade, candidate.product, &candidate.slices, credit[k],
+      candidate.trade.trade_id = ids[k];
+      clearings.push_back(clearing::Clearing{&candidate.trade, true, candidate.product, &candidate.slices, credit[k],
                                              "register", venue.name, std::nullopt, venue.request_id});
     }
     clearing::novate(tx, clearings, now);
