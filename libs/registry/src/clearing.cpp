@@ -120,55 +120,56 @@ void Book::load(pqxx::transaction_base& tx, std::span<const Candidate> candidate
   const std::string product_array = db::integer_array(products);
   const std::string month_array = db::text_array(months);
 
-  for (const auto& row : db::exec_cached(tx,
-           "SELECT member_id, product_id FROM cch.member_product WHERE member_id = ANY($1::bigint[]) "
-           "AND product_id = ANY($2::bigint[])",
-           member_array, product_array)) {
-    authorised_.emplace(row[0].as<std::int64_t>(), row[1].as<std::int64_t>());
-  }
-  for (const auto& row : db::exec_cached(tx,
-           "SELECT product_id, delivery_month::text, price_ticks FROM cch.reference_price "
-           "WHERE product_id = ANY($1::bigint[]) AND delivery_month = ANY($2::date[])",
-           product_array, month_array)) {
-    reference_ticks_.emplace(MonthKey{row[0].as<std::int64_t>(), row[1].as<std::string>()}, row[2].as<std::int64_t>());
-  }
-  // Open interest (member NULL: every member's bought GPU-hours) and the members' net positions.
-  for (const auto& row : db::exec_cached(tx,
-           "SELECT NULL::bigint, product_id, delivery_month::text, sum(bought_gpu_hours)::bigint FROM cch.position "
-           "WHERE product_id = ANY($2::bigint[]) AND delivery_month = ANY($3::date[]) GROUP BY product_id, delivery_month "
-           "UNION ALL "
-           "SELECT member_id, product_id, delivery_month::text, net_gpu_hours FROM cch.position "
-           "WHERE member_id = ANY($1::bigint[]) AND product_id = ANY($2::bigint[]) AND delivery_month = ANY($3::date[])",
-           member_array, product_array, month_array)) {
-    const std::int64_t product = row[1].as<std::int64_t>();
-    std::string month = row[2].as<std::string>();
-    if (row[0].is_null()) {
-      open_interest_[MonthKey{product, std::move(month)}] = row[3].as<std::int64_t>();
+  // One statement, one row per fact, tagged by its kind:
+  //   auth    member, product                      an authorisation
+  //   ref     product, -, month, price ticks       a reference price
+  //   oi      product, -, month, GPU-hours         open interest (every member's bought GPU-hours)
+  //   net     product, member, month, GPU-hours    a member's net position
+  //   plim    member, product, -, GPU-hours        a member's position limit in a product
+  //   credit  member, limit or NULL, -, used, collateral held less withdrawals requested
+  const auto rows = db::exec_cached(tx,
+      "SELECT 'auth', member_id, product_id, NULL::text, NULL::bigint, NULL::bigint FROM cch.member_product "
+      "WHERE member_id = ANY($1::bigint[]) AND product_id = ANY($2::bigint[]) "
+      "UNION ALL SELECT 'ref', product_id, NULL, delivery_month::text, price_ticks, NULL FROM cch.reference_price "
+      "WHERE product_id = ANY($2::bigint[]) AND delivery_month = ANY($3::date[]) "
+      "UNION ALL SELECT 'oi', product_id, NULL, delivery_month::text, sum(bought_gpu_hours)::bigint, NULL "
+      "FROM cch.position WHERE product_id = ANY($2::bigint[]) AND delivery_month = ANY($3::date[]) "
+      "GROUP BY product_id, delivery_month "
+      "UNION ALL SELECT 'net', product_id, member_id, delivery_month::text, net_gpu_hours, NULL FROM cch.position "
+      "WHERE member_id = ANY($1::bigint[]) AND product_id = ANY($2::bigint[]) AND delivery_month = ANY($3::date[]) "
+      "UNION ALL SELECT 'plim', member_id, product_id, NULL, max_gpu_hours, NULL FROM cch.position_limit "
+      "WHERE member_id = ANY($1::bigint[]) AND product_id = ANY($2::bigint[]) "
+      "UNION ALL SELECT 'credit', m.member_id, "
+      "(SELECT credit_limit_minor FROM cch.member_limit l WHERE l.member_id = m.member_id), NULL, "
+      "COALESCE((SELECT requirement_minor FROM cch.member_exposure e WHERE e.member_id = m.member_id), 0), "
+      "COALESCE((SELECT -b.balance_minor FROM ledger.account a JOIN ledger.account_balance b USING (account_id) "
+      "          WHERE a.owner_kind = 'member' AND a.member_id = m.member_id AND a.kind = 'collateral' "
+      "          AND a.currency = 'USD'), 0) "
+      "- COALESCE((SELECT sum(amount_minor) FROM cch.collateral_withdrawal w "
+      "            WHERE w.member_id = m.member_id AND w.currency = 'USD' AND w.status = 'requested'), 0)::bigint "
+      "FROM unnest($1::bigint[]) AS m (member_id)",
+      member_array, product_array, month_array);
+  for (const auto& row : rows) {
+    const std::string kind = row[0].as<std::string>();
+    const std::int64_t first = row[1].as<std::int64_t>();
+    if (kind == "auth") {
+      authorised_.emplace(first, row[2].as<std::int64_t>());
+    } else if (kind == "ref") {
+      reference_ticks_.emplace(MonthKey{first, row[3].as<std::string>()}, row[4].as<std::int64_t>());
+    } else if (kind == "oi") {
+      open_interest_[MonthKey{first, row[3].as<std::string>()}] = row[4].as<std::int64_t>();
+    } else if (kind == "net") {
+      net_[PositionKey{row[2].as<std::int64_t>(), first, row[3].as<std::string>()}] = row[4].as<std::int64_t>();
+    } else if (kind == "plim") {
+      position_limit_.emplace(std::pair{first, row[2].as<std::int64_t>()}, row[4].as<std::int64_t>());
     } else {
-      net_[PositionKey{row[0].as<std::int64_t>(), product, std::move(month)}] = row[3].as<std::int64_t>();
+      assert(kind == "credit" && "the statement's kinds");
+      Credit credit;
+      if (!row[2].is_null()) credit.limit_minor = row[2].as<std::int64_t>();
+      credit.used_minor = row[4].as<std::int64_t>();
+      credit.collateral_minor = row[5].as<std::int64_t>();
+      credit_[first] = credit;
     }
-  }
-  for (const auto& row : db::exec_cached(tx,
-           "SELECT member_id, product_id, max_gpu_hours FROM cch.position_limit WHERE member_id = ANY($1::bigint[]) "
-           "AND product_id = ANY($2::bigint[])",
-           member_array, product_array)) {
-    position_limit_.emplace(std::pair{row[0].as<std::int64_t>(), row[1].as<std::int64_t>()}, row[2].as<std::int64_t>());
-  }
-  for (const auto& row : db::exec_cached(tx,
-           "SELECT m.member_id, (SELECT credit_limit_minor FROM cch.member_limit l WHERE l.member_id = m.member_id), "
-           "COALESCE((SELECT requirement_minor FROM cch.member_exposure e WHERE e.member_id = m.member_id), 0), "
-           "COALESCE((SELECT -b.balance_minor FROM ledger.account a JOIN ledger.account_balance b USING (account_id) "
-           "          WHERE a.owner_kind = 'member' AND a.member_id = m.member_id AND a.kind = 'collateral' "
-           "          AND a.currency = 'USD'), 0) "
-           "- COALESCE((SELECT sum(amount_minor) FROM cch.collateral_withdrawal w "
-           "            WHERE w.member_id = m.member_id AND w.currency = 'USD' AND w.status = 'requested'), 0)::bigint "
-           "FROM unnest($1::bigint[]) AS m (member_id)",
-           member_array)) {
-    Credit credit;
-    if (!row[1].is_null()) credit.limit_minor = row[1].as<std::int64_t>();
-    credit.used_minor = row[2].as<std::int64_t>();
-    credit.collateral_minor = row[3].as<std::int64_t>();
-    credit_[row[0].as<std::int64_t>()] = credit;
   }
 }
 
@@ -369,78 +370,75 @@ void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimest
     }
   }
 
-  // Positions per member, product and month, summed first (one row may change once per statement).
-  {
-    std::map<std::tuple<std::int64_t, std::int64_t, std::string>, std::pair<std::int64_t, std::int64_t>> change;
-    for (const auto& clearing : clearings) {
-      const Trade& trade = *clearing.trade;
-      for (const auto& view : sides_of(trade)) {
-        for (const auto& slice : *clearing.slices) {
-          auto& [bought, sold] = change[{view.member.value(), trade.terms.product.value(), month_text(slice)}];
-          (view.side == Side::buy ? bought : sold) += trade.terms.gpus * slice.hours;
-        }
-      }
-    }
-    std::vector<std::int64_t> members, products, bought, sold;
-    std::vector<std::string> months;
-    for (const auto& [key, volume] : change) {
-      members.push_back(std::get<0>(key));
-      products.push_back(std::get<1>(key));
-      months.push_back(std::get<2>(key));
-      bought.push_back(volume.first);
-      sold.push_back(volume.second);
-    }
-    db::exec_cached(tx,
-        "INSERT INTO cch.position AS p (member_id, product_id, delivery_month, net_gpu_hours, bought_gpu_hours, "
-        "sold_gpu_hours, updated_at) "
-        "SELECT m, pr, d, b - s, b, s, $6::timestamptz "
-        "FROM unnest($1::bigint[], $2::bigint[], $3::date[], $4::bigint[], $5::bigint[]) AS x (m, pr, d, b, s) "
-        "ON CONFLICT (member_id, product_id, delivery_month) DO UPDATE SET "
-        "net_gpu_hours = p.net_gpu_hours + EXCLUDED.net_gpu_hours, "
-        "bought_gpu_hours = p.bought_gpu_hours + EXCLUDED.bought_gpu_hours, "
-        "sold_gpu_hours = p.sold_gpu_hours + EXCLUDED.sold_gpu_hours, updated_at = EXCLUDED.updated_at",
-        db::integer_array(members), db::integer_array(products), db::text_array(months), db::integer_array(bought),
-        db::integer_array(sold), now_text);
-  }
-
-  // Credit used, per member.
+  // Everything else in one statement: the trades' rows (pending ones updated, a venue's
+  // inserted cleared), legs, positions, credit used, events and outbox events.
+  std::vector<std::int64_t> updated;
+  std::vector<std::optional<std::string>> updated_references, updated_journals;
+  std::vector<std::int64_t> new_ids, new_products, new_buyers, new_sellers, new_gpus, new_prices, new_hours,
+      new_notionals, new_venues;
+  std::vector<std::optional<std::string>> new_series, new_journals;
+  std::vector<std::string> new_starts, new_ends, new_references, new_submitted_at, new_submitted_by, new_expires;
+  std::vector<std::int64_t> leg_trades, leg_members, leg_products, leg_gpus, leg_prices;
+  std::vector<std::string> leg_sides, leg_starts, leg_ends;
+  std::map<std::tuple<std::int64_t, std::int64_t, std::string>, std::pair<std::int64_t, std::int64_t>> volume;
   std::map<std::int64_t, std::int64_t> credit;
-  for (const auto& clearing : clearings) {
-    std::size_t side_index = 0;
-    for (const auto& view : sides_of(*clearing.trade)) {
-      credit[view.member.value()] += clearing.credit_minor[side_index++];
-    }
-  }
-  {
-    std::vector<std::int64_t> members, amounts;
-    for (const auto& [member, amount] : credit) {
-      members.push_back(member);
-      amounts.push_back(amount);
-    }
-    db::exec_cached(tx,
-        "INSERT INTO cch.member_exposure AS e (member_id, requirement_minor) "
-        "SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT (member_id) DO UPDATE SET "
-        "requirement_minor = e.requirement_minor + EXCLUDED.requirement_minor",
-        db::integer_array(members), db::integer_array(amounts));
-  }
-
-  // The trades' state, their events and their outbox events.
-  std::vector<std::int64_t> trade_ids;
-  std::vector<std::optional<std::string>> references, journals, actor_members, request_ids, from_states;
-  std::vector<std::string> actions, actors, payloads;
+  std::vector<std::int64_t> event_trades;
+  std::vector<std::optional<std::string>> event_members, event_from, event_requests;
+  std::vector<std::string> event_actions, event_actors, payloads;
   for (auto& clearing : clearings) {
     Trade& trade = *clearing.trade;
-    trade_ids.push_back(trade.trade_id.value());
-    references.push_back(trade.counterparty_reference);
-    journals.push_back(trade.fee_journal ? std::optional<std::string>(trade.fee_journal->to_string()) : std::nullopt);
-    actions.push_back(clearing.action);
-    actors.push_back(clearing.actor);
+    const auto journal =
+        trade.fee_journal ? std::optional<std::string>(trade.fee_journal->to_string()) : std::nullopt;
+    if (clearing.new_row) {
+      assert(trade.venue && "a new row is a venue's trade");
+      new_ids.push_back(trade.trade_id.value());
+      new_products.push_back(trade.terms.product.value());
+      new_series.push_back(trade.terms.series_label);
+      new_buyers.push_back(trade.terms.buyer.value());
+      new_sellers.push_back(trade.terms.seller.value());
+      new_starts.push_back(trade.terms.delivery_start.format());
+      new_ends.push_back(trade.terms.delivery_end.format());
+      new_gpus.push_back(trade.terms.gpus);
+      new_prices.push_back(trade.terms.price.price_ticks);
+      new_hours.push_back(trade.gpu_hours);
+      new_notionals.push_back(trade.notional.amount_minor);
+      new_venues.push_back(*trade.venue);
+      new_references.push_back(trade.submitter_reference);
+      new_submitted_at.push_back(trade.submitted_at.format());
+      new_submitted_by.push_back(trade.submitted_by);
+      new_expires.push_back(trade.expires_at.format());
+      new_journals.push_back(journal);
+    } else {
+      updated.push_back(trade.trade_id.value());
+      updated_references.push_back(trade.counterparty_reference);
+      updated_journals.push_back(journal);
+    }
+    std::size_t side_index = 0;
+    for (const auto& view : sides_of(trade)) {
+      leg_trades.push_back(trade.trade_id.value());
+      leg_members.push_back(view.member.value());
+      leg_sides.emplace_back(to_string(view.side));
+      leg_products.push_back(trade.terms.product.value());
+      leg_starts.push_back(trade.terms.delivery_start.format());
+      leg_ends.push_back(trade.terms.delivery_end.format());
+      leg_gpus.push_back(trade.terms.gpus);
+      leg_prices.push_back(trade.terms.price.price_ticks);
+      // Positions are summed first: one row may change only once per statement.
+      for (const auto& slice : *clearing.slices) {
+        auto& [bought, sold] = volume[{view.member.value(), trade.terms.product.value(), month_text(slice)}];
+        (view.side == Side::buy ? bought : sold) += trade.terms.gpus * slice.hours;
+      }
+      credit[view.member.value()] += clearing.credit_minor[side_index++];
+    }
+    event_trades.push_back(trade.trade_id.value());
+    event_actions.push_back(clearing.action);
+    event_actors.push_back(clearing.actor);
     const auto member = optional_id(clearing.actor_member);
-    actor_members.push_back(member ? std::optional<std::string>(std::to_string(*member)) : std::nullopt);
-    request_ids.push_back(clearing.request_id ? std::optional<std::string>(clearing.request_id->value()) : std::nullopt);
+    event_members.push_back(member ? std::optional<std::string>(std::to_string(*member)) : std::nullopt);
     // A venue's trade is registered cleared: its event has no state before.
-    from_states.push_back(clearing.action == "register" ? std::nullopt
-                                                        : std::optional<std::string>("pending_affirmation"));
+    event_from.push_back(clearing.new_row ? std::nullopt : std::optional<std::string>("pending_affirmation"));
+    event_requests.push_back(clearing.request_id ? std::optional<std::string>(clearing.request_id->value())
+                                                 : std::nullopt);
     trade.state = TradeState::cleared;
     trade.decided_at = now;
     trade.last_refusal.reset();
@@ -457,105 +455,77 @@ void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimest
                                       {"cleared_at", now_text}}
                            .dump());
   }
-  const std::string id_array = db::integer_array(trade_ids);
-  {
-    // Pending rows become cleared; new rows (a venue's trades) are written cleared at once.
-    std::vector<std::int64_t> updated;
-    std::vector<std::optional<std::string>> updated_references, updated_journals;
-    std::vector<std::int64_t> ids, products, buyers, sellers, gpus, prices, hours, notionals, venues;
-    std::vector<std::optional<std::string>> series, journals_new;
-    std::vector<std::string> starts, ends, references_new, submitted_at, submitted_by, expires;
-    for (std::size_t i = 0; i < clearings.size(); ++i) {
-      const Trade& trade = *clearings[i].trade;
-      if (!clearings[i].new_row) {
-        updated.push_back(trade.trade_id.value());
-        updated_references.push_back(references[i]);
-        updated_journals.push_back(journals[i]);
-        continue;
-      }
-      assert(trade.venue && "a new row is a venue's trade");
-      ids.push_back(trade.trade_id.value());
-      products.push_back(trade.terms.product.value());
-      series.push_back(trade.terms.series_label);
-      buyers.push_back(trade.terms.buyer.value());
-      sellers.push_back(trade.terms.seller.value());
-      starts.push_back(trade.terms.delivery_start.format());
-      ends.push_back(trade.terms.delivery_end.format());
-      gpus.push_back(trade.terms.gpus);
-      prices.push_back(trade.terms.price.price_ticks);
-      hours.push_back(trade.gpu_hours);
-      notionals.push_back(trade.notional.amount_minor);
-      venues.push_back(*trade.venue);
-      references_new.push_back(trade.submitter_reference);
-      submitted_at.push_back(trade.submitted_at.format());
-      submitted_by.push_back(trade.submitted_by);
-      expires.push_back(trade.expires_at.format());
-      journals_new.push_back(journals[i]);
-    }
-    if (!updated.empty()) {
-      db::exec_cached(tx,
-          "UPDATE cch.trade t SET state = 'cleared', decided_at = $2::timestamptz, last_refusal = NULL, "
-          "last_refused_member_id = NULL, counterparty_reference = x.reference, fee_journal_id = x.journal "
-          "FROM unnest($1::bigint[], $3::text[], $4::bigint[]) AS x (trade_id, reference, journal) "
-          "WHERE t.trade_id = x.trade_id",
-          db::integer_array(updated), now_text, db::nullable_text_array(updated_references),
-          db::nullable_text_array(updated_journals));
-    }
-    if (!ids.empty()) {
-      db::exec_cached(tx,
-          "INSERT INTO cch.trade (trade_id, product_id, series_label, buyer_member_id, seller_member_id, "
-          "delivery_start, delivery_end, gpus, price_ticks, gpu_hours, notional_minor, venue_principal_id, "
-          "submitter_reference, submitted_at, submitted_by, expires_at, fee_journal_id, state, decided_at) "
-          "OVERRIDING SYSTEM VALUE SELECT x.*, 'cleared', $18::timestamptz FROM unnest($1::bigint[], $2::bigint[], "
-          "$3::text[], $4::bigint[], $5::bigint[], $6::timestamptz[], $7::timestamptz[], $8::bigint[], $9::bigint[], "
-          "$10::bigint[], $11::bigint[], $12::bigint[], $13::text[], $14::timestamptz[], $15::text[], "
-          "$16::timestamptz[], $17::bigint[]) AS x",
-          db::integer_array(ids), db::integer_array(products), db::nullable_text_array(series),
-          db::integer_array(buyers), db::integer_array(sellers), db::text_array(starts), db::text_array(ends),
-          db::integer_array(gpus), db::integer_array(prices), db::integer_array(hours), db::integer_array(notionals),
-          db::integer_array(venues), db::text_array(references_new), db::text_array(submitted_at),
-          db::text_array(submitted_by), db::text_array(expires), db::nullable_text_array(journals_new), now_text);
-    }
+  std::vector<std::int64_t> position_members, position_products, bought, sold;
+  std::vector<std::string> position_months;
+  for (const auto& [key, change] : volume) {
+    position_members.push_back(std::get<0>(key));
+    position_products.push_back(std::get<1>(key));
+    position_months.push_back(std::get<2>(key));
+    bought.push_back(change.first);
+    sold.push_back(change.second);
   }
-
-  // Legs: the clearinghouse against the buyer and against the seller.
-  {
-    std::vector<std::int64_t> leg_trades, members, products, gpus, prices;
-    std::vector<std::string> sides, starts, ends;
-    for (const auto& clearing : clearings) {
-      const Trade& trade = *clearing.trade;
-      for (const auto& view : sides_of(trade)) {
-        leg_trades.push_back(trade.trade_id.value());
-        members.push_back(view.member.value());
-        sides.emplace_back(to_string(view.side));
-        products.push_back(trade.terms.product.value());
-        starts.push_back(trade.terms.delivery_start.format());
-        ends.push_back(trade.terms.delivery_end.format());
-        gpus.push_back(trade.terms.gpus);
-        prices.push_back(trade.terms.price.price_ticks);
-      }
-    }
-    db::exec_cached(tx,
-        "INSERT INTO cch.trade_leg (trade_id, member_id, side, product_id, delivery_start, delivery_end, gpus, "
-        "price_ticks) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::timestamptz[], "
-        "$6::timestamptz[], $7::bigint[], $8::bigint[])",
-        db::integer_array(leg_trades), db::integer_array(members), db::text_array(sides), db::integer_array(products),
-        db::text_array(starts), db::text_array(ends), db::integer_array(gpus), db::integer_array(prices));
+  std::vector<std::int64_t> credit_members, credit_amounts;
+  for (const auto& [member, amount] : credit) {
+    credit_members.push_back(member);
+    credit_amounts.push_back(amount);
   }
-
+  // Data-modifying CTEs each run once; the foreign keys are checked at the statement's end, when
+  // the trades inserted here exist.
   db::exec_cached(tx,
-      "INSERT INTO cch.trade_event (trade_id, event_sequence, action, actor, actor_member_id, from_state, to_state, "
-      "request_id) SELECT x.trade_id, COALESCE((SELECT max(event_sequence) FROM cch.trade_event v "
-      "WHERE v.trade_id = x.trade_id), 0) + 1, x.action, x.actor, x.member, x.from_state, 'cleared', x.request_id "
-      "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[]) "
-      "AS x (trade_id, action, actor, member, from_state, request_id)",
-      id_array, db::text_array(actions), db::text_array(actors), db::nullable_text_array(actor_members),
-      db::nullable_text_array(from_states), db::nullable_text_array(request_ids));
-  db::exec_cached(tx,
-      "INSERT INTO cch.outbox (topic, aggregate_id, payload) "
-      "SELECT 'trade.cleared', x.trade_id, x.payload::jsonb FROM unnest($1::bigint[], $2::text[]) "
-      "WITH ORDINALITY AS x (trade_id, payload, n) ORDER BY x.n",
-      id_array, db::text_array(payloads));
+      "WITH updated AS ("
+      "  UPDATE cch.trade t SET state = 'cleared', decided_at = $1::timestamptz, last_refusal = NULL, "
+      "  last_refused_member_id = NULL, counterparty_reference = x.reference, fee_journal_id = x.journal "
+      "  FROM unnest($2::bigint[], $3::text[], $4::bigint[]) AS x (trade_id, reference, journal) "
+      "  WHERE t.trade_id = x.trade_id RETURNING t.trade_id), "
+      "inserted AS ("
+      "  INSERT INTO cch.trade (trade_id, product_id, series_label, buyer_member_id, seller_member_id, "
+      "  delivery_start, delivery_end, gpus, price_ticks, gpu_hours, notional_minor, venue_principal_id, "
+      "  submitter_reference, submitted_at, submitted_by, expires_at, fee_journal_id, state, decided_at) "
+      "  OVERRIDING SYSTEM VALUE SELECT x.*, 'cleared', $1::timestamptz FROM unnest($5::bigint[], $6::bigint[], "
+      "  $7::text[], $8::bigint[], $9::bigint[], $10::timestamptz[], $11::timestamptz[], $12::bigint[], "
+      "  $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], $17::text[], $18::timestamptz[], $19::text[], "
+      "  $20::timestamptz[], $21::bigint[]) AS x RETURNING trade_id), "
+      "legs AS ("
+      "  INSERT INTO cch.trade_leg (trade_id, member_id, side, product_id, delivery_start, delivery_end, gpus, "
+      "  price_ticks) SELECT * FROM unnest($22::bigint[], $23::bigint[], $24::text[], $25::bigint[], "
+      "  $26::timestamptz[], $27::timestamptz[], $28::bigint[], $29::bigint[])), "
+      "positions AS ("
+      "  INSERT INTO cch.position AS p (member_id, product_id, delivery_month, net_gpu_hours, bought_gpu_hours, "
+      "  sold_gpu_hours, updated_at) SELECT m, pr, d, b - s, b, s, $1::timestamptz "
+      "  FROM unnest($30::bigint[], $31::bigint[], $32::date[], $33::bigint[], $34::bigint[]) AS x (m, pr, d, b, s) "
+      "  ON CONFLICT (member_id, product_id, delivery_month) DO UPDATE SET "
+      "  net_gpu_hours = p.net_gpu_hours + EXCLUDED.net_gpu_hours, "
+      "  bought_gpu_hours = p.bought_gpu_hours + EXCLUDED.bought_gpu_hours, "
+      "  sold_gpu_hours = p.sold_gpu_hours + EXCLUDED.sold_gpu_hours, updated_at = EXCLUDED.updated_at), "
+      "exposure AS ("
+      "  INSERT INTO cch.member_exposure AS e (member_id, requirement_minor) "
+      "  SELECT * FROM unnest($35::bigint[], $36::bigint[]) ON CONFLICT (member_id) DO UPDATE SET "
+      "  requirement_minor = e.requirement_minor + EXCLUDED.requirement_minor), "
+      "events AS ("
+      "  INSERT INTO cch.trade_event (trade_id, event_sequence, action, actor, actor_member_id, from_state, "
+      "  to_state, request_id) SELECT x.trade_id, COALESCE((SELECT max(event_sequence) FROM cch.trade_event v "
+      "  WHERE v.trade_id = x.trade_id), 0) + 1, x.action, x.actor, x.member, x.from_state, 'cleared', x.request_id "
+      "  FROM unnest($37::bigint[], $38::text[], $39::text[], $40::bigint[], $41::text[], $42::text[]) "
+      "  AS x (trade_id, action, actor, member, from_state, request_id)), "
+      "outbox AS ("
+      "  INSERT INTO cch.outbox (topic, aggregate_id, payload) "
+      "  SELECT 'trade.cleared', x.trade_id, x.payload::jsonb FROM unnest($37::bigint[], $43::text[]) "
+      "  WITH ORDINALITY AS x (trade_id, payload, n) ORDER BY x.n) "
+      "SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM inserted)",
+      now_text, db::integer_array(updated), db::nullable_text_array(updated_references),
+      db::nullable_text_array(updated_journals), db::integer_array(new_ids), db::integer_array(new_products),
+      db::nullable_text_array(new_series), db::integer_array(new_buyers), db::integer_array(new_sellers),
+      db::text_array(new_starts), db::text_array(new_ends), db::integer_array(new_gpus), db::integer_array(new_prices),
+      db::integer_array(new_hours), db::integer_array(new_notionals), db::integer_array(new_venues),
+      db::text_array(new_references), db::text_array(new_submitted_at), db::text_array(new_submitted_by),
+      db::text_array(new_expires), db::nullable_text_array(new_journals), db::integer_array(leg_trades),
+      db::integer_array(leg_members), db::text_array(leg_sides), db::integer_array(leg_products),
+      db::text_array(leg_starts), db::text_array(leg_ends), db::integer_array(leg_gpus), db::integer_array(leg_prices),
+      db::integer_array(position_members), db::integer_array(position_products), db::text_array(position_months),
+      db::integer_array(bought), db::integer_array(sold), db::integer_array(credit_members),
+      db::integer_array(credit_amounts), db::integer_array(event_trades), db::text_array(event_actions),
+      db::text_array(event_actors), db::nullable_text_array(event_members), db::nullable_text_array(event_from),
+      db::nullable_text_array(event_requests), db::text_array(payloads));
 }
 
 }  // namespace cch::registry::clearing

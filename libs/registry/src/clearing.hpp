@@ -7,8 +7,9 @@
 // as the trades before it left it (Book::apply), which is exactly what clearing them one after
 // another would decide: group commit changes the cost, never an outcome.
 //
-// Cost, whatever the number of trades: Book::lock one statement, Book::load five, novate about
-// ten (ledger::post_batch included). The per-trade path it replaced ran about 32 per trade.
+// Cost, whatever the number of trades: Book::lock one statement, Book::load one, novate one plus
+// the fee journals (ledger::post_batch, about six, and the fee accounts). The per-trade path it
+// replaced ran about 32 statements per trade.
 //
 // Locks: Book::lock takes every member row the trades name, FOR NO KEY UPDATE in id order; every
 // path that serialises on a member does the same, after locking any trade rows (in trade id
@@ -109,9 +110,9 @@ std::optional<DeliveryPeriod> period_of_label(std::string_view label);
 // Ids for `count` new trade rows, in one statement.
 std::vector<TradeId> allocate_trade_ids(pqxx::transaction_base& tx, std::size_t count);
 
-// Novates every trade in one pass: clearing-fee journals (one ledger link), the trades' rows
-// (a pending row updated, a new row inserted cleared), legs, positions, credit used, events and
-// outbox events.
+// Novates every trade: the clearing-fee journals (one ledger link), then in one statement the
+// trades' rows (a pending row updated, a new row inserted cleared), legs, positions, credit
+// used, events and outbox events.
 void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimestamp now);
 
 }  // namespace cch::registry::clearing

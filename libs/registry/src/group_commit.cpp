@@ -3,6 +3,7 @@
 #include "cch/core/log.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cassert>
 #include <exception>
 
@@ -74,7 +75,12 @@ void AffirmationGroups::decide(std::vector<Waiting>& group) {
   affirmations.reserve(group.size());
   for (const auto& waiting : group) affirmations.push_back(waiting.affirmation);
   try {
+    const auto started = std::chrono::steady_clock::now();
     auto answers = run(affirmations);
+    log::debug("affirmation_group", {{"size", group.size()},
+                                    {"duration_us", std::chrono::duration_cast<std::chrono::microseconds>(
+                                                        std::chrono::steady_clock::now() - started)
+                                                        .count()}});
     if (groups_ != nullptr) groups_->increment();
     if (grouped_ != nullptr) grouped_->increment(group.size());
     for (std::size_t i = 0; i < group.size(); ++i) group[i].answer.set_value(std::move(answers[i]));
