@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
                  std::any_of(headers.begin(), headers.end(), [&](const std::string& h) { return varies(h); });
   std::optional<RequestTemplate> second;
   if (!then_target.empty()) {
-    std::vector<std::string> second_headers = {"Idempotency-Key: then-{{n}}"};
+    std::vector<std::string> second_headers = {"Idempotency-Key: then-{{id}}-{{n}}"};  // unique across runs
     second = RequestTemplate{"POST", then_target, authority, second_headers, "{}", true};
   }
   // A request without variation is rendered once: the generator must not spend the cores it

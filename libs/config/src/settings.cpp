@@ -149,8 +149,10 @@ std::vector<SettingSpec> build_settings() {
                                  "Group commit: most affirmations decided in one transaction."));
   list.push_back(integer_setting("registry.affirmation_queue_max", 1024, 1, 100000,
                                  "Group commit: most affirmations waiting for a group; more are answered 503."));
-  list.push_back(integer_setting("registry.affirmation_workers", 2, 1, 16,
-                                 "Group commit: groups decided at once (while one commits, the next gathers)."));
+  list.push_back(integer_setting("registry.affirmation_workers", 1, 1, 16,
+                                 "Group commit: groups decided at once. One is best when groups share members "
+                                 "(they would wait for each other's locks); while it commits, the next group "
+                                 "gathers."));
   list.push_back(integer_setting("registry.affirmation_wait_ms", 10000, 10, kHour_ms,
                                  "Longest wait for a queued affirmation's answer; after it the request is answered "
                                  "503 affirmation_outcome_unknown."));
