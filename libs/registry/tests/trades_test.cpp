@@ -463,6 +463,45 @@ TEST_F(Registration, TradesOfOneBatchSeeEachOtherWhenTheirLimitsAreChecked) {
             124'992 * 3);
 }
 
+TEST_F(Registration, AReferenceUsedTwiceInOneBatchAnswersAsItsFirstUse) {
+  const std::int64_t venue_id = scalar(
+      "INSERT INTO api.principal (name, role, created_by) VALUES ('broker-two', 'venue', 'test') "
+      "RETURNING principal_id");
+  const VenueActor venue{venue_id, "broker-two", std::nullopt};
+  const auto register_batch = [&](const std::vector<VenueTrade>& batch) {
+    return run([&](pqxx::transaction_base& tx) { return register_venue_batch(tx, policy, venue, batch, kNow); });
+  };
+  // R-1 twice with the same terms, then with other terms; R-2 refused (fat finger), then again.
+  const std::vector<VenueTrade> batch{{march(a, b), "R-1"},
+                                      {march(a, b), "R-1"},
+                                      {march(a, c), "R-1"},
+                                      {march(b, c, 256, 30'000), "R-2"},
+                                      {march(b, c, 256, 30'000), "R-2"}};
+  const auto outcomes = register_batch(batch);
+  ASSERT_EQ(outcomes.size(), 5U);
+  ASSERT_TRUE(outcomes[0].trade);
+  EXPECT_FALSE(outcomes[0].replayed);
+  ASSERT_TRUE(outcomes[1].trade);
+  EXPECT_TRUE(outcomes[1].replayed);
+  EXPECT_EQ(outcomes[1].trade->trade_id, outcomes[0].trade->trade_id);
+  ASSERT_FALSE(outcomes[2].trade);
+  EXPECT_EQ(outcomes[2].trade.error().refusal, TradeRefusal::reference_reused);
+  ASSERT_FALSE(outcomes[3].trade);
+  EXPECT_EQ(outcomes[3].trade.error().refusal, TradeRefusal::price_outside_band);
+  ASSERT_FALSE(outcomes[4].trade);
+  EXPECT_EQ(outcomes[4].trade.error().refusal, TradeRefusal::price_outside_band);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade_leg"), 2);
+  // Sent again in a later batch: R-1 replays the cleared trade; R-2 is decided afresh.
+  const auto again = register_batch({{march(a, b), "R-1"}, {march(b, c), "R-2"}});
+  ASSERT_TRUE(again[0].trade);
+  EXPECT_TRUE(again[0].replayed);
+  EXPECT_EQ(again[0].trade->trade_id, outcomes[0].trade->trade_id);
+  ASSERT_TRUE(again[1].trade);
+  EXPECT_FALSE(again[1].replayed);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade WHERE state = 'cleared'"), 2);
+}
+
 TEST_F(Registration, TradesAreListedByMemberStateAndProductPageByPage) {
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(submit(a, march(a, i % 2 == 0 ? b : c), "P-" + std::to_string(i)));
   ASSERT_TRUE(submit(b, march(c, b), "P-B"));
