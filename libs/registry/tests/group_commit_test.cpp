@@ -188,19 +188,12 @@ TEST_F(GroupCommit, AGroupOfAffirmationsAnswersExactlyWhatTheyWouldOneAfterAnoth
 }
 
 TEST_F(GroupCommit, ConcurrentAffirmationsAreGroupedAndACreditLimitStillHoldsExactly) {
-  // As the race test: room for 9.5 trades of 1,249.92 USD of alpha's credit, 24 affirmations.
-  constexpr int kTrades = 24;
-  constexpr std::int64_t kPerTrade = 124'992;
-  constexpr int kFit = 9;
-  run([&](pqxx::transaction_base& tx) {
-    ASSERT_TRUE(set_credit_limit(tx, a, Money{kPerTrade * kFit + kPerTrade / 2, Currency::usd()}, "risk"));
-  });
-  std::vector<TradeId> pending;
-  for (int i = 0; i < kTrades; ++i) {
-    const auto submitted = submit(a, march(a, i % 2 == 0 ? b : c, 8, 21'000), "GROUP-" + std::to_string(i));
-    ASSERT_TRUE(submitted);
-    pending.push_back(submitted->trade.trade_id);
-  }
+  // The race test's world: room for 9.5 trades of alpha's credit, 24 affirmations.
+  constexpr int kTrades = kRaceTrades;
+  constexpr std::int64_t kPerTrade = kRacePerTrade;
+  constexpr int kFit = kRaceFit;
+  const std::vector<TradeId> pending = pending_race_trades("GROUP-");
+  ASSERT_EQ(pending.size(), static_cast<std::size_t>(kTrades));
   http::Metrics metrics;
   auto groups = std::make_unique<AffirmationGroups>(*fixture.pool, db::RetryPolicy{}, policy,
                                                     GroupCommitLimits{64, kTrades - 1, 1}, &metrics,

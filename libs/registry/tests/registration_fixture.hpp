@@ -10,6 +10,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "cch/db/transaction.hpp"
 #include "cch/ledger/post.hpp"
@@ -105,6 +106,25 @@ class Registration : public ::testing::Test {
     const auto submitted = submit(terms.buyer, terms, reference);
     if (!submitted) return fail(submitted.error());
     return affirm(terms.seller, submitted->trade.trade_id);
+  }
+
+  // The credit race's world: alpha's credit limit has room for 9.5 trades of 1,249.92 USD
+  // (8 GPUs x 744 h x 2.1000 = 12,499.20 USD notional; 10 % of it), and 24 such trades wait for
+  // bravo's or charlie's affirmation (even i: bravo). Answers their ids.
+  static constexpr int kRaceTrades = 24;
+  static constexpr std::int64_t kRacePerTrade = 124'992;
+  static constexpr int kRaceFit = 9;
+  std::vector<TradeId> pending_race_trades(const std::string& prefix) {
+    run([&](pqxx::transaction_base& tx) {
+      EXPECT_TRUE(set_credit_limit(tx, a, Money{kRacePerTrade * kRaceFit + kRacePerTrade / 2, Currency::usd()}, "risk"));
+    });
+    std::vector<TradeId> pending;
+    for (int i = 0; i < kRaceTrades; ++i) {
+      const auto submitted = submit(a, march(a, i % 2 == 0 ? b : c, 8, 21'000), prefix + std::to_string(i));
+      EXPECT_TRUE(submitted);
+      if (submitted) pending.push_back(submitted->trade.trade_id);
+    }
+    return pending;
   }
 
   // Out-of-band changes the services may not make (tests arrange their world with them).

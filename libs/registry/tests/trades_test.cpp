@@ -329,19 +329,11 @@ TEST_F(Registration, LifecycleRefusalsRejectCancelAndExpiry) {
 // Many concurrent trades of one member that together would use more credit than its limit: the
 // limit holds exactly, and every trade that fits is cleared.
 TEST_F(Registration, ConcurrentTradesNeverJointlyBreachACreditLimit) {
-  // Each trade: 8 GPUs x 744 h x 2.1000 = 12,499.20 USD notional; 10 % = 1,249.92 USD of credit.
-  constexpr int kTrades = 24;
-  constexpr std::int64_t kPerTrade = 124'992;
-  constexpr int kFit = 9;
-  run([&](pqxx::transaction_base& tx) {
-    ASSERT_TRUE(set_credit_limit(tx, a, Money{kPerTrade * kFit + kPerTrade / 2, Currency::usd()}, "risk"));
-  });
-  std::vector<TradeId> pending;
-  for (int i = 0; i < kTrades; ++i) {
-    const auto submitted = submit(a, march(a, i % 2 == 0 ? b : c, 8, 21'000), "RACE-" + std::to_string(i));
-    ASSERT_TRUE(submitted);
-    pending.push_back(submitted->trade.trade_id);
-  }
+  constexpr int kTrades = kRaceTrades;
+  constexpr std::int64_t kPerTrade = kRacePerTrade;
+  constexpr int kFit = kRaceFit;
+  const std::vector<TradeId> pending = pending_race_trades("RACE-");
+  ASSERT_EQ(pending.size(), static_cast<std::size_t>(kTrades));
   std::atomic<int> cleared{0};
   std::atomic<int> refused_for_credit{0};
   std::atomic<int> other{0};
