@@ -145,12 +145,6 @@ Result<bool, CatalogError> authorise_member(pqxx::transaction_base& tx, MemberId
   return !rows.empty();
 }
 
-bool is_authorised(pqxx::transaction_base& tx, MemberId member, ProductId product) {
-  return !db::exec_cached(tx, "SELECT 1 FROM cch.member_product WHERE member_id = $1 AND product_id = $2", member.value(),
-                         product.value())
-              .empty();
-}
-
 std::vector<ProductId> authorised_products(pqxx::transaction_base& tx, MemberId member) {
   std::vector<ProductId> products;
   for (const auto& row : db::exec_cached(tx,

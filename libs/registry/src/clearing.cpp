@@ -431,7 +431,7 @@ void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimest
       credit[view.member.value()] += clearing.credit_minor[side_index++];
     }
     event_trades.push_back(trade.trade_id.value());
-    event_actions.push_back(clearing.action);
+    event_actions.emplace_back(clearing.new_row ? "register" : "affirm");
     event_actors.push_back(clearing.actor);
     const auto member = optional_id(clearing.actor_member);
     event_members.push_back(member ? std::optional<std::string>(std::to_string(*member)) : std::nullopt);

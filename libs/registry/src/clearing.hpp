@@ -98,8 +98,7 @@ struct Clearing {
   const Product* product = nullptr;
   const std::vector<MonthSlice>* slices = nullptr;
   std::array<std::int64_t, 2> credit_minor{};
-  std::string action;  // "affirm" or "register"
-  std::string actor;
+  std::string actor;  // recorded on its "affirm" event (a venue's new row: "register")
   std::optional<MemberId> actor_member;
   std::optional<RequestId> request_id;
 };

@@ -82,7 +82,6 @@ bool valid_reference(std::string_view reference) {
          std::all_of(reference.begin(), reference.end(), [](char c) { return c >= 0x21 && c <= 0x7e; });
 }
 
-// The period a series label names, when it is one of the standard periods' labels.
 Actor actor_of(const Trade& trade, MemberId member) {
   if (!trade.submitter) return trade.has_party(member) ? Actor::counterparty : Actor::outsider;  // a venue's
   if (member == *trade.submitter) return Actor::submitter;
@@ -121,7 +120,6 @@ std::optional<Trade> lock_trade(pqxx::transaction_base& tx, TradeId trade) {
   if (rows.empty()) return std::nullopt;
   return trade_from(rows[0]);
 }
-
 
 // ---- clearing through the engine (clearing.hpp) -----------------------------------------------
 
@@ -196,7 +194,7 @@ void clear_in_order(pqxx::transaction_base& tx, const RegistrationPolicy& policy
     }
     book.apply(candidates[i], checked);
     clearings.push_back(clearing::Clearing{&candidates[i].trade, false, candidates[i].product, &candidates[i].slices,
-                                           checked.credit_minor, "affirm", actor.name, actor.member,
+                                           checked.credit_minor, actor.name, actor.member,
                                            actor.request_id});
     cleared.push_back(i);
     cleared_trades.insert(trade.trade_id.value());
@@ -612,7 +610,7 @@ std::vector<VenueOutcome> register_venue_batch(pqxx::transaction_base& tx, const
       clearing::Candidate& candidate = candidates[passed[k]];
       candidate.trade.trade_id = ids[k];
       clearings.push_back(clearing::Clearing{&candidate.trade, true, candidate.product, &candidate.slices, credit[k],
-                                             "register", venue.name, std::nullopt, venue.request_id});
+                                             venue.name, std::nullopt, venue.request_id});
     }
     clearing::novate(tx, clearings, now);
     for (const std::size_t c : passed) outcomes[candidate_of[c]] = VenueOutcome{candidates[c].trade, false};

@@ -81,7 +81,6 @@ Result<Product, CatalogError> set_trading_status(pqxx::transaction_base& tx, Pro
 // Authorises a member to clear a product (again: no change).
 Result<bool, CatalogError> authorise_member(pqxx::transaction_base& tx, MemberId member, ProductId product,
                                             std::string_view by);
-bool is_authorised(pqxx::transaction_base& tx, MemberId member, ProductId product);
 std::vector<ProductId> authorised_products(pqxx::transaction_base& tx, MemberId member);
 
 struct ReferencePrice {
