@@ -5,6 +5,7 @@
 #include "cch/api/audit_log.hpp"
 #include "cch/api/authenticate.hpp"
 #include "cch/api/routes.hpp"
+#include "cch/db/combined_reads.hpp"
 
 #include <pqxx/transaction_base>
 
@@ -32,6 +33,24 @@ class OwnershipCache {
   std::unordered_map<std::string, bool> owns_;  // guarded by mutex_
 };
 
+// An account as GET /v1/accounts/{id} shows it: one row of ledger.account and its balance.
+struct AccountRow {
+  std::int64_t account_id = 0;
+  std::optional<MemberId> member;
+  std::string kind;
+  std::string currency;
+  std::int64_t balance_minor = 0;
+  std::int64_t posting_count = 0;
+};
+
+// Reads of single accounts, the hottest route, combined across concurrent requests into one
+// statement (db::CombinedReads): at most 64 accounts per statement, at most 2 statements at once,
+// on two connections of their own (account_read_pool_options).
+using AccountReads = db::CombinedReads<std::int64_t, AccountRow>;
+constexpr db::CombinedReadLimits kAccountReadLimits{.batch_max = 64, .in_flight_max = 2};
+db::PoolOptions account_read_pool_options(const db::PoolOptions& service_pool);
+AccountReads::Fetch account_fetch(db::ConnectionPool& pool);
+
 class Api {
  public:
   Api(runtime::ServiceContext& context, ApiOptions options, Forward forward);
@@ -43,6 +62,8 @@ class Api {
   access::RateLimiter limiter;
   AuditLog audit;
   OwnershipCache ownership;
+  db::ConnectionPool account_connections;
+  AccountReads accounts;
 };
 
 // A read: runs on its own read-only transaction.
@@ -52,11 +73,21 @@ using ReadHandler = http::Response (*)(Api& api, pqxx::transaction_base& tx, con
 using CommandHandler = http::Response (*)(Api& api, pqxx::transaction_base& tx, const http::Request& request,
                                           const access::Principal& principal);
 
+// A read that takes no transaction of its own (it shares a combined statement) and tells who owns
+// what it read, so the caller checks ownership from the same row: `found` false answers 404.
+struct CombinedRead {
+  bool found = false;
+  std::optional<MemberId> owner;
+  http::Response response;
+};
+using CombinedReadHandler = CombinedRead (*)(Api& api, const http::Request& request);
+
 struct ReadRoute {
   ReadHandler handler = nullptr;
   // true: several statements that must agree run in one repeatable-read transaction; false: the
   // read is one statement, or several over rows that never change, and runs without BEGIN/COMMIT.
   bool snapshot = false;
+  CombinedReadHandler combined = nullptr;  // instead of handler
 };
 ReadRoute read_route(std::string_view method, std::string_view pattern);
 CommandHandler command_handler(std::string_view method, std::string_view pattern);

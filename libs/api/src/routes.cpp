@@ -347,7 +347,16 @@ Outcome serve(Api& api, const RouteSpec& route, const http::Request& request) {
     return {idempotent(api, route, request, principal, command), principal, {}};
   }
   const ReadRoute read = read_route(route.method, route.pattern);
-  assert(read.handler != nullptr && "read route without a handler");
+  assert((read.handler != nullptr || read.combined != nullptr) && "read route without a handler");
+  if (read.combined) {
+    CombinedRead result = read.combined(api, request);
+    if (check_owner) {
+      const std::optional<bool> owns =
+          result.found ? std::optional<bool>(result.owner == principal.member) : std::nullopt;
+      if (auto refusal = denied(owns)) return std::move(*refusal);
+    }
+    return {std::move(result.response), principal, {}};
+  }
   const auto work = [&](pqxx::transaction_base& tx) -> Outcome {
     if (check_owner) {
       if (auto refusal = denied(member_owns(api, tx, route.ownership, request, *principal.member))) {
@@ -441,7 +450,9 @@ Api::Api(runtime::ServiceContext& context_, ApiOptions options_, Forward forward
                                                         options_.auth_failures_per_second,
                                                         options_.auth_failure_burst}),
       limiter(access::RateLimit{options_.rate_limit_per_second, options_.rate_limit_burst}, 100'000),
-      audit(context_.pool, options_.audit_capacity, options_.audit_flush_interval) {}
+      audit(context_.pool, options_.audit_capacity, options_.audit_flush_interval),
+      account_connections(account_read_pool_options(context_.pool.options())),
+      accounts(account_fetch(account_connections), kAccountReadLimits) {}
 
 ApiOptions api_options_from(const config::Config& config) {
   ApiOptions options;

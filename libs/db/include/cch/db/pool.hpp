@@ -80,6 +80,7 @@ class ConnectionPool {
   void check_connectivity();
 
   [[nodiscard]] std::size_t size() const noexcept { return options_.size; }
+  [[nodiscard]] const PoolOptions& options() const noexcept { return options_; }
   [[nodiscard]] std::size_t idle_count() const;
   [[nodiscard]] std::size_t open_count() const;
   [[nodiscard]] const std::string& redacted_url() const noexcept { return redacted_url_; }
