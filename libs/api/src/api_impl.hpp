@@ -6,6 +6,7 @@
 #include "cch/api/authenticate.hpp"
 #include "cch/api/routes.hpp"
 #include "cch/db/combined_reads.hpp"
+#include "cch/http/metrics.hpp"
 
 #include <pqxx/transaction_base>
 
@@ -49,7 +50,9 @@ struct AccountRow {
 using AccountReads = db::CombinedReads<std::int64_t, AccountRow>;
 constexpr db::CombinedReadLimits kAccountReadLimits{.batch_max = 64, .in_flight_max = 2};
 db::PoolOptions account_read_pool_options(const db::PoolOptions& service_pool);
-AccountReads::Fetch account_fetch(db::ConnectionPool& pool);
+// Counts statements and the reads they carried (cch_api_account_read_statements_total,
+// cch_api_account_reads_total): their ratio is how many reads share a statement.
+AccountReads::Fetch account_fetch(db::ConnectionPool& pool, http::Metrics& metrics);
 
 class Api {
  public:

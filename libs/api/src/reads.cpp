@@ -168,8 +168,14 @@ db::PoolOptions account_read_pool_options(const db::PoolOptions& service_pool) {
   return options;
 }
 
-AccountReads::Fetch account_fetch(db::ConnectionPool& pool) {
-  return [&pool](std::span<const std::int64_t> ids) {
+AccountReads::Fetch account_fetch(db::ConnectionPool& pool, http::Metrics& metrics) {
+  http::Counter& statements = metrics.counter("cch_api_account_read_statements_total",
+                                              "Statements that read accounts for GET /v1/accounts/{id}.");
+  http::Counter& reads = metrics.counter("cch_api_account_reads_total",
+                                         "Account reads those statements carried (several requests share one).");
+  return [&pool, &statements, &reads](std::span<const std::int64_t> ids) {
+    statements.increment();
+    reads.increment(ids.size());
     auto lease = pool.acquire();
     pqxx::nontransaction tx(*lease);
     const auto rows = db::exec_cached(

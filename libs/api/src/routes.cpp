@@ -452,7 +452,7 @@ Api::Api(runtime::ServiceContext& context_, ApiOptions options_, Forward forward
       limiter(access::RateLimit{options_.rate_limit_per_second, options_.rate_limit_burst}, 100'000),
       audit(context_.pool, options_.audit_capacity, options_.audit_flush_interval),
       account_connections(account_read_pool_options(context_.pool.options())),
-      accounts(account_fetch(account_connections), kAccountReadLimits) {}
+      accounts(account_fetch(account_connections, context_.metrics), kAccountReadLimits) {}
 
 ApiOptions api_options_from(const config::Config& config) {
   ApiOptions options;
