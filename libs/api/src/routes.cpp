@@ -3,6 +3,7 @@
 #include "cch/core/log.hpp"
 #include "cch/core/sha256.hpp"
 #include "cch/db/pool.hpp"
+#include "cch/db/prepared.hpp"
 #include "cch/db/transaction.hpp"
 #include "cch/runtime/internal.hpp"
 
@@ -13,6 +14,8 @@
 #include <array>
 #include <cassert>
 #include <chrono>
+#include <thread>
+#include <utility>
 
 namespace cch::api {
 namespace {
@@ -234,6 +237,122 @@ std::string request_digest(const http::Request& request) {
   return to_hex(sha256(request.method + "\n" + request.target + "\n" + request.body));
 }
 
+http::Response replay_of(const pqxx::row& stored) {
+  // stored: response_status, response_content_type, response_body, response_headers::text
+  http::Response replay;
+  replay.status = stored[0].as<unsigned>();
+  replay.content_type = stored[1].as<std::string>();
+  replay.body = stored[2].as<std::string>();
+  for (const auto& pair : nlohmann::json::parse(stored[3].as<std::string>())) {
+    replay.headers.emplace_back(pair[0].get<std::string>(), pair[1].get<std::string>());
+  }
+  replay.headers.emplace_back("Idempotent-Replayed", "true");
+  return replay;
+}
+
+http::Response key_reused() {
+  return http::problem(422, "idempotency_key_reused", "Idempotency-Key reused",
+                       "this Idempotency-Key was used for another request; use a new key");
+}
+
+http::Response key_in_progress() {
+  http::Response response = http::problem(409, "idempotency_key_in_progress", "Request in progress",
+                                          "a request with this Idempotency-Key is still being answered; "
+                                          "retry with the same key shortly");
+  response.headers.emplace_back("Retry-After", "1");
+  return response;
+}
+
+// What is stored of a response: a secret shown once (an API key's token) is never stored, so its
+// replay carries null; and the headers as a JSON array of pairs.
+std::pair<std::string, std::string> stored_form(const http::Response& response) {
+  std::string body = response.body;
+  if (response.body.find("\"token\"") != std::string::npos) {
+    auto json = nlohmann::json::parse(response.body, nullptr, false);
+    if (json.is_object() && json.contains("token")) {
+      json["token"] = nullptr;
+      body = json.dump();
+    }
+  }
+  nlohmann::json headers = nlohmann::json::array();
+  for (const auto& [name, value] : response.headers) headers.push_back({name, value});
+  return {std::move(body), headers.dump()};
+}
+
+// One autocommit statement on a pooled connection, prepared once per connection; the connection
+// goes back to the pool before the caller does anything slow.
+template <class... Args>
+pqxx::result exec_alone(Api& api, const std::string& sql, Args&&... args) {
+  auto lease = api.context.pool.acquire();
+  pqxx::nontransaction tx(*lease);
+  return db::exec_cached(tx, sql, std::forward<Args>(args)...);
+}
+
+// A command forwarded to its owning service under an Idempotency-Key: reserve the key (one
+// statement), forward holding no database connection, then store the answer (one statement) or,
+// after a 5xx, release the key so that a retry runs afresh (migration 0009). A request finding
+// the key reserved by another waits for that answer, polling; a reservation older than
+// ApiOptions::reservation_stale_after (its request died mid-forward) is taken over.
+http::Response forwarded_once(Api& api, const RouteSpec& route, const http::Request& request,
+                              const access::Principal& principal, const std::string& key, const std::string& digest) {
+  constexpr auto kPoll = std::chrono::milliseconds(10);
+  const auto give_up = Clock::now() + api.options.reservation_stale_after + std::chrono::seconds(5);
+  const std::int64_t principal_id = principal.id.value();
+  bool reserved = false;
+  while (!reserved) {
+    const auto found = exec_alone(
+        api,
+        "WITH reserved AS ("
+        "  INSERT INTO api.idempotency (principal_id, idempotency_key, method, path, request_sha256, reserved_by) "
+        "  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (principal_id, idempotency_key) DO NOTHING RETURNING 1) "
+        "SELECT EXISTS (SELECT 1 FROM reserved), i.request_sha256, i.response_status, i.response_content_type, "
+        "       i.response_body, i.response_headers::text, i.reserved_by, "
+        "       i.created_at < clock_timestamp() - make_interval(secs => $7::bigint / 1000.0) "
+        "FROM (SELECT 1) AS one LEFT JOIN api.idempotency i ON i.principal_id = $1 AND i.idempotency_key = $2",
+        principal_id, key, request.method, request.path.substr(0, 2048), digest, request.request_id,
+        static_cast<std::int64_t>(api.options.reservation_stale_after.count()));
+    const auto row = found[0];
+    if (row[0].as<bool>()) {
+      reserved = true;
+      break;
+    }
+    if (!row[1].is_null()) {  // the key is known (if the row was not visible yet, look again)
+      if (row[1].as<std::string>() != digest) return key_reused();
+      if (!row[2].is_null()) {
+        return replay_of(pqxx::row(found[0]).slice(2, 6));
+      }
+      if (row[7].as<bool>()) {  // stale: its request died mid-forward
+        const auto taken = exec_alone(
+            api,
+            "UPDATE api.idempotency SET reserved_by = $3, created_at = clock_timestamp() "
+            "WHERE principal_id = $1 AND idempotency_key = $2 AND reserved_by = $4 AND response_status IS NULL",
+            principal_id, key, request.request_id, row[6].as<std::string>());
+        if (taken.affected_rows() == 1) {
+          log::warn("idempotency_reservation_taken_over",
+                    {{"principal", principal.name}, {"stale_request_id", row[6].as<std::string>()}});
+          reserved = true;
+          break;
+        }
+      }
+    }
+    if (Clock::now() > give_up) return key_in_progress();
+    std::this_thread::sleep_for(kPoll);
+  }
+  http::Response response = api.forward(route.executor, forwarded_request(request, principal));
+  if (response.status >= 500) {
+    exec_alone(api, "SELECT api.release_idempotency($1, $2, $3)", principal_id, key, request.request_id);
+    return response;
+  }
+  const auto [body, headers] = stored_form(response);
+  exec_alone(api,
+             "UPDATE api.idempotency SET response_status = $4, response_content_type = $5, response_body = $6, "
+             "response_headers = $7::jsonb "
+             "WHERE principal_id = $1 AND idempotency_key = $2 AND reserved_by = $3 AND response_status IS NULL",
+             principal_id, key, request.request_id, static_cast<int>(response.status), response.content_type, body,
+             headers);
+  return response;
+}
+
 // Runs a POST under its Idempotency-Key (see routes.hpp, step 6).
 http::Response idempotent(Api& api, const RouteSpec& route, const http::Request& request,
                           const access::Principal& principal, CommandHandler command) {
@@ -247,6 +366,8 @@ http::Response idempotent(Api& api, const RouteSpec& route, const http::Request&
                          "an Idempotency-Key is 1-200 visible ASCII characters");
   }
   const std::string digest = request_digest(request);
+  if (command == nullptr) return forwarded_once(api, route, request, principal, std::string(*key), digest);
+  // A command of the api itself: its effect and its stored response commit together.
   return db::run_transaction(
       api.context.pool, db::Isolation::read_committed, api.context.retry_policy,
       [&](pqxx::transaction_base& tx) -> http::Response {
@@ -259,41 +380,19 @@ http::Response idempotent(Api& api, const RouteSpec& route, const http::Request&
             "FROM api.idempotency WHERE principal_id = $1 AND idempotency_key = $2",
             principal.id.value(), std::string(*key));
         if (!stored.empty()) {
-          if (stored[0][0].as<std::string>() != digest) {
-            return http::problem(422, "idempotency_key_reused", "Idempotency-Key reused",
-                                 "this Idempotency-Key was used for another request; use a new key");
-          }
-          http::Response replay;
-          replay.status = stored[0][1].as<unsigned>();
-          replay.content_type = stored[0][2].as<std::string>();
-          replay.body = stored[0][3].as<std::string>();
-          for (const auto& pair : nlohmann::json::parse(stored[0][4].as<std::string>())) {
-            replay.headers.emplace_back(pair[0].get<std::string>(), pair[1].get<std::string>());
-          }
-          replay.headers.emplace_back("Idempotent-Replayed", "true");
-          return replay;
+          if (stored[0][0].as<std::string>() != digest) return key_reused();
+          if (stored[0][1].is_null()) return key_in_progress();  // reserved by a forwarded command
+          return replay_of(pqxx::row(stored[0]).slice(1, 5));
         }
-        http::Response response = command != nullptr
-                                      ? command(api, tx, request, principal)
-                                      : api.forward(route.executor, forwarded_request(request, principal));
+        http::Response response = command(api, tx, request, principal);
         if (response.status < 500) {
-          // A secret shown once (an API key's token) is never stored: its replay carries null.
-          std::string stored_body = response.body;
-          if (response.body.find("\"token\"") != std::string::npos) {
-            auto json = nlohmann::json::parse(response.body, nullptr, false);
-            if (json.is_object() && json.contains("token")) {
-              json["token"] = nullptr;
-              stored_body = json.dump();
-            }
-          }
-          nlohmann::json headers = nlohmann::json::array();
-          for (const auto& [name, value] : response.headers) headers.push_back({name, value});
+          const auto [body, headers] = stored_form(response);
           tx.exec_params(
               "INSERT INTO api.idempotency (principal_id, idempotency_key, method, path, request_sha256, "
               "response_status, response_content_type, response_body, response_headers) "
               "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)",
               principal.id.value(), std::string(*key), request.method, request.path.substr(0, 2048), digest,
-              static_cast<int>(response.status), response.content_type, stored_body, headers.dump());
+              static_cast<int>(response.status), response.content_type, body, headers);
         }
         return response;
       });
@@ -462,6 +561,8 @@ ApiOptions api_options_from(const config::Config& config) {
   options.api_key_hash_iterations = static_cast<int>(config.integer("api.api_key_hash_iterations"));
   options.credential_cache_ttl = std::chrono::seconds(config.integer("api.credential_cache_ttl_s"));
   options.auth_failure_burst = static_cast<double>(config.integer("api.auth_failure_burst"));
+  options.reservation_stale_after =
+      std::chrono::milliseconds(config.integer("api.forward_timeout_ms")) + std::chrono::seconds(5);
   return options;
 }
 

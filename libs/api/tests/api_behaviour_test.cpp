@@ -132,6 +132,87 @@ TEST_F(ApiBehaviour, OneIdempotencyKeyReplayedConcurrentlyHasOneEffectAndIdentic
   EXPECT_EQ(count(harness, "SELECT count(*) FROM cch.collateral_withdrawal"), 1);
 }
 
+// A forwarded command reserves its key, is forwarded holding no database connection, then stores
+// its answer (migration 0009). Each way that can go, reached directly.
+TEST(ApiIdempotency, AReservedKeyIsWaitedForAStaleOneTakenOverAndA5xxReleasesIt) {
+  auto options = ApiHarness::test_options();
+  options.reservation_stale_after = std::chrono::milliseconds(2'000);
+  ApiHarness harness(options);
+  const std::string target = "/v1/members/" + harness.member_a.to_string() + "/collateral-deposits";
+  const auto body = [](const std::string& reference) {
+    return R"({"amount":"10.00","currency":"USD","bank_reference":")" + reference + R"("})";
+  };
+  const auto deposits = [&] { return count(harness, "SELECT count(*) FROM ledger.journal WHERE kind = 'collateral_deposit'"); };
+  const auto principal_id =
+      count(harness, "SELECT principal_id FROM api.principal WHERE name = '" + harness.operator_caller.name + "'");
+  // A reservation as another request of the same principal would have left it.
+  const auto reserve = [&](const std::string& key, const std::string& reference, const std::string& age) {
+    auto superuser = harness.fixture.superuser();
+    pqxx::work tx(superuser);
+    tx.exec_params(
+        "INSERT INTO api.idempotency (principal_id, idempotency_key, method, path, request_sha256, reserved_by, "
+        "created_at) VALUES ($1, $2, 'POST', $3, encode(sha256(convert_to('POST' || chr(10) || $3 || chr(10) || $4, "
+        "'UTF8')), 'hex'), 'another-request', clock_timestamp() - $5::interval)",
+        principal_id, key, target, body(reference), age);
+    tx.commit();
+  };
+  const std::int64_t before = deposits();
+
+  // 1. Reserved and fresh: the request waits, then answers what the other request stored.
+  reserve("held", "wire-held", "0 seconds");
+  http::Response waited;
+  std::thread waiter([&] {
+    waited = harness.call(harness.operator_caller, "POST", target, body("wire-held"), {{"Idempotency-Key", "held"}});
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  {
+    pqxx::connection writer(harness.fixture.writer_url);
+    pqxx::work tx(writer);
+    tx.exec("UPDATE api.idempotency SET response_status = 201, response_content_type = 'application/json', "
+            "response_body = '{\"answered\":\"elsewhere\"}' WHERE idempotency_key = 'held'");
+    tx.commit();
+  }
+  waiter.join();
+  EXPECT_EQ(waited.status, 201u) << waited.body;
+  EXPECT_EQ(waited.body, R"({"answered":"elsewhere"})");
+  EXPECT_TRUE(waited.header("Idempotent-Replayed").has_value());
+  EXPECT_EQ(deposits(), before);  // it did not run the command itself
+
+  // 2. Reserved an hour ago by a request that died: taken over, the command runs once.
+  reserve("orphan", "wire-orphan", "1 hour");
+  const auto taken = harness.call(harness.operator_caller, "POST", target, body("wire-orphan"),
+                                  {{"Idempotency-Key", "orphan"}});
+  EXPECT_EQ(taken.status, 201u) << taken.body;
+  EXPECT_FALSE(taken.header("Idempotent-Replayed").has_value());
+  EXPECT_EQ(deposits(), before + 1);
+  EXPECT_EQ(count(harness, "SELECT count(*) FROM api.idempotency WHERE idempotency_key = 'orphan' "
+                           "AND response_status = 201 AND reserved_by <> 'another-request'"),
+            1);
+  const auto again = harness.call(harness.operator_caller, "POST", target, body("wire-orphan"),
+                                  {{"Idempotency-Key", "orphan"}});
+  EXPECT_EQ(again.body, taken.body);
+  EXPECT_EQ(deposits(), before + 1);
+
+  // 3. The owning service fails (5xx): nothing is stored, so the retry runs afresh.
+  harness.fail_forwards = true;
+  const auto failed = harness.call(harness.operator_caller, "POST", target, body("wire-retry"),
+                                   {{"Idempotency-Key", "retry-me"}});
+  EXPECT_EQ(failed.status, 503u);
+  EXPECT_EQ(count(harness, "SELECT count(*) FROM api.idempotency WHERE idempotency_key = 'retry-me'"), 0);
+  harness.fail_forwards = false;
+  const auto retried = harness.call(harness.operator_caller, "POST", target, body("wire-retry"),
+                                    {{"Idempotency-Key", "retry-me"}});
+  EXPECT_EQ(retried.status, 201u) << retried.body;
+  EXPECT_FALSE(retried.header("Idempotent-Replayed").has_value());
+  EXPECT_EQ(deposits(), before + 2);
+
+  // An answered key never changes, even for the services' own role.
+  pqxx::connection writer(harness.fixture.writer_url);
+  pqxx::work tx(writer);
+  EXPECT_THROW(tx.exec("UPDATE api.idempotency SET response_status = 200 WHERE idempotency_key = 'orphan'"),
+               pqxx::sql_error);
+}
+
 TEST_F(ApiBehaviour, TheSameKeyWithAnotherBodyIsRefusedAndAKeyIsRequired) {
   const std::string target = "/v1/members/" + harness.member_a.to_string() + "/collateral-deposits";
   const auto first = harness.call(harness.operator_caller, "POST", target,
@@ -221,6 +302,9 @@ TEST_F(ApiBehaviour, StoredResponsesAreKeptAtLeast24HoursWhateverThePurgeAsks) {
   {
     auto superuser = harness.fixture.superuser();
     pqxx::work tx(superuser);
+    // Out of band: an answered key never changes (a trigger), so the clock is turned back with
+    // triggers off, as only a superuser can.
+    tx.exec("SET LOCAL session_replication_role = replica");
     tx.exec("UPDATE api.idempotency SET created_at = now() - interval '25 hours' "
             "WHERE response_body LIKE '%wire-old%'");
     tx.commit();

@@ -57,6 +57,11 @@ ApiHarness::ApiHarness(ApiOptions options, std::chrono::milliseconds api_pool_ac
   registry::add_registry_routes(registry_router, services_context);
   settlement::add_settlement_routes(settlement_router, services_context);
   Forward forward = [this](Executor service, const http::Request& forwarded) {
+    if (fail_forwards) {
+      http::Response response = http::problem(503, "owning_service_unavailable", "Service unavailable", "test");
+      response.headers.emplace_back("Retry-After", "1");
+      return response;
+    }
     http::Request copy = forwarded;
     return service == Executor::registry ? registry_router.dispatch(copy) : settlement_router.dispatch(copy);
   };

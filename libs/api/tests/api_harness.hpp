@@ -59,6 +59,8 @@ class ApiHarness {
   http::Router settlement_router;
   http::Router router;
   std::shared_ptr<Api> api;
+  // While set, every forward answers 503 owning_service_unavailable without reaching the service.
+  std::atomic<bool> fail_forwards{false};
 
   MemberId member_a;
   MemberId member_b;

@@ -12,7 +12,10 @@
 //                        logged as "object_access_denied" and audited with that reason
 //   6. POST only: Idempotency-Key (required, 1-200 visible ASCII): a replay answers the stored
 //      first response (Idempotent-Replayed: true); the same key with another method, target or
-//      body is refused 422 "idempotency_key_reused" (see idempotency.hpp)
+//      body is refused 422 "idempotency_key_reused". A forwarded command reserves its key, is
+//      forwarded holding no database connection, then stores its answer; a request with a key
+//      still reserved waits for that answer (409 "idempotency_key_in_progress" after the forward
+//      timeout and 5 s); a 5xx stores nothing, so a retry runs afresh
 //   7. the handler: a read straight from PostgreSQL, a command of the api itself (credentials),
 //      or a command forwarded to its owning service (registry, settlement) over internal HTTP
 //      with the principal and request id
@@ -79,6 +82,9 @@ struct ApiOptions {
   std::chrono::seconds credential_cache_ttl{30};
   double auth_failures_per_second = 1;
   double auth_failure_burst = 20;
+  // A forwarded command's Idempotency-Key reservation older than this is taken to belong to a
+  // request that died mid-forward, and a retry may take it over: the forward timeout and 5 s.
+  std::chrono::milliseconds reservation_stale_after{15'000};
 };
 
 ApiOptions api_options_from(const config::Config& config);
