@@ -343,6 +343,8 @@ http::Response forwarded_once(Api& api, const RouteSpec& route, const http::Requ
     exec_alone(api, "SELECT api.release_idempotency($1, $2, $3)", principal_id, key, request.request_id);
     return response;
   }
+  // Stored only if the reservation is still this request's: had it been taken over (this request
+  // outlived the stale bound), the request that took it stores its own answer.
   const auto [body, headers] = stored_form(response);
   exec_alone(api,
              "UPDATE api.idempotency SET response_status = $4, response_content_type = $5, response_body = $6, "
