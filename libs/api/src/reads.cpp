@@ -1,4 +1,6 @@
-// The api's reads: straight from PostgreSQL in one repeatable-read transaction each.
+// The api's reads: straight from PostgreSQL, each in one statement or one repeatable-read
+// transaction (ReadRoute::snapshot); an account's balance in a statement shared with concurrent
+// requests (Api::accounts).
 #include "api_impl.hpp"
 
 #include "cch/api/credentials.hpp"

@@ -298,8 +298,7 @@ http::Response forwarded_once(Api& api, const RouteSpec& route, const http::Requ
   constexpr auto kPoll = std::chrono::milliseconds(10);
   const auto give_up = Clock::now() + api.options.reservation_stale_after + std::chrono::seconds(5);
   const std::int64_t principal_id = principal.id.value();
-  bool reserved = false;
-  while (!reserved) {
+  for (;;) {  // until this request holds the reservation
     const auto found = exec_alone(
         api,
         "WITH reserved AS ("
@@ -312,14 +311,11 @@ http::Response forwarded_once(Api& api, const RouteSpec& route, const http::Requ
         principal_id, key, request.method, request.path.substr(0, 2048), digest, request.request_id,
         static_cast<std::int64_t>(api.options.reservation_stale_after.count()));
     const auto row = found[0];
-    if (row[0].as<bool>()) {
-      reserved = true;
-      break;
-    }
+    if (row[0].as<bool>()) break;
     if (!row[1].is_null()) {  // the key is known (if the row was not visible yet, look again)
       if (row[1].as<std::string>() != digest) return key_reused();
       if (!row[2].is_null()) {
-        return replay_of(pqxx::row(found[0]).slice(2, 6));
+        return replay_of(row.slice(2, 6));
       }
       if (row[7].as<bool>()) {  // stale: its request died mid-forward
         const auto taken = exec_alone(
@@ -330,7 +326,6 @@ http::Response forwarded_once(Api& api, const RouteSpec& route, const http::Requ
         if (taken.affected_rows() == 1) {
           log::warn("idempotency_reservation_taken_over",
                     {{"principal", principal.name}, {"stale_request_id", row[6].as<std::string>()}});
-          reserved = true;
           break;
         }
       }
