@@ -45,10 +45,12 @@ struct AccountRow {
 };
 
 // Reads of single accounts, the hottest route, combined across concurrent requests into one
-// statement (db::CombinedReads): at most 64 accounts per statement, at most 2 statements at once,
-// on two connections of their own (account_read_pool_options).
+// statement (db::CombinedReads): at most 64 accounts per statement, one statement at a time, on
+// a connection of their own (account_read_pool_options). With one in flight, the reads that
+// arrive while it runs all share the next: measured, 2.4 reads per statement against 1.5 with two
+// in flight, and a quarter less PostgreSQL time per read.
 using AccountReads = db::CombinedReads<std::int64_t, AccountRow>;
-constexpr db::CombinedReadLimits kAccountReadLimits{.batch_max = 64, .in_flight_max = 2};
+constexpr db::CombinedReadLimits kAccountReadLimits{.batch_max = 64, .in_flight_max = 1};
 db::PoolOptions account_read_pool_options(const db::PoolOptions& service_pool);
 // Counts statements and the reads they carried (cch_api_account_read_statements_total,
 // cch_api_account_reads_total): their ratio is how many reads share a statement.

@@ -476,10 +476,7 @@ http::Response audited(Api& api, const http::Request& request, std::string_view 
   if (!api.audit.try_reserve()) return audit_backlog();
   const auto received_at = UtcTimestamp::now();
   const auto started = Clock::now();
-  Outcome outcome{http::problem(500, "internal_error", "Internal error",
-                                "the server failed to handle the request; quote the request id when reporting it"),
-                  std::nullopt,
-                  {}};
+  Outcome outcome{http::Response{.status = 500}, std::nullopt, {}};  // each path below sets its answer
   // The database being busy or away is the environment, not a bug: 503 with Retry-After, so a
   // client retries (a POST with the same Idempotency-Key, which makes the retry safe).
   const auto unavailable = [](std::string_view reason, std::string_view detail) {
@@ -502,6 +499,8 @@ http::Response audited(Api& api, const http::Request& request, std::string_view 
                                    "Idempotency-Key to learn the outcome");
   } catch (const std::exception& error) {
     log::error("api_request_failed", {{"route", std::string(route_pattern)}, {"what", error.what()}});
+    outcome.response = http::problem(500, "internal_error", "Internal error",
+                                     "the server failed to handle the request; quote the request id when reporting it");
   }
   AuditRecord record;
   record.received_at = received_at;

@@ -86,6 +86,52 @@ TEST_F(ApiBehaviour, AMemberSeesAnotherMembersObjectsAsMissingAndTheAttemptIsAud
             static_cast<std::int64_t>(attempts.size()));
 }
 
+TEST_F(ApiBehaviour, AnAccountReadsAsTheLedgerHoldsItInCompactJsonWithSortedKeys) {
+  deposit(harness.member_a, "500.00", "wire-read");
+  const auto [member_account, house_account] = db::run_transaction(
+      *harness.fixture.pool, db::Isolation::read_committed, {}, [&](pqxx::transaction_base& tx) {
+        const auto member = ledger::open_member_account(tx, harness.member_a, ledger::AccountKind::collateral,
+                                                        Currency::usd());
+        const auto house = tx.exec("SELECT min(account_id) FROM ledger.account WHERE member_id IS NULL AND currency = 'USD'")[0][0];
+        return std::pair{member.to_string(), house.as<std::string>()};
+      });
+  const auto stored = [&](const std::string& account) {
+    return db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {}, [&](pqxx::transaction_base& tx) {
+      const auto row = tx.exec_params(
+          "SELECT a.kind, COALESCE(b.balance_minor, 0), COALESCE(b.version, 0) FROM ledger.account a "
+          "LEFT JOIN ledger.account_balance b USING (account_id) WHERE a.account_id = $1::bigint",
+          account)[0];
+      return std::tuple{row[0].as<std::string>(), row[1].as<std::int64_t>(), row[2].as<std::int64_t>()};
+    });
+  };
+  const auto read_as = [&](const Caller& caller, const std::string& account) {
+    const auto response = harness.call(caller, "GET", "/v1/accounts/" + account);
+    EXPECT_EQ(response.status, 200u) << response.body;
+    EXPECT_EQ(response.content_type, "application/json");
+    const auto body = json_of(response);
+    EXPECT_EQ(body.dump(), response.body);  // compact, keys sorted: the bytes a JSON tree would give
+    return body;
+  };
+
+  const auto [member_kind, member_minor, member_postings] = stored(member_account);
+  const auto own = read_as(harness.member_a_caller, member_account);
+  EXPECT_EQ(own["account_id"], member_account);
+  EXPECT_EQ(own["member_id"], harness.member_a.to_string());
+  EXPECT_EQ(own["kind"], member_kind);
+  EXPECT_EQ(own["currency"], "USD");
+  EXPECT_EQ(own["balance"], format_amount(Money{member_minor, Currency::usd()}));
+  EXPECT_NE(member_minor, 0);
+  EXPECT_EQ(own["posting_count"], member_postings);
+  EXPECT_GE(member_postings, 1);
+
+  const auto [house_kind, house_minor, house_postings] = stored(house_account);
+  const auto house = read_as(harness.auditor_caller, house_account);
+  EXPECT_TRUE(house["member_id"].is_null());
+  EXPECT_EQ(house["kind"], house_kind);
+  EXPECT_EQ(house["balance"], format_amount(Money{house_minor, Currency::usd()}));
+  EXPECT_EQ(house["posting_count"], house_postings);
+}
+
 TEST_F(ApiBehaviour, AMemberSeesOnlyItsOwnAndTheHousesPostingsOfAJournal) {
   const std::string journal = deposit(harness.member_a, "20.00", "wire-2");
   const auto seen = json_of(harness.call(harness.member_a_caller, "GET", "/v1/journals/" + journal));
