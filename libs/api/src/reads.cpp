@@ -527,6 +527,20 @@ http::Response member_positions(Api&, pqxx::transaction_base& tx, const http::Re
   return http::json_response(200, {{"member_id", id->to_string()}, {"items", std::move(items)}});
 }
 
+// The venues a member has authorised to register its trades, live and revoked (at most 1000).
+http::Response member_venue_authorisations(Api&, pqxx::transaction_base& tx, const http::Request& request,
+                                           const access::Principal&) {
+  QueryReader query(request, {});
+  if (query.failed()) return query.failure();
+  const auto id = path_id<MemberId>(request, "member_id");
+  if (!id || !registry::find_member(tx, *id)) return not_found();
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto& authorisation : registry::venue_authorisations(tx, *id)) {
+    items.push_back(registry::venue_authorisation_json(authorisation));
+  }
+  return http::json_response(200, {{"member_id", id->to_string()}, {"items", std::move(items)}});
+}
+
 // Trades in id order. A member sees the trades it is a party to; staff see all and may filter
 // by member. Filters: state, product_id, member_id (staff).
 http::Response list_trades(Api&, pqxx::transaction_base& tx, const http::Request& request,
@@ -684,6 +698,7 @@ ReadRoute read_route(std::string_view method, std::string_view pattern) {
       {"GET /v1/products/{product_id}/reference-prices", {product_reference_prices, false}},
       {"GET /v1/members/{member_id}/limits", {member_limits, true}},
       {"GET /v1/members/{member_id}/positions", {member_positions, false}},
+      {"GET /v1/members/{member_id}/venue-authorisations", {member_venue_authorisations, false}},
       {"GET /v1/trades", {list_trades, true}},
       {"GET /v1/trades/{trade_id}", {get_trade, true}},
   };

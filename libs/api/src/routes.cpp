@@ -33,6 +33,9 @@ constexpr RoleSet kRiskOfficer{Role::risk_officer};
 // Trades, positions and limits: the member itself, risk officers and operators (auditors read the
 // ledger and the audit logs only).
 constexpr RoleSet kTradingReaders{Role::member, Role::risk_officer, Role::operator_};
+// A member's own arrangements (which venues may register its trades): the member, or an operator
+// on its behalf.
+constexpr RoleSet kMemberOrOperator{Role::member, Role::operator_};
 
 // The one table of public routes. Order: as the OpenAPI document lists them.
 constexpr std::array kRoutes = {
@@ -92,6 +95,12 @@ constexpr std::array kRoutes = {
               200, "Set a member's position limit for a product"},
     RouteSpec{"GET", "/v1/members/{member_id}/positions", kTradingReaders, Ownership::member, Executor::read, 200,
               "A member's net positions per product and delivery month"},
+    RouteSpec{"GET", "/v1/members/{member_id}/venue-authorisations", kTradingReaders, Ownership::member,
+              Executor::read, 200, "The venues a member has authorised"},
+    RouteSpec{"POST", "/v1/members/{member_id}/venue-authorisations", kMemberOrOperator, Ownership::member,
+              Executor::registry, 201, "Authorise a venue to register the member's trades"},
+    RouteSpec{"POST", "/v1/members/{member_id}/venue-authorisations/{venue_principal_id}/revoke", kMemberOrOperator,
+              Ownership::member, Executor::registry, 200, "Revoke a venue's authorisation"},
     RouteSpec{"GET", "/v1/trades", kTradingReaders, Ownership::none, Executor::read, 200, "List trades"},
     RouteSpec{"POST", "/v1/trades", kMember, Ownership::none, Executor::registry, 201, "Submit a trade"},
     RouteSpec{"GET", "/v1/trades/{trade_id}", kTradingReaders, Ownership::trade, Executor::read, 200,
@@ -476,7 +485,8 @@ http::Response audited(Api& api, const http::Request& request, std::string_view 
   if (!api.audit.try_reserve()) return audit_backlog();
   const auto received_at = UtcTimestamp::now();
   const auto started = Clock::now();
-  Outcome outcome{http::Response{.status = 500}, std::nullopt, {}};  // each path below sets its answer
+  Outcome outcome{http::Response{}, std::nullopt, {}};
+  outcome.response.status = 500;  // each path below sets its answer
   // The database being busy or away is the environment, not a bug: 503 with Retry-After, so a
   // client retries (a POST with the same Idempotency-Key, which makes the retry safe).
   const auto unavailable = [](std::string_view reason, std::string_view detail) {

@@ -132,6 +132,54 @@ TEST_F(ApiBehaviour, AnAccountReadsAsTheLedgerHoldsItInCompactJsonWithSortedKeys
   EXPECT_EQ(house["posting_count"], house_postings);
 }
 
+// A member decides which venues may register its trades: it authorises and revokes for itself
+// only (an operator may act on its behalf), and the list shows who did what.
+TEST_F(ApiBehaviour, AMemberAuthorisesAndRevokesAVenueForItselfOnly) {
+  const std::string a = harness.member_a.to_string();
+  const std::string venue = std::to_string(count(harness, "SELECT principal_id FROM api.principal WHERE name = 'auction-house'"));
+  const std::string auditor = std::to_string(count(harness, "SELECT principal_id FROM api.principal WHERE role = 'auditor' LIMIT 1"));
+  const std::string authorisations = "/v1/members/" + a + "/venue-authorisations";
+  const std::string body = R"({"venue_principal_id":")" + venue + "\"}";
+
+  const auto granted = harness.post(harness.member_a_caller, authorisations, body);
+  ASSERT_EQ(granted.status, 201u) << granted.body;
+  EXPECT_EQ(json_of(granted)["status"], "authorised");
+  EXPECT_EQ(json_of(granted)["venue"], "auction-house");
+  EXPECT_EQ(json_of(granted)["authorised_by"], harness.member_a_caller.name);
+  EXPECT_TRUE(json_of(granted)["revoked_at"].is_null());
+  EXPECT_EQ(harness.post(harness.member_a_caller, authorisations, body).status, 200u);  // already live
+
+  // Another member may not act for A; what is not a venue cannot be authorised; nothing settable.
+  EXPECT_EQ(harness.post(harness.member_b_caller, authorisations, body).status, 404u);
+  const auto not_venue = harness.post(harness.member_a_caller, authorisations, R"({"venue_principal_id":")" + auditor + "\"}");
+  EXPECT_EQ(not_venue.status, 422u);
+  EXPECT_EQ(reason_of(not_venue), "unknown_venue");
+  const auto settable =
+      harness.post(harness.member_a_caller, authorisations, R"({"venue_principal_id":")" + venue + R"(","status":"revoked"})");
+  EXPECT_EQ(settable.status, 422u);
+  EXPECT_EQ(reason_of(settable), "field_not_settable");
+  EXPECT_EQ(harness.call(harness.member_b_caller, "GET", authorisations).status, 404u);
+
+  // An operator revokes on A's behalf; the member and risk officers see it revoked, and by whom.
+  const auto revoked = harness.post(harness.operator_caller, authorisations + "/" + venue + "/revoke", "{}");
+  ASSERT_EQ(revoked.status, 200u) << revoked.body;
+  EXPECT_EQ(json_of(revoked)["status"], "revoked");
+  EXPECT_EQ(json_of(revoked)["revoked_by"], harness.operator_caller.name);
+  const auto listed = json_of(harness.call(harness.risk_caller, "GET", authorisations));
+  ASSERT_EQ(listed["items"].size(), 1u);
+  EXPECT_EQ(listed["items"][0]["status"], "revoked");
+  EXPECT_EQ(json_of(harness.call(harness.member_a_caller, "GET", authorisations))["items"], listed["items"]);
+  // Never authorised by B: nothing to revoke.
+  EXPECT_EQ(harness.post(harness.member_b_caller, "/v1/members/" + harness.member_b.to_string() +
+                                                      "/venue-authorisations/" + venue + "/revoke", "{}")
+                .status,
+            404u);
+  // Renewed by A itself: live again.
+  const auto renewed = harness.post(harness.member_a_caller, authorisations, body);
+  EXPECT_EQ(renewed.status, 201u) << renewed.body;
+  EXPECT_EQ(json_of(renewed)["status"], "authorised");
+}
+
 TEST_F(ApiBehaviour, AMemberSeesOnlyItsOwnAndTheHousesPostingsOfAJournal) {
   const std::string journal = deposit(harness.member_a, "20.00", "wire-2");
   const auto seen = json_of(harness.call(harness.member_a_caller, "GET", "/v1/journals/" + journal));

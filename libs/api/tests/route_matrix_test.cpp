@@ -58,6 +58,11 @@ class RouteMatrix : public ::testing::Test {
       }
       ASSERT_TRUE(registry::publish_reference_price(tx, ProductId::parse(product).value(), trading_month->first_day,
                                                     PricePerGpuHour{21'000}, "setup"));
+      // Both members let the harness's venue register their trades.
+      const auto venue = tx.exec("SELECT principal_id FROM api.principal WHERE name = 'auction-house'")[0][0];
+      for (const MemberId member : {harness.member_a, harness.member_b}) {
+        ASSERT_TRUE(registry::authorise_venue(tx, member, venue.as<std::int64_t>(), "setup"));
+      }
     });
     standing_trade = fresh_trade(harness.member_a);
   }
@@ -114,10 +119,10 @@ class RouteMatrix : public ::testing::Test {
         }));
   }
 
-  std::string fresh_principal() {
+  std::string fresh_principal(const std::string& role = "auditor") {
     return db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {},
                                [&](pqxx::transaction_base& tx) {
-                                 return create_principal(tx, harness.unique("p"), "auditor", std::nullopt, "setup")
+                                 return create_principal(tx, harness.unique("p"), role, std::nullopt, "setup")
                                      .value()
                                      .principal.id.to_string();
                                });
@@ -198,6 +203,21 @@ class RouteMatrix : public ::testing::Test {
                          R"({"product_id":")" + product + R"(","max_gpu_hours":1000000000})"};
          }},
         {"GET /v1/members/{member_id}/positions", [&] { return Sample{"/v1/members/" + a + "/positions", ""}; }},
+        {"GET /v1/members/{member_id}/venue-authorisations",
+         [&] { return Sample{"/v1/members/" + a + "/venue-authorisations", ""}; }},
+        {"POST /v1/members/{member_id}/venue-authorisations",
+         [&] {
+           return Sample{"/v1/members/" + a + "/venue-authorisations",
+                         R"({"venue_principal_id":")" + fresh_principal("venue") + "\"}"};
+         }},
+        {"POST /v1/members/{member_id}/venue-authorisations/{venue_principal_id}/revoke",
+         [&] {
+           const std::string venue = fresh_principal("venue");
+           db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {}, [&](pqxx::transaction_base& tx) {
+             ASSERT_TRUE(registry::authorise_venue(tx, harness.member_a, std::stoll(venue), "setup"));
+           });
+           return Sample{"/v1/members/" + a + "/venue-authorisations/" + venue + "/revoke", "{}"};
+         }},
         {"GET /v1/trades", [] { return Sample{"/v1/trades?limit=5", ""}; }},
         {"POST /v1/trades",
          [&] {

@@ -73,6 +73,8 @@ std::string_view to_string(CatalogRefusal refusal) {
     case CatalogRefusal::invalid_price: return "invalid_price";
     case CatalogRefusal::price_off_tick: return "price_off_tick";
     case CatalogRefusal::invalid_limit: return "invalid_limit";
+    case CatalogRefusal::unknown_venue: return "unknown_venue";
+    case CatalogRefusal::venue_authorisation_absent: return "venue_authorisation_absent";
   }
   return "unknown";
 }
@@ -225,6 +227,80 @@ Result<MemberLimits, CatalogError> set_position_limit(pqxx::transaction_base& tx
       "updated_at = clock_timestamp(), updated_by = EXCLUDED.updated_by",
       member.value(), product.value(), max_gpu_hours, std::string(by));
   return *member_limits(tx, member);
+}
+
+namespace {
+
+constexpr std::string_view kVenueAuthorisationColumns =
+    "v.member_id, v.venue_principal_id, p.name, (extract(epoch FROM v.authorised_at) * 1000000)::bigint, "
+    "v.authorised_by, (extract(epoch FROM v.revoked_at) * 1000000)::bigint, v.revoked_by";
+
+VenueAuthorisation venue_authorisation_from(const pqxx::row& row) {
+  VenueAuthorisation authorisation{.member = MemberId(row[0].as<std::int64_t>()),
+                                   .venue_principal_id = row[1].as<std::int64_t>(),
+                                   .venue_name = row[2].as<std::string>(),
+                                   .authorised_at = db::timestamp_of(row[3]),
+                                   .authorised_by = row[4].as<std::string>(),
+                                   .revoked_at = std::nullopt,
+                                   .revoked_by = std::nullopt};
+  if (!row[5].is_null()) authorisation.revoked_at = db::timestamp_of(row[5]);
+  if (!row[6].is_null()) authorisation.revoked_by = row[6].as<std::string>();
+  return authorisation;
+}
+
+std::optional<VenueAuthorisation> find_venue_authorisation(pqxx::transaction_base& tx, MemberId member,
+                                                           std::int64_t venue_principal_id) {
+  const auto rows = db::exec_cached(tx,
+      "SELECT " + std::string(kVenueAuthorisationColumns) +
+          " FROM cch.member_venue v JOIN api.principal p ON p.principal_id = v.venue_principal_id "
+          "WHERE v.member_id = $1 AND v.venue_principal_id = $2",
+      member.value(), venue_principal_id);
+  if (rows.empty()) return std::nullopt;
+  return venue_authorisation_from(rows[0]);
+}
+
+bool is_venue(pqxx::transaction_base& tx, std::int64_t principal_id) {
+  return !db::exec_cached(tx, "SELECT 1 FROM api.principal WHERE principal_id = $1 AND role = 'venue'", principal_id)
+              .empty();
+}
+
+}  // namespace
+
+Result<VenueAuthorised, CatalogError> authorise_venue(pqxx::transaction_base& tx, MemberId member,
+                                                      std::int64_t venue_principal_id, std::string_view by) {
+  if (!member_exists(tx, member)) return fail(error(CatalogRefusal::unknown_member));
+  if (!is_venue(tx, venue_principal_id)) return fail(error(CatalogRefusal::unknown_venue));
+  const auto changed = db::exec_cached(tx,
+      "INSERT INTO cch.member_venue (member_id, venue_principal_id, authorised_by) VALUES ($1, $2, $3) "
+      "ON CONFLICT (member_id, venue_principal_id) DO UPDATE SET authorised_at = clock_timestamp(), "
+      "authorised_by = EXCLUDED.authorised_by, revoked_at = NULL, revoked_by = NULL "
+      "WHERE cch.member_venue.revoked_at IS NOT NULL RETURNING 1",
+      member.value(), venue_principal_id, std::string(by));
+  return VenueAuthorised{*find_venue_authorisation(tx, member, venue_principal_id), !changed.empty()};
+}
+
+Result<VenueAuthorised, CatalogError> revoke_venue(pqxx::transaction_base& tx, MemberId member,
+                                                   std::int64_t venue_principal_id, std::string_view by) {
+  if (!lock_member(tx, member)) return fail(error(CatalogRefusal::unknown_member));
+  const auto changed = db::exec_cached(tx,
+      "UPDATE cch.member_venue SET revoked_at = clock_timestamp(), revoked_by = $3 "
+      "WHERE member_id = $1 AND venue_principal_id = $2 AND revoked_at IS NULL RETURNING 1",
+      member.value(), venue_principal_id, std::string(by));
+  auto found = find_venue_authorisation(tx, member, venue_principal_id);
+  if (!found) return fail(error(CatalogRefusal::venue_authorisation_absent));
+  return VenueAuthorised{std::move(*found), !changed.empty()};
+}
+
+std::vector<VenueAuthorisation> venue_authorisations(pqxx::transaction_base& tx, MemberId member) {
+  std::vector<VenueAuthorisation> found;
+  for (const auto& row : db::exec_cached(tx,
+           "SELECT " + std::string(kVenueAuthorisationColumns) +
+               " FROM cch.member_venue v JOIN api.principal p ON p.principal_id = v.venue_principal_id "
+               "WHERE v.member_id = $1 ORDER BY v.venue_principal_id LIMIT 1000",
+           member.value())) {
+    found.push_back(venue_authorisation_from(row));
+  }
+  return found;
 }
 
 }  // namespace cch::registry

@@ -119,9 +119,16 @@ void Book::load(pqxx::transaction_base& tx, std::span<const Candidate> candidate
   const std::string member_array = db::integer_array(members);
   const std::string product_array = db::integer_array(products);
   const std::string month_array = db::text_array(months);
+  std::optional<std::int64_t> venue;
+  for (const auto& candidate : candidates) {
+    if (!candidate.trade.venue) continue;
+    assert((!venue || venue == candidate.trade.venue) && "one load, one venue");
+    venue = candidate.trade.venue;
+  }
 
   // One statement, one row per fact, tagged by its kind:
   //   auth    member, product                      an authorisation
+  //   venue   member, venue principal              a live authorisation of the batch's venue
   //   ref     product, -, month, price ticks       a reference price
   //   oi      product, -, month, GPU-hours         open interest (every member's bought GPU-hours)
   //   net     product, member, month, GPU-hours    a member's net position
@@ -130,6 +137,8 @@ void Book::load(pqxx::transaction_base& tx, std::span<const Candidate> candidate
   const auto rows = db::exec_cached(tx,
       "SELECT 'auth', member_id, product_id, NULL::text, NULL::bigint, NULL::bigint FROM cch.member_product "
       "WHERE member_id = ANY($1::bigint[]) AND product_id = ANY($2::bigint[]) "
+      "UNION ALL SELECT 'venue', member_id, venue_principal_id, NULL, NULL, NULL FROM cch.member_venue "
+      "WHERE member_id = ANY($1::bigint[]) AND venue_principal_id = $4::bigint AND revoked_at IS NULL "
       "UNION ALL SELECT 'ref', product_id, NULL, delivery_month::text, price_ticks, NULL FROM cch.reference_price "
       "WHERE product_id = ANY($2::bigint[]) AND delivery_month = ANY($3::date[]) "
       "UNION ALL SELECT 'oi', product_id, NULL, delivery_month::text, sum(bought_gpu_hours)::bigint, NULL "
@@ -148,12 +157,14 @@ void Book::load(pqxx::transaction_base& tx, std::span<const Candidate> candidate
       "- COALESCE((SELECT sum(amount_minor) FROM cch.collateral_withdrawal w "
       "            WHERE w.member_id = m.member_id AND w.currency = 'USD' AND w.status = 'requested'), 0)::bigint "
       "FROM unnest($1::bigint[]) AS m (member_id)",
-      member_array, product_array, month_array);
+      member_array, product_array, month_array, venue);
   for (const auto& row : rows) {
     const std::string kind = row[0].as<std::string>();
     const std::int64_t first = row[1].as<std::int64_t>();
     if (kind == "auth") {
       authorised_.emplace(first, row[2].as<std::int64_t>());
+    } else if (kind == "venue") {
+      venue_authorised_.emplace(first, row[2].as<std::int64_t>());
     } else if (kind == "ref") {
       reference_ticks_.emplace(MonthKey{first, row[3].as<std::string>()}, row[4].as<std::int64_t>());
     } else if (kind == "oi") {
@@ -183,6 +194,15 @@ Checked Book::check(pqxx::transaction_base& tx, const RegistrationPolicy& policy
     if (status == status_.end() || status->second != "active") {
       return {failure(TradeRefusal::member_not_active, std::string("the ") + side_name(view.side) + " is not active",
                       view.member)};
+    }
+  }
+  if (trade.venue) {
+    for (const auto& view : sides_of(trade)) {
+      if (!venue_authorised_.contains({view.member.value(), *trade.venue})) {
+        return {failure(TradeRefusal::venue_not_authorised,
+                        std::string("the ") + side_name(view.side) + " has not authorised this venue to register its trades",
+                        view.member)};
+      }
     }
   }
   for (const auto& view : sides_of(trade)) {

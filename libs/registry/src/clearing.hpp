@@ -61,9 +61,10 @@ class Book {
   static Book lock(pqxx::transaction_base& tx, std::vector<std::int64_t> members);
   [[nodiscard]] bool has_member(MemberId member) const { return status_.contains(member.value()); }
 
-  // Reads what the checks of these candidates need: authorisations, reference prices, positions
-  // and open interest, position limits, credit limits, credit used and collateral. Precondition:
-  // every member the candidates name was locked by lock().
+  // Reads what the checks of these candidates need: authorisations (of products and, for a
+  // venue's trades, of the venue), reference prices, positions and open interest, position
+  // limits, credit limits, credit used and collateral. Precondition: every member the candidates
+  // name was locked by lock(); the candidates of one load come from one venue or none.
   void load(pqxx::transaction_base& tx, std::span<const Candidate> candidates);
 
   // The checks, in trades.hpp's order, against the book as it stands.
@@ -82,6 +83,7 @@ class Book {
   };
   std::map<std::int64_t, std::string> status_;
   std::set<std::pair<std::int64_t, std::int64_t>> authorised_;  // member, product
+  std::set<std::pair<std::int64_t, std::int64_t>> venue_authorised_;  // member, venue principal (live)
   std::map<MonthKey, std::int64_t> reference_ticks_;
   std::map<MonthKey, std::int64_t> open_interest_;
   std::map<PositionKey, std::int64_t> net_;

@@ -23,7 +23,8 @@ std::string price_text(PricePerGpuHour price) { return price.format(); }
 http::Response catalog_refusal(const CatalogError& error) {
   switch (error.refusal) {
     case CatalogRefusal::unknown_product:
-    case CatalogRefusal::unknown_member: return not_found();
+    case CatalogRefusal::unknown_member:
+    case CatalogRefusal::venue_authorisation_absent: return not_found();
     case CatalogRefusal::product_code_taken:
       return http::problem(409, error.reason, "Product code taken", "a product with this code has another definition");
     default: break;
@@ -163,6 +164,17 @@ nlohmann::json reference_price_json(const ReferencePrice& price) {
           {"price", price_text(price.price)},
           {"published_at", price.published_at.format()},
           {"published_by", price.published_by}};
+}
+
+nlohmann::json venue_authorisation_json(const VenueAuthorisation& authorisation) {
+  return {{"member_id", authorisation.member.to_string()},
+          {"venue_principal_id", std::to_string(authorisation.venue_principal_id)},
+          {"venue", authorisation.venue_name},
+          {"status", authorisation.revoked_at ? "revoked" : "authorised"},
+          {"authorised_at", authorisation.authorised_at.format()},
+          {"authorised_by", authorisation.authorised_by},
+          {"revoked_at", authorisation.revoked_at ? nlohmann::json(authorisation.revoked_at->format()) : nlohmann::json()},
+          {"revoked_by", authorisation.revoked_by ? nlohmann::json(*authorisation.revoked_by) : nlohmann::json()}};
 }
 
 nlohmann::json limits_json(const MemberLimits& limits) {
@@ -325,6 +337,42 @@ http::Response authorise_member_command(runtime::ServiceContext& context, const 
                                {{"member_id", MemberId(*member).to_string()},
                                 {"product_id", ProductId(*product).to_string()},
                                 {"authorised", true}});
+  });
+}
+
+// A member authorises a venue to register its trades (or an operator does, on the member's
+// behalf); a member acts only for itself (the api checked; checked again here).
+http::Response authorise_venue_command(runtime::ServiceContext& context, const http::Request& request) {
+  return command(request, {Role::member, Role::operator_}, [&](const runtime::InternalCaller& caller) {
+    const auto member = request.path_id("member_id");
+    if (!member || (caller.principal.member && caller.principal.member->value() != *member)) return not_found();
+    auto body = http::BodyReader::open(request, {"venue_principal_id"},
+                                       {"member_id", "venue", "status", "authorised_at", "authorised_by",
+                                        "revoked_at", "revoked_by"});
+    if (!body) return body.error();
+    const auto venue = body->id("venue_principal_id");
+    if (body->failed()) return body->failure();
+    const auto authorised = transact(context, [&](pqxx::transaction_base& tx) {
+      return authorise_venue(tx, MemberId(*member), *venue, caller.principal.name);
+    });
+    if (!authorised) return catalog_refusal(authorised.error());
+    return http::json_response(authorised->changed ? 201 : 200, venue_authorisation_json(authorised->authorisation));
+  });
+}
+
+http::Response revoke_venue_command(runtime::ServiceContext& context, const http::Request& request) {
+  return command(request, {Role::member, Role::operator_}, [&](const runtime::InternalCaller& caller) {
+    const auto member = request.path_id("member_id");
+    const auto venue = request.path_id("venue_principal_id");
+    if (!member || !venue || (caller.principal.member && caller.principal.member->value() != *member)) {
+      return not_found();
+    }
+    if (auto body = http::BodyReader::open(request, {}, {}, true); !body) return body.error();  // nothing to set
+    const auto revoked = transact(context, [&](pqxx::transaction_base& tx) {
+      return revoke_venue(tx, MemberId(*member), *venue, caller.principal.name);
+    });
+    if (!revoked) return catalog_refusal(revoked.error());
+    return http::json_response(200, venue_authorisation_json(revoked->authorisation));
   });
 }
 
@@ -520,6 +568,10 @@ void add_trade_routes(http::Router& router, runtime::ServiceContext& context,
              [&context](const http::Request& request) { return publish_reference_price_command(context, request); });
   router.add("POST", prefix + "/v1/members/{member_id}/product-authorisations",
              [&context](const http::Request& request) { return authorise_member_command(context, request); });
+  router.add("POST", prefix + "/v1/members/{member_id}/venue-authorisations",
+             [&context](const http::Request& request) { return authorise_venue_command(context, request); });
+  router.add("POST", prefix + "/v1/members/{member_id}/venue-authorisations/{venue_principal_id}/revoke",
+             [&context](const http::Request& request) { return revoke_venue_command(context, request); });
   router.add("POST", prefix + "/v1/members/{member_id}/credit-limit",
              [&context](const http::Request& request) { return set_credit_limit_command(context, request); });
   router.add("POST", prefix + "/v1/members/{member_id}/position-limits",

@@ -300,6 +300,7 @@ std::string_view to_string(TradeRefusal refusal) {
     case TradeRefusal::trade_expired: return "trade_expired";
     case TradeRefusal::own_submission: return "own_submission";
     case TradeRefusal::member_not_active: return "member_not_active";
+    case TradeRefusal::venue_not_authorised: return "venue_not_authorised";
     case TradeRefusal::product_not_authorised: return "product_not_authorised";
     case TradeRefusal::product_not_trading: return "product_not_trading";
     case TradeRefusal::window_started: return "window_started";

@@ -135,6 +135,16 @@ class Registration : public ::testing::Test {
     tx.commit();
   }
 
+  // A venue principal, authorised by each of `members` to register their trades.
+  VenueActor venue_authorised_by(const std::string& name, std::initializer_list<MemberId> members) {
+    const std::int64_t id = scalar("INSERT INTO api.principal (name, role, created_by) VALUES ('" + name +
+                                   "', 'venue', 'test') RETURNING principal_id");
+    run([&](pqxx::transaction_base& tx) {
+      for (const MemberId member : members) EXPECT_TRUE(authorise_venue(tx, member, id, "test"));
+    });
+    return VenueActor{id, name, std::nullopt};
+  }
+
   std::int64_t scalar(const std::string& sql) {
     return run([&](pqxx::transaction_base& tx) { return tx.exec(sql)[0][0].as<std::int64_t>(); });
   }

@@ -378,10 +378,7 @@ TEST_F(Registration, ConcurrentSubmissionsOfOneReferenceMakeOneTrade) {
 
 
 TEST_F(Registration, AVenueBatchClearsItsGoodTradesRefusesTheBadOnesAndWritesNothingForThem) {
-  const std::int64_t venue_id = scalar(
-      "INSERT INTO api.principal (name, role, created_by) VALUES ('auction-house', 'venue', 'test') "
-      "RETURNING principal_id");
-  const VenueActor venue{venue_id, "auction-house", std::nullopt};
+  const VenueActor venue = venue_authorised_by("auction-house", {a, b, c});
   TradeTerms unknown = march(a, b);
   unknown.product = ProductId(999'999);
   const std::vector<VenueTrade> batch = {
@@ -429,10 +426,79 @@ TEST_F(Registration, AVenueBatchClearsItsGoodTradesRefusesTheBadOnesAndWritesNot
   EXPECT_EQ(cancel.error().refusal, TradeRefusal::trade_not_pending);
 }
 
+// A venue registers trades only for members that authorised it and have not revoked that: the
+// check holds each side, writes nothing for a refused trade, and follows revocation and renewal.
+TEST_F(Registration, AVenueRegistersTradesOnlyForMembersThatAuthorisedIt) {
+  const VenueActor venue = venue_authorised_by("auction-two", {a, b});
+  const auto register_batch = [&](const std::vector<VenueTrade>& batch) {
+    return run([&](pqxx::transaction_base& tx) { return register_venue_batch(tx, policy, venue, batch, kNow); });
+  };
+  // C never authorised it: a trade with C on either side is refused; A against B clears.
+  auto outcomes = register_batch({{march(a, b), "C-1"}, {march(a, c), "C-2"}, {march(c, b), "C-3"}});
+  ASSERT_TRUE(outcomes[0].trade) << outcomes[0].trade.error().detail;
+  ASSERT_FALSE(outcomes[1].trade);
+  EXPECT_EQ(outcomes[1].trade.error().refusal, TradeRefusal::venue_not_authorised);
+  EXPECT_NE(outcomes[1].trade.error().detail.find("seller"), std::string::npos) << outcomes[1].trade.error().detail;
+  ASSERT_FALSE(outcomes[2].trade);
+  EXPECT_EQ(outcomes[2].trade.error().refusal, TradeRefusal::venue_not_authorised);
+  EXPECT_NE(outcomes[2].trade.error().detail.find("buyer"), std::string::npos) << outcomes[2].trade.error().detail;
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.position WHERE member_id = " + c.to_string()), 0);
+
+  // Another venue's authorisation is not this one's.
+  venue_authorised_by("elsewhere", {c});
+  EXPECT_FALSE(register_batch({{march(a, c), "C-4"}})[0].trade);
+
+  // B revokes: A against B is refused from then on; revoking again changes nothing.
+  const auto revoked = run([&](pqxx::transaction_base& tx) { return revoke_venue(tx, b, venue.principal_id, "b-desk"); });
+  ASSERT_TRUE(revoked);
+  EXPECT_TRUE(revoked->changed);
+  EXPECT_EQ(revoked->authorisation.revoked_by, "b-desk");
+  ASSERT_TRUE(revoked->authorisation.revoked_at.has_value());
+  const auto again = run([&](pqxx::transaction_base& tx) { return revoke_venue(tx, b, venue.principal_id, "b-desk"); });
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(again->changed);
+  outcomes = register_batch({{march(a, b), "C-5"}});
+  ASSERT_FALSE(outcomes[0].trade);
+  EXPECT_EQ(outcomes[0].trade.error().refusal, TradeRefusal::venue_not_authorised);
+  // The trade cleared before the revocation stays, and replays as before.
+  outcomes = register_batch({{march(a, b), "C-1"}});
+  ASSERT_TRUE(outcomes[0].trade);
+  EXPECT_TRUE(outcomes[0].replayed);
+
+  // B authorises it again: live once more, the revocation cleared, and A against B clears.
+  const auto renewed = run([&](pqxx::transaction_base& tx) { return authorise_venue(tx, b, venue.principal_id, "b-desk"); });
+  ASSERT_TRUE(renewed);
+  EXPECT_TRUE(renewed->changed);
+  EXPECT_FALSE(renewed->authorisation.revoked_at.has_value());
+  const auto unchanged = run([&](pqxx::transaction_base& tx) { return authorise_venue(tx, b, venue.principal_id, "x"); });
+  ASSERT_TRUE(unchanged);
+  EXPECT_FALSE(unchanged->changed);
+  EXPECT_EQ(unchanged->authorisation.authorised_by, "b-desk");
+  EXPECT_TRUE(register_batch({{march(a, b), "C-6"}})[0].trade);
+
+  // What cannot be authorised or revoked: a principal that is not a venue, a member that does
+  // not exist, an authorisation that was never given.
+  const std::int64_t auditor = scalar(
+      "INSERT INTO api.principal (name, role, created_by) VALUES ('not-a-venue', 'auditor', 'test') RETURNING principal_id");
+  run([&](pqxx::transaction_base& tx) {
+    const auto not_venue = authorise_venue(tx, a, auditor, "x");
+    ASSERT_FALSE(not_venue);
+    EXPECT_EQ(not_venue.error().refusal, CatalogRefusal::unknown_venue);
+    const auto no_member = authorise_venue(tx, MemberId(999'999), venue.principal_id, "x");
+    ASSERT_FALSE(no_member);
+    EXPECT_EQ(no_member.error().refusal, CatalogRefusal::unknown_member);
+    const auto never = revoke_venue(tx, c, venue.principal_id, "x");
+    ASSERT_FALSE(never);
+    EXPECT_EQ(never.error().refusal, CatalogRefusal::venue_authorisation_absent);
+  });
+  const auto listed = run([&](pqxx::transaction_base& tx) { return venue_authorisations(tx, c); });
+  ASSERT_EQ(listed.size(), 1U);
+  EXPECT_EQ(listed[0].venue_name, "elsewhere");
+}
+
 TEST_F(Registration, TradesOfOneBatchSeeEachOtherWhenTheirLimitsAreChecked) {
-  const std::int64_t venue_id = scalar(
-      "INSERT INTO api.principal (name, role, created_by) VALUES ('broker-one', 'venue', 'test') "
-      "RETURNING principal_id");
+  const VenueActor venue = venue_authorised_by("broker-one", {a, b, c});
   // Each trade uses 1,249.92 USD of A's credit (8 GPUs x 744 h x 2.1000 x 10 %); room for three.
   run([&](pqxx::transaction_base& tx) {
     ASSERT_TRUE(set_credit_limit(tx, a, Money{124'992 * 3 + 100, Currency::usd()}, "risk"));
@@ -440,7 +506,7 @@ TEST_F(Registration, TradesOfOneBatchSeeEachOtherWhenTheirLimitsAreChecked) {
   std::vector<VenueTrade> batch;
   for (int i = 0; i < 6; ++i) batch.push_back({march(a, i % 2 == 0 ? b : c, 8, 21'000), "B-" + std::to_string(i)});
   const auto outcomes = run([&](pqxx::transaction_base& tx) {
-    return register_venue_batch(tx, policy, VenueActor{venue_id, "broker-one", std::nullopt}, batch, kNow);
+    return register_venue_batch(tx, policy, venue, batch, kNow);
   });
   int cleared = 0;
   for (const auto& outcome : outcomes) {
@@ -456,10 +522,7 @@ TEST_F(Registration, TradesOfOneBatchSeeEachOtherWhenTheirLimitsAreChecked) {
 }
 
 TEST_F(Registration, AReferenceUsedTwiceInOneBatchAnswersAsItsFirstUse) {
-  const std::int64_t venue_id = scalar(
-      "INSERT INTO api.principal (name, role, created_by) VALUES ('broker-two', 'venue', 'test') "
-      "RETURNING principal_id");
-  const VenueActor venue{venue_id, "broker-two", std::nullopt};
+  const VenueActor venue = venue_authorised_by("broker-two", {a, b, c});
   const auto register_batch = [&](const std::vector<VenueTrade>& batch) {
     return run([&](pqxx::transaction_base& tx) { return register_venue_batch(tx, policy, venue, batch, kNow); });
   };

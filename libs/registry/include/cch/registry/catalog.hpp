@@ -52,6 +52,8 @@ enum class CatalogRefusal {
   invalid_price,
   price_off_tick,
   invalid_limit,
+  unknown_venue,             // no principal with the venue role has that id
+  venue_authorisation_absent,  // revoking what was never authorised
 };
 std::string_view to_string(CatalogRefusal refusal);
 
@@ -111,5 +113,30 @@ Result<MemberLimits, CatalogError> set_position_limit(pqxx::transaction_base& tx
                                                       ProductId product, std::int64_t max_gpu_hours,
                                                       std::string_view by);
 std::optional<MemberLimits> member_limits(pqxx::transaction_base& tx, MemberId member);
+
+// A member's consent to a venue: a venue's batch clears a trade only when both members have a
+// live authorisation of that venue (TradeRefusal::venue_not_authorised otherwise).
+struct VenueAuthorisation {
+  MemberId member;
+  std::int64_t venue_principal_id = 0;
+  std::string venue_name;
+  UtcTimestamp authorised_at;
+  std::string authorised_by;
+  std::optional<UtcTimestamp> revoked_at;  // set: the venue may no longer register for the member
+  std::optional<std::string> revoked_by;
+};
+struct VenueAuthorised {
+  VenueAuthorisation authorisation;
+  bool changed = false;  // false: it was already live (nothing changed)
+};
+// Authorises a venue for a member, or again after a revocation; a live one is left as it is.
+Result<VenueAuthorised, CatalogError> authorise_venue(pqxx::transaction_base& tx, MemberId member,
+                                                      std::int64_t venue_principal_id, std::string_view by);
+// Revokes it under the member's lock (the lock a batch holds while it checks); revoked already:
+// left as it is, changed = false.
+Result<VenueAuthorised, CatalogError> revoke_venue(pqxx::transaction_base& tx, MemberId member,
+                                                   std::int64_t venue_principal_id, std::string_view by);
+// A member's venue authorisations, live and revoked, in venue id order.
+std::vector<VenueAuthorisation> venue_authorisations(pqxx::transaction_base& tx, MemberId member);
 
 }  // namespace cch::registry

@@ -7,6 +7,10 @@
 //   POST /internal/v1/products/{product_id}/trading-status       operator: halt, delist, resume
 //   POST /internal/v1/products/{product_id}/reference-prices     operator: a month's reference price
 //   POST /internal/v1/members/{member_id}/product-authorisations operator: may clear a product
+//   POST /internal/v1/members/{member_id}/venue-authorisations   member (itself), operator: a venue
+//        may register the member's trades
+//   POST /internal/v1/members/{member_id}/venue-authorisations/{venue_principal_id}/revoke
+//                                                                member (itself), operator
 //   POST /internal/v1/members/{member_id}/credit-limit           risk officer
 //   POST /internal/v1/members/{member_id}/position-limits        risk officer
 //   POST /internal/v1/trades                                     member: submit (or match) a trade
@@ -65,6 +69,7 @@ nlohmann::json member_json(const Member& member);
 nlohmann::json product_json(const Product& product);
 nlohmann::json reference_price_json(const ReferencePrice& price);
 nlohmann::json limits_json(const MemberLimits& limits);
+nlohmann::json venue_authorisation_json(const VenueAuthorisation& authorisation);
 // viewer: the member principal reading it (its own reference shown, the other member's state
 // told only as counterparty_refused), or nullopt for staff (both references shown).
 nlohmann::json trade_json(const Trade& trade, std::optional<MemberId> viewer);

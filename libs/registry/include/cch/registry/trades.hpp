@@ -89,6 +89,7 @@ enum class TradeRefusal {
   own_submission,
   // pre-trade checks
   member_not_active,
+  venue_not_authorised,  // a venue's trade names a member that has not authorised that venue
   product_not_authorised,
   product_not_trading,
   window_started,
