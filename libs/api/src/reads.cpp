@@ -516,29 +516,37 @@ http::Response member_limits(Api&, pqxx::transaction_base& tx, const http::Reque
   return http::json_response(200, json);
 }
 
-http::Response member_positions(Api&, pqxx::transaction_base& tx, const http::Request& request,
-                                const access::Principal&) {
+// A member's list that takes no query parameters: {"member_id", "items": items_of(member)}, or
+// 404 when there is no such member.
+template <class ItemsOf>
+http::Response member_list(pqxx::transaction_base& tx, const http::Request& request, ItemsOf&& items_of) {
   QueryReader query(request, {});
   if (query.failed()) return query.failure();
   const auto id = path_id<MemberId>(request, "member_id");
   if (!id || !registry::find_member(tx, *id)) return not_found();
-  nlohmann::json items = nlohmann::json::array();
-  for (const auto& position : registry::member_positions(tx, *id)) items.push_back(registry::position_json(position));
+  nlohmann::json items = items_of(*id);
   return http::json_response(200, {{"member_id", id->to_string()}, {"items", std::move(items)}});
+}
+
+http::Response member_positions(Api&, pqxx::transaction_base& tx, const http::Request& request,
+                                const access::Principal&) {
+  return member_list(tx, request, [&](MemberId member) {
+    nlohmann::json items = nlohmann::json::array();
+    for (const auto& position : registry::member_positions(tx, member)) items.push_back(registry::position_json(position));
+    return items;
+  });
 }
 
 // The venues a member has authorised to register its trades, live and revoked (at most 1000).
 http::Response member_venue_authorisations(Api&, pqxx::transaction_base& tx, const http::Request& request,
                                            const access::Principal&) {
-  QueryReader query(request, {});
-  if (query.failed()) return query.failure();
-  const auto id = path_id<MemberId>(request, "member_id");
-  if (!id || !registry::find_member(tx, *id)) return not_found();
-  nlohmann::json items = nlohmann::json::array();
-  for (const auto& authorisation : registry::venue_authorisations(tx, *id)) {
-    items.push_back(registry::venue_authorisation_json(authorisation));
-  }
-  return http::json_response(200, {{"member_id", id->to_string()}, {"items", std::move(items)}});
+  return member_list(tx, request, [&](MemberId member) {
+    nlohmann::json items = nlohmann::json::array();
+    for (const auto& authorisation : registry::venue_authorisations(tx, member)) {
+      items.push_back(registry::venue_authorisation_json(authorisation));
+    }
+    return items;
+  });
 }
 
 // Trades in id order. A member sees the trades it is a party to; staff see all and may filter
