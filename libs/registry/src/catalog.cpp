@@ -231,9 +231,11 @@ Result<MemberLimits, CatalogError> set_position_limit(pqxx::transaction_base& tx
 
 namespace {
 
-constexpr std::string_view kVenueAuthorisationColumns =
-    "v.member_id, v.venue_principal_id, p.name, (extract(epoch FROM v.authorised_at) * 1000000)::bigint, "
-    "v.authorised_by, (extract(epoch FROM v.revoked_at) * 1000000)::bigint, v.revoked_by";
+// A member's venue authorisations with each venue's name; callers add the WHERE clause.
+constexpr std::string_view kSelectVenueAuthorisations =
+    "SELECT v.member_id, v.venue_principal_id, p.name, (extract(epoch FROM v.authorised_at) * 1000000)::bigint, "
+    "v.authorised_by, (extract(epoch FROM v.revoked_at) * 1000000)::bigint, v.revoked_by "
+    "FROM cch.member_venue v JOIN api.principal p ON p.principal_id = v.venue_principal_id ";
 
 VenueAuthorisation venue_authorisation_from(const pqxx::row& row) {
   VenueAuthorisation authorisation{.member = MemberId(row[0].as<std::int64_t>()),
@@ -251,9 +253,7 @@ VenueAuthorisation venue_authorisation_from(const pqxx::row& row) {
 std::optional<VenueAuthorisation> find_venue_authorisation(pqxx::transaction_base& tx, MemberId member,
                                                            std::int64_t venue_principal_id) {
   const auto rows = db::exec_cached(tx,
-      "SELECT " + std::string(kVenueAuthorisationColumns) +
-          " FROM cch.member_venue v JOIN api.principal p ON p.principal_id = v.venue_principal_id "
-          "WHERE v.member_id = $1 AND v.venue_principal_id = $2",
+      std::string(kSelectVenueAuthorisations) + "WHERE v.member_id = $1 AND v.venue_principal_id = $2",
       member.value(), venue_principal_id);
   if (rows.empty()) return std::nullopt;
   return venue_authorisation_from(rows[0]);
@@ -294,9 +294,7 @@ Result<VenueAuthorised, CatalogError> revoke_venue(pqxx::transaction_base& tx, M
 std::vector<VenueAuthorisation> venue_authorisations(pqxx::transaction_base& tx, MemberId member) {
   std::vector<VenueAuthorisation> found;
   for (const auto& row : db::exec_cached(tx,
-           "SELECT " + std::string(kVenueAuthorisationColumns) +
-               " FROM cch.member_venue v JOIN api.principal p ON p.principal_id = v.venue_principal_id "
-               "WHERE v.member_id = $1 ORDER BY v.venue_principal_id LIMIT 1000",
+           std::string(kSelectVenueAuthorisations) + "WHERE v.member_id = $1 ORDER BY v.venue_principal_id LIMIT 1000",
            member.value())) {
     found.push_back(venue_authorisation_from(row));
   }

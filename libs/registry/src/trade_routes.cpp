@@ -340,12 +340,17 @@ http::Response authorise_member_command(runtime::ServiceContext& context, const 
   });
 }
 
+// A member acts only for itself (the api checked; checked again here); staff for any member.
+bool acts_for(const runtime::InternalCaller& caller, std::int64_t member) {
+  return !caller.principal.member || caller.principal.member->value() == member;
+}
+
 // A member authorises a venue to register its trades (or an operator does, on the member's
-// behalf); a member acts only for itself (the api checked; checked again here).
+// behalf).
 http::Response authorise_venue_command(runtime::ServiceContext& context, const http::Request& request) {
   return command(request, {Role::member, Role::operator_}, [&](const runtime::InternalCaller& caller) {
     const auto member = request.path_id("member_id");
-    if (!member || (caller.principal.member && caller.principal.member->value() != *member)) return not_found();
+    if (!member || !acts_for(caller, *member)) return not_found();
     auto body = http::BodyReader::open(request, {"venue_principal_id"},
                                        {"member_id", "venue", "status", "authorised_at", "authorised_by",
                                         "revoked_at", "revoked_by"});
@@ -364,9 +369,7 @@ http::Response revoke_venue_command(runtime::ServiceContext& context, const http
   return command(request, {Role::member, Role::operator_}, [&](const runtime::InternalCaller& caller) {
     const auto member = request.path_id("member_id");
     const auto venue = request.path_id("venue_principal_id");
-    if (!member || !venue || (caller.principal.member && caller.principal.member->value() != *member)) {
-      return not_found();
-    }
+    if (!member || !venue || !acts_for(caller, *member)) return not_found();
     if (auto body = http::BodyReader::open(request, {}, {}, true); !body) return body.error();  // nothing to set
     const auto revoked = transact(context, [&](pqxx::transaction_base& tx) {
       return revoke_venue(tx, MemberId(*member), *venue, caller.principal.name);
