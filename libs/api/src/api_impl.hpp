@@ -12,6 +12,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
+#include <functional>
 #include <mutex>
 #include <unordered_map>
 #include <optional>
@@ -85,7 +87,12 @@ struct CombinedRead {
   std::optional<MemberId> owner;
   http::Response response;
 };
-using CombinedReadHandler = CombinedRead (*)(Api& api, const http::Request& request);
+// Called exactly once with the read, or with the exception that stopped it (an environmental
+// failure: the database is busy or away).
+using CombinedReadDone = std::function<void(CombinedRead read, std::exception_ptr error)>;
+// Never blocks: done runs later on a combined-reads thread, or at once. The request must stay
+// valid until done has been called.
+using CombinedReadHandler = void (*)(Api& api, const http::Request& request, CombinedReadDone done);
 
 struct ReadRoute {
   ReadHandler handler = nullptr;

@@ -39,6 +39,13 @@ bool AuditLog::try_reserve() {
   return true;
 }
 
+bool AuditLog::try_reserve_now() {
+  const std::lock_guard lock(mutex_);
+  if (reserved_ >= capacity_ || stopping_) return false;
+  ++reserved_;
+  return true;
+}
+
 void AuditLog::record(AuditRecord record) {
   if (record.path.size() > 2048) record.path.resize(2048);
   bool wake_now = false;

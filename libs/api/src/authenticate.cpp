@@ -62,6 +62,21 @@ http::Response Authenticator::refuse(const http::Request& request, std::string_v
   return unauthorized("invalid_credentials", "the credentials are not valid");
 }
 
+std::optional<access::Principal> Authenticator::known_principal(const http::Request& request) {
+  const auto now = std::chrono::steady_clock::now();
+  if (!failures_.check(request.remote_address, now).allowed) return std::nullopt;
+  if (const auto authorization = request.header("Authorization")) {
+    if (!authorization->starts_with(kBearerPrefix)) return std::nullopt;
+    const auto key = access::parse_api_key(authorization->substr(kBearerPrefix.size()));
+    if (!key || !verified_keys_.check(key->key_id, key->secret, now)) return std::nullopt;
+    const auto entry = cached("k:" + key->key_id, now);
+    return entry ? entry->principal : std::nullopt;
+  }
+  if (!request.client_certificate) return std::nullopt;
+  const auto entry = cached("c:" + request.client_certificate->sha256_fingerprint_hex, now);
+  return entry ? entry->principal : std::nullopt;
+}
+
 AuthOutcome Authenticator::authenticate(const http::Request& request) {
   const auto authorization = request.header("Authorization");
   if (!authorization && !request.client_certificate) {

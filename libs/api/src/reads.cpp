@@ -210,35 +210,52 @@ AccountReads::Fetch account_fetch(db::ConnectionPool& pool, http::Metrics& metri
 
 namespace {
 
-// The hottest read: concurrent requests share one statement (Api::accounts).
-CombinedRead get_account(Api& api, const http::Request& request) {
-  const auto id = path_id<AccountId>(request, "account_id");
-  const auto row = id ? api.accounts.get(id->value()) : std::nullopt;
-  if (!row) return {false, std::nullopt, not_found()};
-  QueryReader query(request, {});
-  if (query.failed()) return {true, row->member, query.failure()};
-  const Currency currency = Currency::parse(row->currency).value();
-  // The hottest response is written directly, not through a JSON tree: the same compact bytes,
-  // keys in the same (sorted) order. Only the kind is free text, so only it is escaped.
+// The hottest response is written directly, not through a JSON tree: the same compact bytes,
+// keys in the same (sorted) order. Only the kind is free text, so only it is escaped.
+http::Response account_response(AccountId id, const AccountRow& row) {
+  const Currency currency = Currency::parse(row.currency).value();
   http::Response response;
   response.status = 200;
   response.content_type = "application/json";
   std::string& body = response.body;
   body.reserve(192);
   body += R"({"account_id":")";
-  body += id->to_string();
+  body += id.to_string();
   body += R"(","balance":")";
-  body += format_amount(Money{row->balance_minor, currency});
+  body += format_amount(Money{row.balance_minor, currency});
   body += R"(","currency":")";
   body += currency.code();
   body += R"(","kind":)";
-  body += nlohmann::json(row->kind).dump();
+  body += nlohmann::json(row.kind).dump();
   body += R"(,"member_id":)";
-  body += row->member ? '"' + row->member->to_string() + '"' : std::string("null");
+  body += row.member ? '"' + row.member->to_string() + '"' : std::string("null");
   body += R"(,"posting_count":)";
-  body += std::to_string(row->posting_count);
+  body += std::to_string(row.posting_count);
   body += '}';
-  return {true, row->member, std::move(response)};
+  return response;
+}
+
+// The hottest read: concurrent requests share one statement (Api::accounts). The row is read
+// before the query is checked: who owns the account decides first (another member's is 404).
+void get_account(Api& api, const http::Request& request, CombinedReadDone done) {
+  const auto id = path_id<AccountId>(request, "account_id");
+  if (!id) {
+    done({false, std::nullopt, not_found()}, nullptr);
+    return;
+  }
+  api.accounts.get_async(id->value(), [&request, id = *id, done = std::move(done)](
+                                           std::optional<AccountRow> row, std::exception_ptr error) {
+    if (error) {
+      done({}, error);
+      return;
+    }
+    if (!row) {
+      done({false, std::nullopt, not_found()}, nullptr);
+      return;
+    }
+    QueryReader query(request, {});
+    done({true, row->member, query.failed() ? query.failure() : account_response(id, *row)}, nullptr);
+  });
 }
 
 http::Response account_history(Api&, pqxx::transaction_base& tx, const http::Request& request,

@@ -14,6 +14,8 @@
 #include <array>
 #include <cassert>
 #include <chrono>
+#include <exception>
+#include <future>
 #include <thread>
 #include <utility>
 
@@ -410,32 +412,69 @@ struct Outcome {
   std::string audit_reason;  // overrides the problem's reason in the audit log
 };
 
+// The checks every authenticated request passes first: the principal's rate limit, then its
+// role. nullopt: admitted.
+std::optional<Outcome> refused_admission(Api& api, const RouteSpec& route, const access::Principal& principal) {
+  const auto decision = api.limiter.try_acquire(principal.name, Clock::now());
+  if (!decision.allowed) return Outcome{rate_limited(decision.retry_after), principal, {}};
+  if (!route.roles.contains(principal.role)) {
+    return Outcome{http::problem(403, "forbidden", "Forbidden",
+                                 "the role " + std::string(access::to_string(principal.role)) +
+                                     " may not use this route"),
+                   principal,
+                   {}};
+  }
+  return std::nullopt;
+}
+
+bool checks_owner(const RouteSpec& route, const access::Principal& principal) {
+  return principal.role == Role::member && route.ownership != Ownership::none;
+}
+
+// Ownership: the object is missing (404) or another member's (404, audited as an attempt).
+std::optional<Outcome> refused_ownership(const RouteSpec& route, const http::Request& request,
+                                         const access::Principal& principal, std::optional<bool> owns) {
+  if (!owns) return Outcome{not_found(), principal, {}};
+  if (!*owns) {
+    log::warn("object_access_denied",
+              {{"principal", principal.name}, {"route", std::string(route.pattern)}, {"path", request.path}});
+    return Outcome{not_found(), principal, "object_access_denied"};
+  }
+  return std::nullopt;
+}
+
+// A combined read's outcome: the member's own object, or 404 from the same row.
+Outcome combined_outcome(const RouteSpec& route, const http::Request& request, const access::Principal& principal,
+                         CombinedRead read) {
+  if (checks_owner(route, principal)) {
+    const std::optional<bool> owns = read.found ? std::optional<bool>(read.owner == principal.member) : std::nullopt;
+    if (auto refusal = refused_ownership(route, request, principal, owns)) return std::move(*refusal);
+  }
+  return {std::move(read.response), principal, {}};
+}
+
+// Runs a combined read and waits for it (the blocking path; see serve_fast for the other).
+CombinedRead wait_for(CombinedReadHandler handler, Api& api, const http::Request& request) {
+  std::promise<CombinedRead> promise;
+  auto future = promise.get_future();
+  handler(api, request, [&promise](CombinedRead read, std::exception_ptr error) {
+    if (error) {
+      promise.set_exception(error);
+    } else {
+      promise.set_value(std::move(read));
+    }
+  });
+  return future.get();
+}
+
 Outcome serve(Api& api, const RouteSpec& route, const http::Request& request) {
   auto authenticated = api.authenticator.authenticate(request);
   if (!authenticated.principal) return {std::move(*authenticated.refusal), std::nullopt, {}};
   const access::Principal& principal = *authenticated.principal;
+  if (auto refusal = refused_admission(api, route, principal)) return std::move(*refusal);
 
-  const auto decision = api.limiter.try_acquire(principal.name, Clock::now());
-  if (!decision.allowed) return {rate_limited(decision.retry_after), principal, {}};
-
-  if (!route.roles.contains(principal.role)) {
-    return {http::problem(403, "forbidden", "Forbidden",
-                          "the role " + std::string(access::to_string(principal.role)) + " may not use this route"),
-            principal,
-            {}};
-  }
-
-  const bool check_owner = principal.role == Role::member && route.ownership != Ownership::none;
-  // Ownership: the object is missing (404) or another member's (404, audited as an attempt).
-  const auto denied = [&](std::optional<bool> owns) -> std::optional<Outcome> {
-    if (!owns) return Outcome{not_found(), principal, {}};
-    if (!*owns) {
-      log::warn("object_access_denied",
-                {{"principal", principal.name}, {"route", std::string(route.pattern)}, {"path", request.path}});
-      return Outcome{not_found(), principal, "object_access_denied"};
-    }
-    return std::nullopt;
-  };
+  const bool check_owner = checks_owner(route, principal);
+  const auto denied = [&](std::optional<bool> owns) { return refused_ownership(route, request, principal, owns); };
 
   if (route.method == "POST") {
     if (check_owner) {
@@ -453,15 +492,7 @@ Outcome serve(Api& api, const RouteSpec& route, const http::Request& request) {
   }
   const ReadRoute read = read_route(route.method, route.pattern);
   assert((read.handler != nullptr || read.combined != nullptr) && "read route without a handler");
-  if (read.combined) {
-    CombinedRead result = read.combined(api, request);
-    if (check_owner) {
-      const std::optional<bool> owns =
-          result.found ? std::optional<bool>(result.owner == principal.member) : std::nullopt;
-      if (auto refusal = denied(owns)) return std::move(*refusal);
-    }
-    return {std::move(result.response), principal, {}};
-  }
+  if (read.combined) return combined_outcome(route, request, principal, wait_for(read.combined, api, request));
   const auto work = [&](pqxx::transaction_base& tx) -> Outcome {
     if (check_owner) {
       if (auto refusal = denied(member_owns(api, tx, route.ownership, request, *principal.member))) {
@@ -479,53 +510,105 @@ Outcome serve(Api& api, const RouteSpec& route, const http::Request& request) {
   return work(tx);
 }
 
-// Runs work under audit admission and records its outcome.
-http::Response audited(Api& api, const http::Request& request, std::string_view route_pattern,
-                       const std::function<Outcome()>& work) {
-  if (!api.audit.try_reserve()) return audit_backlog();
-  const auto received_at = UtcTimestamp::now();
-  const auto started = Clock::now();
-  Outcome outcome{http::Response{}, std::nullopt, {}};
-  outcome.response.status = 500;  // each path below sets its answer
-  // The database being busy or away is the environment, not a bug: 503 with Retry-After, so a
-  // client retries (a POST with the same Idempotency-Key, which makes the retry safe).
+// When an admitted request began, for its audit record.
+struct AuditStart {
+  UtcTimestamp received_at = UtcTimestamp::now();
+  Clock::time_point started = Clock::now();
+};
+
+// The answer to a request whose work threw. The database being busy or away is the environment,
+// not a bug: 503 with Retry-After, so a client retries (a POST with the same Idempotency-Key,
+// which makes the retry safe). Anything else is a bug: 500, the text logged and never sent.
+http::Response failure_response(std::exception_ptr failure, std::string_view route_pattern) {
   const auto unavailable = [](std::string_view reason, std::string_view detail) {
     http::Response response = http::problem(503, reason, "Service unavailable", detail);
     response.headers.emplace_back("Retry-After", "1");
     return response;
   };
+  const std::string route(route_pattern);
   try {
-    outcome = work();
+    std::rethrow_exception(std::move(failure));
   } catch (const db::PoolTimeout& error) {
-    log::warn("api_database_busy", {{"route", std::string(route_pattern)}, {"what", error.what()}});
-    outcome.response = unavailable("database_busy", "no database connection was free in time; retry shortly");
+    log::warn("api_database_busy", {{"route", route}, {"what", error.what()}});
+    return unavailable("database_busy", "no database connection was free in time; retry shortly");
+  } catch (const db::CombinedReadsFull& error) {
+    log::warn("api_database_busy", {{"route", route}, {"what", error.what()}});
+    return unavailable("database_busy", "too many reads are waiting for the database; retry shortly");
+  } catch (const db::CombinedReadsStopped& error) {
+    log::warn("api_stopping", {{"route", route}, {"what", error.what()}});
+    return unavailable("service_stopping", "the service is stopping; retry shortly");
   } catch (const db::ConnectionFailed& error) {
-    log::error("api_database_unreachable", {{"route", std::string(route_pattern)}, {"what", error.what()}});
-    outcome.response = unavailable("database_unavailable", "the database cannot be reached; retry shortly");
+    log::error("api_database_unreachable", {{"route", route}, {"what", error.what()}});
+    return unavailable("database_unavailable", "the database cannot be reached; retry shortly");
   } catch (const db::CommitOutcomeUnknown& error) {
-    log::error("api_commit_outcome_unknown", {{"route", std::string(route_pattern)}, {"what", error.what()}});
-    outcome.response = unavailable("commit_outcome_unknown",
-                                   "the database connection broke while committing; retry with the same "
-                                   "Idempotency-Key to learn the outcome");
+    log::error("api_commit_outcome_unknown", {{"route", route}, {"what", error.what()}});
+    return unavailable("commit_outcome_unknown",
+                       "the database connection broke while committing; retry with the same "
+                       "Idempotency-Key to learn the outcome");
   } catch (const std::exception& error) {
-    log::error("api_request_failed", {{"route", std::string(route_pattern)}, {"what", error.what()}});
-    outcome.response = http::problem(500, "internal_error", "Internal error",
-                                     "the server failed to handle the request; quote the request id when reporting it");
+    log::error("api_request_failed", {{"route", route}, {"what", error.what()}});
+  } catch (...) {
+    log::error("api_request_failed", {{"route", route}, {"what", "non-standard exception"}});
   }
+  return http::problem(500, "internal_error", "Internal error",
+                       "the server failed to handle the request; quote the request id when reporting it");
+}
+
+// Hands the outcome of an admitted request to the audit log (releasing its slot) and returns the
+// answer.
+http::Response recorded(Api& api, const http::Request& request, std::string_view route_pattern,
+                        const AuditStart& start, Outcome outcome) {
   AuditRecord record;
-  record.received_at = received_at;
+  record.received_at = start.received_at;
   record.request_id = request.request_id;
-  record.principal = outcome.principal;
+  record.principal = std::move(outcome.principal);
   record.method = request.method;
   record.route = std::string(route_pattern);
   record.path = request.path;
   record.status = outcome.response.status;
-  record.reason = outcome.audit_reason.empty() ? problem_reason(outcome.response) : outcome.audit_reason;
+  record.reason = outcome.audit_reason.empty() ? problem_reason(outcome.response) : std::move(outcome.audit_reason);
   record.remote_address = request.remote_address.substr(0, 64);
-  record.duration_us =
-      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();
+  record.duration_us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start.started).count();
   api.audit.record(std::move(record));
   return std::move(outcome.response);
+}
+
+// Runs work under audit admission and records its outcome.
+http::Response audited(Api& api, const http::Request& request, std::string_view route_pattern,
+                       const std::function<Outcome()>& work) {
+  if (!api.audit.try_reserve()) return audit_backlog();
+  const AuditStart start;
+  Outcome outcome{http::Response{}, std::nullopt, {}};
+  try {
+    outcome = work();
+  } catch (...) {
+    outcome.response = failure_response(std::current_exception(), route_pattern);
+  }
+  return recorded(api, request, route_pattern, start, std::move(outcome));
+}
+
+// The same request as audited(serve(...)) answers, for a combined read, without blocking the
+// server's I/O thread: taken only when the principal is known from the authentication cache and
+// an audit slot is free at once; otherwise declined (false, nothing done) for the worker path,
+// which may wait for both. The read's answer is recorded and sent from the combined-reads thread.
+bool serve_fast(Api& api, const RouteSpec& route, CombinedReadHandler read, const http::Request& request,
+                const http::Respond& respond) {
+  auto principal = api.authenticator.known_principal(request);
+  if (!principal || !api.audit.try_reserve_now()) return false;
+  const AuditStart start;
+  if (auto refusal = refused_admission(api, route, *principal)) {
+    respond(recorded(api, request, route.pattern, start, std::move(*refusal)));
+    return true;
+  }
+  read(api, request,
+       [&api, &route, &request, respond, start, principal = std::move(*principal)](CombinedRead result,
+                                                                                   std::exception_ptr error) {
+         const log::ScopedRequestId request_id_scope(request.request_id);
+         Outcome outcome = error ? Outcome{failure_response(error, route.pattern), principal, {}}
+                                 : combined_outcome(route, request, principal, std::move(result));
+         respond(recorded(api, request, route.pattern, start, std::move(outcome)));
+       });
+  return true;
 }
 
 }  // namespace
@@ -578,9 +661,18 @@ std::shared_ptr<Api> add_api_routes(http::Router& router, runtime::ServiceContex
   Api* state = api.get();
   for (const RouteSpec& route : kRoutes) {
     if (route.executor == Executor::observability) continue;
-    router.add(std::string(route.method), std::string(route.pattern), [state, &route](const http::Request& request) {
+    http::Handler handler = [state, &route](const http::Request& request) {
       return audited(*state, request, route.pattern, [&] { return serve(*state, route, request); });
-    });
+    };
+    const CombinedReadHandler combined = read_route(route.method, route.pattern).combined;
+    if (combined == nullptr) {
+      router.add(std::string(route.method), std::string(route.pattern), std::move(handler));
+      continue;
+    }
+    router.add(std::string(route.method), std::string(route.pattern), std::move(handler),
+               [state, &route, combined](const http::Request& request, const http::Respond& respond) {
+                 return serve_fast(*state, route, combined, request, respond);
+               });
   }
   router.set_unmatched_guard([state](const http::Request& request, http::Response would_answer) {
     return audited(*state, request, http::Router::unmatched_route, [&]() -> Outcome {

@@ -132,6 +132,69 @@ TEST_F(ApiBehaviour, AnAccountReadsAsTheLedgerHoldsItInCompactJsonWithSortedKeys
   EXPECT_EQ(house["posting_count"], house_postings);
 }
 
+// The account read is answered on the server's I/O thread when it can be (the caller's
+// credential is cached, an audit slot is free): the same answers as the worker path, refusals
+// included, each recorded in the audit log.
+TEST_F(ApiBehaviour, AnAccountReadAnswersAlikeOnTheFastPathAndTheWorkerPath) {
+  deposit(harness.member_a, "250.00", "wire-fast");
+  const std::string account = db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {},
+                                                  [&](pqxx::transaction_base& tx) {
+                                                    return ledger::open_member_account(
+                                                        tx, harness.member_a, ledger::AccountKind::collateral,
+                                                        Currency::usd());
+                                                  })
+                                  .to_string();
+  const Caller owner = harness.add_caller("fast-owner", access::Role::member, harness.member_a);
+  const Caller other = harness.add_caller("fast-other", access::Role::member, harness.member_b);
+  const Caller venue = harness.add_caller("fast-venue", access::Role::venue);
+  const std::vector<std::pair<const Caller*, std::string>> reads = {
+      {&owner, "/v1/accounts/" + account},               // 200
+      {&owner, "/v1/accounts/" + account + "?x=1"},      // 400 unknown parameter
+      {&owner, "/v1/accounts/999999999"},                // 404 not_found
+      {&other, "/v1/accounts/" + account},               // 404, audited as an attempt
+      {&other, "/v1/accounts/" + account + "?x=1"},      // 404 too: ownership decides first
+      {&venue, "/v1/accounts/" + account},               // 403
+  };
+  const auto answer = [&](const Caller& caller, const std::string& target) {
+    const auto response = harness.call(caller, "GET", target);
+    return std::tuple{response.status, response.content_type, response.body};
+  };
+
+  // A caller's first request authenticates through the database: the worker path.
+  const int fast_before = harness.fast_answers.load();
+  for (const Caller* caller : {&owner, &other, &venue}) {
+    EXPECT_NE(std::get<0>(answer(*caller, "/v1/accounts/" + account)), 0u);
+  }
+  EXPECT_EQ(harness.fast_answers.load(), fast_before);
+
+  // Now cached: each read is answered by the fast path, and alike by the worker path.
+  std::vector<std::tuple<unsigned, std::string, std::string>> fast;
+  for (const auto& [caller, target] : reads) fast.push_back(answer(*caller, target));
+  EXPECT_EQ(harness.fast_answers.load(), fast_before + static_cast<int>(reads.size()));
+  harness.offer_fast = false;
+  for (std::size_t i = 0; i < reads.size(); ++i) {
+    EXPECT_EQ(answer(*reads[i].first, reads[i].second), fast[i]) << reads[i].second;
+  }
+  harness.offer_fast = true;
+  EXPECT_EQ(std::get<0>(fast[0]), 200u);
+  // The ledger's signs: collateral the clearinghouse holds for a member is a credit balance.
+  EXPECT_EQ(nlohmann::json::parse(std::get<2>(fast[0]))["balance"], "-250.00");
+  const std::vector<unsigned> statuses = {200, 400, 404, 404, 404, 403};
+  for (std::size_t i = 0; i < reads.size(); ++i) EXPECT_EQ(std::get<0>(fast[i]), statuses[i]) << reads[i].second;
+
+  // Both paths recorded every request alike: 3 first reads, then 6 on each path.
+  harness.flush_audit();
+  const auto audited = [&](const std::string& name, const std::string& where) {
+    return count(harness, "SELECT count(*) FROM api.request_log WHERE principal_name = '" + name +
+                              "' AND route = '/v1/accounts/{account_id}' AND " + where);
+  };
+  EXPECT_EQ(audited("fast-owner", "status = 200"), 3);
+  EXPECT_EQ(audited("fast-owner", "status = 400 AND reason = 'unknown_parameter'"), 2);
+  EXPECT_EQ(audited("fast-owner", "status = 404 AND reason = 'not_found'"), 2);
+  EXPECT_EQ(audited("fast-other", "status = 404 AND reason = 'object_access_denied'"), 5);
+  EXPECT_EQ(audited("fast-venue", "status = 403 AND reason = 'forbidden'"), 3);
+}
+
 // A member decides which venues may register its trades: it authorises and revokes for itself
 // only (an operator may act on its behalf), and the list shows who did what.
 TEST_F(ApiBehaviour, AMemberAuthorisesAndRevokesAVenueForItselfOnly) {

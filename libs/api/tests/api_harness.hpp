@@ -61,6 +61,10 @@ class ApiHarness {
   std::shared_ptr<Api> api;
   // While set, every forward answers 503 owning_service_unavailable without reaching the service.
   std::atomic<bool> fail_forwards{false};
+  // Calls a route's fast handler answered: call() offers it every request first, as the server
+  // does, unless offer_fast is cleared (then every request takes the worker path).
+  std::atomic<int> fast_answers{0};
+  std::atomic<bool> offer_fast{true};
 
   MemberId member_a;
   MemberId member_b;

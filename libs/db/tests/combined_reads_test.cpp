@@ -129,3 +129,81 @@ TEST(CombinedReads, ManyThreadsEachGetTheirOwnRow) {
   }
   EXPECT_EQ(keys, 4000U);
 }
+
+TEST(CombinedReads, AnAsynchronousReadReturnsAtOnceAndIsAnsweredOnAFetchThread) {
+  GatedFetch fetch;
+  Reads reads([&](std::span<const int> keys) { return fetch(keys); },
+              CombinedReadLimits{.batch_max = 64, .in_flight_max = 1});
+  std::promise<std::pair<std::optional<std::string>, std::thread::id>> answered;
+  reads.get_async(5, [&](std::optional<std::string> value, std::exception_ptr error) {
+    EXPECT_FALSE(error);
+    answered.set_value({std::move(value), std::this_thread::get_id()});
+  });
+  // get_async returned while the fetch is still held at its gate: it did not wait for it.
+  ASSERT_TRUE(eventually([&] { return reads.fetch_count() == 1; }));
+  auto answer = answered.get_future();
+  EXPECT_EQ(answer.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+  fetch.release.set_value();
+  const auto [value, thread] = answer.get();
+  EXPECT_EQ(value, "row 5");
+  EXPECT_NE(thread, std::this_thread::get_id());
+}
+
+TEST(CombinedReads, KeysBeyondPendingMaxAreRefusedAtOnceAndTheQueuedOnesStillAnswered) {
+  GatedFetch fetch;
+  Reads reads([&](std::span<const int> keys) { return fetch(keys); },
+              CombinedReadLimits{.batch_max = 64, .in_flight_max = 1, .pending_max = 3});
+  std::atomic<int> answered{0};
+  std::atomic<int> full{0};
+  const auto count = [&](std::optional<std::string> value, std::exception_ptr error) {
+    if (!error) {
+      if (value) ++answered;
+      return;
+    }
+    try {
+      std::rethrow_exception(error);
+    } catch (const cch::db::CombinedReadsFull&) {
+      ++full;
+    } catch (...) {
+    }
+  };
+  reads.get_async(0, count);  // taken by the fetch, which holds at its gate
+  ASSERT_TRUE(eventually([&] { return reads.fetch_count() == 1; }));
+  for (int key = 1; key <= 5; ++key) reads.get_async(key, count);
+  EXPECT_EQ(reads.waiting_count(), 3U);
+  EXPECT_EQ(full.load(), 2);  // refused on the caller's thread, before get_async returned
+  fetch.release.set_value();
+  ASSERT_TRUE(eventually([&] { return answered.load() == 4; }));
+  EXPECT_EQ(full.load(), 2);
+}
+
+TEST(CombinedReads, KeysStillWaitingWhenTheReadsStopFailWithStopped) {
+  GatedFetch fetch;
+  std::atomic<int> stopped{0};
+  std::optional<std::string> first;
+  std::thread releaser;
+  {
+    Reads reads([&](std::span<const int> keys) { return fetch(keys); },
+                CombinedReadLimits{.batch_max = 64, .in_flight_max = 1});
+    reads.get_async(0, [&](std::optional<std::string> value, std::exception_ptr) { first = std::move(value); });
+    ASSERT_TRUE(eventually([&] { return reads.fetch_count() == 1; }));
+    for (int key = 1; key <= 3; ++key) {
+      reads.get_async(key, [&](std::optional<std::string>, std::exception_ptr error) {
+        try {
+          if (error) std::rethrow_exception(error);
+        } catch (const cch::db::CombinedReadsStopped&) {
+          ++stopped;
+        }
+      });
+    }
+    // Released once the destructor below has begun (it marks the reads stopping before it waits;
+    // 200 ms is far more than that takes).
+    releaser = std::thread([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      fetch.release.set_value();
+    });
+  }  // the destructor waits for the running fetch, then fails the three keys behind it
+  releaser.join();
+  EXPECT_EQ(first, "row 0");
+  EXPECT_EQ(stopped.load(), 3);
+}

@@ -58,6 +58,13 @@ std::optional<std::vector<std::string>> split_path(std::string_view path) {
 
 }  // namespace
 
+void Router::add(std::string_view method, std::string pattern, Handler handler, FastHandler fast) {
+  if (!fast)
+    refuse(method, pattern, "fast handler is empty");
+  add(method, std::move(pattern), std::move(handler));
+  routes_.back().fast = std::move(fast);
+}
+
 void Router::add(std::string_view method, std::string pattern, Handler handler) {
   if (!is_method_token(method))
     refuse(method, pattern, "method must be an upper-case token");
@@ -214,11 +221,7 @@ Response Router::dispatch(Request& request) const {
   }
 
   const Route& route = *match.route;
-  request.route = route.pattern;
-  for (std::size_t i = 0; i < route.segments.size(); ++i) {
-    if (route.segments[i].is_parameter)
-      request.path_params.emplace_back(route.segments[i].text, (*segments)[i]);
-  }
+  bind(route, *segments, request);
 
   const auto internal_error = [] {
     return problem(500, "internal_error", "Internal error",
@@ -239,6 +242,36 @@ Response Router::dispatch(Request& request) const {
                {{"route", route.pattern}, {"method", request.method}, {"what", "non-standard exception"}});
   }
   return internal_error();
+}
+
+void Router::bind(const Route& route, const std::vector<std::string>& segments, Request& request) {
+  request.route = route.pattern;
+  for (std::size_t i = 0; i < route.segments.size(); ++i) {
+    if (route.segments[i].is_parameter)
+      request.path_params.emplace_back(route.segments[i].text, segments[i]);
+  }
+}
+
+bool Router::try_fast(Request& request, const Respond& respond) const {
+  request.path_params.clear();
+  const auto segments = split_path(request.path);
+  if (!segments)
+    return false;
+  const Match match = find(request.method, *segments);
+  if (match.route == nullptr || !match.route->fast)
+    return false;
+  const Route& route = *match.route;
+  bind(route, *segments, request);
+  try {
+    return route.fast(request, respond);
+  } catch (const std::exception& exception) {
+    log::error("http_fast_handler_failed",
+               {{"route", route.pattern}, {"method", request.method}, {"what", exception.what()}});
+  } catch (...) {
+    log::error("http_fast_handler_failed",
+               {{"route", route.pattern}, {"method", request.method}, {"what", "non-standard exception"}});
+  }
+  return false;
 }
 
 std::vector<RouteInfo> Router::routes() const {

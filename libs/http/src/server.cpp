@@ -150,6 +150,9 @@ struct ServerCore {
   std::atomic<bool> stopping{false};
   std::atomic<std::size_t> open_connections{0};
   std::atomic<std::size_t> queued_requests{0};
+  // Requests a fast handler took and has not answered yet; stop() waits for them as it waits for
+  // running handlers (their answers hold connections, whose sockets need the io_context).
+  std::atomic<std::size_t> fast_in_flight{0};
 
   std::mutex mutex;
   std::condition_variable connections_changed;
@@ -173,16 +176,21 @@ void record_request(ServerCore& core, const std::string& route, const std::strin
                              {"remote", remote_address}});
 }
 
+// A handler's answer as sent: a status below 200 or a header that cannot be sent is a bug, 500.
+Response vetted(Response response, const std::string& route) {
+  if (response.status < 200 || !has_valid_headers(response)) {
+    log::error("http_handler_bad_response", {{"route", route}, {"status", response.status}});
+    return internal_error();
+  }
+  return response;
+}
+
 // Runs on a worker thread: the handler, then the log line and metrics.
 Response handle_on_worker(ServerCore& core, Request& request, Clock::time_point started) {
   const log::ScopedRequestId request_id_scope(request.request_id);
   Response response;
   try {
-    response = core.router.dispatch(request);
-    if (response.status < 200 || !has_valid_headers(response)) {
-      log::error("http_handler_bad_response", {{"route", request.route}, {"status", response.status}});
-      response = internal_error();
-    }
+    response = vetted(core.router.dispatch(request), request.route);
   } catch (const std::exception& exception) {
     log::error("http_dispatch_failed", {{"route", request.route}, {"what", exception.what()}});
     response = internal_error();
@@ -450,6 +458,8 @@ class Connection final : public ConnectionBase {
       finish_on_io(request, started, std::move(response));
       return;
     }
+    if (try_fast(request, started))
+      return;
     asio::post(*core_.workers, [self = self(), request = std::move(request), started]() mutable {
       t_is_server_thread = true;
       Response response = handle_on_worker(self->core_, request, started);
@@ -458,6 +468,40 @@ class Connection final : public ConnectionBase {
         self->write_response(std::move(response), false);
       });
     });
+  }
+
+  // Offers the request to its route's fast handler on this I/O thread (no hand-off to a worker).
+  // If the handler takes it, the request waits in fast_request_ for the answer, which comes back
+  // to this connection's strand; otherwise request is left as it was, for a worker.
+  bool try_fast(Request& request, Clock::time_point started) {
+    fast_request_ = std::move(request);
+    core_.fast_in_flight.fetch_add(1);
+    Respond respond = [self = self(), started](Response response) {
+      ServerCore& core = self->core_;
+      Executor executor = self->executor_;
+      asio::post(executor, [self = std::move(self), started, response = std::move(response)]() mutable {
+        self->finish_fast(started, std::move(response));
+      });
+      if (core.fast_in_flight.fetch_sub(1) == 1)
+        core.fast_in_flight.notify_all();
+    };
+    bool taken = false;
+    {
+      const log::ScopedRequestId request_id_scope(fast_request_.request_id);
+      taken = core_.router.try_fast(fast_request_, respond);
+    }
+    if (!taken) {
+      if (core_.fast_in_flight.fetch_sub(1) == 1)
+        core_.fast_in_flight.notify_all();
+      request = std::move(fast_request_);
+    }
+    return taken;
+  }
+
+  void finish_fast(Clock::time_point started, Response response) {
+    core_.queued_requests.fetch_sub(1);
+    Request request = std::move(fast_request_);
+    finish_on_io(request, started, vetted(std::move(response), request.route));
   }
 
   void finish_on_io(const Request& request, Clock::time_point started, Response response) {
@@ -580,6 +624,7 @@ class Connection final : public ConnectionBase {
   beast_http::response<beast_http::string_body> response_;
   std::optional<ClientCertificate> client_certificate_;
   std::string request_id_;
+  Request fast_request_;  // taken by a fast handler, until its answer
   Phase phase_ = Phase::waiting;
   unsigned version_ = 11;
   bool first_request_ = true;
@@ -707,6 +752,9 @@ class Server::Impl {
       (void)wait_for_connections_until(Clock::now() + forced_close_wait);
     }
 
+    // Answers still owed by fast handlers (they bound their own work, like running handlers).
+    for (auto in_flight = core_.fast_in_flight.load(); in_flight != 0; in_flight = core_.fast_in_flight.load())
+      core_.fast_in_flight.wait(in_flight);
     core_.workers->stop();  // requests still queued are dropped; running handlers finish
     core_.workers->join();
     work_guard_.reset();

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "cch/core/log.hpp"
 
@@ -94,6 +97,48 @@ TEST(Router, HandlerRunsUnderTheRequestId) {
   router.add("GET", "/id", [](const Request&) { return text_response(200, std::string(log::current_request_id())); });
   Request request = request_for("GET", "/id");
   EXPECT_EQ(router.dispatch(request).body, "test-request");
+}
+
+// try_fast offers a request to its route's fast handler; anything it cannot take (no fast
+// handler, no route, a refusal, an exception) is left for dispatch.
+TEST(Router, OffersARequestToItsRoutesFastHandlerOnly) {
+  Router router = accounts_router();
+  std::vector<std::string> seen;
+  router.add(
+      "GET", "/v1/accounts/{account_id}", [](const Request&) { return text_response(200, "worker"); },
+      [&seen](const Request& request, const Respond& respond) {
+        const std::string id(request.path_param("account_id").value_or(""));
+        seen.push_back(id + " " + request.route + " " + std::string(log::current_request_id()));
+        if (id == "throws")
+          throw std::runtime_error("bug");
+        if (id == "declined")
+          return false;
+        respond(text_response(200, "fast " + id));
+        return true;
+      });
+  EXPECT_THROW(router.add("GET", "/v1/other", [](const Request&) { return text_response(200, ""); }, FastHandler{}),
+               std::invalid_argument);
+
+  std::vector<std::string> answers;
+  const Respond respond = [&answers](Response response) { answers.push_back(response.body); };
+  Request taken = request_for("GET", "/v1/accounts/a%207");
+  EXPECT_TRUE(router.try_fast(taken, respond));
+  EXPECT_EQ(taken.route, "/v1/accounts/{account_id}");
+  Request declined = request_for("GET", "/v1/accounts/declined");
+  EXPECT_FALSE(router.try_fast(declined, respond));
+  EXPECT_EQ(router.dispatch(declined).body, "worker");
+  Request throws = request_for("GET", "/v1/accounts/throws");
+  EXPECT_FALSE(router.try_fast(throws, respond));
+  for (const auto& [method, target] : std::vector<std::pair<std::string, std::string>>{
+           {"GET", "/v1/members/m1/accounts"}, {"POST", "/v1/accounts/a1"}, {"GET", "/nope"}, {"GET", "/v1/%zz"}}) {
+    Request other = request_for(method, "/");
+    other.path = target;
+    EXPECT_FALSE(router.try_fast(other, respond)) << method << " " << target;
+  }
+  EXPECT_EQ(answers, (std::vector<std::string>{"fast a 7"}));
+  // The handler saw the decoded parameter and the route; the request id is the caller's to set.
+  EXPECT_EQ(seen, (std::vector<std::string>{"a 7 /v1/accounts/{account_id} ", "declined /v1/accounts/{account_id} ",
+                                            "throws /v1/accounts/{account_id} "}));
 }
 
 TEST(Router, ValidatesPatternsWhenAdded) {

@@ -3,7 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <atomic>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
 #include <thread>
 
 #include "cch/core/log.hpp"
@@ -58,8 +62,37 @@ struct Harness {
         return text_response(500, "gate never opened");
       return text_response(200, "released");
     });
+    // /fast/now answers at once on the I/O thread; /fast/later is answered when the test calls
+    // answer_later() (from the test's thread); /fast/decline goes to the worker.
+    router.add(
+        "GET", "/fast/{when}", [](const Request&) { return text_response(200, "worker"); },
+        [this](const Request& request, const Respond& respond) {
+          const std::string when(request.path_param("when").value_or(""));
+          if (when == "decline")
+            return false;
+          if (when == "now") {
+            respond(text_response(200, "fast now " + std::string(log::current_request_id())));
+            return true;
+          }
+          {
+            const std::lock_guard lock(owed_mutex);
+            owed.push_back(respond);
+          }
+          fast_taken.open();
+          return true;
+        });
     server = std::make_unique<Server>(std::move(options), router, metrics);
     server->start();
+  }
+
+  void answer_later(const std::string& body) {
+    std::vector<Respond> due;
+    {
+      const std::lock_guard lock(owed_mutex);
+      due.swap(owed);
+    }
+    for (const auto& respond : due)
+      respond(text_response(200, body));
   }
 
   ClientOptions client_options() const {
@@ -73,6 +106,9 @@ struct Harness {
   Metrics metrics;
   Gate entered;
   Gate release;
+  Gate fast_taken;
+  std::mutex owed_mutex;
+  std::vector<Respond> owed;  // guarded by owed_mutex
   std::unique_ptr<Server> server;
 };
 
@@ -327,6 +363,76 @@ TEST(Server, GracefulStopLetsAnInFlightHandlerFinish) {
   EXPECT_EQ(in_flight->value().body, "released");
   EXPECT_EQ(in_flight->value().header("Connection"), "close");
   harness.server->wait();  // returns at once: stopped
+}
+
+// A fast handler answers on the I/O thread or later from any thread, with no worker: the only
+// worker is held by /block throughout.
+TEST(Server, AFastHandlerAnswersWithoutAWorkerAndADeclinedRequestGoesToOne) {
+  ServerOptions options = test_options();
+  options.worker_threads = 1;
+  Harness harness(options);
+  std::thread holder([&] {
+    Client client(harness.client_options());
+    (void)client.request("GET", "/block");
+  });
+  ASSERT_TRUE(harness.entered.wait());
+
+  Client client(harness.client_options());
+  const ClientResponse now = must(client.request("GET", "/fast/now", {}, {{"X-Request-Id", "fast-1"}}));
+  EXPECT_EQ(now.status, 200U);
+  EXPECT_EQ(now.body, "fast now fast-1");  // the handler ran under the request's id
+  EXPECT_EQ(now.header("X-Request-Id"), "fast-1");
+  EXPECT_EQ(now.header("Cache-Control"), "no-store");
+
+  std::optional<Result<ClientResponse, ClientError>> later;
+  std::thread waiter([&] {
+    Client other(harness.client_options());
+    later.emplace(other.request("GET", "/fast/later"));
+  });
+  ASSERT_TRUE(harness.fast_taken.wait());
+  harness.answer_later("answered from the test's thread");
+  waiter.join();
+  ASSERT_TRUE(later.has_value() && later->has_value());
+  EXPECT_EQ(later->value().body, "answered from the test's thread");
+  EXPECT_EQ(harness.metrics.request_count("/fast/{when}", "GET", 200), 2U);
+
+  // Declined: it waits for the worker, which is still held.
+  std::optional<Result<ClientResponse, ClientError>> declined;
+  std::thread decliner([&] {
+    Client other(harness.client_options());
+    declined.emplace(other.request("GET", "/fast/decline"));
+  });
+  harness.release.open();
+  decliner.join();
+  holder.join();
+  ASSERT_TRUE(declined.has_value() && declined->has_value());
+  EXPECT_EQ(declined->value().body, "worker");
+}
+
+TEST(Server, GracefulStopWaitsForTheAnswerAFastHandlerOwes) {
+  Harness harness;
+  const unsigned short port = harness.server->port();
+  std::optional<Result<ClientResponse, ClientError>> owed;
+  std::thread requester([&] {
+    Client client(harness.client_options());
+    owed.emplace(client.request("GET", "/fast/later"));
+  });
+  ASSERT_TRUE(harness.fast_taken.wait());
+
+  std::atomic<bool> stopped{false};
+  std::thread stopper([&] {
+    harness.server->stop();
+    stopped = true;
+  });
+  EXPECT_TRUE(eventually([port] { return !RawConnection::can_connect(port); }));
+  EXPECT_FALSE(stopped.load());  // still owed an answer
+  harness.answer_later("owed");
+  requester.join();
+  stopper.join();
+  EXPECT_TRUE(stopped.load());
+  ASSERT_TRUE(owed.has_value() && owed->has_value()) << owed->error().message;
+  EXPECT_EQ(owed->value().body, "owed");
+  EXPECT_EQ(owed->value().header("Connection"), "close");
 }
 
 TEST(Server, BindFailureIsAClearOneLineError) {

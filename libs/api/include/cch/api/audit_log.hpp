@@ -59,6 +59,9 @@ class AuditLog {
   AuditLog& operator=(const AuditLog&) = delete;
 
   [[nodiscard]] bool try_reserve();
+  // The same without waiting: false at once when no slot is free (for a caller that must not
+  // block, which then takes the waiting path instead).
+  [[nodiscard]] bool try_reserve_now();
   // Hands over the record of a request that reserved a slot.
   void record(AuditRecord record);
   void flush();

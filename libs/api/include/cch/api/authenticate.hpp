@@ -49,6 +49,12 @@ class Authenticator {
 
   [[nodiscard]] AuthOutcome authenticate(const http::Request& request);
 
+  // The principal, when authenticate() would admit the request from memory alone: its
+  // credential is in the cache (an API key's secret verified there too) and its address is not
+  // throttled. nullopt otherwise (it says nothing of why): authenticate() then decides. Never
+  // blocks and records nothing.
+  [[nodiscard]] std::optional<access::Principal> known_principal(const http::Request& request);
+
   void forget_certificate(std::string_view sha256_fingerprint);
   void forget_api_key(std::string_view key_id);
 

@@ -15,9 +15,18 @@
 //   - Request::route and route_name() give the matched pattern (or "unmatched"), so metrics and
 //     logs are labelled by a bounded set of patterns, never by raw paths.
 //
+//   - A route may also have a fast handler, which the server tries first on its I/O thread:
+//     try_fast() matches the request like dispatch() and calls it. A fast handler answers without
+//     blocking its thread, or returns false having done nothing (it would have to wait, for a
+//     lock or the database, say), and the request then goes to the route's handler on a worker.
+//     When it returns true it has called, or will later call from any thread, `respond` exactly
+//     once; until then the request it was given stays valid. An exception from a fast handler
+//     counts as false (logged): a fast handler must not throw once it has taken the request.
+//
 // Thread safety: add() is not thread-safe and must finish before the router is shared. After
-// that, dispatch(), route_name() and routes() may be called concurrently from any thread.
-// Handlers are called concurrently on the server's worker threads and must be thread-safe.
+// that, dispatch(), try_fast(), route_name() and routes() may be called concurrently from any
+// thread. Handlers are called concurrently on the server's worker threads, fast handlers on its
+// I/O threads; all must be thread-safe.
 //
 // No Beast or Asio here: handler translation units stay cheap to compile.
 
@@ -31,6 +40,9 @@
 namespace cch::http {
 
 using Handler = std::function<Response(const Request&)>;
+// Answers a request taken by a fast handler; call exactly once, from any thread.
+using Respond = std::function<void(Response)>;
+using FastHandler = std::function<bool(const Request&, const Respond& respond)>;
 
 struct RouteInfo {
   std::string method;
@@ -46,10 +58,17 @@ class Router {
   // std::invalid_argument naming the problem if the method or pattern is malformed, the
   // handler is empty, or the route duplicates one already added.
   void add(std::string_view method, std::string pattern, Handler handler);
+  // The same, with a fast handler tried first (see above); fast must not be empty.
+  void add(std::string_view method, std::string pattern, Handler handler, FastHandler fast);
 
   // Routes the request and returns the handler's response or a problem response. Sets
   // request.path_params and request.route.
   [[nodiscard]] Response dispatch(Request& request) const;
+
+  // Offers the request to its route's fast handler: true if that took it (it will respond), false
+  // if there is none, the path matches no route, or the handler declined. Sets
+  // request.path_params and request.route when a route matches.
+  [[nodiscard]] bool try_fast(Request& request, const Respond& respond) const;
 
   // The pattern that dispatch() would label this request with: the matched pattern, the most
   // specific pattern matching the path when only the method differs, or "unmatched".
@@ -75,6 +94,7 @@ class Router {
     std::string pattern;
     std::vector<Segment> segments;
     Handler handler;
+    FastHandler fast;  // may be empty
   };
   struct Match {
     const Route* route = nullptr;       // matches path and method
@@ -83,6 +103,9 @@ class Router {
   };
 
   [[nodiscard]] Match find(std::string_view method, const std::vector<std::string>& segments) const;
+
+  // Sets the request's route and path parameters from the route it matched.
+  static void bind(const Route& route, const std::vector<std::string>& segments, Request& request);
 
   [[nodiscard]] Response answer_unmatched(const Request& request, Response response) const;
 

@@ -1,7 +1,9 @@
 #pragma once
 // Server: an HTTP/1.1 server (plain TCP or TLS, one or the other per server) that reads
 // requests on a few I/O threads and runs the router's handlers on a bounded worker pool, so a
-// handler may block (on PostgreSQL, say) without stalling the network.
+// handler may block (on PostgreSQL, say) without stalling the network. A route's fast handler
+// (Router::try_fast) is offered the request first, on the I/O thread: a hot read that can answer
+// without blocking costs no hand-off to a worker and back.
 //
 // Contract:
 //   - Every request is bounded: header_limit_bytes (431 "header_too_large" then close),
@@ -12,8 +14,9 @@
 //     "malformed_request" and the connection is closed.
 //   - At most max_connections connections are open; a connection above that is accepted and
 //     closed at once (counted in cch_http_connections_refused_total).
-//   - At most max_queued_requests requests are handed to the worker pool at once (waiting or
-//     running); above that a request is answered 503 "overloaded" with Retry-After: 1.
+//   - At most max_queued_requests requests are handed to the worker pool or taken by fast
+//     handlers at once (waiting or running); above that a request is answered 503 "overloaded"
+//     with Retry-After: 1.
 //   - Request ids: a valid incoming X-Request-Id (1..64 of [A-Za-z0-9._-]) is kept, otherwise
 //     a 128-bit random hex id is generated. It is echoed in the response's X-Request-Id, set as
 //     cch::log::ScopedRequestId around the handler, and written on the one "http_request" log
@@ -23,8 +26,9 @@
 //     Cache-Control: no-store; TLS responses also get Strict-Transport-Security.
 //   - stop() is graceful: it stops accepting, closes idle keep-alive connections, lets requests
 //     in progress finish and answers them with Connection: close, and after shutdown_grace_ms
-//     closes whatever is left. It then waits for handlers still running to return (handlers
-//     must bound their own work, e.g. with statement timeouts).
+//     closes whatever is left. It then waits for handlers still running to return and for fast
+//     handlers to answer what they took (both must bound their own work, e.g. with statement
+//     timeouts).
 //
 // Thread safety: start() once, from one thread. stop() and wait() may be called from any
 // thread except a server's own I/O and worker threads (they would wait for themselves, so
