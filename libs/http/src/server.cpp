@@ -95,6 +95,68 @@ bool has_valid_headers(const Response& response) {
   });
 }
 
+// Headers the server sets itself: a handler's copies are dropped (Cache-Control is the
+// handler's to set; the server adds no-store only if it did not).
+bool is_server_set_header(std::string_view name, bool has_content_type) noexcept {
+  return is_framing_header(name) || equals_ignoring_case(name, "x-content-type-options") ||
+         equals_ignoring_case(name, "strict-transport-security") ||
+         (has_content_type && equals_ignoring_case(name, "content-type"));
+}
+
+// What the response's head says beyond the handler's own headers.
+struct Framing {
+  unsigned version = 11;  // 10 or 11
+  std::string_view request_id;
+  bool keep_alive = false;
+  bool head_request = false;  // the body is not sent; Content-Length is that of the GET
+  bool tls = false;           // adds Strict-Transport-Security
+};
+
+// The response as bytes on the wire, written into out (its capacity is reused from one response
+// to the next). The handler's headers were checked (has_valid_headers), so none can split a line.
+void serialize_response(const Response& response, const Framing& framing, std::string& out) {
+  const auto line = [&out](std::string_view name, std::string_view value) {
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+  };
+  const unsigned status = response.status;
+  out.clear();
+  out += framing.version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  out += std::to_string(status);
+  out += ' ';
+  out += to_std(beast_http::obsolete_reason(beast_http::int_to_status(status)));
+  out += "\r\n";
+  bool has_cache_control = false;
+  const bool has_content_type = !response.content_type.empty();
+  for (const auto& [name, value] : response.headers) {
+    if (is_server_set_header(name, has_content_type))
+      continue;
+    has_cache_control = has_cache_control || equals_ignoring_case(name, "cache-control");
+    line(name, value);
+  }
+  if (has_content_type)
+    line("Content-Type", response.content_type);
+  line("X-Request-Id", framing.request_id);
+  line("X-Content-Type-Options", "nosniff");
+  if (!has_cache_control)
+    line("Cache-Control", "no-store");
+  if (framing.tls)
+    line("Strict-Transport-Security", "max-age=31536000");
+  if (framing.version == 10 && framing.keep_alive)
+    line("Connection", "keep-alive");
+  if (framing.version != 10 && !framing.keep_alive)
+    line("Connection", "close");
+  // 204 and 304 have no body and no Content-Length (statuses below 200 never reach here).
+  const bool bodiless = status == 204 || status == 304;
+  if (!bodiless)
+    line("Content-Length", std::to_string(response.body.size()));
+  out += "\r\n";
+  if (!bodiless && !framing.head_request)
+    out += response.body;
+}
+
 Response internal_error() {
   return problem(500, "internal_error", "Internal error",
                  "the server failed to handle the request; quote the request id when reporting it");
@@ -512,43 +574,28 @@ class Connection final : public ConnectionBase {
     write_response(std::move(response), false);
   }
 
+  // The whole response goes out in one buffer (one TLS record for a small one), not through a
+  // message serializer: measured, the serializer's machinery cost more than the encryption.
   void write_response(Response response, bool close_after) {
     if (phase_ == Phase::closed)
       return;  // force-closed while the handler ran
     phase_ = Phase::writing;
-    response_ = {};
-    response_.version(version_);
-    response_.result(response.status);
-    for (auto& [name, value] : response.headers) {
-      if (!is_framing_header(name))
-        response_.insert(name, value);
-    }
-    if (!response.content_type.empty())
-      response_.set(beast_http::field::content_type, response.content_type);
-    response_.set("X-Request-Id", request_id_);
-    response_.set("X-Content-Type-Options", "nosniff");
-    if (response_.find(beast_http::field::cache_control) == response_.end()) {
-      response_.set(beast_http::field::cache_control, "no-store");
-    }
-    if constexpr (is_tls)
-      response_.set("Strict-Transport-Security", "max-age=31536000");
     keep_alive_ = !close_after && keep_alive_requested_ && !core_.stopping.load();
-    response_.keep_alive(keep_alive_);
-    const unsigned status = response.status;
-    if (status == 204 || status == 304)
-      response.body.clear();
-    response_.body() = std::move(response.body);
-    response_.prepare_payload();
-    if (head_request_)
-      response_.body().clear();  // Content-Length stays that of the GET body
-
+    serialize_response(response,
+                       Framing{.version = version_ == 10 ? 10U : 11U,
+                               .request_id = request_id_,
+                               .keep_alive = keep_alive_,
+                               .head_request = head_request_,
+                               .tls = is_tls},
+                       out_);
     tcp_layer().expires_after(milliseconds(limits().write_timeout_ms));
-    beast_http::async_write(stream_, response_,
-                            [self = self()](const error_code& error, std::size_t) { self->on_write(error); });
+    asio::async_write(stream_, asio::buffer(out_),
+                      [self = self()](const error_code& error, std::size_t) { self->on_write(error); });
   }
 
   void on_write(const error_code& error) {
-    response_ = {};
+    if (out_.capacity() > kKeptWriteBuffer)
+      std::string().swap(out_);  // a large response's buffer is not kept for the next
     if (error) {
       log::debug("http_write_failed", {{"remote", remote_address_}, {"error", error.message()}});
       close_now();
@@ -621,7 +668,8 @@ class Connection final : public ConnectionBase {
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<beast_http::request_parser<beast_http::string_body>> parser_;
-  beast_http::response<beast_http::string_body> response_;
+  std::string out_;  // the response being written
+  static constexpr std::size_t kKeptWriteBuffer = 64 * 1024;
   std::optional<ClientCertificate> client_certificate_;
   std::string request_id_;
   Request fast_request_;  // taken by a fast handler, until its answer

@@ -62,6 +62,13 @@ struct Harness {
         return text_response(500, "gate never opened");
       return text_response(200, "released");
     });
+    router.add("GET", "/headers", [](const Request&) {
+      Response response = text_response(200, "hi");
+      response.headers = {{"Cache-Control", "max-age=5"}, {"Content-Length", "999"}, {"Connection", "upgrade"},
+                          {"X-Custom", "yes"},          {"x-content-type-options", "sniff"}};
+      return response;
+    });
+    router.add("GET", "/empty", [](const Request&) { return text_response(204, "dropped"); });
     // /fast/now answers at once on the I/O thread; /fast/later is answered when the test calls
     // answer_later() (from the test's thread); /fast/decline goes to the worker.
     router.add(
@@ -133,6 +140,40 @@ TEST(Server, KeepAliveServesTwoRequestsOnOneConnection) {
   EXPECT_EQ(first.header("Cache-Control"), "no-store");
   EXPECT_EQ(harness.metrics.request_count("/hello", "GET", 200), 1U);
   EXPECT_EQ(harness.metrics.request_count("/echo", "POST", 200), 1U);
+}
+
+// The bytes on the wire: the handler's headers in order, less those the server sets itself;
+// then the server's; framing by the protocol version, keep-alive and the status.
+TEST(Server, ResponsesAreFramedExactlyOnTheWire) {
+  Harness harness;
+  RawConnection connection(harness.server->port());
+  ASSERT_TRUE(connection.send("GET /headers HTTP/1.1\r\nHost: t\r\nX-Request-Id: wire-1\r\n\r\n"));
+  EXPECT_EQ(connection.read_response(generous).data,
+            "HTTP/1.1 200 OK\r\nCache-Control: max-age=5\r\nX-Custom: yes\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\nX-Request-Id: wire-1\r\nX-Content-Type-Options: nosniff\r\n"
+            "Content-Length: 2\r\n\r\nhi");
+  ASSERT_TRUE(connection.send("GET /empty HTTP/1.1\r\nHost: t\r\nX-Request-Id: wire-2\r\n\r\n"));
+  EXPECT_EQ(connection.read_response(generous).data,
+            "HTTP/1.1 204 No Content\r\nContent-Type: text/plain; charset=utf-8\r\nX-Request-Id: wire-2\r\n"
+            "X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n\r\n");
+  // HEAD: no route takes it here, so 405; its Content-Length is the body's, which is not sent.
+  ASSERT_TRUE(connection.send("HEAD /hello HTTP/1.1\r\nHost: t\r\n\r\n"));
+  const auto head = connection.read_until("\r\n\r\n", generous).data;
+  EXPECT_EQ(head.rfind("HTTP/1.1 405 Method Not Allowed\r\n", 0), 0U) << head;
+  EXPECT_NE(head.find("\r\nContent-Length: "), std::string::npos) << head;
+  EXPECT_EQ(head.substr(head.size() - 4), "\r\n\r\n") << head;
+  // HTTP/1.0: kept alive only when asked, and said so.
+  ASSERT_TRUE(connection.send("GET /hello HTTP/1.0\r\nConnection: keep-alive\r\nX-Request-Id: wire-3\r\n\r\n"));
+  EXPECT_EQ(connection.read_response(generous).data,
+            "HTTP/1.0 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nX-Request-Id: wire-3\r\n"
+            "X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nConnection: keep-alive\r\n"
+            "Content-Length: 5\r\n\r\nhello");
+  ASSERT_TRUE(connection.send("GET /hello HTTP/1.0\r\nX-Request-Id: wire-4\r\n\r\n"));
+  const auto last = connection.read_until_closed(generous);
+  EXPECT_EQ(last.data,
+            "HTTP/1.0 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nX-Request-Id: wire-4\r\n"
+            "X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nContent-Length: 5\r\n\r\nhello");
+  EXPECT_TRUE(last.closed);
 }
 
 TEST(Server, PipelinedRequestsAreAnsweredInOrder) {
