@@ -1,6 +1,7 @@
 #include "ledger_commands.hpp"
 
 #include "exit_status.hpp"
+#include "cch/core/log.hpp"
 #include "cch/core/money.hpp"
 #include "cch/db/pool.hpp"
 #include "cch/ledger/queries.hpp"
@@ -201,6 +202,7 @@ int ledger_export(const config::Config& config, const std::string& from, const s
       }
     }
     out.flush();
+    log::flush();
     std::cerr << "exported " << rows_written << " postings" << std::endl;
     return 0;
   });

@@ -95,17 +95,46 @@ Result<RequestId, RequestIdError> RequestId::parse(std::string_view text) {
   return RequestId(std::string(text));
 }
 
-RequestId RequestId::generate() {
-  std::array<unsigned char, kRequestIdRandomBytes> bytes{};
-  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
-    throw std::runtime_error("RequestId::generate: RAND_bytes failed");
+namespace {
+
+// xoshiro256** (Blackman and Vigna): 256 bits of state, 64 bits per step.
+class Xoshiro256 {
+ public:
+  Xoshiro256() {
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(state_.data()), static_cast<int>(sizeof state_)) != 1) {
+      throw std::runtime_error("RequestId::generate: RAND_bytes failed to seed the generator");
+    }
+    if (state_ == std::array<std::uint64_t, 4>{}) state_[0] = 1;  // the one state it must not be in
   }
+
+  std::uint64_t next() {
+    const std::uint64_t result = rotate_left(state_[1] * 5, 7) * 9;
+    const std::uint64_t t = state_[1] << 17U;
+    state_[2] ^= state_[0];
+    state_[3] ^= state_[1];
+    state_[1] ^= state_[2];
+    state_[0] ^= state_[3];
+    state_[2] ^= t;
+    state_[3] = rotate_left(state_[3], 45);
+    return result;
+  }
+
+ private:
+  static std::uint64_t rotate_left(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  std::array<std::uint64_t, 4> state_{};
+};
+
+}  // namespace
+
+RequestId RequestId::generate() {
+  static_assert(kRequestIdRandomBytes == 16, "two 64-bit draws");
+  thread_local Xoshiro256 generator;
   constexpr std::string_view kHexDigits = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(bytes.size() * 2);
-  for (const unsigned char byte : bytes) {
-    hex.push_back(kHexDigits[static_cast<std::size_t>(byte) >> 4U]);
-    hex.push_back(kHexDigits[static_cast<std::size_t>(byte) & 0x0FU]);
+  std::string hex(kRequestIdRandomBytes * 2, '0');
+  std::size_t at = 0;
+  for (int draw = 0; draw < 2; ++draw) {
+    const std::uint64_t bits = generator.next();
+    for (int shift = 60; shift >= 0; shift -= 4) hex[at++] = kHexDigits[(bits >> static_cast<unsigned>(shift)) & 0x0FU];
   }
   return RequestId(std::move(hex));
 }

@@ -2,15 +2,53 @@
 
 #include "cch/core/time.hpp"
 
-#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 namespace cch::log {
 namespace {
+
+// Standard error through a buffer: a warning or an error goes out at once (with every line before
+// it); info and debug lines once kBufferBytes are waiting, within kFlushInterval, and at exit. One
+// write per batch instead of one per line: under the api's read benchmark, a write per request
+// line was 3 % of the api's CPU. A crash loses at most the last kFlushInterval of info lines;
+// the request audit log in PostgreSQL is the durable record of requests.
+class BufferedStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  static constexpr std::size_t kBufferBytes = 16 * 1024;
+  static constexpr std::chrono::milliseconds kFlushInterval{100};
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& message) override {
+    buffer_.append(message.payload.data(), message.payload.size());
+    buffer_.push_back('\n');
+    if (message.level >= spdlog::level::warn || buffer_.size() >= kBufferBytes) flush_();
+  }
+
+  void flush_() override {
+    std::string_view rest = buffer_;
+    while (!rest.empty()) {
+      const ssize_t written = ::write(STDERR_FILENO, rest.data(), rest.size());
+      if (written < 0 && errno == EINTR) continue;
+      if (written <= 0) break;  // standard error is gone: nothing better to do with the lines
+      rest.remove_prefix(static_cast<std::size_t>(written));
+    }
+    buffer_.clear();
+  }
+
+ private:
+  std::string buffer_;
+};
 
 struct State {
   std::mutex mutex;
@@ -19,9 +57,39 @@ struct State {
   std::shared_ptr<spdlog::logger> logger;
 };
 
+// Never destroyed: lines may be written, and the flusher runs, until the process ends.
 State& state() {
-  static State instance;
-  return instance;
+  static State* instance = new State;
+  return *instance;
+}
+
+}  // namespace
+
+void flush() {
+  State& s = state();
+  std::shared_ptr<spdlog::logger> logger;
+  {
+    const std::lock_guard lock(s.mutex);
+    logger = s.logger;
+  }
+  if (logger) logger->flush();
+}
+
+namespace {
+
+void flush_at_exit() { flush(); }
+
+// Called with the state's mutex held, once: the logger, its periodic flusher and the exit flush.
+void create_logger(State& s) {
+  s.logger = std::make_shared<spdlog::logger>("cch", std::make_shared<BufferedStderrSink>());
+  s.logger->set_level(spdlog::level::info);
+  std::thread([logger = s.logger] {
+    for (;;) {
+      std::this_thread::sleep_for(BufferedStderrSink::kFlushInterval);
+      logger->flush();
+    }
+  }).detach();
+  std::atexit(flush_at_exit);
 }
 
 thread_local std::string t_request_id;
@@ -120,11 +188,7 @@ void init(std::string_view service, Level level, Format format) {
   std::lock_guard lock(s.mutex);
   s.service = std::string(service);
   s.format = format;
-  if (!s.logger) {
-    s.logger = std::make_shared<spdlog::logger>("cch", std::make_shared<spdlog::sinks::stderr_sink_mt>());
-    s.logger->set_pattern("%v");
-    s.logger->flush_on(spdlog::level::debug);
-  }
+  if (!s.logger) create_logger(s);
   s.logger->set_level(to_spdlog(level));
 }
 
@@ -181,11 +245,7 @@ void write(Level level, std::string_view event, Fields fields) {
   Format format{};
   {
     std::lock_guard lock(s.mutex);
-    if (!s.logger) {
-      s.logger = std::make_shared<spdlog::logger>("cch", std::make_shared<spdlog::sinks::stderr_sink_mt>());
-      s.logger->set_pattern("%v");
-      s.logger->set_level(spdlog::level::info);
-    }
+    if (!s.logger) create_logger(s);
     logger = s.logger;
     service = s.service;
     format = s.format;

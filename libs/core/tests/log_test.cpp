@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
 TEST(Log, JsonLineIsOneParseableObjectWithTypedFields) {
   const std::string line = cch::log::format_line(cch::log::Format::json, "registry", cch::log::Level::warn,
                                                  "limit_refused", "req-1",
@@ -42,4 +46,36 @@ TEST(Log, ParsesOnlyKnownLevelsAndFormats) {
   cch::log::Format format{};
   EXPECT_TRUE(cch::log::parse_format("text", format));
   EXPECT_FALSE(cch::log::parse_format("xml", format));
+}
+
+// Buffered lines reach standard error: at exit, with the first warning after them, and within
+// the flush interval. Each case runs in a fresh process (threadsafe death tests re-execute the
+// binary), whose standard error the matcher reads.
+TEST(Log, BufferedLinesReachStandardErrorAtExitWithAWarningAndWithinTheInterval) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const auto init = [] { cch::log::init("logtest", cch::log::Level::info, cch::log::Format::text); };
+  EXPECT_EXIT(
+      {
+        init();
+        cch::log::info("first_line");
+        cch::log::info("second_line");
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0), "first_line[^\n]*\n[^\n]*second_line");
+  EXPECT_EXIT(
+      {
+        init();
+        cch::log::info("before_the_warning");
+        cch::log::warn("the_warning");
+        std::_Exit(3);  // no exit handlers: only what was written at once is there
+      },
+      ::testing::ExitedWithCode(3), "before_the_warning[^\n]*\n[^\n]*the_warning");
+  EXPECT_EXIT(
+      {
+        init();
+        cch::log::info("flushed_by_the_interval");
+        std::this_thread::sleep_for(std::chrono::seconds(2));  // 20 flush intervals
+        std::_Exit(4);
+      },
+      ::testing::ExitedWithCode(4), "flushed_by_the_interval");
 }

@@ -28,6 +28,7 @@ struct StartupFailure {
 };
 
 int report(const std::string& program, const StartupFailure& failure) {
+  log::flush();  // the lines logged before the failure come first
   std::cerr << program << ": error: " << failure.message << std::endl;
   return failure.status;
 }

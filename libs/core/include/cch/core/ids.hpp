@@ -10,11 +10,14 @@
 //            "0" not_positive; more than 19 digits or above 9223372036854775807 out_of_range.
 //
 // RequestId is 1..64 characters of [A-Za-z0-9._-], chosen by a client (an idempotency key or
-// X-Request-Id) or made by generate(): 128 random bits from OpenSSL's CSPRNG as 32 lower-case
-// hex digits.
+// X-Request-Id) or made by generate(): 128 random bits as 32 lower-case hex digits. A request id
+// names a request in logs and the audit log; it is unique, not secret (it grants nothing), so
+// generate() draws from a fast per-thread generator (xoshiro256**) that OpenSSL's CSPRNG seeds
+// with 256 bits once per thread, instead of calling the CSPRNG per request (measured: 4 % of the
+// api's CPU under its read benchmark). Two threads' sequences overlap with negligible probability.
 //
 // Thread safety: values are immutable after construction; every function may be called from
-// any thread (RequestId::generate uses OpenSSL's RAND_bytes, which is thread-safe).
+// any thread (generate() uses thread-local state).
 
 #include <cassert>
 #include <compare>
@@ -107,8 +110,8 @@ class RequestId {
   static constexpr std::size_t kLengthMax = 64;
 
   static Result<RequestId, RequestIdError> parse(std::string_view text);
-  // 32 lower-case hex digits from 128 random bits. Throws std::runtime_error only if the
-  // operating system's random source fails (an environmental failure).
+  // 32 lower-case hex digits from 128 random bits. Throws std::runtime_error only if seeding a
+  // thread's generator fails (the operating system's random source: an environmental failure).
   static RequestId generate();
 
   [[nodiscard]] const std::string& value() const { return value_; }

@@ -1,6 +1,10 @@
 #pragma once
 // Structured logging on top of spdlog.
 //
+// Lines are buffered: a warning or an error is written at once, with every line before it; info
+// and debug lines within 100 ms (or once 16 KB wait) and at exit, so a crash may lose the last
+// 100 ms of them.
+//
 // Every line is one event with named fields, written to standard error either as one JSON
 // object per line (the default, for machines) or as "time level event key=value" text (for
 // people at a terminal). A request id set with ScopedRequestId is added to every line that the
@@ -50,6 +54,9 @@ bool parse_format(std::string_view text, Format& out);
 void init(std::string_view service, Level level, Format format);
 
 void write(Level level, std::string_view event, Fields fields = {});
+// Writes out the lines still buffered: call it before writing to standard error directly, so that
+// lines keep their order.
+void flush();
 inline void debug(std::string_view event, Fields fields = {}) { write(Level::debug, event, fields); }
 inline void info(std::string_view event, Fields fields = {}) { write(Level::info, event, fields); }
 inline void warn(std::string_view event, Fields fields = {}) { write(Level::warn, event, fields); }
