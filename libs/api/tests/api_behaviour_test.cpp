@@ -38,6 +38,16 @@ class ApiBehaviour : public ::testing::Test {
     return json_of(response)["journal_id"].get<std::string>();
   }
 
+  // The member's USD collateral account's id.
+  std::string collateral_account(MemberId member) {
+    return db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {},
+                               [&](pqxx::transaction_base& tx) {
+                                 return ledger::open_member_account(tx, member, ledger::AccountKind::collateral,
+                                                                    Currency::usd());
+                               })
+        .to_string();
+  }
+
   ApiHarness harness;
 };
 
@@ -48,13 +58,7 @@ TEST_F(ApiBehaviour, AMemberSeesAnotherMembersObjectsAsMissingAndTheAttemptIsAud
                                        R"({"amount":"10.00","currency":"USD"})");
   ASSERT_EQ(withdrawal.status, 201u) << withdrawal.body;
   const std::string withdrawal_id = json_of(withdrawal)["withdrawal_id"];
-  const std::string account = db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {},
-                                                  [&](pqxx::transaction_base& tx) {
-                                                    return ledger::open_member_account(
-                                                        tx, harness.member_a, ledger::AccountKind::collateral,
-                                                        Currency::usd());
-                                                  })
-                                  .to_string();
+  const std::string account = collateral_account(harness.member_a);
   const std::string a = harness.member_a.to_string();
   const std::vector<std::pair<std::string, std::string>> attempts = {
       {"GET", "/v1/members/" + a},
@@ -137,13 +141,7 @@ TEST_F(ApiBehaviour, AnAccountReadsAsTheLedgerHoldsItInCompactJsonWithSortedKeys
 // included, each recorded in the audit log.
 TEST_F(ApiBehaviour, AnAccountReadAnswersAlikeOnTheFastPathAndTheWorkerPath) {
   deposit(harness.member_a, "250.00", "wire-fast");
-  const std::string account = db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {},
-                                                  [&](pqxx::transaction_base& tx) {
-                                                    return ledger::open_member_account(
-                                                        tx, harness.member_a, ledger::AccountKind::collateral,
-                                                        Currency::usd());
-                                                  })
-                                  .to_string();
+  const std::string account = collateral_account(harness.member_a);
   const Caller owner = harness.add_caller("fast-owner", access::Role::member, harness.member_a);
   const Caller other = harness.add_caller("fast-other", access::Role::member, harness.member_b);
   const Caller venue = harness.add_caller("fast-venue", access::Role::venue);

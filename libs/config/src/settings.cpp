@@ -85,7 +85,10 @@ std::vector<SettingSpec> build_settings() {
 
   list.push_back(choice_setting("log.level", "info", {"debug", "info", "warn", "error"}, "Lowest level logged."));
   list.push_back(choice_setting("log.format", "json", {"json", "text"},
-                                "One JSON object per line (json) or human-readable lines (text)."));
+                                "One JSON object per line (json) or human-readable lines (text), on standard error. "
+                                "Warnings and errors are written at once, info and debug lines within 100 ms and at "
+                                "exit: a crash may lose the last 100 ms of them (the request audit log is the durable "
+                                "record of requests)."));
 
   list.push_back(integer_setting("http.io_threads", 2, 1, 64, "Threads doing network input and output."));
   list.push_back(integer_setting("http.worker_threads", 8, 1, 256,

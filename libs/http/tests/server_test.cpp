@@ -119,6 +119,32 @@ struct Harness {
   std::unique_ptr<Server> server;
 };
 
+// A GET sent from a thread of its own, on a connection of its own; result() waits for it.
+class BackgroundRequest {
+ public:
+  BackgroundRequest(const Harness& harness, std::string target)
+      : thread_([this, options = harness.client_options(), target = std::move(target)] {
+          Client client(options);
+          result_.emplace(client.request("GET", target));
+        }) {}
+  ~BackgroundRequest() {
+    if (thread_.joinable())
+      thread_.join();
+  }
+  BackgroundRequest(const BackgroundRequest&) = delete;
+  BackgroundRequest& operator=(const BackgroundRequest&) = delete;
+
+  const Result<ClientResponse, ClientError>& result() {
+    if (thread_.joinable())
+      thread_.join();
+    return *result_;
+  }
+
+ private:
+  std::optional<Result<ClientResponse, ClientError>> result_;
+  std::thread thread_;  // after result_, which it writes
+};
+
 ClientResponse must(Result<ClientResponse, ClientError> result) {
   if (!result) {
     ADD_FAILURE() << "request failed: " << result.error().message;
@@ -360,11 +386,7 @@ TEST(Server, FullHandlerQueueIs503Overloaded) {
   options.worker_threads = 1;
   options.limits.max_queued_requests = 1;
   Harness harness(options);
-  std::optional<Result<ClientResponse, ClientError>> blocked;
-  std::thread holder([&] {
-    Client client(harness.client_options());
-    blocked.emplace(client.request("GET", "/block"));
-  });
+  BackgroundRequest blocked(harness, "/block");
   ASSERT_TRUE(harness.entered.wait());
 
   Client client(harness.client_options());
@@ -375,20 +397,15 @@ TEST(Server, FullHandlerQueueIs503Overloaded) {
   EXPECT_EQ(harness.metrics.request_count("/hello", "GET", 503), 1U);
 
   harness.release.open();
-  holder.join();
-  ASSERT_TRUE(blocked.has_value() && blocked->has_value());
-  EXPECT_EQ(blocked->value().body, "released");
+  ASSERT_TRUE(blocked.result().has_value());
+  EXPECT_EQ(blocked.result().value().body, "released");
   EXPECT_EQ(must(client.request("GET", "/hello")).status, 200U);
 }
 
 TEST(Server, GracefulStopLetsAnInFlightHandlerFinish) {
   Harness harness;
   const unsigned short port = harness.server->port();
-  std::optional<Result<ClientResponse, ClientError>> in_flight;
-  std::thread requester([&] {
-    Client client(harness.client_options());
-    in_flight.emplace(client.request("GET", "/block"));
-  });
+  BackgroundRequest in_flight(harness, "/block");
   ASSERT_TRUE(harness.entered.wait());
 
   std::thread stopper([&] { harness.server->stop(); });
@@ -396,13 +413,12 @@ TEST(Server, GracefulStopLetsAnInFlightHandlerFinish) {
   EXPECT_TRUE(eventually([port] { return !RawConnection::can_connect(port); }));
 
   harness.release.open();
-  requester.join();
+  const auto& answered = in_flight.result();
   stopper.join();
-  ASSERT_TRUE(in_flight.has_value());
-  ASSERT_TRUE(in_flight->has_value()) << in_flight->error().message;
-  EXPECT_EQ(in_flight->value().status, 200U);
-  EXPECT_EQ(in_flight->value().body, "released");
-  EXPECT_EQ(in_flight->value().header("Connection"), "close");
+  ASSERT_TRUE(answered.has_value()) << answered.error().message;
+  EXPECT_EQ(answered.value().status, 200U);
+  EXPECT_EQ(answered.value().body, "released");
+  EXPECT_EQ(answered.value().header("Connection"), "close");
   harness.server->wait();  // returns at once: stopped
 }
 
@@ -412,10 +428,7 @@ TEST(Server, AFastHandlerAnswersWithoutAWorkerAndADeclinedRequestGoesToOne) {
   ServerOptions options = test_options();
   options.worker_threads = 1;
   Harness harness(options);
-  std::thread holder([&] {
-    Client client(harness.client_options());
-    (void)client.request("GET", "/block");
-  });
+  BackgroundRequest holder(harness, "/block");
   ASSERT_TRUE(harness.entered.wait());
 
   Client client(harness.client_options());
@@ -425,39 +438,25 @@ TEST(Server, AFastHandlerAnswersWithoutAWorkerAndADeclinedRequestGoesToOne) {
   EXPECT_EQ(now.header("X-Request-Id"), "fast-1");
   EXPECT_EQ(now.header("Cache-Control"), "no-store");
 
-  std::optional<Result<ClientResponse, ClientError>> later;
-  std::thread waiter([&] {
-    Client other(harness.client_options());
-    later.emplace(other.request("GET", "/fast/later"));
-  });
+  BackgroundRequest later(harness, "/fast/later");
   ASSERT_TRUE(harness.fast_taken.wait());
   harness.answer_later("answered from the test's thread");
-  waiter.join();
-  ASSERT_TRUE(later.has_value() && later->has_value());
-  EXPECT_EQ(later->value().body, "answered from the test's thread");
+  ASSERT_TRUE(later.result().has_value());
+  EXPECT_EQ(later.result().value().body, "answered from the test's thread");
   EXPECT_EQ(harness.metrics.request_count("/fast/{when}", "GET", 200), 2U);
 
   // Declined: it waits for the worker, which is still held.
-  std::optional<Result<ClientResponse, ClientError>> declined;
-  std::thread decliner([&] {
-    Client other(harness.client_options());
-    declined.emplace(other.request("GET", "/fast/decline"));
-  });
+  BackgroundRequest declined(harness, "/fast/decline");
   harness.release.open();
-  decliner.join();
-  holder.join();
-  ASSERT_TRUE(declined.has_value() && declined->has_value());
-  EXPECT_EQ(declined->value().body, "worker");
+  ASSERT_TRUE(declined.result().has_value());
+  EXPECT_EQ(declined.result().value().body, "worker");
+  EXPECT_EQ(holder.result().value().body, "released");
 }
 
 TEST(Server, GracefulStopWaitsForTheAnswerAFastHandlerOwes) {
   Harness harness;
   const unsigned short port = harness.server->port();
-  std::optional<Result<ClientResponse, ClientError>> owed;
-  std::thread requester([&] {
-    Client client(harness.client_options());
-    owed.emplace(client.request("GET", "/fast/later"));
-  });
+  BackgroundRequest owed(harness, "/fast/later");
   ASSERT_TRUE(harness.fast_taken.wait());
 
   std::atomic<bool> stopped{false};
@@ -468,12 +467,12 @@ TEST(Server, GracefulStopWaitsForTheAnswerAFastHandlerOwes) {
   EXPECT_TRUE(eventually([port] { return !RawConnection::can_connect(port); }));
   EXPECT_FALSE(stopped.load());  // still owed an answer
   harness.answer_later("owed");
-  requester.join();
+  const auto& answered = owed.result();
   stopper.join();
   EXPECT_TRUE(stopped.load());
-  ASSERT_TRUE(owed.has_value() && owed->has_value()) << owed->error().message;
-  EXPECT_EQ(owed->value().body, "owed");
-  EXPECT_EQ(owed->value().header("Connection"), "close");
+  ASSERT_TRUE(answered.has_value()) << answered.error().message;
+  EXPECT_EQ(answered.value().body, "owed");
+  EXPECT_EQ(answered.value().header("Connection"), "close");
 }
 
 TEST(Server, BindFailureIsAClearOneLineError) {
