@@ -75,7 +75,7 @@ cch_pg_start() {
     --locale=C.UTF-8 >"$CCH_PG_DIR/initdb.log" 2>&1 || { cat "$CCH_PG_DIR/initdb.log" >&2; cch_die "initdb failed"; }
   CCH_PG_PORT=$(cch_free_port)
   cch_as_postgres "$CCH_PG_BIN/pg_ctl" -D "$CCH_PG_DIR/data" -l "$CCH_PG_DIR/postgres.log" -w -t 60 \
-    -o "-p $CCH_PG_PORT -k $CCH_PG_DIR -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on -c full_page_writes=on -c max_connections=300" \
+    -o "-p $CCH_PG_PORT -k $CCH_PG_DIR -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on -c full_page_writes=on -c max_connections=300 ${CCH_PG_EXTRA_OPTIONS:-}" \
     start >/dev/null || { cat "$CCH_PG_DIR/postgres.log" >&2; cch_die "PostgreSQL did not start"; }
   CCH_PG_ADMIN_URL="postgresql://postgres@127.0.0.1:$CCH_PG_PORT/postgres"
   export CCH_PG_DIR CCH_PG_PORT CCH_PG_ADMIN_URL

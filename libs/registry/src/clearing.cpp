@@ -346,47 +346,84 @@ void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimest
   const std::string now_text = now.format();
   const Currency usd = Currency::usd();
 
-  // Clearing fees: each side pays fee x GPU-hours to the clearinghouse's fee income; one journal
-  // per trade, all of them in one ledger link.
-  std::vector<ledger::JournalDraft> drafts;
-  std::vector<std::size_t> drafted;  // the clearing each draft is for
+  // Clearing fees: each side pays fee x GPU-hours to the clearinghouse's fee income. The trades
+  // novated together share one journal: each member's fees summed into one debit, the fee income
+  // credited with the total (sql/migrations/0012). A journal holds at most kPostingsPerJournalMax
+  // lines, so past that many members the trades go on into a further journal.
   {
     std::map<std::int64_t, AccountId> fee_account;
+    const auto account = [&](MemberId member) {
+      auto found = fee_account.find(member.value());
+      if (found == fee_account.end()) {
+        found =
+            fee_account.emplace(member.value(), ledger::open_member_account(tx, member, ledger::AccountKind::fees, usd))
+                .first;
+      }
+      return found->second;
+    };
     std::optional<AccountId> fee_income;
-    for (std::size_t i = 0; i < clearings.size(); ++i) {
-      const Trade& trade = *clearings[i].trade;
+    struct Draft {
+      std::map<std::int64_t, std::int64_t> fees_minor;  // member -> its fees in this journal
+      std::int64_t total_minor = 0;
+      std::vector<Trade*> trades;
+    };
+    std::vector<Draft> journals;
+    for (auto& clearing : clearings) {
+      Trade& trade = *clearing.trade;
       const auto fee =
-          notional(clearings[i].product->fee_per_gpu_hour, GpuHours{trade.gpu_hours}, Rounding::half_away_from_zero);
+          notional(clearing.product->fee_per_gpu_hour, GpuHours{trade.gpu_hours}, Rounding::half_away_from_zero);
       assert(fee && "fee bounded by the product's fee and the trade's size");
-      if (!fee || fee->amount_minor == 0) continue;
-      const auto account = [&](MemberId member) {
-        auto found = fee_account.find(member.value());
-        if (found == fee_account.end()) {
-          found = fee_account.emplace(member.value(), ledger::open_member_account(tx, member, ledger::AccountKind::fees, usd))
-                      .first;
-        }
-        return found->second;
+      trade.clearing_fee = fee ? *fee : Money::zero(usd);
+      trade.fee_journal.reset();
+      if (trade.clearing_fee->amount_minor == 0) continue;
+      const auto new_members = [&](const Draft& draft) {
+        return std::size_t{!draft.fees_minor.contains(trade.terms.buyer.value())} +
+               std::size_t{!draft.fees_minor.contains(trade.terms.seller.value())};
       };
-      if (!fee_income) fee_income = ledger::open_house_account(tx, ledger::AccountKind::fee_income, usd);
-      ledger::JournalDraft draft;
-      draft.idempotency_key = "clearing-fee:trade:" + trade.trade_id.to_string();
-      draft.business_date = BusinessDate::containing(now);
-      draft.kind = ledger::JournalKind::clearing_fee;
-      draft.cause = ledger::Cause{ledger::CauseKind::trade, trade.trade_id.to_string()};
-      draft.request_id = clearings[i].request_id;
-      draft.memo = "clearing fees of trade " + trade.trade_id.to_string();
-      draft.postings = {{account(trade.terms.buyer), *fee},
-                        {account(trade.terms.seller), *fee},
-                        {*fee_income, Money{-2 * fee->amount_minor, usd}}};
-      drafts.push_back(std::move(draft));
-      drafted.push_back(i);
+      if (journals.empty() ||
+          journals.back().fees_minor.size() + new_members(journals.back()) + 1 > ledger::kPostingsPerJournalMax) {
+        journals.emplace_back();
+      }
+      Draft& draft = journals.back();
+      draft.fees_minor[trade.terms.buyer.value()] += trade.clearing_fee->amount_minor;
+      draft.fees_minor[trade.terms.seller.value()] += trade.clearing_fee->amount_minor;
+      draft.total_minor += 2 * trade.clearing_fee->amount_minor;
+      draft.trades.push_back(&trade);
     }
-  }
-  if (!drafts.empty()) {
-    const auto posted = ledger::post_batch(tx, drafts);
-    for (std::size_t d = 0; d < posted.size(); ++d) {
-      assert(posted[d] && "a clearing fee journal is well formed");
-      if (posted[d]) clearings[drafted[d]].trade->fee_journal = posted[d]->journal_id;
+    // The request that caused the journal: the one all the trades came with (a venue batch, one
+    // affirmation); none for a group of affirmations from several requests.
+    std::optional<RequestId> request_id = clearings.front().request_id;
+    for (const auto& clearing : clearings) {
+      if (clearing.request_id != request_id) request_id.reset();
+    }
+    std::vector<ledger::JournalDraft> drafts;
+    for (const Draft& draft : journals) {
+      if (!fee_income) fee_income = ledger::open_house_account(tx, ledger::AccountKind::fee_income, usd);
+      // A trade is novated once, so the first trade's id names the journal for good.
+      const std::string first = draft.trades.front()->trade_id.to_string();
+      ledger::JournalDraft journal;
+      journal.idempotency_key = "clearing-fee:novation:" + first;
+      journal.business_date = BusinessDate::containing(now);
+      journal.kind = ledger::JournalKind::clearing_fee;
+      journal.cause = ledger::Cause{ledger::CauseKind::trade, first};
+      journal.request_id = request_id;
+      journal.memo = draft.trades.size() == 1 ? "clearing fees of trade " + first
+                                              : "clearing fees of " + std::to_string(draft.trades.size()) +
+                                                    " trades, from trade " + first + " to trade " +
+                                                    draft.trades.back()->trade_id.to_string();
+      for (const auto& [member, fees_minor] : draft.fees_minor) {
+        journal.postings.push_back({account(MemberId(member)), Money{fees_minor, usd}});
+      }
+      journal.postings.push_back({*fee_income, Money{-draft.total_minor, usd}});
+      drafts.push_back(std::move(journal));
+    }
+    if (!drafts.empty()) {
+      const auto posted = ledger::post_batch(tx, drafts);
+      for (std::size_t d = 0; d < posted.size(); ++d) {
+        assert(posted[d] && "a clearing fee journal is well formed");
+        if (!posted[d]) continue;
+        for (Trade* trade : journals[d].trades) trade->fee_journal = posted[d]->journal_id;
+      }
     }
   }
 
@@ -394,6 +431,7 @@ void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimest
   // inserted cleared), legs, positions, credit used, events and outbox events.
   std::vector<std::int64_t> updated;
   std::vector<std::optional<std::string>> updated_references, updated_journals;
+  std::vector<std::int64_t> updated_fees, new_fees;
   std::vector<std::int64_t> new_ids, new_products, new_buyers, new_sellers, new_gpus, new_prices, new_hours,
       new_notionals, new_venues;
   std::vector<std::optional<std::string>> new_series, new_journals;
@@ -428,10 +466,12 @@ void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimest
       new_submitted_by.push_back(trade.submitted_by);
       new_expires.push_back(trade.expires_at.format());
       new_journals.push_back(journal);
+      new_fees.push_back(trade.clearing_fee->amount_minor);
     } else {
       updated.push_back(trade.trade_id.value());
       updated_references.push_back(trade.counterparty_reference);
       updated_journals.push_back(journal);
+      updated_fees.push_back(trade.clearing_fee->amount_minor);
     }
     std::size_t side_index = 0;
     for (const auto& view : sides_of(trade)) {
@@ -494,17 +534,19 @@ void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimest
   db::exec_cached(tx,
       "WITH updated AS ("
       "  UPDATE cch.trade t SET state = 'cleared', decided_at = $1::timestamptz, last_refusal = NULL, "
-      "  last_refused_member_id = NULL, counterparty_reference = x.reference, fee_journal_id = x.journal "
-      "  FROM unnest($2::bigint[], $3::text[], $4::bigint[]) AS x (trade_id, reference, journal) "
+      "  last_refused_member_id = NULL, counterparty_reference = x.reference, fee_journal_id = x.journal, "
+      "  clearing_fee_minor = x.fee FROM unnest($2::bigint[], $3::text[], $4::bigint[], $44::bigint[]) "
+      "  AS x (trade_id, reference, journal, fee) "
       "  WHERE t.trade_id = x.trade_id RETURNING t.trade_id), "
       "inserted AS ("
       "  INSERT INTO cch.trade (trade_id, product_id, series_label, buyer_member_id, seller_member_id, "
       "  delivery_start, delivery_end, gpus, price_ticks, gpu_hours, notional_minor, venue_principal_id, "
-      "  submitter_reference, submitted_at, submitted_by, expires_at, fee_journal_id, state, decided_at) "
+      "  submitter_reference, submitted_at, submitted_by, expires_at, fee_journal_id, clearing_fee_minor, state, "
+      "  decided_at) "
       "  OVERRIDING SYSTEM VALUE SELECT x.*, 'cleared', $1::timestamptz FROM unnest($5::bigint[], $6::bigint[], "
       "  $7::text[], $8::bigint[], $9::bigint[], $10::timestamptz[], $11::timestamptz[], $12::bigint[], "
       "  $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], $17::text[], $18::timestamptz[], $19::text[], "
-      "  $20::timestamptz[], $21::bigint[]) AS x RETURNING trade_id), "
+      "  $20::timestamptz[], $21::bigint[], $45::bigint[]) AS x RETURNING trade_id), "
       "legs AS ("
       "  INSERT INTO cch.trade_leg (trade_id, member_id, side, product_id, delivery_start, delivery_end, gpus, "
       "  price_ticks) SELECT * FROM unnest($22::bigint[], $23::bigint[], $24::text[], $25::bigint[], "
@@ -545,7 +587,8 @@ void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimest
       db::integer_array(bought), db::integer_array(sold), db::integer_array(credit_members),
       db::integer_array(credit_amounts), db::integer_array(event_trades), db::text_array(event_actions),
       db::text_array(event_actors), db::nullable_text_array(event_members), db::nullable_text_array(event_from),
-      db::nullable_text_array(event_requests), db::text_array(payloads));
+      db::nullable_text_array(event_requests), db::text_array(payloads), db::integer_array(updated_fees),
+      db::integer_array(new_fees));
 }
 
 }  // namespace cch::registry::clearing

@@ -84,7 +84,7 @@ Result<BodyReader, http::Response> open_trade(nlohmann::json object) {
                         {"product_id", "series", "buyer_member_id", "seller_member_id", "delivery_start",
                          "delivery_end", "gpus", "price", "reference"},
                         {"trade_id", "state", "submitter_member_id", "gpu_hours", "notional", "submitted_at",
-                         "expires_at", "decided_at", "last_refusal", "fee_journal_id", "counterparty_reference",
+                         "expires_at", "decided_at", "last_refusal", "clearing_fee", "fee_journal_id", "counterparty_reference",
                          "submitter_reference", "registered_by_venue"});
 }
 
@@ -222,6 +222,7 @@ nlohmann::json trade_json(const Trade& trade, std::optional<MemberId> viewer) {
           {"expires_at", trade.expires_at.format()},
           {"decided_at", trade.decided_at ? nlohmann::json(trade.decided_at->format()) : nlohmann::json(nullptr)},
           {"last_refusal", optional_text(refusal)},
+          {"clearing_fee", trade.clearing_fee ? nlohmann::json(format_amount(*trade.clearing_fee)) : nlohmann::json(nullptr)},
           {"fee_journal_id", trade.fee_journal ? nlohmann::json(trade.fee_journal->to_string()) : nlohmann::json(nullptr)}};
 }
 

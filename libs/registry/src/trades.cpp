@@ -27,7 +27,7 @@ constexpr std::string_view kTradeColumns =
     "gpus, price_ticks, gpu_hours, notional_minor, submitter_member_id, submitter_reference, counterparty_reference, "
     "state, (extract(epoch FROM submitted_at) * 1000000)::bigint, submitted_by, "
     "(extract(epoch FROM expires_at) * 1000000)::bigint, (extract(epoch FROM decided_at) * 1000000)::bigint, "
-    "last_refusal, last_refused_member_id, fee_journal_id, venue_principal_id";
+    "last_refusal, last_refused_member_id, fee_journal_id, venue_principal_id, clearing_fee_minor";
 
 Trade trade_from(const pqxx::row& row) {
   std::optional<std::string> series;
@@ -54,6 +54,7 @@ Trade trade_from(const pqxx::row& row) {
               .decided_at = std::nullopt,
               .last_refusal = std::nullopt,
               .last_refused_member = std::nullopt,
+              .clearing_fee = std::nullopt,
               .fee_journal = std::nullopt};
   if (!row[11].is_null()) trade.submitter = MemberId(row[11].as<std::int64_t>());
   if (!row[22].is_null()) trade.venue = row[22].as<std::int64_t>();
@@ -62,6 +63,7 @@ Trade trade_from(const pqxx::row& row) {
   if (!row[19].is_null()) trade.last_refusal = row[19].as<std::string>();
   if (!row[20].is_null()) trade.last_refused_member = MemberId(row[20].as<std::int64_t>());
   if (!row[21].is_null()) trade.fee_journal = JournalId(row[21].as<std::int64_t>());
+  if (!row[23].is_null()) trade.clearing_fee = Money{row[23].as<std::int64_t>(), Currency::usd()};
   return trade;
 }
 
@@ -581,6 +583,7 @@ std::vector<VenueOutcome> register_venue_batch(pqxx::transaction_base& tx, const
                 .decided_at = std::nullopt,
                 .last_refusal = std::nullopt,
                 .last_refused_member = std::nullopt,
+                .clearing_fee = std::nullopt,
                 .fee_journal = std::nullopt};
     auto slices = month_slices(trade.terms.delivery_start, trade.terms.delivery_end);
     candidates.push_back({std::move(trade), &*product, std::move(slices)});

@@ -50,6 +50,8 @@ TEST_F(Registration, AffirmationNovatesIntoLegsPositionsFeesAndAnOutboxEvent) {
   ASSERT_TRUE(cleared) << cleared.error().detail;
   EXPECT_EQ(cleared->state, TradeState::cleared);
   ASSERT_TRUE(cleared->fee_journal.has_value());
+  ASSERT_TRUE(cleared->clearing_fee.has_value());
+  EXPECT_EQ(cleared->clearing_fee->amount_minor, 47'616);
 
   const auto id = cleared->trade_id.to_string();
   EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade_leg WHERE trade_id = " + id), 2);
@@ -424,6 +426,65 @@ TEST_F(Registration, AVenueBatchClearsItsGoodTradesRefusesTheBadOnesAndWritesNot
       run([&](pqxx::transaction_base& tx) { return cancel_trade(tx, actor(a), outcomes[0].trade->trade_id, "", kNow); });
   ASSERT_FALSE(cancel);
   EXPECT_EQ(cancel.error().refusal, TradeRefusal::trade_not_pending);
+}
+
+// The trades cleared together share one clearing-fee journal: one debit per member of its fees,
+// one credit to the fee income. Each trade records its fee per side, so an auditor reconciles the
+// journal with the trades that name it, member by member.
+TEST_F(Registration, TradesClearedTogetherShareOneFeeJournalThatReconcilesWithEachTradesFee) {
+  const VenueActor venue = venue_authorised_by("fee-venue", {a, b, c});
+  const std::vector<VenueTrade> batch = {
+      {march(a, b), "F-1"},                // 190,464 GPU-hours: 476.16 per side
+      {march(b, c, 64), "F-2"},            // 47,616: 119.04
+      {march(c, a, 8), "F-3"},             // 5,952: 14.88
+      {march(a, b, 256, 30'000), "F-4"},   // outside the price band: refused, no fee
+  };
+  const auto outcomes =
+      run([&](pqxx::transaction_base& tx) { return register_venue_batch(tx, policy, venue, batch, kNow); });
+  ASSERT_EQ(outcomes.size(), batch.size());
+  const std::int64_t fees[] = {47'616, 11'904, 1'488};
+  for (std::size_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(outcomes[i].trade) << outcomes[i].trade.error().detail;
+    ASSERT_TRUE(outcomes[i].trade->clearing_fee.has_value());
+    EXPECT_EQ(outcomes[i].trade->clearing_fee->amount_minor, fees[i]);
+    ASSERT_TRUE(outcomes[i].trade->fee_journal.has_value());
+    EXPECT_EQ(outcomes[i].trade->fee_journal, outcomes[0].trade->fee_journal);
+  }
+  ASSERT_FALSE(outcomes[3].trade);
+  const std::string journal = outcomes[0].trade->fee_journal->to_string();
+  EXPECT_EQ(scalar("SELECT count(*) FROM ledger.journal WHERE kind = 'clearing_fee'"), 1);
+  const auto posted = [&](const std::string& owner) {
+    return scalar("SELECT amount_minor FROM ledger.posting p JOIN ledger.account x USING (account_id) "
+                  "WHERE p.journal_id = " + journal + " AND " + owner);
+  };
+  EXPECT_EQ(posted("x.member_id = " + a.to_string()), 47'616 + 1'488);
+  EXPECT_EQ(posted("x.member_id = " + b.to_string()), 47'616 + 11'904);
+  EXPECT_EQ(posted("x.member_id = " + c.to_string()), 11'904 + 1'488);
+  EXPECT_EQ(posted("x.kind = 'fee_income'"), -2 * (47'616 + 11'904 + 1'488));
+  // What the trades read back from the database says the same.
+  EXPECT_EQ(run([&](pqxx::transaction_base& tx) { return find_trade(tx, outcomes[1].trade->trade_id); })
+                ->clearing_fee->amount_minor,
+            11'904);
+
+  // One affirmation more: a journal of its own. Then the auditor's reconciliation over every
+  // clearing-fee journal: each member's posting is the sum of its sides' fees in the trades that
+  // name the journal, the fee income's is minus twice the sum of those trades' fees.
+  const auto submitted = submit(a, march(a, c, 16), "F-5");
+  ASSERT_TRUE(submitted) << submitted.error().detail;
+  const auto cleared = affirm(c, submitted->trade.trade_id);
+  ASSERT_TRUE(cleared) << cleared.error().detail;
+  EXPECT_EQ(cleared->clearing_fee->amount_minor, 2'976);
+  EXPECT_NE(cleared->fee_journal, outcomes[0].trade->fee_journal);
+  EXPECT_EQ(scalar("SELECT count(*) FROM ledger.journal WHERE kind = 'clearing_fee'"), 2);
+  EXPECT_EQ(scalar("SELECT count(*) FROM ledger.posting p JOIN ledger.account x USING (account_id) "
+                   "JOIN ledger.journal j USING (journal_id) WHERE j.kind = 'clearing_fee' AND p.amount_minor IS "
+                   "DISTINCT FROM (SELECT CASE WHEN x.kind = 'fee_income' THEN -2 * sum(t.clearing_fee_minor) "
+                   "ELSE sum(t.clearing_fee_minor) END FROM cch.trade t WHERE t.fee_journal_id = p.journal_id "
+                   "AND (x.kind = 'fee_income' OR x.member_id IN (t.buyer_member_id, t.seller_member_id)))"),
+            0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM ledger.posting p JOIN ledger.journal j USING (journal_id) "
+                   "WHERE j.kind = 'clearing_fee'"),
+            4 + 3);
 }
 
 // A venue registers trades only for members that authorised it and have not revoked that: the

@@ -141,6 +141,9 @@ struct Trade {
   std::optional<UtcTimestamp> decided_at;
   std::optional<std::string> last_refusal;  // the full reason
   std::optional<MemberId> last_refused_member;
+  // Cleared: the clearing fee each side paid, and the journal that posted it together with the
+  // fees of the other trades novated at the same time (no journal when the fee is zero).
+  std::optional<Money> clearing_fee;
   std::optional<JournalId> fee_journal;
 
   // The member that did not submit it. Precondition: a member submitted it.
