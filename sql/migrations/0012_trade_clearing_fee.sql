@@ -28,3 +28,10 @@ COMMENT ON COLUMN cch.trade.fee_journal_id IS
   'The clearing-fee journal of the novation that cleared it, shared by the trades cleared together; NULL when the fee is zero.';
 
 GRANT UPDATE (clearing_fee_minor) ON cch.trade TO cch_writer;
+
+-- A venue batch writes its trades' rows before it takes the members' locks, and posts the fee
+-- journal after its checks, under the locks (libs/registry src/clearing.hpp). Its trades name
+-- the journal by an id drawn beforehand (ledger::allocate_journal_ids), so their reference to it
+-- is checked at the commit, when the journal exists.
+ALTER TABLE cch.trade ALTER CONSTRAINT trade_fee_journal_id_fkey DEFERRABLE INITIALLY DEFERRED;
+GRANT USAGE ON SEQUENCE ledger.journal_journal_id_seq TO cch_writer;

@@ -17,6 +17,7 @@ struct Candidate {
   std::size_t index = 0;  // into drafts
   StoredJournal stored;
   Sha256Digest hash{};
+  std::optional<JournalId> journal_id;  // drawn beforehand by the caller
 };
 
 struct ExistingJournal {
@@ -160,8 +161,9 @@ struct Inserted {
 std::vector<Inserted> insert_journals(pqxx::transaction_base& tx, const std::vector<Candidate>& candidates,
                                       const Chain& chain) {
   std::vector<std::string> keys, dates, kinds, cause_kinds, cause_references, memos, hashes;
-  std::vector<std::optional<std::string>> request_ids, reverses;
+  std::vector<std::optional<std::string>> request_ids, reverses, ids;
   for (const Candidate& candidate : candidates) {
+    ids.push_back(candidate.journal_id ? std::optional(candidate.journal_id->to_string()) : std::nullopt);
     const StoredJournal& journal = candidate.stored;
     keys.push_back(journal.idempotency_key);
     dates.push_back(journal.business_date);
@@ -175,16 +177,18 @@ std::vector<Inserted> insert_journals(pqxx::transaction_base& tx, const std::vec
                                                    : std::nullopt);
   }
   const auto rows = tx.exec_params(
-      "INSERT INTO ledger.journal (idempotency_key, business_date, kind, cause_kind, cause_reference, request_id, "
-      "  reverses_journal_id, memo, content_sha256, chain_id, link_sequence) "
-      "SELECT k, d::date, kind, ck, cr, rid, rev, memo, decode(h, 'hex'), $10, $11 "
+      "INSERT INTO ledger.journal (journal_id, idempotency_key, business_date, kind, cause_kind, cause_reference, "
+      "  request_id, reverses_journal_id, memo, content_sha256, chain_id, link_sequence) OVERRIDING SYSTEM VALUE "
+      "SELECT COALESCE(id, nextval(pg_get_serial_sequence('ledger.journal', 'journal_id'))), k, d::date, kind, ck, cr, "
+      "  rid, rev, memo, decode(h, 'hex'), $10, $11 "
       "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], "
-      "            $9::text[]) AS t(k, d, kind, ck, cr, rid, rev, memo, h) "
+      "            $9::text[], $12::bigint[]) AS t(k, d, kind, ck, cr, rid, rev, memo, h, id) "
       "ON CONFLICT (idempotency_key) DO NOTHING "
       "RETURNING idempotency_key, journal_id, (extract(epoch FROM created_at) * 1000000)::bigint",
       db::text_array(keys), db::text_array(dates), db::text_array(kinds), db::text_array(cause_kinds),
       db::text_array(cause_references), db::nullable_text_array(request_ids), db::nullable_text_array(reverses),
-      db::text_array(memos), db::text_array(hashes), chain.chain_id, chain.link_sequence + 1);
+      db::text_array(memos), db::text_array(hashes), chain.chain_id, chain.link_sequence + 1,
+      db::nullable_text_array(ids));
   std::unordered_map<std::string, std::size_t> by_key;
   for (std::size_t i = 0; i < candidates.size(); ++i) {
     by_key.emplace(candidates[i].stored.idempotency_key, i);
@@ -253,7 +257,7 @@ std::vector<PostResult> post_batch(pqxx::transaction_base& tx, std::span<const J
       results[i] = fail(*refusal);
       continue;
     }
-    Candidate candidate{i, to_stored(drafts[i]), {}};
+    Candidate candidate{i, to_stored(drafts[i]), {}, drafts[i].journal_id};
     candidate.hash = content_hash(candidate.stored);
     const auto [it, is_first] = first_with_key.emplace(drafts[i].idempotency_key, candidates.size());
     if (!is_first) {
@@ -326,6 +330,18 @@ std::vector<PostResult> post_batch(pqxx::transaction_base& tx, std::span<const J
     out.push_back(std::move(*result));
   }
   return out;
+}
+
+std::vector<JournalId> allocate_journal_ids(pqxx::transaction_base& tx, std::size_t count) {
+  std::vector<JournalId> ids;
+  ids.reserve(count);
+  if (count == 0) return ids;
+  for (const auto& row : tx.exec_params(
+           "SELECT nextval(pg_get_serial_sequence('ledger.journal', 'journal_id')) FROM generate_series(1, $1)",
+           static_cast<std::int64_t>(count))) {
+    ids.emplace_back(row[0].as<std::int64_t>());
+  }
+  return ids;
 }
 
 PostResult post(pqxx::transaction_base& tx, const JournalDraft& draft) {

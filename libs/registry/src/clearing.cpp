@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cstdio>
+#include <ranges>
 
 #include "cch/core/decimal.hpp"
 #include "cch/core/quantity.hpp"
@@ -341,94 +342,89 @@ std::vector<TradeId> allocate_trade_ids(pqxx::transaction_base& tx, std::size_t 
   return ids;
 }
 
-void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimestamp now) {
+FeeJournals plan_fees(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimestamp now) {
+  const Currency usd = Currency::usd();
+  // Each side pays fee x GPU-hours to the clearinghouse's fee income. The trades novated together
+  // share one journal: each member's fees summed into one debit, the fee income credited with the
+  // total (sql/migrations/0012). A journal holds at most kPostingsPerJournalMax lines, so past
+  // that many members the trades go on into a further journal.
+  struct Draft {
+    std::map<std::int64_t, std::int64_t> fees_minor;  // member -> its fees in this journal
+    std::int64_t total_minor = 0;
+    std::vector<Trade*> trades;
+  };
+  std::vector<Draft> planned;
+  for (auto& clearing : clearings) {
+    Trade& trade = *clearing.trade;
+    const auto fee =
+        notional(clearing.product->fee_per_gpu_hour, GpuHours{trade.gpu_hours}, Rounding::half_away_from_zero);
+    assert(fee && "fee bounded by the product's fee and the trade's size");
+    trade.clearing_fee = fee ? *fee : Money::zero(usd);
+    trade.fee_journal.reset();
+    if (trade.clearing_fee->amount_minor == 0) continue;
+    const auto new_members = [&](const Draft& draft) {
+      return std::size_t{!draft.fees_minor.contains(trade.terms.buyer.value())} +
+             std::size_t{!draft.fees_minor.contains(trade.terms.seller.value())};
+    };
+    if (planned.empty() ||
+        planned.back().fees_minor.size() + new_members(planned.back()) + 1 > ledger::kPostingsPerJournalMax) {
+      planned.emplace_back();
+    }
+    Draft& draft = planned.back();
+    draft.fees_minor[trade.terms.buyer.value()] += trade.clearing_fee->amount_minor;
+    draft.fees_minor[trade.terms.seller.value()] += trade.clearing_fee->amount_minor;
+    draft.total_minor += 2 * trade.clearing_fee->amount_minor;
+    draft.trades.push_back(&trade);
+  }
+  FeeJournals journals;
+  if (planned.empty()) return journals;
+
+  // The request that caused the journals: the one all the trades came with (a venue batch, one
+  // affirmation); none for a group of affirmations from several requests.
+  std::optional<RequestId> request_id = clearings.front().request_id;
+  for (const auto& clearing : clearings) {
+    if (clearing.request_id != request_id) request_id.reset();
+  }
+  std::map<std::int64_t, AccountId> fee_account;
+  const auto account = [&](std::int64_t member) {
+    auto found = fee_account.find(member);
+    if (found == fee_account.end()) {
+      found =
+          fee_account.emplace(member, ledger::open_member_account(tx, MemberId(member), ledger::AccountKind::fees, usd))
+              .first;
+    }
+    return found->second;
+  };
+  const AccountId fee_income = ledger::open_house_account(tx, ledger::AccountKind::fee_income, usd);
+  const auto ids = ledger::allocate_journal_ids(tx, planned.size());
+  for (std::size_t d = 0; d < planned.size(); ++d) {
+    const Draft& draft = planned[d];
+    // A trade is novated once, so the first trade's id names the journal for good.
+    const std::string first = draft.trades.front()->trade_id.to_string();
+    ledger::JournalDraft journal;
+    journal.idempotency_key = "clearing-fee:novation:" + first;
+    journal.business_date = BusinessDate::containing(now);
+    journal.kind = ledger::JournalKind::clearing_fee;
+    journal.cause = ledger::Cause{ledger::CauseKind::trade, first};
+    journal.request_id = request_id;
+    journal.memo = draft.trades.size() == 1 ? "clearing fees of trade " + first
+                                            : "clearing fees of " + std::to_string(draft.trades.size()) +
+                                                  " trades, from trade " + first + " to trade " +
+                                                  draft.trades.back()->trade_id.to_string();
+    for (const auto& [member, fees_minor] : draft.fees_minor) {
+      journal.postings.push_back({account(member), Money{fees_minor, usd}});
+    }
+    journal.postings.push_back({fee_income, Money{-draft.total_minor, usd}});
+    journal.journal_id = ids[d];
+    for (Trade* trade : draft.trades) trade->fee_journal = ids[d];
+    journals.drafts.push_back(std::move(journal));
+  }
+  return journals;
+}
+
+void write_cleared(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimestamp now) {
   if (clearings.empty()) return;
   const std::string now_text = now.format();
-  const Currency usd = Currency::usd();
-
-  // Clearing fees: each side pays fee x GPU-hours to the clearinghouse's fee income. The trades
-  // novated together share one journal: each member's fees summed into one debit, the fee income
-  // credited with the total (sql/migrations/0012). A journal holds at most kPostingsPerJournalMax
-  // lines, so past that many members the trades go on into a further journal.
-  {
-    std::map<std::int64_t, AccountId> fee_account;
-    const auto account = [&](MemberId member) {
-      auto found = fee_account.find(member.value());
-      if (found == fee_account.end()) {
-        found =
-            fee_account.emplace(member.value(), ledger::open_member_account(tx, member, ledger::AccountKind::fees, usd))
-                .first;
-      }
-      return found->second;
-    };
-    std::optional<AccountId> fee_income;
-    struct Draft {
-      std::map<std::int64_t, std::int64_t> fees_minor;  // member -> its fees in this journal
-      std::int64_t total_minor = 0;
-      std::vector<Trade*> trades;
-    };
-    std::vector<Draft> journals;
-    for (auto& clearing : clearings) {
-      Trade& trade = *clearing.trade;
-      const auto fee =
-          notional(clearing.product->fee_per_gpu_hour, GpuHours{trade.gpu_hours}, Rounding::half_away_from_zero);
-      assert(fee && "fee bounded by the product's fee and the trade's size");
-      trade.clearing_fee = fee ? *fee : Money::zero(usd);
-      trade.fee_journal.reset();
-      if (trade.clearing_fee->amount_minor == 0) continue;
-      const auto new_members = [&](const Draft& draft) {
-        return std::size_t{!draft.fees_minor.contains(trade.terms.buyer.value())} +
-               std::size_t{!draft.fees_minor.contains(trade.terms.seller.value())};
-      };
-      if (journals.empty() ||
-          journals.back().fees_minor.size() + new_members(journals.back()) + 1 > ledger::kPostingsPerJournalMax) {
-        journals.emplace_back();
-      }
-      Draft& draft = journals.back();
-      draft.fees_minor[trade.terms.buyer.value()] += trade.clearing_fee->amount_minor;
-      draft.fees_minor[trade.terms.seller.value()] += trade.clearing_fee->amount_minor;
-      draft.total_minor += 2 * trade.clearing_fee->amount_minor;
-      draft.trades.push_back(&trade);
-    }
-    // The request that caused the journal: the one all the trades came with (a venue batch, one
-    // affirmation); none for a group of affirmations from several requests.
-    std::optional<RequestId> request_id = clearings.front().request_id;
-    for (const auto& clearing : clearings) {
-      if (clearing.request_id != request_id) request_id.reset();
-    }
-    std::vector<ledger::JournalDraft> drafts;
-    for (const Draft& draft : journals) {
-      if (!fee_income) fee_income = ledger::open_house_account(tx, ledger::AccountKind::fee_income, usd);
-      // A trade is novated once, so the first trade's id names the journal for good.
-      const std::string first = draft.trades.front()->trade_id.to_string();
-      ledger::JournalDraft journal;
-      journal.idempotency_key = "clearing-fee:novation:" + first;
-      journal.business_date = BusinessDate::containing(now);
-      journal.kind = ledger::JournalKind::clearing_fee;
-      journal.cause = ledger::Cause{ledger::CauseKind::trade, first};
-      journal.request_id = request_id;
-      journal.memo = draft.trades.size() == 1 ? "clearing fees of trade " + first
-                                              : "clearing fees of " + std::to_string(draft.trades.size()) +
-                                                    " trades, from trade " + first + " to trade " +
-                                                    draft.trades.back()->trade_id.to_string();
-      for (const auto& [member, fees_minor] : draft.fees_minor) {
-        journal.postings.push_back({account(MemberId(member)), Money{fees_minor, usd}});
-      }
-      journal.postings.push_back({*fee_income, Money{-draft.total_minor, usd}});
-      drafts.push_back(std::move(journal));
-    }
-    if (!drafts.empty()) {
-      const auto posted = ledger::post_batch(tx, drafts);
-      for (std::size_t d = 0; d < posted.size(); ++d) {
-        assert(posted[d] && "a clearing fee journal is well formed");
-        if (!posted[d]) continue;
-        for (Trade* trade : journals[d].trades) trade->fee_journal = posted[d]->journal_id;
-      }
-    }
-  }
-
-  // Everything else in one statement: the trades' rows (pending ones updated, a venue's
-  // inserted cleared), legs, positions, credit used, events and outbox events.
   std::vector<std::int64_t> updated;
   std::vector<std::optional<std::string>> updated_references, updated_journals;
   std::vector<std::int64_t> updated_fees, new_fees;
@@ -438,13 +434,12 @@ void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimest
   std::vector<std::string> new_starts, new_ends, new_references, new_submitted_at, new_submitted_by, new_expires;
   std::vector<std::int64_t> leg_trades, leg_members, leg_products, leg_gpus, leg_prices;
   std::vector<std::string> leg_sides, leg_starts, leg_ends;
-  std::map<std::tuple<std::int64_t, std::int64_t, std::string>, std::pair<std::int64_t, std::int64_t>> volume;
-  std::map<std::int64_t, std::int64_t> credit;
   std::vector<std::int64_t> event_trades;
   std::vector<std::optional<std::string>> event_members, event_from, event_requests;
   std::vector<std::string> event_actions, event_actors, payloads;
   for (auto& clearing : clearings) {
     Trade& trade = *clearing.trade;
+    assert(trade.clearing_fee && "plan_fees ran first");
     const auto journal =
         trade.fee_journal ? std::optional<std::string>(trade.fee_journal->to_string()) : std::nullopt;
     if (clearing.new_row) {
@@ -473,7 +468,6 @@ void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimest
       updated_journals.push_back(journal);
       updated_fees.push_back(trade.clearing_fee->amount_minor);
     }
-    std::size_t side_index = 0;
     for (const auto& view : sides_of(trade)) {
       leg_trades.push_back(trade.trade_id.value());
       leg_members.push_back(view.member.value());
@@ -483,12 +477,6 @@ void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimest
       leg_ends.push_back(trade.terms.delivery_end.format());
       leg_gpus.push_back(trade.terms.gpus);
       leg_prices.push_back(trade.terms.price.price_ticks);
-      // Positions are summed first: one row may change only once per statement.
-      for (const auto& slice : *clearing.slices) {
-        auto& [bought, sold] = volume[{view.member.value(), trade.terms.product.value(), month_text(slice)}];
-        (view.side == Side::buy ? bought : sold) += trade.terms.gpus * slice.hours;
-      }
-      credit[view.member.value()] += clearing.credit_minor[side_index++];
     }
     event_trades.push_back(trade.trade_id.value());
     event_actions.emplace_back(clearing.new_row ? "register" : "affirm");
@@ -515,6 +503,67 @@ void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimest
                                       {"cleared_at", now_text}}
                            .dump());
   }
+  // Data-modifying CTEs each run once; the foreign keys are checked at the statement's end, when
+  // the trades inserted here exist (the one to the fee journal at the commit).
+  db::exec_cached(tx,
+      "WITH updated AS ("
+      "  UPDATE cch.trade t SET state = 'cleared', decided_at = $1::timestamptz, last_refusal = NULL, "
+      "  last_refused_member_id = NULL, counterparty_reference = x.reference, fee_journal_id = x.journal, "
+      "  clearing_fee_minor = x.fee FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::bigint[]) "
+      "  AS x (trade_id, reference, journal, fee) WHERE t.trade_id = x.trade_id RETURNING t.trade_id), "
+      "inserted AS ("
+      "  INSERT INTO cch.trade (trade_id, product_id, series_label, buyer_member_id, seller_member_id, "
+      "  delivery_start, delivery_end, gpus, price_ticks, gpu_hours, notional_minor, venue_principal_id, "
+      "  submitter_reference, submitted_at, submitted_by, expires_at, fee_journal_id, clearing_fee_minor, state, "
+      "  decided_at) OVERRIDING SYSTEM VALUE SELECT x.*, 'cleared', $1::timestamptz FROM unnest($6::bigint[], "
+      "  $7::bigint[], $8::text[], $9::bigint[], $10::bigint[], $11::timestamptz[], $12::timestamptz[], $13::bigint[], "
+      "  $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], $18::text[], $19::timestamptz[], $20::text[], "
+      "  $21::timestamptz[], $22::bigint[], $23::bigint[]) AS x RETURNING trade_id), "
+      "legs AS ("
+      "  INSERT INTO cch.trade_leg (trade_id, member_id, side, product_id, delivery_start, delivery_end, gpus, "
+      "  price_ticks) SELECT * FROM unnest($24::bigint[], $25::bigint[], $26::text[], $27::bigint[], "
+      "  $28::timestamptz[], $29::timestamptz[], $30::bigint[], $31::bigint[])), "
+      "events AS ("
+      "  INSERT INTO cch.trade_event (trade_id, event_sequence, action, actor, actor_member_id, from_state, "
+      "  to_state, request_id) SELECT x.trade_id, COALESCE((SELECT max(event_sequence) FROM cch.trade_event v "
+      "  WHERE v.trade_id = x.trade_id), 0) + 1, x.action, x.actor, x.member, x.from_state, 'cleared', x.request_id "
+      "  FROM unnest($32::bigint[], $33::text[], $34::text[], $35::bigint[], $36::text[], $37::text[]) "
+      "  AS x (trade_id, action, actor, member, from_state, request_id)), "
+      "outbox AS ("
+      "  INSERT INTO cch.outbox (topic, aggregate_id, payload) "
+      "  SELECT 'trade.cleared', x.trade_id, x.payload::jsonb FROM unnest($32::bigint[], $38::text[]) "
+      "  WITH ORDINALITY AS x (trade_id, payload, n) ORDER BY x.n) "
+      "SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM inserted)",
+      now_text, db::integer_array(updated), db::nullable_text_array(updated_references),
+      db::nullable_text_array(updated_journals), db::integer_array(updated_fees), db::integer_array(new_ids),
+      db::integer_array(new_products), db::nullable_text_array(new_series), db::integer_array(new_buyers),
+      db::integer_array(new_sellers), db::text_array(new_starts), db::text_array(new_ends), db::integer_array(new_gpus),
+      db::integer_array(new_prices), db::integer_array(new_hours), db::integer_array(new_notionals),
+      db::integer_array(new_venues), db::text_array(new_references), db::text_array(new_submitted_at),
+      db::text_array(new_submitted_by), db::text_array(new_expires), db::nullable_text_array(new_journals),
+      db::integer_array(new_fees), db::integer_array(leg_trades), db::integer_array(leg_members),
+      db::text_array(leg_sides), db::integer_array(leg_products), db::text_array(leg_starts), db::text_array(leg_ends),
+      db::integer_array(leg_gpus), db::integer_array(leg_prices), db::integer_array(event_trades),
+      db::text_array(event_actions), db::text_array(event_actors), db::nullable_text_array(event_members),
+      db::nullable_text_array(event_from), db::nullable_text_array(event_requests), db::text_array(payloads));
+}
+
+void apply_to_books(pqxx::transaction_base& tx, std::span<const Clearing> clearings, UtcTimestamp now) {
+  if (clearings.empty()) return;
+  // Positions are summed first: one row may change only once per statement.
+  std::map<std::tuple<std::int64_t, std::int64_t, std::string>, std::pair<std::int64_t, std::int64_t>> volume;
+  std::map<std::int64_t, std::int64_t> credit;
+  for (const auto& clearing : clearings) {
+    const Trade& trade = *clearing.trade;
+    std::size_t side_index = 0;
+    for (const auto& view : sides_of(trade)) {
+      for (const auto& slice : *clearing.slices) {
+        auto& [bought, sold] = volume[{view.member.value(), trade.terms.product.value(), month_text(slice)}];
+        (view.side == Side::buy ? bought : sold) += trade.terms.gpus * slice.hours;
+      }
+      credit[view.member.value()] += clearing.credit_minor[side_index++];
+    }
+  }
   std::vector<std::int64_t> position_members, position_products, bought, sold;
   std::vector<std::string> position_months;
   for (const auto& [key, change] : volume) {
@@ -529,66 +578,39 @@ void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimest
     credit_members.push_back(member);
     credit_amounts.push_back(amount);
   }
-  // Data-modifying CTEs each run once; the foreign keys are checked at the statement's end, when
-  // the trades inserted here exist.
   db::exec_cached(tx,
-      "WITH updated AS ("
-      "  UPDATE cch.trade t SET state = 'cleared', decided_at = $1::timestamptz, last_refusal = NULL, "
-      "  last_refused_member_id = NULL, counterparty_reference = x.reference, fee_journal_id = x.journal, "
-      "  clearing_fee_minor = x.fee FROM unnest($2::bigint[], $3::text[], $4::bigint[], $44::bigint[]) "
-      "  AS x (trade_id, reference, journal, fee) "
-      "  WHERE t.trade_id = x.trade_id RETURNING t.trade_id), "
-      "inserted AS ("
-      "  INSERT INTO cch.trade (trade_id, product_id, series_label, buyer_member_id, seller_member_id, "
-      "  delivery_start, delivery_end, gpus, price_ticks, gpu_hours, notional_minor, venue_principal_id, "
-      "  submitter_reference, submitted_at, submitted_by, expires_at, fee_journal_id, clearing_fee_minor, state, "
-      "  decided_at) "
-      "  OVERRIDING SYSTEM VALUE SELECT x.*, 'cleared', $1::timestamptz FROM unnest($5::bigint[], $6::bigint[], "
-      "  $7::text[], $8::bigint[], $9::bigint[], $10::timestamptz[], $11::timestamptz[], $12::bigint[], "
-      "  $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], $17::text[], $18::timestamptz[], $19::text[], "
-      "  $20::timestamptz[], $21::bigint[], $45::bigint[]) AS x RETURNING trade_id), "
-      "legs AS ("
-      "  INSERT INTO cch.trade_leg (trade_id, member_id, side, product_id, delivery_start, delivery_end, gpus, "
-      "  price_ticks) SELECT * FROM unnest($22::bigint[], $23::bigint[], $24::text[], $25::bigint[], "
-      "  $26::timestamptz[], $27::timestamptz[], $28::bigint[], $29::bigint[])), "
-      "positions AS ("
+      "WITH positions AS ("
       "  INSERT INTO cch.position AS p (member_id, product_id, delivery_month, net_gpu_hours, bought_gpu_hours, "
       "  sold_gpu_hours, updated_at) SELECT m, pr, d, b - s, b, s, $1::timestamptz "
-      "  FROM unnest($30::bigint[], $31::bigint[], $32::date[], $33::bigint[], $34::bigint[]) AS x (m, pr, d, b, s) "
+      "  FROM unnest($2::bigint[], $3::bigint[], $4::date[], $5::bigint[], $6::bigint[]) AS x (m, pr, d, b, s) "
       "  ON CONFLICT (member_id, product_id, delivery_month) DO UPDATE SET "
       "  net_gpu_hours = p.net_gpu_hours + EXCLUDED.net_gpu_hours, "
       "  bought_gpu_hours = p.bought_gpu_hours + EXCLUDED.bought_gpu_hours, "
-      "  sold_gpu_hours = p.sold_gpu_hours + EXCLUDED.sold_gpu_hours, updated_at = EXCLUDED.updated_at), "
-      "exposure AS ("
-      "  INSERT INTO cch.member_exposure AS e (member_id, requirement_minor) "
-      "  SELECT * FROM unnest($35::bigint[], $36::bigint[]) ON CONFLICT (member_id) DO UPDATE SET "
-      "  requirement_minor = e.requirement_minor + EXCLUDED.requirement_minor), "
-      "events AS ("
-      "  INSERT INTO cch.trade_event (trade_id, event_sequence, action, actor, actor_member_id, from_state, "
-      "  to_state, request_id) SELECT x.trade_id, COALESCE((SELECT max(event_sequence) FROM cch.trade_event v "
-      "  WHERE v.trade_id = x.trade_id), 0) + 1, x.action, x.actor, x.member, x.from_state, 'cleared', x.request_id "
-      "  FROM unnest($37::bigint[], $38::text[], $39::text[], $40::bigint[], $41::text[], $42::text[]) "
-      "  AS x (trade_id, action, actor, member, from_state, request_id)), "
-      "outbox AS ("
-      "  INSERT INTO cch.outbox (topic, aggregate_id, payload) "
-      "  SELECT 'trade.cleared', x.trade_id, x.payload::jsonb FROM unnest($37::bigint[], $43::text[]) "
-      "  WITH ORDINALITY AS x (trade_id, payload, n) ORDER BY x.n) "
-      "SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM inserted)",
-      now_text, db::integer_array(updated), db::nullable_text_array(updated_references),
-      db::nullable_text_array(updated_journals), db::integer_array(new_ids), db::integer_array(new_products),
-      db::nullable_text_array(new_series), db::integer_array(new_buyers), db::integer_array(new_sellers),
-      db::text_array(new_starts), db::text_array(new_ends), db::integer_array(new_gpus), db::integer_array(new_prices),
-      db::integer_array(new_hours), db::integer_array(new_notionals), db::integer_array(new_venues),
-      db::text_array(new_references), db::text_array(new_submitted_at), db::text_array(new_submitted_by),
-      db::text_array(new_expires), db::nullable_text_array(new_journals), db::integer_array(leg_trades),
-      db::integer_array(leg_members), db::text_array(leg_sides), db::integer_array(leg_products),
-      db::text_array(leg_starts), db::text_array(leg_ends), db::integer_array(leg_gpus), db::integer_array(leg_prices),
-      db::integer_array(position_members), db::integer_array(position_products), db::text_array(position_months),
-      db::integer_array(bought), db::integer_array(sold), db::integer_array(credit_members),
-      db::integer_array(credit_amounts), db::integer_array(event_trades), db::text_array(event_actions),
-      db::text_array(event_actors), db::nullable_text_array(event_members), db::nullable_text_array(event_from),
-      db::nullable_text_array(event_requests), db::text_array(payloads), db::integer_array(updated_fees),
-      db::integer_array(new_fees));
+      "  sold_gpu_hours = p.sold_gpu_hours + EXCLUDED.sold_gpu_hours, updated_at = EXCLUDED.updated_at) "
+      "INSERT INTO cch.member_exposure AS e (member_id, requirement_minor) "
+      "SELECT * FROM unnest($7::bigint[], $8::bigint[]) ON CONFLICT (member_id) DO UPDATE SET "
+      "requirement_minor = e.requirement_minor + EXCLUDED.requirement_minor",
+      now.format(), db::integer_array(position_members), db::integer_array(position_products),
+      db::text_array(position_months), db::integer_array(bought), db::integer_array(sold),
+      db::integer_array(credit_members), db::integer_array(credit_amounts));
+}
+
+void post_fees(pqxx::transaction_base& tx, const FeeJournals& journals) {
+  if (journals.drafts.empty()) return;
+  [[maybe_unused]] const auto posted = ledger::post_batch(tx, journals.drafts);
+  // Each journal's key names a trade novated only now, and its id was drawn for it. Were it
+  // otherwise, the trades' reference to the drawn id would fail at the commit (deferred key).
+  assert(std::ranges::all_of(std::views::iota(std::size_t{0}, posted.size()), [&](std::size_t d) {
+    return posted[d] && !posted[d]->replayed && posted[d]->journal_id == journals.drafts[d].journal_id;
+  }) && "a clearing-fee journal is posted fresh under the id drawn for it");
+}
+
+void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimestamp now) {
+  if (clearings.empty()) return;
+  const FeeJournals journals = plan_fees(tx, clearings, now);
+  write_cleared(tx, clearings, now);
+  apply_to_books(tx, clearings, now);
+  post_fees(tx, journals);
 }
 
 }  // namespace cch::registry::clearing

@@ -15,6 +15,7 @@
 // path that serialises on a member does the same, after locking any trade rows (in trade id
 // order), so two groups never deadlock.
 
+#include "cch/ledger/journal.hpp"
 #include "cch/registry/catalog.hpp"
 #include "cch/registry/products.hpp"
 #include "cch/registry/trades.hpp"
@@ -111,9 +112,26 @@ std::optional<DeliveryPeriod> period_of_label(std::string_view label);
 // Ids for `count` new trade rows, in one statement.
 std::vector<TradeId> allocate_trade_ids(pqxx::transaction_base& tx, std::size_t count);
 
-// Novates every trade: the clearing-fee journals (one ledger link), then in one statement the
-// trades' rows (a pending row updated, a new row inserted cleared), legs, positions, credit
-// used, events and outbox events.
+// Novation in its parts, so that a venue batch can write its rows before it takes the members'
+// locks (trades.cpp) and only the parts that read or change what the checks read run under them:
+//
+//   plan_fees       each trade's clearing fee, and the journals that will post them, their ids
+//                   drawn now (one journal for all the trades, per kPostingsPerJournalMax lines)
+//   write_cleared   the trades' rows (a pending row updated, a new row inserted cleared), legs,
+//                   events and outbox events: one statement
+//   apply_to_books  positions and credit used: one statement, under the members' locks
+//   post_fees       the journals (one ledger link), under the members' locks: the fee accounts'
+//                   balances are locked after the members', on every path
+struct FeeJournals {
+  std::vector<ledger::JournalDraft> drafts;
+};
+FeeJournals plan_fees(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimestamp now);
+void write_cleared(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimestamp now);
+void apply_to_books(pqxx::transaction_base& tx, std::span<const Clearing> clearings, UtcTimestamp now);
+void post_fees(pqxx::transaction_base& tx, const FeeJournals& journals);
+
+// All four in order, for trades decided under the members' locks (an affirmation, a group, a
+// venue batch that could not write first).
 void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimestamp now);
 
 }  // namespace cch::registry::clearing

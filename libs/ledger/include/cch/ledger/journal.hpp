@@ -85,6 +85,11 @@ struct JournalDraft {
   std::optional<JournalId> reverses;    // set exactly when kind is reversal
   std::string memo;                     // at most 500 characters
   std::vector<PostingLine> postings;    // 2..kPostingsPerJournalMax lines
+  // Unset: the ledger draws the journal's id. Set: an id drawn beforehand with
+  // allocate_journal_ids (post.hpp), so that rows written before the journal is posted may name
+  // it (their foreign key to it deferred to the commit). Not part of the content: a replay of the
+  // key answers with the id it was first posted under.
+  std::optional<JournalId> journal_id;
 };
 
 inline constexpr std::size_t kPostingsPerJournalMax = 1000;

@@ -33,6 +33,11 @@ std::vector<PostResult> post_batch(pqxx::transaction_base& tx, std::span<const J
 
 PostResult post(pqxx::transaction_base& tx, const JournalDraft& draft);
 
+// Ids for `count` journals not yet posted, in one statement (JournalDraft::journal_id). An id
+// drawn and never posted is a gap in the journal ids, as a rolled-back posting leaves; the order
+// of journals is their chain links' (docs/ledger.md), never their ids'.
+std::vector<JournalId> allocate_journal_ids(pqxx::transaction_base& tx, std::size_t count);
+
 // Posts in transactions of its own (READ COMMITTED), retrying conflicts whole. If the commit
 // outcome is unknown it posts the same drafts again: the idempotency keys turn what did commit
 // into replays, so nothing posts twice. Gives up (rethrows) after policy.max_attempts.
