@@ -1,9 +1,11 @@
 #include "cch/db/transaction.hpp"
+#include "cch/db/savepoint.hpp"
 
 #include "cch/testing/scratch_database.hpp"
 
 #include <pqxx/nontransaction>
 #include <pqxx/result>
+#include <pqxx/transaction>
 
 #include <gtest/gtest.h>
 
@@ -151,4 +153,44 @@ TEST(RunTransaction, ABrokenConnectionBeforeCommitIsRetriedOnAFreshConnection) {
   });
   EXPECT_EQ(calls, 2);
   EXPECT_EQ(fixture.value(2), 1);
+}
+
+// A savepoint undoes the work after it, a failed statement's error included, and the row locks
+// that work took; the work before it commits.
+TEST(Savepoint, RollingBackUndoesTheWorkAndTheLocksAfterItAndKeepsTheWorkBefore) {
+  Fixture fixture;
+  auto holder = fixture.pool.acquire();
+  pqxx::work tx(*holder);
+  tx.exec("UPDATE counter SET value = 1 WHERE id = 1");
+  {
+    cch::db::Savepoint attempt(tx, "attempt");
+    // A prepared statement first: libpqxx would run it before the SAVEPOINT were it not sent.
+    attempt.tx().conn().prepare("savepoint_test_update", "UPDATE counter SET value = $1 WHERE id = 2");
+    attempt.tx().exec_prepared("savepoint_test_update", 7);  // locks row 2
+    EXPECT_THROW(attempt.tx().exec_params("INSERT INTO counter VALUES ($1, 0)", 1), pqxx::unique_violation);
+    attempt.roll_back();
+  }
+  {
+    cch::db::Savepoint attempt(tx, "attempt_again");
+    EXPECT_THROW(attempt.tx().exec("INSERT INTO counter VALUES (1, 0)"), pqxx::unique_violation);
+    attempt.roll_back();
+  }
+  // What follows runs in the transaction itself, not in a savepoint still open.
+  EXPECT_TRUE(tx.exec("INSERT INTO counter VALUES (3, 0) RETURNING xmin = pg_current_xact_id()::xid")[0][0].as<bool>());
+  // Row 2 is free again: another transaction updates it without waiting.
+  {
+    auto other = fixture.pool.acquire();
+    pqxx::work tx2(*other);
+    tx2.exec("SET LOCAL lock_timeout = '2s'");
+    tx2.exec("UPDATE counter SET value = 3 WHERE id = 2");
+    tx2.commit();
+  }
+  {
+    cch::db::Savepoint kept(tx, "kept");
+    kept.tx().exec("UPDATE counter SET value = value + 1 WHERE id = 1");
+    kept.release();
+  }
+  tx.commit();
+  EXPECT_EQ(fixture.value(1), 2);
+  EXPECT_EQ(fixture.value(2), 3);
 }

@@ -5,6 +5,7 @@
 #include "cch/registry/trades.hpp"
 
 #include <gtest/gtest.h>
+#include <pqxx/result>
 #include <pqxx/transaction>
 
 #include <algorithm>
@@ -485,6 +486,113 @@ TEST_F(Registration, TradesClearedTogetherShareOneFeeJournalThatReconcilesWithEa
   EXPECT_EQ(scalar("SELECT count(*) FROM ledger.posting p JOIN ledger.journal j USING (journal_id) "
                    "WHERE j.kind = 'clearing_fee'"),
             4 + 3);
+}
+
+// A batch whose trades are all new and all pass is written before the members' locks; any other
+// is decided checks first. The outcomes and the records are the same either way.
+TEST_F(Registration, ABatchIsWrittenFirstWhenEveryTradePassesAndChecksFirstOtherwiseWithTheSameRecords) {
+  const VenueActor venue = venue_authorised_by("two-paths", {a, b, c});
+  const auto register_batch = [&](const std::vector<VenueTrade>& batch, VenueBatchPath& path) {
+    return run([&](pqxx::transaction_base& tx) { return register_venue_batch(tx, policy, venue, batch, kNow, &path); });
+  };
+  VenueBatchPath path = VenueBatchPath::checked_first;
+  const auto first = register_batch({{march(a, b), "W-1"}, {march(b, c, 64), "W-2"}}, path);
+  EXPECT_EQ(path, VenueBatchPath::written_first);
+  ASSERT_TRUE(first[0].trade && first[1].trade);
+  EXPECT_EQ(first[0].trade->state, TradeState::cleared);
+  EXPECT_EQ(first[0].trade->fee_journal, first[1].trade->fee_journal);
+
+  // A refusal: decided checks first, and the refused trade writes nothing.
+  path = VenueBatchPath::written_first;
+  const auto second = register_batch({{march(a, b), "W-3"}, {march(b, c, 256, 30'000), "W-4"}}, path);
+  EXPECT_EQ(path, VenueBatchPath::checked_first);
+  ASSERT_TRUE(second[0].trade);
+  ASSERT_FALSE(second[1].trade);
+  EXPECT_EQ(second[1].trade.error().refusal, TradeRefusal::price_outside_band);
+
+  // A reference used before: the attempt meets it in the unique index and is undone; checks
+  // first, it replays, and the new trade clears once.
+  path = VenueBatchPath::written_first;
+  const auto third = register_batch({{march(a, b), "W-1"}, {march(c, a, 8), "W-5"}}, path);
+  EXPECT_EQ(path, VenueBatchPath::checked_first);
+  ASSERT_TRUE(third[0].trade && third[1].trade);
+  EXPECT_TRUE(third[0].replayed);
+  EXPECT_EQ(third[0].trade->trade_id, first[0].trade->trade_id);
+  EXPECT_FALSE(third[1].replayed);
+
+  // W-1 (written first) and W-3 (checked first) have the same terms: their records match.
+  const auto record = [&](TradeId trade) {
+    const std::string id = trade.to_string();
+    return run([&](pqxx::transaction_base& tx) {
+      std::string text;
+      for (const auto& row : tx.exec(
+               "SELECT state || ' ' || clearing_fee_minor || ' ' || (fee_journal_id IS NOT NULL) || ' ' || "
+               "decided_at || ' ' || submitted_by FROM cch.trade WHERE trade_id = " + id +
+               " UNION ALL (SELECT member_id || ' ' || side || ' ' || gpus || ' ' || price_ticks FROM cch.trade_leg "
+               "WHERE trade_id = " + id + " ORDER BY side) "
+               " UNION ALL SELECT event_sequence || ' ' || action || ' ' || actor || ' ' || coalesce(from_state, '-') "
+               "|| ' ' || to_state FROM cch.trade_event WHERE trade_id = " + id +
+               " UNION ALL SELECT topic || ' ' || (payload - 'trade_id')::text FROM cch.outbox WHERE aggregate_id = " + id)) {
+        text += row[0].as<std::string>() + "\n";
+      }
+      return text;
+    });
+  };
+  EXPECT_EQ(record(first[0].trade->trade_id), record(second[0].trade->trade_id));
+  EXPECT_NE(record(first[0].trade->trade_id), "");
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade"), 4);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade_leg"), 8);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.outbox WHERE topic = 'trade.cleared'"), 4);
+  EXPECT_EQ(scalar("SELECT count(*) FROM (SELECT product_id, delivery_month FROM cch.position "
+                   "GROUP BY 1, 2 HAVING sum(net_gpu_hours) <> 0) x"),
+            0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM ledger.journal WHERE kind = 'clearing_fee'"), 3);
+}
+
+// Concurrent batches that together would breach one member's credit limit: written first or not,
+// the limit holds exactly. The batches queue on the member's lock, so the first four (eight
+// trades) pass whole and are written first, the fifth has room for one trade and is decided
+// checks first, and the rest are refused.
+TEST_F(Registration, ConcurrentBatchesNeverJointlyBreachACreditLimit) {
+  run([&](pqxx::transaction_base& tx) {
+    EXPECT_TRUE(set_credit_limit(tx, a, Money{kRacePerTrade * kRaceFit + kRacePerTrade / 2, Currency::usd()}, "risk"));
+  });
+  const VenueActor venue = venue_authorised_by("race-venue", {a, b, c});
+  constexpr int kBatches = kRaceTrades / 2;
+  std::atomic<int> cleared{0}, refused_for_credit{0}, other{0}, written_first{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kBatches; ++i) {
+    threads.emplace_back([&, i] {
+      const std::vector<VenueTrade> batch = {{march(a, b, 8, 21'000), "RB-" + std::to_string(i) + "-b"},
+                                             {march(a, c, 8, 21'000), "RB-" + std::to_string(i) + "-c"}};
+      VenueBatchPath path = VenueBatchPath::checked_first;
+      const auto outcomes = run([&](pqxx::transaction_base& tx) {
+        return register_venue_batch(tx, policy, venue, batch, kNow, &path);
+      });
+      if (path == VenueBatchPath::written_first) ++written_first;
+      for (const auto& outcome : outcomes) {
+        if (outcome.trade) {
+          ++cleared;
+        } else if (outcome.trade.error().refusal == TradeRefusal::credit_limit_exceeded) {
+          ++refused_for_credit;
+        } else {
+          ++other;
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(cleared.load(), kRaceFit);
+  EXPECT_EQ(refused_for_credit.load(), kRaceTrades - kRaceFit);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(written_first.load(), kRaceFit / 2);
+  EXPECT_EQ(scalar("SELECT requirement_minor FROM cch.member_exposure WHERE member_id = " + a.to_string()),
+            kRacePerTrade * kRaceFit);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade"), kRaceFit);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade_leg"), 2 * kRaceFit);
+  EXPECT_EQ(scalar("SELECT count(*) FROM (SELECT product_id, delivery_month FROM cch.position "
+                   "GROUP BY 1, 2 HAVING sum(net_gpu_hours) <> 0) x"),
+            0);
 }
 
 // A venue registers trades only for members that authorised it and have not revoked that: the

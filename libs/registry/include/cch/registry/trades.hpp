@@ -228,8 +228,9 @@ Result<Trade, TradeError> cancel_trade(pqxx::transaction_base& tx, const TradeAc
 std::size_t expire_due_trades(pqxx::transaction_base& tx, UtcTimestamp now, std::size_t limit);
 
 // A venue's batch: trades both members agreed at the venue, registered and cleared at once (no
-// affirmation), each with the pre-trade checks. Every member the batch names is locked first, in
-// id order, so batches never deadlock one another. Each trade is cleared or refused on its own,
+// affirmation), each with the pre-trade checks. Every member the batch names is locked, in id
+// order, before anything the checks read, so batches never deadlock one another (VenueBatchPath
+// says when the rows are written before that). Each trade is cleared or refused on its own,
 // checked in batch order against the book as the trades before it left it: a refused trade
 // writes nothing, the others clear, all in a fixed number of statements. A reference is unique
 // per venue: sent again with the same terms it answers the first trade (replayed), with other
@@ -252,9 +253,15 @@ struct VenueOutcome {
   bool replayed = false;
 };
 
+// How a batch was decided (the outcomes are the same either way): written_first when every
+// trade was new, well formed and passed, its rows written before the members' locks were taken,
+// so that batches naming the same members overlap; checked_first otherwise, the members locked
+// before anything is read or written.
+enum class VenueBatchPath { written_first, checked_first };
+
 std::vector<VenueOutcome> register_venue_batch(pqxx::transaction_base& tx, const RegistrationPolicy& policy,
                                                const VenueActor& venue, const std::vector<VenueTrade>& trades,
-                                               UtcTimestamp now);
+                                               UtcTimestamp now, VenueBatchPath* path = nullptr);
 
 std::optional<Trade> find_trade(pqxx::transaction_base& tx, TradeId trade);
 
