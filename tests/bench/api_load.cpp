@@ -9,7 +9,8 @@
 //
 // Commands: --method POST --body TEXT sends TEXT as JSON. In the target, the body and every
 // --header, "{{n}}" becomes a number unique to the request (connection x 10^9 + sequence), so
-// each POST carries its own Idempotency-Key and references.
+// each POST carries its own Idempotency-Key and references. --body given K times: connection i
+// sends body i mod K (several members' trades, say, each connection keeping to its own).
 //
 // Pairs: --then-target PATH with --then-cert/--then-key sends, after each successful first
 // request, a second POST (body "{}") on a second connection as another principal; "{{id}}" in
@@ -82,7 +83,8 @@ int main(int argc, char** argv) {
   CLI::App app{"cch-load: keep-alive HTTPS load against one api target"};
   std::string host = "127.0.0.1";
   unsigned short port = 8443;
-  std::string ca, cert, key, target, method = "GET", body;
+  std::string ca, cert, key, target, method = "GET";
+  std::vector<std::string> bodies;
   std::string then_target, then_cert, then_key;
   std::vector<std::string> headers;
   unsigned connections = 8;
@@ -95,7 +97,8 @@ int main(int argc, char** argv) {
   app.add_option("--key", key, "PEM key of --cert");
   app.add_option("--target", target, "Path and query")->required();
   app.add_option("--method", method, "GET or POST")->check(CLI::IsMember({"GET", "POST"}));
-  app.add_option("--body", body, "JSON body of a POST ({{n}}: unique per request)");
+  app.add_option("--body", bodies,
+                 "JSON body of a POST ({{n}}: unique per request; repeatable: connection i sends body i mod K)");
   app.add_option("--header", headers, "Extra header 'Name: value' (repeatable; {{n}}: unique per request)");
   app.add_option("--then-target", then_target, "Second POST of a pair ({{id}}: the first answer's trade_id)");
   app.add_option("--then-cert", then_cert, "PEM client certificate of the pair's second request");
@@ -115,9 +118,14 @@ int main(int argc, char** argv) {
   const auto varies = [](const std::string& text) {
     return text.find("{{n}}") != std::string::npos || text.find("{{id}}") != std::string::npos;
   };
-  RequestTemplate first{method, target, authority, headers, body, false};
-  first.varies = varies(target) || varies(body) ||
-                 std::any_of(headers.begin(), headers.end(), [&](const std::string& h) { return varies(h); });
+  if (bodies.empty()) bodies.emplace_back();
+  std::vector<RequestTemplate> firsts;
+  for (const auto& body : bodies) {
+    RequestTemplate first{method, target, authority, headers, body, false};
+    first.varies = varies(target) || varies(body) ||
+                   std::any_of(headers.begin(), headers.end(), [&](const std::string& h) { return varies(h); });
+    firsts.push_back(std::move(first));
+  }
   std::optional<RequestTemplate> second;
   if (!then_target.empty()) {
     std::vector<std::string> second_headers = {"Idempotency-Key: then-{{id}}-{{n}}"};  // unique across runs
@@ -125,7 +133,8 @@ int main(int argc, char** argv) {
   }
   // A request without variation is rendered once: the generator must not spend the cores it
   // measures on.
-  const std::string fixed_text = first.varies ? std::string() : first.render("", "");
+  std::vector<std::string> fixed_texts;
+  for (const auto& first : firsts) fixed_texts.push_back(first.varies ? std::string() : first.render("", ""));
   const cch::bench::LoadTls tls{ca, cert, key};
   const cch::bench::LoadTls then_tls{ca, then_cert, then_key};
 
@@ -141,6 +150,8 @@ int main(int argc, char** argv) {
   std::vector<std::thread> threads;
   for (unsigned i = 0; i < connections; ++i) {
     threads.emplace_back([&, i] {
+      const RequestTemplate& first = firsts[i % firsts.size()];
+      const std::string& fixed_text = fixed_texts[i % firsts.size()];
       std::vector<std::uint32_t> mine;
       std::map<unsigned, std::uint64_t> my_statuses;
       std::uint64_t my_failures = 0;
