@@ -763,5 +763,43 @@ TEST_F(Registration, LegsAndEventsCannotBeEditedOrRemovedEvenByASuperuser) {
   EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade_event"), 2);
 }
 
+TEST_F(Registration, ALegThatDoesNotAgreeWithItsClearedTradeIsRefusedEvenForASuperuser) {
+  const auto trade = clear_trade(march(a, b), "A-1");
+  ASSERT_TRUE(trade);
+  const auto pending = submit(a, march(a, b), "A-2");
+  ASSERT_TRUE(pending);
+  // A second sell leg built from a trade's row with one column changed, written where the legs'
+  // (trade, side) uniqueness is set aside and never committed: only the agreement can refuse it.
+  const auto try_leg = [&](TradeId trade_id, const std::string& columns) -> std::string {
+    auto connection = fixture.superuser();
+    pqxx::work tx(connection);
+    tx.exec("ALTER TABLE cch.trade_leg DROP CONSTRAINT trade_leg_trade_id_side_key");
+    try {
+      tx.exec("INSERT INTO cch.trade_leg (trade_id, member_id, side, product_id, delivery_start, delivery_end, gpus, "
+              "price_ticks) SELECT trade_id, seller_member_id, 'sell', product_id, delivery_start, delivery_end, "
+              "gpus, price_ticks FROM (SELECT trade_id, " + columns + " FROM cch.trade WHERE trade_id = " +
+              trade_id.to_string() + ") t");
+      return "accepted";
+    } catch (const pqxx::sql_error& e) {
+      return e.what();
+    }
+  };
+  const std::string same = "seller_member_id, product_id, delivery_start, delivery_end, gpus, price_ticks";
+  EXPECT_EQ(try_leg(trade->trade_id, same), "accepted");
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"seller_member_id", "buyer_member_id AS seller_member_id"},
+           {"product_id", "product_id + 1000 AS product_id"},
+           {"delivery_end", "delivery_end + interval '1 hour' AS delivery_end"},
+           {"gpus", "gpus + 1 AS gpus"},
+           {"price_ticks", "price_ticks - 1 AS price_ticks"}}) {
+    std::string changed = same;
+    changed.replace(changed.find(from), from.size(), to);
+    EXPECT_NE(try_leg(trade->trade_id, changed).find("does not agree with a cleared trade"), std::string::npos)
+        << changed;
+  }
+  EXPECT_NE(try_leg(pending->trade.trade_id, same).find("does not agree with a cleared trade"), std::string::npos);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade_leg"), 2);
+}
+
 }  // namespace
 }  // namespace cch::registry
