@@ -5,5 +5,8 @@
 #include "cch/runtime/service.hpp"
 
 int main(int argc, char** argv) {
-  return cch::runtime::run_service(argc, argv, {.name = "registry", .add_routes = cch::registry::add_registry_routes});
+  // Novation's statements are planned once per connection, not at every batch
+  // (db::PoolOptions::generic_plans); the trade listing asks for custom plans in its transaction.
+  return cch::runtime::run_service(
+      argc, argv, {.name = "registry", .add_routes = cch::registry::add_registry_routes, .generic_plans = true});
 }

@@ -10,7 +10,8 @@ namespace {
 
 // libpq accepts URLs and key=value strings; options are appended in the matching syntax.
 std::string with_options(const std::string& url, const PoolOptions& options) {
-  const std::string options_value = "-c statement_timeout=" + std::to_string(options.statement_timeout_ms);
+  std::string options_value = "-c statement_timeout=" + std::to_string(options.statement_timeout_ms);
+  if (options.generic_plans) options_value += " -c plan_cache_mode=force_generic_plan";
   const bool is_url = url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
   if (is_url) {
     const char separator = url.find('?') == std::string::npos ? '?' : '&';
@@ -19,6 +20,7 @@ std::string with_options(const std::string& url, const PoolOptions& options) {
     out += "connect_timeout=" + std::to_string(options.connect_timeout_s);
     out += "&application_name=" + options.application_name;
     out += "&options=-c%20statement_timeout%3D" + std::to_string(options.statement_timeout_ms);
+    if (options.generic_plans) out += "%20-c%20plan_cache_mode%3Dforce_generic_plan";
     return out;
   }
   return url + " connect_timeout=" + std::to_string(options.connect_timeout_s) +

@@ -93,6 +93,27 @@ TEST(ConnectionPool, AppliesStatementTimeoutAndOnConnectHook) {
   EXPECT_EQ(hook_calls, 1);
 }
 
+TEST(ConnectionPool, GenericPlansAreAskedForOnlyWhenChosenInBothSpellingsOfTheAddress) {
+  cch::testing::ScratchDatabase database;
+  const auto mode_with = [](std::string url, bool generic) {
+    auto options = options_for(std::move(url), 1);
+    options.generic_plans = generic;
+    options.statement_timeout_ms = 4321;
+    cch::db::ConnectionPool pool(options);
+    auto lease = pool.acquire();
+    pqxx::nontransaction tx(*lease);
+    EXPECT_EQ(tx.exec("SHOW statement_timeout")[0][0].as<std::string>(), "4321ms");
+    return tx.exec("SHOW plan_cache_mode")[0][0].as<std::string>();
+  };
+  EXPECT_EQ(mode_with(database.url(), false), "auto");
+  EXPECT_EQ(mode_with(database.url(), true), "force_generic_plan");
+  // The same database as key=value pairs.
+  pqxx::connection probe(database.url());
+  const std::string pairs = "host=" + std::string(probe.hostname()) + " port=" + probe.port() +
+                            " dbname=" + probe.dbname() + " user=" + probe.username();
+  EXPECT_EQ(mode_with(pairs, true), "force_generic_plan");
+}
+
 TEST(ConnectionPool, UnreachableDatabaseIsOneClearErrorWithoutThePassword) {
   cch::db::PoolOptions options = options_for("postgresql://cch:secret@127.0.0.1:1/cch", 1);
   options.connect_timeout_s = 1;

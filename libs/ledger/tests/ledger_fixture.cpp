@@ -30,7 +30,7 @@ std::string url_with_user(const std::string& url, const std::string& user) {
   return url.substr(0, scheme_end + 3) + user + url.substr(at);
 }
 
-LedgerFixture::LedgerFixture() {
+LedgerFixture::LedgerFixture(bool generic_plans) {
   {
     pqxx::connection connection(database.url());
     const auto migrated = db::migrate(connection, runtime::schema_migrations());
@@ -46,6 +46,7 @@ LedgerFixture::LedgerFixture() {
   options.url = writer_url;
   options.size = 8;
   options.acquire_timeout = std::chrono::milliseconds(10000);
+  options.generic_plans = generic_plans;
   pool = std::make_unique<db::ConnectionPool>(options);
 }
 

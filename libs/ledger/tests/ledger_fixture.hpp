@@ -15,7 +15,8 @@ namespace cch::ledger::testing {
 
 class LedgerFixture {
  public:
-  LedgerFixture();
+  // generic_plans: the pool's connections as db::PoolOptions::generic_plans (as cch-registry's).
+  explicit LedgerFixture(bool generic_plans = false);
 
   cch::testing::ScratchDatabase database;
   std::string writer_url;    // login in role cch_writer

@@ -757,6 +757,10 @@ std::optional<Trade> find_trade(pqxx::transaction_base& tx, TradeId trade) {
 
 std::vector<Trade> list_trades(pqxx::transaction_base& tx, const TradeFilter& filter, std::optional<TradeId> after,
                                std::size_t limit) {
+  // Optional filters need a plan made for the values given (a custom plan drops the absent ones
+  // and picks the index the present ones suit); cch-registry's connections plan generically
+  // (runtime::ServiceDefinition::generic_plans), so this transaction asks for custom plans.
+  tx.exec("SET LOCAL plan_cache_mode = force_custom_plan");
   const auto rows = db::exec_cached(tx,
       "SELECT " + std::string(kTradeColumns) +
           " FROM cch.trade WHERE trade_id > $1 "

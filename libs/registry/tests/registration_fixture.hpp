@@ -149,7 +149,7 @@ class Registration : public ::testing::Test {
     return run([&](pqxx::transaction_base& tx) { return tx.exec(sql)[0][0].as<std::int64_t>(); });
   }
 
-  LedgerFixture fixture;
+  LedgerFixture fixture{/*generic_plans=*/true};  // as cch-registry runs
   RegistrationPolicy policy;
   MemberId a = MemberId(1);
   MemberId b = MemberId(1);

@@ -227,7 +227,9 @@ int run_service(int argc, char** argv, const ServiceDefinition& definition) {
   }
 
   const sigset_t stop_signals = block_stop_signals();
-  db::ConnectionPool pool(pool_options_from(config, program));
+  db::PoolOptions pool_options = pool_options_from(config, program);
+  pool_options.generic_plans = definition.generic_plans;
+  db::ConnectionPool pool(pool_options);
   try {
     pool.check_connectivity();
   } catch (const std::exception& error) {

@@ -31,6 +31,15 @@ struct PoolOptions {
   int connect_timeout_s = 5;
   int statement_timeout_ms = 30000;
   std::string application_name = "cch";
+  // plan_cache_mode = force_generic_plan on every connection: each prepared statement is planned
+  // once per connection instead of at every execution. PostgreSQL otherwise keeps re-planning
+  // statements whose custom plan looks cheaper, such as those on `= ANY($1::bigint[])`; for the
+  // registry that was about a tenth of the database's time (docs/performance.md, session 9). A
+  // generic plan cannot use a parameter's value: an optional filter (`$1 IS NULL OR ...`) stays in
+  // the plan, a partial index whose predicate is a parameter is not used, and skewed data is
+  // planned for the average value. A transaction whose statement needs its values planned sets
+  // `SET LOCAL plan_cache_mode = force_custom_plan` first (registry::list_trades does).
+  bool generic_plans = false;
   std::function<void(pqxx::connection&)> on_connect;  // may be empty
 };
 

@@ -50,6 +50,9 @@ struct ServiceDefinition {
   std::string name;  // one of config::service_names()
   // Adds the service's own routes; may be empty.
   std::function<void(http::Router&, ServiceContext&)> add_routes;
+  // The pool's connections plan each prepared statement once (db::PoolOptions::generic_plans);
+  // for a service whose statements are written for it.
+  bool generic_plans = false;
 };
 
 // Runs the service until SIGTERM or SIGINT; returns the process exit status.
