@@ -1,6 +1,7 @@
 #include "cch/ledger/post.hpp"
 
 #include "cch/db/array.hpp"
+#include "cch/db/prepared.hpp"
 #include "cch/ledger/canonical.hpp"
 #include "cch/ledger/hex.hpp"
 
@@ -32,7 +33,7 @@ std::unordered_map<std::string, ExistingJournal> find_existing(pqxx::transaction
   if (keys.empty()) {
     return found;
   }
-  const auto rows = tx.exec_params(
+  const auto rows = db::exec_cached(tx,
       "SELECT idempotency_key, journal_id, encode(content_sha256, 'hex') FROM ledger.journal "
       "WHERE idempotency_key = ANY($1::text[])",
       db::text_array(keys));
@@ -62,8 +63,9 @@ void check_accounts(pqxx::transaction_base& tx, std::vector<Candidate>& candidat
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   std::unordered_map<std::int64_t, std::string> currency_of;
   if (!ids.empty()) {
-    for (const auto& row : tx.exec_params("SELECT account_id, currency FROM ledger.account WHERE account_id = ANY($1::bigint[])",
-                                          db::integer_array(ids))) {
+    for (const auto& row :
+         db::exec_cached(tx, "SELECT account_id, currency FROM ledger.account WHERE account_id = ANY($1::bigint[])",
+                         db::integer_array(ids))) {
       currency_of.emplace(row[0].as<std::int64_t>(), row[1].as<std::string>());
     }
   }
@@ -97,7 +99,7 @@ void check_reversals(pqxx::transaction_base& tx, std::vector<Candidate>& candida
   }
   const std::string target_array = db::integer_array(targets);
   std::map<std::int64_t, bool> reversed;  // target -> already reversed
-  for (const auto& row : tx.exec_params(
+  for (const auto& row : db::exec_cached(tx,
            "SELECT j.journal_id, EXISTS (SELECT 1 FROM ledger.journal r WHERE r.reverses_journal_id = j.journal_id) "
            "FROM ledger.journal j WHERE j.journal_id = ANY($1::bigint[])",
            target_array)) {
@@ -105,7 +107,7 @@ void check_reversals(pqxx::transaction_base& tx, std::vector<Candidate>& candida
   }
   using Line = std::tuple<std::int64_t, std::string, std::int64_t>;  // account, currency, amount
   std::map<std::int64_t, std::vector<Line>> negated;                 // target -> its postings negated
-  for (const auto& row : tx.exec_params(
+  for (const auto& row : db::exec_cached(tx,
            "SELECT journal_id, account_id, currency, amount_minor FROM ledger.posting WHERE journal_id = ANY($1::bigint[])",
            target_array)) {
     negated[row[0].as<std::int64_t>()].emplace_back(row[1].as<std::int64_t>(), row[2].as<std::string>(),
@@ -148,7 +150,8 @@ struct Chain {
 };
 
 Chain claim_chain(pqxx::transaction_base& tx) {
-  const auto row = tx.exec("SELECT chain_id, link_sequence, encode(link_sha256, 'hex') FROM ledger.claim_chain()")[0];
+  const auto row =
+      db::exec_cached(tx, "SELECT chain_id, link_sequence, encode(link_sha256, 'hex') FROM ledger.claim_chain()")[0];
   return Chain{row[0].as<int>(), row[1].as<std::int64_t>(), digest_from_hex(row[2].as<std::string>())};
 }
 
@@ -176,7 +179,7 @@ std::vector<Inserted> insert_journals(pqxx::transaction_base& tx, const std::vec
     reverses.push_back(journal.reverses_journal_id ? std::optional(std::to_string(*journal.reverses_journal_id))
                                                    : std::nullopt);
   }
-  const auto rows = tx.exec_params(
+  const auto rows = db::exec_cached(tx,
       "INSERT INTO ledger.journal (journal_id, idempotency_key, business_date, kind, cause_kind, cause_reference, "
       "  request_id, reverses_journal_id, memo, content_sha256, chain_id, link_sequence) OVERRIDING SYSTEM VALUE "
       "SELECT COALESCE(id, nextval(pg_get_serial_sequence('ledger.journal', 'journal_id'))), k, d::date, kind, ck, cr, "
@@ -214,7 +217,7 @@ void insert_postings(pqxx::transaction_base& tx, const std::vector<Candidate>& c
       amounts.push_back(posting.amount_minor);
     }
   }
-  tx.exec_params(
+  db::exec_cached(tx,
       "INSERT INTO ledger.posting (journal_id, line_number, account_id, currency, amount_minor) "
       "SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], $4::text[], $5::bigint[])",
       db::integer_array(journal_ids), db::integer_array(line_numbers), db::integer_array(account_ids),
@@ -234,7 +237,7 @@ void insert_link(pqxx::transaction_base& tx, const Chain& chain, const std::vect
   }
   const std::int64_t sequence = chain.link_sequence + 1;
   const Sha256Digest hash = link_hash(chain.chain_id, sequence, chain.head, journals);
-  tx.exec_params(
+  db::exec_cached(tx,
       "INSERT INTO ledger.chain_link (chain_id, link_sequence, previous_sha256, link_sha256, journal_count) "
       "VALUES ($1, $2, decode($3, 'hex'), decode($4, 'hex'), $5)",
       chain.chain_id, sequence, to_hex(chain.head), to_hex(hash), static_cast<std::int64_t>(journals.size()));
@@ -336,7 +339,7 @@ std::vector<JournalId> allocate_journal_ids(pqxx::transaction_base& tx, std::siz
   std::vector<JournalId> ids;
   ids.reserve(count);
   if (count == 0) return ids;
-  for (const auto& row : tx.exec_params(
+  for (const auto& row : db::exec_cached(tx,
            "SELECT nextval(pg_get_serial_sequence('ledger.journal', 'journal_id')) FROM generate_series(1, $1)",
            static_cast<std::int64_t>(count))) {
     ids.emplace_back(row[0].as<std::int64_t>());
