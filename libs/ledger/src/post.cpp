@@ -8,6 +8,8 @@
 #include <pqxx/result>
 
 #include <algorithm>
+#include <cassert>
+#include <memory>
 #include <map>
 #include <unordered_map>
 
@@ -143,17 +145,12 @@ void check_reversals(pqxx::transaction_base& tx, std::vector<Candidate>& candida
   });
 }
 
+// The chain a batch extends, claimed by the statement that inserts its journals.
 struct Chain {
   int chain_id = 0;
-  std::int64_t link_sequence = 0;
+  std::int64_t link_sequence = 0;  // of the head before this batch's link
   Sha256Digest head{};
 };
-
-Chain claim_chain(pqxx::transaction_base& tx) {
-  const auto row =
-      db::exec_cached(tx, "SELECT chain_id, link_sequence, encode(link_sha256, 'hex') FROM ledger.claim_chain()")[0];
-  return Chain{row[0].as<int>(), row[1].as<std::int64_t>(), digest_from_hex(row[2].as<std::string>())};
-}
 
 struct Inserted {
   std::size_t candidate = 0;
@@ -161,8 +158,15 @@ struct Inserted {
   std::int64_t created_at_unix_microseconds = 0;
 };
 
-std::vector<Inserted> insert_journals(pqxx::transaction_base& tx, const std::vector<Candidate>& candidates,
-                                      const Chain& chain) {
+// Claims a chain (ledger.claim_chain: one head no other poster holds, if any) and inserts the
+// journals as its next link, in one statement. A key a concurrent poster committed since the
+// look-up inserts nothing (ON CONFLICT); when nothing is inserted the chain is not needed.
+struct InsertedJournals {
+  std::vector<Inserted> journals;
+  Chain chain;  // set when journals is not empty
+};
+
+InsertedJournals insert_journals(pqxx::transaction_base& tx, const std::vector<Candidate>& candidates) {
   std::vector<std::string> keys, dates, kinds, cause_kinds, cause_references, memos, hashes;
   std::vector<std::optional<std::string>> request_ids, reverses, ids;
   for (const Candidate& candidate : candidates) {
@@ -180,35 +184,40 @@ std::vector<Inserted> insert_journals(pqxx::transaction_base& tx, const std::vec
                                                    : std::nullopt);
   }
   const auto rows = db::exec_cached(tx,
-      "INSERT INTO ledger.journal (journal_id, idempotency_key, business_date, kind, cause_kind, cause_reference, "
-      "  request_id, reverses_journal_id, memo, content_sha256, chain_id, link_sequence) OVERRIDING SYSTEM VALUE "
-      "SELECT COALESCE(id, nextval(pg_get_serial_sequence('ledger.journal', 'journal_id'))), k, d::date, kind, ck, cr, "
-      "  rid, rev, memo, decode(h, 'hex'), $10, $11 "
-      "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], "
-      "            $9::text[], $12::bigint[]) AS t(k, d, kind, ck, cr, rid, rev, memo, h, id) "
-      "ON CONFLICT (idempotency_key) DO NOTHING "
-      "RETURNING idempotency_key, journal_id, (extract(epoch FROM created_at) * 1000000)::bigint",
+      "WITH chain AS MATERIALIZED (SELECT chain_id, link_sequence, link_sha256 FROM ledger.claim_chain()), "
+      "inserted AS ("
+      "  INSERT INTO ledger.journal (journal_id, idempotency_key, business_date, kind, cause_kind, cause_reference, "
+      "    request_id, reverses_journal_id, memo, content_sha256, chain_id, link_sequence) OVERRIDING SYSTEM VALUE "
+      "  SELECT COALESCE(id, nextval(pg_get_serial_sequence('ledger.journal', 'journal_id'))), k, d::date, kind, ck, "
+      "    cr, rid, rev, memo, decode(h, 'hex'), chain.chain_id, chain.link_sequence + 1 "
+      "  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], "
+      "              $8::text[], $9::text[], $10::bigint[]) AS t(k, d, kind, ck, cr, rid, rev, memo, h, id), chain "
+      "  ON CONFLICT (idempotency_key) DO NOTHING "
+      "  RETURNING idempotency_key, journal_id, (extract(epoch FROM created_at) * 1000000)::bigint) "
+      "SELECT i.*, c.chain_id, c.link_sequence, encode(c.link_sha256, 'hex') FROM inserted i, chain c",
       db::text_array(keys), db::text_array(dates), db::text_array(kinds), db::text_array(cause_kinds),
       db::text_array(cause_references), db::nullable_text_array(request_ids), db::nullable_text_array(reverses),
-      db::text_array(memos), db::text_array(hashes), chain.chain_id, chain.link_sequence + 1,
-      db::nullable_text_array(ids));
+      db::text_array(memos), db::text_array(hashes), db::nullable_text_array(ids));
   std::unordered_map<std::string, std::size_t> by_key;
   for (std::size_t i = 0; i < candidates.size(); ++i) {
     by_key.emplace(candidates[i].stored.idempotency_key, i);
   }
-  std::vector<Inserted> inserted;
-  inserted.reserve(rows.size());
+  InsertedJournals inserted;
+  inserted.journals.reserve(rows.size());
   for (const auto& row : rows) {
-    inserted.push_back({by_key.at(row[0].as<std::string>()), row[1].as<std::int64_t>(), row[2].as<std::int64_t>()});
+    inserted.journals.push_back(
+        {by_key.at(row[0].as<std::string>()), row[1].as<std::int64_t>(), row[2].as<std::int64_t>()});
+    inserted.chain = Chain{row[3].as<int>(), row[4].as<std::int64_t>(), digest_from_hex(row[5].as<std::string>())};
   }
   return inserted;
 }
 
-void insert_postings(pqxx::transaction_base& tx, const std::vector<Candidate>& candidates,
-                     const std::vector<Inserted>& inserted) {
+// The inserted journals' postings and the chain link that names them, in one statement.
+void insert_postings_and_link(pqxx::transaction_base& tx, const std::vector<Candidate>& candidates,
+                              InsertedJournals inserted) {
   std::vector<std::int64_t> journal_ids, line_numbers, account_ids, amounts;
   std::vector<std::string> currencies;
-  for (const Inserted& journal : inserted) {
+  for (const Inserted& journal : inserted.journals) {
     for (const StoredPosting& posting : candidates[journal.candidate].stored.postings) {
       journal_ids.push_back(journal.journal_id);
       line_numbers.push_back(posting.line_number);
@@ -217,44 +226,54 @@ void insert_postings(pqxx::transaction_base& tx, const std::vector<Candidate>& c
       amounts.push_back(posting.amount_minor);
     }
   }
-  db::exec_cached(tx,
-      "INSERT INTO ledger.posting (journal_id, line_number, account_id, currency, amount_minor) "
-      "SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], $4::text[], $5::bigint[])",
-      db::integer_array(journal_ids), db::integer_array(line_numbers), db::integer_array(account_ids),
-      db::text_array(currencies), db::integer_array(amounts));
-}
-
-void insert_link(pqxx::transaction_base& tx, const Chain& chain, const std::vector<Candidate>& candidates,
-                 std::vector<Inserted> inserted) {
-  std::sort(inserted.begin(), inserted.end(),
+  std::sort(inserted.journals.begin(), inserted.journals.end(),
             [](const Inserted& a, const Inserted& b) { return a.journal_id < b.journal_id; });
   std::vector<LinkJournal> journals;
-  journals.reserve(inserted.size());
-  for (const Inserted& journal : inserted) {
+  journals.reserve(inserted.journals.size());
+  for (const Inserted& journal : inserted.journals) {
     const Candidate& candidate = candidates[journal.candidate];
     journals.push_back({journal.journal_id, journal.created_at_unix_microseconds, candidate.stored.request_id,
                         candidate.hash});
   }
+  const Chain& chain = inserted.chain;
   const std::int64_t sequence = chain.link_sequence + 1;
   const Sha256Digest hash = link_hash(chain.chain_id, sequence, chain.head, journals);
   db::exec_cached(tx,
+      "WITH postings AS ("
+      "  INSERT INTO ledger.posting (journal_id, line_number, account_id, currency, amount_minor) "
+      "  SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], $4::text[], $5::bigint[])) "
       "INSERT INTO ledger.chain_link (chain_id, link_sequence, previous_sha256, link_sha256, journal_count) "
-      "VALUES ($1, $2, decode($3, 'hex'), decode($4, 'hex'), $5)",
-      chain.chain_id, sequence, to_hex(chain.head), to_hex(hash), static_cast<std::int64_t>(journals.size()));
+      "VALUES ($6, $7, decode($8, 'hex'), decode($9, 'hex'), $10)",
+      db::integer_array(journal_ids), db::integer_array(line_numbers), db::integer_array(account_ids),
+      db::text_array(currencies), db::integer_array(amounts), chain.chain_id, sequence, to_hex(chain.head),
+      to_hex(hash), static_cast<std::int64_t>(journals.size()));
 }
 
 }  // namespace
 
-std::vector<PostResult> post_batch(pqxx::transaction_base& tx, std::span<const JournalDraft> drafts) {
+struct PreparedBatch::State {
+  std::vector<std::optional<PostResult>> results;               // one per draft; empty: to post
+  std::vector<Candidate> candidates;                            // to post, first use of each key
+  std::vector<std::pair<std::size_t, std::size_t>> aliases;     // (draft index, draft index of its key's first use)
+};
+
+PreparedBatch::PreparedBatch(std::unique_ptr<State> state) : state_(std::move(state)) {}
+PreparedBatch::PreparedBatch(PreparedBatch&&) noexcept = default;
+PreparedBatch& PreparedBatch::operator=(PreparedBatch&&) noexcept = default;
+PreparedBatch::~PreparedBatch() = default;
+
+PreparedBatch prepare_batch(pqxx::transaction_base& tx, std::span<const JournalDraft> drafts) {
+  auto state = std::make_unique<PreparedBatch::State>();
+  auto& results = state->results;
+  auto& candidates = state->candidates;
+  results.resize(drafts.size());
   if (drafts.size() > kJournalsPerBatchMax) {
-    return std::vector<PostResult>(drafts.size(), fail(PostRefusal::batch_too_large));
+    std::ranges::fill(results, fail(PostRefusal::batch_too_large));
+    return PreparedBatch(std::move(state));
   }
-  std::vector<std::optional<PostResult>> results(drafts.size());
 
   // Well-formedness, then duplicates within the batch (first occurrence wins).
-  std::vector<Candidate> candidates;
   std::unordered_map<std::string, std::size_t> first_with_key;  // key -> candidate position
-  std::vector<std::pair<std::size_t, std::size_t>> aliases;     // (draft index, candidate position)
   for (std::size_t i = 0; i < drafts.size(); ++i) {
     if (const auto refusal = check_draft(drafts[i])) {
       results[i] = fail(*refusal);
@@ -265,7 +284,7 @@ std::vector<PostResult> post_batch(pqxx::transaction_base& tx, std::span<const J
     const auto [it, is_first] = first_with_key.emplace(drafts[i].idempotency_key, candidates.size());
     if (!is_first) {
       if (candidates[it->second].hash == candidate.hash) {
-        aliases.emplace_back(i, candidates[it->second].index);
+        state->aliases.emplace_back(i, candidates[it->second].index);
       } else {
         results[i] = fail(PostRefusal::idempotency_key_reused);
       }
@@ -291,14 +310,19 @@ std::vector<PostResult> post_batch(pqxx::transaction_base& tx, std::span<const J
 
   check_accounts(tx, candidates, results);
   check_reversals(tx, candidates, results);
+  return PreparedBatch(std::move(state));
+}
 
+std::vector<PostResult> post_prepared(pqxx::transaction_base& tx, PreparedBatch batch) {
+  assert(batch.state_ && "a batch is posted once");
+  auto& results = batch.state_->results;
+  const auto& candidates = batch.state_->candidates;
   if (!candidates.empty()) {
-    const Chain chain = claim_chain(tx);
-    const std::vector<Inserted> inserted = insert_journals(tx, candidates, chain);
-    // Keys that a concurrent poster committed between our look-up and our insert.
-    if (inserted.size() != candidates.size()) {
+    InsertedJournals inserted = insert_journals(tx, candidates);
+    // Keys that a concurrent poster committed since the look-up.
+    if (inserted.journals.size() != candidates.size()) {
       std::vector<bool> was_inserted(candidates.size(), false);
-      for (const Inserted& journal : inserted) {
+      for (const Inserted& journal : inserted.journals) {
         was_inserted[journal.candidate] = true;
       }
       std::vector<std::string> raced;
@@ -314,16 +338,15 @@ std::vector<PostResult> post_batch(pqxx::transaction_base& tx, std::span<const J
         }
       }
     }
-    if (!inserted.empty()) {
-      insert_postings(tx, candidates, inserted);
-      insert_link(tx, chain, candidates, inserted);
-      for (const Inserted& journal : inserted) {
-        results[candidates[journal.candidate].index] = Posted{JournalId(journal.journal_id), false};
-      }
+    for (const Inserted& journal : inserted.journals) {
+      results[candidates[journal.candidate].index] = Posted{JournalId(journal.journal_id), false};
+    }
+    if (!inserted.journals.empty()) {
+      insert_postings_and_link(tx, candidates, std::move(inserted));
     }
   }
 
-  for (const auto& [index, original] : aliases) {
+  for (const auto& [index, original] : batch.state_->aliases) {
     const PostResult& first = *results[original];
     results[index] = first ? PostResult(Posted{first->journal_id, true}) : PostResult(fail(first.error()));
   }
@@ -332,7 +355,12 @@ std::vector<PostResult> post_batch(pqxx::transaction_base& tx, std::span<const J
   for (auto& result : results) {
     out.push_back(std::move(*result));
   }
+  batch.state_.reset();
   return out;
+}
+
+std::vector<PostResult> post_batch(pqxx::transaction_base& tx, std::span<const JournalDraft> drafts) {
+  return post_prepared(tx, prepare_batch(tx, drafts));
 }
 
 std::vector<JournalId> allocate_journal_ids(pqxx::transaction_base& tx, std::size_t count) {

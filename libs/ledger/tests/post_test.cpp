@@ -191,3 +191,34 @@ TEST(PostJournal, TwoBatchesInOneTransactionEachBecomeALink) {
     EXPECT_EQ(tx.exec("SELECT count(*) FROM ledger.chain_link")[0][0].as<int>(), 2);
   });
 }
+
+TEST(PostJournal, APreparedBatchPostsLaterInItsTransactionAndAnswersAKeyPostedMeanwhileAsAReplay) {
+  LedgerFixture fixture;
+  const Accounts accounts = open_accounts(fixture);
+  const std::vector<JournalDraft> drafts{transfer("early", accounts.bank, accounts.alpha_collateral, 100),
+                                         transfer("raced", accounts.bank, accounts.beta_collateral, 200),
+                                         transfer("early", accounts.bank, accounts.alpha_collateral, 100),
+                                         transfer("refused", AccountId(999999), accounts.alpha_collateral, 300)};
+  std::vector<PostResult> meanwhile, results;
+  db::run_transaction(*fixture.pool, db::Isolation::read_committed, {}, [&](pqxx::transaction_base& tx) {
+    PreparedBatch prepared = prepare_batch(tx, drafts);
+    // Another transaction posts one of the keys, with the same content, after the look-up.
+    meanwhile = ledger::post_batch(*fixture.pool, {}, std::vector{drafts[1]});
+    results = post_prepared(tx, std::move(prepared));
+  });
+  ASSERT_TRUE(meanwhile[0]);
+  ASSERT_EQ(results.size(), 4U);
+  ASSERT_TRUE(results[0]);
+  EXPECT_FALSE(results[0]->replayed);
+  ASSERT_TRUE(results[1]);
+  EXPECT_TRUE(results[1]->replayed);
+  EXPECT_EQ(results[1]->journal_id, meanwhile[0]->journal_id);
+  ASSERT_TRUE(results[2]);
+  EXPECT_TRUE(results[2]->replayed);
+  EXPECT_EQ(results[2]->journal_id, results[0]->journal_id);
+  ASSERT_FALSE(results[3]);
+  EXPECT_EQ(results[3].error(), PostRefusal::unknown_account);
+  EXPECT_EQ(journal_count(fixture), 2);
+  EXPECT_EQ(balance_minor(fixture, accounts.bank), 300);
+  EXPECT_EQ(balance_minor(fixture, accounts.beta_collateral), -200) << "the raced key posted once";
+}

@@ -419,6 +419,9 @@ FeeJournals plan_fees(pqxx::transaction_base& tx, std::span<Clearing> clearings,
     for (Trade* trade : draft.trades) trade->fee_journal = ids[d];
     journals.drafts.push_back(std::move(journal));
   }
+  // The drafts' look-ups (their keys, which name trades novated only now, and their accounts)
+  // are done here, before a venue batch written first takes the members' locks.
+  journals.prepared = ledger::prepare_batch(tx, journals.drafts);
   return journals;
 }
 
@@ -595,9 +598,10 @@ void apply_to_books(pqxx::transaction_base& tx, std::span<const Clearing> cleari
       db::integer_array(credit_members), db::integer_array(credit_amounts));
 }
 
-void post_fees(pqxx::transaction_base& tx, const FeeJournals& journals) {
+void post_fees(pqxx::transaction_base& tx, FeeJournals journals) {
   if (journals.drafts.empty()) return;
-  [[maybe_unused]] const auto posted = ledger::post_batch(tx, journals.drafts);
+  assert(journals.prepared && "plan_fees prepared the drafts");
+  [[maybe_unused]] const auto posted = ledger::post_prepared(tx, std::move(*journals.prepared));
   // Each journal's key names a trade novated only now, and its id was drawn for it. Were it
   // otherwise, the trades' reference to the drawn id would fail at the commit (deferred key).
   assert(std::ranges::all_of(std::views::iota(std::size_t{0}, posted.size()), [&](std::size_t d) {
@@ -607,10 +611,10 @@ void post_fees(pqxx::transaction_base& tx, const FeeJournals& journals) {
 
 void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimestamp now) {
   if (clearings.empty()) return;
-  const FeeJournals journals = plan_fees(tx, clearings, now);
+  FeeJournals journals = plan_fees(tx, clearings, now);
   write_cleared(tx, clearings, now);
   apply_to_books(tx, clearings, now);
-  post_fees(tx, journals);
+  post_fees(tx, std::move(journals));
 }
 
 }  // namespace cch::registry::clearing

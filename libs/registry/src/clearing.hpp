@@ -16,6 +16,7 @@
 // order), so two groups never deadlock.
 
 #include "cch/ledger/journal.hpp"
+#include "cch/ledger/post.hpp"
 #include "cch/registry/catalog.hpp"
 #include "cch/registry/products.hpp"
 #include "cch/registry/trades.hpp"
@@ -117,6 +118,7 @@ std::vector<TradeId> allocate_trade_ids(pqxx::transaction_base& tx, std::size_t 
 //
 //   plan_fees       each trade's clearing fee, and the journals that will post them, their ids
 //                   drawn now (one journal for all the trades, per kPostingsPerJournalMax lines)
+//                   and their ledger checks done now (ledger::prepare_batch)
 //   write_cleared   the trades' rows (a pending row updated, a new row inserted cleared), legs,
 //                   events and outbox events: one statement
 //   apply_to_books  positions and credit used: one statement, under the members' locks
@@ -124,11 +126,12 @@ std::vector<TradeId> allocate_trade_ids(pqxx::transaction_base& tx, std::size_t 
 //                   balances are locked after the members', on every path
 struct FeeJournals {
   std::vector<ledger::JournalDraft> drafts;
+  std::optional<ledger::PreparedBatch> prepared;  // of drafts; none when there are none
 };
 FeeJournals plan_fees(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimestamp now);
 void write_cleared(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimestamp now);
 void apply_to_books(pqxx::transaction_base& tx, std::span<const Clearing> clearings, UtcTimestamp now);
-void post_fees(pqxx::transaction_base& tx, const FeeJournals& journals);
+void post_fees(pqxx::transaction_base& tx, FeeJournals journals);
 
 // All four in order, for trades decided under the members' locks (an affirmation, a group, a
 // venue batch that could not write first).

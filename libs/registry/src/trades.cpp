@@ -652,7 +652,7 @@ std::optional<std::vector<VenueOutcome>> register_writing_first(pqxx::transactio
   db::Savepoint attempt(tx, "venue_batch_written_first");
   pqxx::transaction_base& inside = attempt.tx();
   std::vector<clearing::Clearing> clearings = clearings_of(inside, plan, all, venue);
-  const clearing::FeeJournals journals = clearing::plan_fees(inside, clearings, now);
+  clearing::FeeJournals journals = clearing::plan_fees(inside, clearings, now);
   try {
     clearing::write_cleared(inside, clearings, now);
   } catch (const pqxx::unique_violation&) {  // a reference this venue used before
@@ -674,7 +674,7 @@ std::optional<std::vector<VenueOutcome>> register_writing_first(pqxx::transactio
   // the ledger knows a journal as its transaction's own by the top-level transaction id.
   attempt.release();
   clearing::apply_to_books(tx, clearings, now);
-  clearing::post_fees(tx, journals);
+  clearing::post_fees(tx, std::move(journals));
   for (std::size_t c = 0; c < plan.candidates.size(); ++c) {
     plan.outcomes[plan.candidate_of[c]] = VenueOutcome{plan.candidates[c].trade, false};
   }

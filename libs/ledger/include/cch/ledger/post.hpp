@@ -5,7 +5,7 @@
 // change, its journals and its outbox event commit together or not at all. It returns one
 // result per draft, in order: refused drafts change nothing and say why; the others are posted
 // as ONE link of one hash chain (docs/ledger.md). The whole batch costs a fixed number of round
-// trips (about six), whatever its size: batching is how throughput is won.
+// trips (four), whatever its size: batching is how throughput is won.
 //
 // Idempotency: a draft whose key was posted before with the same content returns the original
 // journal with replayed = true; with other content it is refused (idempotency_key_reused).
@@ -24,6 +24,7 @@
 
 #include <pqxx/transaction_base>
 
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -32,6 +33,32 @@ namespace cch::ledger {
 std::vector<PostResult> post_batch(pqxx::transaction_base& tx, std::span<const JournalDraft> drafts);
 
 PostResult post(pqxx::transaction_base& tx, const JournalDraft& draft);
+
+// post_batch in two steps, for a caller that posts while it holds locks (a novation holds its
+// members' rows): prepare_batch does what needs nothing held (well-formedness, content hashes,
+// the keys posted before, the accounts and the reversals checked), post_prepared the rest in
+// two round trips (a chain claimed and the journals inserted; their postings and the link).
+// post_prepared answers exactly what post_batch would have answered at prepare_batch's time,
+// except for what changed in between, as post_batch handles it: a key a concurrent poster
+// committed meanwhile answers as a replay or a refusal; a target reversed meanwhile fails the
+// statement (the unique reversal, as for two concurrent post_batch calls). Both steps take the
+// same top-level transaction; prepare_batch may run in a savepoint of it (db::Savepoint).
+class PreparedBatch {
+ public:
+  PreparedBatch(PreparedBatch&&) noexcept;
+  PreparedBatch& operator=(PreparedBatch&&) noexcept;
+  ~PreparedBatch();
+  struct State;
+
+ private:
+  explicit PreparedBatch(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+  friend PreparedBatch prepare_batch(pqxx::transaction_base& tx, std::span<const JournalDraft> drafts);
+  friend std::vector<PostResult> post_prepared(pqxx::transaction_base& tx, PreparedBatch batch);
+};
+
+PreparedBatch prepare_batch(pqxx::transaction_base& tx, std::span<const JournalDraft> drafts);
+std::vector<PostResult> post_prepared(pqxx::transaction_base& tx, PreparedBatch batch);
 
 // Ids for `count` journals not yet posted, in one statement (JournalDraft::journal_id). An id
 // drawn and never posted is a gap in the journal ids, as a rolled-back posting leaves; the order
