@@ -726,6 +726,47 @@ TEST_F(ApiBehaviour, ATradeIsListedSubmittedAffirmedAndNovatedThroughTheApi) {
   EXPECT_EQ(staff_view["submitter_reference"], "A-0001");
   ASSERT_EQ(staff_view["events"].size(), 2u);
   EXPECT_EQ(staff_view["events"][1]["action"], "affirm");
+
+  // A venue both members authorised registers batches; the registry counts how each was decided:
+  // every trade passing, written before the members' locks; one refused, the members locked first.
+  const std::string venue =
+      std::to_string(count(harness, "SELECT principal_id FROM api.principal WHERE name = 'auction-house'"));
+  for (const auto& [member, caller] : {std::pair{a, &harness.member_a_caller}, std::pair{b, &harness.member_b_caller}}) {
+    ASSERT_EQ(harness.post(harness.operator_caller, "/v1/members/" + member + "/collateral-deposits",
+                           R"({"amount":"500000.00","currency":"USD","bank_reference":"wire-more-)" + member + "\"}")
+                  .status,
+              201u);
+    ASSERT_EQ(harness.post(*caller, "/v1/members/" + member + "/venue-authorisations",
+                           R"({"venue_principal_id":")" + venue + "\"}")
+                  .status,
+              201u);
+  }
+  const auto venue_trade = [&](const std::string& price, const std::string& reference) {
+    return R"({"product_id":")" + product_id + R"(","buyer_member_id":")" + a + R"(","seller_member_id":")" + b +
+           R"(","delivery_start":")" + month.start().format() + R"(","delivery_end":")" + month.end().format() +
+           R"(","gpus":8,"price":")" + price + R"(","reference":")" + reference + R"("})";
+  };
+  const auto counted = [&](const std::string& path) {
+    const std::string name = "cch_registry_venue_batches_" + path + "_total ";
+    const std::string text = harness.metrics.render();
+    const auto at = text.find("\n" + name);
+    if (at == std::string::npos) return std::string("absent");
+    const auto value = at + 1 + name.size();
+    return text.substr(value, text.find('\n', value) - value);
+  };
+  const auto clean = harness.post(harness.venue_caller, "/v1/venue-batches",
+                                  R"({"trades":[)" + venue_trade("2.1400", "V-1") + "," + venue_trade("2.1500", "V-2") + "]}");
+  ASSERT_EQ(clean.status, 200u) << clean.body;
+  EXPECT_EQ(json_of(clean)["cleared"], 2);
+  EXPECT_EQ(counted("written_first"), "1");
+  EXPECT_EQ(counted("checked_first"), "0");
+  const auto mixed = harness.post(harness.venue_caller, "/v1/venue-batches",
+                                  R"({"trades":[)" + venue_trade("2.1400", "V-3") + "," + venue_trade("9.0000", "V-4") + "]}");
+  ASSERT_EQ(mixed.status, 200u) << mixed.body;
+  EXPECT_EQ(json_of(mixed)["cleared"], 1);
+  EXPECT_EQ(json_of(mixed)["results"][1]["reason"], "price_outside_band");
+  EXPECT_EQ(counted("written_first"), "1");
+  EXPECT_EQ(counted("checked_first"), "1");
 }
 
 }  // namespace

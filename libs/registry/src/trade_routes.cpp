@@ -2,6 +2,7 @@
 // records (shared with the api's reads).
 #include "cch/registry/routes.hpp"
 
+#include "cch/core/log.hpp"
 #include "cch/db/transaction.hpp"
 #include "cch/http/json_input.hpp"
 #include "cch/runtime/internal.hpp"
@@ -498,8 +499,14 @@ http::Response trade_action_command(runtime::ServiceContext& context, const Regi
 }
 
 
+// Venue batches by the way they were decided (VenueBatchPath), counted once per request.
+struct VenueBatchCounters {
+  http::Counter& written_first;
+  http::Counter& checked_first;
+};
+
 http::Response venue_batch_command(runtime::ServiceContext& context, const RegistryState& state,
-                                   const http::Request& request) {
+                                   const VenueBatchCounters& counters, const http::Request& request) {
   return command(request, {Role::venue}, [&](const runtime::InternalCaller& caller) {
     auto body = http::BodyReader::open(request, {"trades"}, {"results", "cleared", "refused"});
     if (!body) return body.error();
@@ -527,8 +534,9 @@ http::Response venue_batch_command(runtime::ServiceContext& context, const Regis
       positions.push_back(i);
     }
     const VenueActor venue{caller.principal.id.value(), caller.principal.name, caller.request_id};
+    VenueBatchPath path = VenueBatchPath::checked_first;
     const auto outcomes = transact(context, [&](pqxx::transaction_base& tx) {
-      return register_venue_batch(tx, state.policy, venue, wanted, now);
+      return register_venue_batch(tx, state.policy, venue, wanted, now, &path);  // the committed attempt's path
     });
     nlohmann::json results = nlohmann::json::array();
     std::size_t cleared = 0;
@@ -553,6 +561,11 @@ http::Response venue_batch_command(runtime::ServiceContext& context, const Regis
       }
       results.push_back(std::move(result));
     }
+    const bool written_first = path == VenueBatchPath::written_first;
+    (written_first ? counters.written_first : counters.checked_first).increment();
+    log::debug("venue_batch", {{"trades", trades->size()},
+                               {"cleared", cleared},
+                               {"path", written_first ? "written_first" : "checked_first"}});
     return http::json_response(200, {{"cleared", cleared},
                                      {"refused", trades->size() - cleared},
                                      {"results", std::move(results)}});
@@ -580,8 +593,13 @@ void add_trade_routes(http::Router& router, runtime::ServiceContext& context,
              [&context](const http::Request& request) { return set_credit_limit_command(context, request); });
   router.add("POST", prefix + "/v1/members/{member_id}/position-limits",
              [&context](const http::Request& request) { return set_position_limit_command(context, request); });
-  router.add("POST", prefix + "/v1/venue-batches", [&context, state](const http::Request& request) {
-    return venue_batch_command(context, *state, request);
+  const VenueBatchCounters counters{
+      context.metrics.counter("cch_registry_venue_batches_written_first_total",
+                              "Venue batches written before the members' locks were taken (every trade new and passing)."),
+      context.metrics.counter("cch_registry_venue_batches_checked_first_total",
+                              "Venue batches decided with the members locked first (a refusal, or a reference used before).")};
+  router.add("POST", prefix + "/v1/venue-batches", [&context, state, counters](const http::Request& request) {
+    return venue_batch_command(context, *state, counters, request);
   });
   router.add("POST", prefix + "/v1/trades", [&context, state](const http::Request& request) {
     return submit_trade_command(context, *state, request);
