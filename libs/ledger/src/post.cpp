@@ -9,8 +9,8 @@
 
 #include <algorithm>
 #include <cassert>
-#include <memory>
 #include <map>
+#include <memory>
 #include <unordered_map>
 
 namespace cch::ledger {
