@@ -72,7 +72,7 @@ TEST(Ids, KindsAreDistinctTypesWithExplicitConstruction) {
   static_assert(!std::is_constructible_v<cch::TradeId, cch::MemberId>);
   static_assert(!std::is_convertible_v<std::int64_t, cch::MemberId>);
   static_assert(std::is_constructible_v<cch::MemberId, std::int64_t>);
-  static_assert(!std::is_default_constructible_v<cch::LegId>);
+  static_assert(!std::is_default_constructible_v<cch::JournalId>);
   static_assert(std::is_trivially_copyable_v<cch::JournalId>);
   static_assert(sizeof(cch::SettlementRunId) == sizeof(std::int64_t));
   static_assert(!std::is_same_v<cch::ProductId, cch::SeriesId>);
@@ -80,10 +80,10 @@ TEST(Ids, KindsAreDistinctTypesWithExplicitConstruction) {
 }
 
 TEST(Ids, CompareHashAndPrint) {
-  EXPECT_LT(cch::LegId(1), cch::LegId(2));
-  EXPECT_EQ(cch::LegId(2), cch::LegId(2));
-  EXPECT_NE(cch::LegId(2), cch::LegId(3));
-  EXPECT_EQ(std::hash<cch::LegId>{}(cch::LegId(9)), std::hash<cch::LegId>{}(cch::LegId(9)));
+  EXPECT_LT(cch::JournalId(1), cch::JournalId(2));
+  EXPECT_EQ(cch::JournalId(2), cch::JournalId(2));
+  EXPECT_NE(cch::JournalId(2), cch::JournalId(3));
+  EXPECT_EQ(std::hash<cch::JournalId>{}(cch::JournalId(9)), std::hash<cch::JournalId>{}(cch::JournalId(9)));
 
   std::unordered_map<cch::TradeId, std::string> trades;
   trades.emplace(cch::TradeId(10), "ten");

@@ -188,7 +188,7 @@ InsertedJournals insert_journals(pqxx::transaction_base& tx, const std::vector<C
       "inserted AS ("
       "  INSERT INTO ledger.journal (journal_id, idempotency_key, business_date, kind, cause_kind, cause_reference, "
       "    request_id, reverses_journal_id, memo, content_sha256, chain_id, link_sequence) OVERRIDING SYSTEM VALUE "
-      "  SELECT COALESCE(id, nextval(pg_get_serial_sequence('ledger.journal', 'journal_id'))), k, d::date, kind, ck, "
+      "  SELECT COALESCE(id, nextval('ledger.journal_journal_id_seq')), k, d::date, kind, ck, "
       "    cr, rid, rev, memo, decode(h, 'hex'), chain.chain_id, chain.link_sequence + 1 "
       "  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], "
       "              $8::text[], $9::text[], $10::bigint[]) AS t(k, d, kind, ck, cr, rid, rev, memo, h, id), chain "
@@ -367,8 +367,9 @@ std::vector<JournalId> allocate_journal_ids(pqxx::transaction_base& tx, std::siz
   std::vector<JournalId> ids;
   ids.reserve(count);
   if (count == 0) return ids;
+  // The sequence by its name, resolved once at parse time (not per id, as pg_get_serial_sequence is).
   for (const auto& row : db::exec_cached(tx,
-           "SELECT nextval(pg_get_serial_sequence('ledger.journal', 'journal_id')) FROM generate_series(1, $1)",
+           "SELECT nextval('ledger.journal_journal_id_seq') FROM generate_series(1, $1)",
            static_cast<std::int64_t>(count))) {
     ids.emplace_back(row[0].as<std::int64_t>());
   }

