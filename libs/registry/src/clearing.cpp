@@ -438,8 +438,6 @@ void write_cleared(pqxx::transaction_base& tx, std::span<Clearing> clearings, Ut
       new_notionals, new_venues;
   std::vector<std::optional<std::string>> new_series, new_journals;
   std::vector<std::string> new_starts, new_ends, new_references, new_submitted_at, new_submitted_by, new_expires;
-  std::vector<std::int64_t> leg_trades, leg_members, leg_products, leg_gpus, leg_prices;
-  std::vector<std::string> leg_sides, leg_starts, leg_ends;
   std::vector<std::int64_t> event_trades;
   std::vector<std::optional<std::string>> event_members, event_from, event_requests;
   std::vector<std::string> event_actions, event_actors, payloads;
@@ -474,16 +472,6 @@ void write_cleared(pqxx::transaction_base& tx, std::span<Clearing> clearings, Ut
       updated_journals.push_back(journal);
       updated_fees.push_back(trade.clearing_fee->amount_minor);
     }
-    for (const auto& view : sides_of(trade)) {
-      leg_trades.push_back(trade.trade_id.value());
-      leg_members.push_back(view.member.value());
-      leg_sides.emplace_back(to_string(view.side));
-      leg_products.push_back(trade.terms.product.value());
-      leg_starts.push_back(trade.terms.delivery_start.format());
-      leg_ends.push_back(trade.terms.delivery_end.format());
-      leg_gpus.push_back(trade.terms.gpus);
-      leg_prices.push_back(trade.terms.price.price_ticks);
-    }
     event_trades.push_back(trade.trade_id.value());
     event_actions.emplace_back(clearing.new_row ? "register" : "affirm");
     event_actors.push_back(clearing.actor);
@@ -510,13 +498,17 @@ void write_cleared(pqxx::transaction_base& tx, std::span<Clearing> clearings, Ut
                            .dump());
   }
   // Data-modifying CTEs each run once; the foreign keys are checked at the statement's end, when
-  // the trades inserted here exist (the one to the fee journal at the commit).
+  // the trades inserted here exist (the one to the fee journal at the commit). Each cleared
+  // trade's two legs are made from its row as this statement writes it (the rows the UPDATE and
+  // the INSERT return), so the legs' terms are not sent twice.
   db::exec_cached(tx,
       "WITH updated AS ("
       "  UPDATE cch.trade t SET state = 'cleared', decided_at = $1::timestamptz, last_refusal = NULL, "
       "  last_refused_member_id = NULL, counterparty_reference = x.reference, fee_journal_id = x.journal, "
       "  clearing_fee_minor = x.fee FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::bigint[]) "
-      "  AS x (trade_id, reference, journal, fee) WHERE t.trade_id = x.trade_id RETURNING t.trade_id), "
+      "  AS x (trade_id, reference, journal, fee) WHERE t.trade_id = x.trade_id "
+      "  RETURNING t.trade_id, t.buyer_member_id, t.seller_member_id, t.product_id, t.delivery_start, "
+      "  t.delivery_end, t.gpus, t.price_ticks), "
       "inserted AS ("
       "  INSERT INTO cch.trade (trade_id, product_id, series_label, buyer_member_id, seller_member_id, "
       "  delivery_start, delivery_end, gpus, price_ticks, gpu_hours, notional_minor, venue_principal_id, "
@@ -524,20 +516,24 @@ void write_cleared(pqxx::transaction_base& tx, std::span<Clearing> clearings, Ut
       "  decided_at) OVERRIDING SYSTEM VALUE SELECT x.*, 'cleared', $1::timestamptz FROM unnest($6::bigint[], "
       "  $7::bigint[], $8::text[], $9::bigint[], $10::bigint[], $11::timestamptz[], $12::timestamptz[], $13::bigint[], "
       "  $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], $18::text[], $19::timestamptz[], $20::text[], "
-      "  $21::timestamptz[], $22::bigint[], $23::bigint[]) AS x RETURNING trade_id), "
+      "  $21::timestamptz[], $22::bigint[], $23::bigint[]) AS x "
+      "  RETURNING trade_id, buyer_member_id, seller_member_id, product_id, delivery_start, delivery_end, gpus, "
+      "  price_ticks), "
       "legs AS ("
       "  INSERT INTO cch.trade_leg (trade_id, member_id, side, product_id, delivery_start, delivery_end, gpus, "
-      "  price_ticks) SELECT * FROM unnest($24::bigint[], $25::bigint[], $26::text[], $27::bigint[], "
-      "  $28::timestamptz[], $29::timestamptz[], $30::bigint[], $31::bigint[])), "
+      "  price_ticks) SELECT c.trade_id, CASE s.side WHEN 'buy' THEN c.buyer_member_id ELSE c.seller_member_id END, "
+      "  s.side, c.product_id, c.delivery_start, c.delivery_end, c.gpus, c.price_ticks "
+      "  FROM (SELECT * FROM updated UNION ALL SELECT * FROM inserted) AS c "
+      "  CROSS JOIN (VALUES ('buy'), ('sell')) AS s (side)), "
       "events AS ("
       "  INSERT INTO cch.trade_event (trade_id, event_sequence, action, actor, actor_member_id, from_state, "
       "  to_state, request_id) SELECT x.trade_id, COALESCE((SELECT max(event_sequence) FROM cch.trade_event v "
       "  WHERE v.trade_id = x.trade_id), 0) + 1, x.action, x.actor, x.member, x.from_state, 'cleared', x.request_id "
-      "  FROM unnest($32::bigint[], $33::text[], $34::text[], $35::bigint[], $36::text[], $37::text[]) "
+      "  FROM unnest($24::bigint[], $25::text[], $26::text[], $27::bigint[], $28::text[], $29::text[]) "
       "  AS x (trade_id, action, actor, member, from_state, request_id)), "
       "outbox AS ("
       "  INSERT INTO cch.outbox (topic, aggregate_id, payload) "
-      "  SELECT 'trade.cleared', x.trade_id, x.payload::jsonb FROM unnest($32::bigint[], $38::text[]) "
+      "  SELECT 'trade.cleared', x.trade_id, x.payload::jsonb FROM unnest($24::bigint[], $30::text[]) "
       "  WITH ORDINALITY AS x (trade_id, payload, n) ORDER BY x.n) "
       "SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM inserted)",
       now_text, db::integer_array(updated), db::nullable_text_array(updated_references),
@@ -547,9 +543,7 @@ void write_cleared(pqxx::transaction_base& tx, std::span<Clearing> clearings, Ut
       db::integer_array(new_prices), db::integer_array(new_hours), db::integer_array(new_notionals),
       db::integer_array(new_venues), db::text_array(new_references), db::text_array(new_submitted_at),
       db::text_array(new_submitted_by), db::text_array(new_expires), db::nullable_text_array(new_journals),
-      db::integer_array(new_fees), db::integer_array(leg_trades), db::integer_array(leg_members),
-      db::text_array(leg_sides), db::integer_array(leg_products), db::text_array(leg_starts), db::text_array(leg_ends),
-      db::integer_array(leg_gpus), db::integer_array(leg_prices), db::integer_array(event_trades),
+      db::integer_array(new_fees), db::integer_array(event_trades),
       db::text_array(event_actions), db::text_array(event_actors), db::nullable_text_array(event_members),
       db::nullable_text_array(event_from), db::nullable_text_array(event_requests), db::text_array(payloads));
 }
