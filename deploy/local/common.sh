@@ -42,12 +42,19 @@ cch_build() {
     cch_die "build failed (preset $preset)"
 }
 
-# Prints a TCP port on 127.0.0.1 that nothing listens on.
+# Prints a TCP port on 127.0.0.1 that nothing listens on, below the kernel's range of ephemeral
+# ports (a port in that range may be the local end of an outgoing connection, which a connection
+# probe does not see but which makes a later listen fail), and not printed before by this script
+# (its callers listen only later, so a probe alone could hand out one port twice).
 cch_free_port() {
-  local port attempt
+  local port attempt low=32768 given="${TMPDIR:-/tmp}/cch-ports.$$"
+  read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  ((low > 11000)) || low=32768
   for attempt in $(seq 1 200); do
-    port=$((20000 + RANDOM % 40000))
+    port=$((10000 + RANDOM % (low - 10000)))
+    grep -qxF "$port" "$given" 2>/dev/null && continue
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port" >>"$given"
       echo "$port"
       return 0
     fi
@@ -82,8 +89,10 @@ cch_pg_start() {
   cch_say "PostgreSQL 15 running on 127.0.0.1:$CCH_PG_PORT (data in $CCH_PG_DIR, fsync and synchronous_commit on)"
 }
 
-# Stops the cluster that cch_pg_start started, if any, and removes its directory.
+# Stops the cluster that cch_pg_start started, if any, and removes its directory; forgets the
+# ports cch_free_port handed out.
 cch_pg_stop() {
+  rm -f "${TMPDIR:-/tmp}/cch-ports.$$"
   [[ -n "${CCH_PG_DIR:-}" && -d "$CCH_PG_DIR" ]] || return 0
   [[ -d "$CCH_PG_DIR/data" ]] &&
     cch_as_postgres "$CCH_PG_BIN/pg_ctl" -D "$CCH_PG_DIR/data" -m fast -w -t 30 stop >/dev/null 2>&1
