@@ -199,32 +199,37 @@ nlohmann::json trade_json(const Trade& trade, std::optional<MemberId> viewer) {
   const auto optional_text = [](const std::optional<std::string>& text) {
     return text ? nlohmann::json(*text) : nlohmann::json(nullptr);
   };
-  return {{"trade_id", trade.trade_id.to_string()},
-          {"product_id", trade.terms.product.to_string()},
-          {"series", optional_text(trade.terms.series_label)},
-          {"buyer_member_id", trade.terms.buyer.to_string()},
-          {"seller_member_id", trade.terms.seller.to_string()},
-          {"delivery_start", trade.terms.delivery_start.format()},
-          {"delivery_end", trade.terms.delivery_end.format()},
-          {"gpus", trade.terms.gpus},
-          {"price", price_text(trade.terms.price)},
-          {"gpu_hours", trade.gpu_hours},
-          {"notional", format_amount(trade.notional)},
-          {"currency", std::string(trade.notional.currency.code())},
-          {"state", std::string(to_string(trade.state))},
-          {"submitter_member_id", trade.submitter ? nlohmann::json(trade.submitter->to_string()) : nlohmann::json(nullptr)},
-          {"registered_by_venue", trade.venue.has_value()},
-          {"reference", staff || trade.venue ? nlohmann::json(nullptr)
-                        : is_submitter       ? nlohmann::json(trade.submitter_reference)
-                                             : optional_text(trade.counterparty_reference)},
-          {"submitter_reference", staff ? nlohmann::json(trade.submitter_reference) : nlohmann::json(nullptr)},
-          {"counterparty_reference", staff ? optional_text(trade.counterparty_reference) : nlohmann::json(nullptr)},
-          {"submitted_at", trade.submitted_at.format()},
-          {"expires_at", trade.expires_at.format()},
-          {"decided_at", trade.decided_at ? nlohmann::json(trade.decided_at->format()) : nlohmann::json(nullptr)},
-          {"last_refusal", optional_text(refusal)},
-          {"clearing_fee", trade.clearing_fee ? nlohmann::json(format_amount(*trade.clearing_fee)) : nlohmann::json(nullptr)},
-          {"fee_journal_id", trade.fee_journal ? nlohmann::json(trade.fee_journal->to_string()) : nlohmann::json(nullptr)}};
+  // Set member by member: a braced list of pairs builds every pair as a two-element array first
+  // and copies it into the object, several times the allocations (a venue batch's answer holds
+  // one of these per trade). The keys come out sorted either way.
+  nlohmann::json json = nlohmann::json::object();
+  json["trade_id"] = trade.trade_id.to_string();
+  json["product_id"] = trade.terms.product.to_string();
+  json["series"] = optional_text(trade.terms.series_label);
+  json["buyer_member_id"] = trade.terms.buyer.to_string();
+  json["seller_member_id"] = trade.terms.seller.to_string();
+  json["delivery_start"] = trade.terms.delivery_start.format();
+  json["delivery_end"] = trade.terms.delivery_end.format();
+  json["gpus"] = trade.terms.gpus;
+  json["price"] = price_text(trade.terms.price);
+  json["gpu_hours"] = trade.gpu_hours;
+  json["notional"] = format_amount(trade.notional);
+  json["currency"] = std::string(trade.notional.currency.code());
+  json["state"] = std::string(to_string(trade.state));
+  json["submitter_member_id"] = trade.submitter ? nlohmann::json(trade.submitter->to_string()) : nlohmann::json(nullptr);
+  json["registered_by_venue"] = trade.venue.has_value();
+  json["reference"] = staff || trade.venue ? nlohmann::json(nullptr)
+                      : is_submitter       ? nlohmann::json(trade.submitter_reference)
+                                           : optional_text(trade.counterparty_reference);
+  json["submitter_reference"] = staff ? nlohmann::json(trade.submitter_reference) : nlohmann::json(nullptr);
+  json["counterparty_reference"] = staff ? optional_text(trade.counterparty_reference) : nlohmann::json(nullptr);
+  json["submitted_at"] = trade.submitted_at.format();
+  json["expires_at"] = trade.expires_at.format();
+  json["decided_at"] = trade.decided_at ? nlohmann::json(trade.decided_at->format()) : nlohmann::json(nullptr);
+  json["last_refusal"] = optional_text(refusal);
+  json["clearing_fee"] = trade.clearing_fee ? nlohmann::json(format_amount(*trade.clearing_fee)) : nlohmann::json(nullptr);
+  json["fee_journal_id"] = trade.fee_journal ? nlohmann::json(trade.fee_journal->to_string()) : nlohmann::json(nullptr);
+  return json;
 }
 
 nlohmann::json position_json(const Position& position) {

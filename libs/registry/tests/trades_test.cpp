@@ -5,6 +5,7 @@
 #include "cch/registry/trades.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <pqxx/result>
 #include <pqxx/transaction>
 
@@ -749,6 +750,38 @@ TEST_F(Registration, TradesAreListedByMemberStateAndProductPageByPage) {
   }
   ASSERT_EQ(seen.size(), 5U);
   EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+}
+
+// Each cleared trade leaves one `trade.cleared` event whose payload carries its terms, whether a
+// member affirmed it or a venue registered it.
+TEST_F(Registration, AClearedTradeLeavesOneOutboxEventWithItsTerms) {
+  const auto affirmed = clear_trade(march(a, b, 64, 21'050), "A-1");
+  ASSERT_TRUE(affirmed);
+  const VenueActor venue = venue_authorised_by("event-venue", {a, c});
+  const auto registered = run([&](pqxx::transaction_base& tx) {
+    return register_venue_batch(tx, policy, venue, {{march(c, a, 8), "E-1"}}, kNow);
+  });
+  ASSERT_TRUE(registered.at(0).trade);
+  for (const Trade& trade : {*affirmed, *registered[0].trade}) {
+    const auto rows = run([&](pqxx::transaction_base& tx) {
+      return tx.exec("SELECT payload::text FROM cch.outbox WHERE topic = 'trade.cleared' AND aggregate_id = " +
+                     trade.trade_id.to_string());
+    });
+    ASSERT_EQ(rows.size(), 1U) << trade.trade_id;
+    ASSERT_TRUE(trade.decided_at);
+    const nlohmann::json expected = {{"trade_id", trade.trade_id.to_string()},
+                                     {"product_id", trade.terms.product.to_string()},
+                                     {"buyer_member_id", trade.terms.buyer.to_string()},
+                                     {"seller_member_id", trade.terms.seller.to_string()},
+                                     {"delivery_start", trade.terms.delivery_start.format()},
+                                     {"delivery_end", trade.terms.delivery_end.format()},
+                                     {"gpus", trade.terms.gpus},
+                                     {"price", trade.terms.price.format()},
+                                     {"gpu_hours", trade.gpu_hours},
+                                     {"cleared_at", trade.decided_at->format()}};
+    EXPECT_EQ(nlohmann::json::parse(rows[0][0].as<std::string>()), expected);
+  }
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.outbox"), 2);
 }
 
 TEST_F(Registration, DecidedTradesLegsAndEventsCannotBeEditedOrRemovedEvenByASuperuser) {
