@@ -2,7 +2,7 @@
 // The api's state and the signatures of its handlers (private to libs/api).
 
 #include "cch/access/rate_limit.hpp"
-#include "cch/api/audit_log.hpp"
+#include "cch/audit/request_log.hpp"
 #include "cch/api/authenticate.hpp"
 #include "cch/api/routes.hpp"
 #include "cch/db/combined_reads.hpp"
@@ -67,7 +67,7 @@ class Api {
   const Forward forward;
   Authenticator authenticator;
   access::RateLimiter limiter;
-  AuditLog audit;
+  audit::AuditLog audit;
   OwnershipCache ownership;
   db::ConnectionPool account_connections;
   AccountReads accounts;

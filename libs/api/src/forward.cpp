@@ -2,6 +2,7 @@
 // with the api's client certificate when the service demands one).
 #include "api_impl.hpp"
 
+#include "cch/audit/command_answer.hpp"
 #include "cch/core/log.hpp"
 #include "cch/http/client.hpp"
 
@@ -34,7 +35,8 @@ class ClientPool {
     response.status = answer->status;
     if (const auto type = answer->header("Content-Type")) response.content_type = std::string(*type);
     response.body = std::move(answer->body);
-    for (const std::string_view name : {"Location", "Retry-After"}) {
+    for (const std::string_view name : {std::string_view("Location"), std::string_view("Retry-After"),
+                                        audit::kAnswerRecordedHeader}) {
       if (const auto value = answer->header(name)) response.headers.emplace_back(std::string(name), std::string(*value));
     }
     return response;

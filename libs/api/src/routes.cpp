@@ -1,5 +1,6 @@
 #include "api_impl.hpp"
 
+#include "cch/audit/command_answer.hpp"
 #include "cch/core/log.hpp"
 #include "cch/core/sha256.hpp"
 #include "cch/db/pool.hpp"
@@ -11,6 +12,7 @@
 #include <pqxx/nontransaction>
 #include <pqxx/transaction>
 
+#include <algorithm>
 #include <array>
 #include <cassert>
 #include <chrono>
@@ -130,13 +132,6 @@ constexpr std::array kRoutes = {
 
 using Clock = std::chrono::steady_clock;
 
-std::string problem_reason(const http::Response& response) {
-  if (response.content_type.find("problem+json") == std::string::npos) return {};
-  const auto body = nlohmann::json::parse(response.body, nullptr, false);
-  if (!body.is_object() || !body.contains("reason") || !body["reason"].is_string()) return {};
-  return body["reason"].get<std::string>();
-}
-
 http::Response audit_backlog() {
   http::Response response = http::problem(503, "audit_log_backlog", "Service busy",
                                           "requests cannot be recorded in the audit log fast enough; retry shortly");
@@ -226,8 +221,39 @@ http::Response rate_limited(std::chrono::milliseconds retry_after) {
   return response;
 }
 
-// The request as the owning service receives it.
-http::Request forwarded_request(const http::Request& request, const access::Principal& principal) {
+// When an admitted request began, for its audit record.
+struct AuditStart {
+  UtcTimestamp received_at = UtcTimestamp::now();
+  Clock::time_point started = Clock::now();
+};
+
+struct Outcome {
+  http::Response response;
+  std::optional<access::Principal> principal;
+  std::string audit_reason;    // overrides the problem's reason in the audit log
+  bool audit_written = false;  // the request's audit row is written already (a command's)
+};
+
+audit::AuditRecord audit_record(const http::Request& request, std::string_view route_pattern,
+                                const AuditStart& start, const Outcome& outcome) {
+  audit::AuditRecord record;
+  record.received_at = start.received_at;
+  record.request_id = request.request_id;
+  record.principal = outcome.principal;
+  record.method = request.method;
+  record.route = std::string(route_pattern);
+  record.path = request.path.substr(0, 2048);
+  record.status = outcome.response.status;
+  record.reason = outcome.audit_reason.empty() ? audit::problem_reason(outcome.response) : outcome.audit_reason;
+  record.remote_address = request.remote_address.substr(0, 64);
+  record.duration_us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start.started).count();
+  return record;
+}
+
+// The request as the owning service receives it: the principal, the request id, and the
+// command's audit context (audit/command_answer.hpp).
+http::Request forwarded_request(const http::Request& request, const access::Principal& principal,
+                                const RouteSpec& route, const AuditStart& start) {
   http::Request forwarded;
   forwarded.method = request.method;
   forwarded.target = std::string(runtime::kInternalPrefix) + request.target;
@@ -241,6 +267,10 @@ http::Request forwarded_request(const http::Request& request, const access::Prin
   }
   forwarded.headers.emplace_back("X-Request-Id", request.request_id);
   for (auto& header : access::forwarded_principal_headers(principal)) forwarded.headers.push_back(std::move(header));
+  for (auto& header :
+       audit::forwarded_command_headers(route.pattern, request.path, start.received_at, request.remote_address)) {
+    forwarded.headers.push_back(std::move(header));
+  }
   return forwarded;
 }
 
@@ -248,169 +278,134 @@ std::string request_digest(const http::Request& request) {
   return to_hex(sha256(request.method + "\n" + request.target + "\n" + request.body));
 }
 
-http::Response replay_of(const pqxx::row& stored) {
-  // stored: response_status, response_content_type, response_body, response_headers::text
-  http::Response replay;
-  replay.status = stored[0].as<unsigned>();
-  replay.content_type = stored[1].as<std::string>();
-  replay.body = stored[2].as<std::string>();
-  for (const auto& pair : nlohmann::json::parse(stored[3].as<std::string>())) {
-    replay.headers.emplace_back(pair[0].get<std::string>(), pair[1].get<std::string>());
-  }
-  replay.headers.emplace_back("Idempotent-Replayed", "true");
-  return replay;
-}
-
 http::Response key_reused() {
   return http::problem(422, "idempotency_key_reused", "Idempotency-Key reused",
                        "this Idempotency-Key was used for another request; use a new key");
 }
 
-http::Response key_in_progress() {
-  http::Response response = http::problem(409, "idempotency_key_in_progress", "Request in progress",
-                                          "a request with this Idempotency-Key is still being answered; "
-                                          "retry with the same key shortly");
-  response.headers.emplace_back("Retry-After", "1");
-  return response;
-}
-
-// What is stored of a response: a secret shown once (an API key's token) is never stored, so its
-// replay carries null; and the headers as a JSON array of pairs.
-std::pair<std::string, std::string> stored_form(const http::Response& response) {
-  std::string body = response.body;
-  if (response.body.find("\"token\"") != std::string::npos) {
-    auto json = nlohmann::json::parse(response.body, nullptr, false);
-    if (json.is_object() && json.contains("token")) {
-      json["token"] = nullptr;
-      body = json.dump();
-    }
-  }
-  nlohmann::json headers = nlohmann::json::array();
-  for (const auto& [name, value] : response.headers) headers.push_back({name, value});
-  return {std::move(body), headers.dump()};
-}
-
-// One autocommit statement on a pooled connection, prepared once per connection; the connection
-// goes back to the pool before the caller does anything slow.
-template <class... Args>
-pqxx::result exec_alone(Api& api, const std::string& sql, Args&&... args) {
+// One autocommit statement (or a few, each its own) on a pooled connection; the connection goes
+// back to the pool before the caller does anything slow.
+template <class Work>
+auto alone(Api& api, Work&& work) {
   auto lease = api.context.pool.acquire();
   pqxx::nontransaction tx(*lease);
-  return db::exec_cached(tx, sql, std::forward<Args>(args)...);
+  return work(static_cast<pqxx::transaction_base&>(tx));
 }
 
-// A command forwarded to its owning service under an Idempotency-Key: reserve the key (one
-// statement), forward holding no database connection, then store the answer (one statement) or,
-// after a 5xx, release the key so that a retry runs afresh (migration 0009). A request finding
-// the key reserved by another waits for that answer, polling; a reservation older than
-// ApiOptions::reservation_stale_after (its request died mid-forward) is taken over.
-http::Response forwarded_once(Api& api, const RouteSpec& route, const http::Request& request,
-                              const access::Principal& principal, const std::string& key, const std::string& digest) {
+// A command's answer with its audit row written before the answer leaves (one statement).
+Outcome written(Api& api, const http::Request& request, const RouteSpec& route, const AuditStart& start,
+                Outcome outcome) {
+  alone(api, [&](pqxx::transaction_base& tx) {
+    audit::insert_record(tx, audit_record(request, route.pattern, start, outcome));
+  });
+  outcome.audit_written = true;
+  return outcome;
+}
+
+// A command forwarded to its owning service under an Idempotency-Key (audit/command_answer.hpp):
+// reserve the key (one statement), forward holding no database connection; the service records
+// its answer with its effect. An answer it did not record is stored here with the audit row (one
+// statement); after a 5xx the key is released, unless the service recorded an answer, which is
+// then the answer. A request finding the key reserved by another waits for that answer, polling;
+// a reservation older than ApiOptions::reservation_stale_after (its request died mid-forward, and
+// the command did not take effect, or its answer would be there) is taken over.
+Outcome forwarded_once(Api& api, const RouteSpec& route, const http::Request& request,
+                       const access::Principal& principal, const audit::KeyRequest& key, const AuditStart& start) {
   constexpr auto kPoll = std::chrono::milliseconds(10);
   const auto give_up = Clock::now() + api.options.reservation_stale_after + std::chrono::seconds(5);
-  const std::int64_t principal_id = principal.id.value();
-  for (;;) {  // until this request holds the reservation
-    const auto found = exec_alone(
-        api,
-        "WITH reserved AS ("
-        "  INSERT INTO api.idempotency (principal_id, idempotency_key, method, path, request_sha256, reserved_by) "
-        "  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (principal_id, idempotency_key) DO NOTHING RETURNING 1) "
-        "SELECT EXISTS (SELECT 1 FROM reserved), i.request_sha256, i.response_status, i.response_content_type, "
-        "       i.response_body, i.response_headers::text, i.reserved_by, "
-        "       i.created_at < clock_timestamp() - make_interval(secs => $7::bigint / 1000.0) "
-        "FROM (SELECT 1) AS one LEFT JOIN api.idempotency i ON i.principal_id = $1 AND i.idempotency_key = $2",
-        principal_id, key, request.method, request.path.substr(0, 2048), digest, request.request_id,
-        static_cast<std::int64_t>(api.options.reservation_stale_after.count()));
-    const auto row = found[0];
-    if (row[0].as<bool>()) break;
-    if (!row[1].is_null()) {  // the key is known (if the row was not visible yet, look again)
-      if (row[1].as<std::string>() != digest) return key_reused();
-      if (!row[2].is_null()) {
-        return replay_of(row.slice(2, 6));
-      }
-      if (row[7].as<bool>()) {  // stale: its request died mid-forward
-        const auto taken = exec_alone(
-            api,
-            "UPDATE api.idempotency SET reserved_by = $3, created_at = clock_timestamp() "
-            "WHERE principal_id = $1 AND idempotency_key = $2 AND reserved_by = $4 AND response_status IS NULL",
-            principal_id, key, request.request_id, row[6].as<std::string>());
-        if (taken.affected_rows() == 1) {
+  const auto answer = [&](http::Response response) {
+    return written(api, request, route, start, Outcome{std::move(response), principal, {}});
+  };
+  for (bool reserved = false; !reserved;) {
+    auto found = alone(api, [&](pqxx::transaction_base& tx) {
+      return audit::reserve_key(tx, key, api.options.reservation_stale_after);
+    });
+    switch (found.state) {
+      case audit::Reservation::State::reserved: reserved = true; continue;
+      case audit::Reservation::State::answered: return answer(std::move(*found.answer));
+      case audit::Reservation::State::other_body: return answer(key_reused());
+      case audit::Reservation::State::held_stale:
+        if (alone(api, [&](pqxx::transaction_base& tx) { return audit::take_over(tx, key, found.held_by); })) {
           log::warn("idempotency_reservation_taken_over",
-                    {{"principal", principal.name}, {"stale_request_id", row[6].as<std::string>()}});
-          break;
+                    {{"principal", principal.name}, {"stale_request_id", found.held_by}});
+          reserved = true;
+          continue;
         }
-      }
+        break;
+      case audit::Reservation::State::held: break;
     }
-    if (Clock::now() > give_up) return key_in_progress();
+    if (Clock::now() > give_up) return answer(audit::key_in_progress());
     std::this_thread::sleep_for(kPoll);
   }
-  http::Response response = api.forward(route.executor, forwarded_request(request, principal));
-  if (response.status >= 500) {
-    exec_alone(api, "SELECT api.release_idempotency($1, $2, $3)", principal_id, key, request.request_id);
-    return response;
+  http::Response response = api.forward(route.executor, forwarded_request(request, principal, route, start));
+  const auto recorded_by_service = std::find_if(response.headers.begin(), response.headers.end(), [](const auto& h) {
+    return h.first == audit::kAnswerRecordedHeader;
+  });
+  if (recorded_by_service != response.headers.end()) {
+    response.headers.erase(recorded_by_service);
+    return Outcome{std::move(response), principal, {}, true};
   }
-  // Stored only if the reservation is still this request's: had it been taken over (this request
-  // outlived the stale bound), the request that took it stores its own answer.
-  const auto [body, headers] = stored_form(response);
-  exec_alone(api,
-             "UPDATE api.idempotency SET response_status = $4, response_content_type = $5, response_body = $6, "
-             "response_headers = $7::jsonb "
-             "WHERE principal_id = $1 AND idempotency_key = $2 AND reserved_by = $3 AND response_status IS NULL",
-             principal_id, key, request.request_id, static_cast<int>(response.status), response.content_type, body,
-             headers);
-  return response;
+  if (response.status >= 500) {
+    if (auto first = alone(api, [&](pqxx::transaction_base& tx) { return audit::release_key(tx, key); })) {
+      return Outcome{std::move(*first), principal, {}, true};  // the service recorded it, then failed to send it
+    }
+    return answer(std::move(response));
+  }
+  Outcome outcome{std::move(response), principal, {}, true};
+  alone(api, [&](pqxx::transaction_base& tx) {
+    audit::answer_key(tx, key, outcome.response, audit_record(request, route.pattern, start, outcome));
+  });
+  return outcome;
 }
 
-// Runs a POST under its Idempotency-Key (see routes.hpp, step 6).
-http::Response idempotent(Api& api, const RouteSpec& route, const http::Request& request,
-                          const access::Principal& principal, CommandHandler command) {
+// Runs a POST under its Idempotency-Key (see routes.hpp, step 6). Every answer's audit row is
+// written before the answer leaves.
+Outcome idempotent(Api& api, const RouteSpec& route, const http::Request& request, const access::Principal& principal,
+                   CommandHandler command, const AuditStart& start) {
   const auto key = request.header("Idempotency-Key");
   if (!key) {
-    return http::problem(400, "idempotency_key_required", "Idempotency-Key required",
-                         "every POST carries an Idempotency-Key header (1-200 visible ASCII characters)");
+    return written(api, request, route, start,
+                   Outcome{http::problem(400, "idempotency_key_required", "Idempotency-Key required",
+                                         "every POST carries an Idempotency-Key header (1-200 visible ASCII "
+                                         "characters)"),
+                           principal,
+                           {}});
   }
   if (!is_idempotency_key(*key)) {
-    return http::problem(400, "invalid_idempotency_key", "Invalid Idempotency-Key",
-                         "an Idempotency-Key is 1-200 visible ASCII characters");
+    return written(api, request, route, start,
+                   Outcome{http::problem(400, "invalid_idempotency_key", "Invalid Idempotency-Key",
+                                         "an Idempotency-Key is 1-200 visible ASCII characters"),
+                           principal,
+                           {}});
   }
-  const std::string digest = request_digest(request);
-  if (command == nullptr) return forwarded_once(api, route, request, principal, std::string(*key), digest);
-  // A command of the api itself: its effect and its stored response commit together.
+  const audit::KeyRequest key_request{.principal_id = principal.id.value(),
+                                      .idempotency_key = std::string(*key),
+                                      .method = request.method,
+                                      .path = request.path,
+                                      .request_sha256 = request_digest(request),
+                                      .request_id = request.request_id};
+  if (command == nullptr) return forwarded_once(api, route, request, principal, key_request, start);
+  // A command of the api itself: its effect, its stored answer and its audit row commit together.
   return db::run_transaction(
       api.context.pool, db::Isolation::read_committed, api.context.retry_policy,
-      [&](pqxx::transaction_base& tx) -> http::Response {
-        // Requests with one key wait for each other here: the first runs, the others then find
-        // its stored response.
-        tx.exec_params("SELECT pg_advisory_xact_lock(($1 % 2147483647)::int, hashtext($2))", principal.id.value(),
-                       std::string(*key));
-        const auto stored = tx.exec_params(
-            "SELECT request_sha256, response_status, response_content_type, response_body, response_headers::text "
-            "FROM api.idempotency WHERE principal_id = $1 AND idempotency_key = $2",
-            principal.id.value(), std::string(*key));
-        if (!stored.empty()) {
-          if (stored[0][0].as<std::string>() != digest) return key_reused();
-          if (stored[0][1].is_null()) return key_in_progress();  // reserved by a forwarded command
-          return replay_of(pqxx::row(stored[0]).slice(1, 5));
+      [&](pqxx::transaction_base& tx) -> Outcome {
+        Outcome outcome{http::Response{}, principal, {}, true};
+        if (const auto stored = audit::find_answer(tx, key_request)) {
+          outcome.response = !stored->same_request ? key_reused()
+                             : !stored->answered   ? audit::key_in_progress()
+                                                   : *stored->replay;
+          audit::insert_record(tx, audit_record(request, route.pattern, start, outcome));
+          return outcome;
         }
-        http::Response response = command(api, tx, request, principal);
-        if (response.status < 500) {
-          const auto [body, headers] = stored_form(response);
-          tx.exec_params(
-              "INSERT INTO api.idempotency (principal_id, idempotency_key, method, path, request_sha256, "
-              "response_status, response_content_type, response_body, response_headers) "
-              "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)",
-              principal.id.value(), std::string(*key), request.method, request.path.substr(0, 2048), digest,
-              static_cast<int>(response.status), response.content_type, body, headers);
+        outcome.response = command(api, tx, request, principal);
+        if (outcome.response.status < 500) {
+          audit::store_answer(tx, key_request, outcome.response, audit_record(request, route.pattern, start, outcome));
+        } else {
+          audit::insert_record(tx, audit_record(request, route.pattern, start, outcome));
         }
-        return response;
+        return outcome;
       });
 }
-
-struct Outcome {
-  http::Response response;
-  std::optional<access::Principal> principal;
-  std::string audit_reason;  // overrides the problem's reason in the audit log
-};
 
 // The checks every authenticated request passes first: the principal's rate limit, then its
 // role. nullopt: admitted.
@@ -467,7 +462,7 @@ CombinedRead wait_for(CombinedReadHandler handler, Api& api, const http::Request
   return future.get();
 }
 
-Outcome serve(Api& api, const RouteSpec& route, const http::Request& request) {
+Outcome serve(Api& api, const RouteSpec& route, const http::Request& request, const AuditStart& start) {
   auto authenticated = api.authenticator.authenticate(request);
   if (!authenticated.principal) return {std::move(*authenticated.refusal), std::nullopt, {}};
   const access::Principal& principal = *authenticated.principal;
@@ -488,7 +483,7 @@ Outcome serve(Api& api, const RouteSpec& route, const http::Request& request) {
     const CommandHandler command =
         route.executor == Executor::api_command ? command_handler(route.method, route.pattern) : nullptr;
     assert((route.executor != Executor::api_command || command != nullptr) && "api command without a handler");
-    return {idempotent(api, route, request, principal, command), principal, {}};
+    return idempotent(api, route, request, principal, command, start);
   }
   const ReadRoute read = read_route(route.method, route.pattern);
   assert((read.handler != nullptr || read.combined != nullptr) && "read route without a handler");
@@ -509,12 +504,6 @@ Outcome serve(Api& api, const RouteSpec& route, const http::Request& request) {
   pqxx::nontransaction tx(*lease);
   return work(tx);
 }
-
-// When an admitted request began, for its audit record.
-struct AuditStart {
-  UtcTimestamp received_at = UtcTimestamp::now();
-  Clock::time_point started = Clock::now();
-};
 
 // The answer to a request whose work threw. The database being busy or away is the environment,
 // not a bug: 503 with Retry-After, so a client retries (a POST with the same Idempotency-Key,
@@ -554,35 +543,28 @@ http::Response failure_response(std::exception_ptr failure, std::string_view rou
                        "the server failed to handle the request; quote the request id when reporting it");
 }
 
-// Hands the outcome of an admitted request to the audit log (releasing its slot) and returns the
-// answer.
+// Hands the outcome of an admitted request to the audit log (releasing its slot; a command's row
+// is written already) and returns the answer.
 http::Response recorded(Api& api, const http::Request& request, std::string_view route_pattern,
                         const AuditStart& start, Outcome outcome) {
-  AuditRecord record;
-  record.received_at = start.received_at;
-  record.request_id = request.request_id;
-  record.principal = std::move(outcome.principal);
-  record.method = request.method;
-  record.route = std::string(route_pattern);
-  record.path = request.path;
-  record.status = outcome.response.status;
-  record.reason = outcome.audit_reason.empty() ? problem_reason(outcome.response) : std::move(outcome.audit_reason);
-  record.remote_address = request.remote_address.substr(0, 64);
-  record.duration_us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start.started).count();
-  api.audit.record(std::move(record));
+  if (outcome.audit_written) {
+    api.audit.release();
+  } else {
+    api.audit.record(audit_record(request, route_pattern, start, outcome));
+  }
   return std::move(outcome.response);
 }
 
 // Runs work under audit admission and records its outcome.
 http::Response audited(Api& api, const http::Request& request, std::string_view route_pattern,
-                       const std::function<Outcome()>& work) {
+                       const std::function<Outcome(const AuditStart&)>& work) {
   if (!api.audit.try_reserve()) return audit_backlog();
   const AuditStart start;
   Outcome outcome{http::Response{}, std::nullopt, {}};
   try {
-    outcome = work();
+    outcome = work(start);
   } catch (...) {
-    outcome.response = failure_response(std::current_exception(), route_pattern);
+    outcome = Outcome{failure_response(std::current_exception(), route_pattern), std::nullopt, {}};
   }
   return recorded(api, request, route_pattern, start, std::move(outcome));
 }
@@ -662,7 +644,8 @@ std::shared_ptr<Api> add_api_routes(http::Router& router, runtime::ServiceContex
   for (const RouteSpec& route : kRoutes) {
     if (route.executor == Executor::observability) continue;
     http::Handler handler = [state, &route](const http::Request& request) {
-      return audited(*state, request, route.pattern, [&] { return serve(*state, route, request); });
+      return audited(*state, request, route.pattern,
+                     [&](const AuditStart& start) { return serve(*state, route, request, start); });
     };
     const CombinedReadHandler combined = read_route(route.method, route.pattern).combined;
     if (combined == nullptr) {
@@ -675,7 +658,7 @@ std::shared_ptr<Api> add_api_routes(http::Router& router, runtime::ServiceContex
                });
   }
   router.set_unmatched_guard([state](const http::Request& request, http::Response would_answer) {
-    return audited(*state, request, http::Router::unmatched_route, [&]() -> Outcome {
+    return audited(*state, request, http::Router::unmatched_route, [&](const AuditStart&) -> Outcome {
       auto authenticated = state->authenticator.authenticate(request);
       if (!authenticated.principal) return {std::move(*authenticated.refusal), std::nullopt, {}};
       return {std::move(would_answer), authenticated.principal, {}};

@@ -10,9 +10,14 @@
 namespace cch::registry {
 
 AffirmationGroups::AffirmationGroups(db::ConnectionPool& pool, db::RetryPolicy retry, const RegistrationPolicy& policy,
-                                     GroupCommitLimits limits, http::Metrics* metrics,
+                                     GroupCommitLimits limits, http::Metrics* metrics, AnswerOf answer_of,
                                      std::function<UtcTimestamp()> clock)
-    : pool_(pool), retry_(retry), policy_(policy), limits_(limits), clock_(std::move(clock)) {
+    : pool_(pool),
+      retry_(retry),
+      policy_(policy),
+      limits_(limits),
+      answer_of_(std::move(answer_of)),
+      clock_(std::move(clock)) {
   assert(limits_.group_max >= 1 && limits_.group_max <= kAffirmationGroupMax && "configuration bounds a group");
   assert(limits_.workers >= 1 && limits_.queue_max >= 1 && "configuration bounds workers and the queue");
   if (metrics != nullptr) {
@@ -33,12 +38,14 @@ AffirmationGroups::~AffirmationGroups() {
   for (auto& thread : threads_) thread.join();
 }
 
-std::optional<std::future<Result<Trade, TradeError>>> AffirmationGroups::submit(Affirmation affirmation) {
+std::optional<std::future<Result<Trade, TradeError>>> AffirmationGroups::submit(
+    Affirmation affirmation, std::optional<audit::ForwardedCommand> command) {
+  assert((!command || answer_of_) && "a command's answer needs answer_of");
   std::future<Result<Trade, TradeError>> answer;
   {
     const std::lock_guard lock(mutex_);
     if (stopping_ || queue_.size() >= limits_.queue_max) return std::nullopt;
-    queue_.push_back(Waiting{std::move(affirmation), {}});
+    queue_.push_back(Waiting{std::move(affirmation), std::move(command), {}});
     answer = queue_.back().answer.get_future();
     if (depth_ != nullptr) depth_->set(static_cast<std::int64_t>(queue_.size()));
   }
@@ -65,18 +72,31 @@ void AffirmationGroups::work() {
   }
 }
 
-void AffirmationGroups::decide(std::vector<Waiting>& group) {
-  const auto run = [this](std::span<const Affirmation> affirmations) {
-    return db::run_transaction(pool_, db::Isolation::read_committed, retry_, [&](pqxx::transaction_base& tx) {
-      return affirm_trades(tx, policy_, affirmations, clock_());
-    });
-  };
+// Decides a group in one transaction, recording the answers of its commands before it commits.
+std::vector<Result<Trade, TradeError>> AffirmationGroups::run(std::span<Waiting> group) {
   std::vector<Affirmation> affirmations;
   affirmations.reserve(group.size());
   for (const auto& waiting : group) affirmations.push_back(waiting.affirmation);
+  return db::run_transaction(pool_, db::Isolation::read_committed, retry_, [&](pqxx::transaction_base& tx) {
+    auto outcomes = affirm_trades(tx, policy_, affirmations, clock_());
+    std::vector<http::Response> answers;
+    std::vector<audit::CommandAnswer> recorded;
+    answers.reserve(group.size());
+    recorded.reserve(group.size());
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      if (!group[i].command) continue;
+      answers.push_back(answer_of_(affirmations[i], outcomes[i]));
+      if (answers.back().status < 500) recorded.push_back({&*group[i].command, &answers.back()});
+    }
+    audit::record_answers(tx, recorded);
+    return outcomes;
+  });
+}
+
+void AffirmationGroups::decide(std::vector<Waiting>& group) {
   try {
     const auto started = std::chrono::steady_clock::now();
-    auto answers = run(affirmations);
+    auto answers = run(group);
     log::debug("affirmation_group", {{"size", group.size()},
                                     {"duration_us", std::chrono::duration_cast<std::chrono::microseconds>(
                                                         std::chrono::steady_clock::now() - started)
@@ -94,7 +114,7 @@ void AffirmationGroups::decide(std::vector<Waiting>& group) {
   }
   for (std::size_t i = 0; i < group.size(); ++i) {  // alone, so that a fault is told only to its own request
     try {
-      auto answers = run(std::span<const Affirmation>(&affirmations[i], 1));
+      auto answers = run(std::span<Waiting>(&group[i], 1));
       group[i].answer.set_value(std::move(answers[0]));
     } catch (...) {
       group[i].answer.set_exception(std::current_exception());

@@ -35,18 +35,20 @@ http::Response register_member_command(runtime::ServiceContext& context, const h
   }
   if (body->failed()) return body->failure();
 
-  const auto registered = db::run_transaction(context.pool, db::Isolation::read_committed, context.retry_policy,
-                                              [&](pqxx::transaction_base& tx) { return register_member(tx, *code, *legal_name); });
-  if (!registered) {
-    if (registered.error() == MemberRefusal::code_taken) {
-      return http::problem(409, to_string(registered.error()), "Member code taken",
-                           "a member with this code exists with another legal name");
-    }
-    return http::problem(422, to_string(registered.error()), "Invalid member");
-  }
-  http::Response response = http::json_response(registered->created ? 201 : 200, member_json(registered->member));
-  response.headers.emplace_back("Location", "/v1/members/" + registered->member.member_id.to_string());
-  return response;
+  return runtime::answer_command(context, request, *caller, [&](pqxx::transaction_base& tx) {
+        const auto registered = register_member(tx, *code, *legal_name);
+        if (!registered) {
+          if (registered.error() == MemberRefusal::code_taken) {
+            return http::problem(409, to_string(registered.error()), "Member code taken",
+                                 "a member with this code exists with another legal name");
+          }
+          return http::problem(422, to_string(registered.error()), "Invalid member");
+        }
+        http::Response response =
+            http::json_response(registered->created ? 201 : 200, member_json(registered->member));
+        response.headers.emplace_back("Location", "/v1/members/" + registered->member.member_id.to_string());
+        return response;
+      });
 }
 
 // The expiry sweep: every interval, expires what is due, in bounded transactions.
@@ -111,7 +113,7 @@ void add_registry_routes(http::Router& router, runtime::ServiceContext& context)
       GroupCommitLimits{static_cast<std::size_t>(config.integer("registry.affirmation_group_max")),
                         static_cast<std::size_t>(config.integer("registry.affirmation_queue_max")),
                         static_cast<std::size_t>(config.integer("registry.affirmation_workers"))},
-      &context.metrics);
+      &context.metrics, affirmation_answer);
   add_trade_routes(router, context, state);
   state->start_expiry_sweep(context.pool,
                             std::chrono::milliseconds(context.config.integer("registry.expiry_sweep_interval_ms")));

@@ -2,6 +2,8 @@
 // records (shared with the api's reads).
 #include "cch/registry/routes.hpp"
 
+#include "cch/audit/command_answer.hpp"
+
 #include "cch/core/log.hpp"
 #include "cch/db/transaction.hpp"
 #include "cch/http/json_input.hpp"
@@ -123,12 +125,6 @@ http::Response command(const http::Request& request, std::initializer_list<Role>
     return forbidden("this principal's role may not do this");
   }
   return handler(*caller);
-}
-
-template <class Work>
-auto transact(runtime::ServiceContext& context, Work&& work) {
-  return db::run_transaction(context.pool, db::Isolation::read_committed, context.retry_policy,
-                             std::forward<Work>(work));
 }
 
 TradeActor actor_of(const runtime::InternalCaller& caller) {
@@ -277,16 +273,18 @@ http::Response create_product_command(runtime::ServiceContext& context, const ht
         body->integer("position_limit_gpu_hours", 1, kPositionLimitGpuHoursMax).value_or(0);
     if (const auto fee = price_field(*body, "clearing_fee_per_gpu_hour")) product.fee_per_gpu_hour = *fee;
     if (body->failed()) return body->failure();
-    const auto created = transact(context, [&](pqxx::transaction_base& tx) { return create_product(tx, product); });
-    if (!created) return catalog_refusal(created.error());
-    http::Response response = http::json_response(created->created ? 201 : 200, product_json(created->product));
-    response.headers.emplace_back("Location", "/v1/products/" + created->product.product_id.to_string());
-    return response;
+    return runtime::answer_command(context, request, caller, [&](pqxx::transaction_base& tx) {
+      const auto created = create_product(tx, product);
+      if (!created) return catalog_refusal(created.error());
+      http::Response response = http::json_response(created->created ? 201 : 200, product_json(created->product));
+      response.headers.emplace_back("Location", "/v1/products/" + created->product.product_id.to_string());
+      return response;
+    });
   });
 }
 
 http::Response set_trading_status_command(runtime::ServiceContext& context, const http::Request& request) {
-  return command(request, {Role::operator_}, [&](const runtime::InternalCaller&) {
+  return command(request, {Role::operator_}, [&](const runtime::InternalCaller& caller) {
     const auto id = request.path_id("product_id");
     if (!id) return not_found();
     auto body = http::BodyReader::open(request, {"trading_status"}, {"product_id"});
@@ -295,10 +293,11 @@ http::Response set_trading_status_command(runtime::ServiceContext& context, cons
     const auto status = text ? parse_trading_status(*text) : std::nullopt;
     if (text && !status) body->refuse("trading_status", "must be active, halted or delisted");
     if (body->failed()) return body->failure();
-    const auto changed = transact(
-        context, [&](pqxx::transaction_base& tx) { return set_trading_status(tx, ProductId(*id), *status); });
-    if (!changed) return catalog_refusal(changed.error());
-    return http::json_response(200, product_json(*changed));
+    return runtime::answer_command(context, request, caller, [&](pqxx::transaction_base& tx) {
+      const auto changed = set_trading_status(tx, ProductId(*id), *status);
+      if (!changed) return catalog_refusal(changed.error());
+      return http::json_response(200, product_json(*changed));
+    });
   });
 }
 
@@ -320,11 +319,11 @@ http::Response publish_reference_price_command(runtime::ServiceContext& context,
     }
     const auto price = price_field(*body, "price");
     if (body->failed()) return body->failure();
-    const auto published = transact(context, [&](pqxx::transaction_base& tx) {
-      return publish_reference_price(tx, ProductId(*id), *month, *price, caller.principal.name);
+    return runtime::answer_command(context, request, caller, [&](pqxx::transaction_base& tx) {
+      const auto published = publish_reference_price(tx, ProductId(*id), *month, *price, caller.principal.name);
+      if (!published) return catalog_refusal(published.error());
+      return http::json_response(200, reference_price_json(*published));
     });
-    if (!published) return catalog_refusal(published.error());
-    return http::json_response(200, reference_price_json(*published));
   });
 }
 
@@ -336,14 +335,14 @@ http::Response authorise_member_command(runtime::ServiceContext& context, const 
     if (!body) return body.error();
     const auto product = body->id("product_id");
     if (body->failed()) return body->failure();
-    const auto authorised = transact(context, [&](pqxx::transaction_base& tx) {
-      return authorise_member(tx, MemberId(*member), ProductId(*product), caller.principal.name);
+    return runtime::answer_command(context, request, caller, [&](pqxx::transaction_base& tx) {
+      const auto authorised = authorise_member(tx, MemberId(*member), ProductId(*product), caller.principal.name);
+      if (!authorised) return catalog_refusal(authorised.error());
+      return http::json_response(*authorised ? 201 : 200,
+                                 {{"member_id", MemberId(*member).to_string()},
+                                  {"product_id", ProductId(*product).to_string()},
+                                  {"authorised", true}});
     });
-    if (!authorised) return catalog_refusal(authorised.error());
-    return http::json_response(*authorised ? 201 : 200,
-                               {{"member_id", MemberId(*member).to_string()},
-                                {"product_id", ProductId(*product).to_string()},
-                                {"authorised", true}});
   });
 }
 
@@ -364,11 +363,12 @@ http::Response authorise_venue_command(runtime::ServiceContext& context, const h
     if (!body) return body.error();
     const auto venue = body->id("venue_principal_id");
     if (body->failed()) return body->failure();
-    const auto authorised = transact(context, [&](pqxx::transaction_base& tx) {
-      return authorise_venue(tx, MemberId(*member), *venue, caller.principal.name);
+    return runtime::answer_command(context, request, caller, [&](pqxx::transaction_base& tx) {
+      const auto authorised = authorise_venue(tx, MemberId(*member), *venue, caller.principal.name);
+      if (!authorised) return catalog_refusal(authorised.error());
+      return http::json_response(authorised->changed ? 201 : 200,
+                                 venue_authorisation_json(authorised->authorisation));
     });
-    if (!authorised) return catalog_refusal(authorised.error());
-    return http::json_response(authorised->changed ? 201 : 200, venue_authorisation_json(authorised->authorisation));
   });
 }
 
@@ -378,11 +378,11 @@ http::Response revoke_venue_command(runtime::ServiceContext& context, const http
     const auto venue = request.path_id("venue_principal_id");
     if (!member || !venue || !acts_for(caller, *member)) return not_found();
     if (auto body = http::BodyReader::open(request, {}, {}, true); !body) return body.error();  // nothing to set
-    const auto revoked = transact(context, [&](pqxx::transaction_base& tx) {
-      return revoke_venue(tx, MemberId(*member), *venue, caller.principal.name);
+    return runtime::answer_command(context, request, caller, [&](pqxx::transaction_base& tx) {
+      const auto revoked = revoke_venue(tx, MemberId(*member), *venue, caller.principal.name);
+      if (!revoked) return catalog_refusal(revoked.error());
+      return http::json_response(200, venue_authorisation_json(revoked->authorisation));
     });
-    if (!revoked) return catalog_refusal(revoked.error());
-    return http::json_response(200, venue_authorisation_json(revoked->authorisation));
   });
 }
 
@@ -410,11 +410,11 @@ http::Response set_credit_limit_command(runtime::ServiceContext& context, const 
       }
     }
     if (body->failed()) return body->failure();
-    const auto limits = transact(context, [&](pqxx::transaction_base& tx) {
-      return set_credit_limit(tx, MemberId(*member), *limit, caller.principal.name);
+    return runtime::answer_command(context, request, caller, [&](pqxx::transaction_base& tx) {
+      const auto limits = set_credit_limit(tx, MemberId(*member), *limit, caller.principal.name);
+      if (!limits) return catalog_refusal(limits.error());
+      return http::json_response(200, limits_json(*limits));
     });
-    if (!limits) return catalog_refusal(limits.error());
-    return http::json_response(200, limits_json(*limits));
   });
 }
 
@@ -427,11 +427,11 @@ http::Response set_position_limit_command(runtime::ServiceContext& context, cons
     const auto product = body->id("product_id");
     const auto max = body->integer("max_gpu_hours", 1, kPositionLimitGpuHoursMax);
     if (body->failed()) return body->failure();
-    const auto limits = transact(context, [&](pqxx::transaction_base& tx) {
-      return set_position_limit(tx, MemberId(*member), ProductId(*product), *max, caller.principal.name);
+    return runtime::answer_command(context, request, caller, [&](pqxx::transaction_base& tx) {
+      const auto limits = set_position_limit(tx, MemberId(*member), ProductId(*product), *max, caller.principal.name);
+      if (!limits) return catalog_refusal(limits.error());
+      return http::json_response(200, limits_json(*limits));
     });
-    if (!limits) return catalog_refusal(limits.error());
-    return http::json_response(200, limits_json(*limits));
   });
 }
 
@@ -447,20 +447,25 @@ http::Response submit_trade_command(runtime::ServiceContext& context, const Regi
     if (!read) return read.error();
     const TradeTerms& terms = read->terms;
     const std::string& reference = read->reference;
-    const auto submitted = transact(context, [&](pqxx::transaction_base& tx) {
-      return submit_trade(tx, state.policy, actor_of(caller), terms, reference, now);
+    return runtime::answer_command(context, request, caller, [&](pqxx::transaction_base& tx) {
+      const auto submitted = submit_trade(tx, state.policy, actor_of(caller), terms, reference, now);
+      if (!submitted) return trade_refusal(submitted.error());
+      http::Response response = http::json_response(submitted->created ? 201 : 200,
+                                                    trade_json(submitted->trade, caller.principal.member));
+      response.headers.emplace_back("Location", "/v1/trades/" + submitted->trade.trade_id.to_string());
+      return response;
     });
-    if (!submitted) return trade_refusal(submitted.error());
-    http::Response response = http::json_response(submitted->created ? 201 : 200,
-                                                  trade_json(submitted->trade, caller.principal.member));
-    response.headers.emplace_back("Location", "/v1/trades/" + submitted->trade.trade_id.to_string());
-    return response;
   });
 }
 
-// An affirmation through group commit: queued, decided with the others that arrived with it.
-http::Response grouped_affirmation(const RegistryState& state, const runtime::InternalCaller& caller, TradeId trade) {
-  auto queued = state.affirmations->submit(Affirmation{actor_of(caller), trade});
+// An affirmation through group commit: queued, decided with the others that arrived with it; its
+// answer is recorded with the decision when the api forwarded it under a key.
+http::Response grouped_affirmation(const RegistryState& state, const http::Request& request,
+                                   const runtime::InternalCaller& caller, TradeId trade) {
+  const Affirmation affirmation{actor_of(caller), trade};
+  auto command = audit::forwarded_command(request, caller.principal);
+  const bool recorded = command.has_value();
+  auto queued = state.affirmations->submit(affirmation, std::move(command));
   const auto unavailable = [](std::string_view reason, std::string_view detail) {
     http::Response response = http::problem(503, reason, "Service unavailable", detail);
     response.headers.emplace_back("Retry-After", "1");
@@ -471,9 +476,17 @@ http::Response grouped_affirmation(const RegistryState& state, const runtime::In
     return unavailable("affirmation_outcome_unknown",
                        "the affirmation is still being decided; read the trade to learn its outcome");
   }
-  const auto outcome = queued->get();  // rethrows an environmental failure, as a transaction would
-  if (!outcome) return trade_refusal(outcome.error());
-  return http::json_response(200, trade_json(*outcome, caller.principal.member));
+  Result<Trade, TradeError> outcome = fail(TradeError{});
+  try {
+    outcome = queued->get();  // rethrows an environmental failure, as a transaction would
+  } catch (const audit::ReservationLost&) {
+    return audit::key_in_progress();
+  }
+  http::Response response = affirmation_answer(affirmation, outcome);
+  if (recorded && response.status < 500) {
+    response.headers.emplace_back(std::string(audit::kAnswerRecordedHeader), "true");
+  }
+  return response;
 }
 
 http::Response trade_action_command(runtime::ServiceContext& context, const RegistryState& state,
@@ -487,19 +500,23 @@ http::Response trade_action_command(runtime::ServiceContext& context, const Regi
     if (!body) return body.error();
     const auto reason = with_reason ? body->text("reason", 500, /*required=*/false) : std::nullopt;
     if (body->failed()) return body->failure();
-    if (action == TradeAction::affirm && state.affirmations) return grouped_affirmation(state, caller, TradeId(*id));
+    if (action == TradeAction::affirm && state.affirmations) {
+      return grouped_affirmation(state, request, caller, TradeId(*id));
+    }
     const UtcTimestamp now = UtcTimestamp::now();
-    const auto outcome = transact(context, [&](pqxx::transaction_base& tx) -> Result<Trade, TradeError> {
-      switch (action) {
-        case TradeAction::affirm: return affirm_trade(tx, state.policy, actor_of(caller), TradeId(*id), now);
-        case TradeAction::reject: return reject_trade(tx, actor_of(caller), TradeId(*id), reason.value_or(""), now);
-        case TradeAction::cancel: return cancel_trade(tx, actor_of(caller), TradeId(*id), reason.value_or(""), now);
-        case TradeAction::expire: break;
-      }
-      return fail(TradeError{TradeRefusal::only_system_expires, "members do not expire trades"});
+    return runtime::answer_command(context, request, caller, [&](pqxx::transaction_base& tx) {
+      const auto outcome = [&]() -> Result<Trade, TradeError> {
+        switch (action) {
+          case TradeAction::affirm: return affirm_trade(tx, state.policy, actor_of(caller), TradeId(*id), now);
+          case TradeAction::reject: return reject_trade(tx, actor_of(caller), TradeId(*id), reason.value_or(""), now);
+          case TradeAction::cancel: return cancel_trade(tx, actor_of(caller), TradeId(*id), reason.value_or(""), now);
+          case TradeAction::expire: break;
+        }
+        return fail(TradeError{TradeRefusal::only_system_expires, "members do not expire trades"});
+      }();
+      if (!outcome) return trade_refusal(outcome.error());
+      return http::json_response(200, trade_json(*outcome, caller.principal.member));
     });
-    if (!outcome) return trade_refusal(outcome.error());
-    return http::json_response(200, trade_json(*outcome, caller.principal.member));
   });
 }
 
@@ -509,6 +526,35 @@ struct VenueBatchCounters {
   http::Counter& written_first;
   http::Counter& checked_first;
 };
+
+// A venue batch's answer: one result per element, in order (refused as malformed, or decided).
+http::Response venue_batch_answer(const nlohmann::json& trades, const std::vector<std::optional<nlohmann::json>>& refusals,
+                                  const std::vector<VenueOutcome>& outcomes, std::size_t& cleared) {
+  nlohmann::json results = nlohmann::json::array();
+  cleared = 0;
+  std::size_t next = 0;
+  for (std::size_t i = 0; i < trades.size(); ++i) {
+    nlohmann::json result = {{"index", i}};
+    if (refusals[i]) {
+      result["status"] = "refused";
+      result.update(*refusals[i]);
+    } else {
+      const VenueOutcome& outcome = outcomes[next++];
+      if (outcome.trade) {
+        ++cleared;
+        result["status"] = "cleared";
+        result["replayed"] = outcome.replayed;
+        result["trade"] = trade_json(*outcome.trade, std::nullopt);
+      } else {
+        result["status"] = "refused";
+        result["reason"] = std::string(to_string(outcome.trade.error().refusal));
+        result["detail"] = outcome.trade.error().detail;
+      }
+    }
+    results.push_back(std::move(result));
+  }
+  return http::json_response(200, {{"cleared", cleared}, {"refused", trades.size() - cleared}, {"results", std::move(results)}});
+}
 
 http::Response venue_batch_command(runtime::ServiceContext& context, const RegistryState& state,
                                    const VenueBatchCounters& counters, const http::Request& request) {
@@ -540,44 +586,27 @@ http::Response venue_batch_command(runtime::ServiceContext& context, const Regis
     }
     const VenueActor venue{caller.principal.id.value(), caller.principal.name, caller.request_id};
     VenueBatchPath path = VenueBatchPath::checked_first;
-    const auto outcomes = transact(context, [&](pqxx::transaction_base& tx) {
-      return register_venue_batch(tx, state.policy, venue, wanted, now, &path);  // the committed attempt's path
-    });
-    nlohmann::json results = nlohmann::json::array();
     std::size_t cleared = 0;
-    std::size_t next = 0;
-    for (std::size_t i = 0; i < trades->size(); ++i) {
-      nlohmann::json result = {{"index", i}};
-      if (refusals[i]) {
-        result["status"] = "refused";
-        result.update(*refusals[i]);
-      } else {
-        const VenueOutcome& outcome = outcomes[next++];
-        if (outcome.trade) {
-          ++cleared;
-          result["status"] = "cleared";
-          result["replayed"] = outcome.replayed;
-          result["trade"] = trade_json(*outcome.trade, std::nullopt);
-        } else {
-          result["status"] = "refused";
-          result["reason"] = std::string(to_string(outcome.trade.error().refusal));
-          result["detail"] = outcome.trade.error().detail;
-        }
-      }
-      results.push_back(std::move(result));
-    }
+    http::Response response = runtime::answer_command(context, request, caller, [&](pqxx::transaction_base& tx) {
+      // the committed attempt's path and answer
+      const auto outcomes = register_venue_batch(tx, state.policy, venue, wanted, now, &path);
+      return venue_batch_answer(*trades, refusals, outcomes, cleared);
+    });
     const bool written_first = path == VenueBatchPath::written_first;
     (written_first ? counters.written_first : counters.checked_first).increment();
     log::debug("venue_batch", {{"trades", trades->size()},
                                {"cleared", cleared},
                                {"path", written_first ? "written_first" : "checked_first"}});
-    return http::json_response(200, {{"cleared", cleared},
-                                     {"refused", trades->size() - cleared},
-                                     {"results", std::move(results)}});
+    return response;
   });
 }
 
 }  // namespace
+
+http::Response affirmation_answer(const Affirmation& affirmation, const Result<Trade, TradeError>& outcome) {
+  if (!outcome) return trade_refusal(outcome.error());
+  return http::json_response(200, trade_json(*outcome, affirmation.actor.member));
+}
 
 void add_trade_routes(http::Router& router, runtime::ServiceContext& context,
                       const std::shared_ptr<const RegistryState>& state) {

@@ -197,7 +197,7 @@ TEST_F(GroupCommit, ConcurrentAffirmationsAreGroupedAndACreditLimitStillHoldsExa
   http::Metrics metrics;
   auto groups = std::make_unique<AffirmationGroups>(*fixture.pool, db::RetryPolicy{}, policy,
                                                     GroupCommitLimits{64, kTrades - 1, 1}, &metrics,
-                                                    [] { return kNow; });
+                                                    AnswerOf{}, [] { return kNow; });
   // Hold alpha's row so the worker blocks on the first affirmation while the others queue.
   auto holder = fixture.superuser();
   pqxx::work hold(holder);

@@ -87,18 +87,19 @@ http::Response record_deposit_command(runtime::ServiceContext& context, const ht
   if (body->failed()) return body->failure();
 
   const DepositRequest deposit{*member, *amount, *reference, business_date, caller->request_id};
-  const auto recorded = db::run_transaction(context.pool, db::Isolation::read_committed, context.retry_policy,
-                                            [&](pqxx::transaction_base& tx) { return record_deposit(tx, deposit); });
-  if (!recorded) return refusal_response(recorded.error());
-  nlohmann::json json = {{"member_id", member->to_string()},
-                         {"amount", format_amount(*amount)},
-                         {"currency", std::string(amount->currency.code())},
-                         {"bank_reference", *reference},
-                         {"business_date", business_date.format()},
-                         {"journal_id", recorded->journal_id.to_string()},
-                         {"collateral_held", format_amount(recorded->collateral_held)},
-                         {"replayed", recorded->replayed}};
-  return http::json_response(recorded->replayed ? 200 : 201, json);
+  return runtime::answer_command(context, request, *caller, [&](pqxx::transaction_base& tx) {
+    const auto recorded = record_deposit(tx, deposit);
+    if (!recorded) return refusal_response(recorded.error());
+    nlohmann::json json = {{"member_id", member->to_string()},
+                           {"amount", format_amount(*amount)},
+                           {"currency", std::string(amount->currency.code())},
+                           {"bank_reference", *reference},
+                           {"business_date", business_date.format()},
+                           {"journal_id", recorded->journal_id.to_string()},
+                           {"collateral_held", format_amount(recorded->collateral_held)},
+                           {"replayed", recorded->replayed}};
+    return http::json_response(recorded->replayed ? 200 : 201, json);
+  });
 }
 
 http::Response request_withdrawal_command(runtime::ServiceContext& context, const http::Request& request) {
@@ -121,12 +122,13 @@ http::Response request_withdrawal_command(runtime::ServiceContext& context, cons
   const auto amount = body->positive_money("amount", "currency");
   if (body->failed()) return body->failure();
   const WithdrawalRequest withdrawal{*member, *amount, caller->principal.name, std::string(*key), caller->request_id};
-  const auto created = db::run_transaction(context.pool, db::Isolation::read_committed, context.retry_policy,
-                                           [&](pqxx::transaction_base& tx) { return request_withdrawal(tx, withdrawal); });
-  if (!created) return refusal_response(created.error());
-  http::Response response = http::json_response(201, withdrawal_json(*created));
-  response.headers.emplace_back("Location", "/v1/collateral-withdrawals/" + std::to_string(created->withdrawal_id));
-  return response;
+  return runtime::answer_command(context, request, *caller, [&](pqxx::transaction_base& tx) {
+    const auto created = request_withdrawal(tx, withdrawal);
+    if (!created) return refusal_response(created.error());
+    http::Response response = http::json_response(201, withdrawal_json(*created));
+    response.headers.emplace_back("Location", "/v1/collateral-withdrawals/" + std::to_string(created->withdrawal_id));
+    return response;
+  });
 }
 
 http::Response decide_withdrawal_command(runtime::ServiceContext& context, const http::Request& request,
@@ -149,15 +151,15 @@ http::Response decide_withdrawal_command(runtime::ServiceContext& context, const
   if (body->failed()) return body->failure();
   const Decision decided{*withdrawal_id, caller->principal.name, note, BusinessDate::containing(UtcTimestamp::now()),
                          caller->request_id};
-  const auto result = db::run_transaction(
-      context.pool, db::Isolation::read_committed, context.retry_policy,
-      [&](pqxx::transaction_base& tx) -> Result<Withdrawal, CollateralRefusal> {
-        if (decision == "approve") return approve_withdrawal(tx, decided);
-        if (decision == "reject") return reject_withdrawal(tx, decided);
-        return cancel_withdrawal(tx, decided, *caller->principal.member);
-      });
-  if (!result) return refusal_response(result.error());
-  return http::json_response(200, withdrawal_json(*result));
+  return runtime::answer_command(context, request, *caller, [&](pqxx::transaction_base& tx) {
+    const auto result = [&]() -> Result<Withdrawal, CollateralRefusal> {
+      if (decision == "approve") return approve_withdrawal(tx, decided);
+      if (decision == "reject") return reject_withdrawal(tx, decided);
+      return cancel_withdrawal(tx, decided, *caller->principal.member);
+    }();
+    if (!result) return refusal_response(result.error());
+    return http::json_response(200, withdrawal_json(*result));
+  });
 }
 
 void add_settlement_routes(http::Router& router, runtime::ServiceContext& context) {

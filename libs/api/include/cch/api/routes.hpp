@@ -3,7 +3,7 @@
 // wrapper every request goes through. Tests read the same table (the role x route matrix).
 //
 // Every request to a /v1 route, in this order:
-//   1. audit admission   no free audit slot: 503 "audit_log_backlog" (see audit_log.hpp)
+//   1. audit admission   no free audit slot: 503 "audit_log_backlog" (see cch/audit/request_log.hpp)
 //   2. authentication    401 / 429 (see authenticate.hpp)
 //   3. rate limit        per principal token bucket: 429 "rate_limited" with Retry-After
 //   4. role              deny by default: a role not listed for the route gets 403 "forbidden"

@@ -75,6 +75,9 @@ nlohmann::json venue_authorisation_json(const VenueAuthorisation& authorisation)
 nlohmann::json trade_json(const Trade& trade, std::optional<MemberId> viewer);
 nlohmann::json position_json(const Position& position);
 
+// The answer to an affirmation's outcome, as the affirming member sees it.
+http::Response affirmation_answer(const Affirmation& affirmation, const Result<Trade, TradeError>& outcome);
+
 http::Response register_member_command(runtime::ServiceContext& context, const http::Request& request);
 
 void add_trade_routes(http::Router& router, runtime::ServiceContext& context,

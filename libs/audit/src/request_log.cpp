@@ -1,6 +1,9 @@
-#include "cch/api/audit_log.hpp"
+#include "cch/audit/request_log.hpp"
 
 #include "cch/core/log.hpp"
+#include "cch/db/prepared.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <pqxx/stream_to>
 #include <pqxx/transaction>
@@ -9,8 +12,9 @@
 #include <tuple>
 
 #include <algorithm>
+#include <cassert>
 
-namespace cch::api {
+namespace cch::audit {
 
 AuditLog::AuditLog(db::ConnectionPool& pool, std::size_t capacity, std::chrono::milliseconds flush_interval,
                    std::size_t batch_size)
@@ -56,6 +60,15 @@ void AuditLog::record(AuditRecord record) {
     wake_now = queue_.size() >= batch_size_;
   }
   if (wake_now) wake_.notify_one();
+}
+
+void AuditLog::release() {
+  {
+    const std::lock_guard lock(mutex_);
+    assert(reserved_ > 0 && "a slot is released by the request that reserved it");
+    reserved_ -= std::min<std::size_t>(reserved_, 1);
+  }
+  slot_freed_.notify_one();
 }
 
 void AuditLog::flush() {
@@ -139,4 +152,32 @@ void AuditLog::write(const std::vector<AuditRecord>& batch) {
   tx.commit();
 }
 
-}  // namespace cch::api
+}  // namespace cch::audit
+
+namespace cch::audit {
+
+std::string problem_reason(const http::Response& response) {
+  if (response.content_type.find("problem+json") == std::string::npos) return {};
+  const auto body = nlohmann::json::parse(response.body, nullptr, false);
+  if (!body.is_object() || !body.contains("reason") || !body["reason"].is_string()) return {};
+  return body["reason"].get<std::string>();
+}
+
+void insert_record(pqxx::transaction_base& tx, const AuditRecord& record) {
+  const auto& principal = record.principal;
+  db::exec_cached(
+      tx,
+      "INSERT INTO api.request_log (received_at, request_id, principal_id, principal_name, role, credential, method, "
+      "route, path, status, reason, remote_address, duration_us) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+      record.received_at.format(), record.request_id,
+      principal ? std::optional<std::int64_t>(principal->id.value()) : std::nullopt,
+      principal ? std::optional<std::string>(principal->name) : std::nullopt,
+      principal ? std::optional<std::string>(access::to_string(principal->role)) : std::nullopt,
+      std::string(principal ? access::to_string(principal->credential) : "none"), record.method, record.route,
+      record.path.substr(0, 2048), static_cast<int>(record.status),
+      record.reason.empty() ? std::nullopt : std::optional<std::string>(record.reason),
+      record.remote_address.substr(0, 64), record.duration_us);
+}
+
+}  // namespace cch::audit

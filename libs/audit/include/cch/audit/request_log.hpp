@@ -1,8 +1,18 @@
 #pragma once
 // The request audit log: one row in api.request_log for every request the api answers (who,
-// what, when, outcome, request id), written by a background thread in batches.
+// what, when, outcome, request id).
 //
-// Contract:
+// Two ways in, by what the request is:
+//   - A command (a POST that passed authentication, its role and ownership): its row is written
+//     synchronously, in the transaction that makes the command's effect and stores its answer
+//     (command_answer.hpp), or in a statement of its own before the answer leaves when the
+//     command had no effect. A command answered to a client always has its row, whatever crashes.
+//   - Everything else (reads, and requests refused before a command runs: 401, 403, 404, 429,
+//     503): handed to AuditLog, which writes rows in batches from a background thread. A crash
+//     of the api loses at most the rows of the last flush interval (about 20 ms); each request's
+//     structured log line is the second copy.
+//
+// AuditLog's contract:
 //   - Admission: a request reserves a slot (try_reserve) before anything else happens to it. At
 //     most `capacity` slots are held at once, by requests in progress and by records waiting to
 //     be written. When none is free (PostgreSQL is down or slower than the traffic), the request
@@ -22,6 +32,7 @@
 #include "cch/access/principal.hpp"
 #include "cch/core/time.hpp"
 #include "cch/db/pool.hpp"
+#include "cch/http/message.hpp"
 
 #include <chrono>
 #include <condition_variable>
@@ -33,7 +44,9 @@
 #include <thread>
 #include <vector>
 
-namespace cch::api {
+#include <pqxx/transaction_base>
+
+namespace cch::audit {
 
 struct AuditRecord {
   UtcTimestamp received_at{0};
@@ -64,6 +77,8 @@ class AuditLog {
   [[nodiscard]] bool try_reserve_now();
   // Hands over the record of a request that reserved a slot.
   void record(AuditRecord record);
+  // Hands back the slot of a request whose record was written synchronously (a command's).
+  void release();
   void flush();
 
   [[nodiscard]] std::uint64_t written() const;
@@ -91,4 +106,10 @@ class AuditLog {
   std::thread writer_;
 };
 
-}  // namespace cch::api
+// The problem's reason of a problem+json response; empty for any other response.
+std::string problem_reason(const http::Response& response);
+
+// Writes one record in tx: a command's row commits with the command (one prepared statement).
+void insert_record(pqxx::transaction_base& tx, const AuditRecord& record);
+
+}  // namespace cch::audit
