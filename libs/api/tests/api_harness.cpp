@@ -64,7 +64,17 @@ ApiHarness::ApiHarness(ApiOptions options, std::chrono::milliseconds api_pool_ac
       return response;
     }
     http::Request copy = forwarded;
-    return service == Executor::registry ? registry_router.dispatch(copy) : settlement_router.dispatch(copy);
+    auto answer = service == Executor::registry ? registry_router.dispatch(copy) : settlement_router.dispatch(copy);
+    switch (lose_answers.load()) {
+      case AnswerLoss::none: break;
+      case AnswerLoss::connection_broke: {
+        http::Response broke = http::problem(503, "owning_service_unavailable", "Service unavailable", "test");
+        broke.headers.emplace_back("Retry-After", "1");
+        return broke;
+      }
+      case AnswerLoss::api_died: throw ApiDied();
+    }
+    return answer;
   };
   api = add_api_routes(router, context, options, std::move(forward));
   http::add_observability_routes(router, metrics, [] { return http::ReadinessReport{}; }, context.protect_metrics);

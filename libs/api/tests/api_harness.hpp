@@ -15,6 +15,7 @@
 #include <atomic>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,15 @@ class ApiHarness {
   std::shared_ptr<Api> api;
   // While set, every forward answers 503 owning_service_unavailable without reaching the service.
   std::atomic<bool> fail_forwards{false};
+  // What happens to a forwarded command's answer: the service runs the command, then its answer
+  // is lost on the way back because the connection broke (the forward answers 503
+  // owning_service_unavailable, as the api's client does) or because the api died (the forward
+  // throws ApiDied and the api's request ends without an answer stored or a key released).
+  enum class AnswerLoss { none, connection_broke, api_died };
+  std::atomic<AnswerLoss> lose_answers{AnswerLoss::none};
+  struct ApiDied : std::runtime_error {
+    ApiDied() : std::runtime_error("the api died mid-forward (test)") {}
+  };
   // Calls a route's fast handler answered: call() offers it every request first, as the server
   // does, unless offer_fast is cleared (then every request takes the worker path).
   std::atomic<int> fast_answers{0};
