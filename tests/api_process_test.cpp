@@ -6,11 +6,15 @@
 #include "cch/testing/scratch_database.hpp"
 
 #include <nlohmann/json.hpp>
+#include <pqxx/connection>
+#include <pqxx/nontransaction>
 #include <signal.h>
 
 #include <gtest/gtest.h>
 
 #include <array>
+#include <atomic>
+#include <functional>
 #include <cstdio>
 #include <memory>
 #include <thread>
@@ -182,6 +186,112 @@ TEST(ApiDeployment, CommandsTravelToTheirOwningServicesAndBack) {
   const auto retried = send(ops, "POST", "/v1/members/" + member_id + "/collateral-deposits",
                             R"({"amount":"5.00","currency":"USD","bank_reference":"WIRE-2"})", "d2");
   EXPECT_EQ(retried.status, 201u) << retried.body;
+}
+
+// A command load of collateral deposits from several clients; each request's key, request id and
+// answer (status 0: none came back).
+struct Sent {
+  std::string key;
+  std::string request_id;
+  std::string body;
+  unsigned status = 0;
+  std::string answer;
+};
+
+std::vector<Sent> deposit_load(Deployment& deployment, const std::string& member_id, const std::string& tag,
+                               std::chrono::milliseconds duration, const std::function<void()>& midway) {
+  constexpr int kClients = 4;
+  std::vector<std::vector<Sent>> per_client(kClients);
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      cch::http::Client ops(deployment.client_options("ops"));
+      for (int i = 0; !stop; ++i) {
+        Sent sent;
+        sent.key = tag + "-" + std::to_string(c) + "-" + std::to_string(i);
+        sent.request_id = "req-" + sent.key;
+        sent.body = R"({"amount":"1.00","currency":"USD","bank_reference":")" + sent.key + "\"}";
+        try {
+          const auto response = ops.request("POST", "/v1/members/" + member_id + "/collateral-deposits", sent.body,
+                                            {{"Content-Type", "application/json"},
+                                             {"Idempotency-Key", sent.key},
+                                             {"X-Request-Id", sent.request_id}});
+          if (response) {
+            sent.status = response->status;
+            sent.answer = response->body;
+          }
+        } catch (const std::exception&) {
+        }
+        per_client[static_cast<std::size_t>(c)].push_back(sent);
+        if (sent.status == 0) break;  // the api is gone: this client stops
+      }
+    });
+  }
+  std::this_thread::sleep_for(duration);
+  midway();
+  std::this_thread::sleep_for(500ms);
+  stop = true;
+  for (auto& client : clients) client.join();
+  std::vector<Sent> all;
+  for (auto& sent : per_client) all.insert(all.end(), sent.begin(), sent.end());
+  return all;
+}
+
+std::int64_t count_rows(const Deployment& deployment, const std::string& sql) {
+  pqxx::connection connection(deployment.database.url());
+  pqxx::nontransaction tx(connection);
+  return tx.exec1(sql)[0].as<std::int64_t>();
+}
+
+TEST(ApiDeployment, KillNineOfTheApiOrTheOwningServiceLosesNoAuditRowAndARetryGetsTheFirstAnswer) {
+  Deployment deployment;
+  cch::http::Client ops(deployment.client_options("ops"));
+  const auto member = send(ops, "POST", "/v1/members", R"({"code":"member-one","legal_name":"Member One Ltd"})", "m1");
+  ASSERT_EQ(member.status, 201u) << member.body;
+  const std::string member_id = member.body["member_id"];
+
+  for (const std::string victim : {"api", "settlement"}) {
+    SCOPED_TRACE(victim);
+    auto& process = victim == "api" ? deployment.api : deployment.settlement;
+    const auto sent = deposit_load(deployment, member_id, victim, 1000ms, [&] { process->send_signal(SIGKILL); });
+    ASSERT_EQ(process->wait_for_exit(30s), 128 + SIGKILL);
+    process = victim == "api" ? deployment.start(CCH_API_BINARY, deployment.api_port, true)
+                              : deployment.start(CCH_SETTLEMENT_BINARY, deployment.settlement_port, false);
+
+    std::size_t answered = 0;
+    for (const auto& request : sent) {
+      if (request.status == 0) continue;
+      ++answered;
+      EXPECT_EQ(count_rows(deployment, "SELECT count(*) FROM api.request_log WHERE request_id = '" +
+                                           request.request_id + "'"),
+                1)
+          << "answered " << request.status << " without an audit row: " << request.key;
+    }
+    EXPECT_GT(answered, 10u) << "the load ran before the kill";
+    // Every request again under its key: an answered one gets its first answer; one whose answer
+    // was lost gets its first answer if the deposit was made, or makes it now. Never twice.
+    cch::http::Client retry_client(deployment.client_options("ops"));
+    for (const auto& request : sent) {
+      const auto retried = retry_client.request("POST", "/v1/members/" + member_id + "/collateral-deposits",
+                                                request.body,
+                                                {{"Content-Type", "application/json"}, {"Idempotency-Key", request.key}});
+      ASSERT_TRUE(retried.has_value());
+      // 429: refused by the rate limit before it became a command; 0 or 503: its answer was lost.
+      const bool lost = request.status == 0 || request.status == 503 || request.status == 429;
+      if (lost) {
+        EXPECT_EQ(retried->status, 201u) << request.key << ": " << retried->body;
+        EXPECT_EQ(nlohmann::json::parse(retried->body)["replayed"], false) << request.key;
+      } else {
+        EXPECT_EQ(retried->status, request.status) << request.key;
+        EXPECT_EQ(retried->body, request.answer) << request.key;
+      }
+    }
+    EXPECT_EQ(count_rows(deployment, "SELECT count(*) FROM ledger.journal WHERE kind = 'collateral_deposit' AND "
+                                     "cause_reference LIKE '%" + victim + "-%'"),
+              static_cast<std::int64_t>(sent.size()))
+        << "one deposit per request, whatever was killed";
+  }
 }
 
 TEST(ApiDeployment, AnExpiredCertificateIsRefusedAtTheHandshake) {
