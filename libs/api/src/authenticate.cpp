@@ -5,6 +5,8 @@
 
 #include <pqxx/transaction>
 
+#include <algorithm>
+
 namespace cch::api {
 namespace {
 
@@ -16,12 +18,22 @@ http::Response unauthorized(std::string_view reason, std::string_view detail) {
   return response;
 }
 
+http::Response too_many_failures(std::chrono::milliseconds retry_after) {
+  http::Response response = http::problem(429, "too_many_failed_attempts", "Too many failed attempts",
+                                          "too many failed authentication attempts from this address");
+  response.headers.emplace_back("Retry-After",
+                                std::to_string(access::retry_after_header_seconds(retry_after).count()));
+  return response;
+}
+
 }  // namespace
 
-Authenticator::Authenticator(db::ConnectionPool& pool, AuthenticatorOptions options)
+Authenticator::Authenticator(db::ConnectionPool& pool, AuthenticatorOptions options, http::Counter* secret_hashes)
     : pool_(pool),
       options_(options),
-      failures_(access::RateLimit{options.failures_per_second, options.failure_burst}, 100'000) {}
+      failures_(access::RateLimit{options.failures_per_second, options.failure_burst}, 100'000),
+      key_failures_(access::RateLimit{options.failures_per_second, options.failure_burst}, 100'000),
+      secret_hashes_(secret_hashes) {}
 
 std::optional<Authenticator::Cached> Authenticator::cached(const std::string& key,
                                                            std::chrono::steady_clock::time_point now) {
@@ -55,16 +67,21 @@ void Authenticator::forget_api_key(std::string_view key_id) {
   verified_keys_.forget(key_id);
 }
 
-http::Response Authenticator::refuse(const http::Request& request, std::string_view reason) {
-  // Every failure spends from the client's bucket; the next check refuses once it is empty.
-  (void)failures_.try_acquire(request.remote_address, std::chrono::steady_clock::now());
+http::Response Authenticator::refuse(const http::Request& request, std::string_view reason,
+                                     std::optional<std::string_view> key_id) {
+  const auto now = std::chrono::steady_clock::now();
+  // The address was throttled before this failure: tell the client to wait.
+  const bool throttled = !failures_.check(request.remote_address, now).allowed;
+  // Every failure spends from the address's bucket, and a wrong secret from its key's too.
+  (void)failures_.try_acquire(request.remote_address, now);
+  if (key_id) (void)key_failures_.try_acquire(*key_id, now);
   log::warn("authentication_failed", {{"reason", reason}, {"remote_address", request.remote_address}});
+  if (throttled) return too_many_failures(failures_.check(request.remote_address, now).retry_after);
   return unauthorized("invalid_credentials", "the credentials are not valid");
 }
 
 std::optional<access::Principal> Authenticator::known_principal(const http::Request& request) {
   const auto now = std::chrono::steady_clock::now();
-  if (!failures_.check(request.remote_address, now).allowed) return std::nullopt;
   if (const auto authorization = request.header("Authorization")) {
     if (!authorization->starts_with(kBearerPrefix)) return std::nullopt;
     const auto key = access::parse_api_key(authorization->substr(kBearerPrefix.size()));
@@ -84,18 +101,6 @@ AuthOutcome Authenticator::authenticate(const http::Request& request) {
                                        "present a client certificate or an API key (Authorization: Bearer ...)")};
   }
   const auto now = std::chrono::steady_clock::now();
-  {
-    // A client that has failed too often waits before anything costly runs for it: only
-    // failures spend from its bucket, and an empty bucket stops the next attempt here.
-    const auto decision = failures_.check(request.remote_address, now);
-    if (!decision.allowed) {
-      http::Response response = http::problem(429, "too_many_failed_attempts", "Too many failed attempts",
-                                              "too many failed authentication attempts from this address");
-      response.headers.emplace_back(
-          "Retry-After", std::to_string(access::retry_after_header_seconds(decision.retry_after).count()));
-      return {std::nullopt, std::move(response)};
-    }
-  }
 
   if (authorization) {
     if (!authorization->starts_with(kBearerPrefix)) return {std::nullopt, refuse(request, "not_bearer")};
@@ -112,8 +117,16 @@ AuthOutcome Authenticator::authenticate(const http::Request& request) {
       remember(cache_key, *entry);
     }
     if (!verified_keys_.check(key->key_id, key->secret, now)) {
+      // The slow hash runs only while neither the address nor the key has failed too often: a
+      // flood of guesses costs the attacker a 429 each, not the api a hash each.
+      const auto address = failures_.check(request.remote_address, now);
+      const auto guesses = key_failures_.check(key->key_id, now);
+      if (!address.allowed && !guesses.allowed) {
+        return {std::nullopt, too_many_failures(std::max(address.retry_after, guesses.retry_after))};
+      }
+      if (secret_hashes_ != nullptr) secret_hashes_->increment();
       const auto verified = access::verify_api_key_secret(key->secret, entry->secret_hash);
-      if (!verified || !*verified) return {std::nullopt, refuse(request, "wrong_api_key_secret")};
+      if (!verified || !*verified) return {std::nullopt, refuse(request, "wrong_api_key_secret", key->key_id)};
       verified_keys_.remember(key->key_id, key->secret, now);
     }
     return {entry->principal, std::nullopt};

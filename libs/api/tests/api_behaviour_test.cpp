@@ -567,6 +567,53 @@ TEST_F(ApiBehaviour, RepeatedFailedAttemptsAreThrottledBeforeAnyHashRuns) {
   EXPECT_EQ(unauthorized + throttled, 40);
 }
 
+// Behind a load balancer or a member's NAT every client shares one address: one client's failures
+// must not lock the others out.
+TEST_F(ApiBehaviour, AnAddressThrottledForFailuresStillAdmitsCredentialsThatVerify) {
+  const auto principal = harness.post(harness.operator_caller, "/v1/principals",
+                                      R"({"name":"member-b-bot","role":"member","member_id":")" +
+                                          harness.member_b.to_string() + "\"}");
+  ASSERT_EQ(principal.status, 201u) << principal.body;
+  const auto issued = harness.post(harness.operator_caller,
+                                   "/v1/principals/" + json_of(principal)["principal_id"].get<std::string>() +
+                                       "/api-keys",
+                                   R"({"label":"nat"})");
+  ASSERT_EQ(issued.status, 201u) << issued.body;
+  const std::string token = json_of(issued)["token"];
+  const Caller bot{"member-b-bot", access::Role::member, harness.member_b, {}, token};
+  const Caller fresh_certificate = harness.add_caller("member-a-desk", access::Role::member, harness.member_a);
+  (void)harness.call(harness.member_a_caller, "GET", "/v1/me");  // a certificate the api has cached
+
+  Caller forger{"forger", access::Role::member, std::nullopt, {}, "cch_0123456789abcdef_" + std::string(43, 'A')};
+  for (int i = 0; i < 40; ++i) (void)harness.call(forger, "GET", "/v1/me");
+  const auto throttled = harness.call(forger, "GET", "/v1/me");
+  ASSERT_EQ(throttled.status, 429u) << "the address has failed too often";
+  EXPECT_EQ(reason_of(throttled), "too_many_failed_attempts");
+  EXPECT_TRUE(throttled.header("Retry-After").has_value());
+
+  // From the same address: a cached certificate, a certificate not seen before, an API key whose
+  // secret this process has never verified.
+  EXPECT_EQ(harness.call(harness.member_a_caller, "GET", "/v1/me").status, 200u);
+  EXPECT_EQ(harness.call(fresh_certificate, "GET", "/v1/me").status, 200u);
+  const auto key_me = harness.call(bot, "GET", "/v1/me");
+  EXPECT_EQ(key_me.status, 200u) << key_me.body;
+  EXPECT_EQ(json_of(key_me)["credential"], "api_key");
+  // A command too, and the failures go on being throttled.
+  EXPECT_EQ(harness.post(harness.operator_caller, "/v1/members", R"({"code":"nat-member","legal_name":"N"})").status,
+            201u);
+  EXPECT_EQ(harness.call(forger, "GET", "/v1/me").status, 429u);
+
+  // Wrong secrets for one real key from a throttled address: refused 429 without the slow hash
+  // once the key's own budget is spent too; the key's secret, verified in memory, still works.
+  const auto& hashes = harness.metrics.counter("cch_api_key_secret_hashes_total", "");
+  const std::uint64_t hashes_before = hashes.value();
+  Caller guesser{"guesser", access::Role::member, std::nullopt, {}, token.substr(0, 21) + std::string(43, 'A')};
+  for (int i = 0; i < 60; ++i) EXPECT_EQ(harness.call(guesser, "GET", "/v1/me").status, 429u);
+  EXPECT_LE(hashes.value() - hashes_before, 21u) << "at most the key's burst of guesses is hashed";
+  EXPECT_GE(hashes.value() - hashes_before, 20u) << "the key's burst is hashed";
+  EXPECT_EQ(harness.call(bot, "GET", "/v1/me").status, 200u);
+}
+
 TEST_F(ApiBehaviour, UnknownPathsAnswer401WithoutCredentialsAnd404With) {
   const auto anonymous = harness.anonymous("GET", "/v1/nothing-here");
   EXPECT_EQ(anonymous.status, 401u);
