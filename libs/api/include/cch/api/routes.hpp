@@ -12,14 +12,18 @@
 //                        logged as "object_access_denied" and audited with that reason
 //   6. POST only: Idempotency-Key (required, 1-200 visible ASCII): a replay answers the stored
 //      first response (Idempotent-Replayed: true); the same key with another method, target or
-//      body is refused 422 "idempotency_key_reused". A forwarded command reserves its key, is
-//      forwarded holding no database connection, then stores its answer; a request with a key
-//      still reserved waits for that answer (409 "idempotency_key_in_progress" after the forward
+//      body is refused 422 "idempotency_key_reused". A forwarded command reserves its key and is
+//      forwarded holding no database connection; the owning service stores the answer in the
+//      transaction that makes the command's effect (cch/audit/command_answer.hpp), so a retry
+//      after any crash gets the first answer if the effect happened; a request with a key still
+//      reserved waits for that answer (409 "idempotency_key_in_progress" after the forward
 //      timeout and 5 s); a 5xx stores nothing, so a retry runs afresh
 //   7. the handler: a read straight from PostgreSQL, a command of the api itself (credentials),
 //      or a command forwarded to its owning service (registry, settlement) over internal HTTP
-//      with the principal and request id
-//   8. the audit record of the outcome
+//      with the principal, the request id and the command's audit context
+//   8. the audit record of the outcome: a command's (every POST past step 5) is written before
+//      its answer leaves, with its effect when it had one; any other request's is buffered
+//      (cch/audit/request_log.hpp)
 // The database busy or away (no free pooled connection in time, unreachable, a commit whose
 // outcome is unknown) answers 503 database_busy / database_unavailable / commit_outcome_unknown
 // with Retry-After, never 500: retrying a POST with the same Idempotency-Key is safe.
