@@ -7,6 +7,7 @@
 #include "cch/api/routes.hpp"
 #include "cch/db/combined_reads.hpp"
 #include "cch/http/metrics.hpp"
+#include "cch/ledger/queries.hpp"
 
 #include <pqxx/transaction_base>
 
@@ -37,14 +38,7 @@ class OwnershipCache {
 };
 
 // An account as GET /v1/accounts/{id} shows it: one row of ledger.account and its balance.
-struct AccountRow {
-  std::int64_t account_id = 0;
-  std::optional<MemberId> member;
-  std::string kind;
-  std::string currency;
-  std::int64_t balance_minor = 0;
-  std::int64_t posting_count = 0;
-};
+using AccountRow = ledger::AccountSummary;
 
 // Reads of single accounts, the hottest route, combined across concurrent requests into one
 // statement (db::CombinedReads): at most 64 accounts per statement, one statement at a time, on

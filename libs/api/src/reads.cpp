@@ -4,8 +4,6 @@
 #include "api_impl.hpp"
 
 #include "cch/api/credentials.hpp"
-#include "cch/db/array.hpp"
-#include "cch/db/prepared.hpp"
 #include "cch/http/json_input.hpp"
 #include "cch/ledger/accounts.hpp"
 #include "cch/ledger/queries.hpp"
@@ -102,10 +100,8 @@ http::Response member_accounts(Api&, pqxx::transaction_base& tx, const http::Req
   const auto id = path_id<MemberId>(request, "member_id");
   if (!id || !registry::find_member(tx, *id)) return not_found();
   nlohmann::json items = nlohmann::json::array();
-  for (const auto& row : tx.exec_params(
-           "SELECT account_id FROM ledger.account WHERE owner_kind = 'member' AND member_id = $1 ORDER BY account_id",
-           id->value())) {
-    const auto account = ledger::find_account(tx, AccountId(row[0].as<std::int64_t>()));
+  for (const AccountId account_id : ledger::member_account_ids(tx, *id)) {
+    const auto account = ledger::find_account(tx, account_id);
     items.push_back(account_json(tx, *account));
   }
   return http::json_response(200, {{"items", std::move(items)}, {"next_cursor", nullptr}});
@@ -180,23 +176,10 @@ AccountReads::Fetch account_fetch(db::ConnectionPool& pool, http::Metrics& metri
     reads.increment(ids.size());
     auto lease = pool.acquire();
     pqxx::nontransaction tx(*lease);
-    const auto rows = db::exec_cached(
-        tx,
-        "SELECT a.account_id, a.member_id, a.kind, a.currency, COALESCE(b.balance_minor, 0), "
-        "COALESCE(b.version, 0) "
-        "FROM ledger.account a LEFT JOIN ledger.account_balance b USING (account_id) "
-        "WHERE a.account_id = ANY ($1::bigint[])",
-        db::integer_array(ids));
     std::unordered_map<std::int64_t, AccountRow> found;
-    for (const auto& row : rows) {
-      AccountRow account;
-      account.account_id = row[0].as<std::int64_t>();
-      if (!row[1].is_null()) account.member = MemberId(row[1].as<std::int64_t>());
-      account.kind = row[2].as<std::string>();
-      account.currency = row[3].as<std::string>();
-      account.balance_minor = row[4].as<std::int64_t>();
-      account.posting_count = row[5].as<std::int64_t>();
-      found.emplace(account.account_id, std::move(account));
+    for (auto& account : ledger::account_summaries(tx, ids)) {
+      const std::int64_t id = account.account_id;
+      found.emplace(id, std::move(account));
     }
     std::vector<std::optional<AccountRow>> values;
     values.reserve(ids.size());
@@ -296,40 +279,30 @@ http::Response get_journal(Api&, pqxx::transaction_base& tx, const http::Request
   if (query.failed()) return query.failure();
   const auto id = path_id<JournalId>(request, "journal_id");
   if (!id) return not_found();
-  const auto header = tx.exec_params(
-      "SELECT journal_id, business_date::text, kind, cause_kind, cause_reference, request_id, reverses_journal_id, "
-      "memo, (extract(epoch FROM created_at) * 1000000)::bigint, chain_id, link_sequence "
-      "FROM ledger.journal WHERE journal_id = $1",
-      id->value());
-  if (header.empty()) return not_found();
-  const auto& row = header[0];
   // A member sees its own postings and the clearinghouse's, never another member's.
-  const auto postings = tx.exec_params(
-      "SELECT p.line_number, p.account_id, a.member_id, a.kind, p.currency, p.amount_minor "
-      "FROM ledger.posting p JOIN ledger.account a USING (account_id) "
-      "WHERE p.journal_id = $1 AND ($2::bigint IS NULL OR a.member_id IS NULL OR a.member_id = $2) "
-      "ORDER BY p.line_number",
-      id->value(), principal.member ? std::optional<std::int64_t>(principal.member->value()) : std::nullopt);
+  const auto journal = ledger::find_journal(tx, *id, principal.member);
+  if (!journal) return not_found();
   nlohmann::json lines = nlohmann::json::array();
-  for (const auto& posting : postings) {
-    const Currency currency = Currency::parse(posting[4].as<std::string>()).value();
-    lines.push_back({{"line_number", posting[0].as<int>()},
-                     {"account_id", posting[1].as<std::string>()},
-                     {"member_id", posting[2].is_null() ? nlohmann::json(nullptr) : nlohmann::json(posting[2].as<std::string>())},
-                     {"account_kind", posting[3].as<std::string>()},
-                     {"amount", format_amount(Money{posting[5].as<std::int64_t>(), currency})},
-                     {"currency", std::string(currency.code())}});
+  for (const auto& posting : journal->postings) {
+    lines.push_back({{"line_number", posting.line_number},
+                     {"account_id", posting.account_id.to_string()},
+                     {"member_id", posting.member ? nlohmann::json(posting.member->to_string()) : nlohmann::json(nullptr)},
+                     {"account_kind", posting.account_kind},
+                     {"amount", format_amount(posting.amount)},
+                     {"currency", std::string(posting.amount.currency.code())}});
   }
   return http::json_response(
-      200, {{"journal_id", row[0].as<std::string>()},
-            {"business_date", row[1].as<std::string>()},
-            {"kind", row[2].as<std::string>()},
-            {"cause", {{"kind", row[3].as<std::string>()}, {"reference", row[4].as<std::string>()}}},
-            {"request_id", row[5].is_null() ? nlohmann::json(nullptr) : nlohmann::json(row[5].as<std::string>())},
-            {"reverses_journal_id", row[6].is_null() ? nlohmann::json(nullptr) : nlohmann::json(row[6].as<std::string>())},
-            {"memo", row[7].as<std::string>()},
-            {"created_at", UtcTimestamp::from_unix_microseconds(row[8].as<std::int64_t>()).value().format()},
-            {"chain", {{"chain_id", row[9].as<int>()}, {"link_sequence", row[10].as<std::string>()}}},
+      200, {{"journal_id", journal->journal_id.to_string()},
+            {"business_date", journal->business_date.format()},
+            {"kind", journal->kind},
+            {"cause", {{"kind", journal->cause_kind}, {"reference", journal->cause_reference}}},
+            {"request_id", journal->request_id ? nlohmann::json(*journal->request_id) : nlohmann::json(nullptr)},
+            {"reverses_journal_id", journal->reverses_journal_id
+                                        ? nlohmann::json(journal->reverses_journal_id->to_string())
+                                        : nlohmann::json(nullptr)},
+            {"memo", journal->memo},
+            {"created_at", journal->created_at.format()},
+            {"chain", {{"chain_id", journal->chain_id}, {"link_sequence", std::to_string(journal->link_sequence)}}},
             {"postings", std::move(lines)}});
 }
 
@@ -527,8 +500,7 @@ http::Response member_limits(Api&, pqxx::transaction_base& tx, const http::Reque
   const auto limits = id ? registry::member_limits(tx, *id) : std::nullopt;
   if (!limits) return not_found();
   nlohmann::json json = registry::limits_json(*limits);
-  const auto used = tx.exec_params("SELECT requirement_minor FROM cch.member_exposure WHERE member_id = $1", id->value());
-  json["credit_used"] = format_amount(Money{used.empty() ? 0 : used[0][0].as<std::int64_t>(), Currency::usd()});
+  json["credit_used"] = format_amount(registry::credit_used(tx, *id));
   json["credit_rule"] = "notional";
   return http::json_response(200, json);
 }

@@ -6,7 +6,11 @@
 #include "cch/db/pool.hpp"
 #include "cch/db/prepared.hpp"
 #include "cch/db/transaction.hpp"
+#include "cch/ledger/accounts.hpp"
+#include "cch/ledger/queries.hpp"
+#include "cch/registry/trades.hpp"
 #include "cch/runtime/internal.hpp"
+#include "cch/settlement/collateral.hpp"
 
 #include <pqxx/result>
 #include <pqxx/nontransaction>
@@ -148,13 +152,10 @@ bool is_idempotency_key(std::string_view key) {
 }
 
 // Whether a member principal owns the object the path names. nullopt: the object does not exist.
+// Each owning library answers who owns its object.
 std::optional<bool> read_member_owns(pqxx::transaction_base& tx, Ownership ownership, const http::Request& request,
                                      MemberId member) {
   const auto id_of = [&](std::string_view name) { return request.path_id(name); };
-  const auto owner_from = [&](const pqxx::result& rows) -> std::optional<bool> {
-    if (rows.empty()) return std::nullopt;
-    return !rows[0][0].is_null() && rows[0][0].as<std::int64_t>() == member.value();
-  };
   switch (ownership) {
     case Ownership::none: return true;
     case Ownership::member: {
@@ -165,32 +166,28 @@ std::optional<bool> read_member_owns(pqxx::transaction_base& tx, Ownership owner
     case Ownership::account: {
       const auto id = id_of("account_id");
       if (!id) return std::nullopt;
-      return owner_from(tx.exec_params("SELECT member_id FROM ledger.account WHERE account_id = $1", *id));
+      const auto owner = ledger::account_owner(tx, AccountId(*id));
+      if (!owner) return std::nullopt;
+      return owner->member == member;
     }
     case Ownership::withdrawal: {
       const auto id = id_of("withdrawal_id");
       if (!id) return std::nullopt;
-      return owner_from(
-          tx.exec_params("SELECT member_id FROM cch.collateral_withdrawal WHERE withdrawal_id = $1", *id));
+      const auto owner = settlement::withdrawal_owner(tx, *id);
+      if (!owner) return std::nullopt;
+      return *owner == member;
     }
     case Ownership::trade: {
       const auto id = id_of("trade_id");
       if (!id) return std::nullopt;
-      const auto rows = tx.exec_params(
-          "SELECT $2 IN (buyer_member_id, seller_member_id) FROM cch.trade WHERE trade_id = $1", *id, member.value());
-      if (rows.empty()) return std::nullopt;
-      return rows[0][0].as<bool>();
+      const auto parties = registry::trade_parties(tx, TradeId(*id));
+      if (!parties) return std::nullopt;
+      return parties->buyer == member || parties->seller == member;
     }
     case Ownership::journal: {
       const auto id = id_of("journal_id");
       if (!id) return std::nullopt;
-      const auto rows = tx.exec_params(
-          "SELECT EXISTS (SELECT 1 FROM ledger.journal WHERE journal_id = $1), "
-          "EXISTS (SELECT 1 FROM ledger.posting p JOIN ledger.account a USING (account_id) "
-          "        WHERE p.journal_id = $1 AND a.member_id = $2)",
-          *id, member.value());
-      if (!rows[0][0].as<bool>()) return std::nullopt;
-      return rows[0][1].as<bool>();
+      return ledger::journal_posts_to_member(tx, JournalId(*id), member);
     }
   }
   return std::nullopt;

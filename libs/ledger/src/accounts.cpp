@@ -66,4 +66,21 @@ std::optional<Account> find_account(pqxx::transaction_base& tx, AccountId accoun
   return found;
 }
 
+std::vector<AccountId> member_account_ids(pqxx::transaction_base& tx, MemberId member) {
+  std::vector<AccountId> accounts;
+  for (const auto& row : tx.exec_params(
+           "SELECT account_id FROM ledger.account WHERE owner_kind = 'member' AND member_id = $1 ORDER BY account_id",
+           member.value())) {
+    accounts.emplace_back(row["account_id"].as<std::int64_t>());
+  }
+  return accounts;
+}
+
+std::optional<AccountOwner> account_owner(pqxx::transaction_base& tx, AccountId account) {
+  const auto rows = tx.exec_params("SELECT member_id FROM ledger.account WHERE account_id = $1", account.value());
+  if (rows.empty()) return std::nullopt;
+  const auto member = rows[0]["member_id"];
+  return AccountOwner{member.is_null() ? std::nullopt : std::optional<MemberId>(MemberId(member.as<std::int64_t>()))};
+}
+
 }  // namespace cch::ledger

@@ -2,6 +2,10 @@
 
 #include <pqxx/result>
 
+#include "cch/db/array.hpp"
+#include "cch/db/prepared.hpp"
+#include "cch/db/row.hpp"
+
 #include <algorithm>
 #include <cassert>
 #include <charconv>
@@ -86,6 +90,100 @@ HistoryPage account_history(pqxx::transaction_base& tx, AccountId account, std::
     page.entries.push_back(std::move(entry));
   }
   return page;
+}
+
+namespace {
+
+// account_summaries' select list and the index of each column in it.
+constexpr std::string_view kAccountSummaryColumns =
+    "a.account_id, a.member_id, a.kind, a.currency, COALESCE(b.balance_minor, 0), COALESCE(b.version, 0) ";
+enum AccountSummaryColumn : int { account_id_column, member_column, kind_column, currency_column, balance_column,
+                                  posting_count_column };
+
+// find_journal's two select lists and the index of each column in them.
+constexpr std::string_view kJournalColumns =
+    "journal_id, business_date::text, kind, cause_kind, cause_reference, request_id, reverses_journal_id, "
+    "memo, (extract(epoch FROM created_at) * 1000000)::bigint, chain_id, link_sequence ";
+enum JournalColumn : int { journal_id_column, business_date_column, journal_kind_column, cause_kind_column,
+                           cause_reference_column, request_id_column, reverses_column, memo_column,
+                           created_at_column, chain_column, link_sequence_column };
+constexpr std::string_view kJournalPostingColumns =
+    "p.line_number, p.account_id, a.member_id, a.kind, p.currency, p.amount_minor ";
+enum JournalPostingColumn : int { line_number_column, posting_account_column, posting_member_column,
+                                  account_kind_column, posting_currency_column, amount_column };
+
+template <class Id>
+std::optional<Id> optional_id(const pqxx::field& field) {
+  return field.is_null() ? std::nullopt : std::optional<Id>(Id(field.as<std::int64_t>()));
+}
+
+std::optional<std::string> optional_text(const pqxx::field& field) {
+  return field.is_null() ? std::nullopt : std::optional<std::string>(field.as<std::string>());
+}
+
+}  // namespace
+
+std::vector<AccountSummary> account_summaries(pqxx::transaction_base& tx, std::span<const std::int64_t> accounts) {
+  static const std::string statement = "SELECT " + std::string(kAccountSummaryColumns) +
+                                       "FROM ledger.account a LEFT JOIN ledger.account_balance b USING (account_id) "
+                                       "WHERE a.account_id = ANY ($1::bigint[])";
+  const auto rows = db::exec_cached(tx, statement, db::integer_array(accounts));
+  std::vector<AccountSummary> found;
+  found.reserve(rows.size());
+  for (const auto& row : rows) {
+    found.push_back(AccountSummary{.account_id = row[account_id_column].as<std::int64_t>(),
+                                   .member = optional_id<MemberId>(row[member_column]),
+                                   .kind = row[kind_column].as<std::string>(),
+                                   .currency = row[currency_column].as<std::string>(),
+                                   .balance_minor = row[balance_column].as<std::int64_t>(),
+                                   .posting_count = row[posting_count_column].as<std::int64_t>()});
+  }
+  return found;
+}
+
+std::optional<JournalView> find_journal(pqxx::transaction_base& tx, JournalId journal,
+                                        std::optional<MemberId> visible_to) {
+  const auto header = tx.exec_params(
+      "SELECT " + std::string(kJournalColumns) + "FROM ledger.journal WHERE journal_id = $1", journal.value());
+  if (header.empty()) return std::nullopt;
+  const auto& row = header[0];
+  JournalView view{.journal_id = JournalId(row[journal_id_column].as<std::int64_t>()),
+                   .business_date = BusinessDate::parse(row[business_date_column].as<std::string>()).value(),
+                   .kind = row[journal_kind_column].as<std::string>(),
+                   .cause_kind = row[cause_kind_column].as<std::string>(),
+                   .cause_reference = row[cause_reference_column].as<std::string>(),
+                   .request_id = optional_text(row[request_id_column]),
+                   .reverses_journal_id = optional_id<JournalId>(row[reverses_column]),
+                   .memo = row[memo_column].as<std::string>(),
+                   .created_at = db::timestamp_of(row[created_at_column]),
+                   .chain_id = row[chain_column].as<int>(),
+                   .link_sequence = row[link_sequence_column].as<std::int64_t>(),
+                   .postings = {}};
+  for (const auto& posting : tx.exec_params(
+           "SELECT " + std::string(kJournalPostingColumns) +
+               "FROM ledger.posting p JOIN ledger.account a USING (account_id) "
+               "WHERE p.journal_id = $1 AND ($2::bigint IS NULL OR a.member_id IS NULL OR a.member_id = $2) "
+               "ORDER BY p.line_number",
+           journal.value(), visible_to ? std::optional<std::int64_t>(visible_to->value()) : std::nullopt)) {
+    view.postings.push_back(JournalPostingView{
+        .line_number = posting[line_number_column].as<int>(),
+        .account_id = AccountId(posting[posting_account_column].as<std::int64_t>()),
+        .member = optional_id<MemberId>(posting[posting_member_column]),
+        .account_kind = posting[account_kind_column].as<std::string>(),
+        .amount = Money{posting[amount_column].as<std::int64_t>(),
+                        currency_from(posting[posting_currency_column].as<std::string>())}});
+  }
+  return view;
+}
+
+std::optional<bool> journal_posts_to_member(pqxx::transaction_base& tx, JournalId journal, MemberId member) {
+  const auto rows = tx.exec_params(
+      "SELECT EXISTS (SELECT 1 FROM ledger.journal WHERE journal_id = $1) AS journal_exists, "
+      "EXISTS (SELECT 1 FROM ledger.posting p JOIN ledger.account a USING (account_id) "
+      "        WHERE p.journal_id = $1 AND a.member_id = $2) AS posts_to_member",
+      journal.value(), member.value());
+  if (!rows[0]["journal_exists"].as<bool>()) return std::nullopt;
+  return rows[0]["posts_to_member"].as<bool>();
 }
 
 std::string format_cursor(const HistoryCursor& cursor) {

@@ -23,6 +23,7 @@
 namespace cch::registry {
 namespace {
 
+// A trade row's select list, and the index of each column in it (trade_from reads by these).
 constexpr std::string_view kTradeColumns =
     "trade_id, product_id, series_label, buyer_member_id, seller_member_id, "
     "(extract(epoch FROM delivery_start) * 1000000)::bigint, (extract(epoch FROM delivery_end) * 1000000)::bigint, "
@@ -30,43 +31,73 @@ constexpr std::string_view kTradeColumns =
     "state, (extract(epoch FROM submitted_at) * 1000000)::bigint, submitted_by, "
     "(extract(epoch FROM expires_at) * 1000000)::bigint, (extract(epoch FROM decided_at) * 1000000)::bigint, "
     "last_refusal, last_refused_member_id, fee_journal_id, venue_principal_id, clearing_fee_minor";
+enum TradeColumn : int {
+  trade_id_column,
+  product_column,
+  series_label_column,
+  buyer_column,
+  seller_column,
+  delivery_start_column,
+  delivery_end_column,
+  gpus_column,
+  price_column,
+  gpu_hours_column,
+  notional_column,
+  submitter_column,
+  submitter_reference_column,
+  counterparty_reference_column,
+  state_column,
+  submitted_at_column,
+  submitted_by_column,
+  expires_at_column,
+  decided_at_column,
+  last_refusal_column,
+  last_refused_member_column,
+  fee_journal_column,
+  venue_column,
+  clearing_fee_column,
+};
+
+template <class Id>
+std::optional<Id> optional_id(const pqxx::field& field) {
+  return field.is_null() ? std::nullopt : std::optional<Id>(Id(field.as<std::int64_t>()));
+}
+
+std::optional<std::string> optional_text(const pqxx::field& field) {
+  return field.is_null() ? std::nullopt : std::optional<std::string>(field.as<std::string>());
+}
 
 Trade trade_from(const pqxx::row& row) {
-  std::optional<std::string> series;
-  if (!row[2].is_null()) series = row[2].as<std::string>();
-  Trade trade{.trade_id = TradeId(row[0].as<std::int64_t>()),
-              .terms = TradeTerms{.product = ProductId(row[1].as<std::int64_t>()),
-                                  .series_label = std::move(series),
-                                  .buyer = MemberId(row[3].as<std::int64_t>()),
-                                  .seller = MemberId(row[4].as<std::int64_t>()),
-                                  .delivery_start = db::timestamp_of(row[5]),
-                                  .delivery_end = db::timestamp_of(row[6]),
-                                  .gpus = row[7].as<std::int64_t>(),
-                                  .price = PricePerGpuHour{row[8].as<std::int64_t>()}},
-              .gpu_hours = row[9].as<std::int64_t>(),
-              .notional = Money{row[10].as<std::int64_t>(), Currency::usd()},
-              .submitter = std::nullopt,
-              .venue = std::nullopt,
-              .submitter_reference = row[12].as<std::string>(),
-              .counterparty_reference = std::nullopt,
-              .state = parse_trade_state(row[14].as<std::string>()).value(),
-              .submitted_at = db::timestamp_of(row[15]),
-              .submitted_by = row[16].as<std::string>(),
-              .expires_at = db::timestamp_of(row[17]),
-              .decided_at = std::nullopt,
-              .last_refusal = std::nullopt,
-              .last_refused_member = std::nullopt,
-              .clearing_fee = std::nullopt,
-              .fee_journal = std::nullopt};
-  if (!row[11].is_null()) trade.submitter = MemberId(row[11].as<std::int64_t>());
-  if (!row[22].is_null()) trade.venue = row[22].as<std::int64_t>();
-  if (!row[13].is_null()) trade.counterparty_reference = row[13].as<std::string>();
-  if (!row[18].is_null()) trade.decided_at = db::timestamp_of(row[18]);
-  if (!row[19].is_null()) trade.last_refusal = row[19].as<std::string>();
-  if (!row[20].is_null()) trade.last_refused_member = MemberId(row[20].as<std::int64_t>());
-  if (!row[21].is_null()) trade.fee_journal = JournalId(row[21].as<std::int64_t>());
-  if (!row[23].is_null()) trade.clearing_fee = Money{row[23].as<std::int64_t>(), Currency::usd()};
-  return trade;
+  const auto decided_at = row[decided_at_column];
+  const auto venue = row[venue_column];
+  const auto clearing_fee = row[clearing_fee_column];
+  return Trade{.trade_id = TradeId(row[trade_id_column].as<std::int64_t>()),
+               .terms = TradeTerms{.product = ProductId(row[product_column].as<std::int64_t>()),
+                                   .series_label = optional_text(row[series_label_column]),
+                                   .buyer = MemberId(row[buyer_column].as<std::int64_t>()),
+                                   .seller = MemberId(row[seller_column].as<std::int64_t>()),
+                                   .delivery_start = db::timestamp_of(row[delivery_start_column]),
+                                   .delivery_end = db::timestamp_of(row[delivery_end_column]),
+                                   .gpus = row[gpus_column].as<std::int64_t>(),
+                                   .price = PricePerGpuHour{row[price_column].as<std::int64_t>()}},
+               .gpu_hours = row[gpu_hours_column].as<std::int64_t>(),
+               .notional = Money{row[notional_column].as<std::int64_t>(), Currency::usd()},
+               .submitter = optional_id<MemberId>(row[submitter_column]),
+               .venue = venue.is_null() ? std::nullopt : std::optional<std::int64_t>(venue.as<std::int64_t>()),
+               .submitter_reference = row[submitter_reference_column].as<std::string>(),
+               .counterparty_reference = optional_text(row[counterparty_reference_column]),
+               .state = parse_trade_state(row[state_column].as<std::string>()).value(),
+               .submitted_at = db::timestamp_of(row[submitted_at_column]),
+               .submitted_by = row[submitted_by_column].as<std::string>(),
+               .expires_at = db::timestamp_of(row[expires_at_column]),
+               .decided_at = decided_at.is_null() ? std::nullopt
+                                                  : std::optional<UtcTimestamp>(db::timestamp_of(decided_at)),
+               .last_refusal = optional_text(row[last_refusal_column]),
+               .last_refused_member = optional_id<MemberId>(row[last_refused_member_column]),
+               .clearing_fee = clearing_fee.is_null()
+                                   ? std::nullopt
+                                   : std::optional<Money>(Money{clearing_fee.as<std::int64_t>(), Currency::usd()}),
+               .fee_journal = optional_id<JournalId>(row[fee_journal_column])};
 }
 
 constexpr std::int64_t kMicrosecondsPerHour = 3'600'000'000;
@@ -780,40 +811,51 @@ std::vector<Trade> list_trades(pqxx::transaction_base& tx, const TradeFilter& fi
 }
 
 std::vector<TradeEvent> trade_events(pqxx::transaction_base& tx, TradeId trade) {
+  enum EventColumn : int { sequence, at, action, actor, actor_member, from_state, to_state, reason, request_id };
   std::vector<TradeEvent> events;
   for (const auto& row : db::exec_cached(tx,
            "SELECT event_sequence, (extract(epoch FROM at) * 1000000)::bigint, action, actor, actor_member_id, "
            "from_state, to_state, reason, request_id FROM cch.trade_event WHERE trade_id = $1 ORDER BY event_sequence",
            trade.value())) {
-    TradeEvent event{.sequence = row[0].as<int>(),
-                     .at = db::timestamp_of(row[1]),
-                     .action = row[2].as<std::string>(),
-                     .actor = row[3].as<std::string>(),
-                     .actor_member = std::nullopt,
-                     .from_state = std::nullopt,
-                     .to_state = row[6].as<std::string>(),
-                     .reason = std::nullopt,
-                     .request_id = std::nullopt};
-    if (!row[4].is_null()) event.actor_member = MemberId(row[4].as<std::int64_t>());
-    if (!row[5].is_null()) event.from_state = row[5].as<std::string>();
-    if (!row[7].is_null()) event.reason = row[7].as<std::string>();
-    if (!row[8].is_null()) event.request_id = row[8].as<std::string>();
-    events.push_back(std::move(event));
+    events.push_back(TradeEvent{.sequence = row[sequence].as<int>(),
+                                .at = db::timestamp_of(row[at]),
+                                .action = row[action].as<std::string>(),
+                                .actor = row[actor].as<std::string>(),
+                                .actor_member = optional_id<MemberId>(row[actor_member]),
+                                .from_state = optional_text(row[from_state]),
+                                .to_state = row[to_state].as<std::string>(),
+                                .reason = optional_text(row[reason]),
+                                .request_id = optional_text(row[request_id])});
   }
   return events;
 }
 
 std::vector<Position> member_positions(pqxx::transaction_base& tx, MemberId member) {
+  enum PositionColumn : int { product, delivery_month, net, bought, sold };
   std::vector<Position> positions;
   for (const auto& row : db::exec_cached(tx,
            "SELECT product_id, delivery_month::text, net_gpu_hours, bought_gpu_hours, sold_gpu_hours "
            "FROM cch.position WHERE member_id = $1 ORDER BY product_id, delivery_month",
            member.value())) {
-    positions.push_back(Position{member, ProductId(row[0].as<std::int64_t>()),
-                                 BusinessDate::parse(row[1].as<std::string>()).value(), row[2].as<std::int64_t>(),
-                                 row[3].as<std::int64_t>(), row[4].as<std::int64_t>()});
+    positions.push_back(Position{member, ProductId(row[product].as<std::int64_t>()),
+                                 BusinessDate::parse(row[delivery_month].as<std::string>()).value(),
+                                 row[net].as<std::int64_t>(), row[bought].as<std::int64_t>(),
+                                 row[sold].as<std::int64_t>()});
   }
   return positions;
+}
+
+Money credit_used(pqxx::transaction_base& tx, MemberId member) {
+  const auto used = tx.exec_params("SELECT requirement_minor FROM cch.member_exposure WHERE member_id = $1", member.value());
+  return Money{used.empty() ? 0 : used[0]["requirement_minor"].as<std::int64_t>(), Currency::usd()};
+}
+
+std::optional<TradeParties> trade_parties(pqxx::transaction_base& tx, TradeId trade) {
+  const auto rows =
+      tx.exec_params("SELECT buyer_member_id, seller_member_id FROM cch.trade WHERE trade_id = $1", trade.value());
+  if (rows.empty()) return std::nullopt;
+  return TradeParties{MemberId(rows[0]["buyer_member_id"].as<std::int64_t>()),
+                      MemberId(rows[0]["seller_member_id"].as<std::int64_t>())};
 }
 
 }  // namespace cch::registry

@@ -225,6 +225,13 @@ std::optional<Withdrawal> find_withdrawal(pqxx::transaction_base& tx, std::int64
   return withdrawal_from(rows[0]);
 }
 
+std::optional<MemberId> withdrawal_owner(pqxx::transaction_base& tx, std::int64_t withdrawal_id) {
+  const auto rows =
+      tx.exec_params("SELECT member_id FROM cch.collateral_withdrawal WHERE withdrawal_id = $1", withdrawal_id);
+  if (rows.empty()) return std::nullopt;
+  return MemberId(rows[0]["member_id"].as<std::int64_t>());
+}
+
 std::vector<Withdrawal> list_withdrawals(pqxx::transaction_base& tx, MemberId member, std::optional<std::int64_t> before,
                                          std::size_t limit) {
   const auto clamped = static_cast<std::int64_t>(std::clamp<std::size_t>(limit, 1, 1000));

@@ -1,5 +1,6 @@
 #pragma once
 // Ledger accounts: one per (member, kind, currency) or per (house kind, currency), opened once.
+// Who owns an account never changes once it is opened.
 //
 // Thread safety: functions take the caller's transaction.
 
@@ -10,6 +11,7 @@
 #include <pqxx/transaction_base>
 
 #include <optional>
+#include <vector>
 
 namespace cch::ledger {
 
@@ -26,5 +28,14 @@ struct Account {
 };
 
 std::optional<Account> find_account(pqxx::transaction_base& tx, AccountId account);
+
+// A member's accounts, in id order (one statement).
+std::vector<AccountId> member_account_ids(pqxx::transaction_base& tx, MemberId member);
+
+// Who owns an account: nullopt when there is no such account; `member` empty for the house's.
+struct AccountOwner {
+  std::optional<MemberId> member;
+};
+std::optional<AccountOwner> account_owner(pqxx::transaction_base& tx, AccountId account);
 
 }  // namespace cch::ledger

@@ -1,6 +1,7 @@
 #pragma once
-// Reading the ledger: balances now and as of an instant or business date, one account's history
-// page by page, and the trial balance.
+// Reading the ledger: balances now and as of an instant or business date, accounts with their
+// balances in one statement, one account's history page by page, one journal with its postings,
+// and the trial balance.
 //
 // "As of an instant" counts the journals written at or before it (journal.created_at); "as of a
 // business date" counts the journals of that business date and earlier.
@@ -18,6 +19,7 @@
 #include <cstddef>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -33,6 +35,20 @@ struct AccountBalance {
 std::optional<AccountBalance> balance(pqxx::transaction_base& tx, AccountId account);
 std::optional<Money> balance_as_of(pqxx::transaction_base& tx, AccountId account, UtcTimestamp as_of);
 std::optional<Money> balance_as_of(pqxx::transaction_base& tx, AccountId account, BusinessDate business_date);
+
+// An account and its maintained balance as one row shows them (kind and currency as stored).
+struct AccountSummary {
+  std::int64_t account_id = 0;
+  std::optional<MemberId> member;  // empty for house accounts
+  std::string kind;
+  std::string currency;
+  std::int64_t balance_minor = 0;  // 0 for an account that has no posting yet
+  std::int64_t posting_count = 0;
+};
+
+// The accounts of `accounts` that exist, in no particular order: one prepared statement
+// (db::exec_cached) whatever the number of ids, an index scan under a generic plan.
+std::vector<AccountSummary> account_summaries(pqxx::transaction_base& tx, std::span<const std::int64_t> accounts);
 
 struct HistoryEntry {
   JournalId journal_id;
@@ -66,6 +82,36 @@ HistoryPage account_history(pqxx::transaction_base& tx, AccountId account, std::
 // Cursor text for APIs: "<journal_id>.<line_number>"; parse refuses anything else.
 std::string format_cursor(const HistoryCursor& cursor);
 std::optional<HistoryCursor> parse_cursor(std::string_view text);
+
+// One journal and its postings in line order. `visible_to`: a member sees the postings to its own
+// accounts and to the house's, never another member's; nullopt sees them all.
+struct JournalPostingView {
+  int line_number = 0;
+  AccountId account_id;
+  std::optional<MemberId> member;  // the account's; empty for a house account
+  std::string account_kind;
+  Money amount;
+};
+struct JournalView {
+  JournalId journal_id;
+  BusinessDate business_date;
+  std::string kind;
+  std::string cause_kind;
+  std::string cause_reference;
+  std::optional<std::string> request_id;
+  std::optional<JournalId> reverses_journal_id;
+  std::string memo;
+  UtcTimestamp created_at;
+  int chain_id = 0;
+  std::int64_t link_sequence = 0;
+  std::vector<JournalPostingView> postings;
+};
+// nullopt: no such journal. Two statements over rows that never change.
+std::optional<JournalView> find_journal(pqxx::transaction_base& tx, JournalId journal,
+                                        std::optional<MemberId> visible_to);
+
+// Whether a journal posts to one of the member's accounts; nullopt: no such journal (one statement).
+std::optional<bool> journal_posts_to_member(pqxx::transaction_base& tx, JournalId journal, MemberId member);
 
 struct TrialBalance {
   // currency -> account kind -> sum of balances (minor units)

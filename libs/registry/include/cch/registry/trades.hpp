@@ -265,6 +265,13 @@ std::vector<VenueOutcome> register_venue_batch(pqxx::transaction_base& tx, const
 
 std::optional<Trade> find_trade(pqxx::transaction_base& tx, TradeId trade);
 
+// The two members of a trade (they never change); nullopt: no such trade.
+struct TradeParties {
+  MemberId buyer;
+  MemberId seller;
+};
+std::optional<TradeParties> trade_parties(pqxx::transaction_base& tx, TradeId trade);
+
 // Trades in id order strictly after `after`, at most `limit` (clamped to 1..1001: a page and one
 // more), one statement. Filters: a member on either side, a state, a product.
 struct TradeFilter {
@@ -297,6 +304,10 @@ struct Position {
   std::int64_t sold_gpu_hours = 0;
 };
 std::vector<Position> member_positions(pqxx::transaction_base& tx, MemberId member);
+
+// The credit a member's cleared trades use (novation grows it by each leg's CreditCheck
+// increment), in USD; zero before its first cleared trade.
+Money credit_used(pqxx::transaction_base& tx, MemberId member);
 
 // The hours of [start, end) in each UTC calendar month it touches, in order.
 struct MonthSlice {

@@ -111,6 +111,8 @@ Result<Withdrawal, CollateralRefusal> cancel_withdrawal(pqxx::transaction_base& 
                                                         MemberId member);
 
 std::optional<Withdrawal> find_withdrawal(pqxx::transaction_base& tx, std::int64_t withdrawal_id);
+// The member that requested a withdrawal (it never changes); nullopt: no such withdrawal.
+std::optional<MemberId> withdrawal_owner(pqxx::transaction_base& tx, std::int64_t withdrawal_id);
 // A member's withdrawals, newest first, strictly before `before` (an id), at most `limit` (1..1000).
 std::vector<Withdrawal> list_withdrawals(pqxx::transaction_base& tx, MemberId member, std::optional<std::int64_t> before,
                                          std::size_t limit);
