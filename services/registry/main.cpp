@@ -1,7 +1,7 @@
-// cch-registry: contract registration: members (issue 5 adds products, trade submission and
-// affirmation, pre-trade checks, novation, positions). Internal: reached through cch-api only.
-// All logic lives in libs/registry.
-#include "cch/registry/routes.hpp"
+// cch-registry: contract registration: members, products, trade submission and affirmation,
+// pre-trade checks, novation, positions. Internal: reached through cch-api only. The domain lives
+// in libs/registry, the routes in libs/registry_routes.
+#include "cch/registry_routes/routes.hpp"
 #include "cch/runtime/service.hpp"
 
 int main(int argc, char** argv) {

@@ -12,7 +12,7 @@
 #include "cch/registry/members.hpp"
 #include "cch/registry/products.hpp"
 #include "cch/registry/trades.hpp"
-#include "cch/registry/routes.hpp"
+#include "cch/registry_routes/json.hpp"
 #include "cch/settlement/collateral.hpp"
 #include "cch/settlement/routes.hpp"
 

@@ -5,7 +5,7 @@
 #include "cch/db/transaction.hpp"
 #include "cch/http/observability.hpp"
 #include "cch/registry/members.hpp"
-#include "cch/registry/routes.hpp"
+#include "cch/registry_routes/routes.hpp"
 #include "cch/settlement/routes.hpp"
 
 #include <future>

@@ -1,4 +1,4 @@
-#include "cch/registry/group_commit.hpp"
+#include "cch/registry_routes/group_commit.hpp"
 
 #include "cch/core/log.hpp"
 

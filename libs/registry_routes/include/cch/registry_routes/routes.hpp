@@ -1,6 +1,7 @@
 #pragma once
 // The registry service's internal routes (reached only through the api, see
-// cch/runtime/internal.hpp) and the JSON form of its records, which the api's reads share.
+// cch/runtime/internal.hpp), over the registry's domain (libs/registry). The JSON form of its
+// records, which the api's reads share, is json.hpp.
 //
 //   POST /internal/v1/members                                    operator: register a member
 //   POST /internal/v1/products                                   operator: create a product
@@ -30,12 +31,11 @@
 #include "cch/http/message.hpp"
 #include "cch/http/router.hpp"
 #include "cch/registry/catalog.hpp"
-#include "cch/registry/group_commit.hpp"
 #include "cch/registry/members.hpp"
 #include "cch/registry/trades.hpp"
+#include "cch/registry_routes/group_commit.hpp"
+#include "cch/registry_routes/json.hpp"
 #include "cch/runtime/service.hpp"
-
-#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <memory>
@@ -64,16 +64,6 @@ struct RegistryState {
   struct Sweep;
   std::unique_ptr<Sweep> sweep_;
 };
-
-nlohmann::json member_json(const Member& member);
-nlohmann::json product_json(const Product& product);
-nlohmann::json reference_price_json(const ReferencePrice& price);
-nlohmann::json limits_json(const MemberLimits& limits);
-nlohmann::json venue_authorisation_json(const VenueAuthorisation& authorisation);
-// viewer: the member principal reading it (its own reference shown, the other member's state
-// told only as counterparty_refused), or nullopt for staff (both references shown).
-nlohmann::json trade_json(const Trade& trade, std::optional<MemberId> viewer);
-nlohmann::json position_json(const Position& position);
 
 // The answer to an affirmation's outcome, as the affirming member sees it.
 http::Response affirmation_answer(const Affirmation& affirmation, const Result<Trade, TradeError>& outcome);

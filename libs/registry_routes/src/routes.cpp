@@ -1,4 +1,4 @@
-#include "cch/registry/routes.hpp"
+#include "cch/registry_routes/routes.hpp"
 
 #include "cch/db/transaction.hpp"
 #include "cch/http/json_input.hpp"
@@ -11,14 +11,6 @@
 #include <thread>
 
 namespace cch::registry {
-
-nlohmann::json member_json(const Member& member) {
-  return {{"member_id", member.member_id.to_string()},
-          {"code", member.code},
-          {"legal_name", member.legal_name},
-          {"status", member.status},
-          {"created_at", member.created_at.format()}};
-}
 
 http::Response register_member_command(runtime::ServiceContext& context, const http::Request& request) {
   const auto caller = runtime::internal_caller(request);

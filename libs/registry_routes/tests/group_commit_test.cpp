@@ -2,7 +2,7 @@
 // transaction answers exactly what the same affirmations answer one after another (a
 // differential test on two identical worlds), and the service's queue groups concurrent
 // affirmations, keeps a credit limit exact and refuses when it is full.
-#include "cch/registry/group_commit.hpp"
+#include "cch/registry_routes/group_commit.hpp"
 
 #include <gtest/gtest.h>
 #include <pqxx/result>
