@@ -188,62 +188,95 @@ Checked Book::check(pqxx::transaction_base& tx, const RegistrationPolicy& policy
                     UtcTimestamp now) const {
   const Trade& trade = candidate.trade;
   const Product& product = *candidate.product;
-  const std::int64_t product_id = product.product_id.value();
+  const BusinessDate today = BusinessDate::containing(now);
+  // trades.hpp's order: the first refusal is the answer.
+  if (auto refused = members_active(trade)) return {std::move(refused)};
+  if (auto refused = venue_authorised(trade)) return {std::move(refused)};
+  if (auto refused = product_authorised(trade, product)) return {std::move(refused)};
+  if (auto refused = product_trading(product)) return {std::move(refused)};
+  if (auto refused = series_listed(trade, product, today)) return {std::move(refused)};
+  if (auto refused = window_not_started(trade, now)) return {std::move(refused)};
+  if (auto refused = window_within_horizon(trade, product, today)) return {std::move(refused)};
+  if (auto refused = price_within_band(policy, candidate)) return {std::move(refused)};
+  if (auto refused = positions_within_limits(policy, candidate)) return {std::move(refused)};
+  return credit_within_limits(tx, policy, trade);
+}
+
+std::optional<CheckFailure> Book::members_active(const Trade& trade) const {
   for (const auto& view : sides_of(trade)) {
     const auto status = status_.find(view.member.value());
     if (status == status_.end() || status->second != "active") {
-      return {failure(TradeRefusal::member_not_active, std::string("the ") + side_name(view.side) + " is not active",
-                      view.member)};
+      return failure(TradeRefusal::member_not_active, std::string("the ") + side_name(view.side) + " is not active",
+                     view.member);
     }
   }
-  if (trade.venue) {
-    for (const auto& view : sides_of(trade)) {
-      if (!venue_authorised_.contains({view.member.value(), *trade.venue})) {
-        return {failure(TradeRefusal::venue_not_authorised,
-                        std::string("the ") + side_name(view.side) + " has not authorised this venue to register its trades",
-                        view.member)};
-      }
-    }
-  }
-  for (const auto& view : sides_of(trade)) {
-    if (!authorised_.contains({view.member.value(), product_id})) {
-      return {failure(TradeRefusal::product_not_authorised,
-                      std::string("the ") + side_name(view.side) + " is not authorised to clear " + product.spec.code,
-                      view.member)};
-    }
-  }
-  const BusinessDate today = BusinessDate::containing(now);
-  if (product.spec.status != TradingStatus::active) {
-    return {failure(TradeRefusal::product_not_trading,
-                    product.spec.code + " is " + std::string(to_string(product.spec.status)))};
-  }
-  if (trade.terms.series_label) {
-    const auto period = period_of_label(*trade.terms.series_label);
-    const std::array<PeriodKind, 1> kinds{period ? period->kind : PeriodKind::day};
-    const auto listed = listed_periods(kinds, today, product.spec.listing_horizon_days);
-    if (!period || std::find(listed.begin(), listed.end(), *period) == listed.end()) {
-      return {failure(TradeRefusal::series_not_listed, "series " + *trade.terms.series_label + " is not listed today")};
-    }
-  }
-  if (trade.terms.delivery_start <= now) {
-    return {failure(TradeRefusal::window_started, "the delivery window has started")};
-  }
-  const auto horizon_end = today.add_days(product.spec.listing_horizon_days + 1);
-  if (!horizon_end || trade.terms.delivery_end > horizon_end->start_of_day()) {
-    return {failure(TradeRefusal::window_beyond_horizon,
-                    "the delivery window ends after the product's listing horizon of " +
-                        std::to_string(product.spec.listing_horizon_days) + " days")};
-  }
+  return std::nullopt;
+}
 
-  // The fat-finger band, around the reference prices of the window's months weighted by hours:
-  // |price x H - sum(ref_m x h_m)| x 10,000 <= band_bp x sum(ref_m x h_m), exactly.
+// Only a venue's trade: both members hold a live authorisation of that venue.
+std::optional<CheckFailure> Book::venue_authorised(const Trade& trade) const {
+  if (!trade.venue) return std::nullopt;
+  for (const auto& view : sides_of(trade)) {
+    if (!venue_authorised_.contains({view.member.value(), *trade.venue})) {
+      return failure(TradeRefusal::venue_not_authorised,
+                     std::string("the ") + side_name(view.side) + " has not authorised this venue to register its trades",
+                     view.member);
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<CheckFailure> Book::product_authorised(const Trade& trade, const Product& product) const {
+  for (const auto& view : sides_of(trade)) {
+    if (!authorised_.contains({view.member.value(), product.product_id.value()})) {
+      return failure(TradeRefusal::product_not_authorised,
+                     std::string("the ") + side_name(view.side) + " is not authorised to clear " + product.spec.code,
+                     view.member);
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<CheckFailure> Book::product_trading(const Product& product) {
+  if (product.spec.status == TradingStatus::active) return std::nullopt;
+  return failure(TradeRefusal::product_not_trading, product.spec.code + " is " + std::string(to_string(product.spec.status)));
+}
+
+// Only a series' trade: the series is among those listed today.
+std::optional<CheckFailure> Book::series_listed(const Trade& trade, const Product& product, BusinessDate today) {
+  if (!trade.terms.series_label) return std::nullopt;
+  const auto period = period_of_label(*trade.terms.series_label);
+  const std::array<PeriodKind, 1> kinds{period ? period->kind : PeriodKind::day};
+  const auto listed = listed_periods(kinds, today, product.spec.listing_horizon_days);
+  if (period && std::find(listed.begin(), listed.end(), *period) != listed.end()) return std::nullopt;
+  return failure(TradeRefusal::series_not_listed, "series " + *trade.terms.series_label + " is not listed today");
+}
+
+std::optional<CheckFailure> Book::window_not_started(const Trade& trade, UtcTimestamp now) {
+  if (trade.terms.delivery_start > now) return std::nullopt;
+  return failure(TradeRefusal::window_started, "the delivery window has started");
+}
+
+std::optional<CheckFailure> Book::window_within_horizon(const Trade& trade, const Product& product,
+                                                        BusinessDate today) {
+  const auto horizon_end = today.add_days(product.spec.listing_horizon_days + 1);
+  if (horizon_end && trade.terms.delivery_end <= horizon_end->start_of_day()) return std::nullopt;
+  return failure(TradeRefusal::window_beyond_horizon, "the delivery window ends after the product's listing horizon of " +
+                                                          std::to_string(product.spec.listing_horizon_days) + " days");
+}
+
+// The fat-finger band, around the reference prices of the window's months weighted by hours:
+// |price x H - sum(ref_m x h_m)| x 10,000 <= band_bp x sum(ref_m x h_m), exactly.
+std::optional<CheckFailure> Book::price_within_band(const RegistrationPolicy& policy, const Candidate& candidate) const {
+  const Trade& trade = candidate.trade;
+  const std::int64_t product_id = candidate.product->product_id.value();
   Int128 weighted = 0;
   Int128 hours = 0;
   for (const auto& slice : candidate.slices) {
     const auto found = reference_ticks_.find(MonthKey{product_id, month_text(slice)});
     if (found == reference_ticks_.end()) {
-      return {failure(TradeRefusal::no_reference_price,
-                      "there is no reference price for " + month_text(slice).substr(0, 7))};
+      return failure(TradeRefusal::no_reference_price,
+                     "there is no reference price for " + month_text(slice).substr(0, 7));
     }
     weighted += static_cast<Int128>(found->second) * slice.hours;
     hours += slice.hours;
@@ -251,12 +284,20 @@ Checked Book::check(pqxx::transaction_base& tx, const RegistrationPolicy& policy
   Int128 distance = static_cast<Int128>(trade.terms.price.price_ticks) * hours - weighted;
   if (distance < 0) distance = -distance;
   if (distance * 10'000 > static_cast<Int128>(policy.price_band_bp) * weighted) {
-    return {failure(TradeRefusal::price_outside_band, "the price is more than " +
-                                                          std::to_string(policy.price_band_bp / 100) +
-                                                          " % away from the reference price")};
+    return failure(TradeRefusal::price_outside_band, "the price is more than " +
+                                                         std::to_string(policy.price_band_bp / 100) +
+                                                         " % away from the reference price");
   }
+  return std::nullopt;
+}
 
-  // Net positions per month within the position limit; concentration against open interest.
+// Net positions per month within the position limit; concentration against open interest. The
+// two are checked together, side by side and month by month, so the first breach found answers.
+std::optional<CheckFailure> Book::positions_within_limits(const RegistrationPolicy& policy,
+                                                          const Candidate& candidate) const {
+  const Trade& trade = candidate.trade;
+  const Product& product = *candidate.product;
+  const std::int64_t product_id = product.product_id.value();
   for (const auto& view : sides_of(trade)) {
     const auto own = position_limit_.find({view.member.value(), product_id});
     const std::int64_t limit = own != position_limit_.end() ? own->second : product.position_limit_gpu_hours;
@@ -267,26 +308,31 @@ Checked Book::check(pqxx::transaction_base& tx, const RegistrationPolicy& policy
       const std::int64_t after = (net == net_.end() ? 0 : net->second) + view.sign * volume;
       const std::int64_t size = after < 0 ? -after : after;
       if (size > limit) {
-        return {failure(TradeRefusal::position_limit_exceeded,
-                        std::string("the ") + side_name(view.side) + "'s net position in " + month.substr(0, 7) +
-                            " would be " + std::to_string(after) + " GPU-hours, over its limit of " +
-                            std::to_string(limit),
-                        view.member)};
+        return failure(TradeRefusal::position_limit_exceeded,
+                       std::string("the ") + side_name(view.side) + "'s net position in " + month.substr(0, 7) +
+                           " would be " + std::to_string(after) + " GPU-hours, over its limit of " +
+                           std::to_string(limit),
+                       view.member);
       }
       const auto interest = open_interest_.find(MonthKey{product_id, month});
       const std::int64_t open_interest = (interest == open_interest_.end() ? 0 : interest->second) + volume;
       if (open_interest >= policy.concentration_floor_gpu_hours &&
           static_cast<Int128>(size) * 10'000 > static_cast<Int128>(policy.concentration_share_bp) * open_interest) {
-        return {failure(TradeRefusal::concentration_limit_exceeded,
-                        std::string("the ") + side_name(view.side) + " would hold more than " +
-                            std::to_string(policy.concentration_share_bp / 100) + " % of the open interest in " +
-                            month.substr(0, 7),
-                        view.member)};
+        return failure(TradeRefusal::concentration_limit_exceeded,
+                       std::string("the ") + side_name(view.side) + " would hold more than " +
+                           std::to_string(policy.concentration_share_bp / 100) + " % of the open interest in " +
+                           month.substr(0, 7),
+                       view.member);
       }
     }
   }
+  return std::nullopt;
+}
 
-  // Credit: what the member already uses plus this leg, within its limit and its collateral.
+// Credit: what the member already uses plus this leg, within its limit and its collateral; side
+// by side, so the buyer's leg is priced (CreditCheck) and checked before the seller's.
+Checked Book::credit_within_limits(pqxx::transaction_base& tx, const RegistrationPolicy& policy,
+                                   const Trade& trade) const {
   Checked passed;
   std::size_t side_index = 0;
   for (const auto& view : sides_of(trade)) {

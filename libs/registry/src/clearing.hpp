@@ -76,6 +76,27 @@ class Book {
   void apply(const Candidate& candidate, const Checked& checked);
 
  private:
+  // The checks, one per rule (or per pair of rules decided in one pass), each nullopt when it
+  // passes; check() runs them in order.
+  [[nodiscard]] std::optional<CheckFailure> members_active(const Trade& trade) const;
+  [[nodiscard]] std::optional<CheckFailure> venue_authorised(const Trade& trade) const;
+  [[nodiscard]] std::optional<CheckFailure> product_authorised(const Trade& trade, const Product& product) const;
+  [[nodiscard]] static std::optional<CheckFailure> product_trading(const Product& product);
+  [[nodiscard]] static std::optional<CheckFailure> series_listed(const Trade& trade, const Product& product,
+                                                                 BusinessDate today);
+  [[nodiscard]] static std::optional<CheckFailure> window_not_started(const Trade& trade, UtcTimestamp now);
+  [[nodiscard]] static std::optional<CheckFailure> window_within_horizon(const Trade& trade, const Product& product,
+                                                                         BusinessDate today);
+  // no_reference_price, price_outside_band
+  [[nodiscard]] std::optional<CheckFailure> price_within_band(const RegistrationPolicy& policy,
+                                                              const Candidate& candidate) const;
+  // position_limit_exceeded, concentration_limit_exceeded
+  [[nodiscard]] std::optional<CheckFailure> positions_within_limits(const RegistrationPolicy& policy,
+                                                                    const Candidate& candidate) const;
+  // credit_limit_exceeded, insufficient_collateral; passed: the credit each leg adds
+  [[nodiscard]] Checked credit_within_limits(pqxx::transaction_base& tx, const RegistrationPolicy& policy,
+                                             const Trade& trade) const;
+
   using MonthKey = std::pair<std::int64_t, std::string>;                 // product, month
   using PositionKey = std::tuple<std::int64_t, std::int64_t, std::string>;  // member, product, month
   struct Credit {
