@@ -112,14 +112,9 @@ constexpr std::string_view kJournalPostingColumns =
 enum JournalPostingColumn : int { line_number_column, posting_account_column, posting_member_column,
                                   account_kind_column, posting_currency_column, amount_column };
 
-template <class Id>
-std::optional<Id> optional_id(const pqxx::field& field) {
-  return field.is_null() ? std::nullopt : std::optional<Id>(Id(field.as<std::int64_t>()));
-}
+using db::optional_id;
 
-std::optional<std::string> optional_text(const pqxx::field& field) {
-  return field.is_null() ? std::nullopt : std::optional<std::string>(field.as<std::string>());
-}
+std::optional<std::string> optional_text(const pqxx::field& field) { return db::optional_of<std::string>(field); }
 
 }  // namespace
 

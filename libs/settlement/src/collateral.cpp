@@ -7,35 +7,47 @@
 
 #include <pqxx/result>
 
+#include "cch/db/row.hpp"
+
 #include <algorithm>
 #include <cassert>
 
 namespace cch::settlement {
 namespace {
 
+// A withdrawal row's select list, and the index of each column in it (withdrawal_from reads by these).
 constexpr std::string_view kWithdrawalColumns =
     "withdrawal_id, member_id, amount_minor, currency, status, "
     "(extract(epoch FROM requested_at) * 1000000)::bigint, requested_by, "
     "(extract(epoch FROM decided_at) * 1000000)::bigint, decided_by, decision_note, journal_id";
+enum WithdrawalColumn : int {
+  withdrawal_id_column,
+  member_column,
+  amount_column,
+  currency_column,
+  status_column,
+  requested_at_column,
+  requested_by_column,
+  decided_at_column,
+  decided_by_column,
+  decision_note_column,
+  journal_column,
+};
 
 Withdrawal withdrawal_from(const pqxx::row& row) {
-  Withdrawal withdrawal{
-      .withdrawal_id = row[0].as<std::int64_t>(),
-      .member = MemberId(row[1].as<std::int64_t>()),
-      .amount = Money{row[2].as<std::int64_t>(), Currency::parse(row[3].as<std::string>()).value()},
-      .status = row[4].as<std::string>(),
-      .requested_at = UtcTimestamp::from_unix_microseconds(row[5].as<std::int64_t>()).value(),
-      .requested_by = row[6].as<std::string>(),
-      .decided_at = std::nullopt,
-      .decided_by = std::nullopt,
-      .decision_note = std::nullopt,
-      .journal_id = std::nullopt,
+  return Withdrawal{
+      .withdrawal_id = row[withdrawal_id_column].as<std::int64_t>(),
+      .member = MemberId(row[member_column].as<std::int64_t>()),
+      .amount = Money{row[amount_column].as<std::int64_t>(),
+                      Currency::parse(row[currency_column].as<std::string>()).value()},
+      .status = row[status_column].as<std::string>(),
+      .requested_at = db::timestamp_of(row[requested_at_column]),
+      .requested_by = row[requested_by_column].as<std::string>(),
+      .decided_at = db::optional_timestamp_of(row[decided_at_column]),
+      .decided_by = db::optional_of<std::string>(row[decided_by_column]),
+      .decision_note = db::optional_of<std::string>(row[decision_note_column]),
+      .journal_id = db::optional_id<JournalId>(row[journal_column]),
   };
-  if (!row[7].is_null()) withdrawal.decided_at = UtcTimestamp::from_unix_microseconds(row[7].as<std::int64_t>()).value();
-  if (!row[8].is_null()) withdrawal.decided_by = row[8].as<std::string>();
-  if (!row[9].is_null()) withdrawal.decision_note = row[9].as<std::string>();
-  if (!row[10].is_null()) withdrawal.journal_id = JournalId(row[10].as<std::int64_t>());
-  return withdrawal;
 }
 
 bool valid_amount(const Money& amount) { return amount.amount_minor > 0 && amount.currency == Currency::usd(); }

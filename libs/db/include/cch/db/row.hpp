@@ -8,6 +8,8 @@
 #include <pqxx/field>
 
 #include <cstdint>
+#include <optional>
+#include <string>
 
 #include "cch/core/time.hpp"
 
@@ -17,6 +19,23 @@ namespace cch::db {
 // timestamptz column always does).
 inline UtcTimestamp timestamp_of(const pqxx::field& microseconds) {
   return UtcTimestamp::from_unix_microseconds(microseconds.as<std::int64_t>()).value();
+}
+
+// A nullable timestamp column (microseconds, as above): nullopt for NULL.
+inline std::optional<UtcTimestamp> optional_timestamp_of(const pqxx::field& microseconds) {
+  return microseconds.is_null() ? std::nullopt : std::optional<UtcTimestamp>(timestamp_of(microseconds));
+}
+
+// A nullable column: nullopt for NULL, else its value as T.
+template <class T>
+std::optional<T> optional_of(const pqxx::field& field) {
+  return field.is_null() ? std::nullopt : std::optional<T>(field.as<T>());
+}
+
+// A nullable id column as a typed id (core/ids.hpp). Precondition: a value is positive.
+template <class Id>
+std::optional<Id> optional_id(const pqxx::field& field) {
+  return field.is_null() ? std::nullopt : std::optional<Id>(Id(field.as<std::int64_t>()));
 }
 
 }  // namespace cch::db
