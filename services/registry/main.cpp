@@ -1,5 +1,5 @@
-// cch-registry: contract registration: members (issue 5 adds products, trade submission and
-// affirmation, pre-trade checks, novation, positions). Internal: reached through cch-api only.
+// cch-registry: contract registration: members, products, trade submission and affirmation,
+// venue batches, pre-trade checks, novation, positions. Internal: reached through cch-api only.
 // All logic lives in libs/registry.
 #include "cch/registry/routes.hpp"
 #include "cch/runtime/service.hpp"
