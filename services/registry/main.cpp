@@ -1,6 +1,6 @@
 // cch-registry: contract registration: members, products, trade submission and affirmation,
-// pre-trade checks, novation, positions. Internal: reached through cch-api only. The domain lives
-// in libs/registry, the routes in libs/registry_routes.
+// venue batches, pre-trade checks, novation, positions. Internal: reached through cch-api only.
+// The domain lives in libs/registry, the routes in libs/registry_routes.
 #include "cch/registry_routes/routes.hpp"
 #include "cch/runtime/service.hpp"
 

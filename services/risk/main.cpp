@@ -1,4 +1,4 @@
-// cch-risk: pricing and margining: curves, marks, initial margin, limits, margin calls.
+// cch-risk: pricing and margining (curves, marks, initial margin, limits, margin calls): not built
 // All logic lives in libs/; this file only names the service and its routes.
 #include "cch/runtime/service.hpp"
 

@@ -1,6 +1,5 @@
-// cch-settlement: cash movements: collateral deposits and withdrawals (daily settlement runs
-// arrive with their issue). Internal: reached through cch-api only. All logic lives in
-// libs/settlement.
+// cch-settlement: cash movements: collateral deposits and withdrawals (daily settlement runs are
+// not built yet). Internal: reached through cch-api only. All logic lives in libs/settlement.
 #include "cch/runtime/service.hpp"
 #include "cch/settlement/routes.hpp"
 

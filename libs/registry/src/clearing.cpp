@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <ranges>
 
+#include "cch/core/check.hpp"
 #include "cch/core/decimal.hpp"
 #include "cch/core/quantity.hpp"
 #include "cch/db/array.hpp"
@@ -406,7 +407,7 @@ FeeJournals plan_fees(pqxx::transaction_base& tx, std::span<Clearing> clearings,
     Trade& trade = *clearing.trade;
     const auto fee =
         notional(clearing.product->fee_per_gpu_hour, GpuHours{trade.gpu_hours}, Rounding::half_away_from_zero);
-    assert(fee && "fee bounded by the product's fee and the trade's size");
+    CCH_CHECK(fee.has_value(), "a clearing fee is bounded by the product's fee and the trade's size");
     trade.clearing_fee = fee ? *fee : Money::zero(usd);
     trade.fee_journal.reset();
     if (trade.clearing_fee->amount_minor == 0) continue;
@@ -521,7 +522,7 @@ void write_cleared(pqxx::transaction_base& tx, std::span<Clearing> clearings, Ut
   std::vector<std::string> event_actions, event_actors, payloads;
   for (auto& clearing : clearings) {
     Trade& trade = *clearing.trade;
-    assert(trade.clearing_fee && "plan_fees ran first");
+    CCH_CHECK(trade.clearing_fee.has_value(), "plan_fees ran first: a cleared trade records its fee");
     const auto journal =
         trade.fee_journal ? std::optional<std::string>(trade.fee_journal->to_string()) : std::nullopt;
     if (clearing.new_row) {
@@ -665,13 +666,17 @@ void apply_to_books(pqxx::transaction_base& tx, std::span<const Clearing> cleari
 
 void post_fees(pqxx::transaction_base& tx, FeeJournals journals) {
   if (journals.drafts.empty()) return;
-  assert(journals.prepared && "plan_fees prepared the drafts");
-  [[maybe_unused]] const auto posted = ledger::post_prepared(tx, std::move(*journals.prepared));
-  // Each journal's key names a trade novated only now, and its id was drawn for it. Were it
-  // otherwise, the trades' reference to the drawn id would fail at the commit (deferred key).
-  assert(std::ranges::all_of(std::views::iota(std::size_t{0}, posted.size()), [&](std::size_t d) {
-    return posted[d] && !posted[d]->replayed && posted[d]->journal_id == journals.drafts[d].journal_id;
-  }) && "a clearing-fee journal is posted fresh under the id drawn for it");
+  CCH_CHECK(journals.prepared.has_value(), "plan_fees prepared the drafts");
+  const auto posted = ledger::post_prepared(tx, std::move(*journals.prepared));
+  // Each journal's key names a trade novated only now, and its id was drawn for it: a fee the
+  // trades record must be the fee the ledger holds.
+  CCH_CHECK(posted.size() == journals.drafts.size() &&
+                std::ranges::all_of(std::views::iota(std::size_t{0}, posted.size()),
+                                    [&](std::size_t d) {
+                                      return posted[d] && !posted[d]->replayed &&
+                                             posted[d]->journal_id == journals.drafts[d].journal_id;
+                                    }),
+            "a clearing-fee journal is posted fresh under the id drawn for it");
 }
 
 void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimestamp now) {

@@ -1,6 +1,6 @@
 #pragma once
 // The life of a bilateral trade before and at clearing, as one pure transition function that the
-// registry's storage and routes (issue 5) apply inside their transaction.
+// registry applies inside the transaction that records the change (trades.hpp).
 //
 //   pending_affirmation --affirm by the counterparty, checks pass--> cleared (novated)
 //   pending_affirmation --reject by the counterparty-------------> rejected

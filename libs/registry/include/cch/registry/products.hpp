@@ -1,6 +1,6 @@
 #pragma once
-// Compute products and their standard delivery periods: the rules, without storage (the product
-// and series tables and routes arrive with the rest of issue 5).
+// Compute products and their standard delivery periods: the rules, without storage (the tables
+// and their statements are catalog.hpp's).
 //
 // A product says what is delivered: GPU model and form factor, the minimum interconnect, the
 // region, the node block (GPUs per node that must be delivered together), how it settles

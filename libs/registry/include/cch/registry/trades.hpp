@@ -32,8 +32,10 @@
 // Novation, in the same transaction as the checks: the trade becomes cleared, two legs are
 // written (the clearinghouse against the buyer and against the seller), both members' positions
 // per product and delivery month change by the window's GPU-hours in each month, the credit used
-// grows, each side's clearing fee is posted to the ledger (one journal, idempotency key
-// "clearing-fee:trade:<id>") and an outbox event "trade.cleared" is written for the risk service.
+// grows, the clearing fees are posted to the ledger and an outbox event "trade.cleared" is written
+// for the risk service. The trades novated together share one fee journal (a debit per member,
+// one credit to fee income; idempotency key "clearing-fee:novation:<id of the first trade>",
+// cause the first trade), and each trade records its own fee per side and that journal's id.
 //
 // Money and rounding: notional = price x GPU-hours, rounded half away from zero to the cent
 // (quantity.hpp); a side's clearing fee = fee per GPU-hour x GPU-hours, rounded the same way.
@@ -151,8 +153,8 @@ struct Trade {
   [[nodiscard]] bool has_party(MemberId member) const { return member == terms.buyer || member == terms.seller; }
 };
 
-// The credit a leg needs, behind one interface: until the margin service exists, a notional
-// rule (NotionalCreditCheck); the margin issue replaces it with the exact incremental margin.
+// The credit a leg needs, behind one interface. Today one implementation, a notional rule
+// (NotionalCreditCheck); the exact incremental initial margin is to take its place.
 class CreditCheck {
  public:
   virtual ~CreditCheck() = default;
