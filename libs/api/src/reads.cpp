@@ -418,7 +418,7 @@ http::Response principals(Api&, pqxx::transaction_base& tx, const http::Request&
   return http::json_response(200, page(std::move(items), next));
 }
 
-// ---- products, limits, trades and positions (issue 5) ----------------------------------------
+// ---- products, limits, trades and positions ------------------------------------------------
 
 std::optional<MemberId> viewer_of(const access::Principal& principal) {
   return principal.role == access::Role::member ? principal.member : std::nullopt;
