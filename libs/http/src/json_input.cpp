@@ -9,6 +9,7 @@ Response field_problem(std::string_view reason, std::string_view field, std::str
   const std::string title = reason == "unknown_field"        ? "Unknown field"
                             : reason == "field_not_settable" ? "Field may not be set"
                             : reason == "missing_field"      ? "Missing field"
+                            : reason == "invalid_text"       ? "Invalid text"
                             : reason == "amount_too_large"   ? "Amount too large"
                                                              : "Invalid field";
   Response response = problem(422, reason, title, std::string(field) + ": " + std::string(detail));
@@ -66,6 +67,13 @@ std::optional<std::string> BodyReader::text(std::string_view field, std::size_t 
   const auto& text = value->get_ref<const std::string&>();
   if (text.empty() || text.size() > max_length) {
     refuse(field, "must be 1 to " + std::to_string(max_length) + " bytes");
+    return std::nullopt;
+  }
+  if (has_control_character(text)) {
+    if (!failure_) {
+      failure_ = field_problem("invalid_text", field,
+                               "must not contain control characters (U+0000 to U+001F, U+007F)");
+    }
     return std::nullopt;
   }
   return text;

@@ -132,7 +132,10 @@ Router::Match Router::find(std::string_view method, const std::vector<std::strin
       return false;
     for (std::size_t i = 0; i < segments.size(); ++i) {
       const Segment& segment = route.segments[i];
-      if (segment.is_parameter ? segments[i].empty() : segment.text != segments[i])
+      // A parameter names an object: never empty, and text by the rule of every text a caller
+      // sends (has_control_character): a segment that breaks it matches no parameter.
+      if (segment.is_parameter ? segments[i].empty() || has_control_character(segments[i])
+                               : segment.text != segments[i])
         return false;
     }
     return true;
