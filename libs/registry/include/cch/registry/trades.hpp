@@ -78,8 +78,9 @@ namespace cch::registry {
 // net positions within position limits (at most kPositionLimitGpuHoursMax). Gross volumes
 // (bought, sold, open interest) grow with every cleared trade; int64 holds 1.2 x 10^10 of the
 // largest trades in one product and month. The fees of the trades novated together are one
-// ledger journal, within the ledger's bounds (ledger::kBalanceMinorMax) for any realistic fee;
-// a journal beyond them is refused by the ledger and fails the novation.
+// ledger journal, within the ledger's bounds (ledger::kBalanceMinorMax) for any realistic fee:
+// a fee income beyond 10,000,000,000,000.00 USD, or one journal's fees beyond it, would be
+// refused by the ledger, and novation does not yet turn that refusal into the trades' own.
 inline constexpr std::int64_t kTradeGpusMax = 1'000'000;
 inline constexpr std::int64_t kTradeWindowHoursMax = (kListingHorizonDaysMax + 1) * 24;
 inline constexpr std::size_t kTradeReferenceLengthMax = 64;
