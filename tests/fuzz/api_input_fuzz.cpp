@@ -6,7 +6,9 @@
 //   - nothing crashes, trips a sanitizer or throws;
 //   - every refusal of a body is a 4xx problem document with a reason (never a 5xx), and a 422
 //     names the field it refuses;
-//   - an accepted amount is positive and its decimal text parses back to the same money;
+//   - an accepted amount is positive, at most kAmountMinorMax, and its decimal text parses back
+//     to the same money; a refused one beyond the maximum is amount_too_large;
+//   - an accepted text holds no control character (U+0000..U+001F, U+007F): it is stored as sent;
 //   - parse_json_body refuses every object that names one key twice;
 //   - a parsed API key token prints back to exactly the text that was parsed;
 //   - a parsed forwarded principal is internally consistent (a member role has a member).
@@ -55,12 +57,15 @@ void fuzz_body(std::string body) {
     return;
   }
   const auto money = reader->positive_money("amount", "currency");
-  (void)reader->text("note", 500, /*required=*/false);
+  const auto note = reader->text("note", 500, /*required=*/false);
   if (reader->failed()) {
     check_refusal(reader->failure());
     return;
   }
   check(money.has_value() && money->amount_minor > 0, "an accepted amount is positive");
+  check(money->amount_minor <= cch::kAmountMinorMax, "an accepted amount is at most the largest amount");
+  check(!note || !cch::http::has_control_character(*note), "an accepted text holds no control character");
+  check(!note || *note == reader->json()["note"].get<std::string>(), "an accepted text is exactly what was sent");
   const auto again = cch::parse_money(cch::format_amount(*money), money->currency);
   check(again.has_value() && *again == *money, "an accepted amount prints and parses back unchanged");
 }

@@ -8,7 +8,7 @@
 //   - a target that parse_target accepts (what the server hands to the router) is answered
 //     200, 404 or 405, nothing else; a raw path that parse_target refused may also get 400;
 //   - 200 comes from the handler of the pattern dispatch names in Request::route, with one
-//     non-empty path parameter per {name} in that pattern;
+//     non-empty path parameter per {name} in that pattern, none holding a control character;
 //   - 404 is labelled "unmatched"; 405 carries a non-empty Allow header and a pattern label;
 //   - route_name(method, path) labels the request as dispatch did.
 
@@ -56,8 +56,10 @@ const cch::http::Router& router() {
       table.add(spec.method, pattern, [pattern](const cch::http::Request& request) {
         check(request.route == pattern, "the handler called is the one of the route dispatch names");
         check(request.path_params.size() == parameter_count(pattern), "one path parameter per {name}");
-        for (const auto& [name, value] : request.path_params)
+        for (const auto& [name, value] : request.path_params) {
           check(!name.empty() && !value.empty(), "path parameters are named and non-empty");
+          check(!cch::http::has_control_character(value), "no path parameter holds a control character");
+        }
         return cch::http::text_response(200, pattern);
       });
     }

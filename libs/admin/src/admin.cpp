@@ -52,6 +52,7 @@ int command_config_check(const config::Config& config) {
       case config::Kind::boolean: value = config.boolean(spec.key) ? "true" : "false"; break;
       case config::Kind::string:
       case config::Kind::choice: value = config.text(spec.key); break;
+      case config::Kind::money: value = format_amount(config.money(spec.key)); break;
     }
     if (spec.key == "database.url") {
       value = db::redact_url(value);

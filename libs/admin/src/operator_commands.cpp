@@ -87,8 +87,8 @@ int collateral_deposit(const config::Config& config, const DepositOptions& optio
         config, [&](pqxx::transaction_base& tx) -> std::optional<Result<settlement::DepositRecorded, settlement::CollateralRefusal>> {
           const auto member = registry::find_member_by_code(tx, options.member_code);
           if (!member) return std::nullopt;
-          return settlement::record_deposit(
-              tx, {member->member_id, *amount, options.reference, *business_date, std::nullopt});
+          return settlement::record_deposit(tx, {member->member_id, *amount, options.reference, *business_date,
+                                                 std::nullopt, config.money("settlement.collateral_movement_max")});
         });
     if (!result) {
       return error_line("no member with code " + options.member_code, kExitFound);

@@ -104,6 +104,8 @@ class QueryReader {
   QueryReader(const http::Request& request, std::initializer_list<std::string_view> accepted);
   // limit: default 100, 1..1000 (400 invalid_parameter outside).
   std::size_t limit();
+  // A text parameter of 1..200 bytes; one with a control character (http::has_control_character)
+  // is refused 400 invalid_text, as a body's text is (422 there).
   std::optional<std::string> text(std::string_view name);
   // "cursor" as the id it carries (lists keyed by a positive id); refused if it is not one.
   std::optional<std::int64_t> id_cursor();

@@ -663,6 +663,13 @@ std::optional<std::string> QueryReader::text(std::string_view name) {
     refuse(name, "must be 1 to 200 characters");
     return std::nullopt;
   }
+  if (http::has_control_character(*value)) {
+    if (!failure_) {
+      failure_ = http::problem(400, "invalid_text", "Invalid query parameter",
+                               std::string(name) + ": must not contain control characters (U+0000 to U+001F, U+007F)");
+    }
+    return std::nullopt;
+  }
   return std::string(*value);
 }
 

@@ -816,5 +816,158 @@ TEST_F(ApiBehaviour, ATradeIsListedSubmittedAffirmedAndNovatedThroughTheApi) {
   EXPECT_EQ(counted("checked_first"), "1");
 }
 
+
+// The books as the ledger holds them, in one line: journals, postings, withdrawals and every
+// balance that is not zero (a refused deposit may leave the member's collateral account opened,
+// empty, as any refusal after the look-up of the account does).
+std::string books_of(ApiHarness& harness) {
+  return db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {}, [&](pqxx::transaction_base& tx) {
+    const auto row = tx.exec(
+        "SELECT (SELECT count(*) FROM ledger.journal), (SELECT count(*) FROM ledger.posting), "
+        "(SELECT count(*) FROM cch.collateral_withdrawal), "
+        "(SELECT coalesce(string_agg(account_id || ':' || balance_minor, ',' ORDER BY account_id), '') "
+        " FROM ledger.account_balance WHERE balance_minor <> 0)")[0];
+    return row[0].as<std::string>() + "/" + row[1].as<std::string>() + "/" + row[2].as<std::string>() + "/" +
+           row[3].as<std::string>();
+  });
+}
+
+TEST_F(ApiBehaviour, AnAmountBeyondTheLargestCollateralMovementIsRefusedAndChangesNothing) {
+  deposit(harness.member_a, "500.00", "wire-before");
+  const std::string before = books_of(harness);
+  const std::string deposits = "/v1/members/" + harness.member_a.to_string() + "/collateral-deposits";
+  int reference = 0;
+  // INT64_MAX cents, beyond int64, the tester's accepted 9 * 10^16 USD, and one cent over the
+  // default settlement.collateral_movement_max of 1,000,000,000.00 USD.
+  for (const std::string amount : {"92233720368547758.07", "92233720368547758.08", "90000000000000000.00",
+                                   "1000000000.01"}) {
+    const auto response = harness.post(harness.operator_caller, deposits,
+                                       R"({"amount":")" + amount + R"(","currency":"USD","bank_reference":"huge-)" +
+                                           std::to_string(++reference) + "\"}");
+    EXPECT_EQ(response.status, 422u) << amount << ": " << response.body;
+    EXPECT_EQ(reason_of(response), "amount_too_large") << amount;
+  }
+  const auto withdrawal = harness.post(harness.member_a_caller,
+                                       "/v1/members/" + harness.member_a.to_string() + "/collateral-withdrawals",
+                                       R"({"amount":"92233720368547758.07","currency":"USD"})");
+  EXPECT_EQ(withdrawal.status, 422u) << withdrawal.body;
+  EXPECT_EQ(reason_of(withdrawal), "amount_too_large");
+  EXPECT_EQ(books_of(harness), before);
+  // The maximum itself is an ordinary deposit.
+  deposit(harness.member_a, "1000000000.00", "wire-at-the-maximum");
+}
+
+TEST(ApiLimits, DepositsThatWouldTakeTheHouseBankBeyondTheLargestBalanceAreRefusedNot500) {
+  // The largest single movement raised to the largest amount (10^13 USD), so that two deposits
+  // reach the settlement bank's bound.
+  ApiHarness harness(ApiHarness::test_options(), std::chrono::milliseconds(10'000), [](std::string_view name) {
+    return name == "CCH_SETTLEMENT_COLLATERAL_MOVEMENT_MAX" ? std::optional<std::string>("10000000000000.00")
+                                                           : std::nullopt;
+  });
+  const auto deposit = [&](MemberId member, const std::string& amount, const std::string& reference) {
+    return harness.post(harness.operator_caller, "/v1/members/" + member.to_string() + "/collateral-deposits",
+                        R"({"amount":")" + amount + R"(","currency":"USD","bank_reference":")" + reference + "\"}");
+  };
+  const auto first = deposit(harness.member_a, "10000000000000.00", "big-1");
+  ASSERT_EQ(first.status, 201u) << first.body;
+  const std::string before = books_of(harness);
+  for (const auto& [amount, reference] : {std::pair{"10000000000000.00", "big-2"}, std::pair{"0.01", "big-3"},
+                                          std::pair{"5000000000000.00", "big-4"}}) {
+    const auto refused = deposit(harness.member_b, amount, reference);
+    EXPECT_EQ(refused.status, 422u) << amount << ": " << refused.body;
+    EXPECT_EQ(reason_of(refused), "balance_limit_exceeded") << amount;
+  }
+  EXPECT_EQ(books_of(harness), before);
+  const auto house = count(harness, "SELECT b.balance_minor FROM ledger.account a JOIN ledger.account_balance b "
+                                    "USING (account_id) WHERE a.kind = 'settlement_bank'");
+  EXPECT_EQ(house, 1'000'000'000'000'000);
+
+  // Money paid out makes room again.
+  const auto requested = harness.post(harness.member_a_caller,
+                                      "/v1/members/" + harness.member_a.to_string() + "/collateral-withdrawals",
+                                      R"({"amount":"1.00","currency":"USD"})");
+  ASSERT_EQ(requested.status, 201u) << requested.body;
+  const auto paid = harness.post(harness.operator_caller,
+                                 "/v1/collateral-withdrawals/" + json_of(requested)["withdrawal_id"].get<std::string>() +
+                                     "/approve",
+                                 "{}");
+  ASSERT_EQ(paid.status, 200u) << paid.body;
+  EXPECT_EQ(deposit(harness.member_b, "1.00", "big-5").status, 201u);
+}
+
+TEST_F(ApiBehaviour, TextWithAControlCharacterIsRefusedAsInvalidTextAndNothingIsStored) {
+  const auto refused_as_invalid_text = [](const http::Response& response, const std::string& field) {
+    EXPECT_EQ(response.status, 422u) << response.body;
+    EXPECT_EQ(reason_of(response), "invalid_text") << response.body;
+    EXPECT_EQ(nlohmann::json::parse(response.body, nullptr, false).value("field", ""), field) << response.body;
+  };
+  // A member's legal name: cut at the NUL it would have been stored as "Evil Corp".
+  refused_as_invalid_text(harness.post(harness.operator_caller, "/v1/members",
+                                       R"json({"code":"evil-corp","legal_name":"Evil Corp\u0000 (sanctioned)"})json"),
+                          "legal_name");
+  refused_as_invalid_text(harness.post(harness.operator_caller, "/v1/members",
+                                       R"json({"code":"evil-corp","legal_name":"Evil Corp\n(sanctioned)"})json"),
+                          "legal_name");
+  EXPECT_EQ(count(harness, "SELECT count(*) FROM cch.member WHERE code = 'evil-corp'"), 0);
+
+  // A deposit's bank reference: it once answered 500 (a malformed array literal).
+  const std::string before = books_of(harness);
+  refused_as_invalid_text(harness.post(harness.operator_caller,
+                                       "/v1/members/" + harness.member_a.to_string() + "/collateral-deposits",
+                                       R"({"amount":"10.00","currency":"USD","bank_reference":"X\u0000Y"})"),
+                          "bank_reference");
+  EXPECT_EQ(books_of(harness), before);
+
+  // A rejection's note: the withdrawal stays requested, with no note.
+  deposit(harness.member_a, "100.00", "wire-for-notes");
+  const auto requested = harness.post(harness.member_a_caller,
+                                      "/v1/members/" + harness.member_a.to_string() + "/collateral-withdrawals",
+                                      R"({"amount":"10.00","currency":"USD"})");
+  ASSERT_EQ(requested.status, 201u) << requested.body;
+  const std::string withdrawal = "/v1/collateral-withdrawals/" + json_of(requested)["withdrawal_id"].get<std::string>();
+  refused_as_invalid_text(harness.post(harness.operator_caller, withdrawal + "/reject",
+                                       R"({"note":"duplicate\u0000 of wire 7"})"),
+                          "note");
+  const auto unchanged = json_of(harness.call(harness.operator_caller, "GET", withdrawal));
+  EXPECT_EQ(unchanged["status"], "requested");
+  EXPECT_TRUE(unchanged["decision_note"].is_null());
+
+  // A trade's cancel reason: the trade stays pending with its one event.
+  const std::string a = harness.member_a.to_string();
+  const auto product = harness.post(
+      harness.operator_caller, "/v1/products",
+      R"({"code":"h100-text","gpu_model":"H100","form_factor":"sxm","min_interconnect":"infiniband-400g",)"
+      R"("region":"us-east","node_block_gpus":8,"settlement":"physical","tick_size":"0.0050",)"
+      R"("listing_horizon_days":365,"position_limit_gpu_hours":5000000,"clearing_fee_per_gpu_hour":"0.0025"})");
+  ASSERT_EQ(product.status, 201u) << product.body;
+  const auto month = registry::next_period(registry::next_period(
+      registry::period_containing(registry::PeriodKind::month, BusinessDate::containing(UtcTimestamp::now()))));
+  const auto submitted = harness.post(
+      harness.member_a_caller, "/v1/trades",
+      R"({"product_id":")" + json_of(product)["product_id"].get<std::string>() + R"(","buyer_member_id":")" + a +
+          R"(","seller_member_id":")" + harness.member_b.to_string() + R"(","delivery_start":")" +
+          month.start().format() + R"(","delivery_end":")" + month.end().format() +
+          R"(","gpus":8,"price":"2.1450","reference":"T-1"})");
+  ASSERT_EQ(submitted.status, 201u) << submitted.body;
+  const std::string trade = "/v1/trades/" + json_of(submitted)["trade_id"].get<std::string>();
+  refused_as_invalid_text(harness.post(harness.member_a_caller, trade + "/cancel", R"({"reason":"fat\u0000 finger"})"),
+                          "reason");
+  const auto pending = json_of(harness.call(harness.member_a_caller, "GET", trade));
+  EXPECT_EQ(pending["state"], "pending_affirmation");
+  EXPECT_EQ(pending["events"].size(), 1u);
+  // Without the NUL the same reason is stored exactly as sent.
+  ASSERT_EQ(harness.post(harness.member_a_caller, trade + "/cancel", R"json({"reason":"fat finger (sanctioned)"})json").status,
+            200u);
+  const auto cancelled = json_of(harness.call(harness.member_a_caller, "GET", trade));
+  ASSERT_EQ(cancelled["events"].size(), 2u);
+  EXPECT_EQ(cancelled["events"][1]["reason"], "fat finger (sanctioned)");
+
+  // Query and path parameters follow the same rule.
+  const auto query = harness.call(harness.auditor_caller, "GET", "/v1/audit/requests?principal=ops%00x");
+  EXPECT_EQ(query.status, 400u) << query.body;
+  EXPECT_EQ(reason_of(query), "invalid_text");
+  EXPECT_EQ(harness.call(harness.operator_caller, "GET", "/v1/members/1%00").status, 404u);
+}
+
 }  // namespace
 }  // namespace cch::api::testing

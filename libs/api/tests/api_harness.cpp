@@ -15,8 +15,10 @@
 namespace cch::api::testing {
 namespace {
 
-config::Config default_config() {
-  auto loaded = config::Config::load(std::nullopt, [](std::string_view) { return std::optional<std::string>(); });
+config::Config default_config(const config::Environment& environment) {
+  auto loaded = config::Config::load(std::nullopt, environment ? environment : [](std::string_view) {
+    return std::optional<std::string>();
+  });
   if (!loaded) throw std::runtime_error(loaded.error().message);
   return std::move(loaded.value());
 }
@@ -46,8 +48,9 @@ static db::PoolOptions writer_pool(const std::string& url, std::chrono::millisec
   return pool_options;
 }
 
-ApiHarness::ApiHarness(ApiOptions options, std::chrono::milliseconds api_pool_acquire_timeout)
-    : config(default_config()),
+ApiHarness::ApiHarness(ApiOptions options, std::chrono::milliseconds api_pool_acquire_timeout,
+                       const config::Environment& environment)
+    : config(default_config(environment)),
       api_pool(std::make_unique<db::ConnectionPool>(writer_pool(fixture.writer_url, api_pool_acquire_timeout))),
       context{config, *api_pool, metrics, db::RetryPolicy{}, {}, {}},
       services_pool(std::make_unique<db::ConnectionPool>(

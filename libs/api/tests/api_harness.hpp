@@ -31,8 +31,10 @@ struct Caller {
 
 class ApiHarness {
  public:
+  // `environment` overrides settings as CCH_* variables would (none by default).
   explicit ApiHarness(ApiOptions options = test_options(),
-                      std::chrono::milliseconds api_pool_acquire_timeout = std::chrono::milliseconds(10'000));
+                      std::chrono::milliseconds api_pool_acquire_timeout = std::chrono::milliseconds(10'000),
+                      const config::Environment& environment = {});
 
   static ApiOptions test_options();
 

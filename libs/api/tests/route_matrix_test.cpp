@@ -114,7 +114,7 @@ class RouteMatrix : public ::testing::Test {
         *harness.fixture.pool, db::Isolation::read_committed, {}, [&](pqxx::transaction_base& tx) {
           const auto made = settlement::request_withdrawal(
               tx, {harness.member_a, Money{100, Currency::usd()}, "setup", harness.unique("setup-key"),
-                   RequestId::generate()});
+                   RequestId::generate(), harness.config.money("settlement.collateral_movement_max")});
           return made.value().withdrawal_id;
         }));
   }

@@ -27,6 +27,9 @@ std::string describe_allowed(const SettingSpec& spec) {
     case Kind::string: return "text";
     case Kind::boolean: return "true or false";
     case Kind::integer: return "an integer from " + std::to_string(spec.minimum) + " to " + std::to_string(spec.maximum);
+    case Kind::money:
+      return "an amount of USD from " + format_amount(Money{spec.minimum, Currency::usd()}) + " to " +
+             format_amount(Money{spec.maximum, Currency::usd()});
     case Kind::choice: {
       std::string out = "one of";
       for (std::size_t i = 0; i < spec.choices.size(); ++i) {
@@ -80,6 +83,15 @@ std::optional<std::string> assign_text(const SettingSpec& spec, std::string_view
       }
       out_text = std::string(text);
       return std::nullopt;
+    case Kind::money: {
+      const auto amount = parse_money(text, Currency::usd());
+      if (!amount || amount->amount_minor < spec.minimum || amount->amount_minor > spec.maximum) {
+        return refuse();
+      }
+      out_integer = amount->amount_minor;
+      out_text = std::string(text);
+      return std::nullopt;
+    }
   }
   return refuse();
 }
@@ -219,6 +231,7 @@ const Config::Value& Config::find(std::string_view key, [[maybe_unused]] Kind ki
 const std::string& Config::text(std::string_view key) const { return find(key, Kind::string).text; }
 std::int64_t Config::integer(std::string_view key) const { return find(key, Kind::integer).integer; }
 bool Config::boolean(std::string_view key) const { return find(key, Kind::boolean).boolean; }
+Money Config::money(std::string_view key) const { return Money{find(key, Kind::money).integer, Currency::usd()}; }
 
 std::string_view Config::origin(std::string_view key) const {
   const auto it = values_.find(key);

@@ -19,6 +19,19 @@ SettingSpec integer_setting(std::string key, std::int64_t default_value, std::in
   return spec;
 }
 
+// An amount of USD, bounds in cents. The default is decimal text ("1000000000.00").
+SettingSpec money_setting(std::string key, std::string default_value, std::int64_t minimum_minor,
+                          std::int64_t maximum_minor, std::string description) {
+  SettingSpec spec;
+  spec.key = std::move(key);
+  spec.kind = Kind::money;
+  spec.default_value = std::move(default_value);
+  spec.minimum = minimum_minor;
+  spec.maximum = maximum_minor;
+  spec.description = std::move(description);
+  return spec;
+}
+
 SettingSpec string_setting(std::string key, std::string default_value, std::string description) {
   SettingSpec spec;
   spec.key = std::move(key);
@@ -170,6 +183,9 @@ std::vector<SettingSpec> build_settings() {
   list.push_back(integer_setting("registry.notional_margin_rate_bp", 1500, 1, 10000,
                                  "Credit check until the margin service exists: each cleared leg uses this share "
                                  "of its notional, in basis points, of the member's credit limit and collateral."));
+  list.push_back(money_setting("settlement.collateral_movement_max", "1000000000.00", 1, kAmountMinorMax,
+                               "Largest single collateral deposit or withdrawal; a larger one is refused 422 "
+                               "amount_too_large. At most the largest amount cch holds in an account."));
   list.push_back(string_setting("internal.ca_file", "",
                                 "PEM CA of internal services' certificates (when a service sets tls = true)."));
   list.push_back(string_setting("internal.client_certificate_file", "",

@@ -93,6 +93,30 @@ TEST(Config, WrongTypeOutOfRangeAndBadChoiceAreRefusedWithTheKey) {
   }
 }
 
+TEST(Config, AnAmountSettingIsExactDecimalTextWithinItsRange) {
+  const std::string key = "settlement.collateral_movement_max";
+  const auto defaults = cch::config::Config::load_text("", "empty", kNoEnvironment);
+  ASSERT_TRUE(defaults);
+  EXPECT_EQ(defaults->money(key), (cch::Money{100'000'000'000, cch::Currency::usd()}));  // 1,000,000,000.00 USD
+  const auto from_file =
+      cch::config::Config::load_text("[settlement]\ncollateral_movement_max = \"2500000.5\"\n", "f.toml", kNoEnvironment);
+  ASSERT_TRUE(from_file) << from_file.error().message;
+  EXPECT_EQ(from_file->money(key).amount_minor, 250'000'050);
+  const auto from_environment = cch::config::Config::load_text(
+      "", "empty", environment_of({{"CCH_SETTLEMENT_COLLATERAL_MOVEMENT_MAX", "10000000000000.00"}}));
+  ASSERT_TRUE(from_environment) << from_environment.error().message;
+  EXPECT_EQ(from_environment->money(key).amount_minor, cch::kAmountMinorMax);
+  for (const std::string value : {"\"0.00\"", "\"10000000000000.01\"", "\"92233720368547758.07\"", "\"1.005\"",
+                                  "\"1e9\"", "\"-5.00\"", "\"\"", "1000"}) {
+    const auto refused =
+        cch::config::Config::load_text("[settlement]\ncollateral_movement_max = " + value + "\n", "f.toml", kNoEnvironment);
+    ASSERT_FALSE(refused) << value;
+    EXPECT_NE(refused.error().message.find(key + " must be an amount of USD from 0.01 to 10000000000000.00"),
+              std::string::npos)
+        << refused.error().message;
+  }
+}
+
 TEST(Config, MalformedEnvironmentValueNamesTheVariable) {
   const auto config = cch::config::Config::load_text("", "none", environment_of({{"CCH_HTTP_BODY_LIMIT_BYTES", "1k"}}));
   ASSERT_FALSE(config);

@@ -1,9 +1,15 @@
 #include "cch/db/array.hpp"
 
+#include <cassert>
+
 namespace cch::db {
 namespace {
 
 void append_quoted(std::string& out, std::string_view text) {
+  // PostgreSQL text cannot hold NUL, and libpq sends a parameter only up to its first NUL: the
+  // literal would arrive cut short (malformed, or another value). Text with a NUL is refused
+  // where it enters (http::BodyReader::text); reaching here it is a bug.
+  assert(text.find('\0') == std::string_view::npos && "db array literal: a text element holds a NUL character");
   out.push_back('"');
   for (const char c : text) {
     if (c == '"' || c == '\\') {

@@ -34,3 +34,14 @@ TEST(ArrayLiteral, RoundTripsHostileTextThroughPostgresql) {
     }
   }
 }
+
+TEST(ArrayLiteral, ATextHoldingANulCharacterIsAProgrammerError) {
+  // PostgreSQL text cannot hold U+0000 and libpq would cut the parameter there, leaving a malformed
+  // literal or a shortened value: the edge refuses such text (http::BodyReader::text), and a caller
+  // that hands one to the array builders anyway is stopped here, not in the database.
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const std::string texts[] = {"plain", std::string("X\0Y", 3)};
+  EXPECT_DEBUG_DEATH((void)cch::db::text_array(texts), "NUL");
+  const std::optional<std::string> nullable[] = {std::nullopt, std::string("\0", 1)};
+  EXPECT_DEBUG_DEATH((void)cch::db::nullable_text_array(nullable), "NUL");
+}

@@ -1,7 +1,7 @@
 #include "cch/http/json_input.hpp"
 
+#include <cassert>
 #include <charconv>
-
 
 namespace cch::http {
 
@@ -9,6 +9,8 @@ Response field_problem(std::string_view reason, std::string_view field, std::str
   const std::string title = reason == "unknown_field"        ? "Unknown field"
                             : reason == "field_not_settable" ? "Field may not be set"
                             : reason == "missing_field"      ? "Missing field"
+                            : reason == "invalid_text"       ? "Invalid text"
+                            : reason == "amount_too_large"   ? "Amount too large"
                                                              : "Invalid field";
   Response response = problem(422, reason, title, std::string(field) + ": " + std::string(detail));
   auto body = nlohmann::json::parse(response.body, nullptr, false);
@@ -65,6 +67,13 @@ std::optional<std::string> BodyReader::text(std::string_view field, std::size_t 
   const auto& text = value->get_ref<const std::string&>();
   if (text.empty() || text.size() > max_length) {
     refuse(field, "must be 1 to " + std::to_string(max_length) + " bytes");
+    return std::nullopt;
+  }
+  if (has_control_character(text)) {
+    if (!failure_) {
+      failure_ = field_problem("invalid_text", field,
+                               "must not contain control characters (U+0000 to U+001F, U+007F)");
+    }
     return std::nullopt;
   }
   return text;
@@ -129,7 +138,9 @@ std::optional<std::string> BodyReader::decimal_text(std::string_view field, bool
   return value->get<std::string>();
 }
 
-std::optional<Money> BodyReader::positive_money(std::string_view amount_field, std::string_view currency_field) {
+std::optional<Money> BodyReader::positive_money(std::string_view amount_field, std::string_view currency_field,
+                                                std::int64_t amount_minor_max) {
+  assert(amount_minor_max > 0 && amount_minor_max <= kAmountMinorMax && "positive_money: maximum outside 1..10^15");
   const auto amount_text = decimal_text(amount_field);
   const auto currency_text = text(currency_field, 3);
   if (!amount_text || !currency_text) return std::nullopt;
@@ -139,6 +150,15 @@ std::optional<Money> BodyReader::positive_money(std::string_view amount_field, s
     return std::nullopt;
   }
   const auto amount = parse_money(*amount_text, *currency);
+  const bool beyond_int64 = !amount && amount.error() == DecimalError::out_of_range && amount_text->front() != '-';
+  if (beyond_int64 || (amount && amount->amount_minor > amount_minor_max)) {
+    if (!failure_) {
+      failure_ = field_problem("amount_too_large", amount_field,
+                               "must be at most " + format_amount(Money{amount_minor_max, *currency}) + " " +
+                                   std::string(currency->code()));
+    }
+    return std::nullopt;
+  }
   if (!amount || amount->amount_minor <= 0) {
     refuse(amount_field, "must be a positive decimal with at most " + std::to_string(currency->minor_digits()) +
                              " decimals, e.g. \"1000.00\"");

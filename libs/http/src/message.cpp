@@ -124,6 +124,13 @@ bool is_safe_header_value(std::string_view value) noexcept {
   return std::none_of(value.begin(), value.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; });
 }
 
+bool has_control_character(std::string_view text) noexcept {
+  return std::any_of(text.begin(), text.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte < 0x20 || byte == 0x7f;
+  });
+}
+
 bool equals_ignoring_case(std::string_view left, std::string_view right) noexcept {
   if (left.size() != right.size())
     return false;

@@ -127,12 +127,18 @@ void Router::add(std::string_view method, std::string pattern, Handler handler) 
 }
 
 Router::Match Router::find(std::string_view method, const std::vector<std::string>& segments) const {
-  const auto matches = [&segments](const Route& route) {
+  // A parameter names an object: never empty, and text by the rule of every text a caller sends
+  // (has_control_character). A segment that breaks either matches no parameter.
+  std::vector<bool> names_object(segments.size());
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    names_object[i] = !segments[i].empty() && !has_control_character(segments[i]);
+  }
+  const auto matches = [&segments, &names_object](const Route& route) {
     if (route.segments.size() != segments.size())
       return false;
     for (std::size_t i = 0; i < segments.size(); ++i) {
       const Segment& segment = route.segments[i];
-      if (segment.is_parameter ? segments[i].empty() : segment.text != segments[i])
+      if (segment.is_parameter ? !names_object[i] : segment.text != segments[i])
         return false;
     }
     return true;

@@ -69,6 +69,24 @@ TEST(Router, UnknownPathIs404NotFound) {
   }
 }
 
+TEST(Router, APathParameterHoldingAControlCharacterNamesNothing) {
+  const Router router = accounts_router();
+  for (const char* target : {"/v1/members/m%001/accounts", "/v1/members/%00/accounts", "/v1/members/m1%0A/accounts",
+                             "/v1/members/m%091/accounts", "/v1/members/m%7F1/accounts", "/v1/members/m1/accounts/a%1F"}) {
+    Request request = request_for("GET", target);
+    const Response response = router.dispatch(request);
+    EXPECT_EQ(response.status, 404U) << target;
+    EXPECT_EQ(reason_of(response), "not_found") << target;
+    EXPECT_EQ(request.route, "unmatched") << target;
+    EXPECT_TRUE(request.path_params.empty()) << target;
+    EXPECT_EQ(router.route_name("GET", request.path), "unmatched") << target;
+  }
+  // A space or a non-ASCII character is text like any other.
+  Request spaced = request_for("GET", "/v1/members/m%20%C3%A9/accounts");
+  EXPECT_EQ(router.dispatch(spaced).status, 200U);
+  EXPECT_EQ(spaced.path_param("member_id"), "m \xc3\xa9");
+}
+
 TEST(Router, KnownPathWithOtherMethodIs405WithAllow) {
   const Router router = accounts_router();
   Request request = request_for("DELETE", "/v1/members/m1/accounts");

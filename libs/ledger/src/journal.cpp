@@ -108,6 +108,7 @@ std::string_view to_string(PostRefusal refusal) {
     case PostRefusal::too_few_postings: return "too_few_postings";
     case PostRefusal::too_many_postings: return "too_many_postings";
     case PostRefusal::zero_amount: return "zero_amount";
+    case PostRefusal::amount_too_large: return "amount_too_large";
     case PostRefusal::unbalanced: return "unbalanced";
     case PostRefusal::reversal_inconsistent: return "reversal_inconsistent";
     case PostRefusal::unknown_account: return "unknown_account";
@@ -115,6 +116,7 @@ std::string_view to_string(PostRefusal refusal) {
     case PostRefusal::reversal_target_missing: return "reversal_target_missing";
     case PostRefusal::reversal_not_exact: return "reversal_not_exact";
     case PostRefusal::already_reversed: return "already_reversed";
+    case PostRefusal::balance_limit_exceeded: return "balance_limit_exceeded";
     case PostRefusal::idempotency_key_reused: return "idempotency_key_reused";
     case PostRefusal::batch_too_large: return "batch_too_large";
   }
@@ -137,11 +139,17 @@ std::optional<PostRefusal> check_draft(const JournalDraft& draft) {
   if (draft.postings.size() > kPostingsPerJournalMax) {
     return PostRefusal::too_many_postings;
   }
-  // Sums per currency in 128 bits: no overflow for up to kPostingsPerJournalMax int64 amounts.
-  std::map<std::string, Int128, std::less<>> sums;
   for (const PostingLine& line : draft.postings) {
     if (line.amount.amount_minor == 0) {
       return PostRefusal::zero_amount;
+    }
+  }
+  // Sums per currency in 128 bits (each amount is bounded first, but they would not overflow for
+  // up to kPostingsPerJournalMax int64 amounts either).
+  std::map<std::string, Int128, std::less<>> sums;
+  for (const PostingLine& line : draft.postings) {
+    if (line.amount.amount_minor > kAmountMinorMax || line.amount.amount_minor < -kAmountMinorMax) {
+      return PostRefusal::amount_too_large;
     }
     sums[std::string(line.amount.currency.code())] += line.amount.amount_minor;
   }

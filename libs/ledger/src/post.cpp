@@ -52,9 +52,14 @@ PostResult replay_or_refuse(const ExistingJournal& existing, const Sha256Digest&
   return fail(PostRefusal::idempotency_key_reused);
 }
 
-// Refuses candidates whose accounts are unknown or of another currency.
-void check_accounts(pqxx::transaction_base& tx, std::vector<Candidate>& candidates,
-                    std::vector<std::optional<PostResult>>& results) {
+// What the checks need of an account a candidate posts to: its currency and its balance now.
+struct AccountState {
+  std::string currency;
+  std::int64_t balance_minor = 0;
+};
+using AccountStates = std::unordered_map<std::int64_t, AccountState>;
+
+AccountStates load_accounts(pqxx::transaction_base& tx, const std::vector<Candidate>& candidates) {
   std::vector<std::int64_t> ids;
   for (const Candidate& candidate : candidates) {
     for (const StoredPosting& posting : candidate.stored.postings) {
@@ -63,25 +68,57 @@ void check_accounts(pqxx::transaction_base& tx, std::vector<Candidate>& candidat
   }
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-  std::unordered_map<std::int64_t, std::string> currency_of;
+  AccountStates accounts;
   if (!ids.empty()) {
-    for (const auto& row :
-         db::exec_cached(tx, "SELECT account_id, currency FROM ledger.account WHERE account_id = ANY($1::bigint[])",
-                         db::integer_array(ids))) {
-      currency_of.emplace(row[0].as<std::int64_t>(), row[1].as<std::string>());
+    for (const auto& row : db::exec_cached(tx,
+             "SELECT a.account_id, a.currency, b.balance_minor FROM ledger.account a "
+             "JOIN ledger.account_balance b USING (account_id) WHERE a.account_id = ANY($1::bigint[])",
+             db::integer_array(ids))) {
+      accounts.emplace(row[0].as<std::int64_t>(), AccountState{row[1].as<std::string>(), row[2].as<std::int64_t>()});
     }
   }
+  return accounts;
+}
+
+// Refuses candidates whose accounts are unknown or of another currency.
+void check_accounts(const AccountStates& accounts, std::vector<Candidate>& candidates,
+                    std::vector<std::optional<PostResult>>& results) {
   std::erase_if(candidates, [&](const Candidate& candidate) {
     for (const StoredPosting& posting : candidate.stored.postings) {
-      const auto it = currency_of.find(posting.account_id);
-      if (it == currency_of.end()) {
+      const auto it = accounts.find(posting.account_id);
+      if (it == accounts.end()) {
         results[candidate.index] = fail(PostRefusal::unknown_account);
         return true;
       }
-      if (it->second != posting.currency) {
+      if (it->second.currency != posting.currency) {
         results[candidate.index] = fail(PostRefusal::currency_mismatch);
         return true;
       }
+    }
+    return false;
+  });
+}
+
+// Refuses candidates that would take an account's balance beyond kBalanceMinorMax, in batch
+// order: each is checked against the balances the candidates before it leave. The balances are
+// those committed when they were read; the database checks the bound again at commit
+// (migration 0015), for what concurrent posters add meanwhile.
+void check_balances(AccountStates& accounts, std::vector<Candidate>& candidates,
+                    std::vector<std::optional<PostResult>>& results) {
+  std::erase_if(candidates, [&](const Candidate& candidate) {
+    std::map<std::int64_t, Int128> after;  // account -> balance after this candidate
+    for (const StoredPosting& posting : candidate.stored.postings) {
+      const auto [it, first] = after.try_emplace(posting.account_id, accounts.at(posting.account_id).balance_minor);
+      it->second += posting.amount_minor;
+    }
+    for (const auto& [account, balance] : after) {
+      if (balance > kBalanceMinorMax || balance < -kBalanceMinorMax) {
+        results[candidate.index] = fail(PostRefusal::balance_limit_exceeded);
+        return true;
+      }
+    }
+    for (const auto& [account, balance] : after) {
+      accounts.at(account).balance_minor = static_cast<std::int64_t>(balance);
     }
     return false;
   });
@@ -308,8 +345,10 @@ PreparedBatch prepare_batch(pqxx::transaction_base& tx, std::span<const JournalD
     return true;
   });
 
-  check_accounts(tx, candidates, results);
+  AccountStates accounts = load_accounts(tx, candidates);
+  check_accounts(accounts, candidates, results);
   check_reversals(tx, candidates, results);
+  check_balances(accounts, candidates, results);
   return PreparedBatch(std::move(state));
 }
 

@@ -120,6 +120,34 @@ TEST(LedgerInvariants, AZeroAmountIsRefused) {
   EXPECT_EQ(books.counts(), before);
 }
 
+TEST(LedgerInvariants, NoPostingOrBalanceGoesBeyondTheLargestAmountEvenInRawSql) {
+  Books books;  // the bank at 700, the collateral at -700
+  constexpr std::int64_t kLargest = 1'000'000'000'000'000;  // 10^15 minor units
+  const std::string before = books.counts();
+  // A posting beyond the largest amount.
+  EXPECT_EQ(books.writer_transaction(books.journal_sql(
+                "raw-huge", books.line(1, books.bank, kLargest + 1) + ", " + books.line(2, books.collateral, -kLargest - 1))),
+            kCheckViolation);
+  // Postings within it that would take a balance beyond it, alone or together.
+  EXPECT_EQ(books.writer_transaction(books.journal_sql(
+                "raw-beyond", books.line(1, books.bank, kLargest) + ", " + books.line(2, books.collateral, -kLargest))),
+            kCheckViolation);
+  EXPECT_EQ(books.writer_transaction(books.journal_sql(
+                "raw-together", books.line(1, books.bank, kLargest / 2 + 1) + ", " + books.line(2, books.bank, kLargest / 2) +
+                                    ", " + books.line(3, books.collateral, -kLargest / 2 - 1) + ", " +
+                                    books.line(4, books.collateral, -kLargest / 2))),
+            kCheckViolation);
+  // Amounts whose sum with a balance would not fit in int64: the same refusal, not an overflow.
+  EXPECT_EQ(books.writer_transaction(books.journal_sql(
+                "raw-int64", books.line(1, books.bank, INT64_MAX - 1) + ", " + books.line(2, books.collateral, -(INT64_MAX - 1)))),
+            kCheckViolation);
+  EXPECT_EQ(books.counts(), before);
+  // Up to the largest amount exactly.
+  EXPECT_EQ(books.writer_transaction(books.journal_sql(
+                "raw-at-the-bound", books.line(1, books.bank, kLargest - 700) + ", " + books.line(2, books.collateral, -(kLargest - 700)))),
+            "");
+}
+
 TEST(LedgerInvariants, APostingInAnotherCurrencyThanItsAccountIsRefused) {
   Books books;
   {

@@ -37,10 +37,17 @@ TEST(CheckDraft, AcceptsABalancedDraftAndNamesTheFirstBrokenRule) {
   EXPECT_EQ(cch::ledger::check_draft(draft_with(many)), PostRefusal::too_many_postings);
 }
 
-TEST(CheckDraft, SumsDoNotOverflowNearTheInt64Limits) {
-  const std::int64_t max = INT64_MAX;
-  EXPECT_FALSE(cch::ledger::check_draft(draft_with({max, max, -max, -max})));
-  EXPECT_EQ(cch::ledger::check_draft(draft_with({max, max, -max})), cch::ledger::PostRefusal::unbalanced);
+TEST(CheckDraft, APostingBeyondTheLargestAmountIsRefusedBeforeAnySum) {
+  using cch::ledger::PostRefusal;
+  const std::int64_t largest = cch::kAmountMinorMax;
+  EXPECT_FALSE(cch::ledger::check_draft(draft_with({largest, largest, -largest, -largest})));
+  EXPECT_EQ(cch::ledger::check_draft(draft_with({largest, largest, -largest})), PostRefusal::unbalanced);
+  EXPECT_EQ(cch::ledger::check_draft(draft_with({largest + 1, -largest - 1})), PostRefusal::amount_too_large);
+  EXPECT_EQ(cch::ledger::check_draft(draft_with({INT64_MAX, INT64_MAX, -INT64_MAX, -INT64_MAX})),
+            PostRefusal::amount_too_large);
+  EXPECT_EQ(cch::ledger::check_draft(draft_with({INT64_MIN, INT64_MAX})), PostRefusal::amount_too_large);
+  // zero_amount comes first, as the checks run.
+  EXPECT_EQ(cch::ledger::check_draft(draft_with({INT64_MAX, 0})), PostRefusal::zero_amount);
 }
 
 TEST(LedgerKinds, NamesRoundTrip) {

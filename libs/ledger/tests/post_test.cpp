@@ -169,6 +169,47 @@ TEST(PostJournal, AReversalNegatesTheOriginalExactlyAndOnlyOnce) {
   EXPECT_TRUE(replay[0]->replayed) << "retrying the reversal itself is a replay, not a second reversal";
 }
 
+TEST(PostJournal, NoPostingTakesABalanceBeyondTheLargestAmountAndARefusalPostsNothing) {
+  LedgerFixture fixture;
+  const Accounts accounts = open_accounts(fixture);
+  constexpr std::int64_t kLargest = 1'000'000'000'000'000;  // 10^15 minor units: 10,000,000,000,000.00 USD
+  const auto outcome = [](const PostResult& result) {
+    return result ? std::string("posted") : std::string(to_string(result.error()));
+  };
+  const auto post_one = [&](JournalDraft draft) {
+    return outcome(ledger::post_batch(*fixture.pool, {}, std::vector{std::move(draft)})[0]);
+  };
+  EXPECT_EQ(post_one(transfer("to-the-bound", accounts.bank, accounts.alpha_collateral, kLargest)), "posted");
+  // One cent more to the house's bank, or to alpha's credit: refused.
+  EXPECT_EQ(post_one(transfer("bank-beyond", accounts.bank, accounts.beta_collateral, 1)), "balance_limit_exceeded");
+  EXPECT_EQ(post_one(transfer("alpha-beyond", accounts.beta_collateral, accounts.alpha_collateral, 1)),
+            "balance_limit_exceeded");
+  // A single posting beyond the largest amount, or near the int64 limit: refused, never an overflow.
+  EXPECT_EQ(post_one(transfer("huge", accounts.beta_collateral, accounts.alpha_collateral, kLargest + 1)),
+            "amount_too_large");
+  EXPECT_EQ(post_one(transfer("int64", accounts.bank, accounts.beta_collateral, INT64_MAX)), "amount_too_large");
+  EXPECT_EQ(journal_count(fixture), 1);
+  EXPECT_EQ(balance_minor(fixture, accounts.bank), kLargest);
+  EXPECT_EQ(balance_minor(fixture, accounts.alpha_collateral), -kLargest);
+  EXPECT_EQ(balance_minor(fixture, accounts.beta_collateral), 0);
+
+  // In a batch each draft is checked against the balances the drafts before it leave.
+  const auto results = ledger::post_batch(
+      *fixture.pool, {},
+      std::vector{transfer("down", accounts.alpha_collateral, accounts.bank, 10),
+                  transfer("up-to-the-bound", accounts.bank, accounts.beta_collateral, 10),
+                  transfer("up-beyond", accounts.bank, accounts.beta_collateral, 1),
+                  transfer("down-again", accounts.beta_collateral, accounts.bank, 5)});
+  ASSERT_EQ(results.size(), 4U);
+  EXPECT_EQ(outcome(results[0]), "posted");
+  EXPECT_EQ(outcome(results[1]), "posted");
+  EXPECT_EQ(outcome(results[2]), "balance_limit_exceeded");
+  EXPECT_EQ(outcome(results[3]), "posted");
+  EXPECT_EQ(balance_minor(fixture, accounts.bank), kLargest - 5);
+  EXPECT_EQ(balance_minor(fixture, accounts.beta_collateral), -5);
+  EXPECT_EQ(journal_count(fixture), 4);
+}
+
 TEST(PostJournal, ABatchOverTheBoundIsRefusedWhole) {
   LedgerFixture fixture;
   const Accounts accounts = open_accounts(fixture);

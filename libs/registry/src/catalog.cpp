@@ -161,7 +161,9 @@ Result<ReferencePrice, CatalogError> publish_reference_price(pqxx::transaction_b
                                                              std::string_view by) {
   const auto found = find_product(tx, product);
   if (!found) return fail(error(CatalogRefusal::unknown_product));
-  if (price.price_ticks <= 0 || delivery_month.day() != 1) return fail(error(CatalogRefusal::invalid_price));
+  if (price.price_ticks <= 0 || price.price_ticks > kPriceTicksMax || delivery_month.day() != 1) {
+    return fail(error(CatalogRefusal::invalid_price));
+  }
   if (!price.is_multiple_of(PricePerGpuHour{found->spec.tick_size_ticks})) {
     return fail(error(CatalogRefusal::price_off_tick));
   }
@@ -206,7 +208,9 @@ std::optional<MemberLimits> member_limits(pqxx::transaction_base& tx, MemberId m
 Result<MemberLimits, CatalogError> set_credit_limit(pqxx::transaction_base& tx, MemberId member, Money limit,
                                                     std::string_view by) {
   if (!lock_member(tx, member)) return fail(error(CatalogRefusal::unknown_member));
-  if (limit.amount_minor < 0 || limit.currency != Currency::usd()) return fail(error(CatalogRefusal::invalid_limit));
+  if (limit.amount_minor < 0 || limit.amount_minor > kCreditLimitMinorMax || limit.currency != Currency::usd()) {
+    return fail(error(CatalogRefusal::invalid_limit));
+  }
   db::exec_cached(tx,
       "INSERT INTO cch.member_limit (member_id, credit_limit_minor, currency, updated_by) VALUES ($1, $2, $3, $4) "
       "ON CONFLICT (member_id) DO UPDATE SET credit_limit_minor = EXCLUDED.credit_limit_minor, "

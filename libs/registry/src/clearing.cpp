@@ -668,6 +668,14 @@ void post_fees(pqxx::transaction_base& tx, FeeJournals journals) {
   if (journals.drafts.empty()) return;
   CCH_CHECK(journals.prepared.has_value(), "plan_fees prepared the drafts");
   const auto posted = ledger::post_prepared(tx, std::move(*journals.prepared));
+  for (const auto& result : posted) {
+    // The one refusal a fee journal built from checked trades can meet: the ledger's bounds.
+    if (!result && (result.error() == ledger::PostRefusal::balance_limit_exceeded ||
+                    result.error() == ledger::PostRefusal::amount_too_large)) {
+      throw FeesBeyondLedgerBound(std::string("clearing fees refused by the ledger: ") +
+                                  std::string(ledger::to_string(result.error())));
+    }
+  }
   // Each journal's key names a trade novated only now, and its id was drawn for it: a fee the
   // trades record must be the fee the ledger holds.
   CCH_CHECK(posted.size() == journals.drafts.size() &&

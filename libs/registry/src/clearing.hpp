@@ -29,6 +29,7 @@
 #include <optional>
 #include <set>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -152,6 +153,12 @@ struct FeeJournals {
 FeeJournals plan_fees(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimestamp now);
 void write_cleared(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimestamp now);
 void apply_to_books(pqxx::transaction_base& tx, std::span<const Clearing> clearings, UtcTimestamp now);
+// The ledger refused a fee journal for its bounds (fees beyond 10^15 minor units in one journal
+// or one account): the novation cannot be completed and its transaction must roll back.
+class FeesBeyondLedgerBound : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 void post_fees(pqxx::transaction_base& tx, FeeJournals journals);
 
 // All four in order, for trades decided under the members' locks (an affirmation, a group, a

@@ -39,21 +39,30 @@ Result<PreparedTerms, TradeError> prepare_terms(const TradeTerms& wanted, const 
   } else if (!is_hour_aligned_window(terms.delivery_start, terms.delivery_end)) {
     return fail(error(TradeRefusal::invalid_window, "the delivery window must be non-empty and on whole UTC hours"));
   }
+  const std::int64_t hours =
+      (terms.delivery_end.unix_microseconds() - terms.delivery_start.unix_microseconds()) / kMicrosecondsPerHour;
+  if (hours > kTradeWindowHoursMax) {
+    return fail(error(TradeRefusal::invalid_window,
+                      "the delivery window must be at most " + std::to_string(kTradeWindowHoursMax) + " hours"));
+  }
   if (terms.gpus < 1 || terms.gpus > kTradeGpusMax || terms.gpus % product->spec.node_block_gpus != 0) {
     return fail(error(TradeRefusal::invalid_gpus, "gpus must be 1-" + std::to_string(kTradeGpusMax) +
                                                       " and a multiple of the product's node block of " +
                                                       std::to_string(product->spec.node_block_gpus)));
   }
-  if (terms.price.price_ticks <= 0) return fail(error(TradeRefusal::invalid_price, "the price must be positive"));
+  if (terms.price.price_ticks <= 0 || terms.price.price_ticks > kPriceTicksMax) {
+    return fail(error(TradeRefusal::invalid_price,
+                      "the price must be positive and at most " + PricePerGpuHour{kPriceTicksMax}.format()));
+  }
   if (!terms.price.is_multiple_of(PricePerGpuHour{product->spec.tick_size_ticks})) {
     return fail(error(TradeRefusal::price_off_tick,
                       "the price must be a multiple of the tick size " +
                           PricePerGpuHour{product->spec.tick_size_ticks}.format()));
   }
-  const std::int64_t hours =
-      (terms.delivery_end.unix_microseconds() - terms.delivery_start.unix_microseconds()) / kMicrosecondsPerHour;
+  // Within the bounds above (trades.hpp) neither can overflow.
   const auto volume = success(gpu_hours(GpuCount{terms.gpus}, hours));
   const auto value = volume ? success(notional(terms.price, *volume, Rounding::half_away_from_zero)) : std::nullopt;
+  assert(volume && value && "a trade within its bounds has a volume and notional within int64");
   if (!volume || !value) return fail(error(TradeRefusal::invalid_gpus, "the trade is too large"));
   return PreparedTerms{terms, *volume, *value};
 }

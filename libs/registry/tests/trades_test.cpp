@@ -171,6 +171,48 @@ TEST_F(Registration, SubmissionsThatAreNotWellFormedAreRefusedWithTheirReason) {
   EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade"), 0);
 }
 
+TEST_F(Registration, PricesWindowsAndLimitsHaveDocumentedMaxima) {
+  const auto submitted = [&](TradeTerms terms, std::string reference) {
+    const auto outcome = submit(a, terms, reference);
+    return outcome ? std::string("accepted") : std::string(to_string(outcome.error().refusal));
+  };
+  // At most 1,000.0000 USD per GPU-hour.
+  EXPECT_EQ(submitted(march(a, b, 256, 10'000'050), "p1"), "invalid_price");
+  EXPECT_EQ(submitted(march(a, b, 256, 9'223'372'036'854'775'800), "p2"), "invalid_price");
+  EXPECT_EQ(submitted(march(a, b, 256, 10'000'000), "p3"), "accepted");
+  // A window of at most (1,096 + 1) days: longer ones could never clear.
+  TradeTerms longest = march(a, b);
+  longest.delivery_end = longest.delivery_start.add_microseconds(std::int64_t{3'600'000'000} * 1097 * 24).value();
+  EXPECT_EQ(submitted(longest, "w1"), "accepted");
+  TradeTerms too_long = longest;
+  too_long.delivery_end = too_long.delivery_end.add_microseconds(std::int64_t{3'600'000'000}).value();
+  EXPECT_EQ(submitted(too_long, "w2"), "invalid_window");
+  TradeTerms centuries = march(a, b);
+  centuries.delivery_end = at("9999-01-01T00:00:00Z");
+  EXPECT_EQ(submitted(centuries, "w3"), "invalid_window");
+  // The largest trade's notional and fee fit easily: 1,000,000 GPUs x 26,328 hours x 1,000 USD.
+  TradeTerms largest = longest;
+  largest.gpus = 1'000'000;
+  largest.price = PricePerGpuHour{10'000'000};
+  const auto big = submit(a, largest, "big");
+  ASSERT_TRUE(big) << big.error().detail;
+  EXPECT_EQ(big->trade.gpu_hours, 1'000'000LL * 1097 * 24);
+  EXPECT_EQ(big->trade.notional.amount_minor, 1'000'000LL * 1097 * 24 * 1000 * 100);
+
+  run([&](pqxx::transaction_base& tx) {
+    const BusinessDate march_2027 = BusinessDate::from_year_month_day(2027, 3, 1).value();
+    const auto too_dear = publish_reference_price(tx, product, march_2027, PricePerGpuHour{10'000'050}, "ops");
+    ASSERT_FALSE(too_dear);
+    EXPECT_EQ(too_dear.error().reason, "invalid_price");
+    EXPECT_TRUE(publish_reference_price(tx, product, march_2027, PricePerGpuHour{10'000'000}, "ops"));
+    // A credit limit of at most 10,000,000,000,000.00 USD (10^15 cents).
+    const auto too_much = set_credit_limit(tx, c, Money{1'000'000'000'000'001, Currency::usd()}, "risk");
+    ASSERT_FALSE(too_much);
+    EXPECT_EQ(too_much.error().reason, "invalid_limit");
+    EXPECT_TRUE(set_credit_limit(tx, c, Money{1'000'000'000'000'000, Currency::usd()}, "risk"));
+  });
+}
+
 TEST_F(Registration, AFuturesTradeNamesAListedSeriesWhosePeriodIsItsWindow) {
   TradeTerms terms = march(a, b);
   terms.series_label = "2027-Q2";

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <stdexcept>
 
 namespace cch::settlement {
 namespace {
@@ -51,6 +52,22 @@ Withdrawal withdrawal_from(const pqxx::row& row) {
 }
 
 bool valid_amount(const Money& amount) { return amount.amount_minor > 0 && amount.currency == Currency::usd(); }
+
+// Within the largest movement. Precondition: a valid amount, and a maximum of its currency of at
+// most kAmountMinorMax (a setting's range).
+bool within_movement_max(const Money& amount, const Money& movement_max) {
+  assert(movement_max.currency == amount.currency && movement_max.amount_minor <= kAmountMinorMax &&
+         "collateral: the largest movement is an amount of the movement's currency within kAmountMinorMax");
+  return amount <= movement_max;
+}
+
+// The refusal of a movement's journal the ledger did not post. The draft is built here from
+// checked parts, so what is left is a balance it would take beyond the largest; anything else
+// is a bug.
+CollateralRefusal refusal_of(ledger::PostRefusal refusal) {
+  if (refusal == ledger::PostRefusal::balance_limit_exceeded) return CollateralRefusal::balance_limit_exceeded;
+  throw std::logic_error("collateral journal refused: " + std::string(ledger::to_string(refusal)));
+}
 
 // Locks the member's row so that this member's collateral checks run one at a time; answers its
 // status, or nullopt for an unknown member.
@@ -93,6 +110,8 @@ std::string_view to_string(CollateralRefusal refusal) {
     case CollateralRefusal::withdrawal_not_found: return "withdrawal_not_found";
     case CollateralRefusal::withdrawal_already_decided: return "withdrawal_already_decided";
     case CollateralRefusal::invalid_note: return "invalid_note";
+    case CollateralRefusal::amount_too_large: return "amount_too_large";
+    case CollateralRefusal::balance_limit_exceeded: return "balance_limit_exceeded";
   }
   return "unknown";
 }
@@ -115,6 +134,7 @@ CollateralPosition collateral_position(pqxx::transaction_base& tx, MemberId memb
 
 Result<DepositRecorded, CollateralRefusal> record_deposit(pqxx::transaction_base& tx, const DepositRequest& request) {
   if (!valid_amount(request.amount)) return fail(CollateralRefusal::invalid_amount);
+  if (!within_movement_max(request.amount, request.movement_max)) return fail(CollateralRefusal::amount_too_large);
   if (request.bank_reference.empty() || request.bank_reference.size() > kBankReferenceLengthMax) {
     return fail(CollateralRefusal::invalid_bank_reference);
   }
@@ -147,12 +167,13 @@ Result<DepositRecorded, CollateralRefusal> record_deposit(pqxx::transaction_base
       {collateral, Money{-request.amount.amount_minor, request.amount.currency}}};
   const auto posted = ledger::post(tx, draft);
   if (!posted) {
-    // The draft is built here from checked parts; the only refusal left is a concurrent writer
-    // of the same reference with other content.
+    // A concurrent writer of the same reference with other content.
     if (posted.error() == ledger::PostRefusal::idempotency_key_reused) return fail(CollateralRefusal::bank_reference_reused);
-    throw std::logic_error("deposit journal refused: " + std::string(ledger::to_string(posted.error())));
+    // The house's settlement bank (or the member's collateral) would go beyond the largest balance.
+    return fail(refusal_of(posted.error()));
   }
-  // Balances move at commit; what the member holds afterwards is the balance plus this deposit.
+  // Balances move at commit; what the member holds afterwards is the balance plus this deposit
+  // (both within kBalanceMinorMax: the sum fits).
   const Money held_before = collateral_position(tx, request.member, request.amount.currency).held;
   return DepositRecorded{posted->journal_id, posted->replayed,
                          Money{held_before.amount_minor + (posted->replayed ? 0 : request.amount.amount_minor),
@@ -161,6 +182,7 @@ Result<DepositRecorded, CollateralRefusal> record_deposit(pqxx::transaction_base
 
 Result<Withdrawal, CollateralRefusal> request_withdrawal(pqxx::transaction_base& tx, const WithdrawalRequest& request) {
   if (!valid_amount(request.amount)) return fail(CollateralRefusal::invalid_amount);
+  if (!within_movement_max(request.amount, request.movement_max)) return fail(CollateralRefusal::amount_too_large);
   const auto status = lock_member(tx, request.member);
   if (!status) return fail(CollateralRefusal::unknown_member);
   const auto earlier = tx.exec_params("SELECT " + std::string(kWithdrawalColumns) +
@@ -207,7 +229,7 @@ Result<Withdrawal, CollateralRefusal> approve_withdrawal(pqxx::transaction_base&
       {ledger::open_house_account(tx, ledger::AccountKind::settlement_bank, withdrawal->amount.currency),
        Money{-withdrawal->amount.amount_minor, withdrawal->amount.currency}}};
   const auto posted = ledger::post(tx, draft);
-  if (!posted) throw std::logic_error("withdrawal journal refused: " + std::string(ledger::to_string(posted.error())));
+  if (!posted) return fail(refusal_of(posted.error()));
   return decide(tx, decision, "paid", posted->journal_id);
 }
 

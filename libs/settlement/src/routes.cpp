@@ -2,6 +2,7 @@
 
 #include "cch/db/transaction.hpp"
 #include "cch/http/json_input.hpp"
+#include "cch/ledger/journal.hpp"
 #include "cch/runtime/internal.hpp"
 
 namespace cch::settlement {
@@ -13,6 +14,11 @@ std::optional<MemberId> path_member(const http::Request& request) {
 }
 
 http::Response not_found() { return http::problem(404, "not_found", "Not found", "no such object"); }
+
+// The largest single deposit or withdrawal (a setting).
+Money movement_max(const runtime::ServiceContext& context) {
+  return context.config.money("settlement.collateral_movement_max");
+}
 
 http::Response staff_only() {
   return http::problem(403, "forbidden", "Forbidden", "only operators record collateral movements");
@@ -55,6 +61,13 @@ http::Response refusal_response(CollateralRefusal refusal) {
                            "the amount exceeds the collateral held less the withdrawals already requested");
     case CollateralRefusal::member_not_active:
       return http::problem(422, to_string(refusal), "Member not active", "the member is suspended or closed");
+    case CollateralRefusal::amount_too_large:
+      return http::problem(422, to_string(refusal), "Amount too large",
+                           "the amount is more than the largest collateral movement");
+    case CollateralRefusal::balance_limit_exceeded:
+      return http::problem(422, to_string(refusal), "Balance limit exceeded",
+                           "the movement would take an account of the ledger beyond the largest balance, " +
+                               format_amount(Money{ledger::kBalanceMinorMax, Currency::usd()}) + " USD");
     case CollateralRefusal::invalid_amount:
     case CollateralRefusal::invalid_bank_reference:
     case CollateralRefusal::invalid_note:
@@ -72,7 +85,8 @@ http::Response record_deposit_command(runtime::ServiceContext& context, const ht
   auto body = http::BodyReader::open(request, {"amount", "currency", "bank_reference", "business_date"},
                                      {"member_id", "journal_id", "status", "balance", "collateral_held"});
   if (!body) return body.error();
-  const auto amount = body->positive_money("amount", "currency");
+  const Money largest = movement_max(context);
+  const auto amount = body->positive_money("amount", "currency", largest.amount_minor);
   const auto reference = body->text("bank_reference", kBankReferenceLengthMax);
   const auto date_text = body->text("business_date", 10, /*required=*/false);
   BusinessDate business_date = BusinessDate::containing(UtcTimestamp::now());
@@ -86,7 +100,7 @@ http::Response record_deposit_command(runtime::ServiceContext& context, const ht
   }
   if (body->failed()) return body->failure();
 
-  const DepositRequest deposit{*member, *amount, *reference, business_date, caller->request_id};
+  const DepositRequest deposit{*member, *amount, *reference, business_date, caller->request_id, largest};
   return runtime::answer_command(context, request, *caller, [&](pqxx::transaction_base& tx) {
     const auto recorded = record_deposit(tx, deposit);
     if (!recorded) return refusal_response(recorded.error());
@@ -119,9 +133,11 @@ http::Response request_withdrawal_command(runtime::ServiceContext& context, cons
                                      {"member_id", "withdrawal_id", "status", "journal_id", "requested_by",
                                       "requested_at", "decided_at", "decided_by", "balance", "collateral_held"});
   if (!body) return body.error();
-  const auto amount = body->positive_money("amount", "currency");
+  const Money largest = movement_max(context);
+  const auto amount = body->positive_money("amount", "currency", largest.amount_minor);
   if (body->failed()) return body->failure();
-  const WithdrawalRequest withdrawal{*member, *amount, caller->principal.name, std::string(*key), caller->request_id};
+  const WithdrawalRequest withdrawal{*member, *amount, caller->principal.name, std::string(*key), caller->request_id,
+                                     largest};
   return runtime::answer_command(context, request, *caller, [&](pqxx::transaction_base& tx) {
     const auto created = request_withdrawal(tx, withdrawal);
     if (!created) return refusal_response(created.error());

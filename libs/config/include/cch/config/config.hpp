@@ -11,6 +11,7 @@
 //
 // Thread safety: a loaded Config is immutable; concurrent reads are safe.
 
+#include "cch/core/money.hpp"
 #include "cch/core/result.hpp"
 
 #include <cstdint>
@@ -24,15 +25,17 @@
 
 namespace cch::config {
 
-enum class Kind { string, integer, boolean, choice };
+// money: an amount of USD as decimal text, "1000000000.00" (a TOML string: exact decimals travel
+// as strings), read as cch::Money; its range is in cents.
+enum class Kind { string, integer, boolean, choice, money };
 
 struct SettingSpec {
   std::string key;                   // "section.name"
   Kind kind = Kind::string;
   std::string default_value;         // textual form, as it would appear in an environment variable
   std::string description;
-  std::int64_t minimum = 0;          // integers only
-  std::int64_t maximum = 0;          // integers only
+  std::int64_t minimum = 0;          // integers; money in minor units (cents)
+  std::int64_t maximum = 0;          // integers; money in minor units (cents)
   std::vector<std::string> choices;  // choices only
 };
 
@@ -62,6 +65,7 @@ class Config {
   [[nodiscard]] const std::string& text(std::string_view key) const;
   [[nodiscard]] std::int64_t integer(std::string_view key) const;
   [[nodiscard]] bool boolean(std::string_view key) const;
+  [[nodiscard]] Money money(std::string_view key) const;
 
   // Where each effective value came from: "default", "file" or "environment".
   [[nodiscard]] std::string_view origin(std::string_view key) const;

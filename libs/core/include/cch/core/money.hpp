@@ -15,6 +15,15 @@
 //   - parse_money reads decimal text at the currency's minor digits ("12.30" USD is 1230
 //     cents; "12.345" is refused as too_many_decimals), format_amount writes it back.
 //
+// The largest amount (kAmountMinorMax): every amount of money cch accepts as input, posts or holds
+// in an account is at most 10^15 minor units in magnitude (10,000,000,000,000.00 USD): a
+// collateral movement, a credit limit, a posting, an account's balance. (A trade's notional is
+// computed, never held; its own bound is in registry/trades.hpp.) int64 holds 9,223 such
+// amounts, so a sum of up to
+// 9,223 of them (a trial balance's accounts of one kind, a member's held collateral less its
+// withdrawals and credit use) cannot overflow. Callers refuse beyond it with their own reason
+// (amount_too_large, balance_limit_exceeded, invalid_limit); Money itself holds any int64.
+//
 // Thread safety: plain values and pure functions; safe from any thread.
 
 #include <array>
@@ -57,6 +66,10 @@ class Currency {
   std::array<char, 3> code_;
   int minor_digits_;
 };
+
+// The largest magnitude of any amount of money cch accepts or holds, in minor units (above).
+inline constexpr std::int64_t kAmountMinorMax = 1'000'000'000'000'000;
+static_assert(kAmountMinorMax <= INT64_MAX / 9'223, "sums of 9,223 largest amounts must fit in int64");
 
 enum class MoneyError {
   currency_mismatch,  // an operation on amounts of two different currencies

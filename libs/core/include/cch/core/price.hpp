@@ -9,6 +9,9 @@
 // Prices are signed: a trade price is positive (products enforce that), but price
 // differences, such as a mark minus a trade price, are negative as often as positive.
 // Prices are quoted in USD; notional() (quantity.hpp) turns price x GPU-hours into USD Money.
+// The largest price cch accepts (a trade's, a reference price) is kPriceTicksMax, 1,000.0000 USD
+// per GPU-hour: several hundred times what GPU compute costs, and small enough that the notional
+// of the largest trade (quantity.hpp) is far inside int64.
 //
 // Thread safety: a plain value and pure functions; safe from any thread.
 
@@ -25,6 +28,9 @@ namespace cch {
 
 // Decimals of a price in USD per GPU-hour: 1 tick = 10^-4 USD per GPU-hour.
 inline constexpr int kPriceScale = 4;
+
+// The largest price accepted anywhere: 1,000.0000 USD per GPU-hour.
+inline constexpr std::int64_t kPriceTicksMax = 10'000'000;
 
 struct PricePerGpuHour {
   std::int64_t price_ticks;

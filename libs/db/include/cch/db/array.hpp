@@ -17,7 +17,9 @@ namespace cch::db {
 std::string integer_array(std::span<const std::int64_t> values);
 
 // '{"a","b \"quoted\""}'; nullopt elements become NULL. Elements are quoted and escaped, so any
-// text (commas, braces, quotes, backslashes) survives.
+// text (commas, braces, quotes, backslashes) survives. Precondition: no element holds a NUL
+// character, which PostgreSQL text cannot store and libpq would cut the literal at (asserts;
+// callers refuse such text where it enters, http::BodyReader::text).
 std::string text_array(std::span<const std::string> values);
 std::string nullable_text_array(std::span<const std::optional<std::string>> values);
 

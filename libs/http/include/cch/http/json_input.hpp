@@ -11,6 +11,13 @@
 //   422 unknown_field       a field the route does not know
 //   422 missing_field       a required field is absent (or null)
 //   422 invalid_field       a field has the wrong type or breaks its rule (the detail names it)
+//   422 invalid_text        a string field holds a control character: U+0000..U+001F (NUL, tab,
+//                           line feed, ...) or U+007F (DEL). No field of cch allows one, so text()
+//                           refuses them all, for every route and every element of a batch: a
+//                           text a handler gets is stored exactly as sent (PostgreSQL cannot
+//                           hold a NUL, and libpq would cut the value at it).
+//   422 amount_too_large    an amount beyond its maximum (positive_money): at most the
+//                           caller's maximum, never more than kAmountMinorMax (money.hpp)
 // The detail of a 422 names the field; the problem body also carries it as "field".
 //
 // Thread safety: a BodyReader is used by one handler on one thread.
@@ -46,7 +53,9 @@ class BodyReader {
   static Result<BodyReader, Response> of(nlohmann::json object, std::initializer_list<std::string_view> accepted,
                                          std::initializer_list<std::string_view> not_settable);
 
-  // A string field of 1..max_length bytes (UTF-8 already checked by the parser).
+  // A string field of 1..max_length bytes (UTF-8 already checked by the parser) without a
+  // control character (invalid_text, has_control_character in message.hpp). Every string a
+  // route stores or looks up is read here.
   std::optional<std::string> text(std::string_view field, std::size_t max_length, bool required = true);
   // An integer field (a JSON number without fraction or exponent) within [min, max].
   std::optional<std::int64_t> integer(std::string_view field, std::int64_t min, std::int64_t max,
@@ -59,9 +68,12 @@ class BodyReader {
   // with its own scale. Numbers are refused: exact decimals travel as strings.
   std::optional<std::string> decimal_text(std::string_view field, bool required = true);
 
-  // A positive amount: `amount_field` a decimal string with at most the currency's decimals,
-  // `currency_field` an ISO 4217 code cch settles in.
-  std::optional<Money> positive_money(std::string_view amount_field, std::string_view currency_field);
+  // A positive amount: `amount_field` a decimal string with at most the currency's decimals and
+  // at most amount_minor_max minor units (amount_too_large beyond it, or beyond int64),
+  // `currency_field` an ISO 4217 code cch settles in. Precondition: 0 < amount_minor_max <=
+  // kAmountMinorMax.
+  std::optional<Money> positive_money(std::string_view amount_field, std::string_view currency_field,
+                                      std::int64_t amount_minor_max = kAmountMinorMax);
 
   // Records a refusal for `field` found by the caller's own rule (keeps the first one).
   void refuse(std::string_view field, std::string_view detail);

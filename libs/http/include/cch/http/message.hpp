@@ -91,6 +91,13 @@ struct Response {
 // A header value that cannot split or end a header line: no CR, LF or NUL.
 [[nodiscard]] bool is_safe_header_value(std::string_view value) noexcept;
 
+// The rule for every text a caller sends (a JSON string, a query or path parameter): no C0
+// control character (U+0000..U+001F: NUL, tab, line feed, ...) and no DEL (U+007F). PostgreSQL
+// text cannot hold NUL (libpq would cut the value there), and no field of cch documents a control
+// character; so a text is stored exactly as sent or the request is refused (invalid_text).
+// Bytes of 0x80 and above (UTF-8, checked where it is parsed) are text like any other.
+[[nodiscard]] bool has_control_character(std::string_view text) noexcept;
+
 // A JSON response. Invalid UTF-8 in strings is replaced rather than thrown.
 [[nodiscard]] Response json_response(unsigned status, const nlohmann::json& body);
 

@@ -8,7 +8,9 @@
 //     startup, so a bad table stops the service before it listens.
 //   - dispatch() matches the request's path; a literal segment beats a parameter at the first
 //     position where two matching patterns differ. It fills Request::path_params (decoded) and
-//     Request::route, then calls the handler. Unknown path: 404 "not_found". Known path, other
+//     Request::route, then calls the handler. A parameter matches a decoded segment that is not
+//     empty and holds no control character (has_control_character, message.hpp): such a
+//     segment names no object, so no handler sees one. Unknown path: 404 "not_found". Known path, other
 //     method: 405 "method_not_allowed" with an Allow header. An exception escaping a handler
 //     (or a status outside 100..599) becomes 500 "internal_error"; the exception text is logged
 //     with the request id and never sent to the client.

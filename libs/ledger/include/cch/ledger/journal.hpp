@@ -93,6 +93,12 @@ struct JournalDraft {
 };
 
 inline constexpr std::size_t kPostingsPerJournalMax = 1000;
+// The largest posting and the largest balance, in minor units of the account's currency: every
+// posting is at most kAmountMinorMax in magnitude (amount_too_large) and no posting may take an
+// account's balance beyond it (balance_limit_exceeded), so sums of balances (a house account
+// gathering many members' money, a trial balance) stay far inside int64 (money.hpp). The
+// database holds the same bound (migration 0015).
+inline constexpr std::int64_t kBalanceMinorMax = kAmountMinorMax;
 inline constexpr std::size_t kJournalsPerBatchMax = 10000;
 inline constexpr std::size_t kIdempotencyKeyLengthMax = 200;
 inline constexpr std::size_t kCauseReferenceLengthMax = 200;
@@ -106,6 +112,7 @@ enum class PostRefusal {
   too_few_postings,          // fewer than two
   too_many_postings,         // more than kPostingsPerJournalMax
   zero_amount,               // a posting of zero
+  amount_too_large,          // a posting beyond kAmountMinorMax in magnitude
   unbalanced,                // postings do not sum to zero in some currency
   reversal_inconsistent,     // kind reversal without `reverses`, or `reverses` without kind reversal
   unknown_account,
@@ -113,6 +120,8 @@ enum class PostRefusal {
   reversal_target_missing,   // the journal to reverse does not exist
   reversal_not_exact,        // the postings do not negate the original exactly
   already_reversed,          // the original has been reversed before
+  balance_limit_exceeded,    // a posting would take its account's balance beyond kBalanceMinorMax,
+                             // counting the balances as the drafts before it in the batch leave them
   idempotency_key_reused,    // the key was used for a journal with other content
   batch_too_large,           // more than kJournalsPerBatchMax drafts in one call
 };

@@ -12,6 +12,12 @@
 // Drafts that share a key within one batch behave the same way. Concurrent posters of one key
 // produce exactly one journal (the unique index decides; the loser sees a replay).
 //
+// Bounds: a draft with a posting beyond kAmountMinorMax is refused (amount_too_large), and so is
+// one that would take an account's balance beyond kBalanceMinorMax (balance_limit_exceeded),
+// each draft checked against the balances the drafts before it in the batch leave. The balances
+// are those committed when prepare_batch read them; the database checks the bound again at
+// commit (migration 0015), so concurrent posters that jointly cross it fail the later commit.
+//
 // The database enforces the invariants again on its own (sql/migrations/0003_ledger.sql); the
 // checks here exist so that a bad draft is refused with a reason instead of failing the batch.
 //

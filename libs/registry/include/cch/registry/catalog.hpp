@@ -5,11 +5,15 @@
 // risk officers): a credit limit, and position limits per product that override the product's.
 //
 // Rules, each refusal a stable reason (to_string):
-//   - a product passes check_product (products.hpp) and has a positive position limit and a
-//     clearing fee of 0..1.0000 USD per GPU-hour; its code is unique (product_code_taken unless
-//     the same definition is created again, which answers the existing product);
-//   - a reference price is positive and on the product's tick; its month is a month;
-//   - limits are non-negative (credit) or positive (position) amounts.
+//   - a product passes check_product (products.hpp) and has a position limit of
+//     1..kPositionLimitGpuHoursMax and a clearing fee of 0..1.0000 USD per GPU-hour; its code is
+//     unique (product_code_taken unless the same definition is created again, which answers the
+//     existing product);
+//   - a reference price is 1 tick..kPriceTicksMax (1,000.0000 USD per GPU-hour) and on the
+//     product's tick; its month is a month (invalid_price);
+//   - a credit limit is 0..kCreditLimitMinorMax (10,000,000,000,000.00 USD), a position limit
+//     1..kPositionLimitGpuHoursMax GPU-hours (invalid_limit). The products of these bounds are
+//     in trades.hpp: none overflows.
 //
 // Thread safety: functions take the caller's transaction.
 
@@ -32,6 +36,7 @@
 namespace cch::registry {
 
 inline constexpr std::int64_t kPositionLimitGpuHoursMax = 1'000'000'000'000;  // 10^12 GPU-hours
+inline constexpr std::int64_t kCreditLimitMinorMax = kAmountMinorMax;         // 10^15 cents
 
 struct Product {
   ProductId product_id;

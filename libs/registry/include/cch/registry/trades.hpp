@@ -52,6 +52,7 @@
 #include "cch/core/result.hpp"
 #include "cch/core/time.hpp"
 #include "cch/registry/lifecycle.hpp"
+#include "cch/registry/products.hpp"
 
 #include <pqxx/transaction_base>
 
@@ -66,7 +67,26 @@
 
 namespace cch::registry {
 
+// The largest trade. Its bounds are chosen so that nothing computed from a trade can overflow:
+//   gpus          1..kTradeGpusMax (10^6), a multiple of the product's node block
+//   window        1..kTradeWindowHoursMax hours (26,328: the longest listing horizon, 1,096 days,
+//                 and the day in progress; a longer window could never clear)
+//   price         1 tick..kPriceTicksMax (1,000.0000 USD per GPU-hour, price.hpp)
+//   GPU-hours     at most 2.6 x 10^10;  in one month at most 7.44 x 10^8
+//   notional      at most 2.6 x 10^15 cents (26 trillion USD); the credit it uses is at most that
+//                 (registry.notional_margin_rate_bp <= 10,000)
+//   clearing fee  at most 2.6 x 10^12 cents per side (a fee of at most 1.0000 USD per GPU-hour)
+// Credit used stays within the member's credit limit (at most kAmountMinorMax, catalog.hpp) and
+// net positions within position limits (at most kPositionLimitGpuHoursMax). Gross volumes
+// (bought, sold, open interest) grow with every cleared trade; int64 holds 1.2 x 10^10 of the
+// largest trades in one product and month. The fees of the trades novated together are one
+// ledger journal, within the ledger's bounds (ledger::kBalanceMinorMax) for any realistic fee:
+// a fee income beyond 10,000,000,000,000.00 USD, or one journal's fees beyond it, would be
+// refused by the ledger; novation then fails whole (clearing::FeesBeyondLedgerBound, the
+// transaction rolls back, the request answers 500) rather than clear trades without their fees.
+// It does not yet turn that refusal into a refusal of the trades themselves.
 inline constexpr std::int64_t kTradeGpusMax = 1'000'000;
+inline constexpr std::int64_t kTradeWindowHoursMax = (kListingHorizonDaysMax + 1) * 24;
 inline constexpr std::size_t kTradeReferenceLengthMax = 64;
 
 enum class TradeRefusal {
@@ -75,9 +95,9 @@ enum class TradeRefusal {
   unknown_member,
   not_a_party,           // the submitter is neither buyer nor seller
   same_member_both_sides,
-  invalid_window,        // empty or not on whole UTC hours
+  invalid_window,        // empty, not on whole UTC hours, or longer than kTradeWindowHoursMax
   invalid_gpus,          // not 1..kTradeGpusMax, or not a multiple of the product's node block
-  invalid_price,         // not positive
+  invalid_price,         // not 1 tick..kPriceTicksMax
   price_off_tick,
   unknown_series,        // not a series label of this product's periods
   invalid_reference,     // not 1..64 printable ASCII characters

@@ -9,6 +9,12 @@
 //
 // Rules, each refusal a stable reason (to_string):
 //   - amounts are positive with at most the currency's decimals; USD only for now;
+//   - a deposit or a withdrawal is at most the request's movement_max, the setting
+//     settlement.collateral_movement_max, itself at most kAmountMinorMax (amount_too_large);
+//   - no movement may take an account of the ledger beyond the largest balance
+//     (ledger::kBalanceMinorMax, 10^15 cents): the house's settlement bank holds every member's
+//     collateral, so deposits that would take it beyond are refused (balance_limit_exceeded) until
+//     money is paid out. Every sum here (held - pending - committed) therefore fits in int64;
 //   - a deposit's bank reference (1-150 bytes) identifies the payment: recording it twice posts
 //     one journal (the second answer is a replay); the same reference with another member or
 //     amount is refused (bank_reference_reused);
@@ -51,6 +57,8 @@ enum class CollateralRefusal {
   withdrawal_not_found,
   withdrawal_already_decided,
   invalid_note,
+  amount_too_large,        // more than the movement_max of the request
+  balance_limit_exceeded,  // the journal would take a ledger account beyond ledger::kBalanceMinorMax
 };
 std::string_view to_string(CollateralRefusal refusal);
 
@@ -63,6 +71,7 @@ struct DepositRequest {
   std::string bank_reference;
   BusinessDate business_date;
   std::optional<RequestId> request_id;
+  Money movement_max;  // settlement.collateral_movement_max; at most kAmountMinorMax
 };
 
 struct DepositRecorded {
@@ -92,6 +101,7 @@ struct WithdrawalRequest {
   std::string requested_by;     // principal name
   std::string idempotency_key;  // 1-200 visible ASCII characters
   RequestId request_id;
+  Money movement_max;  // settlement.collateral_movement_max; at most kAmountMinorMax
 };
 
 Result<Withdrawal, CollateralRefusal> request_withdrawal(pqxx::transaction_base& tx, const WithdrawalRequest& request);

@@ -11,7 +11,8 @@
 //   POST /internal/v1/collateral-withdrawals/{withdrawal_id}/cancel   the member {}      -> 200
 //
 // Refusals map to problem+json with the reason of CollateralRefusal: 404 unknown_member /
-// withdrawal_not_found, 409 bank_reference_reused / withdrawal_already_decided, 422 otherwise.
+// withdrawal_not_found, 409 bank_reference_reused / withdrawal_already_decided, 422 otherwise
+// (amount_too_large beyond settlement.collateral_movement_max, balance_limit_exceeded, ...).
 //
 // Thread safety: handlers are called concurrently; they share only the pool.
 
