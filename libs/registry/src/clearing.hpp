@@ -136,7 +136,7 @@ std::optional<DeliveryPeriod> period_of_label(std::string_view label);
 std::vector<TradeId> allocate_trade_ids(pqxx::transaction_base& tx, std::size_t count);
 
 // Novation in its parts, so that a venue batch can write its rows before it takes the members'
-// locks (trades.cpp) and only the parts that read or change what the checks read run under them:
+// locks (venue_batches.cpp) and only the parts that read or change what the checks read run under them:
 //
 //   plan_fees       each trade's clearing fee, and the journals that will post them, their ids
 //                   drawn now (one journal for all the trades, per kPostingsPerJournalMax lines)
