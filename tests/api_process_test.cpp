@@ -56,6 +56,9 @@ class Deployment {
     config = cch::testing::write_temporary_file(
         "cch.toml", "[database]\nurl = \"" + database.url() + "\"\nmigrate_on_start = true\n\n[log]\nformat = \"text\"\n" +
                         "\n[api]\nport = " + std::to_string(api_port) + "\napi_key_hash_iterations = 1000\n" +
+                        // A reservation left by a request killed before its command took effect goes
+                        // stale after the forward timeout and 5 s: 7 s, within a client's 10 s.
+                        "forward_timeout_ms = 2000\n" +
                         "\n[registry]\nport = " + std::to_string(registry_port) + "\n\n[settlement]\nport = " +
                         std::to_string(settlement_port) + "\n\n[tls]\ncertificate_file = \"" + pki.file("server.pem") +
                         "\"\nprivate_key_file = \"" + pki.file("server.key") + "\"\nclient_ca_file = \"" +
