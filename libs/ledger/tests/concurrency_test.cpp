@@ -6,10 +6,14 @@
 
 #include <pqxx/nontransaction>
 #include <pqxx/result>
+#include <pqxx/transaction>
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <optional>
+#include <string>
 #include <random>
 #include <thread>
 
@@ -92,6 +96,38 @@ TEST(LedgerConcurrency, ConcurrentWritersKeepEveryInvariant) {
   const VerifyReport report = verify_chains(tx);
   EXPECT_TRUE(report.ok()) << (report.first_break ? report.first_break->detail : "");
   EXPECT_EQ(report.journals_checked, posted.load());
+}
+
+// More posters than chains: with every chain head held, a poster waits for one and then posts.
+TEST(LedgerConcurrency, APosterFindingEveryChainHeldWaitsForOneAndPosts) {
+  LedgerFixture fixture;
+  const AccountId bank = fixture.house_account(AccountKind::settlement_bank);
+  const AccountId collateral = fixture.member_account(fixture.add_member("alpha-labs"), AccountKind::collateral);
+  for (int attempt = 0; attempt < 12; ++attempt) {
+    auto holder = fixture.superuser();
+    pqxx::work hold(holder);
+    ASSERT_GE(hold.exec("SELECT chain_id FROM ledger.chain_head FOR UPDATE").size(), 2u);
+    std::optional<PostResult> result;
+    std::string failure;
+    std::thread poster([&] {
+      try {
+        result = ledger::post_batch(*fixture.pool, {},
+                                    std::vector{cch::ledger::testing::transfer(
+                                        "held-" + std::to_string(attempt), bank, collateral, 100)})[0];
+      } catch (const std::exception& error) {
+        failure = error.what();
+      }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    hold.abort();  // the heads are free again: the waiting poster goes on
+    poster.join();
+    ASSERT_TRUE(failure.empty()) << "attempt " << attempt << ": " << failure;
+    ASSERT_TRUE(result && *result) << "attempt " << attempt;
+  }
+  db::run_transaction(*fixture.pool, db::Isolation::read_committed, {}, [&](pqxx::transaction_base& tx) {
+    EXPECT_EQ(tx.exec("SELECT count(*) FROM ledger.journal")[0][0].as<int>(), 12);
+    EXPECT_TRUE(verify_chains(tx).ok());
+  });
 }
 
 TEST(LedgerConcurrency, OneIdempotencyKeyPostedFromManyConnectionsAtOnceMakesOneJournal) {
