@@ -103,7 +103,7 @@ TEST(LedgerConcurrency, APosterFindingEveryChainHeldWaitsForOneAndPosts) {
   LedgerFixture fixture;
   const AccountId bank = fixture.house_account(AccountKind::settlement_bank);
   const AccountId collateral = fixture.member_account(fixture.add_member("alpha-labs"), AccountKind::collateral);
-  for (int attempt = 0; attempt < 12; ++attempt) {
+  for (int attempt = 0; attempt < 30; ++attempt) {
     auto holder = fixture.superuser();
     pqxx::work hold(holder);
     ASSERT_GE(hold.exec("SELECT chain_id FROM ledger.chain_head FOR UPDATE").size(), 2u);
@@ -125,7 +125,7 @@ TEST(LedgerConcurrency, APosterFindingEveryChainHeldWaitsForOneAndPosts) {
     ASSERT_TRUE(result && *result) << "attempt " << attempt;
   }
   db::run_transaction(*fixture.pool, db::Isolation::read_committed, {}, [&](pqxx::transaction_base& tx) {
-    EXPECT_EQ(tx.exec("SELECT count(*) FROM ledger.journal")[0][0].as<int>(), 12);
+    EXPECT_EQ(tx.exec("SELECT count(*) FROM ledger.journal")[0][0].as<int>(), 30);
     EXPECT_TRUE(verify_chains(tx).ok());
   });
 }
