@@ -2,6 +2,7 @@
 // the latest settlement prices, and the CSV import's all-or-nothing with line numbers.
 #include "cch/market/csv_import.hpp"
 #include "cch/market/market_data.hpp"
+#include "cch/market/synthetic_history.hpp"
 
 #include "cch/db/transaction.hpp"
 #include "ledger_fixture.hpp"
@@ -282,6 +283,22 @@ TEST_F(MarketData, ACsvFileIsImportedWholeOrNotAtAllAndARefusalNamesTheLine) {
   run([&](pqxx::transaction_base& tx) {
     EXPECT_EQ(index_fixing(tx, "GPUIDX-H100", date("2026-11-30"))->snapshot.provenance.source, "Index Co, Inc.");
   });
+}
+
+TEST_F(MarketData, TheSyntheticHistoryPassesEveryRuleOfTheImport) {
+  SyntheticHistoryOptions generate;
+  generate.products = {{"h100-test", "H100", 50, std::string("GPUIDX-H100")}};
+  generate.from = date("2026-09-01");
+  generate.to = date("2026-11-30");
+  const auto history = synthetic_history(generate);
+  ASSERT_TRUE(history);
+  const auto summary = run([&](pqxx::transaction_base& tx) {
+    auto outcome = import_csv(tx, history->csv, "ops", rules, std::span<const ProductTerms>(&h100, 1));
+    EXPECT_TRUE(outcome) << outcome.error().error.detail;
+    return outcome ? *outcome : ImportSummary{};
+  });
+  EXPECT_EQ(summary.snapshots_created, history->settlement_snapshots + history->ois_snapshots + history->fixings);
+  run([&](pqxx::transaction_base& tx) { EXPECT_EQ(latest_settlement_date(tx, h100.product), date("2026-11-30")); });
 }
 
 }  // namespace
