@@ -179,6 +179,11 @@ int run_admin(int argc, char** argv) {
   auto* market_import_command =
       market_command->add_subcommand("import", "Import a CSV file of market data: the whole file or nothing");
   market_import_command->add_option("file", import_file, "The CSV file (docs/market-data.md)")->required();
+  std::optional<std::string> calendar_name, on_or_before;
+  auto* business_date_command = market_command->add_subcommand(
+      "business-date", "Print the latest business date on or before a date (default: today, UTC)");
+  business_date_command->add_option("--calendar", calendar_name, "A calendar (default: market.business_calendar)");
+  business_date_command->add_option("--on-or-before", on_or_before, "YYYY-MM-DD (default: today, UTC)");
   DemoHistoryOptions demo_history;
   auto* demo_history_command = market_command->add_subcommand(
       "demo-history", "Write SYNTHETIC market data history (CSV) for the products in the database");
@@ -251,6 +256,9 @@ int run_admin(int argc, char** argv) {
   }
   if (market_import_command->parsed()) {
     return market_import(config, import_file);
+  }
+  if (business_date_command->parsed()) {
+    return market_business_date(config, calendar_name, on_or_before);
   }
   if (demo_history_command->parsed()) {
     return market_demo_history(config, demo_history);

@@ -1,6 +1,7 @@
 #include "market_commands.hpp"
 
 #include "exit_status.hpp"
+#include "cch/core/calendar.hpp"
 #include "cch/db/transaction.hpp"
 #include "cch/market/csv_import.hpp"
 #include "cch/market/synthetic_history.hpp"
@@ -56,6 +57,20 @@ int market_import(const config::Config& config, const std::string& file) {
   } catch (const std::exception& error) {
     return error_line(error.what(), kExitDatabase);
   }
+}
+
+int market_business_date(const config::Config& config, const std::optional<std::string>& calendar_name,
+                         const std::optional<std::string>& on_or_before) {
+  const auto calendar = make_calendar(calendar_name.value_or(config.text("market.business_calendar")));
+  if (!calendar) return error_line("--calendar: not a calendar name", kExitUsage);
+  const auto day = on_or_before ? BusinessDate::parse(*on_or_before)
+                                : Result<BusinessDate, TimeError>(BusinessDate::containing(UtcTimestamp::now()));
+  if (!day || !calendar->covers(*day)) return error_line("--on-or-before: a date YYYY-MM-DD", kExitUsage);
+  const auto latest = calendar->is_business_day(*day) ? Result<BusinessDate, CalendarError>(*day)
+                                                      : calendar->previous_business_day(*day);
+  if (!latest) return error_line("no business date in the calendar's range", kExitUsage);
+  std::cout << latest->format() << std::endl;
+  return 0;
 }
 
 int market_demo_history(const config::Config& config, const DemoHistoryOptions& options) {

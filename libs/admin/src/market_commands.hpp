@@ -2,6 +2,8 @@
 // cch-admin market: market data from files (operator).
 //   import FILE          a CSV file of market data (cch/market/csv_import.hpp), in one
 //                        transaction: the whole file or nothing; a refusal names its line
+//   business-date        the latest business date on or before a date (default today, UTC) of
+//                        the clearing calendar (market.business_calendar) or another
 //   demo-history         SYNTHETIC history (cch/market/synthetic_history.hpp) for the products
 //                        in the database whose GPU model the generator knows, as a CSV file to
 //                        import; never real data
@@ -16,6 +18,9 @@
 namespace cch::admin {
 
 int market_import(const config::Config& config, const std::string& file);
+
+int market_business_date(const config::Config& config, const std::optional<std::string>& calendar,
+                         const std::optional<std::string>& on_or_before);
 
 struct DemoHistoryOptions {
   std::string from;  // YYYY-MM-DD

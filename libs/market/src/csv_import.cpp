@@ -2,6 +2,7 @@
 
 #include "cch/core/decimal.hpp"
 
+#include <cctype>
 #include <map>
 #include <tuple>
 
@@ -47,6 +48,18 @@ bool has_control_character(std::string_view text) {
   for (const char c : text) {
     const auto byte = static_cast<unsigned char>(c);
     if (byte < 0x20 || byte == 0x7f) return true;
+  }
+  return false;
+}
+
+// Whether `detail` names `key` as a whole word ("2027" is not named by "2027-01").
+bool names_key(std::string_view detail, std::string_view key) {
+  if (key.empty()) return false;
+  const auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-'; };
+  for (auto at = detail.find(key); at != std::string_view::npos; at = detail.find(key, at + 1)) {
+    const bool starts = at == 0 || !word(detail[at - 1]);
+    const bool ends = at + key.size() == detail.size() || !word(detail[at + key.size()]);
+    if (starts && ends) return true;
   }
   return false;
 }
@@ -212,7 +225,7 @@ Result<ImportSummary, ImportError> import_csv(pqxx::transaction_base& tx, std::s
       // Name the line of the quote the refusal is about when the detail names its key.
       std::size_t line_number = group.first_line;
       for (const auto& line : group.lines) {
-        if (!line.key.empty() && stored.error().detail.find(line.key) != std::string::npos) {
+        if (names_key(stored.error().detail, line.key)) {
           line_number = line.number;
           break;
         }

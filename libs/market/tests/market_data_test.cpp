@@ -258,6 +258,11 @@ TEST_F(MarketData, ACsvFileIsImportedWholeOrNotAtAllAndARefusalNamesTheLine) {
   const std::string bad_tick = good + "settlement,2026-12-01,h100-test,2027-02,2.1010,cch,ops,2026-12-01T18:00:00Z,\n";
   EXPECT_EQ(refused(bad_tick).rfind("line 8: ", 0), 0u) << refused(bad_tick);
   EXPECT_NE(refused(bad_tick).find("tick"), std::string::npos);
+  // The line of the quote a refusal names, even when another label is a prefix of it.
+  const std::string year_first = header +
+                                 "settlement,2026-12-01,h100-test,2027,2.1000,cch,ops,2026-12-01T18:00:00Z,\n"
+                                 "settlement,2026-12-01,h100-test,2027-01,2.1010,cch,ops,2026-12-01T18:00:00Z,\n";
+  EXPECT_EQ(refused(year_first).rfind("line 3: ", 0), 0u) << refused(year_first);
   const std::string no_period = good + "settlement,2026-12-01,h100-test,2027-13,2.1000,cch,ops,2026-12-01T18:00:00Z,\n";
   EXPECT_EQ(refused(no_period).rfind("line 8: no period", 0), 0u) << refused(no_period);
   const std::string weekend = header + "settlement,2026-11-28,h100-test,2027-01,2.1000,cch,ops,2026-12-01T18:00:00Z,\n";
