@@ -490,6 +490,25 @@ std::vector<IndexFixing> index_fixings(pqxx::transaction_base& tx, std::string_v
   return result;
 }
 
+// ---- by id ----
+
+std::optional<Snapshot> find_snapshot_by_id(pqxx::transaction_base& tx, std::int64_t snapshot_id) {
+  const auto rows = db::exec_cached(tx, select_snapshot("s.snapshot_id = $1"), snapshot_id);
+  if (rows.empty()) return std::nullopt;
+  return snapshot_from(rows[0]);
+}
+
+std::optional<OisQuotes> latest_ois_quotes(pqxx::transaction_base& tx, BusinessDate on_or_before,
+                                           BusinessDate not_before) {
+  const auto rows = db::exec_cached(
+      tx,
+      "SELECT business_date::text FROM market.snapshot WHERE kind = 'ois' AND subject = $1 "
+      "AND business_date BETWEEN $2::date AND $3::date ORDER BY business_date DESC LIMIT 1",
+      std::string(kOisCurve), not_before.format(), on_or_before.format());
+  if (rows.empty()) return std::nullopt;
+  return ois_quotes(tx, BusinessDate::parse(rows[0][0].as<std::string>()).value());
+}
+
 // ---- listing ----
 
 std::vector<Snapshot> list_snapshots(pqxx::transaction_base& tx, const SnapshotFilter& filter, std::size_t limit) {

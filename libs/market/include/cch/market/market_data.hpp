@@ -220,6 +220,12 @@ std::optional<IndexFixing> index_fixing(pqxx::transaction_base& tx, std::string_
 std::vector<IndexFixing> index_fixings(pqxx::transaction_base& tx, std::string_view index, BusinessDate from,
                                        BusinessDate to);
 
+// ---- by id ----
+std::optional<Snapshot> find_snapshot_by_id(pqxx::transaction_base& tx, std::int64_t snapshot_id);
+// The latest version of the OIS quotes of the latest business date in [not_before, on_or_before].
+std::optional<OisQuotes> latest_ois_quotes(pqxx::transaction_base& tx, BusinessDate on_or_before,
+                                           BusinessDate not_before);
+
 // ---- listing ----
 struct SnapshotFilter {
   std::optional<DataKind> kind;
