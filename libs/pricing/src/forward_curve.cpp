@@ -243,14 +243,21 @@ double ForwardCurve::average(UtcTimestamp window_start, UtcTimestamp window_end)
   assert(from_start >= 0 && from_start < to_end && window_end <= end() && "window within the curve");
   const std::int64_t first_hour = from_start / kMicrosecondsPerHour;
   const std::int64_t end_hour = to_end / kMicrosecondsPerHour;
-  // The hour-weighted sum of prices over hours [0, hour).
-  const auto hour_sum = [this](std::int64_t hour) {
-    const auto day = static_cast<std::size_t>(hour / kHoursPerDay);
-    const std::int64_t hours_into_day = hour % kHoursPerDay;
-    const double whole_days = static_cast<double>(kHoursPerDay) * prefix_sums_[day];
-    return hours_into_day == 0 ? whole_days : whole_days + static_cast<double>(hours_into_day) * daily_prices_[day];
-  };
-  return (hour_sum(end_hour) - hour_sum(first_hour)) / static_cast<double>(end_hour - first_hour);
+  const auto first_day = static_cast<std::size_t>(first_hour / kHoursPerDay);
+  const auto end_day = static_cast<std::size_t>(end_hour / kHoursPerDay);
+  const std::int64_t first_day_hours_before = first_hour % kHoursPerDay;  // of first_day, not in the window
+  const std::int64_t end_day_hours_in = end_hour % kHoursPerDay;          // of end_day, in the window
+  // Whole days from first_day up to end_day, then the part of end_day in the window, less the
+  // part of first_day before it. The prefix sums' difference comes first, so a window within one
+  // day costs no rounding from the sums.
+  double sum = static_cast<double>(kHoursPerDay) * (prefix_sums_[end_day] - prefix_sums_[first_day]);
+  if (end_day_hours_in != 0) {
+    sum += static_cast<double>(end_day_hours_in) * daily_prices_[end_day];
+  }
+  if (first_day_hours_before != 0) {
+    sum -= static_cast<double>(first_day_hours_before) * daily_prices_[first_day];
+  }
+  return sum / static_cast<double>(end_hour - first_hour);
 }
 
 std::optional<DeliveryWindow> ForwardCurve::clip(UtcTimestamp window_start, UtcTimestamp window_end) const {
