@@ -42,7 +42,7 @@ void with_quantlib_ois_curve(BusinessDate as_of, std::span<const ParsedOisQuote>
     const QuantLib::Handle<QuantLib::Quote> rate(QuantLib::ext::make_shared<QuantLib::SimpleQuote>(quote.rate));
     helpers.push_back(QuantLib::ext::make_shared<QuantLib::OISRateHelper>(
         kOisSettlementDays, QuantLib::Period(quote.tenor.count, to_quantlib_unit(quote.tenor.unit)), rate, sofr,
-        QuantLib::Handle<QuantLib::YieldTermStructure>(), /*telescopicValueDates=*/false, kOisPaymentLagDays,
+        QuantLib::Handle<QuantLib::YieldTermStructure>(), /*telescopicValueDates=*/true, kOisPaymentLagDays,
         QuantLib::Following, QuantLib::Annual, sofr->fixingCalendar()));
   }
   OisCurve curve(to_quantlib_date(as_of), helpers, QuantLib::Actual365Fixed());

@@ -16,6 +16,10 @@
 //     from spot, annual payments on both legs, compounded overnight leg, payment 2 business days
 //     after each period's end (SOFR OIS pay with a two-day lag; without it the last overnight
 //     fixing of a period can depend on the curve beyond the helper's pillar);
+//   - telescopic value dates: each overnight coupon keeps only its first and last value dates
+//     (QuantLib's pricer compounds a coupon's forecast fixings telescopically, from the discount
+//     factors at its start and end, either way, so the curve is the same to the last bit; building
+//     every day's value date is what would cost the time);
 //   - each helper's pillar is its last relevant date (its last payment date);
 //   - PiecewiseYieldCurve<Discount, LogLinear> with reference date = the as-of date and day
 //     counter Actual365Fixed; QuantLib's default iterative bootstrap (accuracy 1e-12).
