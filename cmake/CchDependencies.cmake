@@ -19,4 +19,6 @@ target_include_directories(cch_quantlib SYSTEM INTERFACE ${QUANTLIB_INCLUDE_DIR}
 
 if(CCH_BUILD_TESTS)
   find_package(GTest REQUIRED)
+  # Google Benchmark, for the in-memory benchmarks of tests/bench (libbenchmark-dev).
+  find_package(benchmark REQUIRED)
 endif()
