@@ -2,6 +2,7 @@
 
 #include "cch/core/check.hpp"
 #include "cch/core/decimal.hpp"
+#include "cch/core/money.hpp"
 #include "cch/db/array.hpp"
 #include "cch/db/prepared.hpp"
 #include "cch/db/row.hpp"

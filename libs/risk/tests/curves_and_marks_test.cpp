@@ -8,6 +8,8 @@
 #include "cch/pricing/marks.hpp"
 #include "registration_fixture.hpp"
 
+#include <pqxx/result>
+
 #include <cmath>
 
 namespace cch::risk {
@@ -124,9 +126,10 @@ TEST_F(CurvesAndMarks, AForwardIsMarkedDiscountedAndAFutureUndiscountedOncePerCu
   // A forward: alpha buys 256 GPUs for all of March 2027 at 2.1450 from bravo. A future: bravo
   // buys 100 GPUs of the 2027-Q2 series at 2.0900 from charlie.
   ASSERT_TRUE(clear_trade(march(a, b, 256, 21'450), "FWD-1"));
-  auto quarter = march(b, c, 100, 20'900);
+  auto quarter = march(b, c, 96, 20'900);
   quarter.series_label = "2027-Q2";
-  ASSERT_TRUE(clear_trade(quarter, "FUT-1"));
+  const auto future = clear_trade(quarter, "FUT-1");
+  ASSERT_TRUE(future) << registry::to_string(future.error().refusal) << ": " << future.error().detail;
   enter_market_data(21'500);
   const auto curves = build();
 
@@ -144,12 +147,12 @@ TEST_F(CurvesAndMarks, AForwardIsMarkedDiscountedAndAFutureUndiscountedOncePerCu
   // quote), 2.1500; K 2.1450; Q = 256 x 744 hours; paid T+2 after 1 April 2027, i.e. Monday
   // 5 April (Good Friday 26 March is no US settlement holiday); DF from the stored curve.
   const double df = curves.curves.discount.discount(date("2027-04-05"));
-  EXPECT_GT(df, 0.98);
-  EXPECT_LT(df, 0.99);  // about 4.2 % for 0.22 years
+  // About the 3M OIS rate's simple discount over the 81 days: 1 / (1 + 4.25 % x 81 / 360).
+  EXPECT_NEAR(df, 1.0 / (1.0 + 0.0425 * 81.0 / 360.0), 1e-4);
   const double forward_usd = (2.15 - 2.145) * 256 * 744 * df;
   // The future: F is the curve's average over April-June (April, May and June quoted at 2.1000),
-  // K 2.0900, Q = 100 x 2184 hours, not discounted.
-  const double future_usd = (2.10 - 2.09) * 100 * 2184;
+  // K 2.0900, Q = 96 x 2184 hours, not discounted.
+  const double future_usd = (2.10 - 2.09) * 96 * 2184;
   run([&](pqxx::transaction_base& tx) {
     const auto alpha = member_marks(tx, curves.record.curve_set_id, a);
     ASSERT_EQ(alpha.size(), 1u);
@@ -158,7 +161,7 @@ TEST_F(CurvesAndMarks, AForwardIsMarkedDiscountedAndAFutureUndiscountedOncePerCu
     EXPECT_NEAR(static_cast<double>(alpha[0].pv_minor), forward_usd * 100, 1.0);
     const auto charlie = member_marks(tx, curves.record.curve_set_id, c);
     ASSERT_EQ(charlie.size(), 1u);
-    EXPECT_EQ(charlie[0].gpu_hours, -100 * 2184);  // sold
+    EXPECT_EQ(charlie[0].gpu_hours, -96 * 2184);  // sold
     EXPECT_NEAR(static_cast<double>(charlie[0].pv_minor), -future_usd * 100, 1.0);
     // Bravo sold the forward and bought the future: its sum is the two marks.
     const auto bravo = member_marks(tx, curves.record.curve_set_id, b);

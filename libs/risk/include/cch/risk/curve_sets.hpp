@@ -2,7 +2,7 @@
 // Curve sets: one business date's curves (the SOFR OIS discount curve and a daily forward curve
 // per product) built with libs/pricing from named market data snapshots, stored with the
 // snapshots they read and a content hash, and rebuilt on demand to show they are what the stored
-// inputs give (docs/curves.md; tables of migration 0019).
+// inputs give (docs/curves.md; tables of migration 0018).
 //
 // Building the curve set of business date D (a business day of the clearing calendar, not after
 // today):

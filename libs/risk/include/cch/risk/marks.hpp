@@ -1,6 +1,6 @@
 #pragma once
 // Marks: every open leg valued against one curve set, stored per leg and summed per member and
-// product (docs/curves.md "Marks"; tables of migration 0019).
+// product (docs/curves.md "Marks"; tables of migration 0018).
 //
 // A leg is open on business date D when some of its delivery window is still to come: it ends
 // after 00:00 UTC of D + 1 (the forward curves' first day). Its mark is pricing::mark_leg's:
