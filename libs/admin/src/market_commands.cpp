@@ -6,6 +6,7 @@
 #include "cch/market/csv_import.hpp"
 #include "cch/market/synthetic_history.hpp"
 #include "cch/registry/catalog.hpp"
+#include "cch/risk/curve_sets.hpp"
 #include "cch/risk_routes/market_routes.hpp"
 #include "cch/runtime/service.hpp"
 
@@ -41,7 +42,8 @@ int market_import(const config::Config& config, const std::string& file) {
     const auto summary = db::run_transaction(
         pool, db::Isolation::read_committed, runtime::retry_policy_from(config), [&](pqxx::transaction_base& tx) {
           const auto products = risk::product_terms(tx);
-          auto imported = market::import_csv(tx, text, "cch-admin", rules, products);
+          auto imported =
+              market::import_csv(tx, text, "cch-admin", rules, products, risk::forward_curve_consistency());
           if (!imported) throw Refused{imported.error()};
           return *imported;
         });

@@ -13,6 +13,7 @@
 #include "cch/registry/products.hpp"
 #include "cch/registry/trades.hpp"
 #include "cch/registry_routes/json.hpp"
+#include "cch/risk_routes/curve_routes.hpp"
 #include "cch/risk_routes/market_routes.hpp"
 #include "cch/settlement/collateral.hpp"
 #include "cch/settlement/routes.hpp"
@@ -782,6 +783,95 @@ http::Response index_fixings(Api&, pqxx::transaction_base& tx, const http::Reque
                                    {"items", std::move(items)}});
 }
 
+// ---- curve sets and marks ------------------------------------------------------------------
+
+std::optional<risk::CurveSetRecord> path_curve_set(pqxx::transaction_base& tx, const http::Request& request) {
+  const auto id = request.path_id("curve_set_id");
+  return id ? risk::find_curve_set(tx, *id) : std::nullopt;
+}
+
+http::Response curve_sets(Api&, pqxx::transaction_base& tx, const http::Request& request, const access::Principal&) {
+  QueryReader query(request, {"limit", "cursor", "business_date"});
+  const std::size_t limit = std::min<std::size_t>(query.limit(), risk::kCurveSetPageMax);
+  const auto cursor = query.id_cursor();
+  const auto date = date_param(query, "business_date");
+  if (query.failed()) return query.failure();
+  const auto list = risk::list_curve_sets(tx, date, cursor, limit + 1);
+  nlohmann::json items = nlohmann::json::array();
+  for (std::size_t i = 0; i < list.size() && i < limit; ++i) items.push_back(risk::curve_set_json(list[i]));
+  std::optional<std::string> next;
+  if (list.size() > limit) next = std::to_string(list[limit - 1].curve_set_id);
+  return http::json_response(200, page(std::move(items), next));
+}
+
+http::Response get_curve_set(Api&, pqxx::transaction_base& tx, const http::Request& request, const access::Principal&) {
+  QueryReader query(request, {});
+  if (query.failed()) return query.failure();
+  const auto record = path_curve_set(tx, request);
+  if (!record) return not_found();
+  return http::json_response(200, risk::curve_set_detail_json(*record, *risk::load_curves(tx, record->curve_set_id)));
+}
+
+http::Response forward_curve(Api&, pqxx::transaction_base& tx, const http::Request& request, const access::Principal&) {
+  QueryReader query(request, {"from", "to"});
+  const auto from = date_param(query, "from");
+  const auto to = date_param(query, "to");
+  if (query.failed()) return query.failure();
+  const auto record = path_curve_set(tx, request);
+  const auto product = request.path_id("product_id");
+  if (!record || !product) return not_found();
+  const auto curves = risk::load_curves(tx, record->curve_set_id);
+  const auto curve = curves->forwards.find(ProductId(*product));
+  if (curve == curves->forwards.end()) return not_found();
+  return http::json_response(200, risk::forward_curve_json(*record, ProductId(*product), curve->second,
+                                                           from.value_or(curve->second.first_day()),
+                                                           to.value_or(curve->second.last_day())));
+}
+
+http::Response curve_set_verification(Api&, pqxx::transaction_base& tx, const http::Request& request,
+                                      const access::Principal&) {
+  QueryReader query(request, {});
+  if (query.failed()) return query.failure();
+  const auto id = request.path_id("curve_set_id");
+  if (!id) return not_found();
+  const auto verified = risk::verify_curve_set(tx, *id);
+  if (!verified) return risk::curve_set_refusal(verified.error());
+  return http::json_response(200, risk::verification_json(*verified));
+}
+
+http::Response mark_run(Api&, pqxx::transaction_base& tx, const http::Request& request, const access::Principal&) {
+  QueryReader query(request, {});
+  if (query.failed()) return query.failure();
+  const auto id = request.path_id("curve_set_id");
+  const auto run = id ? risk::find_mark_run(tx, *id) : std::nullopt;
+  if (!run) return not_found();
+  return http::json_response(200, risk::mark_run_json(*run));
+}
+
+// A member's marks per product in a curve set (default: the latest business date marked).
+http::Response member_marks(Api&, pqxx::transaction_base& tx, const http::Request& request, const access::Principal&) {
+  QueryReader query(request, {"curve_set_id"});
+  std::optional<std::int64_t> curve_set_id;
+  if (const auto text = query.text("curve_set_id")) {
+    if (const auto parsed = parse_id_value(*text)) {
+      curve_set_id = *parsed;
+    } else {
+      query.refuse("curve_set_id", "must be an id");
+    }
+  }
+  if (query.failed()) return query.failure();
+  const auto member = path_id<MemberId>(request, "member_id");
+  if (!member) return not_found();
+  if (!curve_set_id) {
+    const auto latest = risk::latest_mark_run(tx);
+    if (!latest) return not_found();
+    curve_set_id = latest->curve_set_id;
+  }
+  const auto record = risk::find_curve_set(tx, *curve_set_id);
+  if (!record || !risk::find_mark_run(tx, *curve_set_id)) return not_found();
+  return http::json_response(200, risk::member_marks_json(*record, *member, risk::member_marks(tx, *curve_set_id, *member)));
+}
+
 }  // namespace
 
 ReadRoute read_route(std::string_view method, std::string_view pattern) {
@@ -807,6 +897,12 @@ ReadRoute read_route(std::string_view method, std::string_view pattern) {
       {"GET /v1/market/snapshots", {market_snapshots, false}},
       {"GET /v1/market/ois-quotes/{business_date}", {ois_quotes, true}},
       {"GET /v1/market/index-fixings/{index}", {index_fixings, false}},
+      {"GET /v1/curve-sets", {curve_sets, false}},
+      {"GET /v1/curve-sets/{curve_set_id}", {get_curve_set, true}},
+      {"GET /v1/curve-sets/{curve_set_id}/forward-curves/{product_id}", {forward_curve, true}},
+      {"GET /v1/curve-sets/{curve_set_id}/verification", {curve_set_verification, true}},
+      {"GET /v1/curve-sets/{curve_set_id}/mark-run", {mark_run, false}},
+      {"GET /v1/members/{member_id}/marks", {member_marks, true}},
       {"GET /v1/members/{member_id}/limits", {member_limits, true}},
       {"GET /v1/members/{member_id}/positions", {member_positions, false}},
       {"GET /v1/members/{member_id}/venue-authorisations", {member_venue_authorisations, false}},

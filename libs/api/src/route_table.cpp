@@ -22,6 +22,8 @@ constexpr RoleSet kTradingReaders{Role::member, Role::risk_officer, Role::operat
 // A member's own arrangements (which venues may register its trades): the member, or an operator
 // on its behalf.
 constexpr RoleSet kMemberOrOperator{Role::member, Role::operator_};
+// Curves and marks are built by operators and risk officers.
+constexpr RoleSet kRiskOrOperator{Role::risk_officer, Role::operator_};
 
 // The one table of public routes. Order: as the OpenAPI document lists them.
 constexpr std::array kRoutes = {
@@ -81,6 +83,22 @@ constexpr std::array kRoutes = {
               "Enter an index's fixing of a date"},
     RouteSpec{"GET", "/v1/market/index-fixings/{index}", kEveryone, Ownership::none, Executor::read, 200,
               "An index's fixings over a range of dates"},
+    RouteSpec{"GET", "/v1/curve-sets", kEveryone, Ownership::none, Executor::read, 200,
+              "Curve sets, newest first"},
+    RouteSpec{"POST", "/v1/curve-sets", kRiskOrOperator, Ownership::none, Executor::risk, 201,
+              "Build a business date's curve set"},
+    RouteSpec{"GET", "/v1/curve-sets/{curve_set_id}", kEveryone, Ownership::none, Executor::read, 200,
+              "A curve set: its inputs, hash and discount curve"},
+    RouteSpec{"GET", "/v1/curve-sets/{curve_set_id}/forward-curves/{product_id}", kEveryone, Ownership::none,
+              Executor::read, 200, "A product's daily forward curve"},
+    RouteSpec{"GET", "/v1/curve-sets/{curve_set_id}/verification", kStaffReaders, Ownership::none, Executor::read, 200,
+              "Rebuild a curve set from its recorded inputs and compare"},
+    RouteSpec{"POST", "/v1/curve-sets/{curve_set_id}/mark-run", kRiskOrOperator, Ownership::none, Executor::risk, 201,
+              "Mark every open leg against a curve set"},
+    RouteSpec{"GET", "/v1/curve-sets/{curve_set_id}/mark-run", kStaffReaders, Ownership::none, Executor::read, 200,
+              "A curve set's mark run"},
+    RouteSpec{"GET", "/v1/members/{member_id}/marks", kTradingReaders, Ownership::member, Executor::read, 200,
+              "A member's marks per product"},
     RouteSpec{"POST", "/v1/members/{member_id}/product-authorisations", kOperator, Ownership::member,
               Executor::registry, 201, "Authorise a member to clear a product"},
     RouteSpec{"GET", "/v1/members/{member_id}/limits", kTradingReaders, Ownership::member, Executor::read, 200,

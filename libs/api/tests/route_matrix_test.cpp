@@ -7,6 +7,8 @@
 #include "cch/db/transaction.hpp"
 #include "cch/ledger/accounts.hpp"
 #include "cch/market/market_data.hpp"
+#include "cch/risk/curve_sets.hpp"
+#include "cch/risk/marks.hpp"
 #include "cch/registry/catalog.hpp"
 #include "cch/registry/trades.hpp"
 #include "cch/settlement/collateral.hpp"
@@ -66,7 +68,7 @@ class RouteMatrix : public ::testing::Test {
       ASSERT_TRUE(market::store_settlement_prices(
           tx, {found.product_id, found.spec.code, found.spec.tick_size_ticks, std::nullopt}, latest_business_date("united_states_settlement", 1),
           {{*trading_month, PricePerGpuHour{21'000}}}, provenance, rules));
-      ASSERT_TRUE(market::store_ois_quotes(tx, latest_business_date("united_states_sofr"),
+      ASSERT_TRUE(market::store_ois_quotes(tx, latest_business_date("united_states_sofr", 2),
                                            {{market::parse_tenor("1M").value(), 4'300'000},
                                             {market::parse_tenor("1Y").value(), 4'100'000}},
                                            provenance, rules));
@@ -82,6 +84,13 @@ class RouteMatrix : public ::testing::Test {
       cash.position_limit_gpu_hours = 1'000'000'000;
       cash.created_by = "setup";
       ASSERT_TRUE(registry::create_product(tx, cash));
+      // A curve set of the business date before the latest, marked.
+      const auto built = risk::build_curve_set(
+          tx, {latest_business_date("united_states_settlement", 1), make_calendar("united_states_settlement").value(),
+               BusinessDate::containing(UtcTimestamp::now()), "setup", std::nullopt});
+      ASSERT_TRUE(built) << built.error().detail;
+      curve_set = std::to_string(built->record.curve_set_id);
+      ASSERT_TRUE(risk::mark_open_legs(tx, built->record.curve_set_id, make_calendar("united_states_settlement").value()));
       // Both members let the harness's venue register their trades.
       const auto venue = tx.exec("SELECT principal_id FROM api.principal WHERE name = 'auction-house'")[0][0];
       for (const MemberId member : {harness.member_a, harness.member_b}) {
@@ -89,6 +98,25 @@ class RouteMatrix : public ::testing::Test {
       }
     });
     standing_trade = fresh_trade(harness.member_a);
+  }
+
+  // A new version of the curve set two business dates ago: its product's prices corrected each
+  // time. Answers the business date, and the curve set's id.
+  std::pair<std::string, std::string> fresh_curve_set() {
+    const BusinessDate date = latest_business_date("united_states_settlement", 2);
+    return db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {}, [&](pqxx::transaction_base& tx) {
+      const auto found = registry::find_product(tx, ProductId::parse(product).value()).value();
+      const auto rules = market::market_rules("united_states_settlement", "", BusinessDate::containing(UtcTimestamp::now()));
+      market::Provenance provenance{"setup", "setup", UtcTimestamp::now(), "setup", std::nullopt, std::nullopt};
+      if (corrections_++ > 0) provenance.correction_reason = "again";
+      (void)market::store_settlement_prices(tx, {found.product_id, found.spec.code, found.spec.tick_size_ticks, std::nullopt},
+                                            date, {{*trading_month, PricePerGpuHour{21'000 + 50 * corrections_}}},
+                                            provenance, rules)
+          .value();
+      const auto built = risk::build_curve_set(tx, {date, make_calendar("united_states_settlement").value(),
+                                                    BusinessDate::containing(UtcTimestamp::now()), "setup", std::nullopt});
+      return std::pair{date.format(), std::to_string(built.value().record.curve_set_id)};
+    });
   }
 
   std::string fresh_product() {
@@ -218,7 +246,7 @@ class RouteMatrix : public ::testing::Test {
                              R"("source":"FRB NY","publisher":"ops","published_at":"2026-01-05T17:00:00Z"})"};
          }},
         {"GET /v1/market/ois-quotes/{business_date}",
-         [&] { return Sample{"/v1/market/ois-quotes/" + latest_business_date("united_states_sofr").format(), ""}; }},
+         [&] { return Sample{"/v1/market/ois-quotes/" + latest_business_date("united_states_sofr", 2).format(), ""}; }},
         {"POST /v1/market/settlement-prices",
          [&] {
            return Sample{"/v1/market/settlement-prices",
@@ -232,6 +260,41 @@ class RouteMatrix : public ::testing::Test {
                              R"("published_at":"2026-01-05T17:00:00Z"})"};
          }},
         {"GET /v1/market/index-fixings/{index}", [] { return Sample{"/v1/market/index-fixings/GPUIDX-H100", ""}; }},
+        {"GET /v1/curve-sets", [] { return Sample{"/v1/curve-sets?limit=2", ""}; }},
+        {"POST /v1/curve-sets",
+         [&] {
+           // A correction entered first, so that each allowed build makes a new version.
+           const auto [date, ignored] = fresh_curve_set();
+           (void)ignored;
+           const BusinessDate day = BusinessDate::parse(date).value();
+           db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {}, [&](pqxx::transaction_base& tx) {
+             const auto found = registry::find_product(tx, ProductId::parse(product).value()).value();
+             const auto rules =
+                 market::market_rules("united_states_settlement", "", BusinessDate::containing(UtcTimestamp::now()));
+             const market::Provenance provenance{"setup", "setup", UtcTimestamp::now(), "setup", std::nullopt,
+                                                 std::string("again")};
+             (void)market::store_settlement_prices(
+                 tx, {found.product_id, found.spec.code, found.spec.tick_size_ticks, std::nullopt}, day,
+                 {{*trading_month, PricePerGpuHour{21'000 + 50 * ++corrections_}}}, provenance, rules)
+                 .value();
+           });
+           return Sample{"/v1/curve-sets", R"({"business_date":")" + date + R"("})"};
+         }},
+        {"GET /v1/curve-sets/{curve_set_id}", [&] { return Sample{"/v1/curve-sets/" + curve_set, ""}; }},
+        {"GET /v1/curve-sets/{curve_set_id}/forward-curves/{product_id}",
+         [&] {
+           return Sample{"/v1/curve-sets/" + curve_set + "/forward-curves/" + product + "?from=" +
+                             trading_month->first_day.format() + "&to=" + trading_month->first_day.format(),
+                         ""};
+         }},
+        {"GET /v1/curve-sets/{curve_set_id}/verification",
+         [&] { return Sample{"/v1/curve-sets/" + curve_set + "/verification", ""}; }},
+        {"POST /v1/curve-sets/{curve_set_id}/mark-run",
+         [&] { return Sample{"/v1/curve-sets/" + fresh_curve_set().second + "/mark-run", ""}; }},
+        {"GET /v1/curve-sets/{curve_set_id}/mark-run",
+         [&] { return Sample{"/v1/curve-sets/" + curve_set + "/mark-run", ""}; }},
+        {"GET /v1/members/{member_id}/marks",
+         [&] { return Sample{"/v1/members/" + harness.member_a.to_string() + "/marks", ""}; }},
         {"POST /v1/members/{member_id}/product-authorisations",
          [&] {
            return Sample{"/v1/members/" + a + "/product-authorisations", R"({"product_id":")" + fresh_product() + "\"}"};
@@ -343,7 +406,9 @@ class RouteMatrix : public ::testing::Test {
   std::optional<registry::DeliveryPeriod> trading_month;
   std::string product;
   std::string standing_trade;
+  std::string curve_set;
   int trades_made = 0;
+  int corrections_ = 0;
 };
 
 TEST_F(RouteMatrix, EveryRoleOnEveryRouteGetsExactlyTheExpectedStatus) {

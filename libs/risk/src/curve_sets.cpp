@@ -254,6 +254,21 @@ std::optional<pricing::CurveSet> load_curves(pqxx::transaction_base& tx, std::in
                            record->inputs, record->method_version};
 }
 
+market::ConsistencyCheck forward_curve_consistency() {
+  return [](const market::ProductTerms& product, BusinessDate date,
+            std::span<const market::PeriodPrice> prices) -> std::optional<std::string> {
+    BusinessDate last_day = date.add_days(kCurveHorizonDays).value();
+    std::vector<pricing::PeriodQuote> quotes;
+    for (const auto& price : prices) {
+      quotes.push_back({price.period.label, price.period.first_day, price.period.end_day, price.price.price_ticks});
+      last_day = std::max(last_day, price.period.end_day.add_days(-1).value());
+    }
+    const auto built = pricing::build_forward_curve(date.add_days(1).value(), last_day, product.tick_size_ticks, quotes);
+    if (!built && built.error().reason == pricing::CurveRefusal::inconsistent_quotes) return built.error().detail;
+    return std::nullopt;
+  };
+}
+
 Result<Verification, CurveSetError> verify_curve_set(pqxx::transaction_base& tx, std::int64_t curve_set_id) {
   const auto record = find_curve_set(tx, curve_set_id);
   if (!record) return fail(refused(CurveSetRefusal::unknown_curve_set, "no curve set " + std::to_string(curve_set_id)));

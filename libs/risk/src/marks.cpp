@@ -94,6 +94,14 @@ std::optional<MarkRun> find_mark_run(pqxx::transaction_base& tx, std::int64_t cu
   return run_from(rows[0]);
 }
 
+std::optional<MarkRun> latest_mark_run(pqxx::transaction_base& tx) {
+  const auto rows = db::exec_cached(tx,
+                                    "SELECT r.curve_set_id FROM risk.mark_run r JOIN risk.curve_set c USING (curve_set_id) "
+                                    "ORDER BY c.business_date DESC, c.version DESC LIMIT 1");
+  if (rows.empty()) return std::nullopt;
+  return find_mark_run(tx, rows[0][0].as<std::int64_t>());
+}
+
 Result<MarkRunOutcome, MarkError> mark_open_legs(pqxx::transaction_base& tx, std::int64_t curve_set_id,
                                                  const BusinessCalendar& clearing_calendar) {
   // One marking per curve set at a time; the second answers the first's run.

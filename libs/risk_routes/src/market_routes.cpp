@@ -4,6 +4,8 @@
 #include "cch/core/decimal.hpp"
 #include "cch/http/json_input.hpp"
 #include "cch/registry/catalog.hpp"
+#include "cch/risk/curve_sets.hpp"
+#include "cch/risk_routes/curve_routes.hpp"
 #include "cch/runtime/internal.hpp"
 
 #include <algorithm>
@@ -242,7 +244,8 @@ http::Response store_settlement_prices_command(runtime::ServiceContext& context,
       }
       const market::ProductTerms terms{product->product_id, product->spec.code, product->spec.tick_size_ticks,
                                        product->spec.cash_index};
-      const auto stored = market::store_settlement_prices(tx, terms, *date, prices, *provenance, rules);
+      const auto stored =
+          market::store_settlement_prices(tx, terms, *date, prices, *provenance, rules, forward_curve_consistency());
       if (!stored) return market_refusal(stored.error());
       const auto read = market::settlement_prices(tx, terms.product, *date, stored->snapshot.version);
       return stored_response(*stored, settlement_prices_json(*read));
@@ -285,6 +288,7 @@ void add_risk_routes(http::Router& router, runtime::ServiceContext& context) {
              [&context](const http::Request& request) { return store_settlement_prices_command(context, request); });
   router.add("POST", prefix + "/v1/market/index-fixings",
              [&context](const http::Request& request) { return store_index_fixing_command(context, request); });
+  add_curve_routes(router, context);
 }
 
 }  // namespace cch::risk

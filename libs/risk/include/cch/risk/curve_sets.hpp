@@ -31,6 +31,7 @@
 #include "cch/core/ids.hpp"
 #include "cch/core/result.hpp"
 #include "cch/core/time.hpp"
+#include "cch/market/market_data.hpp"
 #include "cch/pricing/curve_set.hpp"
 
 #include <pqxx/transaction_base>
@@ -102,6 +103,12 @@ std::vector<CurveSetRecord> list_curve_sets(pqxx::transaction_base& tx, std::opt
                                             std::optional<std::int64_t> before, std::size_t limit);
 // The stored curves of a curve set, as stored (no rebuild).
 std::optional<pricing::CurveSet> load_curves(pqxx::transaction_base& tx, std::int64_t curve_set_id);
+
+// The rule market data entry checks settlement prices with (market::ConsistencyCheck): the prices
+// of a product and date must give a forward curve, i.e. overlapping periods agree within half a
+// tick (pricing's inconsistent_quotes; the detail names the quotes). Other curve failures are
+// left to the curve set's build.
+market::ConsistencyCheck forward_curve_consistency();
 
 struct Verification {
   std::int64_t curve_set_id = 0;

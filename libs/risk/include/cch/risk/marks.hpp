@@ -68,6 +68,8 @@ Result<MarkRunOutcome, MarkError> mark_open_legs(pqxx::transaction_base& tx, std
                                                  const BusinessCalendar& clearing_calendar);
 
 std::optional<MarkRun> find_mark_run(pqxx::transaction_base& tx, std::int64_t curve_set_id);
+// The run of the latest business date marked (its latest curve set version marked).
+std::optional<MarkRun> latest_mark_run(pqxx::transaction_base& tx);
 
 // Per member and product: the legs marked, the net GPU-hours still to be delivered (bought less
 // sold), and the sum of their marks.
