@@ -2,6 +2,7 @@
 
 #include "exit_status.hpp"
 #include "ledger_commands.hpp"
+#include "market_commands.hpp"
 #include "operator_commands.hpp"
 
 #include "cch/db/migrate.hpp"
@@ -172,6 +173,25 @@ int run_admin(int argc, char** argv) {
   int purge_hours = 48;
   purge_command->add_option("--older-than-hours", purge_hours, "Age in hours (at least 24)")->check(CLI::Range(24, 24 * 3650));
 
+  auto* market_command = app.add_subcommand("market", "Market data (operator)");
+  market_command->require_subcommand(1);
+  std::string import_file;
+  auto* market_import_command =
+      market_command->add_subcommand("import", "Import a CSV file of market data: the whole file or nothing");
+  market_import_command->add_option("file", import_file, "The CSV file (docs/market-data.md)")->required();
+  std::optional<std::string> calendar_name, on_or_before;
+  auto* business_date_command = market_command->add_subcommand(
+      "business-date", "Print the latest business date on or before a date (default: today, UTC)");
+  business_date_command->add_option("--calendar", calendar_name, "A calendar (default: market.business_calendar)");
+  business_date_command->add_option("--on-or-before", on_or_before, "YYYY-MM-DD (default: today, UTC)");
+  DemoHistoryOptions demo_history;
+  auto* demo_history_command = market_command->add_subcommand(
+      "demo-history", "Write SYNTHETIC market data history (CSV) for the products in the database");
+  demo_history_command->add_option("--from", demo_history.from, "First business date, YYYY-MM-DD")->required();
+  demo_history_command->add_option("--to", demo_history.to, "Last business date (default: yesterday, UTC)");
+  demo_history_command->add_option("--output", demo_history.output, "File to write (default: standard output)");
+  demo_history_command->add_option("--seed", demo_history.seed, "The generator's seed");
+
   auto* ledger_command = app.add_subcommand("ledger", "Auditor tools (read-only)");
   ledger_command->require_subcommand(1);
   auto* ledger_verify_command = ledger_command->add_subcommand("verify", "Recompute the hash chains; exit 1 at a break");
@@ -233,6 +253,15 @@ int run_admin(int argc, char** argv) {
   }
   if (purge_command->parsed()) {
     return purge_idempotency(config, purge_hours);
+  }
+  if (market_import_command->parsed()) {
+    return market_import(config, import_file);
+  }
+  if (business_date_command->parsed()) {
+    return market_business_date(config, calendar_name, on_or_before);
+  }
+  if (demo_history_command->parsed()) {
+    return market_demo_history(config, demo_history);
   }
   if (ledger_verify_command->parsed()) {
     return ledger_verify(config, verify_options);

@@ -80,9 +80,12 @@ http::ClientOptions client_options(const config::Config& config, const std::stri
 
 Forward http_forward(const config::Config& config) {
   auto registry = std::make_shared<ClientPool>(client_options(config, "registry"));
+  auto risk = std::make_shared<ClientPool>(client_options(config, "risk"));
   auto settlement = std::make_shared<ClientPool>(client_options(config, "settlement"));
-  return [registry, settlement](Executor service, const http::Request& forwarded) {
-    return service == Executor::registry ? registry->send(forwarded) : settlement->send(forwarded);
+  return [registry, risk, settlement](Executor service, const http::Request& forwarded) {
+    if (service == Executor::registry) return registry->send(forwarded);
+    if (service == Executor::risk) return risk->send(forwarded);
+    return settlement->send(forwarded);
   };
 }
 

@@ -13,8 +13,12 @@
 #include "cch/registry/products.hpp"
 #include "cch/registry/trades.hpp"
 #include "cch/registry_routes/json.hpp"
+#include "cch/risk_routes/market_routes.hpp"
 #include "cch/settlement/collateral.hpp"
 #include "cch/settlement/routes.hpp"
+
+#include "cch/core/decimal.hpp"
+#include "cch/market/market_data.hpp"
 
 #include <pqxx/nontransaction>
 #include <pqxx/result>
@@ -471,7 +475,7 @@ http::Response product_series(Api&, pqxx::transaction_base& tx, const http::Requ
   nlohmann::json items = nlohmann::json::array();
   for (const auto& period : registry::listed_periods(kinds, today, product->spec.listing_horizon_days)) {
     items.push_back({{"series", period.label},
-                     {"kind", std::string(registry::to_string(period.kind))},
+                     {"kind", std::string(to_string(period.kind))},
                      {"delivery_start", period.start().format()},
                      {"delivery_end", period.end().format()},
                      {"hours", period.hours()}});
@@ -479,17 +483,6 @@ http::Response product_series(Api&, pqxx::transaction_base& tx, const http::Requ
   return http::json_response(200, {{"product_id", product->product_id.to_string()},
                                    {"as_of", today.format()},
                                    {"items", std::move(items)}});
-}
-
-http::Response product_reference_prices(Api&, pqxx::transaction_base& tx, const http::Request& request,
-                                        const access::Principal&) {
-  QueryReader query(request, {});
-  if (query.failed()) return query.failure();
-  const auto id = path_id<ProductId>(request, "product_id");
-  if (!id || !registry::find_product(tx, *id)) return not_found();
-  nlohmann::json items = nlohmann::json::array();
-  for (const auto& price : registry::reference_prices(tx, *id)) items.push_back(registry::reference_price_json(price));
-  return http::json_response(200, {{"product_id", id->to_string()}, {"items", std::move(items)}});
 }
 
 http::Response member_limits(Api&, pqxx::transaction_base& tx, const http::Request& request,
@@ -680,6 +673,117 @@ void QueryReader::refuse(std::string_view name, std::string_view detail) {
   }
 }
 
+
+namespace {
+
+// ---- market data ----------------------------------------------------------------------------
+
+std::optional<BusinessDate> date_param(QueryReader& query, std::string_view name) {
+  const auto text = query.text(name);
+  if (!text) return std::nullopt;
+  const auto parsed = BusinessDate::parse(*text);
+  if (!parsed) {
+    query.refuse(name, "must be a date YYYY-MM-DD");
+    return std::nullopt;
+  }
+  return *parsed;
+}
+
+std::optional<int> version_param(QueryReader& query) {
+  const auto text = query.text("version");
+  if (!text) return std::nullopt;
+  const auto parsed = parse_scaled_decimal(*text, 0);
+  if (!parsed || *parsed < 1 || *parsed > market::kVersionsMax) {
+    query.refuse("version", "must be a version number, 1 or more");
+    return std::nullopt;
+  }
+  return static_cast<int>(*parsed);
+}
+
+std::optional<BusinessDate> path_date(const http::Request& request) {
+  const auto text = request.path_param("business_date");
+  if (!text) return std::nullopt;
+  const auto parsed = BusinessDate::parse(*text);
+  return parsed ? std::optional<BusinessDate>(*parsed) : std::nullopt;
+}
+
+// Every version of every snapshot, newest first; filters kind, subject, from, to.
+http::Response market_snapshots(Api&, pqxx::transaction_base& tx, const http::Request& request,
+                                const access::Principal&) {
+  QueryReader query(request, {"limit", "cursor", "kind", "subject", "from", "to"});
+  const std::size_t limit = query.limit();
+  market::SnapshotFilter filter;
+  filter.before = query.id_cursor();
+  if (const auto kind = query.text("kind")) {
+    filter.kind = market::parse_data_kind(*kind);
+    if (!filter.kind) query.refuse("kind", "must be ois, settlement or fixing");
+  }
+  filter.subject = query.text("subject");
+  filter.from = date_param(query, "from");
+  filter.to = date_param(query, "to");
+  if (query.failed()) return query.failure();
+  const auto list = market::list_snapshots(tx, filter, limit + 1);
+  nlohmann::json items = nlohmann::json::array();
+  for (std::size_t i = 0; i < list.size() && i < limit; ++i) items.push_back(risk::snapshot_json(list[i]));
+  std::optional<std::string> next;
+  if (list.size() > limit) next = std::to_string(list[limit - 1].snapshot_id);
+  return http::json_response(200, page(std::move(items), next));
+}
+
+http::Response ois_quotes(Api&, pqxx::transaction_base& tx, const http::Request& request, const access::Principal&) {
+  QueryReader query(request, {"version"});
+  const auto version = version_param(query);
+  if (query.failed()) return query.failure();
+  const auto date = path_date(request);
+  const auto quotes = date ? market::ois_quotes(tx, *date, version) : std::nullopt;
+  if (!quotes) return not_found();
+  return http::json_response(200, risk::ois_quotes_json(*quotes));
+}
+
+// A product's settlement prices of a business date (the given version, or the latest), or without
+// business_date its latest: the reference prices of registration's fat-finger band.
+http::Response product_settlement_prices(Api&, pqxx::transaction_base& tx, const http::Request& request,
+                                         const access::Principal&) {
+  QueryReader query(request, {"business_date", "version"});
+  auto date = date_param(query, "business_date");
+  const auto version = version_param(query);
+  if (version && !date) query.refuse("version", "needs a business_date");
+  if (query.failed()) return query.failure();
+  const auto id = path_id<ProductId>(request, "product_id");
+  if (!id || !registry::find_product(tx, *id)) return not_found();
+  if (!date) {
+    date = market::latest_settlement_date(tx, *id);
+    if (!date) return not_found();
+  }
+  const auto prices = market::settlement_prices(tx, *id, *date, version);
+  if (!prices) return not_found();
+  return http::json_response(200, risk::settlement_prices_json(*prices));
+}
+
+http::Response index_fixings(Api&, pqxx::transaction_base& tx, const http::Request& request, const access::Principal&) {
+  QueryReader query(request, {"from", "to"});
+  const auto from = date_param(query, "from");
+  const auto to = date_param(query, "to");
+  if (query.failed()) return query.failure();
+  const auto index = request.path_param("index");
+  if (!index) return not_found();
+  const BusinessDate today = BusinessDate::containing(UtcTimestamp::now());
+  const BusinessDate last = to.value_or(today);
+  const BusinessDate first = from.value_or(last.add_days(-30).value());
+  if (days_between(first, last) > 366 || last < first) {
+    return http::problem(400, "invalid_parameter", "Invalid query parameter",
+                         "from and to: at most 366 days apart, from not after to");
+  }
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto& fixing : market::index_fixings(tx, *index, first, last)) {
+    items.push_back(risk::index_fixing_json(fixing));
+  }
+  return http::json_response(200, {{"index", std::string(*index)}, {"from", first.format()}, {"to", last.format()},
+                                   {"items", std::move(items)}});
+}
+
+}  // namespace
+
 ReadRoute read_route(std::string_view method, std::string_view pattern) {
   static const std::map<std::string, ReadRoute, std::less<>> handlers = {
       {"GET /v1/me", {me, false}},
@@ -699,7 +803,10 @@ ReadRoute read_route(std::string_view method, std::string_view pattern) {
       {"GET /v1/products", {list_products, false}},
       {"GET /v1/products/{product_id}", {get_product, false}},
       {"GET /v1/products/{product_id}/series", {product_series, false}},
-      {"GET /v1/products/{product_id}/reference-prices", {product_reference_prices, false}},
+      {"GET /v1/products/{product_id}/settlement-prices", {product_settlement_prices, true}},
+      {"GET /v1/market/snapshots", {market_snapshots, false}},
+      {"GET /v1/market/ois-quotes/{business_date}", {ois_quotes, true}},
+      {"GET /v1/market/index-fixings/{index}", {index_fixings, false}},
       {"GET /v1/members/{member_id}/limits", {member_limits, true}},
       {"GET /v1/members/{member_id}/positions", {member_positions, false}},
       {"GET /v1/members/{member_id}/venue-authorisations", {member_venue_authorisations, false}},

@@ -688,10 +688,10 @@ TEST_F(ApiBehaviour, ATradeIsListedSubmittedAffirmedAndNovatedThroughTheApi) {
   const std::string product_id = json_of(product)["product_id"].get<std::string>();
   const auto month = registry::next_period(registry::next_period(
       registry::period_containing(registry::PeriodKind::month, BusinessDate::containing(UtcTimestamp::now()))));
-  ASSERT_EQ(harness.post(harness.operator_caller, "/v1/products/" + product_id + "/reference-prices",
-                         R"({"delivery_month":")" + month.label + R"(","price":"2.1000"})")
+  ASSERT_EQ(harness.post(harness.operator_caller, "/v1/market/settlement-prices",
+                         settlement_prices_body(product_id, {month.label}, "2.1000", latest_business_date()))
                 .status,
-            200u);
+            201u);
   for (const auto& member : {a, b}) {
     ASSERT_EQ(harness.post(harness.operator_caller, "/v1/members/" + member + "/product-authorisations",
                            R"({"product_id":")" + product_id + "\"}")

@@ -6,7 +6,12 @@
 #include "cch/http/observability.hpp"
 #include "cch/registry/members.hpp"
 #include "cch/registry_routes/routes.hpp"
+#include "cch/risk_routes/market_routes.hpp"
 #include "cch/settlement/routes.hpp"
+
+#include "cch/core/calendar.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <future>
 #include <random>
@@ -24,6 +29,26 @@ config::Config default_config(const config::Environment& environment) {
 }
 
 }  // namespace
+
+BusinessDate latest_business_date(std::string_view calendar_name, int back) {
+  const auto calendar = make_calendar(calendar_name).value();
+  BusinessDate date = BusinessDate::containing(UtcTimestamp::now());
+  if (!calendar.is_business_day(date)) date = calendar.previous_business_day(date).value();
+  for (int i = 0; i < back; ++i) date = calendar.previous_business_day(date).value();
+  return date;
+}
+
+std::string settlement_prices_body(const std::string& product_id, const std::vector<std::string>& periods,
+                                   const std::string& price, BusinessDate date,
+                                   std::optional<std::string> correction_reason) {
+  nlohmann::json prices = nlohmann::json::array();
+  for (const auto& period : periods) prices.push_back({{"period", period}, {"price", price}});
+  nlohmann::json body = {{"business_date", date.format()}, {"product_id", product_id}, {"prices", prices},
+                         {"source", "cch price committee"}, {"publisher", "cch market operations"},
+                         {"published_at", date.start_of_day().format()}};
+  if (correction_reason) body["correction_reason"] = *correction_reason;
+  return body.dump();
+}
 
 std::string random_fingerprint() {
   static thread_local std::mt19937_64 random{std::random_device{}()};
@@ -60,6 +85,7 @@ ApiHarness::ApiHarness(ApiOptions options, std::chrono::milliseconds api_pool_ac
       member_b(fixture.add_member("member-b")) {
   registry::add_registry_routes(registry_router, services_context);
   settlement::add_settlement_routes(settlement_router, services_context);
+  risk::add_risk_routes(risk_router, services_context);
   Forward forward = [this](Executor service, const http::Request& forwarded) {
     if (fail_forwards) {
       http::Response response = http::problem(503, "owning_service_unavailable", "Service unavailable", "test");
@@ -67,7 +93,9 @@ ApiHarness::ApiHarness(ApiOptions options, std::chrono::milliseconds api_pool_ac
       return response;
     }
     http::Request copy = forwarded;
-    auto answer = service == Executor::registry ? registry_router.dispatch(copy) : settlement_router.dispatch(copy);
+    auto answer = service == Executor::registry ? registry_router.dispatch(copy)
+                  : service == Executor::risk   ? risk_router.dispatch(copy)
+                                                : settlement_router.dispatch(copy);
     switch (lose_answers.load()) {
       case AnswerLoss::none: break;
       case AnswerLoss::connection_broke: {

@@ -21,6 +21,16 @@
 
 namespace cch::api::testing {
 
+// The latest business date on or before today of the calendar (the clearing calendar by
+// default), and `back` business dates before it: dates market data may be entered for.
+BusinessDate latest_business_date(std::string_view calendar = "united_states_settlement", int back = 0);
+// A body for POST /v1/market/settlement-prices: the product's prices of the periods, each at
+// `price`, on `date`.
+std::string settlement_prices_body(const std::string& product_id, const std::vector<std::string>& periods,
+                                   const std::string& price, BusinessDate date,
+                                   std::optional<std::string> correction_reason = std::nullopt);
+
+
 struct Caller {
   std::string name;
   access::Role role = access::Role::auditor;
@@ -60,6 +70,7 @@ class ApiHarness {
   runtime::ServiceContext services_context;
   http::Router registry_router;
   http::Router settlement_router;
+  http::Router risk_router;
   http::Router router;
   std::shared_ptr<Api> api;
   // While set, every forward answers 503 owning_service_unavailable without reaching the service.

@@ -73,8 +73,8 @@ class CommandRetry : public ::testing::TestWithParam<AnswerLoss> {
         R"("listing_horizon_days":365,"position_limit_gpu_hours":50000000,"clearing_fee_per_gpu_hour":"0.0025"})");
     ASSERT_EQ(product.status, 201u) << product.body;
     product_id = json_of(product)["product_id"].get<std::string>();
-    post_ok(harness.operator_caller, "/v1/products/" + product_id + "/reference-prices",
-            R"({"delivery_month":")" + month.label + R"(","price":"2.1000"})");
+    post_ok(harness.operator_caller, "/v1/market/settlement-prices",
+            settlement_prices_body(product_id, {month.label}, "2.1000", latest_business_date()));
     const auto venue = harness.call(harness.venue_caller, "GET", "/v1/me");
     ASSERT_EQ(venue.status, 200u) << venue.body;
     const std::string venue_id = json_of(venue)["principal_id"].get<std::string>();

@@ -6,6 +6,7 @@
 #include "cch/api/credentials.hpp"
 #include "cch/db/transaction.hpp"
 #include "cch/ledger/accounts.hpp"
+#include "cch/market/market_data.hpp"
 #include "cch/registry/catalog.hpp"
 #include "cch/registry/trades.hpp"
 #include "cch/settlement/collateral.hpp"
@@ -56,8 +57,31 @@ class RouteMatrix : public ::testing::Test {
         ASSERT_TRUE(registry::authorise_member(tx, member, ProductId::parse(product).value(), "setup"));
         ASSERT_TRUE(registry::set_credit_limit(tx, member, Money{500'000'000, Currency::usd()}, "setup"));
       }
-      ASSERT_TRUE(registry::publish_reference_price(tx, ProductId::parse(product).value(), trading_month->first_day,
-                                                    PricePerGpuHour{21'000}, "setup"));
+      // Settlement prices (the fat-finger band's reference) of the business date before the latest,
+      // and OIS quotes of the latest SOFR business date.
+      const auto found = registry::find_product(tx, ProductId::parse(product).value()).value();
+      const auto rules = market::market_rules("united_states_settlement", "1M,1Y",
+                                              BusinessDate::containing(UtcTimestamp::now()));
+      const market::Provenance provenance{"setup", "setup", UtcTimestamp::now(), "setup", std::nullopt, std::nullopt};
+      ASSERT_TRUE(market::store_settlement_prices(
+          tx, {found.product_id, found.spec.code, found.spec.tick_size_ticks, std::nullopt}, latest_business_date("united_states_settlement", 1),
+          {{*trading_month, PricePerGpuHour{21'000}}}, provenance, rules));
+      ASSERT_TRUE(market::store_ois_quotes(tx, latest_business_date("united_states_sofr"),
+                                           {{market::parse_tenor("1M").value(), 4'300'000},
+                                            {market::parse_tenor("1Y").value(), 4'100'000}},
+                                           provenance, rules));
+      registry::NewProduct cash;
+      cash.spec.code = harness.unique("gpu-cash");
+      cash.spec.gpu_model = "H100";
+      cash.spec.form_factor = "sxm";
+      cash.spec.min_interconnect = "infiniband-400g";
+      cash.spec.region = "us-east";
+      cash.spec.settlement = registry::SettlementType::cash;
+      cash.spec.cash_index = "GPUIDX-H100";
+      cash.spec.tick_size_ticks = 50;
+      cash.position_limit_gpu_hours = 1'000'000'000;
+      cash.created_by = "setup";
+      ASSERT_TRUE(registry::create_product(tx, cash));
       // Both members let the harness's venue register their trades.
       const auto venue = tx.exec("SELECT principal_id FROM api.principal WHERE name = 'auction-house'")[0][0];
       for (const MemberId member : {harness.member_a, harness.member_b}) {
@@ -181,13 +205,33 @@ class RouteMatrix : public ::testing::Test {
          [&] { return Sample{"/v1/products/" + product + "/trading-status", R"({"trading_status":"active"})"}; }},
         {"GET /v1/products/{product_id}/series",
          [&] { return Sample{"/v1/products/" + product + "/series?kind=month", ""}; }},
-        {"GET /v1/products/{product_id}/reference-prices",
-         [&] { return Sample{"/v1/products/" + product + "/reference-prices", ""}; }},
-        {"POST /v1/products/{product_id}/reference-prices",
+        {"GET /v1/products/{product_id}/settlement-prices",
+         [&] { return Sample{"/v1/products/" + product + "/settlement-prices", ""}; }},
+        {"GET /v1/market/snapshots", [] { return Sample{"/v1/market/snapshots?kind=settlement", ""}; }},
+        {"POST /v1/market/ois-quotes",
          [&] {
-           return Sample{"/v1/products/" + product + "/reference-prices",
-                         R"({"delivery_month":")" + trading_month->label + R"(","price":"2.1000"})"};
+           return Sample{"/v1/market/ois-quotes",
+                         R"({"business_date":")" + latest_business_date("united_states_sofr", 1).format() +
+                             R"(","quotes":[{"tenor":"1M","rate":"0.04300000"},{"tenor":"3M","rate":"0.04250000"},)"
+                             R"({"tenor":"6M","rate":"0.04200000"},{"tenor":"1Y","rate":"0.04100000"},)"
+                             R"({"tenor":"2Y","rate":"0.03900000"},{"tenor":"3Y","rate":"0.03800000"}],)"
+                             R"("source":"FRB NY","publisher":"ops","published_at":"2026-01-05T17:00:00Z"})"};
          }},
+        {"GET /v1/market/ois-quotes/{business_date}",
+         [&] { return Sample{"/v1/market/ois-quotes/" + latest_business_date("united_states_sofr").format(), ""}; }},
+        {"POST /v1/market/settlement-prices",
+         [&] {
+           return Sample{"/v1/market/settlement-prices",
+                         settlement_prices_body(product, {trading_month->label}, "2.1000", latest_business_date())};
+         }},
+        {"POST /v1/market/index-fixings",
+         [&] {
+           return Sample{"/v1/market/index-fixings",
+                         R"({"business_date":")" + latest_business_date().format() +
+                             R"(","index":"GPUIDX-H100","value":"2.0850","source":"index provider","publisher":"ops",)"
+                             R"("published_at":"2026-01-05T17:00:00Z"})"};
+         }},
+        {"GET /v1/market/index-fixings/{index}", [] { return Sample{"/v1/market/index-fixings/GPUIDX-H100", ""}; }},
         {"POST /v1/members/{member_id}/product-authorisations",
          [&] {
            return Sample{"/v1/members/" + a + "/product-authorisations", R"({"product_id":")" + fresh_product() + "\"}"};

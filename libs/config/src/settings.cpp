@@ -183,6 +183,13 @@ std::vector<SettingSpec> build_settings() {
   list.push_back(integer_setting("registry.notional_margin_rate_bp", 1500, 1, 10000,
                                  "Credit check until the margin service exists: each cleared leg uses this share "
                                  "of its notional, in basis points, of the member's credit limit and collateral."));
+  list.push_back(choice_setting("market.business_calendar", "united_states_settlement",
+                                {"weekends_only", "united_states_settlement", "united_states_sofr",
+                                 "united_states_nyse", "united_kingdom", "target"},
+                                "The clearing calendar: the business dates settlement prices are published for."));
+  list.push_back(string_setting("market.ois_required_tenors", "1M,3M,6M,1Y,2Y,3Y",
+                                "Tenors every day's SOFR OIS quotes must include (comma-separated, e.g. 1W,3M,2Y): "
+                                "the discount curve reaches the longest of them."));
   list.push_back(money_setting("settlement.collateral_movement_max", "1000000000.00", 1, kAmountMinorMax,
                                "Largest single collateral deposit or withdrawal; a larger one is refused 422 "
                                "amount_too_large. At most the largest amount cch holds in an account."));

@@ -156,39 +156,6 @@ std::vector<ProductId> authorised_products(pqxx::transaction_base& tx, MemberId 
   return products;
 }
 
-Result<ReferencePrice, CatalogError> publish_reference_price(pqxx::transaction_base& tx, ProductId product,
-                                                             BusinessDate delivery_month, PricePerGpuHour price,
-                                                             std::string_view by) {
-  const auto found = find_product(tx, product);
-  if (!found) return fail(error(CatalogRefusal::unknown_product));
-  if (price.price_ticks <= 0 || price.price_ticks > kPriceTicksMax || delivery_month.day() != 1) {
-    return fail(error(CatalogRefusal::invalid_price));
-  }
-  if (!price.is_multiple_of(PricePerGpuHour{found->spec.tick_size_ticks})) {
-    return fail(error(CatalogRefusal::price_off_tick));
-  }
-  const auto rows = db::exec_cached(tx,
-      "INSERT INTO cch.reference_price (product_id, delivery_month, price_ticks, published_by) "
-      "VALUES ($1, $2::date, $3, $4) ON CONFLICT (product_id, delivery_month) DO UPDATE "
-      "SET price_ticks = EXCLUDED.price_ticks, published_at = clock_timestamp(), published_by = EXCLUDED.published_by "
-      "RETURNING (extract(epoch FROM published_at) * 1000000)::bigint",
-      product.value(), delivery_month.format(), price.price_ticks, std::string(by));
-  return ReferencePrice{product, delivery_month, price, db::timestamp_of(rows[0][0]), std::string(by)};
-}
-
-std::vector<ReferencePrice> reference_prices(pqxx::transaction_base& tx, ProductId product) {
-  std::vector<ReferencePrice> prices;
-  for (const auto& row : db::exec_cached(tx,
-           "SELECT delivery_month::text, price_ticks, (extract(epoch FROM published_at) * 1000000)::bigint, "
-           "published_by FROM cch.reference_price WHERE product_id = $1 ORDER BY delivery_month",
-           product.value())) {
-    prices.push_back(ReferencePrice{product, BusinessDate::parse(row[0].as<std::string>()).value(),
-                                    PricePerGpuHour{row[1].as<std::int64_t>()}, db::timestamp_of(row[2]),
-                                    row[3].as<std::string>()});
-  }
-  return prices;
-}
-
 std::optional<MemberLimits> member_limits(pqxx::transaction_base& tx, MemberId member) {
   if (!member_exists(tx, member)) return std::nullopt;
   MemberLimits limits{member, std::nullopt, {}};

@@ -14,6 +14,7 @@
 #include "cch/db/prepared.hpp"
 #include "cch/ledger/accounts.hpp"
 #include "cch/ledger/post.hpp"
+#include "cch/market/market_data.hpp"
 
 namespace cch::registry::clearing {
 namespace {
@@ -53,40 +54,6 @@ std::optional<std::int64_t> optional_id(const std::optional<MemberId>& member) {
 }
 
 }  // namespace
-
-std::optional<DeliveryPeriod> period_of_label(std::string_view label) {
-  int year = 0;
-  int number = 0;
-  int day = 0;
-  const std::string text(label);
-  std::optional<PeriodKind> kind;
-  std::optional<BusinessDate> first;
-  char extra = 0;
-  if (text.size() == 4 && std::sscanf(text.c_str(), "%4d%c", &year, &extra) == 1) {
-    kind = PeriodKind::year;
-    first = success(BusinessDate::from_year_month_day(year, 1, 1));
-  } else if (text.size() == 7 && text[5] == 'Q' && std::sscanf(text.c_str(), "%4d-Q%1d%c", &year, &number, &extra) == 2) {
-    kind = PeriodKind::quarter;
-    if (number >= 1 && number <= 4) first = success(BusinessDate::from_year_month_day(year, (number - 1) * 3 + 1, 1));
-  } else if (text.size() == 8 && text[5] == 'W' && std::sscanf(text.c_str(), "%4d-W%2d%c", &year, &number, &extra) == 2) {
-    kind = PeriodKind::week;
-    // ISO week 1 is the week with 4 January in it.
-    if (const auto fourth = success(BusinessDate::from_year_month_day(year, 1, 4)); fourth && number >= 1 && number <= 53) {
-      const DeliveryPeriod week_one = period_containing(PeriodKind::week, *fourth);
-      first = success(week_one.first_day.add_days(static_cast<std::int64_t>(number - 1) * 7));
-    }
-  } else if (text.size() == 7 && std::sscanf(text.c_str(), "%4d-%2d%c", &year, &number, &extra) == 2) {
-    kind = PeriodKind::month;
-    first = success(BusinessDate::from_year_month_day(year, number, 1));
-  } else if (text.size() == 10 && std::sscanf(text.c_str(), "%4d-%2d-%2d%c", &year, &number, &day, &extra) == 3) {
-    kind = PeriodKind::day;
-    first = success(BusinessDate::from_year_month_day(year, number, day));
-  }
-  if (!kind || !first) return std::nullopt;
-  DeliveryPeriod period = period_containing(*kind, *first);
-  if (period.label != label) return std::nullopt;  // e.g. "2027-W53" in a year of 52 weeks
-  return period;
-}
 
 // ---- the book -------------------------------------------------------------------------------
 
@@ -130,7 +97,7 @@ void Book::load(pqxx::transaction_base& tx, std::span<const Candidate> candidate
   // One statement, one row per fact, tagged by its kind:
   //   auth    member, product                      an authorisation
   //   venue   member, venue principal              a live authorisation of the batch's venue
-  //   ref     product, -, month, price ticks       a reference price
+  //   ref     product, days, first day, price ticks  a latest settlement price (market data)
   //   oi      product, -, month, GPU-hours         open interest (every member's bought GPU-hours)
   //   net     product, member, month, GPU-hours    a member's net position
   //   plim    member, product, -, GPU-hours        a member's position limit in a product
@@ -140,8 +107,7 @@ void Book::load(pqxx::transaction_base& tx, std::span<const Candidate> candidate
       "WHERE member_id = ANY($1::bigint[]) AND product_id = ANY($2::bigint[]) "
       "UNION ALL SELECT 'venue', member_id, venue_principal_id, NULL, NULL, NULL FROM cch.member_venue "
       "WHERE member_id = ANY($1::bigint[]) AND venue_principal_id = $4::bigint AND revoked_at IS NULL "
-      "UNION ALL SELECT 'ref', product_id, NULL, delivery_month::text, price_ticks, NULL FROM cch.reference_price "
-      "WHERE product_id = ANY($2::bigint[]) AND delivery_month = ANY($3::date[]) "
+      "UNION ALL SELECT 'ref', r.* , NULL FROM (" + market::latest_settlement_prices_sql(2) + ") AS r "
       "UNION ALL SELECT 'oi', product_id, NULL, delivery_month::text, sum(bought_gpu_hours)::bigint, NULL "
       "FROM cch.position WHERE product_id = ANY($2::bigint[]) AND delivery_month = ANY($3::date[]) "
       "GROUP BY product_id, delivery_month "
@@ -159,6 +125,13 @@ void Book::load(pqxx::transaction_base& tx, std::span<const Candidate> candidate
       "            WHERE w.member_id = m.member_id AND w.currency = 'USD' AND w.status = 'requested'), 0)::bigint "
       "FROM unnest($1::bigint[]) AS m (member_id)",
       member_array, product_array, month_array, venue);
+  struct ReferenceRow {
+    std::int64_t product = 0;
+    std::int64_t days = 0;
+    BusinessDate first_day;
+    std::int64_t ticks = 0;
+  };
+  std::vector<ReferenceRow> reference_rows;
   for (const auto& row : rows) {
     const std::string kind = row[0].as<std::string>();
     const std::int64_t first = row[1].as<std::int64_t>();
@@ -167,7 +140,8 @@ void Book::load(pqxx::transaction_base& tx, std::span<const Candidate> candidate
     } else if (kind == "venue") {
       venue_authorised_.emplace(first, row[2].as<std::int64_t>());
     } else if (kind == "ref") {
-      reference_ticks_.emplace(MonthKey{first, row[3].as<std::string>()}, row[4].as<std::int64_t>());
+      reference_rows.push_back({first, row[2].as<std::int64_t>(), BusinessDate::parse(row[3].as<std::string>()).value(),
+                                row[4].as<std::int64_t>()});
     } else if (kind == "oi") {
       open_interest_[MonthKey{first, row[3].as<std::string>()}] = row[4].as<std::int64_t>();
     } else if (kind == "net") {
@@ -181,6 +155,32 @@ void Book::load(pqxx::transaction_base& tx, std::span<const Candidate> candidate
       credit.used_minor = row[4].as<std::int64_t>();
       credit.collateral_minor = row[5].as<std::int64_t>();
       credit_[first] = credit;
+    }
+  }
+  // Each product's reference per day: the shortest quoted period containing the day wins (a
+  // month's price over its quarter's, a day's over its week's).
+  std::map<std::int64_t, std::pair<BusinessDate, BusinessDate>> spans;
+  for (const auto& row : reference_rows) {
+    const BusinessDate end = row.first_day.add_days(row.days).value();
+    auto [found, inserted] = spans.try_emplace(row.product, row.first_day, end);
+    if (!inserted) {
+      found->second.first = std::min(found->second.first, row.first_day);
+      found->second.second = std::max(found->second.second, end);
+    }
+  }
+  for (const auto& [product, span] : spans) {
+    const auto days = static_cast<std::size_t>(days_between(span.first, span.second));
+    reference_.insert_or_assign(product, DailyReference{span.first, std::vector<std::int64_t>(days, 0),
+                                                        std::vector<std::int64_t>(days, 0)});
+  }
+  for (const auto& row : reference_rows) {
+    DailyReference& reference = reference_.at(row.product);
+    const auto offset = static_cast<std::size_t>(days_between(reference.first_day, row.first_day));
+    for (std::size_t day = offset; day < offset + static_cast<std::size_t>(row.days); ++day) {
+      if (reference.period_days[day] == 0 || row.days < reference.period_days[day]) {
+        reference.ticks[day] = row.ticks;
+        reference.period_days[day] = row.days;
+      }
     }
   }
 }
@@ -246,7 +246,7 @@ std::optional<CheckFailure> Book::product_trading(const Product& product) {
 // Only a series' trade: the series is among those listed today.
 std::optional<CheckFailure> Book::series_listed(const Trade& trade, const Product& product, BusinessDate today) {
   if (!trade.terms.series_label) return std::nullopt;
-  const auto period = period_of_label(*trade.terms.series_label);
+  const auto period = parse_period_label(*trade.terms.series_label);
   const std::array<PeriodKind, 1> kinds{period ? period->kind : PeriodKind::day};
   const auto listed = listed_periods(kinds, today, product.spec.listing_horizon_days);
   if (period && std::find(listed.begin(), listed.end(), *period) != listed.end()) return std::nullopt;
@@ -266,21 +266,36 @@ std::optional<CheckFailure> Book::window_within_horizon(const Trade& trade, cons
                                                           std::to_string(product.spec.listing_horizon_days) + " days");
 }
 
-// The fat-finger band, around the reference prices of the window's months weighted by hours:
-// |price x H - sum(ref_m x h_m)| x 10,000 <= band_bp x sum(ref_m x h_m), exactly.
+// The fat-finger band, around the reference price of each hour of the window (the latest
+// settlement price of the shortest quoted period containing it), weighted by hours:
+// |price x H - sum(ref_h)| x 10,000 <= band_bp x sum(ref_h), exactly.
 std::optional<CheckFailure> Book::price_within_band(const RegistrationPolicy& policy, const Candidate& candidate) const {
   const Trade& trade = candidate.trade;
   const std::int64_t product_id = candidate.product->product_id.value();
+  constexpr std::int64_t kMicrosecondsPerHour = 3'600'000'000;
+  constexpr std::int64_t kHoursPerDay = 24;
+  const auto reference = reference_.find(product_id);
   Int128 weighted = 0;
   Int128 hours = 0;
-  for (const auto& slice : candidate.slices) {
-    const auto found = reference_ticks_.find(MonthKey{product_id, month_text(slice)});
-    if (found == reference_ticks_.end()) {
-      return failure(TradeRefusal::no_reference_price,
-                     "there is no reference price for " + month_text(slice).substr(0, 7));
+  const std::int64_t first_hour = trade.terms.delivery_start.unix_microseconds() / kMicrosecondsPerHour;
+  const std::int64_t end_hour = trade.terms.delivery_end.unix_microseconds() / kMicrosecondsPerHour;
+  for (std::int64_t hour = first_hour; hour < end_hour;) {
+    const std::int64_t day = hour / kHoursPerDay;  // days since 1970-01-01 (UTC)
+    const std::int64_t day_end_hour = std::min((day + 1) * kHoursPerDay, end_hour);
+    std::int64_t ticks = 0;
+    if (reference != reference_.end()) {
+      const std::int64_t offset = day - reference->second.first_day.days_since_epoch();
+      if (offset >= 0 && offset < static_cast<std::int64_t>(reference->second.ticks.size())) {
+        ticks = reference->second.ticks[static_cast<std::size_t>(offset)];
+      }
     }
-    weighted += static_cast<Int128>(found->second) * slice.hours;
-    hours += slice.hours;
+    if (ticks == 0) {
+      return failure(TradeRefusal::no_reference_price,
+                     "no settlement price covers " + BusinessDate::from_days_since_epoch(day).value().format());
+    }
+    weighted += static_cast<Int128>(ticks) * (day_end_hour - hour);
+    hours += day_end_hour - hour;
+    hour = day_end_hour;
   }
   Int128 distance = static_cast<Int128>(trade.terms.price.price_ticks) * hours - weighted;
   if (distance < 0) distance = -distance;

@@ -108,7 +108,14 @@ class Book {
   std::map<std::int64_t, std::string> status_;
   std::set<std::pair<std::int64_t, std::int64_t>> authorised_;  // member, product
   std::set<std::pair<std::int64_t, std::int64_t>> venue_authorised_;  // member, venue principal (live)
-  std::map<MonthKey, std::int64_t> reference_ticks_;
+  // A product's reference price for each day: the price of the shortest period that contains the
+  // day among its latest settlement prices (market::latest_settlement_prices_sql); 0 where none.
+  struct DailyReference {
+    BusinessDate first_day;
+    std::vector<std::int64_t> ticks;       // per day from first_day
+    std::vector<std::int64_t> period_days;  // the length of the period each price is from
+  };
+  std::map<std::int64_t, DailyReference> reference_;  // by product
   std::map<MonthKey, std::int64_t> open_interest_;
   std::map<PositionKey, std::int64_t> net_;
   std::map<std::pair<std::int64_t, std::int64_t>, std::int64_t> position_limit_;  // member, product
@@ -128,9 +135,6 @@ struct Clearing {
   std::optional<MemberId> actor_member;
   std::optional<RequestId> request_id;
 };
-
-// The period a series label ("2027-03", "2027-Q2", "2027-W10", "2027", "2027-03-01") names.
-std::optional<DeliveryPeriod> period_of_label(std::string_view label);
 
 // Ids for `count` new trade rows, in one statement.
 std::vector<TradeId> allocate_trade_ids(pqxx::transaction_base& tx, std::size_t count);

@@ -13,9 +13,6 @@ constexpr std::array<std::string_view, 4> kFormFactors = {"sxm", "pcie", "oam", 
 constexpr std::array<std::string_view, 7> kInterconnects = {
     "none", "ethernet-100g", "roce-200g", "infiniband-200g", "roce-400g", "infiniband-400g", "nvlink-switch"};
 constexpr std::array<int, 8> kNodeBlocks = {1, 2, 4, 8, 16, 32, 64, 72};
-constexpr std::array<PeriodKind, 5> kPeriodKinds = {PeriodKind::day, PeriodKind::week, PeriodKind::month,
-                                                     PeriodKind::quarter, PeriodKind::year};
-
 bool lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 bool alnum(char c) { return lower_alnum(c) || (c >= 'A' && c <= 'Z'); }
 
@@ -29,27 +26,6 @@ bool matches(std::string_view text, std::size_t min, std::size_t max, First firs
 template <class Container>
 bool contains(const Container& values, std::string_view value) {
   return std::find(values.begin(), values.end(), value) != values.end();
-}
-
-BusinessDate date(int year, int month, int day) { return BusinessDate::from_year_month_day(year, month, day).value(); }
-
-BusinessDate add_months(BusinessDate first_of_month, int months) {
-  const int index = first_of_month.year() * 12 + (first_of_month.month() - 1) + months;
-  return date(index / 12, index % 12 + 1, 1);
-}
-
-std::string two_digits(int value) {
-  char text[8];
-  std::snprintf(text, sizeof text, "%02d", value);
-  return text;
-}
-
-// The ISO 8601 week-numbering year and week of the Monday that starts a week.
-std::pair<int, int> iso_week(BusinessDate monday) {
-  const BusinessDate thursday = monday.add_days(3).value();  // the week's year is its Thursday's
-  const int year = thursday.year();
-  const auto day_of_year = days_between(date(year, 1, 1), thursday);
-  return {year, static_cast<int>(day_of_year / 7) + 1};
 }
 
 }  // namespace
@@ -139,68 +115,6 @@ std::optional<ProductRefusal> check_product(const ProductSpec& product) {
     return ProductRefusal::invalid_listing_horizon;
   }
   return std::nullopt;
-}
-
-std::span<const PeriodKind> all_period_kinds() { return kPeriodKinds; }
-
-std::string_view to_string(PeriodKind kind) {
-  switch (kind) {
-    case PeriodKind::day: return "day";
-    case PeriodKind::week: return "week";
-    case PeriodKind::month: return "month";
-    case PeriodKind::quarter: return "quarter";
-    case PeriodKind::year: return "year";
-  }
-  return "unknown";
-}
-
-std::optional<PeriodKind> parse_period_kind(std::string_view text) {
-  for (const PeriodKind kind : kPeriodKinds) {
-    if (to_string(kind) == text) return kind;
-  }
-  return std::nullopt;
-}
-
-DeliveryPeriod period_containing(PeriodKind kind, BusinessDate day) {
-  switch (kind) {
-    case PeriodKind::day:
-      return {kind, day, day.add_days(1).value(), day.format()};
-    case PeriodKind::week: {
-      const BusinessDate monday = day.add_days(1 - static_cast<int>(day.weekday())).value();
-      const auto [year, week] = iso_week(monday);
-      return {kind, monday, monday.add_days(7).value(), std::to_string(year) + "-W" + two_digits(week)};
-    }
-    case PeriodKind::month: {
-      const BusinessDate first = date(day.year(), day.month(), 1);
-      return {kind, first, add_months(first, 1), std::to_string(day.year()) + "-" + two_digits(day.month())};
-    }
-    case PeriodKind::quarter: {
-      const int quarter = (day.month() - 1) / 3;
-      const BusinessDate first = date(day.year(), quarter * 3 + 1, 1);
-      return {kind, first, add_months(first, 3), std::to_string(day.year()) + "-Q" + std::to_string(quarter + 1)};
-    }
-    case PeriodKind::year: {
-      const BusinessDate first = date(day.year(), 1, 1);
-      return {kind, first, date(day.year() + 1, 1, 1), std::to_string(day.year())};
-    }
-  }
-  assert(false && "unknown period kind");
-  return {kind, day, day, {}};
-}
-
-DeliveryPeriod next_period(const DeliveryPeriod& period) { return period_containing(period.kind, period.end_day); }
-
-std::vector<DeliveryPeriod> listed_periods(std::span<const PeriodKind> kinds, BusinessDate today,
-                                           int listing_horizon_days) {
-  std::vector<DeliveryPeriod> listed;
-  const BusinessDate last_start = today.add_days(listing_horizon_days).value();
-  for (const PeriodKind kind : kinds) {
-    for (DeliveryPeriod period = next_period(period_containing(kind, today)); period.first_day <= last_start;
-         period = next_period(period)) {
-      listed.push_back(period);
-    }
-  }
-  return listed;
 }
 
 bool is_hour_aligned_window(UtcTimestamp start, UtcTimestamp end) {

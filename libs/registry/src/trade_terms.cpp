@@ -32,7 +32,7 @@ Result<PreparedTerms, TradeError> prepare_terms(const TradeTerms& wanted, const 
 
   TradeTerms terms = wanted;
   if (terms.series_label) {
-    const auto period = clearing::period_of_label(*terms.series_label);
+    const auto period = parse_period_label(*terms.series_label);
     if (!period) return fail(error(TradeRefusal::unknown_series, "not a series label: " + *terms.series_label));
     terms.delivery_start = period->start();
     terms.delivery_end = period->end();

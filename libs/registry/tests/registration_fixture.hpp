@@ -4,6 +4,7 @@
 // collateral each, on a scratch database (LedgerFixture); helpers to submit and affirm.
 #include "cch/registry/catalog.hpp"
 #include "cch/registry/trades.hpp"
+#include "cch/market/market_data.hpp"
 
 #include <gtest/gtest.h>
 #include <pqxx/transaction>
@@ -26,6 +27,30 @@ inline UtcTimestamp at(std::string_view text) { return UtcTimestamp::parse(text)
 inline const UtcTimestamp kNow = UtcTimestamp::parse("2027-01-15T10:00:00Z").value();
 inline const NotionalCreditCheck kCredit(1'000);  // 10 % of notional
 
+// The settlement prices of 31 December 2026 (a business day before kNow) for each month of 2027
+// at `ticks`, but `without`: registration's reference prices (the latest settlement prices). A
+// correction when the product's prices of that day differ already.
+inline void publish_months(pqxx::transaction_base& tx, ProductId product, std::int64_t ticks,
+                           std::optional<int> without = std::nullopt) {
+  const auto found = find_product(tx, product).value();
+  const market::ProductTerms terms{product, found.spec.code, found.spec.tick_size_ticks, found.spec.cash_index};
+  std::vector<market::PeriodPrice> prices;
+  for (int month = 1; month <= 12; ++month) {
+    if (month == without) continue;
+    prices.push_back({period_containing(PeriodKind::month, BusinessDate::from_year_month_day(2027, month, 1).value()),
+                      PricePerGpuHour{ticks}});
+  }
+  const auto rules = market::market_rules("united_states_settlement", "", BusinessDate::containing(kNow));
+  const BusinessDate date = BusinessDate::from_year_month_day(2026, 12, 31).value();
+  market::Provenance provenance{"test", "test", kNow, "ops", std::nullopt, std::nullopt};
+  auto stored = market::store_settlement_prices(tx, terms, date, prices, provenance, rules);
+  if (!stored && stored.error().refusal == market::MarketRefusal::market_data_exists) {
+    provenance.correction_reason = "test arrangement";
+    stored = market::store_settlement_prices(tx, terms, date, prices, provenance, rules);
+  }
+  ASSERT_TRUE(stored) << stored.error().detail;
+}
+
 class Registration : public ::testing::Test {
  protected:
   template <class Work>
@@ -44,10 +69,7 @@ class Registration : public ::testing::Test {
         ASSERT_TRUE(authorise_member(tx, member, product, "ops"));
         ASSERT_TRUE(set_credit_limit(tx, member, Money{100'000'000, Currency::usd()}, "risk"));  // 1,000,000 USD
       }
-      for (int month = 1; month <= 12; ++month) {
-        ASSERT_TRUE(publish_reference_price(tx, product, BusinessDate::from_year_month_day(2027, month, 1).value(),
-                                            PricePerGpuHour{21'000}, "ops"));
-      }
+      publish_months(tx, product, 21'000);
     });
     for (const MemberId member : {a, b, c}) deposit(member, 50'000'000);  // 500,000 USD
   }

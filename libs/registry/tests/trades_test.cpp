@@ -24,6 +24,7 @@ namespace {
 
 using fixture::at;
 using fixture::kNow;
+using fixture::publish_months;
 using fixture::Registration;
 
 
@@ -200,11 +201,19 @@ TEST_F(Registration, PricesWindowsAndLimitsHaveDocumentedMaxima) {
   EXPECT_EQ(big->trade.notional.amount_minor, 1'000'000LL * 1097 * 24 * 1000 * 100);
 
   run([&](pqxx::transaction_base& tx) {
-    const BusinessDate march_2027 = BusinessDate::from_year_month_day(2027, 3, 1).value();
-    const auto too_dear = publish_reference_price(tx, product, march_2027, PricePerGpuHour{10'000'050}, "ops");
+    // Settlement prices (the reference prices) at most 1,000.0000 USD per GPU-hour, too.
+    const auto found = find_product(tx, product).value();
+    const market::ProductTerms terms{product, found.spec.code, found.spec.tick_size_ticks, std::nullopt};
+    const auto rules = market::market_rules("united_states_settlement", "", BusinessDate::containing(kNow));
+    const market::Provenance provenance{"test", "test", kNow, "ops", std::nullopt, std::nullopt};
+    const DeliveryPeriod march_2027 = parse_period_label("2027-03").value();
+    const BusinessDate friday = BusinessDate::from_year_month_day(2027, 1, 15).value();
+    const auto too_dear = market::store_settlement_prices(tx, terms, friday, {{march_2027, PricePerGpuHour{10'000'050}}},
+                                                          provenance, rules);
     ASSERT_FALSE(too_dear);
-    EXPECT_EQ(too_dear.error().reason, "invalid_price");
-    EXPECT_TRUE(publish_reference_price(tx, product, march_2027, PricePerGpuHour{10'000'000}, "ops"));
+    EXPECT_EQ(too_dear.error().refusal, market::MarketRefusal::invalid_price);
+    EXPECT_TRUE(market::store_settlement_prices(tx, terms, friday, {{march_2027, PricePerGpuHour{10'000'000}}},
+                                                provenance, rules));
     // A credit limit of at most 10,000,000,000,000.00 USD (10^15 cents).
     const auto too_much = set_credit_limit(tx, c, Money{1'000'000'000'000'001, Currency::usd()}, "risk");
     ASSERT_FALSE(too_much);
@@ -271,7 +280,7 @@ TEST_F(Registration, EveryPreTradeCheckRefusesWithItsReasonAndLeavesTheTradePend
          return terms;
        },
        "series_not_listed"},
-      {"no_reference_price", [&] { as_superuser("DELETE FROM cch.reference_price WHERE delivery_month = '2027-03-01'"); },
+      {"no_reference_price", [&] { run([&](auto& tx) { publish_months(tx, product, 21'000, 3); }); },
        plain, "no_reference_price"},
       {"price_outside_band", [] {}, [&] { return march(a, b, 256, 26'000); }, "price_outside_band"},  // +23.8 %
       {"position_limit_exceeded",
@@ -293,9 +302,8 @@ TEST_F(Registration, EveryPreTradeCheckRefusesWithItsReasonAndLeavesTheTradePend
                  "INSERT INTO cch.member_product (member_id, product_id, authorised_by) SELECT member_id, " +
                  product.to_string() + ", 'ops' FROM cch.member ON CONFLICT DO NOTHING; "
                  "UPDATE cch.product SET trading_status = 'active'; "
-                 "INSERT INTO cch.reference_price (product_id, delivery_month, price_ticks, published_by) VALUES (" +
-                 product.to_string() + ", '2027-03-01', 21000, 'ops') ON CONFLICT DO NOTHING; "
                  "DELETE FROM cch.position_limit; UPDATE cch.member_limit SET credit_limit_minor = 100000000");
+    run([&](auto& tx) { publish_months(tx, product, 21'000); });
     policy.concentration_floor_gpu_hours = 1'000'000;
     policy.affirmation_window = std::chrono::minutes(60);
     test.arrange();

@@ -38,14 +38,6 @@ nlohmann::json product_json(const Product& product) {
           {"created_at", product.created_at.format()}};
 }
 
-nlohmann::json reference_price_json(const ReferencePrice& price) {
-  return {{"product_id", price.product.to_string()},
-          {"delivery_month", price.delivery_month.format().substr(0, 7)},
-          {"price", price_text(price.price)},
-          {"published_at", price.published_at.format()},
-          {"published_by", price.published_by}};
-}
-
 nlohmann::json venue_authorisation_json(const VenueAuthorisation& authorisation) {
   return {{"member_id", authorisation.member.to_string()},
           {"venue_principal_id", std::to_string(authorisation.venue_principal_id)},

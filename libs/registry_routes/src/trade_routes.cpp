@@ -191,32 +191,6 @@ http::Response set_trading_status_command(runtime::ServiceContext& context, cons
   });
 }
 
-http::Response publish_reference_price_command(runtime::ServiceContext& context, const http::Request& request) {
-  return command(request, {Role::operator_}, [&](const runtime::InternalCaller& caller) {
-    const auto id = request.path_id("product_id");
-    if (!id) return not_found();
-    auto body = http::BodyReader::open(request, {"delivery_month", "price"}, {"product_id", "published_at", "published_by"});
-    if (!body) return body.error();
-    const auto month_text = body->text("delivery_month", 7);
-    std::optional<BusinessDate> month;
-    if (month_text) {
-      const auto parsed = BusinessDate::parse(*month_text + "-01");
-      if (month_text->size() != 7 || !parsed) {
-        body->refuse("delivery_month", "must be a month, e.g. \"2027-03\"");
-      } else {
-        month = *parsed;
-      }
-    }
-    const auto price = price_field(*body, "price");
-    if (body->failed()) return body->failure();
-    return runtime::answer_command(context, request, caller, [&](pqxx::transaction_base& tx) {
-      const auto published = publish_reference_price(tx, ProductId(*id), *month, *price, caller.principal.name);
-      if (!published) return catalog_refusal(published.error());
-      return http::json_response(200, reference_price_json(*published));
-    });
-  });
-}
-
 http::Response authorise_member_command(runtime::ServiceContext& context, const http::Request& request) {
   return command(request, {Role::operator_}, [&](const runtime::InternalCaller& caller) {
     const auto member = request.path_id("member_id");
@@ -505,8 +479,6 @@ void add_trade_routes(http::Router& router, runtime::ServiceContext& context,
              [&context](const http::Request& request) { return create_product_command(context, request); });
   router.add("POST", prefix + "/v1/products/{product_id}/trading-status",
              [&context](const http::Request& request) { return set_trading_status_command(context, request); });
-  router.add("POST", prefix + "/v1/products/{product_id}/reference-prices",
-             [&context](const http::Request& request) { return publish_reference_price_command(context, request); });
   router.add("POST", prefix + "/v1/members/{member_id}/product-authorisations",
              [&context](const http::Request& request) { return authorise_member_command(context, request); });
   router.add("POST", prefix + "/v1/members/{member_id}/venue-authorisations",

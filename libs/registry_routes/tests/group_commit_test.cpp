@@ -45,11 +45,7 @@ class GroupCommit : public Registration {
         ASSERT_TRUE(authorise_member(tx, member, world.product, "ops"));
         ASSERT_TRUE(set_credit_limit(tx, member, Money{100'000'000, Currency::usd()}, "risk"));
       }
-      for (int month = 1; month <= 12; ++month) {
-        ASSERT_TRUE(publish_reference_price(tx, world.product,
-                                            BusinessDate::from_year_month_day(2027, month, 1).value(),
-                                            PricePerGpuHour{21'000}, "ops"));
-      }
+      fixture::publish_months(tx, world.product, 21'000);
     });
     for (const MemberId member : world.members) deposit(member, 50'000'000);
     return world;

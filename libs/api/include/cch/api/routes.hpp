@@ -56,7 +56,7 @@ enum class Ownership {
 };
 
 // Where the work happens.
-enum class Executor { read, api_command, registry, settlement, observability };
+enum class Executor { read, api_command, registry, risk, settlement, observability };
 
 struct RouteSpec {
   std::string_view method;

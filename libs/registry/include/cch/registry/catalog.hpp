@@ -1,16 +1,14 @@
 #pragma once
 // The registry's reference data, stored: products (created and halted by operators), which
-// members may clear which product, reference prices per product and delivery month (operators'
-// market data; the fat-finger band of registration is around them), and members' limits (set by
-// risk officers): a credit limit, and position limits per product that override the product's.
+// members may clear which product, and members' limits (set by risk officers): a credit limit,
+// and position limits per product that override the product's. (The reference prices of the
+// fat-finger band are the latest settlement prices, market data: cch/market/market_data.hpp.)
 //
 // Rules, each refusal a stable reason (to_string):
 //   - a product passes check_product (products.hpp) and has a position limit of
 //     1..kPositionLimitGpuHoursMax and a clearing fee of 0..1.0000 USD per GPU-hour; its code is
 //     unique (product_code_taken unless the same definition is created again, which answers the
 //     existing product);
-//   - a reference price is 1 tick..kPriceTicksMax (1,000.0000 USD per GPU-hour) and on the
-//     product's tick; its month is a month (invalid_price);
 //   - a credit limit is 0..kCreditLimitMinorMax (10,000,000,000,000.00 USD), a position limit
 //     1..kPositionLimitGpuHoursMax GPU-hours (invalid_limit). The products of these bounds are
 //     in trades.hpp: none overflows.
@@ -89,19 +87,6 @@ Result<Product, CatalogError> set_trading_status(pqxx::transaction_base& tx, Pro
 Result<bool, CatalogError> authorise_member(pqxx::transaction_base& tx, MemberId member, ProductId product,
                                             std::string_view by);
 std::vector<ProductId> authorised_products(pqxx::transaction_base& tx, MemberId member);
-
-struct ReferencePrice {
-  ProductId product;
-  BusinessDate delivery_month;  // the first day of the month
-  PricePerGpuHour price{0};
-  UtcTimestamp published_at;
-  std::string published_by;
-};
-// Publishes (or replaces) the reference price of one delivery month.
-Result<ReferencePrice, CatalogError> publish_reference_price(pqxx::transaction_base& tx, ProductId product,
-                                                             BusinessDate delivery_month, PricePerGpuHour price,
-                                                             std::string_view by);
-std::vector<ReferencePrice> reference_prices(pqxx::transaction_base& tx, ProductId product);
 
 struct MemberLimits {
   MemberId member;

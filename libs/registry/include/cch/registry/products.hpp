@@ -8,13 +8,9 @@
 // GPU-hour, its delivery profile (24/7 baseload), trading status and listing horizon.
 // check_product answers the first rule a product breaks, in ProductRefusal order.
 //
-// Delivery periods are UTC-aligned: a day starts at 00:00 UTC, a week on Monday 00:00 UTC (ISO
-// 8601 weeks), a month on its 1st, a quarter on 1 January, April, July or October, a year on 1
-// January. A period is [start, end). Labels: "2027-03-01" (day), "2027-W09" (ISO week and its
-// ISO year), "2027-03" (month), "2027-Q1" (quarter), "2027" (year).
-//
 // Thread safety: pure functions and plain values.
 
+#include "cch/core/delivery_period.hpp"
 #include "cch/core/result.hpp"
 #include "cch/core/time.hpp"
 
@@ -80,33 +76,16 @@ std::string_view to_string(ProductRefusal refusal);
 
 std::optional<ProductRefusal> check_product(const ProductSpec& product);
 
-enum class PeriodKind { day, week, month, quarter, year };
-std::span<const PeriodKind> all_period_kinds();
-std::string_view to_string(PeriodKind kind);
-std::optional<PeriodKind> parse_period_kind(std::string_view text);
-
-struct DeliveryPeriod {
-  PeriodKind kind = PeriodKind::day;
-  BusinessDate first_day;  // the UTC date the period starts on
-  BusinessDate end_day;    // the UTC date of its end (exclusive)
-  std::string label;
-
-  [[nodiscard]] UtcTimestamp start() const { return first_day.start_of_day(); }
-  [[nodiscard]] UtcTimestamp end() const { return end_day.start_of_day(); }
-  [[nodiscard]] std::int64_t hours() const { return days_between(first_day, end_day) * 24; }
-  friend bool operator==(const DeliveryPeriod&, const DeliveryPeriod&) = default;
-};
-
-// The period of `kind` that contains `day`.
-DeliveryPeriod period_containing(PeriodKind kind, BusinessDate day);
-// The period right after `period` (same kind).
-DeliveryPeriod next_period(const DeliveryPeriod& period);
-
-// The listed series of a product on `today`: for each kind, every period that starts after
-// today (strictly: the period in progress is not listed) and on or before today +
-// listing_horizon_days, in kind order then start order.
-std::vector<DeliveryPeriod> listed_periods(std::span<const PeriodKind> kinds, BusinessDate today,
-                                           int listing_horizon_days);
+// Delivery periods (PeriodKind, DeliveryPeriod, period_containing, parse_period_label, ...) are
+// core's (cch/core/delivery_period.hpp): market data and pricing use them too.
+using cch::all_period_kinds;
+using cch::DeliveryPeriod;
+using cch::listed_periods;
+using cch::next_period;
+using cch::parse_period_kind;
+using cch::parse_period_label;
+using cch::period_containing;
+using cch::PeriodKind;
 
 // A bilateral forward's window: non-empty and on whole UTC hours.
 bool is_hour_aligned_window(UtcTimestamp start, UtcTimestamp end);

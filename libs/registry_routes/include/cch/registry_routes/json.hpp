@@ -17,7 +17,6 @@ namespace cch::registry {
 
 nlohmann::json member_json(const Member& member);
 nlohmann::json product_json(const Product& product);
-nlohmann::json reference_price_json(const ReferencePrice& price);
 nlohmann::json limits_json(const MemberLimits& limits);
 nlohmann::json venue_authorisation_json(const VenueAuthorisation& authorisation);
 // viewer: the member principal reading it (its own reference shown, the other member's state

@@ -6,7 +6,6 @@
 //   POST /internal/v1/members                                    operator: register a member
 //   POST /internal/v1/products                                   operator: create a product
 //   POST /internal/v1/products/{product_id}/trading-status       operator: halt, delist, resume
-//   POST /internal/v1/products/{product_id}/reference-prices     operator: a month's reference price
 //   POST /internal/v1/members/{member_id}/product-authorisations operator: may clear a product
 //   POST /internal/v1/members/{member_id}/venue-authorisations   member (itself), operator: a venue
 //        may register the member's trades

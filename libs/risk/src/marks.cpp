@@ -1,0 +1,249 @@
+#include "cch/risk/marks.hpp"
+
+#include "cch/core/check.hpp"
+#include "cch/core/decimal.hpp"
+#include "cch/core/money.hpp"
+#include "cch/db/array.hpp"
+#include "cch/db/prepared.hpp"
+#include "cch/db/row.hpp"
+#include "cch/pricing/marks.hpp"
+#include "cch/risk/curve_sets.hpp"
+#include "double_array.hpp"
+
+#include <pqxx/result>
+#include <pqxx/stream_from>
+#include <pqxx/stream_to>
+
+#include <charconv>
+#include <map>
+#include <tuple>
+#include <unordered_map>
+
+namespace cch::risk {
+namespace {
+
+MarkRun run_from(const pqxx::row& row) {
+  MarkRun run;
+  run.curve_set_id = row[0].as<std::int64_t>();
+  run.business_date = BusinessDate::parse(row[1].as<std::string>()).value();
+  run.legs_marked = row[2].as<std::int64_t>();
+  run.legs_unmarked = row[3].as<std::int64_t>();
+  auto parser = row[4].as_array();
+  for (auto item = parser.get_next(); item.first != pqxx::array_parser::done; item = parser.get_next()) {
+    if (item.first == pqxx::array_parser::string_value) run.unmarked_products.emplace_back(std::stoll(item.second));
+  }
+  run.pv_total_minor = row[5].as<std::int64_t>();
+  run.started_at = db::timestamp_of(row[6]);
+  run.finished_at = db::timestamp_of(row[7]);
+  return run;
+}
+
+// The fields of one COPY text line (tab-separated; the legs' columns hold no escapes).
+class Fields {
+ public:
+  explicit Fields(std::string_view line) : rest_(line) {
+    if (!rest_.empty() && rest_.back() == '\n') rest_.remove_suffix(1);
+  }
+  std::string_view text() {
+    const auto tab = rest_.find('\t');
+    const std::string_view field = rest_.substr(0, tab);
+    rest_ = tab == std::string_view::npos ? std::string_view() : rest_.substr(tab + 1);
+    return field;
+  }
+  std::int64_t integer() {
+    const auto field = text();
+    std::int64_t value = 0;
+    const auto [end, error] = std::from_chars(field.data(), field.data() + field.size(), value);
+    CCH_CHECK(error == std::errc() && end == field.data() + field.size(), "a leg's integer column");
+    return value;
+  }
+
+ private:
+  std::string_view rest_;
+};
+
+struct SumKey {
+  std::int64_t member;
+  std::int64_t product;
+  friend auto operator<=>(const SumKey&, const SumKey&) = default;
+};
+struct Sum {
+  std::int64_t legs = 0;
+  Int128 gpu_hours = 0;
+  Int128 pv_minor = 0;
+};
+
+}  // namespace
+
+std::string_view to_string(MarkRefusal refusal) {
+  switch (refusal) {
+    case MarkRefusal::unknown_curve_set: return "unknown_curve_set";
+    case MarkRefusal::leg_refused: return "leg_refused";
+  }
+  return "unknown";
+}
+
+std::optional<MarkRun> find_mark_run(pqxx::transaction_base& tx, std::int64_t curve_set_id) {
+  const auto rows = db::exec_cached(
+      tx,
+      "SELECT curve_set_id, business_date::text, legs_marked, legs_unmarked, unmarked_products, pv_total_minor::bigint, "
+      "(extract(epoch FROM started_at) * 1000000)::bigint, (extract(epoch FROM finished_at) * 1000000)::bigint "
+      "FROM risk.mark_run WHERE curve_set_id = $1",
+      curve_set_id);
+  if (rows.empty()) return std::nullopt;
+  return run_from(rows[0]);
+}
+
+Result<MarkRunOutcome, MarkError> mark_open_legs(pqxx::transaction_base& tx, std::int64_t curve_set_id,
+                                                 const BusinessCalendar& clearing_calendar) {
+  // One marking per curve set at a time; the second answers the first's run.
+  db::exec_cached(tx, "SELECT pg_advisory_xact_lock(8471, hashint8($1))", curve_set_id);
+  if (auto existing = find_mark_run(tx, curve_set_id)) return MarkRunOutcome{std::move(*existing), false};
+  const auto started_at = UtcTimestamp::now();
+  const auto curves = load_curves(tx, curve_set_id);
+  if (!curves) {
+    return fail(MarkError{MarkRefusal::unknown_curve_set, "no curve set " + std::to_string(curve_set_id)});
+  }
+  const BusinessDate as_of = curves->as_of;
+  const BusinessDate first_day = as_of.add_days(1).value();
+
+  // Every open leg, by COPY. The instant is formatted here (no parameters in COPY).
+  std::vector<std::tuple<std::int64_t, std::string, std::int64_t, std::int64_t, std::string, std::int64_t, double,
+                         double, std::int64_t>>
+      rows;
+  std::map<SumKey, Sum> sums;
+  std::map<std::int64_t, std::int64_t> unmarked;  // product -> legs
+  std::unordered_map<std::int64_t, BusinessDate> payment_of_end_day;
+  Int128 total = 0;
+  {
+    pqxx::stream_from legs(
+        tx,
+        "(SELECT l.trade_id, l.side, l.member_id, l.product_id, "
+        "(extract(epoch FROM l.delivery_start) * 1000000)::bigint, "
+        "(extract(epoch FROM l.delivery_end) * 1000000)::bigint, l.gpus, l.price_ticks, "
+        "(t.series_label IS NOT NULL)::int FROM cch.trade_leg l JOIN cch.trade t USING (trade_id) "
+        "WHERE l.delivery_end > '" +
+            first_day.start_of_day().format() + "'::timestamptz)");
+    std::string line;
+    while (legs.get_raw_line(line)) {
+      Fields fields(line);
+      const std::int64_t trade_id = fields.integer();
+      const std::string_view side = fields.text();
+      const std::int64_t member_id = fields.integer();
+      const std::int64_t product_id = fields.integer();
+      const std::int64_t start = fields.integer();
+      const std::int64_t end = fields.integer();
+      const std::int64_t gpus = fields.integer();
+      const std::int64_t price_ticks = fields.integer();
+      const bool future = fields.integer() == 1;
+      const auto curve = curves->forwards.find(ProductId(product_id));
+      if (curve == curves->forwards.end()) {
+        ++unmarked[product_id];
+        continue;
+      }
+      pricing::Leg leg{.leg_id = trade_id,
+                       .side = side == "buy" ? pricing::Side::buy : pricing::Side::sell,
+                       .kind = future ? pricing::ContractKind::future : pricing::ContractKind::forward,
+                       .delivery_start = UtcTimestamp::from_unix_microseconds(start).value(),
+                       .delivery_end = UtcTimestamp::from_unix_microseconds(end).value(),
+                       .gpus = gpus,
+                       .price_ticks = price_ticks,
+                       .payment_date = as_of};
+      if (!future) {
+        // The window's last delivery date's T+2 of the clearing calendar.
+        const BusinessDate end_day = BusinessDate::containing(leg.delivery_end);
+        auto found = payment_of_end_day.find(end_day.days_since_epoch());
+        if (found == payment_of_end_day.end()) {
+          const auto payment = clearing_calendar.advance(end_day, kPaymentLagBusinessDays);
+          found = payment_of_end_day.emplace(end_day.days_since_epoch(), payment ? *payment : end_day).first;
+        }
+        leg.payment_date = std::max(found->second, as_of);
+      }
+      const auto mark = pricing::mark_leg(leg, as_of, curve->second, curves->discount);
+      if (!mark) {
+        return fail(MarkError{MarkRefusal::leg_refused, "trade " + std::to_string(trade_id) + " " + std::string(side) +
+                                                            ": " + std::string(pricing::to_string(mark.error()))});
+      }
+      rows.emplace_back(trade_id, std::string(side), member_id, product_id, future ? "future" : "forward",
+                        mark->gpu_hours, mark->forward_price_usd, mark->discount_factor, mark->pv_minor);
+      Sum& sum = sums[SumKey{member_id, product_id}];
+      ++sum.legs;
+      sum.gpu_hours += side == "buy" ? mark->gpu_hours : -mark->gpu_hours;
+      sum.pv_minor += mark->pv_minor;
+      total += mark->pv_minor;
+    }
+    legs.complete();
+  }
+  {
+    pqxx::stream_to out(tx, "risk.leg_mark",
+                        std::vector<std::string>{"curve_set_id", "trade_id", "side", "member_id", "product_id", "kind",
+                                                 "gpu_hours", "forward_price_usd", "discount_factor", "pv_minor"});
+    for (const auto& [trade, side, member, product, kind, gpu_hours, forward, factor, pv] : rows) {
+      out << std::make_tuple(curve_set_id, trade, side, member, product, kind, gpu_hours, forward, factor, pv);
+    }
+    out.complete();
+  }
+  std::vector<std::int64_t> members, products, legs_count, hours, pvs;
+  for (const auto& [key, sum] : sums) {
+    CCH_CHECK(sum.pv_minor <= kAmountMinorMax && sum.pv_minor >= -kAmountMinorMax &&
+                  sum.gpu_hours <= INT64_MAX && sum.gpu_hours >= INT64_MIN,
+              "a member's marks within the largest amount");
+    members.push_back(key.member);
+    products.push_back(key.product);
+    legs_count.push_back(sum.legs);
+    hours.push_back(static_cast<std::int64_t>(sum.gpu_hours));
+    pvs.push_back(static_cast<std::int64_t>(sum.pv_minor));
+  }
+  db::exec_cached(tx,
+                  "INSERT INTO risk.member_mark (curve_set_id, member_id, product_id, legs, gpu_hours, pv_minor) "
+                  "SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])",
+                  curve_set_id, db::integer_array(members), db::integer_array(products), db::integer_array(legs_count),
+                  db::integer_array(hours), db::integer_array(pvs));
+  // Both sides of every trade are marked: the clearinghouse's book is flat.
+  CCH_CHECK(unmarked.empty() ? total == 0 : true, "the marks of a flat book sum to zero");
+  std::vector<std::int64_t> unmarked_products;
+  std::int64_t unmarked_legs = 0;
+  for (const auto& [product, count] : unmarked) {
+    unmarked_products.push_back(product);
+    unmarked_legs += count;
+  }
+  db::exec_cached(tx,
+                  "INSERT INTO risk.mark_run (curve_set_id, business_date, legs_marked, legs_unmarked, "
+                  "unmarked_products, pv_total_minor, started_at) VALUES ($1, $2::date, $3, $4, $5::bigint[], $6, "
+                  "$7::timestamptz)",
+                  curve_set_id, as_of.format(), static_cast<std::int64_t>(rows.size()), unmarked_legs,
+                  db::integer_array(unmarked_products), static_cast<std::int64_t>(total), started_at.format());
+  return MarkRunOutcome{*find_mark_run(tx, curve_set_id), true};
+}
+
+std::vector<MemberMark> member_marks(pqxx::transaction_base& tx, std::int64_t curve_set_id,
+                                     std::optional<MemberId> member) {
+  std::optional<std::int64_t> member_id;
+  if (member) member_id = member->value();
+  std::vector<MemberMark> marks;
+  for (const auto& row : db::exec_cached(tx,
+                                         "SELECT member_id, product_id, legs, gpu_hours, pv_minor FROM risk.member_mark "
+                                         "WHERE curve_set_id = $1 AND ($2::bigint IS NULL OR member_id = $2) "
+                                         "ORDER BY member_id, product_id",
+                                         curve_set_id, member_id)) {
+    marks.push_back({MemberId(row[0].as<std::int64_t>()), ProductId(row[1].as<std::int64_t>()),
+                     row[2].as<std::int64_t>(), row[3].as<std::int64_t>(), row[4].as<std::int64_t>()});
+  }
+  return marks;
+}
+
+std::vector<LegMarkRow> trade_marks(pqxx::transaction_base& tx, std::int64_t curve_set_id, TradeId trade) {
+  std::vector<LegMarkRow> marks;
+  for (const auto& row : db::exec_cached(tx,
+                                         "SELECT trade_id, side, member_id, product_id, kind, gpu_hours, "
+                                         "forward_price_usd, discount_factor, pv_minor FROM risk.leg_mark "
+                                         "WHERE curve_set_id = $1 AND trade_id = $2 ORDER BY side",
+                                         curve_set_id, trade.value())) {
+    marks.push_back({TradeId(row[0].as<std::int64_t>()), row[1].as<std::string>(), MemberId(row[2].as<std::int64_t>()),
+                     ProductId(row[3].as<std::int64_t>()), row[4].as<std::string>(), row[5].as<std::int64_t>(),
+                     row[6].as<double>(), row[7].as<double>(), row[8].as<std::int64_t>()});
+  }
+  return marks;
+}
+
+}  // namespace cch::risk
