@@ -39,14 +39,22 @@ cch::BusinessDate date(int year, int month, int day) {
   return cch::BusinessDate::from_year_month_day(year, month, day).value();
 }
 
-const cch::BusinessDate kAsOf = date(2026, 12, 1);
-const cch::BusinessDate kFirstDay = date(2026, 12, 2);
-const cch::BusinessDate kLastDay = date(2029, 12, 1);
+cch::BusinessDate as_of() {
+  return date(2026, 12, 1);
+}
+cch::BusinessDate first_day() {
+  return date(2026, 12, 2);
+}
+cch::BusinessDate last_day() {
+  return date(2029, 12, 1);
+}
 
-const std::vector<OisQuote> kOis{
-    {"1W", 0.0431},  {"1M", 0.0430}, {"3M", 0.0426}, {"6M", 0.0418}, {"9M", 0.0410}, {"1Y", 0.0402},
-    {"18M", 0.0388}, {"2Y", 0.0378}, {"3Y", 0.0366}, {"5Y", 0.0359}, {"7Y", 0.0362}, {"10Y", 0.0371},
-};
+std::vector<OisQuote> ois_quotes() {
+  return {
+      {"1W", 0.0431},  {"1M", 0.0430}, {"3M", 0.0426}, {"6M", 0.0418}, {"9M", 0.0410}, {"1Y", 0.0402},
+      {"18M", 0.0388}, {"2Y", 0.0378}, {"3Y", 0.0366}, {"5Y", 0.0359}, {"7Y", 0.0362}, {"10Y", 0.0371},
+  };
+}
 
 cch::BusinessDate month_start(int year, int month) {
   return date(year + (month - 1) / 12, (month - 1) % 12 + 1, 1);
@@ -78,12 +86,12 @@ std::vector<PeriodQuote> product_quotes(int product) {
   std::vector<PeriodQuote> quotes;
   // 31 days: 2026-12-02 .. 2027-01-01, each at its month's price.
   for (int day = 0; day < 31; ++day) {
-    const cch::BusinessDate first = *kFirstDay.add_days(day);
+    const cch::BusinessDate first = *first_day().add_days(day);
     quotes.push_back(
         {first.format(), first, *first.add_days(1), monthly_price_ticks(product, first.year() == 2026 ? 1 : 2)});
   }
   // 9 ISO weeks from Monday 2027-01-04; each lies within one month (January to March 2027).
-  for (int week = 0; week < 9; ++week) {
+  for (std::int64_t week = 0; week < 9; ++week) {
     const cch::BusinessDate monday = *date(2027, 1, 4).add_days(7 * week);
     quotes.push_back(
         {"week " + monday.format(), monday, *monday.add_days(7), monthly_price_ticks(product, monday.month() + 1)});
@@ -107,18 +115,24 @@ std::vector<PeriodQuote> product_quotes(int product) {
 
 std::vector<ProductQuotes> all_products() {
   std::vector<ProductQuotes> products;
+  products.reserve(kProducts);
   for (int product = 0; product < kProducts; ++product) {
-    products.push_back({cch::ProductId(product + 1), kTickSize, kLastDay, product_quotes(product)});
+    products.push_back({cch::ProductId(product + 1), kTickSize, last_day(), product_quotes(product)});
   }
   return products;
 }
 
-const std::vector<std::string> kInputs{"ois:SOFR:2026-12-01:v1", "quotes:2026-12-01:v1"};
+std::vector<std::string> inputs() {
+  return {"ois:SOFR:2026-12-01:v1", "quotes:2026-12-01:v1"};
+}
 
 void CurveSetForOneBusinessDate(benchmark::State& state) {
   const std::vector<ProductQuotes> products = all_products();
+  const cch::BusinessDate date_of_curves = as_of();
+  const std::vector<OisQuote> ois = ois_quotes();
+  const std::vector<std::string> names = inputs();
   for (auto _ : state) {
-    auto set = cch::pricing::build_curve_set(kAsOf, kOis, products, kInputs);
+    auto set = cch::pricing::build_curve_set(date_of_curves, ois, products, names);
     if (!set) {
       state.SkipWithError(set.error().detail.c_str());
       return;
@@ -129,8 +143,10 @@ void CurveSetForOneBusinessDate(benchmark::State& state) {
 BENCHMARK(CurveSetForOneBusinessDate)->Unit(benchmark::kMillisecond);
 
 void DiscountCurve(benchmark::State& state) {
+  const cch::BusinessDate date_of_curve = as_of();
+  const std::vector<OisQuote> ois = ois_quotes();
   for (auto _ : state) {
-    auto built = cch::pricing::build_discount_curve(kAsOf, kOis);
+    auto built = cch::pricing::build_discount_curve(date_of_curve, ois);
     benchmark::DoNotOptimize(built);
   }
 }
@@ -138,8 +154,10 @@ BENCHMARK(DiscountCurve)->Unit(benchmark::kMillisecond);
 
 void ForwardCurve(benchmark::State& state) {
   const std::vector<PeriodQuote> quotes = product_quotes(3);
+  const cch::BusinessDate first = first_day();
+  const cch::BusinessDate last = last_day();
   for (auto _ : state) {
-    auto built = cch::pricing::build_forward_curve(kFirstDay, kLastDay, kTickSize, quotes);
+    auto built = cch::pricing::build_forward_curve(first, last, kTickSize, quotes);
     if (!built) {
       state.SkipWithError(built.error().detail.c_str());
       return;
@@ -157,10 +175,11 @@ struct LegOfProduct {
 std::vector<LegOfProduct> make_legs(std::size_t count) {
   std::mt19937_64 random(20261201);
   constexpr std::int64_t kHour = 3'600'000'000;
-  const std::int64_t curve_start = kFirstDay.start_of_day().unix_microseconds();
-  const std::int64_t curve_hours = (cch::days_between(kFirstDay, kLastDay) + 1) * 24;
-  std::uniform_int_distribution<std::int64_t> length_hours(1, 90 * 24);
-  std::uniform_int_distribution<std::int64_t> start_hour(-72, curve_hours - 90 * 24);
+  const std::int64_t curve_start = first_day().start_of_day().unix_microseconds();
+  const std::int64_t curve_hours = (cch::days_between(first_day(), last_day()) + 1) * 24;
+  constexpr std::int64_t kLegHoursMax = std::int64_t{90} * 24;
+  std::uniform_int_distribution<std::int64_t> length_hours(1, kLegHoursMax);
+  std::uniform_int_distribution<std::int64_t> start_hour(-72, curve_hours - kLegHoursMax);
   std::uniform_int_distribution<std::int64_t> gpus(1, 512);
   std::uniform_int_distribution<std::int64_t> price(15000, 30000);
   std::uniform_int_distribution<std::size_t> product(0, kProducts - 1);
@@ -181,7 +200,7 @@ std::vector<LegOfProduct> make_legs(std::size_t count) {
 }
 
 void MarkOneMillionLegs(benchmark::State& state) {
-  const auto set = cch::pricing::build_curve_set(kAsOf, kOis, all_products(), kInputs);
+  const auto set = cch::pricing::build_curve_set(as_of(), ois_quotes(), all_products(), inputs());
   if (!set) {
     state.SkipWithError(set.error().detail.c_str());
     return;
@@ -191,6 +210,7 @@ void MarkOneMillionLegs(benchmark::State& state) {
     curves.push_back(&curve);
   }
   const std::vector<LegOfProduct> legs = make_legs(kLegs);
+  const cch::BusinessDate date_of_marks = as_of();
   std::vector<cch::pricing::LegMark> marks(legs.size());
   std::size_t refused = 0;
   for (auto _ : state) {
@@ -198,7 +218,7 @@ void MarkOneMillionLegs(benchmark::State& state) {
     refused = 0;
     for (std::size_t index = 0; index < legs.size(); ++index) {
       const auto mark =
-          cch::pricing::mark_leg(legs[index].leg, kAsOf, *curves[legs[index].product_index], set->discount);
+          cch::pricing::mark_leg(legs[index].leg, date_of_marks, *curves[legs[index].product_index], set->discount);
       if (!mark) {
         ++refused;
         continue;

@@ -1,6 +1,7 @@
 #include "cch/pricing/curve_set.hpp"
 
 #include <bit>
+#include <cassert>
 #include <cstdio>
 #include <utility>
 
@@ -30,11 +31,9 @@ Result<CurveSet, CurveError> build_curve_set(BusinessDate as_of, std::span<const
   if (!discount) {
     return fail(discount.error());
   }
+  // The discount curve refuses an as-of date after 2169-12-31, so the next day exists.
   const auto first_day = as_of.add_days(1);
-  if (!first_day) {
-    return fail(CurveError{CurveRefusal::invalid_horizon, "the as-of date " + as_of.format() + " has no next day",
-                           std::nullopt});
-  }
+  assert(first_day.has_value());
   std::map<ProductId, ForwardCurve> forwards;
   for (const ProductQuotes& product : products) {
     if (forwards.contains(product.product_id)) {

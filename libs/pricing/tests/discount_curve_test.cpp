@@ -250,5 +250,12 @@ TEST(DiscountCurve, ConfinesQuantLibsEvaluationDate) {
   }
   EXPECT_NE(alone_first->curve, alone_second->curve);
   EXPECT_EQ(QuantLib::Settings::instance().evaluationDate().value(), before);
+
+  // Also when QuantLib throws.
+  const std::vector<OisQuote> unbootstrappable{{"1Y", 0.04}, {"10Y", -1.0}};
+  const auto failed = cch::pricing::build_discount_curve(kAsOf, unbootstrappable);
+  ASSERT_FALSE(failed.has_value());
+  EXPECT_EQ(failed.error().reason, CurveRefusal::bootstrap_failed);
+  EXPECT_EQ(QuantLib::Settings::instance().evaluationDate().value(), before);
   QuantLib::Settings::instance().evaluationDate() = QuantLib::Date();
 }

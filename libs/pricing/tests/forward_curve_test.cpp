@@ -268,6 +268,23 @@ TEST(ForwardCurve, AWeekAndItsDays) {
   EXPECT_NEAR(built->fits.back().curve_average_usd, 2.13, 1e-9);
 }
 
+// The longest horizon: 119 months over ten years, each met to 1e-11 (the tension keeps the
+// system well conditioned whatever the horizon).
+TEST(ForwardCurve, TenYearsOfMonthsAreMet) {
+  std::vector<PeriodQuote> quotes;
+  for (int index = 0; index < 119; ++index) {
+    quotes.push_back(month(2027 + index / 12, index % 12 + 1, 20000 + 3000 * ((index * 7) % 5) + 100 * index));
+  }
+  const cch::BusinessDate last_day = *kFirstDay.add_days(cch::pricing::kForwardHorizonDaysMax - 1);
+  const auto built = cch::pricing::build_forward_curve(kFirstDay, last_day, kTickSize, quotes);
+  ASSERT_TRUE(built.has_value()) << built.error().detail;
+  for (std::size_t index = 0; index < quotes.size(); ++index) {
+    EXPECT_NEAR(mean_over(built->curve, quotes[index].first_day, quotes[index].end_day), usd(quotes[index].price_ticks),
+                1e-11)
+        << quotes[index].label;
+  }
+}
+
 // average(): hour-weighted over a window on whole hours. Curve 2.0, 3.0, 5.0 from 2027-01-01.
 // [2027-01-01T18:00, 2027-01-03T03:00): 6 h x 2.0 + 24 h x 3.0 + 3 h x 5.0 = 12 + 72 + 15 = 99
 // over 33 h: 3.0. The whole curve: (48 + 72 + 120) / 72 = 3.3333...

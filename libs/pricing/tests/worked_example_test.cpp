@@ -1,6 +1,8 @@
 // The worked example of docs/curves.md: every number shown there is asserted here.
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -100,6 +102,10 @@ TEST(WorkedExample, ForwardCurve) {
   for (const auto& [day, price] : points) {
     EXPECT_NEAR(curve.price(day), price, 5e-7) << day;
   }
+  // The peak is on 2027-02-25; there is no step at 2027-02-01.
+  const auto prices = curve.daily_prices();
+  const auto peak = std::max_element(prices.begin(), prices.end()) - prices.begin();
+  EXPECT_EQ(*date(2026, 12, 2).add_days(peak), date(2027, 2, 25));
 }
 
 // Step 3: marks. A forward and a future of product 7, marked on 2026-12-01.
@@ -111,8 +117,15 @@ TEST(WorkedExample, Marks) {
   // 2.2000, paid 2027-03-17. F = the mean of the 28 daily prices = 63.552394 / 28 = 2.269728;
   // Q = 8 x 672 = 5,376; (F - K) x Q = 0.069728 x 5,376 = 374.8597 USD; DF = 0.987809419116;
   // PV = 370.2900 USD = 37,029 cents.
+  const std::vector<double> window_prices{
+      2.261544, 2.264528, 2.267187, 2.269520, 2.271529, 2.273217, 2.274590, 2.275656, 2.276422, 2.276901,
+      2.277105, 2.277048, 2.276748, 2.276222, 2.275492, 2.274580, 2.273507, 2.272293, 2.270960, 2.269524,
+      2.268004, 2.266418, 2.264781, 2.263109, 2.261417, 2.259717, 2.258025, 2.256351,
+  };
   double window_sum = 0.0;
-  for (cch::BusinessDate day = date(2027, 2, 15); day < date(2027, 3, 15); day = *day.add_days(1)) {
+  for (std::size_t index = 0; index < window_prices.size(); ++index) {
+    const cch::BusinessDate day = *date(2027, 2, 15).add_days(static_cast<std::int64_t>(index));
+    EXPECT_NEAR(curve.price(day), window_prices[index], 5e-7) << day;
     window_sum += curve.price(day);
   }
   EXPECT_NEAR(window_sum, 63.552394, 5e-7);
@@ -170,4 +183,5 @@ TEST(WorkedExample, ContentHash) {
                 "node=2027-01-06 3fefdceab927ac72\n"
                 "node=2027-06-07 3fef50e6b44d7672\n"
                 "node=2027-12-07 3feeba0a4917b7fa\n");
+  EXPECT_NE(text.find("\nforward_curves=1\nforward=7 first_day=2026-12-02 days=395\n"), std::string::npos);
 }

@@ -34,8 +34,11 @@
 // sum is the squared second differences; the two single terms are the second differences across
 // the ends when the curve continues flat beyond them (the flat end condition: before the first
 // quoted day and after the last, the curve is flat, so it does not trend away); kTension is a
-// small penalty on the day-to-day changes themselves (a tension that keeps a jump between two
-// very different quotes from swinging far into the neighbouring periods). Days inside
+// small penalty on the day-to-day changes themselves (a tension: with kTension = 1/900 the swing
+// a quote causes beyond its period fades over about 30 days, 1/sqrt(kTension), instead of
+// running through the whole curve, and the Hessian's condition number stays below
+// (4 + kTension) / kTension, about 3,600, whatever the horizon, so ten years of monthly quotes
+// are met to about 1e-12 USD per GPU-hour; without it, to about 1e-9). Days inside
 // [s, e) without a quote are filled by the criterion. The curve is published as x_s for the days
 // before s and x_{e-1} for the days from e on.
 // Solution: in the variables (x_s, d) the Hessian of R is tridiagonal (2 + kTension on the
@@ -43,7 +46,8 @@
 // constraint column is solved against it, and the multipliers come from a small dense bordered
 // system (one row per independent quote, plus the level x_s), solved by Gaussian elimination
 // with partial pivoting and two fixed rounds of iterative refinement on the constraints'
-// residuals. Cost: O(quotes x days) plus O(quotes^3); never a dense days x days solve.
+// residuals. Cost: O(independent quotes x (days + quoted days)) plus O(independent quotes^3);
+// never a dense days x days solve.
 // Why: smooth (no artificial jumps at period boundaries, where quoted prices change), honours
 // every quote, leaves no free parameter per period, and is deterministic (a fixed sequence of
 // floating-point operations on the quotes sorted as above).
@@ -79,7 +83,7 @@ namespace cch::pricing {
 
 inline constexpr std::size_t kPeriodQuotesMax = 256;
 inline constexpr std::int64_t kForwardHorizonDaysMax = 3660;  // ten years and a few days
-inline constexpr double kTension = 1.0 / 900.0;               // see the header comment
+inline constexpr double kTension = 1.0 / 900.0;               // the tension of the method above
 inline constexpr std::int64_t kHoursPerDay = 24;
 
 struct PeriodQuote {
