@@ -324,9 +324,28 @@ std::optional<SyntheticHistory> synthetic_history(const SyntheticHistoryOptions&
           if (quarter.first_day < launched) continue;
           quoted.insert_or_assign(quarter.label, std::pair{quarter, dependent_or_model(quarter)});
         }
+        // A year: each quarter by its months when they are all quoted, else by its own quote; a
+        // year every quarter of which is covered so is their mean (the pricing rule's implied
+        // average), rounded to the tick.
+        const auto year_price = [&](const DeliveryPeriod& period) {
+          double sum = 0.0;
+          for (DeliveryPeriod part = period_containing(PeriodKind::quarter, period.first_day);
+               part.first_day < period.end_day; part = next_period(part)) {
+            if (const auto months = covered_mean(quoted, part, PeriodKind::month)) {
+              sum += *months * static_cast<double>(part.days());
+            } else if (const auto found = quoted.find(part.label); found != quoted.end()) {
+              sum += static_cast<double>(found->second.second) * static_cast<double>(part.days());
+            } else {
+              return to_ticks(model_mean(period), product.tick_size_ticks);
+            }
+          }
+          const auto tick = static_cast<double>(product.tick_size_ticks);
+          return static_cast<std::int64_t>(std::llround(sum / static_cast<double>(period.days()) / tick)) *
+                 product.tick_size_ticks;
+        };
         DeliveryPeriod year = next_period(period_containing(PeriodKind::year, day));
         for (int i = 0; i < 2; ++i, year = next_period(year)) {
-          if (year.first_day >= launched) quoted.insert_or_assign(year.label, std::pair{year, dependent_or_model(year)});
+          if (year.first_day >= launched) quoted.insert_or_assign(year.label, std::pair{year, year_price(year)});
         }
         for (const auto& [label, quote] : quoted) {
           history.csv += line("settlement", day, product.code, label, PricePerGpuHour{quote.second}.format(),

@@ -4,7 +4,9 @@
 #include "cch/risk/curve_sets.hpp"
 #include "cch/risk/marks.hpp"
 
+#include "cch/market/csv_import.hpp"
 #include "cch/market/market_data.hpp"
+#include "cch/market/synthetic_history.hpp"
 #include "cch/pricing/marks.hpp"
 #include "registration_fixture.hpp"
 
@@ -197,6 +199,62 @@ TEST_F(CurvesAndMarks, AForwardIsMarkedDiscountedAndAFutureUndiscountedOncePerCu
       ASSERT_TRUE(mark);
       EXPECT_EQ(mark->pv_minor, row[7].as<std::int64_t>());
     }
+  });
+}
+
+// The synthetic history passes the rules an operator's file must, pricing's consistency rule
+// included (overlapping quotes agree within half a tick), over two years with a launch and the
+// stress period, and every day's quotes build a curve set.
+TEST_F(CurvesAndMarks, TwoYearsOfSyntheticHistoryImportAndBuildCurves) {
+  market::SyntheticHistoryOptions generate;
+  std::vector<market::ProductTerms> products;
+  run([&](pqxx::transaction_base& tx) {
+    const auto found = registry::find_product(tx, product).value();
+    generate.products = {{found.spec.code, "H100", found.spec.tick_size_ticks, std::nullopt}};
+    products = {{product, found.spec.code, found.spec.tick_size_ticks, std::nullopt}};
+  });
+  generate.from = date("2025-01-02");
+  generate.to = date("2026-12-30");  // the fixture entered 31 December's
+  const auto history = market::synthetic_history(generate);
+  ASSERT_TRUE(history);
+  const auto rules = market::market_rules("united_states_settlement", "1M,1Y", BusinessDate::containing(kNow));
+  run([&](pqxx::transaction_base& tx) {
+    const auto imported = market::import_csv(tx, history->csv, "ops", rules, products, forward_curve_consistency());
+    ASSERT_TRUE(imported) << imported.error().error.detail;
+    EXPECT_EQ(imported->snapshots_created, history->settlement_snapshots + history->ois_snapshots);
+  });
+  for (const char* day : {"2025-03-03", "2025-08-01", "2026-12-30"}) {
+    SCOPED_TRACE(day);
+    run([&](pqxx::transaction_base& tx) {
+      const auto built = build_curve_set(tx, {date(day), kCalendar, BusinessDate::containing(kNow), "risk", std::nullopt});
+      ASSERT_TRUE(built) << built.error().detail;
+      EXPECT_TRUE(verify_curve_set(tx, built->record.curve_set_id)->same());
+    });
+  }
+}
+
+TEST_F(CurvesAndMarks, SettlementPricesWhoseOverlappingPeriodsDisagreeAreRefusedAndNamed) {
+  run([&](pqxx::transaction_base& tx) {
+    const auto found = registry::find_product(tx, product).value();
+    const market::ProductTerms terms{product, found.spec.code, found.spec.tick_size_ticks, std::nullopt};
+    const auto rules = market::market_rules("united_states_settlement", "", BusinessDate::containing(kNow));
+    const market::Provenance provenance{"test", "test", kNow, "ops", std::nullopt, std::nullopt};
+    // The second quarter at 2.1100 while its three months are each 2.1000: more than half a tick
+    // (0.0025) apart.
+    std::vector<market::PeriodPrice> prices;
+    for (const char* label : {"2027-04", "2027-05", "2027-06"}) {
+      prices.push_back({parse_period_label(label).value(), PricePerGpuHour{21'000}});
+    }
+    prices.push_back({parse_period_label("2027-Q2").value(), PricePerGpuHour{21'100}});
+    const auto refused =
+        market::store_settlement_prices(tx, terms, kDate, prices, provenance, rules, forward_curve_consistency());
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().refusal, market::MarketRefusal::inconsistent_prices);
+    EXPECT_NE(refused.error().detail.find("2027-Q2"), std::string::npos) << refused.error().detail;
+    EXPECT_NE(refused.error().detail.find("2027-05"), std::string::npos) << refused.error().detail;
+    // Within half a tick it agrees.
+    prices.back().price = PricePerGpuHour{21'000};
+    EXPECT_TRUE(market::store_settlement_prices(tx, terms, kDate, prices, provenance, rules, forward_curve_consistency()));
   });
 }
 
