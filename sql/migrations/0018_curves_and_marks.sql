@@ -77,7 +77,9 @@ CREATE TABLE risk.leg_mark (
   pv_minor          bigint           NOT NULL,
   PRIMARY KEY (curve_set_id, trade_id, side)
 );
-CREATE INDEX leg_mark_by_member ON risk.leg_mark (curve_set_id, member_id);
+-- No other index and no foreign keys on leg_mark: a million rows go in by COPY in the mark run's
+-- transaction, which also inserts the run row (whose key is the curve set's); members' figures
+-- are read from member_mark, a trade's from the key.
 
 CREATE TABLE risk.member_mark (
   curve_set_id bigint  NOT NULL REFERENCES risk.curve_set (curve_set_id),
@@ -103,9 +105,19 @@ CREATE TRIGGER leg_mark_append_only BEFORE UPDATE OR DELETE ON risk.leg_mark
   FOR EACH ROW EXECUTE FUNCTION api.refuse_change();
 CREATE TRIGGER member_mark_append_only BEFORE UPDATE OR DELETE ON risk.member_mark
   FOR EACH ROW EXECUTE FUNCTION api.refuse_change();
-CREATE TRIGGER risk_no_truncate BEFORE TRUNCATE ON risk.curve_set
+CREATE TRIGGER curve_set_no_truncate BEFORE TRUNCATE ON risk.curve_set
+  FOR EACH STATEMENT EXECUTE FUNCTION api.refuse_change();
+CREATE TRIGGER curve_set_input_no_truncate BEFORE TRUNCATE ON risk.curve_set_input
+  FOR EACH STATEMENT EXECUTE FUNCTION api.refuse_change();
+CREATE TRIGGER discount_node_no_truncate BEFORE TRUNCATE ON risk.discount_node
+  FOR EACH STATEMENT EXECUTE FUNCTION api.refuse_change();
+CREATE TRIGGER forward_curve_no_truncate BEFORE TRUNCATE ON risk.forward_curve
+  FOR EACH STATEMENT EXECUTE FUNCTION api.refuse_change();
+CREATE TRIGGER mark_run_no_truncate BEFORE TRUNCATE ON risk.mark_run
   FOR EACH STATEMENT EXECUTE FUNCTION api.refuse_change();
 CREATE TRIGGER leg_mark_no_truncate BEFORE TRUNCATE ON risk.leg_mark
+  FOR EACH STATEMENT EXECUTE FUNCTION api.refuse_change();
+CREATE TRIGGER member_mark_no_truncate BEFORE TRUNCATE ON risk.member_mark
   FOR EACH STATEMENT EXECUTE FUNCTION api.refuse_change();
 
 GRANT USAGE ON SCHEMA risk TO cch_writer, cch_reporting, cch_auditor;

@@ -98,12 +98,15 @@ struct ReadRoute {
 ReadRoute read_route(std::string_view method, std::string_view pattern);
 CommandHandler command_handler(std::string_view method, std::string_view pattern);
 
+inline constexpr std::size_t kPageSizeDefault = 100;
+inline constexpr std::size_t kPageSizeMax = 1000;
+
 // Query parameters: only those named are accepted (400 unknown_parameter otherwise).
 class QueryReader {
  public:
   QueryReader(const http::Request& request, std::initializer_list<std::string_view> accepted);
-  // limit: default 100, 1..1000 (400 invalid_parameter outside).
-  std::size_t limit();
+  // limit: default 100 (or the maximum, if less), 1..maximum (400 invalid_parameter outside).
+  std::size_t limit(std::size_t maximum = kPageSizeMax);
   // A text parameter of 1..200 bytes; one with a control character (http::has_control_character)
   // is refused 400 invalid_text, as a body's text is (422 there).
   std::optional<std::string> text(std::string_view name);
@@ -118,8 +121,6 @@ class QueryReader {
   std::optional<http::Response> failure_;
 };
 
-inline constexpr std::size_t kPageSizeDefault = 100;
-inline constexpr std::size_t kPageSizeMax = 1000;
 
 http::Response not_found();
 

@@ -628,13 +628,13 @@ QueryReader::QueryReader(const http::Request& request, std::initializer_list<std
   }
 }
 
-std::size_t QueryReader::limit() {
+std::size_t QueryReader::limit(std::size_t maximum) {
   const auto text = request_.query_param("limit");
-  if (!text) return kPageSizeDefault;
+  if (!text) return std::min(kPageSizeDefault, maximum);
   const auto value = parse_id_value(*text);
-  if (!value || *value > static_cast<std::int64_t>(kPageSizeMax)) {
-    refuse("limit", "must be a whole number from 1 to " + std::to_string(kPageSizeMax));
-    return kPageSizeDefault;
+  if (!value || *value > static_cast<std::int64_t>(maximum)) {
+    refuse("limit", "must be a whole number from 1 to " + std::to_string(maximum));
+    return std::min(kPageSizeDefault, maximum);
   }
   return static_cast<std::size_t>(*value);
 }
@@ -792,7 +792,7 @@ std::optional<risk::CurveSetRecord> path_curve_set(pqxx::transaction_base& tx, c
 
 http::Response curve_sets(Api&, pqxx::transaction_base& tx, const http::Request& request, const access::Principal&) {
   QueryReader query(request, {"limit", "cursor", "business_date"});
-  const std::size_t limit = std::min<std::size_t>(query.limit(), risk::kCurveSetPageMax);
+  const std::size_t limit = query.limit(risk::kCurveSetPageMax);
   const auto cursor = query.id_cursor();
   const auto date = date_param(query, "business_date");
   if (query.failed()) return query.failure();
@@ -861,7 +861,7 @@ http::Response member_marks(Api&, pqxx::transaction_base& tx, const http::Reques
   }
   if (query.failed()) return query.failure();
   const auto member = path_id<MemberId>(request, "member_id");
-  if (!member) return not_found();
+  if (!member || !registry::find_member(tx, *member)) return not_found();
   if (!curve_set_id) {
     const auto latest = risk::latest_mark_run(tx);
     if (!latest) return not_found();

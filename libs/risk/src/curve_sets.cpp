@@ -102,10 +102,9 @@ std::optional<CurveSetError> add_settlement(pqxx::transaction_base& tx, Inputs& 
 Result<pricing::CurveSet, CurveSetError> build(BusinessDate date, const Inputs& inputs) {
   auto built = pricing::build_curve_set(date, inputs.ois, inputs.products, inputs.names);
   if (!built) {
-    std::string where;
-    if (built.error().product_id) where = "product " + built.error().product_id->to_string() + ": ";
-    return fail(refused(CurveSetRefusal::curve_failed, where + std::string(pricing::to_string(built.error().reason)) +
-                                                           ": " + built.error().detail));
+    // The pricing library's detail names the product or tenor already.
+    return fail(refused(CurveSetRefusal::curve_failed,
+                        std::string(pricing::to_string(built.error().reason)) + ": " + built.error().detail));
   }
   return std::move(*built);
 }

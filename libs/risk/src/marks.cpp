@@ -14,6 +14,7 @@
 #include <pqxx/stream_from>
 #include <pqxx/stream_to>
 
+#include <array>
 #include <charconv>
 #include <map>
 #include <tuple>
@@ -67,6 +68,11 @@ struct SumKey {
   std::int64_t product;
   friend auto operator<=>(const SumKey&, const SumKey&) = default;
 };
+struct SumKeyHash {
+  std::size_t operator()(const SumKey& key) const noexcept {
+    return std::hash<std::int64_t>{}(key.member * 1'000'003 + key.product);
+  }
+};
 struct Sum {
   std::int64_t legs = 0;
   Int128 gpu_hours = 0;
@@ -116,10 +122,21 @@ Result<MarkRunOutcome, MarkError> mark_open_legs(pqxx::transaction_base& tx, std
   const BusinessDate first_day = as_of.add_days(1).value();
 
   // Every open leg, by COPY. The instant is formatted here (no parameters in COPY).
-  std::vector<std::tuple<std::int64_t, std::string, std::int64_t, std::int64_t, std::string, std::int64_t, double,
-                         double, std::int64_t>>
-      rows;
-  std::map<SumKey, Sum> sums;
+  // A leg's mark as its COPY row: doubles in their shortest exact text (std::to_chars), made once
+  // here rather than by the stream's general conversion.
+  struct Row {
+    std::int64_t trade = 0;
+    const char* side = "";
+    std::int64_t member = 0;
+    std::int64_t product = 0;
+    const char* kind = "";
+    std::int64_t gpu_hours = 0;
+    std::array<char, 32> forward{};
+    std::array<char, 32> factor{};
+    std::int64_t pv = 0;
+  };
+  std::vector<Row> rows;
+  std::unordered_map<SumKey, Sum, SumKeyHash> sums;
   std::map<std::int64_t, std::int64_t> unmarked;  // product -> legs
   std::unordered_map<std::int64_t, BusinessDate> payment_of_end_day;
   Int128 total = 0;
@@ -172,8 +189,16 @@ Result<MarkRunOutcome, MarkError> mark_open_legs(pqxx::transaction_base& tx, std
         return fail(MarkError{MarkRefusal::leg_refused, "trade " + std::to_string(trade_id) + " " + std::string(side) +
                                                             ": " + std::string(pricing::to_string(mark.error()))});
       }
-      rows.emplace_back(trade_id, std::string(side), member_id, product_id, future ? "future" : "forward",
-                        mark->gpu_hours, mark->forward_price_usd, mark->discount_factor, mark->pv_minor);
+      Row& row = rows.emplace_back();
+      row.trade = trade_id;
+      row.side = side == "buy" ? "buy" : "sell";
+      row.member = member_id;
+      row.product = product_id;
+      row.kind = future ? "future" : "forward";
+      row.gpu_hours = mark->gpu_hours;
+      *std::to_chars(row.forward.data(), row.forward.data() + row.forward.size() - 1, mark->forward_price_usd).ptr = '\0';
+      *std::to_chars(row.factor.data(), row.factor.data() + row.factor.size() - 1, mark->discount_factor).ptr = '\0';
+      row.pv = mark->pv_minor;
       Sum& sum = sums[SumKey{member_id, product_id}];
       ++sum.legs;
       sum.gpu_hours += side == "buy" ? mark->gpu_hours : -mark->gpu_hours;
@@ -186,13 +211,17 @@ Result<MarkRunOutcome, MarkError> mark_open_legs(pqxx::transaction_base& tx, std
     pqxx::stream_to out(tx, "risk.leg_mark",
                         std::vector<std::string>{"curve_set_id", "trade_id", "side", "member_id", "product_id", "kind",
                                                  "gpu_hours", "forward_price_usd", "discount_factor", "pv_minor"});
-    for (const auto& [trade, side, member, product, kind, gpu_hours, forward, factor, pv] : rows) {
-      out << std::make_tuple(curve_set_id, trade, side, member, product, kind, gpu_hours, forward, factor, pv);
+    for (const Row& row : rows) {
+      out << std::make_tuple(curve_set_id, row.trade, row.side, row.member, row.product, row.kind, row.gpu_hours,
+                             static_cast<const char*>(row.forward.data()), static_cast<const char*>(row.factor.data()),
+                             row.pv);
     }
     out.complete();
   }
   std::vector<std::int64_t> members, products, legs_count, hours, pvs;
-  for (const auto& [key, sum] : sums) {
+  std::vector<std::pair<SumKey, Sum>> ordered(sums.begin(), sums.end());
+  std::sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [key, sum] : ordered) {
     CCH_CHECK(sum.pv_minor <= kAmountMinorMax && sum.pv_minor >= -kAmountMinorMax &&
                   sum.gpu_hours <= INT64_MAX && sum.gpu_hours >= INT64_MIN,
               "a member's marks within the largest amount");
