@@ -64,9 +64,11 @@ class ApiHarness {
   config::Config config;
   http::Metrics metrics;
   std::unique_ptr<db::ConnectionPool> api_pool;  // the api process's own pool
+  runtime::BackgroundTasks api_tasks{metrics};
   runtime::ServiceContext context;
   // The owning services are separate processes in a deployment, each with its own pool.
   std::unique_ptr<db::ConnectionPool> services_pool;
+  runtime::BackgroundTasks services_tasks{metrics};  // started, as run_service starts a service's
   runtime::ServiceContext services_context;
   http::Router registry_router;
   http::Router settlement_router;

@@ -124,6 +124,18 @@ std::vector<SettingSpec> build_settings() {
   list.push_back(integer_setting("http.shutdown_grace_ms", 10000, 0, 10 * kMinute_ms,
                                  "On SIGTERM, longest wait for requests in progress to finish."));
 
+  list.push_back(integer_setting("tasks.stop_grace_ms", 5000, 0, 10 * kMinute_ms,
+                                 "On SIGTERM, after the requests: longest wait for the background tasks (the expiry "
+                                 "sweep, outbox consumers) to finish their run in progress; a task still running "
+                                 "then ends the process with status 5."));
+  list.push_back(integer_setting("outbox.notify_interval_ms", 5, 0, kMinute_ms,
+                                 "Producing services (the registry): shortest time between two wake-ups of the "
+                                 "outbox consumers (NOTIFY cch_outbox, sent after commits that wrote events, outside "
+                                 "them); 0 sends none, and consumers find events by polling."));
+  list.push_back(integer_setting("outbox.poll_interval_ms", 1000, 10, kHour_ms,
+                                 "Outbox consumers: longest time between two reads of cch.outbox without a wake-up "
+                                 "(the safety net for a lost NOTIFY)."));
+
   list.push_back(string_setting("tls.certificate_file", "", "PEM server certificate chain (services with tls = true)."));
   list.push_back(string_setting("tls.private_key_file", "", "PEM private key of the server certificate."));
   list.push_back(string_setting("tls.client_ca_file", "", "PEM CA certificates that sign client certificates."));

@@ -5,10 +5,8 @@
 #include "cch/core/log.hpp"
 #include "cch/runtime/internal.hpp"
 
-#include <cassert>
-#include <condition_variable>
-#include <mutex>
-#include <thread>
+#include <stdexcept>
+#include <string>
 
 namespace cch::registry {
 
@@ -43,14 +41,6 @@ http::Response register_member_command(runtime::ServiceContext& context, const h
       });
 }
 
-// The expiry sweep: every interval, expires what is due, in bounded transactions.
-struct RegistryState::Sweep {
-  std::mutex mutex;
-  std::condition_variable wake;
-  bool stopping = false;
-  std::thread thread;
-};
-
 RegistryState::RegistryState(const config::Config& config)
     : credit(config.integer("registry.notional_margin_rate_bp")) {
   policy.affirmation_window = std::chrono::minutes(config.integer("registry.affirmation_window_minutes"));
@@ -60,39 +50,36 @@ RegistryState::RegistryState(const config::Config& config)
   policy.credit = &credit;
 }
 
-RegistryState::~RegistryState() {
-  if (!sweep_) return;
-  {
-    const std::lock_guard lock(sweep_->mutex);
-    sweep_->stopping = true;
-  }
-  sweep_->wake.notify_all();
-  sweep_->thread.join();
+runtime::TaskDefinition expiry_sweep_task(db::ConnectionPool& pool, const db::RetryPolicy& retry_policy,
+                                          std::chrono::milliseconds interval) {
+  runtime::TaskDefinition task;
+  task.name = "expiry_sweep";
+  task.interval = interval;
+  task.run_duration_max = std::chrono::seconds(60);
+  task.run = [&pool, retry_policy](runtime::TaskControl& control) {
+    constexpr std::size_t kBatch = 1000;
+    constexpr int kBatchesPerRunMax = 100;  // the rest at the next run
+    std::size_t expired = kBatch;
+    for (int batch = 0; batch < kBatchesPerRunMax && expired == kBatch && !control.stop_requested(); ++batch) {
+      expired = db::run_transaction(pool, db::Isolation::read_committed, retry_policy, [&](pqxx::transaction_base& tx) {
+        return expire_due_trades(tx, UtcTimestamp::now(), kBatch);
+      });
+      if (expired > 0) log::info("trades_expired", {{"count", expired}});
+    }
+  };  // a failure is logged and counted by the task; the next interval tries again
+  return task;
 }
 
-void RegistryState::start_expiry_sweep(db::ConnectionPool& pool, std::chrono::milliseconds interval) {
-  assert(!sweep_ && "one sweep per state");
-  sweep_ = std::make_unique<Sweep>();
-  sweep_->thread = std::thread([this, &pool, interval] {
-    constexpr std::size_t kBatch = 1000;
-    std::unique_lock lock(sweep_->mutex);
-    while (!sweep_->wake.wait_for(lock, interval, [this] { return sweep_->stopping; })) {
-      lock.unlock();
-      try {
-        std::size_t expired = kBatch;
-        while (expired == kBatch) {
-          expired = db::run_transaction(pool, db::Isolation::read_committed, {}, [&](pqxx::transaction_base& tx) {
-            return expire_due_trades(tx, UtcTimestamp::now(), kBatch);
-          });
-          if (expired > 0) log::info("trades_expired", {{"count", expired}});
-        }
-      } catch (const std::exception& error) {
-        log::warn("expiry_sweep_failed", {{"what", error.what()}});  // the next interval tries again
-      }
-      lock.lock();
-    }
-  });
+namespace {
+
+void require(const Result<runtime::TaskHandle, runtime::TaskRefusal>& added, std::string_view task) {
+  if (!added) {
+    throw std::logic_error("cannot add the background task " + std::string(task) + ": " +
+                           std::string(runtime::to_string(added.error())));
+  }
 }
+
+}  // namespace
 
 void add_registry_routes(http::Router& router, runtime::ServiceContext& context) {
   router.add("POST", std::string(runtime::kInternalPrefix) + "/v1/members",
@@ -106,9 +93,17 @@ void add_registry_routes(http::Router& router, runtime::ServiceContext& context)
                         static_cast<std::size_t>(config.integer("registry.affirmation_queue_max")),
                         static_cast<std::size_t>(config.integer("registry.affirmation_workers"))},
       &context.metrics, affirmation_answer);
+  const auto notify_interval_ms = config.integer("outbox.notify_interval_ms");
+  if (notify_interval_ms > 0) {
+    state->outbox_notifier = std::make_shared<runtime::OutboxNotifier>(context.pool, context.metrics,
+                                                                       std::chrono::milliseconds(notify_interval_ms));
+    require(runtime::add_outbox_notifier(context.tasks, state->outbox_notifier), "outbox_notify");
+  }
   add_trade_routes(router, context, state);
-  state->start_expiry_sweep(context.pool,
-                            std::chrono::milliseconds(context.config.integer("registry.expiry_sweep_interval_ms")));
+  require(context.tasks.add(expiry_sweep_task(
+              context.pool, context.retry_policy,
+              std::chrono::milliseconds(config.integer("registry.expiry_sweep_interval_ms")))),
+          "expiry_sweep");
   context.routes_state = state;
 }
 

@@ -311,14 +311,18 @@ http::Response submit_trade_command(runtime::ServiceContext& context, const Regi
     if (!read) return read.error();
     const TradeTerms& terms = read->terms;
     const std::string& reference = read->reference;
-    return runtime::answer_command(context, request, caller, [&](pqxx::transaction_base& tx) {
+    bool cleared = false;  // the committed attempt's: a submission matching its counterparty's clears
+    http::Response answer = runtime::answer_command(context, request, caller, [&](pqxx::transaction_base& tx) {
       const auto submitted = submit_trade(tx, state.policy, actor_of(caller), terms, reference, now);
+      cleared = submitted && submitted->trade.state == TradeState::cleared;
       if (!submitted) return trade_refusal(submitted.error());
       http::Response response = http::json_response(submitted->created ? 201 : 200,
                                                     trade_json(submitted->trade, caller.principal.member));
       response.headers.emplace_back("Location", "/v1/trades/" + submitted->trade.trade_id.to_string());
       return response;
     });
+    if (cleared) state.events_committed();
+    return answer;
   });
 }
 
@@ -346,6 +350,7 @@ http::Response grouped_affirmation(const RegistryState& state, const http::Reque
   } catch (const audit::ReservationLost&) {
     return audit::key_in_progress();
   }
+  if (outcome && outcome->state == TradeState::cleared) state.events_committed();
   http::Response response = affirmation_answer(affirmation, outcome);
   if (recorded && response.status < 500) {
     response.headers.emplace_back(std::string(audit::kAnswerRecordedHeader), "true");
@@ -368,7 +373,8 @@ http::Response trade_action_command(runtime::ServiceContext& context, const Regi
       return grouped_affirmation(state, request, caller, TradeId(*id));
     }
     const UtcTimestamp now = UtcTimestamp::now();
-    return runtime::answer_command(context, request, caller, [&](pqxx::transaction_base& tx) {
+    bool cleared = false;  // the committed attempt's
+    http::Response answer = runtime::answer_command(context, request, caller, [&](pqxx::transaction_base& tx) {
       const auto outcome = [&]() -> Result<Trade, TradeError> {
         switch (action) {
           case TradeAction::affirm: return affirm_trade(tx, state.policy, actor_of(caller), TradeId(*id), now);
@@ -378,9 +384,12 @@ http::Response trade_action_command(runtime::ServiceContext& context, const Regi
         }
         return fail(TradeError{TradeRefusal::only_system_expires, "members do not expire trades"});
       }();
+      cleared = outcome && outcome->state == TradeState::cleared;
       if (!outcome) return trade_refusal(outcome.error());
       return http::json_response(200, trade_json(*outcome, caller.principal.member));
     });
+    if (cleared) state.events_committed();
+    return answer;
   });
 }
 
@@ -456,6 +465,7 @@ http::Response venue_batch_command(runtime::ServiceContext& context, const Regis
       const auto outcomes = register_venue_batch(tx, state.policy, venue, wanted, now, &path);
       return venue_batch_answer(*trades, refusals, outcomes, cleared);
     });
+    if (cleared > 0) state.events_committed();
     const bool written_first = path == VenueBatchPath::written_first;
     (written_first ? counters.written_first : counters.checked_first).increment();
     log::debug("venue_batch", {{"trades", trades->size()},

@@ -9,6 +9,7 @@
 #include <pqxx/transaction>
 
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -240,10 +241,17 @@ int run_service(int argc, char** argv, const ServiceDefinition& definition) {
   }
 
   http::Metrics metrics;
+  // Declared after the pool and the metrics, before the routes' state: its tasks use the first
+  // two, and stop() releases what they hold of the third.
+  BackgroundTasks tasks(metrics, TaskLimits{.stop_grace = std::chrono::milliseconds(config.integer("tasks.stop_grace_ms"))});
   http::Router router;
-  ServiceContext context{config, pool, metrics, retry_policy_from(config), {}, {}};
+  ServiceContext context{config, pool, metrics, tasks, retry_policy_from(config), {}, {}};
   if (definition.add_routes) {
-    definition.add_routes(router, context);
+    try {
+      definition.add_routes(router, context);
+    } catch (const std::exception& error) {
+      return report(program, {exit_configuration, std::string("cannot add the service's routes and tasks: ") + error.what()});
+    }
   }
   http::add_observability_routes(router, metrics, [&pool] { return readiness(pool); }, context.protect_metrics);
 
@@ -262,12 +270,22 @@ int run_service(int argc, char** argv, const ServiceDefinition& definition) {
     server->wait();
     return report(program, {exit_database, std::string("cannot record the service start: ") + error.what()});
   }
-  log::info("service_ready", {{"listen", listen}, {"tls", server_options.tls.has_value()}, {"version", CCH_VERSION}});
+  tasks.start();
+  log::info("service_ready", {{"listen", listen},
+                              {"tls", server_options.tls.has_value()},
+                              {"background_tasks", tasks.size()},
+                              {"version", CCH_VERSION}});
 
   const int signal_number = wait_for_stop_signal(stop_signals);
   log::info("service_stopping", {{"signal", signal_number}});
   server->stop();
   server->wait();
+  if (!tasks.stop()) {
+    // A task still runs (logged as task_stop_timeout) and would use what is destroyed next.
+    log::error("service_stopped_with_tasks_running");
+    log::flush();
+    std::_Exit(exit_tasks_did_not_stop);
+  }
   log::info("service_stopped");
   return exit_ok;
 }

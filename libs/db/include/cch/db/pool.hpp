@@ -88,6 +88,11 @@ class ConnectionPool {
   // Opens (or reuses) a connection and runs SELECT 1; throws ConnectionFailed with a clear message.
   void check_connectivity();
 
+  // A connection of the caller's own, outside the pool and its count, opened with the pool's
+  // settings and on_connect hook: for a connection held for a long time, such as one that LISTENs.
+  // Throws ConnectionFailed.
+  std::unique_ptr<pqxx::connection> open_dedicated() { return open_connection(); }
+
   [[nodiscard]] std::size_t size() const noexcept { return options_.size; }
   [[nodiscard]] const PoolOptions& options() const noexcept { return options_; }
   [[nodiscard]] std::size_t idle_count() const;

@@ -19,7 +19,10 @@
 // problem+json with the stable reasons of catalog.hpp and trades.hpp (404 for what the caller
 // may not see, 409 for conflicts with the object's state, 422 for rule breaches).
 //
-// The registry also runs the expiry sweep (registry.expiry_sweep_interval_ms). Affirmations are
+// The registry also runs two background tasks (cch/runtime/tasks.hpp): the expiry sweep
+// (expiry_sweep, every registry.expiry_sweep_interval_ms) and the outbox consumers' wake-ups
+// (outbox_notify: after commits that cleared trades, and so wrote trade.cleared events, one
+// NOTIFY at most every outbox.notify_interval_ms; none when it is 0). Affirmations are
 // decided in groups (group_commit.hpp; registry.affirmation_group_max, _queue_max, _workers):
 // a full queue answers 503 affirmation_queue_full, an answer not ready within
 // registry.affirmation_wait_ms answers 503 affirmation_outcome_unknown (read the trade).
@@ -34,7 +37,9 @@
 #include "cch/registry/trades.hpp"
 #include "cch/registry_routes/group_commit.hpp"
 #include "cch/registry_routes/json.hpp"
+#include "cch/runtime/outbox.hpp"
 #include "cch/runtime/service.hpp"
+#include "cch/runtime/tasks.hpp"
 
 #include <chrono>
 #include <memory>
@@ -43,14 +48,16 @@
 namespace cch::registry {
 
 // What the registry's routes share: the registration policy from configuration, its credit
-// check, and the expiry sweep's thread (stopped and joined when the state is destroyed).
+// check, group commit and the outbox consumers' wake-ups.
 struct RegistryState {
   explicit RegistryState(const config::Config& config);
-  ~RegistryState();
   RegistryState(const RegistryState&) = delete;
   RegistryState& operator=(const RegistryState&) = delete;
 
-  void start_expiry_sweep(db::ConnectionPool& pool, std::chrono::milliseconds interval);
+  // After a commit that cleared trades (and so wrote their outbox events): wakes the consumers.
+  void events_committed() const noexcept {
+    if (outbox_notifier) outbox_notifier->events_committed();
+  }
 
   NotionalCreditCheck credit;
   RegistrationPolicy policy;
@@ -58,11 +65,14 @@ struct RegistryState {
   // before the policy it reads.
   std::unique_ptr<AffirmationGroups> affirmations;
   std::chrono::milliseconds affirmation_wait{10'000};
-
- private:
-  struct Sweep;
-  std::unique_ptr<Sweep> sweep_;
+  // Set by add_registry_routes unless outbox.notify_interval_ms is 0.
+  std::shared_ptr<runtime::OutboxNotifier> outbox_notifier;
 };
+
+// Every `interval`, expires the trades past their affirmation window, in transactions of at most
+// 1,000 trades (at most 100 of them per run): the task expiry_sweep.
+runtime::TaskDefinition expiry_sweep_task(db::ConnectionPool& pool, const db::RetryPolicy& retry_policy,
+                                          std::chrono::milliseconds interval);
 
 // The answer to an affirmation's outcome, as the affirming member sees it.
 http::Response affirmation_answer(const Affirmation& affirmation, const Result<Trade, TradeError>& outcome);
@@ -72,7 +82,8 @@ http::Response register_member_command(runtime::ServiceContext& context, const h
 void add_trade_routes(http::Router& router, runtime::ServiceContext& context,
                       const std::shared_ptr<const RegistryState>& state);
 
-// Every registry route, and the expiry sweep; keeps the state in context.routes_state.
+// Every registry route, and its background tasks (added to context.tasks); keeps the state in
+// context.routes_state. Throws std::logic_error if a task cannot be added.
 void add_registry_routes(http::Router& router, runtime::ServiceContext& context);
 
 }  // namespace cch::registry

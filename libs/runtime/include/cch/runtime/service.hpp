@@ -2,12 +2,18 @@
 // The start-up and shutdown that every cch service shares, so that services/*/main.cpp stays a
 // few lines: read the configuration, set up logging, connect to PostgreSQL and apply (or check)
 // migrations, record the start, add the service's routes plus /healthz, /readyz and /metrics,
-// listen, and on SIGTERM or SIGINT stop gracefully.
+// listen, start the service's background tasks (tasks.hpp), and on SIGTERM or SIGINT stop
+// gracefully: stop accepting, finish the requests in progress (http.shutdown_grace_ms), stop and
+// join the background tasks (tasks.stop_grace_ms), then destroy the routes' state and the pool.
 //
 // A start-up failure (malformed configuration, unreachable database, busy port, bad TLS files)
 // prints exactly one line "cch-<service>: error: <what>" to standard error and returns a
 // non-zero exit status:
-//   2 configuration, 3 database, 4 listening socket or TLS.
+//   2 configuration (or routes and tasks that could not be added), 3 database, 4 listening
+//   socket or TLS.
+// A background task still running tasks.stop_grace_ms after the stop was requested ends the
+// process at once with status 5 (logged as task_stop_timeout): what it uses is about to be
+// destroyed, and the stop must end.
 //
 // Thread safety: run_service() is called once, from main().
 
@@ -17,6 +23,7 @@
 #include "cch/http/client.hpp"
 #include "cch/http/metrics.hpp"
 #include "cch/http/router.hpp"
+#include "cch/runtime/tasks.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -30,6 +37,7 @@ enum ExitStatus : int {
   exit_configuration = 2,
   exit_database = 3,
   exit_listen = 4,
+  exit_tasks_did_not_stop = 5,
 };
 
 // What a service's routes may use. Lives as long as the service runs.
@@ -37,6 +45,10 @@ struct ServiceContext {
   const config::Config& config;
   db::ConnectionPool& pool;
   http::Metrics& metrics;
+  // Where add_routes registers the service's periodic and background work (the registry's expiry
+  // sweep, outbox consumers and wake-ups); run_service starts them once the service listens and
+  // stops them after the server has stopped, before routes_state and the pool are destroyed.
+  BackgroundTasks& tasks;
   db::RetryPolicy retry_policy;
   // Set by add_routes to put GET /metrics behind the service's own authentication (the api
   // does); empty: /metrics is served to anyone who can reach the port.
