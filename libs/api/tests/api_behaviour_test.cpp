@@ -969,5 +969,48 @@ TEST_F(ApiBehaviour, TextWithAControlCharacterIsRefusedAsInvalidTextAndNothingIs
   EXPECT_EQ(harness.call(harness.operator_caller, "GET", "/v1/members/1%00").status, 404u);
 }
 
+// The risk service marks every open leg against each curve set built, without being asked (its
+// outbox consumer of curve_set.built); asking afterwards answers the run it made.
+TEST_F(ApiBehaviour, ACurveSetBuiltIsMarkedWithoutBeingAsked) {
+  const auto product = harness.post(
+      harness.operator_caller, "/v1/products",
+      R"({"code":"h100-marked","gpu_model":"H100","form_factor":"sxm","min_interconnect":"infiniband-400g",)"
+      R"("region":"us-east","node_block_gpus":8,"settlement":"physical","tick_size":"0.0050",)"
+      R"("listing_horizon_days":365,"position_limit_gpu_hours":5000000,"clearing_fee_per_gpu_hour":"0.0025"})");
+  ASSERT_EQ(product.status, 201u) << product.body;
+  const std::string product_id = json_of(product)["product_id"].get<std::string>();
+  const BusinessDate date = latest_business_date();
+  const auto month = registry::next_period(registry::next_period(
+      registry::period_containing(registry::PeriodKind::month, BusinessDate::containing(UtcTimestamp::now()))));
+  ASSERT_EQ(harness.post(harness.operator_caller, "/v1/market/settlement-prices",
+                         settlement_prices_body(product_id, {month.label}, "2.1000", date))
+                .status,
+            201u);
+  const auto ois = harness.post(
+      harness.operator_caller, "/v1/market/ois-quotes",
+      R"({"business_date":")" + latest_business_date("united_states_sofr").format() +
+          R"(","quotes":[{"tenor":"1M","rate":"0.04300000"},{"tenor":"3M","rate":"0.04250000"},)"
+          R"({"tenor":"6M","rate":"0.04200000"},{"tenor":"1Y","rate":"0.04100000"},)"
+          R"({"tenor":"2Y","rate":"0.03900000"},{"tenor":"3Y","rate":"0.03800000"}],)"
+          R"("source":"FRB NY","publisher":"ops","published_at":"2026-01-05T17:00:00Z"})");
+  ASSERT_EQ(ois.status, 201u) << ois.body;
+  const auto built = harness.post(harness.risk_caller, "/v1/curve-sets",
+                                  R"({"business_date":")" + date.format() + R"("})");
+  ASSERT_EQ(built.status, 201u) << built.body;
+  const std::string curve_set = json_of(built)["curve_set_id"].get<std::string>();
+  http::Response run;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    run = harness.call(harness.risk_caller, "GET", "/v1/curve-sets/" + curve_set + "/mark-run");
+    if (run.status == 200) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(run.status, 200u) << "not marked within 10 s: " << run.body;
+  EXPECT_EQ(json_of(run)["total_mark"], "0.00");
+  const auto asked = harness.post(harness.risk_caller, "/v1/curve-sets/" + curve_set + "/mark-run", "");
+  EXPECT_EQ(asked.status, 200u) << asked.body;
+  EXPECT_EQ(json_of(asked)["created"], false);
+}
+
 }  // namespace
 }  // namespace cch::api::testing
+

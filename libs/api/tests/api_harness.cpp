@@ -81,12 +81,14 @@ ApiHarness::ApiHarness(ApiOptions options, std::chrono::milliseconds api_pool_ac
       services_pool(std::make_unique<db::ConnectionPool>(
           writer_pool(fixture.writer_url, std::chrono::milliseconds(10'000)))),
       services_context{config, *services_pool, metrics, services_tasks, db::RetryPolicy{}, {}, {}},
+      risk_context{config, *services_pool, risk_metrics, risk_tasks, db::RetryPolicy{}, {}, {}},
       member_a(fixture.add_member("member-a")),
       member_b(fixture.add_member("member-b")) {
   registry::add_registry_routes(registry_router, services_context);
   settlement::add_settlement_routes(settlement_router, services_context);
-  risk::add_risk_routes(risk_router, services_context);
+  risk::add_risk_routes(risk_router, risk_context);
   services_tasks.start();
+  risk_tasks.start();
   Forward forward = [this](Executor service, const http::Request& forwarded) {
     if (fail_forwards) {
       http::Response response = http::problem(503, "owning_service_unavailable", "Service unavailable", "test");

@@ -70,6 +70,10 @@ class ApiHarness {
   std::unique_ptr<db::ConnectionPool> services_pool;
   runtime::BackgroundTasks services_tasks{metrics};  // started, as run_service starts a service's
   runtime::ServiceContext services_context;
+  // cch-risk's own metrics, tasks and context (its background tasks are named as the registry's).
+  http::Metrics risk_metrics;
+  runtime::BackgroundTasks risk_tasks{risk_metrics};
+  runtime::ServiceContext risk_context;
   http::Router registry_router;
   http::Router settlement_router;
   http::Router risk_router;

@@ -399,7 +399,11 @@ class RouteMatrix : public ::testing::Test {
     return harness.call(*caller, std::string(method), sample.target, sample.body, headers);
   }
 
-  ApiHarness harness;
+  // Marks only when asked: each sample's mark run must be its first (201).
+  ApiHarness harness{ApiHarness::test_options(), std::chrono::milliseconds(10'000), [](std::string_view name) {
+                       return name == "CCH_RISK_MARK_BUILT_CURVE_SETS" ? std::optional<std::string>("false")
+                                                                         : std::optional<std::string>();
+                     }};
   std::string deposit_journal;
   std::string collateral_account;
   std::string standing_withdrawal;

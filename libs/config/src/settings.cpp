@@ -195,6 +195,9 @@ std::vector<SettingSpec> build_settings() {
   list.push_back(integer_setting("registry.notional_margin_rate_bp", 1500, 1, 10000,
                                  "Credit check until the margin service exists: each cleared leg uses this share "
                                  "of its notional, in basis points, of the member's credit limit and collateral."));
+  list.push_back(boolean_setting("risk.mark_built_curve_sets", true,
+                                 "cch-risk marks every open leg against each curve set built (an outbox consumer); "
+                                 "false: only when asked (POST /v1/curve-sets/{id}/mark-run)."));
   list.push_back(choice_setting("market.business_calendar", "united_states_settlement",
                                 {"weekends_only", "united_states_settlement", "united_states_sofr",
                                  "united_states_nyse", "united_kingdom", "target"},

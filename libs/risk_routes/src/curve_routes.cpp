@@ -1,11 +1,13 @@
 // The risk service's internal routes for curve sets and marks.
 #include "cch/risk_routes/curve_routes.hpp"
 
+#include "cch/core/log.hpp"
 #include "cch/core/money.hpp"
 #include "cch/http/json_input.hpp"
 #include "cch/runtime/internal.hpp"
 
 #include <cmath>
+#include <stdexcept>
 
 namespace cch::risk {
 namespace {
@@ -134,7 +136,8 @@ http::Response curve_set_refusal(const CurveSetError& error) {
   return http::problem(422, reason, "Curve set refused", error.detail);
 }
 
-http::Response build_curve_set_command(runtime::ServiceContext& context, const http::Request& request) {
+http::Response build_curve_set_command(runtime::ServiceContext& context, const http::Request& request,
+                                       runtime::OutboxNotifier* notifier) {
   return staff_command(request, [&](const runtime::InternalCaller& caller) {
     auto body = http::BodyReader::open(request, {"business_date"},
                                        {"curve_set_id", "version", "content_hash", "inputs", "built_at", "built_by"});
@@ -152,8 +155,10 @@ http::Response build_curve_set_command(runtime::ServiceContext& context, const h
     if (body->failed()) return body->failure();
     const BuildRequest build{*date, clearing_calendar(context), BusinessDate::containing(UtcTimestamp::now()),
                              caller.principal.name, caller.request_id.value()};
-    return runtime::answer_command(context, request, caller, [&](pqxx::transaction_base& tx) {
+    bool created = false;
+    auto answer = runtime::answer_command(context, request, caller, [&](pqxx::transaction_base& tx) {
       const auto built = build_curve_set(tx, build);
+      created = built && built->created;
       if (!built) return curve_set_refusal(built.error());
       nlohmann::json json = curve_set_detail_json(built->record, built->curves);
       json["created"] = built->created;
@@ -161,6 +166,8 @@ http::Response build_curve_set_command(runtime::ServiceContext& context, const h
       response.headers.emplace_back("Location", "/v1/curve-sets/" + std::to_string(built->record.curve_set_id));
       return response;
     });
+    if (created && answer.status == 201 && notifier != nullptr) notifier->events_committed();
+    return answer;
   });
 }
 
@@ -187,10 +194,66 @@ http::Response mark_run_command(runtime::ServiceContext& context, const http::Re
   });
 }
 
+void mark_built_curve_sets(pqxx::transaction_base& tx, std::span<const runtime::OutboxEvent> events,
+                           const BusinessCalendar& clearing_calendar) {
+  for (const auto& event : events) {
+    const auto marked = mark_open_legs(tx, event.aggregate_id, clearing_calendar);
+    if (marked) {
+      if (marked->created) {
+        log::info("mark_run_done", {{"curve_set_id", std::to_string(event.aggregate_id)},
+                                    {"legs_marked", std::to_string(marked->run.legs_marked)},
+                                    {"legs_unmarked", std::to_string(marked->run.legs_unmarked)}});
+      }
+    } else {
+      // Deterministic: the same event would be refused again; an operator sees why with POST .../mark-run.
+      log::error("mark_run_refused", {{"curve_set_id", std::to_string(event.aggregate_id)},
+                                      {"reason", std::string(to_string(marked.error().refusal))},
+                                      {"detail", marked.error().detail}});
+    }
+  }
+}
+
+namespace {
+
+struct CurveRoutesState {
+  std::shared_ptr<runtime::OutboxNotifier> notifier;
+  std::shared_ptr<runtime::OutboxConsumer> marks;
+};
+
+void require(const Result<runtime::TaskHandle, runtime::TaskRefusal>& added, std::string_view task) {
+  if (!added) {
+    throw std::logic_error("cannot add the background task " + std::string(task) + ": " +
+                           std::string(runtime::to_string(added.error())));
+  }
+}
+
+}  // namespace
+
 void add_curve_routes(http::Router& router, runtime::ServiceContext& context) {
+  auto state = std::make_shared<CurveRoutesState>();
+  const auto notify_interval_ms = context.config.integer("outbox.notify_interval_ms");
+  if (notify_interval_ms > 0) {
+    state->notifier = std::make_shared<runtime::OutboxNotifier>(context.pool, context.metrics,
+                                                                std::chrono::milliseconds(notify_interval_ms));
+    require(runtime::add_outbox_notifier(context.tasks, state->notifier), "outbox_notify");
+  }
+  if (context.config.boolean("risk.mark_built_curve_sets")) {
+    const auto calendar = clearing_calendar(context);
+    state->marks = std::make_shared<runtime::OutboxConsumer>(
+        context.pool, context.metrics,
+        runtime::outbox_consumer_options(context.config, "risk_marks", {"curve_set.built"}),
+        [calendar](pqxx::transaction_base& tx, std::span<const runtime::OutboxEvent> events) {
+          mark_built_curve_sets(tx, events, calendar);
+        });
+    require(runtime::add_outbox_consumer(context.tasks, state->marks), "outbox_risk_marks");
+  }
+  context.routes_state = state;
+
   const std::string prefix(runtime::kInternalPrefix);
-  router.add("POST", prefix + "/v1/curve-sets",
-             [&context](const http::Request& request) { return build_curve_set_command(context, request); });
+  runtime::OutboxNotifier* notifier = state->notifier.get();
+  router.add("POST", prefix + "/v1/curve-sets", [&context, notifier](const http::Request& request) {
+    return build_curve_set_command(context, request, notifier);
+  });
   router.add("POST", prefix + "/v1/curve-sets/{curve_set_id}/mark-run",
              [&context](const http::Request& request) { return mark_run_command(context, request); });
 }

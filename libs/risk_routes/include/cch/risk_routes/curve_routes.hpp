@@ -7,6 +7,13 @@
 //        the inputs give the same curves (risk::build_curve_set)
 //   POST /internal/v1/curve-sets/{curve_set_id}/mark-run  operator or risk officer
 //        {} -> 201 the marks of every open leg against the curve set, or 200 the run stored
+// With risk.mark_built_curve_sets (the default), a new curve set's event "curve_set.built" wakes
+// the service's own outbox consumer "risk_marks"
+// (runtime/outbox.hpp), which runs the curve set's mark run in the batch's transaction: marks
+// follow every curve set without anyone asking, exactly once in effect (the run is once per
+// curve set, and it commits with the consumer's cursor). A run the pricing library refuses
+// (leg_refused) is logged (mark_run_refused) and passed over; POST .../mark-run shows why.
+//
 // Refusals: 404 unknown_curve_set; 422 not_a_business_date, business_date_in_future,
 // no_ois_quotes, no_settlement_prices, curve_failed (the detail names the product or tenor and
 // the pricing library's rule), leg_refused.
@@ -17,6 +24,7 @@
 #include "cch/http/router.hpp"
 #include "cch/risk/curve_sets.hpp"
 #include "cch/risk/marks.hpp"
+#include "cch/runtime/outbox.hpp"
 #include "cch/runtime/service.hpp"
 
 #include <nlohmann/json.hpp>
@@ -39,9 +47,17 @@ nlohmann::json verification_json(const Verification& verification);
 
 http::Response curve_set_refusal(const CurveSetError& error);
 
-http::Response build_curve_set_command(runtime::ServiceContext& context, const http::Request& request);
+// `notifier` (may be null) is told of each new curve set's committed event.
+http::Response build_curve_set_command(runtime::ServiceContext& context, const http::Request& request,
+                                       runtime::OutboxNotifier* notifier = nullptr);
 http::Response mark_run_command(runtime::ServiceContext& context, const http::Request& request);
 
+// The outbox consumer's handler: the mark run of each curve set in `events` (curve_set.built).
+void mark_built_curve_sets(pqxx::transaction_base& tx, std::span<const runtime::OutboxEvent> events,
+                           const BusinessCalendar& clearing_calendar);
+
+// Adds the routes, and to context.tasks the outbox notifier and the risk_marks consumer (kept in
+// context.routes_state).
 void add_curve_routes(http::Router& router, runtime::ServiceContext& context);
 
 }  // namespace cch::risk
