@@ -105,6 +105,24 @@ TEST(OutboxCrash, KillNineMidBatchRepeatedlyLeavesEveryEventHandledOnceInEffect)
   EXPECT_EQ(consumer->wait_for_exit(30s), 0) << consumer->standard_error();
   EXPECT_EQ(consumer->standard_error().find("outbox_batch_failed"), std::string::npos) << consumer->standard_error();
 
+  if (scalar(fixture.writer_url, "SELECT count(*) FROM public.effect") != events) {
+    ADD_FAILURE() << "the last consumer: " << consumer->standard_error();
+    pqxx::connection connection(fixture.writer_url);
+    pqxx::nontransaction tx(connection);
+    for (const auto& row : tx.exec("SELECT consumer || ' ' || xact_id::text || ' ' || event_id || ' ' || events_handled "
+                                   "FROM cch.outbox_cursor")) {
+      ADD_FAILURE() << "cursor " << row[0].as<std::string>();
+    }
+    for (const auto& row : tx.exec("SELECT o.event_id || ' ' || o.xact_id::text || ' ' || o.created_at::text FROM cch.outbox o "
+                                   "WHERE NOT EXISTS (SELECT 1 FROM public.effect e WHERE e.event_id = o.event_id) "
+                                   "ORDER BY o.xact_id, o.event_id LIMIT 20")) {
+      ADD_FAILURE() << "missing " << row[0].as<std::string>();
+    }
+    for (const auto& row : tx.exec("SELECT e.event_id || ' ' || o.xact_id::text || ' ' || e.written FROM public.effect e "
+                                   "JOIN cch.outbox o USING (event_id) ORDER BY e.written LIMIT 5")) {
+      ADD_FAILURE() << "first effect " << row[0].as<std::string>();
+    }
+  }
   EXPECT_GE(kills, 8);
   EXPECT_GT(events, 500);
   EXPECT_EQ(scalar(fixture.writer_url, "SELECT count(*) FROM public.effect"), events) << "every event, once in effect";

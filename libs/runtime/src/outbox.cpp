@@ -28,20 +28,23 @@ using Clock = std::chrono::steady_clock;
 // below the snapshot's xmin (every transaction below it has ended). In this order the final events
 // come first: a batch is the final prefix; a row after it is a committed event that waits for an
 // older transaction. `wanted` marks the consumer's topics; only their final events' payloads come.
+// The transaction id travels as text under another name: ORDER BY a bare name would take the
+// output column, and order the ids as text ('1000' before '999').
 constexpr const char* kReadEvents =
-    "SELECT xact_id::text, event_id, topic, aggregate_id, "
-    "xact_id < pg_snapshot_xmin(pg_current_snapshot()) AS final, topic = ANY($3::text[]) AS wanted, "
-    "CASE WHEN topic = ANY($3::text[]) AND xact_id < pg_snapshot_xmin(pg_current_snapshot()) "
-    "THEN payload::text END, (extract(epoch FROM created_at) * 1000000)::bigint "
-    "FROM cch.outbox WHERE (xact_id, event_id) > ($1::xid8, $2::bigint) "
-    "ORDER BY xact_id, event_id LIMIT $4";
+    "SELECT o.xact_id::text AS xact_id_text, o.event_id, o.topic, o.aggregate_id, "
+    "o.xact_id < pg_snapshot_xmin(pg_current_snapshot()) AS final, o.topic = ANY($3::text[]) AS wanted, "
+    "CASE WHEN o.topic = ANY($3::text[]) AND o.xact_id < pg_snapshot_xmin(pg_current_snapshot()) "
+    "THEN o.payload::text END, (extract(epoch FROM o.created_at) * 1000000)::bigint "
+    "FROM cch.outbox o WHERE (o.xact_id, o.event_id) > ($1::xid8, $2::bigint) "
+    "ORDER BY o.xact_id, o.event_id LIMIT $4";
 
 // Reading again while committed events wait for older transactions: after 5 ms, doubling up to
 // the poll interval.
 constexpr std::chrono::milliseconds kHeldBackRecheckFirst{5};
 
 constexpr const char* kLockCursor =
-    "SELECT xact_id::text, event_id FROM cch.outbox_cursor WHERE consumer = $1 FOR UPDATE SKIP LOCKED";
+    "SELECT xact_id::text AS xact_id_text, event_id FROM cch.outbox_cursor WHERE consumer = $1 "
+    "FOR UPDATE SKIP LOCKED";
 
 constexpr const char* kMoveCursor =
     "UPDATE cch.outbox_cursor SET xact_id = $2::xid8, event_id = $3, events_handled = events_handled + $4, "

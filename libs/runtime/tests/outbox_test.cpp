@@ -219,6 +219,30 @@ TEST_F(Outbox, EventsOfTransactionsCommittingOutOfIdOrderAreAllDeliveredOnceInCu
   EXPECT_EQ(scalar("SELECT events_handled FROM cch.outbox_cursor WHERE consumer = 'out_of_order'"), 4);
 }
 
+TEST_F(Outbox, TransactionIdsAreOrderedAsNumbersNotAsText) {
+  // Writers may not set xact_id; the superuser may: two events as if written by transactions 100
+  // and 99 (as text, '100' sorts before '99').
+  pqxx::connection superuser(database.url());
+  pqxx::work tx(superuser);
+  const auto insert = [&](const char* xact_id) {
+    return tx.exec_params1("INSERT INTO cch.outbox (topic, aggregate_id, payload, xact_id) "
+                           "VALUES ('test.event', 0, '{}', $1::xid8) RETURNING event_id",
+                           xact_id)[0]
+        .as<std::int64_t>();
+  };
+  const std::int64_t written_by_100 = insert("100");
+  const std::int64_t written_by_99 = insert("99");
+  tx.commit();
+  Recorder recorder;
+  OutboxConsumerOptions options = options_for("numeric_order");
+  options.batch_max = 1;  // the cursor stops between the two
+  OutboxConsumer consumer(*pool, metrics, options, recorder.handler());
+  EXPECT_EQ(consumer.process_batch().events_handled, 1U);
+  EXPECT_EQ(consumer.process_batch().events_handled, 1U);
+  EXPECT_EQ(consumer.process_batch().status, OutboxBatchStatus::nothing_new);
+  EXPECT_EQ(recorder.delivered(), (std::vector<std::int64_t>{written_by_99, written_by_100}));
+}
+
 TEST_F(Outbox, ManyConcurrentWritersCommittingInAnyOrderAreDeliveredOnceEachInCursorOrder) {
   Recorder recorder;
   OutboxConsumerOptions options = options_for("concurrent");

@@ -40,7 +40,8 @@
 // As a task of BackgroundTasks (add_outbox_consumer, named outbox_<consumer>): its wait LISTENs
 // on options.channel on a dedicated connection (outside the pool) and returns on a notification,
 // after poll_interval, or at once on stop; its run handles batches until one comes back short
-// (at most batches_per_run_max, then it runs again at once), then measures the lag. A broken
+// (at most batches_per_run_max, then it runs again at once), then measures the lag (at most once
+// a second). A broken
 // LISTEN connection is opened again at the next wait (meanwhile the consumer polls).
 //
 // Producers: a service that writes events calls OutboxNotifier::events_committed() after each
