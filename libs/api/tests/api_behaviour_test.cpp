@@ -65,6 +65,7 @@ TEST_F(ApiBehaviour, AMemberSeesAnotherMembersObjectsAsMissingAndTheAttemptIsAud
       {"GET", "/v1/members/" + a + "/accounts"},
       {"GET", "/v1/members/" + a + "/collateral"},
       {"GET", "/v1/members/" + a + "/collateral-withdrawals"},
+      {"GET", "/v1/members/" + a + "/marks"},
       {"GET", "/v1/accounts/" + account},
       {"GET", "/v1/accounts/" + account + "/history"},
       {"GET", "/v1/journals/" + journal},
