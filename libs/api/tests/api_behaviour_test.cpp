@@ -1012,6 +1012,77 @@ TEST_F(ApiBehaviour, ACurveSetBuiltIsMarkedWithoutBeingAsked) {
   EXPECT_EQ(json_of(asked)["created"], false);
 }
 
+// Each bad-market-data refusal through the api: its reason, and nothing stored.
+TEST_F(ApiBehaviour, BadMarketDataIsRefusedWithItsReasonAndNothingIsStored) {
+  const auto product = harness.post(
+      harness.operator_caller, "/v1/products",
+      R"({"code":"h100-refusals","gpu_model":"H100","form_factor":"sxm","min_interconnect":"infiniband-400g",)"
+      R"("region":"us-east","node_block_gpus":8,"settlement":"physical","tick_size":"0.0050",)"
+      R"("listing_horizon_days":365,"position_limit_gpu_hours":5000000,"clearing_fee_per_gpu_hour":"0.0025"})");
+  ASSERT_EQ(product.status, 201u) << product.body;
+  const std::string id = json_of(product)["product_id"].get<std::string>();
+  const BusinessDate date = latest_business_date();
+  const BusinessDate sofr = latest_business_date("united_states_sofr");
+  const auto month = registry::next_period(
+      registry::period_containing(registry::PeriodKind::month, BusinessDate::containing(UtcTimestamp::now())));
+  const std::string provenance = R"("source":"s","publisher":"p","published_at":"2026-01-05T17:00:00Z")";
+  const auto prices = [&](const std::string& business_date, const std::string& items) {
+    return R"({"business_date":")" + business_date + R"(","product_id":")" + id + R"(","prices":[)" + items + "]," +
+           provenance + "}";
+  };
+  const auto price = [](const std::string& period, const std::string& value) {
+    return R"({"period":")" + period + R"(","price":")" + value + R"("})";
+  };
+  const std::string full_curve =
+      R"({"tenor":"1M","rate":"0.043"},{"tenor":"3M","rate":"0.0425"},{"tenor":"6M","rate":"0.042"},)"
+      R"({"tenor":"1Y","rate":"0.041"},{"tenor":"2Y","rate":"0.039"})";
+  BusinessDate saturday = date;
+  while (saturday.weekday() != Weekday::saturday) saturday = saturday.add_days(-1).value();
+  struct Case {
+    std::string name;
+    std::string target;
+    std::string body;
+    unsigned status;
+    std::string reason;
+  };
+  const std::vector<Case> cases = {
+      {"a missing tenor (none given)", "/v1/market/ois-quotes",
+       R"({"business_date":")" + sofr.format() + R"(","quotes":[{"rate":"0.043"}],)" + provenance + "}", 422,
+       "missing_tenor"},
+      {"a missing tenor (the curve needs 3Y)", "/v1/market/ois-quotes",
+       R"({"business_date":")" + sofr.format() + R"(","quotes":[)" + full_curve + "]," + provenance + "}", 422,
+       "missing_tenor"},
+      {"a zero price", "/v1/market/settlement-prices", prices(date.format(), price(month.label, "0.0000")), 422,
+       "non_positive_price"},
+      {"a negative price", "/v1/market/settlement-prices", prices(date.format(), price(month.label, "-2.1000")), 422,
+       "non_positive_price"},
+      {"not a business date", "/v1/market/settlement-prices",
+       prices(saturday.format(), price(month.label, "2.1000")), 422, "not_a_business_date"},
+      {"a period that does not exist", "/v1/market/settlement-prices",
+       prices(date.format(), price("2027-13", "2.1000")), 422, "unknown_period"},
+      {"a price off the tick", "/v1/market/settlement-prices", prices(date.format(), price(month.label, "2.1010")),
+       422, "price_off_tick"},
+      {"an unknown product", "/v1/market/settlement-prices",
+       R"({"business_date":")" + date.format() + R"(","product_id":"999999","prices":[)" +
+           price(month.label, "2.1000") + "]," + provenance + "}",
+       404, "unknown_product"},
+      {"an unknown index", "/v1/market/index-fixings",
+       R"({"business_date":")" + date.format() + R"(","index":"NO-SUCH-INDEX","value":"2.0000",)" + provenance + "}",
+       422, "unknown_index"},
+  };
+  for (const auto& test : cases) {
+    SCOPED_TRACE(test.name);
+    const auto response = harness.post(harness.operator_caller, test.target, test.body);
+    EXPECT_EQ(response.status, test.status) << response.body;
+    EXPECT_EQ(reason_of(response), test.reason) << response.body;
+  }
+  EXPECT_EQ(count(harness, "SELECT count(*) FROM market.snapshot"), 0);
+  EXPECT_EQ(count(harness, "SELECT (SELECT count(*) FROM market.ois_quote) + (SELECT count(*) FROM "
+                           "market.settlement_price) + (SELECT count(*) FROM market.index_fixing)"),
+            0);
+}
+
 }  // namespace
 }  // namespace cch::api::testing
+
 
