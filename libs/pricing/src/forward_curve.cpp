@@ -15,7 +15,6 @@ namespace cch::pricing {
 
 namespace {
 
-constexpr std::int64_t kMicrosecondsPerHour = 3'600 * kMicrosecondsPerSecond;
 constexpr double kTicksPerUsd = 10'000.0;
 
 CurveError refuse(CurveRefusal reason, std::string detail) {

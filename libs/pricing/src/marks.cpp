@@ -12,7 +12,6 @@ namespace cch::pricing {
 
 namespace {
 
-constexpr std::int64_t kMicrosecondsPerHour = 3'600 * kMicrosecondsPerSecond;
 constexpr double kTicksPerUsd = 10'000.0;
 constexpr double kCentsPerUsd = 100.0;
 

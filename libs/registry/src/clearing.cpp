@@ -272,7 +272,6 @@ std::optional<CheckFailure> Book::window_within_horizon(const Trade& trade, cons
 std::optional<CheckFailure> Book::price_within_band(const RegistrationPolicy& policy, const Candidate& candidate) const {
   const Trade& trade = candidate.trade;
   const std::int64_t product_id = candidate.product->product_id.value();
-  constexpr std::int64_t kMicrosecondsPerHour = 3'600'000'000;
   constexpr std::int64_t kHoursPerDay = 24;
   const auto reference = reference_.find(product_id);
   Int128 weighted = 0;

@@ -118,7 +118,6 @@ std::optional<ProductRefusal> check_product(const ProductSpec& product) {
 }
 
 bool is_hour_aligned_window(UtcTimestamp start, UtcTimestamp end) {
-  constexpr std::int64_t kMicrosecondsPerHour = 3'600'000'000;
   return start < end && start.unix_microseconds() % kMicrosecondsPerHour == 0 &&
          end.unix_microseconds() % kMicrosecondsPerHour == 0;
 }

@@ -14,7 +14,6 @@
 
 namespace cch::registry {
 
-inline constexpr std::int64_t kMicrosecondsPerHour = 3'600'000'000;
 
 inline TradeError error(TradeRefusal refusal, std::string detail) { return {refusal, std::move(detail)}; }
 

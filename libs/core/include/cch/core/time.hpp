@@ -53,6 +53,7 @@ enum class TimeError {
 std::string_view to_string(TimeError error);
 
 inline constexpr std::int64_t kMicrosecondsPerSecond = 1'000'000;
+inline constexpr std::int64_t kMicrosecondsPerHour = 3'600 * kMicrosecondsPerSecond;
 inline constexpr std::int64_t kMicrosecondsPerDay = 86'400 * kMicrosecondsPerSecond;
 
 class UtcTimestamp {

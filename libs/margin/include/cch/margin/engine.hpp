@@ -1,0 +1,178 @@
+#pragma once
+// A member's initial margin from its bucketed exposures and a day's scenarios: expected
+// shortfall with anti-procyclicality, the GPU-generation basis cap and the add-ons, exact to the
+// cent, and the same figure again after adding candidate legs (the pre-trade check).
+//
+// Units. An exposure is in cents (the present value of a net position's delivery inside one
+// bucket: exposure.hpp); a move in parts per 10^9 (scenarios.hpp); a scenario's P&L is their
+// product summed over factors, exact, in 10^-9 cent (Int128), so adding a trade's P&L to a
+// member's is exact and a pre-trade figure equals the figure recomputed after the trade.
+//
+// Expected shortfall of N scenario P&Ls at confidence c: with k = ceil(N x (1 - c)) (at least 1),
+// the mean of the k largest losses (loss = -P&L). Ties need no rule: the mean of the k largest
+// values is the same whichever of equal values are taken. For N = 1,000 at 99 %: k = 10; at
+// 99.5 %: k = 5.
+//
+// A class's expected shortfall (parameters.hpp), in 10^-9 cent before rounding:
+//   stress_weight  ((10,000 - w) x ES(filtered) + w x ES(stressed)) / 10,000
+//   buffer         ES(filtered) x (10,000 + b) / 10,000, or ES(filtered) when released
+// rounded up to the cent, and never below zero (a book whose worst scenarios still gain needs
+// no margin).
+//
+// Generation basis. Products of different GPU models (generations) offset each other in the
+// scenarios, but a new generation's launch breaks their correlation. Per class:
+//   alone      = the sum over generations of each generation's own expected shortfall
+//   benefit    = max(0, alone - the portfolio's expected shortfall)
+//   refused    = ceil(benefit x (10,000 - generation_offset_bp) / 10,000); taken = benefit - refused
+//   requirement = the portfolio's expected shortfall + refused
+// With generation_offset_bp = 10,000 the model's diversification is taken whole; with 0 none is
+// taken across generations (each generation margined alone).
+//
+// Concentration add-on, per product: N = the member's net GPU-hours in it (all buckets), OI = the
+// product's open interest (GPU-hours bought, all members, as of the scenario set: fixed for the
+// day so a pre-trade figure and a recompute agree), E = |the member's net exposure to it| (cents,
+// both classes). When |N| > threshold x OI: excess = min(|N|, OI) / OI - threshold, rounded up to
+// parts per 10^9; add-on = ceil(E x rate x excess). A product without open interest has none.
+//
+// Liquidity add-on: half the bid-ask spread on each bucket's net GPU-hours (no offset between
+// buckets or products), ceil(sum over factors of |net GPU-hours| x spread ticks / 200) cents
+// (a tick is 10^-4 USD, 10^-2 cent; half of it).
+//
+// Initial margin = the classes' requirements + concentration + liquidity.
+//
+// Bounds (asserted, they guard money): a member's gross exposure (sum of |exposure| over every
+// class and factor) at most kGrossExposureCentsMax, moves within scenarios.hpp's bounds. Within
+// them no intermediate overflows Int128.
+//
+// Thread safety: a MarginModel is immutable once built and may be shared by threads; a
+// MemberMargin is a value used by one thread at a time.
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "cch/core/decimal.hpp"
+#include "cch/core/ids.hpp"
+#include "cch/margin/buckets.hpp"
+#include "cch/margin/parameters.hpp"
+#include "cch/margin/scenarios.hpp"
+
+namespace cch::margin {
+
+inline constexpr std::int64_t kGrossExposureCentsMax = 100'000'000'000'000'000;  // 10^17 cents
+
+// k for n scenarios at a confidence in basis points: ceil(n x (10,000 - c) / 10,000), >= 1.
+std::size_t tail_count(std::size_t scenarios, std::int32_t confidence_bp);
+
+// The sum of the k largest losses (-pnl) of pnl. Preconditions: 1 <= k <= pnl.size().
+Int128 tail_loss_sum(std::span<const Int128> pnl, std::size_t k);
+
+struct ModelProduct {
+  ProductId product;
+  std::int32_t generation = 0;            // 0-based group: products of one GPU model share it
+  std::int64_t open_interest_gpu_hours = 0;
+  std::int64_t spread_ticks = 0;
+  friend bool operator==(const ModelProduct&, const ModelProduct&) = default;
+};
+
+// What a member's margin is computed against: the parameters, the products (their index is the
+// factor's product index, factor = index x kBucketCount + bucket) and the scenarios.
+struct MarginModel {
+  MarginParameters parameters;
+  std::vector<ModelProduct> products;
+  ScenarioSet scenarios;
+  std::int32_t generation_count = 1;
+
+  [[nodiscard]] std::size_t factor_count() const { return products.size() * kBucketCount; }
+};
+
+// Asserts that the model is consistent (factor counts, generations in range, moves in bounds).
+void check_model(const MarginModel& model);
+
+// One leg's (or trade's) contribution to a member's position: in one class and one product, per
+// bucket its exposure in cents and its net GPU-hours (buy positive).
+struct LegExposure {
+  MarginClass margin_class = MarginClass::forward;
+  std::size_t product_index = 0;
+  std::array<std::int64_t, kBucketCount> exposure_cents{};
+  std::array<std::int64_t, kBucketCount> net_gpu_hours{};
+};
+
+// A member's bucketed position: the sum of its legs' LegExposures.
+struct MemberPosition {
+  std::array<std::vector<std::int64_t>, kMarginClassCount> exposure_cents;  // [class][factor]
+  std::vector<std::int64_t> net_gpu_hours;                                   // [factor]
+
+  static MemberPosition empty(const MarginModel& model);
+  void add(const LegExposure& leg);
+  [[nodiscard]] bool is_flat() const;
+  friend bool operator==(const MemberPosition&, const MemberPosition&) = default;
+};
+
+struct ClassFigures {
+  std::int64_t es_filtered_cents = 0;   // ES of the filtered scenarios alone, rounded up, >= 0
+  std::int64_t es_stressed_cents = 0;   // ES of the stressed scenarios alone, rounded up, >= 0
+  std::int64_t expected_shortfall_cents = 0;  // after anti-procyclicality (above)
+  std::int64_t generations_alone_cents = 0;
+  std::int64_t diversification_benefit_cents = 0;
+  std::int64_t benefit_taken_cents = 0;
+  std::int64_t benefit_refused_cents = 0;
+  std::int64_t requirement_cents = 0;
+  friend bool operator==(const ClassFigures&, const ClassFigures&) = default;
+};
+
+struct MarginFigures {
+  std::array<ClassFigures, kMarginClassCount> classes;
+  std::int64_t concentration_cents = 0;
+  std::int64_t liquidity_cents = 0;
+  std::int64_t initial_margin_cents = 0;
+
+  [[nodiscard]] const ClassFigures& of(MarginClass c) const { return classes[static_cast<std::size_t>(c)]; }
+  friend bool operator==(const MarginFigures&, const MarginFigures&) = default;
+};
+
+// A member's margin with its scenario P&L vectors, kept so that adding legs costs one pass over
+// the scenarios of the classes and generations they touch.
+class MemberMargin {
+ public:
+  // Preconditions (asserted): the position is the model's shape; gross exposure within bounds.
+  MemberMargin(const MarginModel& model, MemberPosition position);
+
+  [[nodiscard]] const MarginFigures& figures() const { return figures_; }
+  [[nodiscard]] const MemberPosition& position() const { return position_; }
+  // The P&L of each scenario of a class (filtered, then stressed), in 10^-9 cent.
+  [[nodiscard]] std::span<const Int128> pnl(MarginClass c) const { return total_[index(c)]; }
+
+  // The figures with these legs added, this member unchanged.
+  [[nodiscard]] MarginFigures with(std::span<const LegExposure> legs) const;
+  // Adds the legs (the same figures as with(), kept).
+  void add(std::span<const LegExposure> legs);
+
+ private:
+  static std::size_t index(MarginClass c) { return static_cast<std::size_t>(c); }
+  const MarginModel* model_;
+  MemberPosition position_;
+  std::array<std::vector<Int128>, kMarginClassCount> total_;                    // [class][scenario]
+  std::array<std::vector<std::vector<Int128>>, kMarginClassCount> generation_;  // [class][generation][scenario]
+  std::array<std::vector<std::int64_t>, kMarginClassCount> generation_es_;      // [class][generation], cents
+  MarginFigures figures_;
+};
+
+// Margin of a position in one call (a MemberMargin's figures).
+MarginFigures margin_of(const MarginModel& model, const MemberPosition& position);
+
+// How each factor contributes to a class's expected shortfall (an Euler allocation: the
+// exposure times minus the mean move over the tail scenarios that make the figure, weighted as
+// the APC rule weighs them). Cents, rounded to the nearest (ties away from zero), so they sum to
+// the class's unrounded expected shortfall within half a cent per factor. Tail scenarios are
+// the k largest losses, the lower scenario index first among equal losses.
+struct FactorContribution {
+  std::size_t factor = 0;
+  std::int64_t exposure_cents = 0;
+  std::int64_t contribution_cents = 0;
+};
+std::vector<FactorContribution> contributions(const MarginModel& model, const MemberMargin& member, MarginClass c);
+
+}  // namespace cch::margin
