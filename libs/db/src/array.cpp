@@ -1,6 +1,10 @@
 #include "cch/db/array.hpp"
 
 #include <cassert>
+#include <cstdio>
+#include <cstdlib>
+
+#include <pqxx/result>  // pqxx::field (pqxx 6.4: <pqxx/field> alone does not compile)
 
 namespace cch::db {
 namespace {
@@ -61,6 +65,35 @@ std::string nullable_text_array(std::span<const std::optional<std::string>> valu
   }
   out.push_back('}');
   return out;
+}
+
+std::string double_array(std::span<const double> values) {
+  std::string text = "{";
+  char buffer[32];
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) text += ',';
+    std::snprintf(buffer, sizeof buffer, "%.17g", values[i]);
+    text += buffer;
+  }
+  return text + "}";
+}
+
+std::vector<double> doubles_of(const pqxx::field& field) {
+  std::vector<double> values;
+  auto parser = field.as_array();
+  for (auto item = parser.get_next(); item.first != pqxx::array_parser::done; item = parser.get_next()) {
+    if (item.first == pqxx::array_parser::string_value) values.push_back(std::strtod(item.second.c_str(), nullptr));
+  }
+  return values;
+}
+
+std::vector<std::int64_t> integers_of(const pqxx::field& field) {
+  std::vector<std::int64_t> values;
+  auto parser = field.as_array();
+  for (auto item = parser.get_next(); item.first != pqxx::array_parser::done; item = parser.get_next()) {
+    if (item.first == pqxx::array_parser::string_value) values.push_back(std::stoll(item.second));
+  }
+  return values;
 }
 
 }  // namespace cch::db

@@ -76,8 +76,10 @@ std::int64_t concentration_cents(const MarginModel& model, const MemberPosition&
     Int128 exposure = 0;
     for (std::size_t b = 0; b < kBucketCount; ++b) {
       const std::size_t f = i * kBucketCount + b;
-      net_hours += position.net_gpu_hours[f];
-      for (const auto& by_class : position.exposure_cents) exposure += by_class[f];
+      for (std::size_t ci = 0; ci < kMarginClassCount; ++ci) {
+        net_hours += position.net_gpu_hours[ci][f];
+        exposure += position.exposure_cents[ci][f];
+      }
     }
     const Int128 held = std::min<Int128>(abs128(net_hours), oi);
     const Int128 excess_numerator = held * 10'000 - static_cast<Int128>(p.concentration_threshold_bp) * oi;
@@ -95,7 +97,9 @@ std::int64_t liquidity_cents(const MarginModel& model, const MemberPosition& pos
   Int128 ticks = 0;
   for (std::size_t i = 0; i < model.products.size(); ++i) {
     for (std::size_t b = 0; b < kBucketCount; ++b) {
-      ticks += abs128(position.net_gpu_hours[i * kBucketCount + b]) * model.products[i].spread_ticks;
+      const std::size_t f = i * kBucketCount + b;
+      ticks += abs128(static_cast<Int128>(position.net_gpu_hours[0][f]) + position.net_gpu_hours[1][f]) *
+               model.products[i].spread_ticks;
     }
   }
   return ceil_cents_at_least_zero(ticks, 200);
@@ -141,17 +145,18 @@ void check_model(const MarginModel& model) {
 MemberPosition MemberPosition::empty(const MarginModel& model) {
   MemberPosition position;
   for (auto& by_class : position.exposure_cents) by_class.assign(model.factor_count(), 0);
-  position.net_gpu_hours.assign(model.factor_count(), 0);
+  for (auto& by_class : position.net_gpu_hours) by_class.assign(model.factor_count(), 0);
   return position;
 }
 
 void MemberPosition::add(const LegExposure& leg) {
   auto& exposure = exposure_cents[static_cast<std::size_t>(leg.margin_class)];
+  auto& hours = net_gpu_hours[static_cast<std::size_t>(leg.margin_class)];
   const std::size_t base = leg.product_index * kBucketCount;
-  CCH_CHECK(base + kBucketCount <= net_gpu_hours.size(), "a leg's product is in the model");
+  CCH_CHECK(base + kBucketCount <= hours.size(), "a leg's product is in the model");
   for (std::size_t b = 0; b < kBucketCount; ++b) {
     exposure[base + b] += leg.exposure_cents[b];
-    net_gpu_hours[base + b] += leg.net_gpu_hours[b];
+    hours[base + b] += leg.net_gpu_hours[b];
   }
 }
 
@@ -159,7 +164,7 @@ bool MemberPosition::is_flat() const {
   const auto zero = [](const std::vector<std::int64_t>& v) {
     return std::all_of(v.begin(), v.end(), [](std::int64_t x) { return x == 0; });
   };
-  return zero(exposure_cents[0]) && zero(exposure_cents[1]) && zero(net_gpu_hours);
+  return zero(exposure_cents[0]) && zero(exposure_cents[1]) && zero(net_gpu_hours[0]) && zero(net_gpu_hours[1]);
 }
 
 namespace {
@@ -177,8 +182,8 @@ void check_gross(const MemberPosition& position) {
 MemberMargin::MemberMargin(const MarginModel& model, MemberPosition position)
     : model_(&model), position_(std::move(position)) {
   const std::size_t factors = model.factor_count();
-  CCH_CHECK(position_.net_gpu_hours.size() == factors && position_.exposure_cents[0].size() == factors &&
-                position_.exposure_cents[1].size() == factors,
+  CCH_CHECK(position_.net_gpu_hours[0].size() == factors && position_.net_gpu_hours[1].size() == factors &&
+                position_.exposure_cents[0].size() == factors && position_.exposure_cents[1].size() == factors,
             "a position has the model's factors");
   check_gross(position_);
   for (std::size_t ci = 0; ci < kMarginClassCount; ++ci) {

@@ -129,7 +129,7 @@ TEST(MarginEngine, ConcentrationAndLiquidityAddOnsByHand) {
                                  [](std::size_t, std::size_t) { return 0; });
   MemberPosition position = MemberPosition::empty(model);
   position.exposure_cents[1][kM1] = 1'000'000;
-  position.net_gpu_hours[kM1] = 400'000;  // 40 % of the open interest
+  position.net_gpu_hours[1][kM1] = 400'000;  // 40 % of the open interest
   MarginFigures figures = margin_of(model, position);
   // 40 % - 25 % = 15 % above the threshold, at rate 100 %: 15 % of 1,000,000 cents.
   EXPECT_EQ(figures.concentration_cents, 150'000);
@@ -138,16 +138,16 @@ TEST(MarginEngine, ConcentrationAndLiquidityAddOnsByHand) {
   EXPECT_EQ(figures.initial_margin_cents, 550'000);
 
   // Below the threshold: none. A short offsets in the same bucket, not across buckets.
-  position.net_gpu_hours[kM1] = 250'000;
+  position.net_gpu_hours[1][kM1] = 250'000;
   EXPECT_EQ(margin_of(model, position).concentration_cents, 0);
-  position.net_gpu_hours[kM1] = 150'001;
-  position.net_gpu_hours[kM1 + 1] = -150'001;
+  position.net_gpu_hours[1][kM1] = 150'001;
+  position.net_gpu_hours[1][kM1 + 1] = -150'001;
   model.products[0].spread_ticks = 3;
   // 300,002 GPU-hours x 1.5 ticks = 450,003 x 10^-4 USD = 4,500.03 cents, rounded up.
   EXPECT_EQ(margin_of(model, position).liquidity_cents, 4'501);
   // The share above the threshold is capped at the whole open interest.
-  position.net_gpu_hours[kM1] = 3'000'000;
-  position.net_gpu_hours[kM1 + 1] = 0;
+  position.net_gpu_hours[1][kM1] = 3'000'000;
+  position.net_gpu_hours[1][kM1 + 1] = 0;
   EXPECT_EQ(margin_of(model, position).concentration_cents, 750'000);
 }
 
@@ -200,7 +200,9 @@ TEST_F(RandomBooks, ScalingEveryPositionByKScalesTheShortfallByK) {
     for (auto& by_class : scaled.exposure_cents) {
       for (auto& e : by_class) e *= k;
     }
-    for (auto& h : scaled.net_gpu_hours) h *= k;
+    for (auto& by_class : scaled.net_gpu_hours) {
+      for (auto& h : by_class) h *= k;
+    }
     const MemberMargin one(model_, position);
     const MemberMargin many(model_, scaled);
     for (const MarginClass c : {MarginClass::future, MarginClass::forward}) {

@@ -5,7 +5,6 @@
 #include "cch/db/row.hpp"
 #include "cch/market/market_data.hpp"
 #include "cch/registry/catalog.hpp"
-#include "double_array.hpp"
 
 #include <nlohmann/json.hpp>
 #include <pqxx/result>
@@ -119,12 +118,12 @@ void store_curves(pqxx::transaction_base& tx, std::int64_t id, const pricing::Cu
   db::exec_cached(tx,
                   "INSERT INTO risk.discount_node (curve_set_id, node_date, discount_factor) "
                   "SELECT $1, * FROM unnest($2::date[], $3::float8[])",
-                  id, db::text_array(dates), double_array(factors));
+                  id, db::text_array(dates), db::double_array(factors));
   for (const auto& [product, curve] : curves.forwards) {
     db::exec_cached(tx,
                     "INSERT INTO risk.forward_curve (curve_set_id, product_id, first_day, daily_prices) "
                     "VALUES ($1, $2, $3::date, $4::float8[])",
-                    id, product.value(), curve.first_day().format(), double_array(curve.daily_prices()));
+                    id, product.value(), curve.first_day().format(), db::double_array(curve.daily_prices()));
   }
 }
 
@@ -247,7 +246,7 @@ std::optional<pricing::CurveSet> load_curves(pqxx::transaction_base& tx, std::in
                                          "WHERE curve_set_id = $1 ORDER BY product_id",
                                          curve_set_id)) {
     forwards.emplace(ProductId(row[0].as<std::int64_t>()),
-                     pricing::ForwardCurve(BusinessDate::parse(row[1].as<std::string>()).value(), doubles_of(row[2])));
+                     pricing::ForwardCurve(BusinessDate::parse(row[1].as<std::string>()).value(), db::doubles_of(row[2])));
   }
   return pricing::CurveSet{record->business_date, pricing::DiscountCurve(std::move(nodes)), std::move(forwards),
                            record->inputs, record->method_version};

@@ -8,7 +8,6 @@
 #include "cch/db/row.hpp"
 #include "cch/pricing/marks.hpp"
 #include "cch/risk/curve_sets.hpp"
-#include "double_array.hpp"
 
 #include <pqxx/result>
 #include <pqxx/stream_from>

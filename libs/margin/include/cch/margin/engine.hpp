@@ -34,8 +34,9 @@
 // both classes). When |N| > threshold x OI: excess = min(|N|, OI) / OI - threshold, rounded up to
 // parts per 10^9; add-on = ceil(E x rate x excess). A product without open interest has none.
 //
-// Liquidity add-on: half the bid-ask spread on each bucket's net GPU-hours (no offset between
-// buckets or products), ceil(sum over factors of |net GPU-hours| x spread ticks / 200) cents
+// Liquidity add-on: half the bid-ask spread on each bucket's net GPU-hours (both classes; no
+// offset between buckets or products), ceil(sum over factors of |net GPU-hours| x spread ticks /
+// 200) cents
 // (a tick is 10^-4 USD, 10^-2 cent; half of it).
 //
 // Initial margin = the classes' requirements + concentration + liquidity.
@@ -103,7 +104,7 @@ struct LegExposure {
 // A member's bucketed position: the sum of its legs' LegExposures.
 struct MemberPosition {
   std::array<std::vector<std::int64_t>, kMarginClassCount> exposure_cents;  // [class][factor]
-  std::vector<std::int64_t> net_gpu_hours;                                   // [factor]
+  std::array<std::vector<std::int64_t>, kMarginClassCount> net_gpu_hours;   // [class][factor]
 
   static MemberPosition empty(const MarginModel& model);
   void add(const LegExposure& leg);

@@ -1,0 +1,114 @@
+#pragma once
+// The margin model's parameter versions and each business date's published model, stored
+// (tables of migration 0021; docs/margin.md).
+//
+// A published model (PublishedModel) is everything a member's margin is computed from, and
+// everything a member needs to recompute its own: the parameters, the products in factor order
+// with their generation, open interest and spread, each product's forward curve and the discount
+// curve (the exposure grid: exposure.hpp turns a leg into bucketed exposures with them), and the
+// scenario moves of each margin class. It records what it was built from: the curve set, the
+// parameter version, the factor levels' snapshots (and their hash). Its content hash is the
+// SHA-256 of model_serialisation, a text naming every number exactly (moves as integers, doubles
+// as the hex of their IEEE bits), so rebuilding a past model from what it recorded can be shown
+// to give the same model.
+//
+// Parameter versions: store_parameters stores a new version (1, 2, ...) with its reason, or
+// answers the version whose text is the same (created = false). The text is parameters.hpp's
+// canonical form; anything else is refused with the parameter that is wrong.
+//
+// Models: store_model stores a date's model as the next version of that date, or answers the
+// stored model of that date with the same content hash (created = false), so building the same
+// model twice stores it once. A model's rows never change.
+//
+// Thread safety: functions take the caller's transaction; a PublishedModel is a plain value
+// (its MarginModel may be shared read-only between threads).
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <pqxx/transaction_base>
+
+#include "cch/core/ids.hpp"
+#include "cch/core/result.hpp"
+#include "cch/core/time.hpp"
+#include "cch/margin/engine.hpp"
+#include "cch/margin/parameters.hpp"
+#include "cch/pricing/discount_curve.hpp"
+#include "cch/pricing/forward_curve.hpp"
+
+namespace cch::margin {
+
+struct ParameterVersion {
+  std::int32_t version = 0;
+  MarginParameters parameters;
+  std::string text;
+  std::string content_hash;
+  std::string reason;
+  std::string created_by;
+  UtcTimestamp created_at{0};
+};
+
+struct StoredParameters {
+  ParameterVersion version;
+  bool created = false;
+};
+
+// Preconditions: reason and created_by are 1..500 and 1..64 characters of checked text.
+Result<StoredParameters, ParameterError> store_parameters(pqxx::transaction_base& tx, const MarginParameters& parameters,
+                                                          const std::string& reason, const std::string& created_by,
+                                                          const std::optional<std::string>& request_id);
+std::optional<ParameterVersion> find_parameters(pqxx::transaction_base& tx, std::int32_t version);
+std::optional<ParameterVersion> latest_parameters(pqxx::transaction_base& tx);
+std::vector<ParameterVersion> list_parameters(pqxx::transaction_base& tx, std::size_t limit);
+
+struct ModelRecord {
+  std::int64_t model_id = 0;
+  BusinessDate business_date = BusinessDate::from_days_since_epoch(0).value();
+  std::int32_t version = 0;
+  std::int64_t curve_set_id = 0;
+  std::int32_t parameter_version = 0;
+  std::string factor_history_hash;
+  std::vector<std::int64_t> factor_snapshot_ids;
+  BusinessDate history_first = BusinessDate::from_days_since_epoch(0).value();
+  BusinessDate history_last = BusinessDate::from_days_since_epoch(0).value();
+  std::int32_t history_dates = 0;
+  std::string content_hash;
+  UtcTimestamp built_at{0};
+  std::string built_by;
+  std::int64_t build_microseconds = 0;
+};
+
+struct PublishedModel {
+  ModelRecord record;
+  MarginModel model;
+  std::vector<std::string> gpu_models;            // per product index
+  std::vector<pricing::ForwardCurve> forwards;    // per product index
+  pricing::DiscountCurve discount;
+
+  // The product index of a product, or nothing if the model does not margin it.
+  [[nodiscard]] std::optional<std::size_t> index_of(ProductId product) const;
+};
+
+std::string model_serialisation(const PublishedModel& model);
+std::string model_content_hash(const PublishedModel& model);
+
+struct StoredModel {
+  ModelRecord record;
+  bool created = false;
+};
+
+// Stores `model` (its record's business date, curve set, parameter version, factor history and
+// build time as given; version, id and content hash are set here).
+StoredModel store_model(pqxx::transaction_base& tx, const PublishedModel& model, const std::string& built_by,
+                        const std::optional<std::string>& request_id);
+std::optional<PublishedModel> load_model(pqxx::transaction_base& tx, std::int64_t model_id);
+std::optional<ModelRecord> find_model_record(pqxx::transaction_base& tx, std::int64_t model_id);
+// The model of the latest business date (its latest version): the one margins are taken with.
+std::optional<ModelRecord> latest_model_record(pqxx::transaction_base& tx);
+std::vector<ModelRecord> list_model_records(pqxx::transaction_base& tx, std::optional<BusinessDate> business_date,
+                                            std::size_t limit);
+
+}  // namespace cch::margin

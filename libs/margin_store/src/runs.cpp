@@ -1,0 +1,209 @@
+#include "cch/margin_store/runs.hpp"
+
+#include <map>
+
+#include "cch/core/check.hpp"
+#include "cch/db/array.hpp"
+#include "cch/db/prepared.hpp"
+
+#include <pqxx/result>
+#include <pqxx/stream_to>
+
+namespace cch::margin {
+
+std::string_view to_string(RunScope scope) { return scope == RunScope::all ? "all" : "members"; }
+
+MemberResult member_result(const MarginModel& model, MemberId member, std::int64_t legs, const MemberMargin& margin) {
+  MemberResult out{member, legs, margin.figures(), {}};
+  for (const MarginClass c : {MarginClass::future, MarginClass::forward}) {
+    const auto ci = static_cast<std::size_t>(c);
+    std::map<std::size_t, std::int64_t> contribution_of;
+    for (const FactorContribution& part : contributions(model, margin, c)) contribution_of[part.factor] = part.contribution_cents;
+    const auto& exposure = margin.position().exposure_cents[ci];
+    const auto& hours = margin.position().net_gpu_hours[ci];
+    for (std::size_t f = 0; f < exposure.size(); ++f) {
+      if (exposure[f] == 0 && hours[f] == 0) continue;
+      const auto found = contribution_of.find(f);
+      out.factors.push_back(FactorLine{c, model.products[f / kBucketCount].product,
+                                       static_cast<std::int32_t>(f % kBucketCount), exposure[f], hours[f],
+                                       found == contribution_of.end() ? 0 : found->second});
+    }
+  }
+  return out;
+}
+
+namespace {
+
+UtcTimestamp timestamp_of(const pqxx::field& field) {
+  return UtcTimestamp::from_unix_microseconds(field.as<std::int64_t>()).value();
+}
+
+const std::string kRunColumns =
+    "run_id, model_id, business_date::text, scope, cause, members, legs, "
+    "(extract(epoch FROM started_at) * 1000000)::bigint, (extract(epoch FROM finished_at) * 1000000)::bigint, "
+    "requested_by";
+
+RunRecord run_of(const pqxx::row& row) {
+  RunRecord out;
+  out.run_id = row[0].as<std::int64_t>();
+  out.model_id = row[1].as<std::int64_t>();
+  out.business_date = BusinessDate::parse(row[2].as<std::string>()).value();
+  out.scope = row[3].as<std::string>() == "all" ? RunScope::all : RunScope::members;
+  out.cause = row[4].as<std::string>();
+  out.members = row[5].as<std::int32_t>();
+  out.legs = row[6].as<std::int64_t>();
+  out.started_at = timestamp_of(row[7]);
+  out.finished_at = timestamp_of(row[8]);
+  out.requested_by = row[9].as<std::string>();
+  return out;
+}
+
+std::string pair_array(std::int64_t future, std::int64_t forward) {
+  return "{" + std::to_string(future) + "," + std::to_string(forward) + "}";
+}
+
+const std::string kMemberColumns =
+    "m.run_id, m.model_id, r.business_date::text, (extract(epoch FROM r.finished_at) * 1000000)::bigint, "
+    "m.member_id, m.legs, m.es_filtered_cents, m.es_stressed_cents, m.expected_shortfall_cents, "
+    "m.generations_alone_cents, m.benefit_cents, m.benefit_taken_cents, m.benefit_refused_cents, "
+    "m.requirement_cents, m.concentration_cents, m.liquidity_cents, m.initial_margin_cents";
+
+StoredMemberMargin member_of(const pqxx::row& row) {
+  StoredMemberMargin out{0, 0, BusinessDate::from_days_since_epoch(0).value(), UtcTimestamp{0},
+                         MemberResult{MemberId::from_value(row[4].as<std::int64_t>()).value(), 0, {}, {}}};
+  out.run_id = row[0].as<std::int64_t>();
+  out.model_id = row[1].as<std::int64_t>();
+  out.business_date = BusinessDate::parse(row[2].as<std::string>()).value();
+  out.computed_at = timestamp_of(row[3]);
+  out.result.legs = row[5].as<std::int64_t>();
+  const auto pair = [&](int column, std::int64_t ClassFigures::*field) {
+    const auto values = db::integers_of(row[column]);
+    CCH_CHECK(values.size() == kMarginClassCount, "a figure per class");
+    for (std::size_t ci = 0; ci < kMarginClassCount; ++ci) out.result.figures.classes[ci].*field = values[ci];
+  };
+  pair(6, &ClassFigures::es_filtered_cents);
+  pair(7, &ClassFigures::es_stressed_cents);
+  pair(8, &ClassFigures::expected_shortfall_cents);
+  pair(9, &ClassFigures::generations_alone_cents);
+  pair(10, &ClassFigures::diversification_benefit_cents);
+  pair(11, &ClassFigures::benefit_taken_cents);
+  pair(12, &ClassFigures::benefit_refused_cents);
+  pair(13, &ClassFigures::requirement_cents);
+  out.result.figures.concentration_cents = row[14].as<std::int64_t>();
+  out.result.figures.liquidity_cents = row[15].as<std::int64_t>();
+  out.result.figures.initial_margin_cents = row[16].as<std::int64_t>();
+  return out;
+}
+
+}  // namespace
+
+RunRecord store_run(pqxx::transaction_base& tx, const RunRequest& request, std::span<const MemberResult> results,
+                    std::int64_t legs) {
+  const auto id =
+      db::exec_cached(tx,
+                      "INSERT INTO margin.run (model_id, business_date, scope, cause, members, legs, started_at, "
+                      "requested_by, request_id) VALUES ($1, $2::date, $3, $4, $5, $6, "
+                      "to_timestamp($7::double precision / 1000000), $8, $9) RETURNING run_id",
+                      request.model_id, request.business_date.format(), std::string(to_string(request.scope)),
+                      request.cause, static_cast<std::int32_t>(results.size()), legs,
+                      static_cast<double>(request.started_at.unix_microseconds()), request.requested_by,
+                      request.request_id)
+          .at(0)[0]
+          .as<std::int64_t>();
+  {
+    pqxx::stream_to out(tx, "margin.member_margin",
+                        std::vector<std::string>{"run_id", "member_id", "model_id", "legs", "es_filtered_cents",
+                                                 "es_stressed_cents", "expected_shortfall_cents",
+                                                 "generations_alone_cents", "benefit_cents", "benefit_taken_cents",
+                                                 "benefit_refused_cents", "requirement_cents", "concentration_cents",
+                                                 "liquidity_cents", "initial_margin_cents"});
+    for (const MemberResult& r : results) {
+      const auto& f = r.figures.classes;
+      const auto pair = [&](std::int64_t ClassFigures::*field) { return pair_array(f[0].*field, f[1].*field); };
+      out << std::make_tuple(id, r.member.value(), request.model_id, r.legs, pair(&ClassFigures::es_filtered_cents),
+                             pair(&ClassFigures::es_stressed_cents), pair(&ClassFigures::expected_shortfall_cents),
+                             pair(&ClassFigures::generations_alone_cents),
+                             pair(&ClassFigures::diversification_benefit_cents),
+                             pair(&ClassFigures::benefit_taken_cents), pair(&ClassFigures::benefit_refused_cents),
+                             pair(&ClassFigures::requirement_cents), r.figures.concentration_cents,
+                             r.figures.liquidity_cents, r.figures.initial_margin_cents);
+    }
+    out.complete();
+  }
+  {
+    pqxx::stream_to out(tx, "margin.member_factor",
+                        std::vector<std::string>{"run_id", "member_id", "margin_class", "product_id", "bucket",
+                                                 "exposure_cents", "net_gpu_hours", "contribution_cents"});
+    for (const MemberResult& r : results) {
+      for (const FactorLine& line : r.factors) {
+        out << std::make_tuple(id, r.member.value(), std::string(to_string(line.margin_class)), line.product.value(),
+                               line.bucket, line.exposure_cents, line.net_gpu_hours, line.contribution_cents);
+      }
+    }
+    out.complete();
+  }
+  return *find_run(tx, id);
+}
+
+std::optional<RunRecord> find_run(pqxx::transaction_base& tx, std::int64_t run_id) {
+  const auto rows = db::exec_cached(tx, "SELECT " + kRunColumns + " FROM margin.run WHERE run_id = $1", run_id);
+  if (rows.empty()) return std::nullopt;
+  return run_of(rows[0]);
+}
+
+std::vector<RunRecord> list_runs(pqxx::transaction_base& tx, std::optional<std::int64_t> before, std::size_t limit) {
+  const auto rows = db::exec_cached(
+      tx,
+      "SELECT " + kRunColumns + " FROM margin.run WHERE $1::bigint IS NULL OR run_id < $1 ORDER BY run_id DESC LIMIT $2",
+      before, static_cast<std::int64_t>(limit));
+  std::vector<RunRecord> out;
+  for (const auto& row : rows) out.push_back(run_of(row));
+  return out;
+}
+
+std::optional<StoredMemberMargin> member_margin(pqxx::transaction_base& tx, MemberId member,
+                                                std::optional<std::int64_t> run_id) {
+  const auto rows = db::exec_cached(
+      tx,
+      "SELECT " + kMemberColumns + " FROM margin.member_margin m JOIN margin.run r USING (run_id) "
+      "WHERE m.member_id = $1 AND ($2::bigint IS NULL OR m.run_id = $2) ORDER BY m.run_id DESC LIMIT 1",
+      member.value(), run_id);
+  if (rows.empty()) return std::nullopt;
+  StoredMemberMargin out = member_of(rows[0]);
+  const auto lines = db::exec_cached(
+      tx,
+      "SELECT margin_class, product_id, bucket, exposure_cents, net_gpu_hours, contribution_cents "
+      "FROM margin.member_factor f JOIN margin.model_product p ON p.model_id = $3 AND p.product_id = f.product_id "
+      "WHERE f.run_id = $1 AND f.member_id = $2 ORDER BY f.margin_class DESC, p.product_index, f.bucket",
+      out.run_id, member.value(), out.model_id);
+  for (const auto& row : lines) {
+    out.result.factors.push_back(FactorLine{
+        row[0].as<std::string>() == "future" ? MarginClass::future : MarginClass::forward,
+        ProductId::from_value(row[1].as<std::int64_t>()).value(), row[2].as<std::int32_t>(), row[3].as<std::int64_t>(),
+        row[4].as<std::int64_t>(), row[5].as<std::int64_t>()});
+  }
+  return out;
+}
+
+std::vector<StoredMemberMargin> run_members(pqxx::transaction_base& tx, std::int64_t run_id) {
+  const auto rows = db::exec_cached(tx,
+                                    "SELECT " + kMemberColumns +
+                                        " FROM margin.member_margin m JOIN margin.run r USING (run_id) "
+                                        "WHERE m.run_id = $1 ORDER BY m.member_id",
+                                    run_id);
+  std::vector<StoredMemberMargin> out;
+  for (const auto& row : rows) out.push_back(member_of(row));
+  return out;
+}
+
+std::vector<StoredMemberMargin> latest_member_margins(pqxx::transaction_base& tx) {
+  const auto rows = db::exec_cached(
+      tx,
+      "SELECT " + kMemberColumns + " FROM (SELECT DISTINCT ON (member_id) * FROM margin.member_margin "
+      "ORDER BY member_id, run_id DESC) m JOIN margin.run r USING (run_id) ORDER BY m.member_id");
+  std::vector<StoredMemberMargin> out;
+  for (const auto& row : rows) out.push_back(member_of(row));
+  return out;
+}
+
+}  // namespace cch::margin
