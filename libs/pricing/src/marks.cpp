@@ -61,6 +61,13 @@ std::int64_t usd_to_cents(double amount_usd) {
   return std::llround(cents);
 }
 
+BusinessDate forward_payment_date(UtcTimestamp delivery_end, BusinessDate as_of, const BusinessCalendar& clearing_calendar) {
+  // The UTC date of the window's end instant (docs/curves.md, "The payment date").
+  const BusinessDate end_day = BusinessDate::containing(delivery_end);
+  const auto payment = clearing_calendar.advance(end_day, kPaymentLagBusinessDays);
+  return std::max(payment ? *payment : end_day, as_of);
+}
+
 Result<LegMark, MarkRefusal> mark_leg(const Leg& leg, BusinessDate as_of, const ForwardCurve& forward,
                                       const DiscountCurve& discount) {
   assert(days_between(as_of, forward.first_day()) == 1 && "the forward curve starts the day after the as-of date");

@@ -8,9 +8,9 @@
 #include "cch/db/row.hpp"
 #include "cch/pricing/marks.hpp"
 #include "cch/risk/curve_sets.hpp"
+#include "open_legs.hpp"
 
 #include <pqxx/result>
-#include <pqxx/stream_from>
 #include <pqxx/stream_to>
 
 #include <array>
@@ -39,28 +39,6 @@ MarkRun run_from(const pqxx::row& row) {
 }
 
 // The fields of one COPY text line (tab-separated; the legs' columns hold no escapes).
-class Fields {
- public:
-  explicit Fields(std::string_view line) : rest_(line) {
-    if (!rest_.empty() && rest_.back() == '\n') rest_.remove_suffix(1);
-  }
-  std::string_view text() {
-    const auto tab = rest_.find('\t');
-    const std::string_view field = rest_.substr(0, tab);
-    rest_ = tab == std::string_view::npos ? std::string_view() : rest_.substr(tab + 1);
-    return field;
-  }
-  std::int64_t integer() {
-    const auto field = text();
-    std::int64_t value = 0;
-    const auto [end, error] = std::from_chars(field.data(), field.data() + field.size(), value);
-    CCH_CHECK(error == std::errc() && end == field.data() + field.size(), "a leg's integer column");
-    return value;
-  }
-
- private:
-  std::string_view rest_;
-};
 
 struct SumKey {
   std::int64_t member;
@@ -118,7 +96,6 @@ Result<MarkRunOutcome, MarkError> mark_open_legs(pqxx::transaction_base& tx, std
     return fail(MarkError{MarkRefusal::unknown_curve_set, "no curve set " + std::to_string(curve_set_id)});
   }
   const BusinessDate as_of = curves->as_of;
-  const BusinessDate first_day = as_of.add_days(1).value();
 
   // Every open leg, by COPY. The instant is formatted here (no parameters in COPY).
   // A leg's mark as its COPY row: doubles in their shortest exact text (std::to_chars), made once
@@ -137,56 +114,27 @@ Result<MarkRunOutcome, MarkError> mark_open_legs(pqxx::transaction_base& tx, std
   std::vector<Row> rows;
   std::unordered_map<SumKey, Sum, SumKeyHash> sums;
   std::map<std::int64_t, std::int64_t> unmarked;  // product -> legs
-  std::unordered_map<std::int64_t, BusinessDate> payment_of_end_day;
   Int128 total = 0;
-  {
-    pqxx::stream_from legs(
-        tx,
-        "(SELECT l.trade_id, l.side, l.member_id, l.product_id, "
-        "(extract(epoch FROM l.delivery_start) * 1000000)::bigint, "
-        "(extract(epoch FROM l.delivery_end) * 1000000)::bigint, l.gpus, l.price_ticks, "
-        "(t.series_label IS NOT NULL)::int FROM cch.trade_leg l JOIN cch.trade t USING (trade_id) "
-        "WHERE l.delivery_end > '" +
-            first_day.start_of_day().format() + "'::timestamptz)");
-    std::string line;
-    while (legs.get_raw_line(line)) {
-      Fields fields(line);
-      const std::int64_t trade_id = fields.integer();
-      const std::string_view side = fields.text();
-      const std::int64_t member_id = fields.integer();
-      const std::int64_t product_id = fields.integer();
-      const std::int64_t start = fields.integer();
-      const std::int64_t end = fields.integer();
-      const std::int64_t gpus = fields.integer();
-      const std::int64_t price_ticks = fields.integer();
-      const bool future = fields.integer() == 1;
-      const auto curve = curves->forwards.find(ProductId(product_id));
-      if (curve == curves->forwards.end()) {
-        ++unmarked[product_id];
-        continue;
-      }
-      pricing::Leg leg{.leg_id = trade_id,
-                       .side = side == "buy" ? pricing::Side::buy : pricing::Side::sell,
-                       .kind = future ? pricing::ContractKind::future : pricing::ContractKind::forward,
-                       .delivery_start = UtcTimestamp::from_unix_microseconds(start).value(),
-                       .delivery_end = UtcTimestamp::from_unix_microseconds(end).value(),
-                       .gpus = gpus,
-                       .price_ticks = price_ticks,
-                       .payment_date = as_of};
-      if (!future) {
-        // The window's last delivery date's T+2 of the clearing calendar.
-        const BusinessDate end_day = BusinessDate::containing(leg.delivery_end);
-        auto found = payment_of_end_day.find(end_day.days_since_epoch());
-        if (found == payment_of_end_day.end()) {
-          const auto payment = clearing_calendar.advance(end_day, kPaymentLagBusinessDays);
-          found = payment_of_end_day.emplace(end_day.days_since_epoch(), payment ? *payment : end_day).first;
-        }
-        leg.payment_date = std::max(found->second, as_of);
-      }
+  std::optional<MarkError> refused;
+  for_each_open_leg(tx, as_of, clearing_calendar, std::nullopt, [&](const OpenLeg& open) {
+    if (refused) return;
+    const std::int64_t trade_id = open.leg.leg_id;
+    const std::int64_t member_id = open.member.value();
+    const std::int64_t product_id = open.product.value();
+    const bool future = open.leg.kind == pricing::ContractKind::future;
+    const std::string_view side = open.leg.side == pricing::Side::buy ? "buy" : "sell";
+    const auto curve = curves->forwards.find(open.product);
+    if (curve == curves->forwards.end()) {
+      ++unmarked[product_id];
+      return;
+    }
+    const pricing::Leg& leg = open.leg;
+    {
       const auto mark = pricing::mark_leg(leg, as_of, curve->second, curves->discount);
       if (!mark) {
-        return fail(MarkError{MarkRefusal::leg_refused, "trade " + std::to_string(trade_id) + " " + std::string(side) +
-                                                            ": " + std::string(pricing::to_string(mark.error()))});
+        refused = MarkError{MarkRefusal::leg_refused, "trade " + std::to_string(trade_id) + " " + std::string(side) +
+                                                          ": " + std::string(pricing::to_string(mark.error()))};
+        return;
       }
       Row& row = rows.emplace_back();
       row.trade = trade_id;
@@ -204,8 +152,8 @@ Result<MarkRunOutcome, MarkError> mark_open_legs(pqxx::transaction_base& tx, std
       sum.pv_minor += mark->pv_minor;
       total += mark->pv_minor;
     }
-    legs.complete();
-  }
+  });
+  if (refused) return fail(std::move(*refused));
   {
     pqxx::stream_to out(tx, "risk.leg_mark",
                         std::vector<std::string>{"curve_set_id", "trade_id", "side", "member_id", "product_id", "kind",

@@ -35,6 +35,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "cch/core/calendar.hpp"
 #include "cch/core/result.hpp"
 #include "cch/core/time.hpp"
 #include "cch/pricing/discount_curve.hpp"
@@ -48,6 +49,13 @@ std::string_view to_string(Side side);
 std::string_view to_string(ContractKind kind);
 
 inline constexpr std::int64_t kLegGpusMax = 1'000'000;
+
+// A bilateral forward pays (F - K) x Q kPaymentLagBusinessDays business days of the clearing
+// calendar after the UTC date of its delivery window's end instant, and never before the as-of date (a window
+// ending today or earlier is paid as of today). Marks, variation margin and initial margin's
+// exposures all discount to this date.
+inline constexpr int kPaymentLagBusinessDays = 2;
+BusinessDate forward_payment_date(UtcTimestamp delivery_end, BusinessDate as_of, const BusinessCalendar& clearing_calendar);
 
 struct Leg {
   std::int64_t leg_id = 0;  // the caller's identifier of the leg, given back in its mark

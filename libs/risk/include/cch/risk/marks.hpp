@@ -29,6 +29,7 @@
 #include "cch/core/ids.hpp"
 #include "cch/core/result.hpp"
 #include "cch/core/time.hpp"
+#include "cch/pricing/marks.hpp"
 
 #include <pqxx/transaction_base>
 
@@ -39,7 +40,7 @@
 
 namespace cch::risk {
 
-inline constexpr int kPaymentLagBusinessDays = 2;
+inline constexpr int kPaymentLagBusinessDays = pricing::kPaymentLagBusinessDays;
 
 struct MarkRun {
   std::int64_t curve_set_id = 0;

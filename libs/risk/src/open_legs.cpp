@@ -1,0 +1,97 @@
+#include "open_legs.hpp"
+
+#include <charconv>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "cch/core/check.hpp"
+
+#include <pqxx/stream_from>
+
+namespace cch::risk {
+
+namespace {
+
+// The tab-separated fields of a COPY text row.
+class Fields {
+ public:
+  explicit Fields(std::string_view line) : rest_(line) {
+    if (!rest_.empty() && rest_.back() == '\n') rest_.remove_suffix(1);
+  }
+  std::string_view text() {
+    const auto tab = rest_.find('\t');
+    const std::string_view field = rest_.substr(0, tab);
+    rest_ = tab == std::string_view::npos ? std::string_view() : rest_.substr(tab + 1);
+    return field;
+  }
+  std::int64_t integer() {
+    const auto field = text();
+    std::int64_t value = 0;
+    const auto [end, error] = std::from_chars(field.data(), field.data() + field.size(), value);
+    CCH_CHECK(error == std::errc() && end == field.data() + field.size(), "a leg's integer column");
+    return value;
+  }
+
+ private:
+  std::string_view rest_;
+};
+
+}  // namespace
+
+void for_each_open_leg(pqxx::transaction_base& tx, BusinessDate as_of, const BusinessCalendar& clearing_calendar,
+                       std::optional<std::span<const MemberId>> members, const std::function<void(const OpenLeg&)>& each) {
+  const BusinessDate first_day = as_of.add_days(1).value();
+  std::string filter;
+  if (members) {
+    filter = " AND l.member_id IN (";
+    for (std::size_t i = 0; i < members->size(); ++i) {
+      if (i > 0) filter += ',';
+      filter += std::to_string((*members)[i].value());  // integers: nothing to escape
+    }
+    filter += members->empty() ? "NULL)" : ")";
+  }
+  // The instant is formatted here (COPY takes no parameters).
+  pqxx::stream_from legs(tx,
+                         "(SELECT l.trade_id, l.side, l.member_id, l.product_id, "
+                         "(extract(epoch FROM l.delivery_start) * 1000000)::bigint, "
+                         "(extract(epoch FROM l.delivery_end) * 1000000)::bigint, l.gpus, l.price_ticks, "
+                         "(t.series_label IS NOT NULL)::int FROM cch.trade_leg l JOIN cch.trade t USING (trade_id) "
+                         "WHERE l.delivery_end > '" +
+                             first_day.start_of_day().format() + "'::timestamptz" + filter + ")");
+  std::unordered_map<std::int64_t, BusinessDate> payment_of_end;  // few distinct window ends
+  std::string line;
+  while (legs.get_raw_line(line)) {
+    Fields fields(line);
+    const std::int64_t trade_id = fields.integer();
+    const bool buy = fields.text() == "buy";
+    const std::int64_t member_id = fields.integer();
+    const std::int64_t product_id = fields.integer();
+    const std::int64_t start = fields.integer();
+    const std::int64_t end = fields.integer();
+    const std::int64_t gpus = fields.integer();
+    const std::int64_t price_ticks = fields.integer();
+    const bool future = fields.integer() == 1;
+    OpenLeg open{MemberId(member_id), ProductId(product_id),
+                 pricing::Leg{.leg_id = trade_id,
+                              .side = buy ? pricing::Side::buy : pricing::Side::sell,
+                              .kind = future ? pricing::ContractKind::future : pricing::ContractKind::forward,
+                              .delivery_start = UtcTimestamp::from_unix_microseconds(start).value(),
+                              .delivery_end = UtcTimestamp::from_unix_microseconds(end).value(),
+                              .gpus = gpus,
+                              .price_ticks = price_ticks,
+                              .payment_date = as_of}};
+    if (!future) {
+      auto found = payment_of_end.find(end);
+      if (found == payment_of_end.end()) {
+        found = payment_of_end.emplace(end, pricing::forward_payment_date(open.leg.delivery_end, as_of, clearing_calendar)).first;
+      }
+      open.leg.payment_date = found->second;
+    }
+    each(open);
+  }
+  legs.complete();
+}
+
+}  // namespace cch::risk
