@@ -1,0 +1,366 @@
+#include "cch/risk/margin.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "cch/core/check.hpp"
+#include "cch/db/array.hpp"
+#include "cch/db/prepared.hpp"
+#include "cch/margin/exposure.hpp"
+#include "cch/margin/scenarios.hpp"
+#include "cch/registry/catalog.hpp"
+#include "cch/risk/curve_sets.hpp"
+#include "cch/risk/factor_history.hpp"
+#include "open_legs.hpp"
+
+#include <pqxx/result>
+
+namespace cch::risk {
+
+std::string_view to_string(MarginRefusal refusal) {
+  switch (refusal) {
+    case MarginRefusal::no_curve_set: return "no_curve_set";
+    case MarginRefusal::unknown_parameter_version: return "unknown_parameter_version";
+    case MarginRefusal::no_factor_history: return "no_factor_history";
+    case MarginRefusal::scenarios_refused: return "scenarios_refused";
+    case MarginRefusal::unknown_model: return "unknown_model";
+    case MarginRefusal::leg_refused: return "leg_refused";
+  }
+  return "unknown_model";
+}
+
+namespace {
+
+MarginError refused(MarginRefusal refusal, std::string detail) { return MarginError{refusal, std::move(detail)}; }
+
+// What a model is made from, however it was gathered (a build, or a verification's rebuild).
+struct ModelInputs {
+  BusinessDate business_date = BusinessDate::from_days_since_epoch(0).value();
+  std::int64_t curve_set_id = 0;
+  pricing::CurveSet curves;
+  margin::ParameterVersion parameters;
+  std::vector<FactorDay> days;
+  std::map<ProductId, std::string> gpu_models;
+  std::map<ProductId, std::int64_t> open_interest;
+};
+
+Result<margin::PublishedModel, MarginError> assemble(ModelInputs inputs) {
+  const auto started = std::chrono::steady_clock::now();
+  const margin::MarginParameters& p = inputs.parameters.parameters;
+  std::vector<ProductId> products;
+  for (const auto& [product, curve] : inputs.curves.forwards) products.push_back(product);  // id order
+  // Generations: one per GPU model, in the order of the models' names.
+  std::set<std::string> models;
+  for (const ProductId product : products) models.insert(inputs.gpu_models.at(product));
+  const std::vector<std::string> model_order(models.begin(), models.end());
+
+  // The date axis: every date any product has a level on, up to the business date.
+  std::map<ProductId, std::size_t> index;
+  for (std::size_t i = 0; i < products.size(); ++i) index[products[i]] = i;
+  std::set<BusinessDate> axis;
+  std::map<ProductId, BusinessDate> first_date;
+  for (const FactorDay& day : inputs.days) {
+    if (!index.contains(day.product) || day.business_date > inputs.business_date) continue;
+    axis.insert(day.business_date);
+    auto [it, inserted] = first_date.emplace(day.product, day.business_date);
+    if (!inserted) it->second = std::min(it->second, day.business_date);
+  }
+  for (const ProductId product : products) {
+    const bool has_today = std::any_of(inputs.days.begin(), inputs.days.end(), [&](const FactorDay& day) {
+      return day.product == product && day.business_date == inputs.business_date;
+    });
+    if (!has_today) {
+      return fail(refused(MarginRefusal::no_factor_history, "product " + product.to_string() +
+                                                                " has no factor levels on " +
+                                                                inputs.business_date.format()));
+    }
+  }
+  margin::FactorHistory history;
+  history.dates.assign(axis.begin(), axis.end());
+  if (history.dates.size() > margin::kHistoryDatesMax) {
+    history.dates.erase(history.dates.begin(),
+                        history.dates.end() - static_cast<std::ptrdiff_t>(margin::kHistoryDatesMax));
+  }
+  const std::size_t dates = history.dates.size();
+  history.factor_count = products.size() * margin::kBucketCount;
+  history.levels.assign(history.factor_count * dates, std::nan(""));
+  std::map<BusinessDate, std::size_t> date_index;
+  for (std::size_t t = 0; t < dates; ++t) date_index[history.dates[t]] = t;
+  std::vector<std::int64_t> snapshot_ids;
+  std::vector<FactorDay> used;
+  for (const FactorDay& day : inputs.days) {
+    const auto i = index.find(day.product);
+    const auto t = date_index.find(day.business_date);
+    if (i == index.end() || t == date_index.end()) continue;
+    for (std::size_t b = 0; b < margin::kBucketCount; ++b) {
+      history.levels[(i->second * margin::kBucketCount + b) * dates + t->second] = day.levels[b];
+    }
+    snapshot_ids.push_back(day.snapshot_id);
+    used.push_back(day);
+  }
+  // Proxies: the product quoted most recently before this one (ties: the lower product id).
+  history.proxy.assign(history.factor_count, -1);
+  for (std::size_t i = 0; i < products.size(); ++i) {
+    std::optional<std::size_t> proxy;
+    for (std::size_t j = 0; j < products.size(); ++j) {
+      if (first_date.at(products[j]) >= first_date.at(products[i])) continue;
+      if (!proxy || first_date.at(products[j]) > first_date.at(products[*proxy])) proxy = j;
+    }
+    if (!proxy) continue;
+    for (std::size_t b = 0; b < margin::kBucketCount; ++b) {
+      history.proxy[i * margin::kBucketCount + b] = static_cast<std::int32_t>(*proxy * margin::kBucketCount + b);
+    }
+  }
+  auto scenarios = margin::build_scenarios(history, p);
+  if (!scenarios) {
+    return fail(refused(MarginRefusal::scenarios_refused, std::string(margin::to_string(scenarios.error().refusal)) +
+                                                              ": " + scenarios.error().detail));
+  }
+  std::sort(used.begin(), used.end(), [](const FactorDay& a, const FactorDay& b) {
+    return a.product != b.product ? a.product < b.product : a.business_date < b.business_date;
+  });
+  std::sort(snapshot_ids.begin(), snapshot_ids.end());
+
+  margin::PublishedModel out{margin::ModelRecord{}, margin::MarginModel{}, {}, {}, inputs.curves.discount};
+  out.record.business_date = inputs.business_date;
+  out.record.curve_set_id = inputs.curve_set_id;
+  out.record.parameter_version = inputs.parameters.version;
+  out.record.factor_history_hash = factor_history_hash(used);
+  out.record.factor_snapshot_ids = std::move(snapshot_ids);
+  out.record.history_first = history.dates.front();
+  out.record.history_last = history.dates.back();
+  out.record.history_dates = static_cast<std::int32_t>(dates);
+  out.model.parameters = p;
+  out.model.generation_count = static_cast<std::int32_t>(std::max<std::size_t>(model_order.size(), 1));
+  for (const ProductId product : products) {
+    const std::string& gpu_model = inputs.gpu_models.at(product);
+    const auto generation = std::find(model_order.begin(), model_order.end(), gpu_model) - model_order.begin();
+    const auto oi = inputs.open_interest.find(product);
+    out.model.products.push_back(margin::ModelProduct{product, static_cast<std::int32_t>(generation),
+                                                      oi == inputs.open_interest.end() ? 0 : oi->second,
+                                                      p.spread_ticks_of(product)});
+    out.gpu_models.push_back(gpu_model);
+    out.forwards.push_back(inputs.curves.forwards.at(product));
+  }
+  out.model.scenarios = std::move(*scenarios);
+  margin::check_model(out.model);
+  out.record.build_microseconds =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
+  return out;
+}
+
+std::map<ProductId, std::int64_t> open_interest(pqxx::transaction_base& tx, BusinessDate business_date) {
+  const std::string first_instant = business_date.add_days(1).value().start_of_day().format();
+  const auto rows = db::exec_cached(
+      tx,
+      "SELECT product_id, sum(gpus * (extract(epoch FROM delivery_end - greatest(delivery_start, $1::timestamptz)) "
+      "/ 3600)::bigint)::bigint FROM cch.trade_leg WHERE side = 'buy' AND delivery_end > $1::timestamptz "
+      "GROUP BY product_id",
+      first_instant);
+  std::map<ProductId, std::int64_t> out;
+  for (const auto& row : rows) out[ProductId(row[0].as<std::int64_t>())] = row[1].as<std::int64_t>();
+  return out;
+}
+
+std::map<ProductId, std::string> gpu_models_of(pqxx::transaction_base& tx, const pricing::CurveSet& curves) {
+  std::map<ProductId, std::string> out;
+  for (const auto& [product, curve] : curves.forwards) {
+    const auto found = registry::find_product(tx, product);
+    CCH_CHECK(found.has_value(), "a product with a forward curve exists");
+    out[product] = found->spec.gpu_model;
+  }
+  return out;
+}
+
+Result<margin::ParameterVersion, MarginError> parameters_for(pqxx::transaction_base& tx, const ModelRequest& request) {
+  if (request.parameter_version) {
+    auto found = margin::find_parameters(tx, *request.parameter_version);
+    if (!found) {
+      return fail(refused(MarginRefusal::unknown_parameter_version,
+                          "no margin parameter version " + std::to_string(*request.parameter_version)));
+    }
+    return std::move(*found);
+  }
+  if (auto latest = margin::latest_parameters(tx)) return std::move(*latest);
+  auto stored = margin::store_parameters(tx, margin::MarginParameters{}, "the model's defaults", request.built_by,
+                                         request.request_id);
+  CCH_CHECK(stored.has_value(), "the default parameters are valid");
+  return std::move(stored->version);
+}
+
+// The calendar days back the factor history reaches: the look-back's business days with room
+// for weekends and holidays.
+BusinessDate history_start(BusinessDate business_date, const margin::MarginParameters& p) {
+  return business_date.add_days(-(static_cast<std::int64_t>(p.lookback_days) * 7 / 5 + 30)).value();
+}
+
+}  // namespace
+
+Result<BuiltModel, MarginError> build_margin_model(pqxx::transaction_base& tx, const ModelRequest& request) {
+  const auto curve_set = latest_curve_set(tx, request.business_date);
+  if (!curve_set) {
+    return fail(refused(MarginRefusal::no_curve_set, "no curve set of " + request.business_date.format() +
+                                                         ": build the day's curves first"));
+  }
+  auto parameters = parameters_for(tx, request);
+  if (!parameters) return fail(parameters.error());
+  auto curves = load_curves(tx, curve_set->curve_set_id);
+  CCH_CHECK(curves.has_value(), "a curve set's curves are stored");
+  ModelInputs inputs{request.business_date, curve_set->curve_set_id, std::move(*curves), std::move(*parameters), {}, {}, {}};
+  std::vector<ProductId> products;
+  for (const auto& [product, curve] : inputs.curves.forwards) products.push_back(product);
+  auto history = load_factor_history(tx, products, history_start(request.business_date, inputs.parameters.parameters),
+                                     request.business_date);
+  if (!history) return fail(refused(MarginRefusal::no_factor_history, history.error().detail));
+  inputs.days = std::move(history->days);
+  inputs.gpu_models = gpu_models_of(tx, inputs.curves);
+  inputs.open_interest = open_interest(tx, request.business_date);
+  auto model = assemble(std::move(inputs));
+  if (!model) return fail(model.error());
+  auto stored = margin::store_model(tx, *model, request.built_by, request.request_id);
+  return BuiltModel{std::move(stored.record), stored.created};
+}
+
+Result<ModelVerification, MarginError> verify_margin_model(pqxx::transaction_base& tx, std::int64_t model_id) {
+  const auto stored = margin::load_model(tx, model_id);
+  if (!stored) return fail(refused(MarginRefusal::unknown_model, "no margin model " + std::to_string(model_id)));
+  auto curves = load_curves(tx, stored->record.curve_set_id);
+  CCH_CHECK(curves.has_value(), "a model's curve set is stored");
+  auto parameters = margin::find_parameters(tx, stored->record.parameter_version);
+  CCH_CHECK(parameters.has_value(), "a model's parameters are stored");
+  ModelInputs inputs{stored->record.business_date, stored->record.curve_set_id, std::move(*curves),
+                     std::move(*parameters), factor_levels_of_snapshots(tx, stored->record.factor_snapshot_ids), {}, {}};
+  inputs.gpu_models = gpu_models_of(tx, inputs.curves);
+  for (const auto& product : stored->model.products) inputs.open_interest[product.product] = product.open_interest_gpu_hours;
+  ModelVerification out{model_id, stored->record.content_hash, "", false};
+  auto rebuilt = assemble(std::move(inputs));
+  if (!rebuilt) return fail(rebuilt.error());
+  out.rebuilt_hash = margin::model_content_hash(*rebuilt);
+  out.matches = out.rebuilt_hash == out.stored_hash && margin::model_content_hash(*stored) == out.stored_hash;
+  return out;
+}
+
+namespace {
+
+struct Accumulated {
+  std::map<MemberId, MemberLegs> members;
+  std::map<ProductId, std::int64_t> unmargined;  // product -> legs
+  std::int64_t legs = 0;
+};
+
+Result<Accumulated, MarginError> accumulate(pqxx::transaction_base& tx, const margin::PublishedModel& m,
+                                            const BusinessCalendar& calendar,
+                                            std::optional<std::span<const MemberId>> members) {
+  std::map<ProductId, std::size_t> index;
+  for (std::size_t i = 0; i < m.model.products.size(); ++i) index[m.model.products[i].product] = i;
+  Accumulated out;
+  std::optional<MarginError> error;
+  for_each_open_leg(tx, m.record.business_date, calendar, members, [&](const OpenLeg& open) {
+    if (error) return;
+    const auto found = index.find(open.product);
+    if (found == index.end()) {
+      ++out.unmargined[open.product];
+      return;
+    }
+    auto exposure = margin::leg_exposure(open.leg, found->second, m.forwards[found->second], m.discount);
+    if (!exposure) {
+      error = refused(MarginRefusal::leg_refused,
+                      "trade " + std::to_string(open.leg.leg_id) + " " + std::string(pricing::to_string(open.leg.side)) +
+                          ": " + std::string(pricing::to_string(exposure.error())));
+      return;
+    }
+    auto [it, inserted] = out.members.try_emplace(open.member, MemberLegs{margin::MemberPosition::empty(m.model), 0});
+    it->second.position.add(*exposure);
+    ++it->second.legs;
+    ++out.legs;
+  });
+  if (error) return fail(std::move(*error));
+  return out;
+}
+
+}  // namespace
+
+Result<MarginRunOutcome, MarginError> run_margin(pqxx::transaction_base& tx, const MarginRunRequest& request,
+                                                 const BusinessCalendar& clearing_calendar) {
+  const auto started_at = UtcTimestamp::now();
+  std::optional<std::int64_t> model_id = request.model_id;
+  if (!model_id) {
+    const auto latest = margin::latest_model_record(tx);
+    if (!latest) return fail(refused(MarginRefusal::unknown_model, "no margin model has been built yet"));
+    model_id = latest->model_id;
+  }
+  const auto model = margin::load_model(tx, *model_id);
+  if (!model) return fail(refused(MarginRefusal::unknown_model, "no margin model " + std::to_string(*model_id)));
+  std::optional<std::span<const MemberId>> scope;
+  if (request.members) scope = std::span<const MemberId>(*request.members);
+  auto accumulated = accumulate(tx, *model, clearing_calendar, scope);
+  if (!accumulated) return fail(accumulated.error());
+  if (request.members) {
+    for (const MemberId member : *request.members) {
+      accumulated->members.try_emplace(member, MemberLegs{margin::MemberPosition::empty(model->model), 0});
+    }
+  }
+  std::vector<margin::MemberResult> results;
+  results.reserve(accumulated->members.size());
+  for (auto& [member, legs] : accumulated->members) {
+    const margin::MemberMargin figures(model->model, std::move(legs.position));
+    results.push_back(margin::member_result(model->model, member, legs.legs, figures));
+  }
+  const margin::RunRequest run{*model_id,
+                               model->record.business_date,
+                               request.members ? margin::RunScope::members : margin::RunScope::all,
+                               request.cause,
+                               started_at,
+                               request.requested_by,
+                               request.request_id};
+  MarginRunOutcome out{margin::store_run(tx, run, results, accumulated->legs), 0, {}};
+  for (const auto& [product, legs] : accumulated->unmargined) {
+    out.legs_unmargined += legs;
+    out.unmargined_products.push_back(product);
+  }
+  return out;
+}
+
+Result<MemberLegs, MarginError> member_position(pqxx::transaction_base& tx, const margin::PublishedModel& model,
+                                                MemberId member, const BusinessCalendar& clearing_calendar) {
+  const std::vector<MemberId> one = {member};
+  auto accumulated = accumulate(tx, model, clearing_calendar, std::span<const MemberId>(one));
+  if (!accumulated) return fail(accumulated.error());
+  const auto found = accumulated->members.find(member);
+  if (found == accumulated->members.end()) return MemberLegs{margin::MemberPosition::empty(model.model), 0};
+  return std::move(found->second);
+}
+
+Result<RunVerification, MarginError> verify_margin_run(pqxx::transaction_base& tx, std::int64_t run_id,
+                                                       const BusinessCalendar& clearing_calendar) {
+  const auto run = margin::find_run(tx, run_id);
+  if (!run) return fail(refused(MarginRefusal::unknown_model, "no margin run " + std::to_string(run_id)));
+  const auto model = margin::load_model(tx, run->model_id);
+  CCH_CHECK(model.has_value(), "a run's model is stored");
+  RunVerification out{run_id, 0, 0, 0, false};
+  for (const auto& stored : margin::run_members(tx, run_id)) {
+    const auto full = margin::member_margin(tx, stored.result.member, run_id);
+    CCH_CHECK(full.has_value(), "a run's member row is there");
+    margin::MemberPosition position = margin::MemberPosition::empty(model->model);
+    for (const margin::FactorLine& line : full->result.factors) {
+      const auto index = model->index_of(line.product);
+      CCH_CHECK(index.has_value(), "a factor line's product is in its model");
+      const std::size_t f = *index * margin::kBucketCount + static_cast<std::size_t>(line.bucket);
+      position.exposure_cents[static_cast<std::size_t>(line.margin_class)][f] = line.exposure_cents;
+      position.net_gpu_hours[static_cast<std::size_t>(line.margin_class)][f] = line.net_gpu_hours;
+    }
+    ++out.members;
+    const margin::MemberMargin recomputed(model->model, position);
+    if (recomputed.figures() != stored.result.figures) ++out.figures_differing;
+    auto from_legs = member_position(tx, *model, stored.result.member, clearing_calendar);
+    if (!from_legs) return fail(from_legs.error());
+    if (from_legs->position != position) ++out.positions_differing;
+  }
+  out.matches = out.figures_differing == 0 && out.positions_differing == 0;
+  return out;
+}
+
+}  // namespace cch::risk
