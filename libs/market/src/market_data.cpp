@@ -393,6 +393,24 @@ std::vector<PeriodPrice> prices_of(pqxx::transaction_base& tx, std::int64_t snap
   return prices;
 }
 
+// Reads the prices of every snapshot of `sets`, in one statement.
+void add_prices(pqxx::transaction_base& tx, std::vector<SettlementPrices>& sets) {
+  std::vector<std::int64_t> ids;
+  for (const auto& set : sets) ids.push_back(set.snapshot.snapshot_id);
+  std::map<std::int64_t, std::vector<PeriodPrice>> by_snapshot;
+  for (const auto& row : db::exec_cached(tx,
+                                         "SELECT snapshot_id, period, price_ticks FROM market.settlement_price "
+                                         "WHERE snapshot_id = ANY($1::bigint[])",
+                                         db::integer_array(ids))) {
+    by_snapshot[row[0].as<std::int64_t>()].push_back(
+        {parse_period_label(row[1].as<std::string>()).value(), PricePerGpuHour{row[2].as<std::int64_t>()}});
+  }
+  for (auto& set : sets) {
+    set.prices = std::move(by_snapshot[set.snapshot.snapshot_id]);
+    std::sort(set.prices.begin(), set.prices.end(), shorter_first);
+  }
+}
+
 }  // namespace
 
 std::optional<SettlementPrices> settlement_prices(pqxx::transaction_base& tx, ProductId product, BusinessDate date,
@@ -424,21 +442,7 @@ std::vector<SettlementPrices> settlement_prices_on(pqxx::transaction_base& tx, B
           "ORDER BY s.product_id, s.version DESC",
       date.format());
   for (const auto& row : rows) result.push_back({snapshot_from(row), {}});
-  // All their prices in one statement.
-  std::vector<std::int64_t> ids;
-  for (const auto& set : result) ids.push_back(set.snapshot.snapshot_id);
-  std::map<std::int64_t, std::vector<PeriodPrice>> by_snapshot;
-  for (const auto& row : db::exec_cached(tx,
-                                         "SELECT snapshot_id, period, price_ticks FROM market.settlement_price "
-                                         "WHERE snapshot_id = ANY($1::bigint[])",
-                                         db::integer_array(ids))) {
-    by_snapshot[row[0].as<std::int64_t>()].push_back(
-        {parse_period_label(row[1].as<std::string>()).value(), PricePerGpuHour{row[2].as<std::int64_t>()}});
-  }
-  for (auto& set : result) {
-    set.prices = std::move(by_snapshot[set.snapshot.snapshot_id]);
-    std::sort(set.prices.begin(), set.prices.end(), shorter_first);
-  }
+  add_prices(tx, result);
   return result;
 }
 
@@ -496,6 +500,17 @@ std::optional<Snapshot> find_snapshot_by_id(pqxx::transaction_base& tx, std::int
   const auto rows = db::exec_cached(tx, select_snapshot("s.snapshot_id = $1"), snapshot_id);
   if (rows.empty()) return std::nullopt;
   return snapshot_from(rows[0]);
+}
+
+std::vector<SettlementPrices> settlement_prices_of_snapshots(pqxx::transaction_base& tx,
+                                                             std::span<const std::int64_t> snapshot_ids) {
+  std::vector<SettlementPrices> result;
+  const auto rows = db::exec_cached(
+      tx, select_snapshot("s.kind = 'settlement' AND s.snapshot_id = ANY($1::bigint[]) ORDER BY s.snapshot_id"),
+      db::integer_array(snapshot_ids));
+  for (const auto& row : rows) result.push_back({snapshot_from(row), {}});
+  add_prices(tx, result);
+  return result;
 }
 
 std::optional<OisQuotes> latest_ois_quotes(pqxx::transaction_base& tx, BusinessDate on_or_before,

@@ -5,6 +5,7 @@
 #include "cch/db/row.hpp"
 #include "cch/market/market_data.hpp"
 #include "cch/registry/catalog.hpp"
+#include "settlement_quotes.hpp"
 
 #include <nlohmann/json.hpp>
 #include <pqxx/result>
@@ -84,15 +85,9 @@ std::optional<CurveSetError> add_settlement(pqxx::transaction_base& tx, Inputs& 
                                             const market::SettlementPrices& prices) {
   const auto product = registry::find_product(tx, *prices.snapshot.product);
   if (!product) return refused(CurveSetRefusal::curve_failed, "no product " + prices.snapshot.product->to_string());
-  pricing::ProductQuotes quotes{product->product_id, product->spec.tick_size_ticks,
-                                date.add_days(kCurveHorizonDays).value(), {}};
-  for (const auto& price : prices.prices) {
-    quotes.quotes.push_back({price.period.label, price.period.first_day, price.period.end_day, price.price.price_ticks});
-    // A period that ends after the usual horizon takes the curve with it (the pricing library
-    // bounds the horizon).
-    quotes.last_day = std::max(quotes.last_day, price.period.end_day.add_days(-1).value());
-  }
-  inputs.products.push_back(std::move(quotes));
+  auto quotes = settlement_quotes(date, kCurveHorizonDays, prices.prices);
+  inputs.products.push_back(
+      {product->product_id, product->spec.tick_size_ticks, quotes.last_day, std::move(quotes.quotes)});
   inputs.names.push_back(input_name(prices.snapshot));
   inputs.snapshots.push_back(prices.snapshot.snapshot_id);
   return std::nullopt;
@@ -255,13 +250,9 @@ std::optional<pricing::CurveSet> load_curves(pqxx::transaction_base& tx, std::in
 market::ConsistencyCheck forward_curve_consistency() {
   return [](const market::ProductTerms& product, BusinessDate date,
             std::span<const market::PeriodPrice> prices) -> std::optional<std::string> {
-    BusinessDate last_day = date.add_days(kCurveHorizonDays).value();
-    std::vector<pricing::PeriodQuote> quotes;
-    for (const auto& price : prices) {
-      quotes.push_back({price.period.label, price.period.first_day, price.period.end_day, price.price.price_ticks});
-      last_day = std::max(last_day, price.period.end_day.add_days(-1).value());
-    }
-    const auto built = pricing::build_forward_curve(date.add_days(1).value(), last_day, product.tick_size_ticks, quotes);
+    const auto quotes = settlement_quotes(date, kCurveHorizonDays, prices);
+    const auto built =
+        pricing::build_forward_curve(date.add_days(1).value(), quotes.last_day, product.tick_size_ticks, quotes.quotes);
     if (!built && built.error().reason == pricing::CurveRefusal::inconsistent_quotes) return built.error().detail;
     return std::nullopt;
   };

@@ -1,6 +1,6 @@
 #pragma once
 // The margin model's parameter versions and each business date's published model, stored
-// (tables of migration 0020; docs/margin.md).
+// (tables of migration 0021; docs/margin.md).
 //
 // A published model (PublishedModel) is everything a member's margin is computed from, and
 // everything a member needs to recompute its own: the parameters, the products in factor order

@@ -1,5 +1,5 @@
 #pragma once
-// Margin runs and every member's figures in them (tables of migration 0020; docs/margin.md).
+// Margin runs and every member's figures in them (tables of migration 0021; docs/margin.md).
 //
 // A run is one computation of some members' margins (scope all: every member with an open leg;
 // members: those named, e.g. the two members of a cleared trade) against one published model,

@@ -222,6 +222,10 @@ std::vector<IndexFixing> index_fixings(pqxx::transaction_base& tx, std::string_v
 
 // ---- by id ----
 std::optional<Snapshot> find_snapshot_by_id(pqxx::transaction_base& tx, std::int64_t snapshot_id);
+// The settlement prices of each of these snapshots, in snapshot id order, in two statements
+// whatever their number; ids of no settlement snapshot are left out (each id once).
+std::vector<SettlementPrices> settlement_prices_of_snapshots(pqxx::transaction_base& tx,
+                                                             std::span<const std::int64_t> snapshot_ids);
 // The latest version of the OIS quotes of the latest business date in [not_before, on_or_before].
 std::optional<OisQuotes> latest_ois_quotes(pqxx::transaction_base& tx, BusinessDate on_or_before,
                                            BusinessDate not_before);
