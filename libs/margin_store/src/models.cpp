@@ -121,7 +121,7 @@ Result<StoredParameters, ParameterError> store_parameters(pqxx::transaction_base
   const std::string text = serialise(parameters);
   const std::string hash = sha256_hex(text);
   // One writer at a time: versions are consecutive.
-  tx.exec("LOCK TABLE margin.parameter_set IN SHARE ROW EXCLUSIVE MODE");
+  db::exec_cached(tx, "SELECT pg_advisory_xact_lock(hashtext('margin.parameter_set'))");
   const auto existing =
       db::exec_cached(tx, "SELECT " + kParameterColumns + " FROM margin.parameter_set WHERE content_hash = $1", hash);
   if (!existing.empty()) return StoredParameters{parameters_of(existing[0]), false};

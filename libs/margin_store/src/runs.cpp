@@ -172,7 +172,7 @@ std::optional<StoredMemberMargin> member_margin(pqxx::transaction_base& tx, Memb
   StoredMemberMargin out = member_of(rows[0]);
   const auto lines = db::exec_cached(
       tx,
-      "SELECT margin_class, product_id, bucket, exposure_cents, net_gpu_hours, contribution_cents "
+      "SELECT f.margin_class, f.product_id, f.bucket, f.exposure_cents, f.net_gpu_hours, f.contribution_cents "
       "FROM margin.member_factor f JOIN margin.model_product p ON p.model_id = $3 AND p.product_id = f.product_id "
       "WHERE f.run_id = $1 AND f.member_id = $2 ORDER BY f.margin_class DESC, p.product_index, f.bucket",
       out.run_id, member.value(), out.model_id);

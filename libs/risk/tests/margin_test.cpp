@@ -148,22 +148,23 @@ TEST_F(Margin, AMemberRecomputesItsMarginFromThePublishedModelToTheCent) {
   run([&](pqxx::transaction_base& tx) {
     const auto model = margin::load_model(tx, built.record.model_id);
     ASSERT_TRUE(model);
-    std::map<std::pair<int, std::int64_t>, std::int64_t> book;  // (class, factor) -> sum over members
+    std::map<std::pair<int, std::size_t>, std::int64_t> book;  // (class, factor) -> sum over members
     for (const MemberId member : {a, b, c}) {
       SCOPED_TRACE(member.to_string());
       const auto stored = margin::member_margin(tx, member, outcome.run.run_id);
       ASSERT_TRUE(stored);
       const auto& figures = stored->result.figures;
-      for (const auto c : {margin::MarginClass::future, margin::MarginClass::forward}) {
-        EXPECT_EQ(recompute_class(*model, stored->result.factors, c), figures.of(c).expected_shortfall_cents);
+      for (const auto margin_class : {margin::MarginClass::future, margin::MarginClass::forward}) {
+        EXPECT_EQ(recompute_class(*model, stored->result.factors, margin_class),
+                  figures.of(margin_class).expected_shortfall_cents);
       }
-      // One GPU model: no basis; no open interest share above 25 %? Alpha holds all of March.
+      // One GPU model: no generation basis.
       EXPECT_EQ(figures.of(margin::MarginClass::forward).benefit_refused_cents, 0);
       EXPECT_EQ(figures.initial_margin_cents, figures.of(margin::MarginClass::future).requirement_cents +
                                                   figures.of(margin::MarginClass::forward).requirement_cents +
                                                   figures.concentration_cents + figures.liquidity_cents);
       for (const auto& line : stored->result.factors) {
-        book[{static_cast<int>(line.margin_class), *model->index_of(line.product) * 100 + line.bucket}] += line.exposure_cents;
+        book[{static_cast<int>(line.margin_class), *model->index_of(line.product) * 100 + static_cast<std::size_t>(line.bucket)}] += line.exposure_cents;
       }
     }
     // Alpha: a forward only; its exposure in March's buckets is F x GPU-hours x DF by hand.
