@@ -115,6 +115,7 @@ CREATE TABLE margin.member_margin (
   requirement_cents       bigint[] NOT NULL CHECK (cardinality(requirement_cents) = 2),
   concentration_cents     bigint   NOT NULL CHECK (concentration_cents >= 0),
   liquidity_cents         bigint   NOT NULL CHECK (liquidity_cents >= 0),
+  interim_cents           bigint   NOT NULL CHECK (interim_cents >= 0),  -- legs outside the model
   initial_margin_cents    bigint   NOT NULL CHECK (initial_margin_cents >= 0),
   PRIMARY KEY (run_id, member_id)
 );

@@ -150,6 +150,8 @@ MemberPosition MemberPosition::empty(const MarginModel& model) {
 }
 
 void MemberPosition::add(const LegExposure& leg) {
+  interim_cents += leg.interim_cents;
+  if (leg.interim_cents != 0) return;  // a leg outside the model: no exposure in it
   auto& exposure = exposure_cents[static_cast<std::size_t>(leg.margin_class)];
   auto& hours = net_gpu_hours[static_cast<std::size_t>(leg.margin_class)];
   const std::size_t base = leg.product_index * kBucketCount;
@@ -164,7 +166,8 @@ bool MemberPosition::is_flat() const {
   const auto zero = [](const std::vector<std::int64_t>& v) {
     return std::all_of(v.begin(), v.end(), [](std::int64_t x) { return x == 0; });
   };
-  return zero(exposure_cents[0]) && zero(exposure_cents[1]) && zero(net_gpu_hours[0]) && zero(net_gpu_hours[1]);
+  return zero(exposure_cents[0]) && zero(exposure_cents[1]) && zero(net_gpu_hours[0]) && zero(net_gpu_hours[1]) &&
+         interim_cents == 0;
 }
 
 namespace {
@@ -226,7 +229,9 @@ MemberMargin::MemberMargin(const MarginModel& model, MemberPosition position)
   }
   figures_.concentration_cents = concentration_cents(model, position_);
   figures_.liquidity_cents = liquidity_cents(model, position_);
-  figures_.initial_margin_cents = classes_total + figures_.concentration_cents + figures_.liquidity_cents;
+  figures_.interim_cents = position_.interim_cents;
+  figures_.initial_margin_cents =
+      classes_total + figures_.concentration_cents + figures_.liquidity_cents + figures_.interim_cents;
 }
 
 MarginFigures MemberMargin::with(std::span<const LegExposure> legs) const {
@@ -294,7 +299,8 @@ MarginFigures MemberMargin::with(std::span<const LegExposure> legs) const {
   }
   out.concentration_cents = concentration_cents(model, position);
   out.liquidity_cents = liquidity_cents(model, position);
-  out.initial_margin_cents = classes_total + out.concentration_cents + out.liquidity_cents;
+  out.interim_cents = position.interim_cents;
+  out.initial_margin_cents = classes_total + out.concentration_cents + out.liquidity_cents + out.interim_cents;
   return out;
 }
 
@@ -302,6 +308,14 @@ void MemberMargin::add(std::span<const LegExposure> legs) {
   MemberPosition position = position_;
   for (const LegExposure& leg : legs) position.add(leg);
   *this = MemberMargin(*model_, std::move(position));
+}
+
+MarginFigures interim_only(std::int64_t interim_cents) {
+  CCH_CHECK(interim_cents >= 0, "an interim requirement is not negative");
+  MarginFigures figures;
+  figures.interim_cents = interim_cents;
+  figures.initial_margin_cents = interim_cents;
+  return figures;
 }
 
 MarginFigures margin_of(const MarginModel& model, const MemberPosition& position) {

@@ -3,10 +3,27 @@
 #include <algorithm>
 #include <cmath>
 
+#include "cch/core/check.hpp"
+#include "cch/core/decimal.hpp"
 #include "cch/core/money.hpp"
 #include "cch/core/time.hpp"
 
 namespace cch::margin {
+
+LegExposure interim_exposure(const pricing::Leg& leg, std::int32_t rate_bp) {
+  const std::int64_t hours = (leg.delivery_end.unix_microseconds() - leg.delivery_start.unix_microseconds()) / kMicrosecondsPerHour;
+  CCH_CHECK(hours > 0 && leg.gpus > 0 && leg.price_ticks > 0 && rate_bp >= 1 && rate_bp <= 10'000, "a valid interim leg");
+  // ticks are 10^-4 USD, 10^-2 cent: notional cents = price_ticks x GPU-hours / 100, half away from zero
+  const Int128 ticks = static_cast<Int128>(leg.price_ticks) * hours * leg.gpus;
+  const auto notional = divide_rounded(ticks, 100, Rounding::half_away_from_zero);
+  CCH_CHECK(notional.has_value(), "a notional fits");
+  const auto interim = divide_rounded(static_cast<Int128>(notional.value()) * rate_bp, 10'000, Rounding::ceiling);
+  CCH_CHECK(interim.has_value(), "an interim requirement fits");
+  LegExposure out;
+  out.margin_class = leg.kind == pricing::ContractKind::future ? MarginClass::future : MarginClass::forward;
+  out.interim_cents = interim.value();
+  return out;
+}
 
 Result<LegExposure, pricing::MarkRefusal> leg_exposure(const pricing::Leg& leg, std::size_t product_index,
                                                        const pricing::ForwardCurve& forward,

@@ -66,6 +66,7 @@ std::optional<ParameterError> validate(const MarginParameters& p) {
   for (const auto& [product, ticks] : p.spread_ticks) {
     if (auto e = out_of_range("spread_ticks." + product.to_string(), ticks, 0, kSpreadTicksMax)) return e;
   }
+  if (auto e = out_of_range("interim_rate_bp", p.interim_rate_bp, 1, 10'000)) return e;
   return std::nullopt;
 }
 
@@ -92,6 +93,7 @@ std::string serialise(const MarginParameters& p) {
   number("concentration_threshold_bp", p.concentration_threshold_bp);
   number("concentration_rate_bp", p.concentration_rate_bp);
   number("spread_ticks_default", p.spread_ticks_default);
+  number("interim_rate_bp", p.interim_rate_bp);
   for (const auto& [product, ticks] : p.spread_ticks) number("spread_ticks." + product.to_string(), ticks);
   return out;
 }
@@ -161,6 +163,7 @@ Result<MarginParameters, ParameterError> parse_parameters(std::string_view text)
       {"generation_offset_bp", int32_setter(p.generation_offset_bp)},
       {"concentration_threshold_bp", int32_setter(p.concentration_threshold_bp)},
       {"concentration_rate_bp", int32_setter(p.concentration_rate_bp)},
+      {"interim_rate_bp", int32_setter(p.interim_rate_bp)},
       {"spread_ticks_default",
        [&p](std::string_view value) -> std::optional<std::string> {
          const auto parsed = parse_integer(value);

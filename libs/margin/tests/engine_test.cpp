@@ -1,6 +1,7 @@
 // The margin engine: expected shortfall, anti-procyclicality, the generation basis and the
 // add-ons on scenario sets small enough to compute by hand; then properties over random books.
 #include "cch/margin/engine.hpp"
+#include "cch/margin/exposure.hpp"
 
 #include <gtest/gtest.h>
 
@@ -274,6 +275,41 @@ TEST_F(RandomBooks, ContributionsAddUpToTheShortfall) {
       }
     }
   }
+}
+
+}  // namespace
+}  // namespace cch::margin
+
+namespace cch::margin {
+namespace {
+
+TEST(InterimRule, ALegOutsideTheModelIsMarginedAtItsShareOfNotionalWithoutOffset) {
+  // 8 GPUs for March 2027 (744 hours) at 2.1000: notional 21,000 ticks x 5,952 GPU-hours / 100
+  // = 1,249,920 cents; 15 % of it is 187,488 cents.
+  const pricing::Leg leg{.leg_id = 1,
+                         .side = pricing::Side::buy,
+                         .kind = pricing::ContractKind::forward,
+                         .delivery_start = UtcTimestamp::parse("2027-03-01T00:00:00Z").value(),
+                         .delivery_end = UtcTimestamp::parse("2027-04-01T00:00:00Z").value(),
+                         .gpus = 8,
+                         .price_ticks = 21'000,
+                         .payment_date = BusinessDate::from_year_month_day(2027, 4, 5).value()};
+  const LegExposure interim = interim_exposure(leg, 1'500);
+  EXPECT_EQ(interim.interim_cents, 187'488);
+  // 7 bp: 1,249,920 x 0.0007 = 874.944, rounded up.
+  EXPECT_EQ(interim_exposure(leg, 7).interim_cents, 875);
+  // A buy and a sell of it do not offset: each pays.
+  pricing::Leg sold = leg;
+  sold.side = pricing::Side::sell;
+  const MarginModel model = model_with({{ProductId::from_value(1).value(), 0, 0, 0}}, 1, 200, 100, ramp);
+  MemberMargin member(model, MemberPosition::empty(model));
+  const std::vector<LegExposure> both = {interim, interim_exposure(sold, 1'500)};
+  const MarginFigures figures = member.with(both);
+  EXPECT_EQ(figures.interim_cents, 2 * 187'488);
+  EXPECT_EQ(figures.initial_margin_cents, 2 * 187'488);
+  member.add(both);
+  EXPECT_EQ(member.figures(), figures);
+  EXPECT_EQ(interim_only(5).initial_margin_cents, 5);
 }
 
 }  // namespace

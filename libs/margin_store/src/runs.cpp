@@ -66,7 +66,7 @@ const std::string kMemberColumns =
     "m.run_id, m.model_id, r.business_date::text, (extract(epoch FROM r.finished_at) * 1000000)::bigint, "
     "m.member_id, m.legs, m.es_filtered_cents, m.es_stressed_cents, m.expected_shortfall_cents, "
     "m.generations_alone_cents, m.benefit_cents, m.benefit_taken_cents, m.benefit_refused_cents, "
-    "m.requirement_cents, m.concentration_cents, m.liquidity_cents, m.initial_margin_cents";
+    "m.requirement_cents, m.concentration_cents, m.liquidity_cents, m.initial_margin_cents, m.interim_cents";
 
 StoredMemberMargin member_of(const pqxx::row& row) {
   StoredMemberMargin out{0, 0, BusinessDate::from_days_since_epoch(0).value(), UtcTimestamp{0},
@@ -92,6 +92,7 @@ StoredMemberMargin member_of(const pqxx::row& row) {
   out.result.figures.concentration_cents = row[14].as<std::int64_t>();
   out.result.figures.liquidity_cents = row[15].as<std::int64_t>();
   out.result.figures.initial_margin_cents = row[16].as<std::int64_t>();
+  out.result.figures.interim_cents = row[17].as<std::int64_t>();
   return out;
 }
 
@@ -116,7 +117,7 @@ RunRecord store_run(pqxx::transaction_base& tx, const RunRequest& request, std::
                                                  "es_stressed_cents", "expected_shortfall_cents",
                                                  "generations_alone_cents", "benefit_cents", "benefit_taken_cents",
                                                  "benefit_refused_cents", "requirement_cents", "concentration_cents",
-                                                 "liquidity_cents", "initial_margin_cents"});
+                                                 "liquidity_cents", "interim_cents", "initial_margin_cents"});
     for (const MemberResult& r : results) {
       const auto& f = r.figures.classes;
       const auto pair = [&](std::int64_t ClassFigures::*field) { return pair_array(f[0].*field, f[1].*field); };
@@ -126,7 +127,7 @@ RunRecord store_run(pqxx::transaction_base& tx, const RunRequest& request, std::
                              pair(&ClassFigures::diversification_benefit_cents),
                              pair(&ClassFigures::benefit_taken_cents), pair(&ClassFigures::benefit_refused_cents),
                              pair(&ClassFigures::requirement_cents), r.figures.concentration_cents,
-                             r.figures.liquidity_cents, r.figures.initial_margin_cents);
+                             r.figures.liquidity_cents, r.figures.interim_cents, r.figures.initial_margin_cents);
     }
     out.complete();
   }

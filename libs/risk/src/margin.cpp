@@ -247,7 +247,7 @@ namespace {
 
 struct Accumulated {
   std::map<MemberId, MemberLegs> members;
-  std::map<ProductId, std::int64_t> unmargined;  // product -> legs
+  std::map<ProductId, std::int64_t> interim;  // product -> legs under the interim rule
   std::int64_t legs = 0;
 };
 
@@ -260,9 +260,13 @@ Result<Accumulated, MarginError> accumulate(pqxx::transaction_base& tx, const ma
   std::optional<MarginError> error;
   for_each_open_leg(tx, m.record.business_date, calendar, members, [&](const OpenLeg& open) {
     if (error) return;
+    auto [it, inserted] = out.members.try_emplace(open.member, MemberLegs{margin::MemberPosition::empty(m.model), 0});
     const auto found = index.find(open.product);
     if (found == index.end()) {
-      ++out.unmargined[open.product];
+      ++out.interim[open.product];
+      it->second.position.add(margin::interim_exposure(open.leg, m.model.parameters.interim_rate_bp));
+      ++it->second.legs;
+      ++out.legs;
       return;
     }
     auto exposure = margin::leg_exposure(open.leg, found->second, m.forwards[found->second], m.discount);
@@ -272,7 +276,6 @@ Result<Accumulated, MarginError> accumulate(pqxx::transaction_base& tx, const ma
                           ": " + std::string(pricing::to_string(exposure.error())));
       return;
     }
-    auto [it, inserted] = out.members.try_emplace(open.member, MemberLegs{margin::MemberPosition::empty(m.model), 0});
     it->second.position.add(*exposure);
     ++it->second.legs;
     ++out.legs;
@@ -317,9 +320,9 @@ Result<MarginRunOutcome, MarginError> run_margin(pqxx::transaction_base& tx, con
                                request.requested_by,
                                request.request_id};
   MarginRunOutcome out{margin::store_run(tx, run, results, accumulated->legs), 0, {}};
-  for (const auto& [product, legs] : accumulated->unmargined) {
-    out.legs_unmargined += legs;
-    out.unmargined_products.push_back(product);
+  for (const auto& [product, legs] : accumulated->interim) {
+    out.legs_interim += legs;
+    out.interim_products.push_back(product);
   }
   return out;
 }

@@ -144,7 +144,7 @@ TEST_F(Margin, AMemberRecomputesItsMarginFromThePublishedModelToTheCent) {
   const MarginRunOutcome outcome = margin_run();
   EXPECT_EQ(outcome.run.members, 3);
   EXPECT_EQ(outcome.run.legs, 4);
-  EXPECT_EQ(outcome.legs_unmargined, 0);
+  EXPECT_EQ(outcome.legs_interim, 0);
   run([&](pqxx::transaction_base& tx) {
     const auto model = margin::load_model(tx, built.record.model_id);
     ASSERT_TRUE(model);
@@ -162,7 +162,8 @@ TEST_F(Margin, AMemberRecomputesItsMarginFromThePublishedModelToTheCent) {
       EXPECT_EQ(figures.of(margin::MarginClass::forward).benefit_refused_cents, 0);
       EXPECT_EQ(figures.initial_margin_cents, figures.of(margin::MarginClass::future).requirement_cents +
                                                   figures.of(margin::MarginClass::forward).requirement_cents +
-                                                  figures.concentration_cents + figures.liquidity_cents);
+                                                  figures.concentration_cents + figures.liquidity_cents +
+                                                  figures.interim_cents);
       for (const auto& line : stored->result.factors) {
         book[{static_cast<int>(line.margin_class), *model->index_of(line.product) * 100 + static_cast<std::size_t>(line.bucket)}] += line.exposure_cents;
       }

@@ -39,7 +39,10 @@
 // 200) cents
 // (a tick is 10^-4 USD, 10^-2 cent; half of it).
 //
-// Initial margin = the classes' requirements + concentration + liquidity.
+// Interim add-on: the legs of products the model does not cover, each at interim_rate_bp of its
+// notional (exposure.hpp: interim_exposure), summed without offset.
+//
+// Initial margin = the classes' requirements + concentration + liquidity + interim.
 //
 // Bounds (asserted, they guard money): a member's gross exposure (sum of |exposure| over every
 // class and factor) at most kGrossExposureCentsMax, moves within scenarios.hpp's bounds. Within
@@ -99,12 +102,14 @@ struct LegExposure {
   std::size_t product_index = 0;
   std::array<std::int64_t, kBucketCount> exposure_cents{};
   std::array<std::int64_t, kBucketCount> net_gpu_hours{};
+  std::int64_t interim_cents = 0;  // a leg outside the model: its interim requirement, nothing else
 };
 
 // A member's bucketed position: the sum of its legs' LegExposures.
 struct MemberPosition {
   std::array<std::vector<std::int64_t>, kMarginClassCount> exposure_cents;  // [class][factor]
   std::array<std::vector<std::int64_t>, kMarginClassCount> net_gpu_hours;   // [class][factor]
+  std::int64_t interim_cents = 0;
 
   static MemberPosition empty(const MarginModel& model);
   void add(const LegExposure& leg);
@@ -128,6 +133,7 @@ struct MarginFigures {
   std::array<ClassFigures, kMarginClassCount> classes;
   std::int64_t concentration_cents = 0;
   std::int64_t liquidity_cents = 0;
+  std::int64_t interim_cents = 0;
   std::int64_t initial_margin_cents = 0;
 
   [[nodiscard]] const ClassFigures& of(MarginClass c) const { return classes[static_cast<std::size_t>(c)]; }
@@ -160,6 +166,9 @@ class MemberMargin {
   std::array<std::vector<std::int64_t>, kMarginClassCount> generation_es_;      // [class][generation], cents
   MarginFigures figures_;
 };
+
+// The figures of a member while there is no model at all: the interim rule alone.
+MarginFigures interim_only(std::int64_t interim_cents);
 
 // Margin of a position in one call (a MemberMargin's figures).
 MarginFigures margin_of(const MarginModel& model, const MemberPosition& position);

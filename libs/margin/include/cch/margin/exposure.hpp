@@ -34,6 +34,12 @@
 
 namespace cch::margin {
 
+// The interim rule's leg (a product outside the model): notional = price x GPUs x the window's
+// hours, in cents rounded half away from zero (quantity.hpp's notional); interim = ceil(notional
+// x rate_bp / 10,000). Only interim_cents is set. Preconditions: a valid leg (whole hours, GPUs
+// and price within pricing's bounds), 1 <= rate_bp <= 10,000.
+LegExposure interim_exposure(const pricing::Leg& leg, std::int32_t rate_bp);
+
 Result<LegExposure, pricing::MarkRefusal> leg_exposure(const pricing::Leg& leg, std::size_t product_index,
                                                        const pricing::ForwardCurve& forward,
                                                        const pricing::DiscountCurve& discount);

@@ -79,6 +79,10 @@ struct MarginParameters {
   // charged on each bucket's net GPU-hours. A product not listed has the default.
   std::int64_t spread_ticks_default = 200;
   std::map<ProductId, std::int64_t> spread_ticks;
+  // The interim rule, for a leg of a product the day's model does not cover (listed since the
+  // model was built, or no model yet): this share of the leg's notional, rounded up to the cent,
+  // without offset (exposure.hpp). A new product is margined conservatively until it has history.
+  std::int32_t interim_rate_bp = 1'500;
 
   [[nodiscard]] const ClassParameters& of(MarginClass c) const { return c == MarginClass::future ? future : forward; }
   [[nodiscard]] std::int64_t spread_ticks_of(ProductId product) const;

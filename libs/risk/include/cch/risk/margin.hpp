@@ -22,9 +22,10 @@
 //
 // A margin run (run_margin) values every open leg of the members in scope against a model (the
 // latest when none is named), sums each member's bucketed exposures (exposure.hpp) and computes
-// its figures (engine.hpp), storing the run and every member's row in one transaction. Legs of a
-// product the model does not margin are counted and named (legs_unmargined), not margined: the
-// run says so rather than fail. A member in scope without an open leg gets a row of zeros.
+// its figures (engine.hpp), storing the run and every member's row in one transaction. A leg of a
+// product the model does not cover (listed after the model was built) is margined by the interim
+// rule (parameters.hpp, interim_rate_bp of its notional); the run counts and names them
+// (legs_interim). A member in scope without an open leg gets a row of zeros.
 //
 // Verification (verify_margin_model) rebuilds a stored model from what it recorded (curve set,
 // parameter version, the factor levels of the snapshots it used, the open interest it measured)
@@ -91,8 +92,8 @@ struct MarginRunRequest {
 
 struct MarginRunOutcome {
   margin::RunRecord run;
-  std::int64_t legs_unmargined = 0;
-  std::vector<ProductId> unmargined_products;
+  std::int64_t legs_interim = 0;  // legs of products the model does not cover: the interim rule
+  std::vector<ProductId> interim_products;
 };
 
 Result<MarginRunOutcome, MarginError> run_margin(pqxx::transaction_base& tx, const MarginRunRequest& request,
