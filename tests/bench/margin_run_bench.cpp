@@ -1,0 +1,351 @@
+// cch-margin-run-bench: a full initial-margin run over a million open legs, read from and stored
+// to PostgreSQL, against a plain COPY of the same legs out of PostgreSQL, in the same run
+// (tests/bench/margin-benchmark).
+//
+//   cch-margin-run-bench --url URL [--members 1000] [--legs 1000000] [--rounds 3] [--date YYYY-MM-DD]
+//                        [--reuse] [--run-only]
+//
+// --reuse skips the set-up and the model's build when the database already holds a model (a
+// previous run's with the same options), --run-only the COPY rounds: for looking inside a run.
+//
+// Set-up (as the URL's superuser): migrate; `members` members; 20 products, five of each GPU
+// model the synthetic history knows (A100, H100, H200, B200: four generations); legs/2 cleared
+// trades written directly (triggers off: a benchmark's data, not a business path), each with its
+// buy and its sell leg, so that every member holds about legs/members legs, spread over the 20
+// products and over delivery windows of a day, a week or a calendar month anywhere in the next
+// three years (every fourth monthly trade a futures series); synthetic settlement prices and
+// OIS quotes of the 1,005 business dates up to the business date (`--date`, by default the last
+// business day before today) imported as cch-admin market import does; the date's curve set.
+// Then, timed once each and committed:
+//   factors   risk::load_factor_history of the 20 products over the history: a forward curve per
+//             settlement snapshot (15,980 of them: the H200 and B200 products are quoted from 90
+//             days before their launch), their levels stored; what a model's build would
+//             otherwise compute first, the first time
+//   model     risk::build_margin_model of the date: the stored factor history read, the scenarios
+//             (1,003 filtered and 248 stressed for futures, 1,000 and 245 for forwards), the open
+//             interest, the model stored
+// And alternately, `rounds` times each (every round in a transaction rolled back, so each starts
+// from the same state; the margin tables vacuumed between rounds):
+//   run       risk::run_margin of every member against that model: the model read, the open legs
+//             read by COPY and valued, each member's figures and contributions, every member's row
+//             and factor lines stored by COPY, the run row
+//   copy      COPY of the same legs (the run's query) out of PostgreSQL into typed rows, as the
+//             marks benchmark's reference does
+//   raw       the same COPY keeping each row's text (no conversion)
+// and, last, one more run that commits (the rolled-back rounds leave out the commit's WAL flush).
+// Prints key=value figures: each round's seconds, the medians and the ratios, and a fingerprint
+// of every member's stored figures and factor lines (md5 of their rows in order), which must not
+// change when the code computing them is made faster.
+#include "cch/core/calendar.hpp"
+#include "cch/db/migrate.hpp"
+#include "cch/margin/buckets.hpp"
+#include "cch/market/csv_import.hpp"
+#include "cch/market/synthetic_history.hpp"
+#include "cch/risk/curve_sets.hpp"
+#include "cch/risk/factor_history.hpp"
+#include "cch/risk/margin.hpp"
+#include "cch/runtime/schema.hpp"
+
+#include <CLI/CLI.hpp>
+#include <pqxx/pqxx>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <iostream>
+#include <tuple>
+
+namespace {
+
+using namespace cch;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+// The open legs as risk's run reads them (open_legs.cpp), for the reference COPY.
+constexpr std::string_view kLegsQuery =
+    "(SELECT l.trade_id, l.side, l.member_id, l.product_id, "
+    "(extract(epoch FROM l.delivery_start) * 1000000)::bigint, (extract(epoch FROM l.delivery_end) * 1000000)::bigint, "
+    "l.gpus, l.price_ticks, (t.series_label IS NOT NULL)::int FROM cch.trade_leg l JOIN cch.trade t USING (trade_id) "
+    "WHERE l.delivery_end > '";
+
+constexpr std::string_view kMemberFingerprint =
+    "SELECT count(*), coalesce(sum(initial_margin_cents), 0), md5(coalesce(string_agg(concat_ws(',', member_id, "
+    "legs, es_filtered_cents, es_stressed_cents, expected_shortfall_cents, generations_alone_cents, benefit_cents, "
+    "benefit_taken_cents, benefit_refused_cents, requirement_cents, concentration_cents, liquidity_cents, "
+    "interim_cents, initial_margin_cents), ';' ORDER BY member_id), '')) FROM margin.member_margin WHERE run_id = $1";
+constexpr std::string_view kFactorFingerprint =
+    "SELECT count(*), md5(coalesce(string_agg(concat_ws(',', member_id, margin_class, product_id, bucket, "
+    "exposure_cents, net_gpu_hours, contribution_cents), ';' ORDER BY member_id, margin_class, product_id, bucket), "
+    "'')) FROM margin.member_factor WHERE run_id = $1";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string url;
+  std::int64_t members = 1'000;
+  std::int64_t legs = 1'000'000;
+  int rounds = 3;
+  std::string date_text;
+  CLI::App app{"cch-margin-run-bench: a full margin run against a plain COPY of the same legs"};
+  app.add_option("--url", url, "PostgreSQL URL (a superuser: the set-up writes rows directly)")->required();
+  app.add_option("--members", members, "Members (at least 2)");
+  app.add_option("--legs", legs, "Open legs (two per trade)");
+  app.add_option("--rounds", rounds, "Rounds of each");
+  app.add_option("--date", date_text, "Business date (default: the last business day before today)");
+  bool reuse = false;
+  bool run_only = false;
+  app.add_flag("--reuse", reuse, "Keep the database's data and model if it has one (a previous run's)");
+  app.add_flag("--run-only", run_only, "Time the margin runs only, not the COPY");
+  CLI11_PARSE(app, argc, argv);
+  if (members < 2 || legs < 2) {
+    std::cerr << "at least 2 members and 2 legs\n";
+    return 2;
+  }
+
+  const BusinessCalendar calendar = make_calendar("united_states_settlement").value();
+  const BusinessDate today = BusinessDate::containing(UtcTimestamp::now());
+  BusinessDate date = calendar.previous_business_day(today).value();
+  if (!date_text.empty()) {
+    auto parsed = BusinessDate::parse(date_text);
+    if (!parsed || !calendar.is_business_day(*parsed) || *parsed >= today) {
+      std::cerr << "--date: a business day before today\n";
+      return 2;
+    }
+    date = *parsed;
+  }
+  const BusinessDate first_day = date.add_days(1).value();
+  const BusinessDate history_from = calendar.advance(date, -1004).value();  // 1,005 business dates
+
+  pqxx::connection connection(url);
+  std::vector<ProductId> products;
+  std::int64_t model_id = 0;
+  if (reuse) {
+    pqxx::work tx(connection);
+    if (tx.exec("SELECT to_regclass('margin.model') IS NOT NULL")[0][0].as<bool>()) {
+      const auto found = tx.exec("SELECT max(model_id) FROM margin.model")[0][0];
+      if (!found.is_null())
+        model_id = found.as<std::int64_t>();
+    }
+  }
+  if (model_id == 0) {
+    {
+      const auto setup = Clock::now();
+      const auto migrated = db::migrate(connection, runtime::schema_migrations());
+      if (!migrated) {
+        std::cerr << "migrate: " << migrated.error().message << "\n";
+        return 3;
+      }
+      pqxx::work tx(connection);
+      tx.exec("SET session_replication_role = replica");
+      tx.exec_params(
+          "INSERT INTO cch.member (code, legal_name) SELECT 'bench-' || g, 'Bench ' || g "
+          "FROM generate_series(1, $1) g",
+          members);
+      std::vector<market::SyntheticProduct> synthetic;
+      std::vector<market::ProductTerms> terms;
+      const std::array<std::string, 4> models = {"A100", "H100", "H200", "B200"};
+      for (int p = 0; p < 20; ++p) {
+        const std::string code = "bench-" + std::to_string(p);
+        const std::string& model = models[static_cast<std::size_t>(p % 4)];
+        const auto id =
+            tx.exec_params(
+                  "INSERT INTO cch.product (code, gpu_model, form_factor, min_interconnect, region, "
+                  "node_block_gpus, settlement, tick_size_ticks, delivery_profile, trading_status, "
+                  "listing_horizon_days, position_limit_gpu_hours, fee_ticks_per_gpu_hour, created_by) VALUES "
+                  "($1, $2, 'sxm', 'none', 'us-east', 8, 'physical', 50, 'baseload_24x7', 'active', 1096, "
+                  "1000000000000, 0, 'bench') RETURNING product_id",
+                  code, model)[0][0]
+                .as<std::int64_t>();
+        synthetic.push_back({code, model, 50, std::nullopt});
+        terms.push_back({ProductId(id), code, 50, std::nullopt});
+        products.emplace_back(id);
+      }
+      // Trade g: buyer the g-th member (cyclically), seller another; product and window kind vary
+      // with g / members, so each member holds every product and every kind of window. Windows
+      // start anywhere in the next three years: a day, a week, or a calendar month (every fourth of
+      // those a futures series).
+      const std::int64_t trades = legs / 2;
+      tx.exec("SET LOCAL TIME ZONE 'UTC'");
+      tx.exec_params(
+          "INSERT INTO cch.trade (product_id, series_label, buyer_member_id, seller_member_id, delivery_start, "
+          "delivery_end, gpus, price_ticks, gpu_hours, notional_minor, submitter_member_id, submitter_reference, "
+          "state, "
+          "submitted_by, expires_at, decided_at, clearing_fee_minor) "
+          "SELECT p.product_id, CASE WHEN w.kind = 2 AND (g / 7) % 4 = 0 THEN to_char(w.s, 'YYYY-MM') END, "
+          "1 + g % $3, 1 + (g + 1 + (g / $3) % ($3 - 1)) % $3, w.s, w.e, 8 * (1 + g % 16), 15000 + 50 * (g % 200), "
+          "8 * (1 + g % 16) * (extract(epoch FROM w.e - w.s) / 3600)::bigint, 0, 1 + g % $3, 'bench-' || g, 'cleared', "
+          "'bench', now() + interval '1 hour', now(), 0 "
+          "FROM generate_series(0::bigint, $1::bigint - 1) g "
+          "CROSS JOIN LATERAL (SELECT (g / $3) % 3 AS kind, (g * 7919) % 1088 AS offset_days) k "
+          "CROSS JOIN LATERAL (SELECT CASE k.kind WHEN 0 THEN $2::timestamp + interval '1 day' * k.offset_days "
+          "  WHEN 1 THEN $2::timestamp + interval '1 day' * k.offset_days "
+          "  ELSE date_trunc('month', $2::timestamp) + interval '1 month' * (1 + k.offset_days % 34) END AS s) s0 "
+          "CROSS JOIN LATERAL (SELECT s0.s AS s, CASE k.kind WHEN 0 THEN s0.s + interval '1 day' "
+          "  WHEN 1 THEN s0.s + interval '7 days' ELSE s0.s + interval '1 month' END AS e, k.kind) w "
+          "JOIN (SELECT product_id, row_number() OVER (ORDER BY product_id) - 1 AS k FROM cch.product "
+          "WHERE code LIKE 'bench-%') p ON p.k = (g / $3 / 3) % 20",
+          trades, first_day.format(), members);
+      tx.exec(
+          "INSERT INTO cch.trade_leg (trade_id, member_id, side, product_id, delivery_start, delivery_end, gpus, "
+          "price_ticks) SELECT trade_id, buyer_member_id, 'buy', product_id, delivery_start, delivery_end, gpus, "
+          "price_ticks FROM cch.trade UNION ALL SELECT trade_id, seller_member_id, 'sell', product_id, delivery_start, "
+          "delivery_end, gpus, price_ticks FROM cch.trade");
+      tx.exec("SET session_replication_role = origin");
+      market::SyntheticHistoryOptions generate;
+      generate.products = synthetic;
+      generate.from = history_from;
+      generate.to = date;
+      const auto history = market::synthetic_history(generate);
+      const auto rules = market::market_rules("united_states_settlement", "", today);
+      const auto imported =
+          market::import_csv(tx, history->csv, "bench", rules, terms, risk::forward_curve_consistency());
+      if (!imported) {
+        std::cerr << "import: " << imported.error().error.detail << "\n";
+        return 1;
+      }
+      tx.commit();
+      pqxx::nontransaction analyse(connection);
+      analyse.exec("VACUUM ANALYZE cch.trade, cch.trade_leg, market.snapshot, market.settlement_price");
+      std::cout << "setup_seconds=" << seconds_since(setup) << " date=" << date.format() << " members=" << members
+                << " trades=" << trades << " history=" << history_from.format() << ".." << date.format()
+                << " settlement_snapshots=" << history->settlement_snapshots << std::endl;
+    }
+    {
+      pqxx::work tx(connection);
+      const auto built = risk::build_curve_set(tx, {date, calendar, today, "bench", std::nullopt});
+      if (!built) {
+        std::cerr << "curves: " << built.error().detail << "\n";
+        return 1;
+      }
+      tx.commit();
+    }
+    {
+      // The factor levels the model reads (what build_margin_model would otherwise compute first).
+      pqxx::work tx(connection);
+      const auto start = Clock::now();
+      const auto loaded = risk::load_factor_history(tx, products, history_from, date);
+      if (!loaded) {
+        std::cerr << "factors: " << loaded.error().detail << "\n";
+        return 1;
+      }
+      tx.commit();
+      std::cout << "factor_history_seconds=" << seconds_since(start) << " factor_days=" << loaded->days.size()
+                << " computed=" << loaded->computed << std::endl;
+    }
+    {
+      pqxx::work tx(connection);
+      const auto start = Clock::now();
+      const auto built = risk::build_margin_model(tx, {date, std::nullopt, "bench", std::nullopt});
+      if (!built) {
+        std::cerr << "model: " << built.error().detail << "\n";
+        return 1;
+      }
+      tx.commit();
+      const double seconds = seconds_since(start);
+      model_id = built->record.model_id;
+      pqxx::work read(connection);
+      const auto model = margin::load_model(read, model_id);
+      std::cout << "model_build_seconds=" << seconds
+                << " model_assemble_seconds=" << static_cast<double>(built->record.build_microseconds) / 1e6
+                << " history_dates=" << built->record.history_dates
+                << " stress=" << model->model.scenarios.stress_first.format() << ".."
+                << model->model.scenarios.stress_last.format();
+      for (const auto& c : model->model.scenarios.classes) {
+        std::cout << " " << margin::to_string(c.margin_class) << "_scenarios=" << c.filtered_count() << "+"
+                  << c.stressed_count();
+      }
+      std::cout << " factors=" << model->model.factor_count() << " generations=" << model->model.generation_count
+                << std::endl;
+    }
+  }  // the set-up
+
+  const std::string legs_query = std::string(kLegsQuery) + first_day.start_of_day().format() + "'::timestamptz)";
+  std::vector<double> run_seconds, copy_seconds, raw_seconds;
+  for (int round = 0; round < rounds; ++round) {
+    {
+      pqxx::work tx(connection);
+      const auto start = Clock::now();
+      const auto run = risk::run_margin(tx, {model_id, std::nullopt, "on_demand", "bench", std::nullopt}, calendar);
+      run_seconds.push_back(seconds_since(start));
+      if (!run) {
+        std::cerr << "run: " << run.error().detail << "\n";
+        return 1;
+      }
+      const auto figures = tx.exec_params1(std::string(kMemberFingerprint), run->run.run_id);
+      const auto lines = tx.exec_params1(std::string(kFactorFingerprint), run->run.run_id);
+      std::cout << "round=" << round + 1 << " run_seconds=" << run_seconds.back() << " members=" << run->run.members
+                << " legs=" << run->run.legs << " legs_interim=" << run->legs_interim
+                << " initial_margin_cents=" << figures[1].as<std::string>()
+                << " factor_lines=" << lines[0].as<std::int64_t>() << " fingerprint=" << figures[2].as<std::string>()
+                << "/" << lines[1].as<std::string>() << std::endl;
+      tx.abort();
+    }
+    {
+      // The aborted round's rows are dead: clear them so that each round starts alike.
+      pqxx::nontransaction vacuum(connection);
+      vacuum.exec("VACUUM margin.run, margin.member_margin, margin.member_factor");
+    }
+    if (run_only)
+      continue;
+    {
+      pqxx::work tx(connection);
+      const auto start = Clock::now();
+      std::vector<std::tuple<std::int64_t, std::string, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+                             std::int64_t, std::int64_t, int>>
+          rows;
+      pqxx::stream_from out(tx, legs_query);
+      std::tuple<std::int64_t, std::string, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+                 std::int64_t, int>
+          row;
+      while (out >> row)
+        rows.push_back(row);
+      out.complete();
+      copy_seconds.push_back(seconds_since(start));
+      tx.abort();
+    }
+    {
+      pqxx::work tx(connection);
+      const auto start = Clock::now();
+      std::vector<std::string> rows;
+      pqxx::stream_from out(tx, legs_query);
+      std::string line;
+      while (out.get_raw_line(line))
+        rows.push_back(line);
+      out.complete();
+      raw_seconds.push_back(seconds_since(start));
+      tx.abort();
+    }
+    std::cout << "round=" << round + 1 << " copy_seconds=" << copy_seconds.back()
+              << " raw_copy_seconds=" << raw_seconds.back() << std::endl;
+  }
+  if (run_only) {
+    std::cout << "run_median_seconds=" << median(run_seconds) << std::endl;
+    return 0;
+  }
+  const double run = median(run_seconds);
+  const double copy = median(copy_seconds);
+  const double raw = median(raw_seconds);
+  std::cout << "run_median_seconds=" << run << " copy_median_seconds=" << copy << " raw_copy_median_seconds=" << raw
+            << " ratio=" << run / copy << " ratio_to_raw=" << run / raw << std::endl;
+  {
+    // Once more, committed: what the rolled-back rounds leave out is the commit's WAL flush.
+    pqxx::work tx(connection);
+    const auto start = Clock::now();
+    const auto committed = risk::run_margin(tx, {model_id, std::nullopt, "on_demand", "bench", std::nullopt}, calendar);
+    if (!committed) {
+      std::cerr << "run: " << committed.error().detail << "\n";
+      return 1;
+    }
+    tx.commit();
+    std::cout << "committed_run_seconds=" << seconds_since(start) << std::endl;
+  }
+  return 0;
+}
