@@ -1,7 +1,9 @@
 #include "cch/margin/engine.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <numeric>
+#include <vector>
 
 #include "cch/core/check.hpp"
 
@@ -24,9 +26,147 @@ struct Tail {
   std::size_t k = 1;
 };
 
-Tail tail_of(std::span<const Int128> pnl, std::int32_t confidence_bp) {
-  const std::size_t k = tail_count(pnl.size(), confidence_bp);
-  return Tail{tail_loss_sum(pnl, k), k};
+// Tails of up to this many scenarios are selected while the P&Ls are streamed (below); longer
+// ones (a confidence far below the regulatory floor) by a selection over a copy.
+constexpr std::size_t kStreamedTailMax = 64;
+
+// The k smallest of the values pushed, kept sorted ascending (k <= kStreamedTailMax). Their sum
+// is the same whichever of equal values are kept, so the order values come in does not matter.
+// A value at or above threshold() cannot be among them: callers compare with it first, so that
+// the common case is one comparison.
+class SmallestK {
+ public:
+  SmallestK() = default;
+  explicit SmallestK(std::size_t k) : k_(k) {}
+  [[nodiscard]] Int128 threshold() const { return threshold_; }
+  // Precondition: value < threshold().
+  void push(Int128 value) {
+    if (size_ == k_) --size_;  // the largest kept gives way
+    std::size_t i = size_;
+    for (; i > 0 && kept_[i - 1] > value; --i) kept_[i] = kept_[i - 1];
+    kept_[i] = value;
+    ++size_;
+    if (size_ == k_) threshold_ = kept_[size_ - 1];
+  }
+  [[nodiscard]] Int128 sum() const {
+    Int128 out = 0;
+    for (std::size_t i = 0; i < size_; ++i) out += kept_[i];
+    return out;
+  }
+
+ private:
+  static constexpr Int128 kInt128Max = static_cast<Int128>(~static_cast<UInt128>(0) >> 1);
+  std::array<Int128, kStreamedTailMax> kept_;
+  std::size_t k_ = 1;
+  std::size_t size_ = 0;
+  Int128 threshold_ = kInt128Max;
+};
+
+// One factor's part of a P&L: its exposure (cents) and its moves (ppb), one per scenario.
+struct Column {
+  std::int64_t exposure_cents = 0;
+  const std::int64_t* moves = nullptr;
+};
+
+// The columns' exposure x move of scenario s, summed exactly; C columns (the count known when
+// compiling, so that the loop over the scenarios keeps them in registers) or any number (C = 0).
+template <std::size_t C>
+inline Int128 delta_at(const Column* columns, std::size_t count, std::size_t s) {
+  Int128 delta = 0;
+  if constexpr (C > 0) {
+    for (std::size_t i = 0; i < C; ++i) delta += static_cast<Int128>(columns[i].exposure_cents) * columns[i].moves[s];
+  } else {
+    for (std::size_t i = 0; i < count; ++i) delta += static_cast<Int128>(columns[i].exposure_cents) * columns[i].moves[s];
+  }
+  return delta;
+}
+
+// A class's two tails (its filtered and its stressed scenarios) of a P&L.
+struct ClassTails {
+  Tail filtered;
+  Tail stressed;
+};
+
+// The tails of each of B P&Ls base[b] + the columns, in one pass over the scenarios: the P&Ls are
+// never stored, and the columns' part is computed once for all of them (a trade's legs move the
+// portfolio and their generation alike).
+template <std::size_t B, std::size_t C>
+void streamed_tails(const ClassScenarios& scenarios, std::size_t k_filtered, std::size_t k_stressed,
+                    const std::array<const Int128*, B>& bases, std::span<const Column> columns,
+                    std::array<ClassTails, B>& out) {
+  const Column* const cols = columns.data();
+  const std::size_t count = columns.size();
+  const std::size_t filtered = scenarios.filtered_count();
+  const std::size_t n = scenarios.scenario_count();
+  const auto part = [&](std::size_t first, std::size_t end, std::size_t k, Tail ClassTails::*tail) {
+    std::array<SmallestK, B> smallest;
+    for (SmallestK& one : smallest) one = SmallestK(k);
+    // Spelled out for one and two P&Ls so that the thresholds stay in registers.
+    const Int128* const base0 = bases[0];
+    Int128 threshold0 = smallest[0].threshold();
+    if constexpr (B == 1) {
+      for (std::size_t s = first; s < end; ++s) {
+        const Int128 value = base0[s] + delta_at<C>(cols, count, s);
+        if (value < threshold0) [[unlikely]] {
+          smallest[0].push(value);
+          threshold0 = smallest[0].threshold();
+        }
+      }
+    } else {
+      static_assert(B == 2, "one or two P&Ls a pass");
+      const Int128* const base1 = bases[1];
+      Int128 threshold1 = smallest[1].threshold();
+      for (std::size_t s = first; s < end; ++s) {
+        const Int128 delta = delta_at<C>(cols, count, s);
+        const Int128 value0 = base0[s] + delta;
+        const Int128 value1 = base1[s] + delta;
+        if (value0 < threshold0) [[unlikely]] {
+          smallest[0].push(value0);
+          threshold0 = smallest[0].threshold();
+        }
+        if (value1 < threshold1) [[unlikely]] {
+          smallest[1].push(value1);
+          threshold1 = smallest[1].threshold();
+        }
+      }
+    }
+    for (std::size_t b = 0; b < B; ++b) out[b].*tail = Tail{-smallest[b].sum(), k};
+  };
+  part(0, filtered, k_filtered, &ClassTails::filtered);
+  part(filtered, n, k_stressed, &ClassTails::stressed);
+}
+
+// The tails of B P&Ls base[b] + the columns.
+template <std::size_t B>
+std::array<ClassTails, B> class_tails(const MarginModel& model, MarginClass c, const std::array<const Int128*, B>& bases,
+                                      std::span<const Column> columns) {
+  const ClassScenarios& scenarios = model.scenarios.of(c);
+  const auto confidence = model.parameters.of(c).confidence_bp;
+  const std::size_t filtered = scenarios.filtered_count();
+  const std::size_t n = scenarios.scenario_count();
+  const std::size_t k_filtered = tail_count(filtered, confidence);
+  const std::size_t k_stressed = tail_count(n - filtered, confidence);
+  std::array<ClassTails, B> out;
+  if (k_filtered > kStreamedTailMax || k_stressed > kStreamedTailMax) {
+    // A long tail: the P&L materialised, and a selection over it.
+    thread_local std::vector<Int128> pnl;
+    pnl.resize(n);
+    for (std::size_t b = 0; b < B; ++b) {
+      for (std::size_t s = 0; s < n; ++s) pnl[s] = bases[b][s] + delta_at<0>(columns.data(), columns.size(), s);
+      const std::span<const Int128> all(pnl);
+      out[b].filtered = Tail{tail_loss_sum(all.first(filtered), k_filtered), k_filtered};
+      out[b].stressed = Tail{tail_loss_sum(all.subspan(filtered), k_stressed), k_stressed};
+    }
+    return out;
+  }
+  switch (columns.size()) {
+    case 0: streamed_tails<B, 0>(scenarios, k_filtered, k_stressed, bases, columns, out); break;
+    case 1: streamed_tails<B, 1>(scenarios, k_filtered, k_stressed, bases, columns, out); break;
+    case 2: streamed_tails<B, 2>(scenarios, k_filtered, k_stressed, bases, columns, out); break;
+    case 3: streamed_tails<B, 3>(scenarios, k_filtered, k_stressed, bases, columns, out); break;
+    default: streamed_tails<B, 0>(scenarios, k_filtered, k_stressed, bases, columns, out); break;
+  }
+  return out;
 }
 
 // A class's three expected shortfalls (filtered, stressed, after APC), in cents.
@@ -36,11 +176,9 @@ struct ClassShortfall {
   std::int64_t combined = 0;
 };
 
-ClassShortfall class_shortfall(const MarginModel& model, MarginClass c, std::span<const Int128> pnl) {
-  const ClassScenarios& scenarios = model.scenarios.of(c);
-  const auto confidence = model.parameters.of(c).confidence_bp;
-  const Tail filtered = tail_of(pnl.first(scenarios.filtered_count()), confidence);
-  const Tail stressed = tail_of(pnl.subspan(scenarios.filtered_count()), confidence);
+ClassShortfall class_shortfall(const MarginModel& model, const ClassTails& tails) {
+  const Tail& filtered = tails.filtered;
+  const Tail& stressed = tails.stressed;
   ClassShortfall out;
   out.filtered = ceil_cents_at_least_zero(filtered.sum, static_cast<Int128>(filtered.k) * kNanoPerCent);
   out.stressed = ceil_cents_at_least_zero(stressed.sum, static_cast<Int128>(stressed.k) * kNanoPerCent);
@@ -60,10 +198,58 @@ ClassShortfall class_shortfall(const MarginModel& model, MarginClass c, std::spa
   return out;
 }
 
-void add_column(std::vector<Int128>& pnl, std::int64_t exposure_cents, const std::int64_t* moves) {
-  const Int128 exposure = exposure_cents;
+// The shortfalls of one P&L, base + columns.
+ClassShortfall class_shortfall(const MarginModel& model, MarginClass c, const Int128* base,
+                               std::span<const Column> columns) {
+  return class_shortfall(model, class_tails<1>(model, c, {base}, columns)[0]);
+}
+
+// pnl[s] += the columns' exposure x move of scenario s, exact. Columns are taken in runs whose
+// gross exposure times the largest move a model may hold (kMovePpbMax) stays within 63 bits:
+// every product and partial sum of such a run fits a 64-bit integer, so the run is summed in 64
+// bits (half the work and memory of 128) and added to the 128-bit P&L once. A column too large
+// for that on its own is added in 128 bits. Four columns a pass: the sum is read and written once
+// per four factors.
+void add_columns(std::vector<Int128>& pnl, std::span<const Column> columns) {
+  constexpr UInt128 kRunGrossMax = static_cast<UInt128>(std::numeric_limits<std::int64_t>::max()) / kMovePpbMax;
   const std::size_t n = pnl.size();
-  for (std::size_t s = 0; s < n; ++s) pnl[s] += exposure * moves[s];
+  Int128* const out = pnl.data();
+  thread_local std::vector<std::int64_t> run;
+  std::size_t c = 0;
+  while (c < columns.size()) {
+    std::size_t end = c;
+    UInt128 gross = 0;
+    while (end < columns.size()) {
+      const auto e = static_cast<UInt128>(abs128(columns[end].exposure_cents));
+      if (gross + e > kRunGrossMax) break;
+      gross += e;
+      ++end;
+    }
+    if (end == c) {
+      const Int128 e = columns[c].exposure_cents;
+      const std::int64_t* m = columns[c].moves;
+      for (std::size_t s = 0; s < n; ++s) out[s] += e * m[s];
+      ++c;
+      continue;
+    }
+    run.assign(n, 0);
+    std::int64_t* const sum = run.data();
+    for (; c + 4 <= end; c += 4) {
+      const std::int64_t e0 = columns[c].exposure_cents, e1 = columns[c + 1].exposure_cents;
+      const std::int64_t e2 = columns[c + 2].exposure_cents, e3 = columns[c + 3].exposure_cents;
+      const std::int64_t* m0 = columns[c].moves;
+      const std::int64_t* m1 = columns[c + 1].moves;
+      const std::int64_t* m2 = columns[c + 2].moves;
+      const std::int64_t* m3 = columns[c + 3].moves;
+      for (std::size_t s = 0; s < n; ++s) sum[s] += e0 * m0[s] + e1 * m1[s] + e2 * m2[s] + e3 * m3[s];
+    }
+    for (; c < end; ++c) {
+      const std::int64_t e = columns[c].exposure_cents;
+      const std::int64_t* m = columns[c].moves;
+      for (std::size_t s = 0; s < n; ++s) sum[s] += e * m[s];
+    }
+    for (std::size_t s = 0; s < n; ++s) out[s] += sum[s];
+  }
 }
 
 std::int64_t concentration_cents(const MarginModel& model, const MemberPosition& position) {
@@ -115,6 +301,13 @@ std::size_t tail_count(std::size_t scenarios, std::int32_t confidence_bp) {
 
 Int128 tail_loss_sum(std::span<const Int128> pnl, std::size_t k) {
   CCH_CHECK(k >= 1 && k <= pnl.size(), "the tail is within the scenarios");
+  if (k <= kStreamedTailMax) {
+    SmallestK smallest(k);
+    for (const Int128 value : pnl) {
+      if (value < smallest.threshold()) smallest.push(value);
+    }
+    return -smallest.sum();
+  }
   thread_local std::vector<Int128> scratch;
   scratch.assign(pnl.begin(), pnl.end());
   // The k smallest P&Ls are the k largest losses.
@@ -180,6 +373,22 @@ void check_gross(const MemberPosition& position) {
   CCH_CHECK(gross <= kGrossExposureCentsMax, "a member's gross exposure is within the margin model's bound");
 }
 
+// A class's figures from its portfolio's shortfalls and the sum of its generations' alone.
+ClassFigures class_figures(const MarginModel& model, const ClassShortfall& portfolio, std::int64_t alone) {
+  ClassFigures figures;
+  figures.es_filtered_cents = portfolio.filtered;
+  figures.es_stressed_cents = portfolio.stressed;
+  figures.expected_shortfall_cents = portfolio.combined;
+  figures.generations_alone_cents = alone;
+  figures.diversification_benefit_cents = std::max<std::int64_t>(0, alone - portfolio.combined);
+  figures.benefit_refused_cents = ceil_cents_at_least_zero(
+      static_cast<Int128>(figures.diversification_benefit_cents) * (10'000 - model.parameters.generation_offset_bp),
+      10'000);
+  figures.benefit_taken_cents = figures.diversification_benefit_cents - figures.benefit_refused_cents;
+  figures.requirement_cents = portfolio.combined + figures.benefit_refused_cents;
+  return figures;
+}
+
 }  // namespace
 
 MemberMargin::MemberMargin(const MarginModel& model, MemberPosition position)
@@ -189,43 +398,39 @@ MemberMargin::MemberMargin(const MarginModel& model, MemberPosition position)
                 position_.exposure_cents[0].size() == factors && position_.exposure_cents[1].size() == factors,
             "a position has the model's factors");
   check_gross(position_);
+  const auto generations = static_cast<std::size_t>(model.generation_count);
+  thread_local std::vector<std::vector<Column>> by_generation;
+  by_generation.resize(std::max(by_generation.size(), generations));
+  std::int64_t classes_total = 0;
   for (std::size_t ci = 0; ci < kMarginClassCount; ++ci) {
     const auto c = static_cast<MarginClass>(ci);
     const ClassScenarios& scenarios = model.scenarios.of(c);
     const std::size_t n = scenarios.scenario_count();
-    total_[ci].assign(n, 0);
-    generation_[ci].assign(static_cast<std::size_t>(model.generation_count), std::vector<Int128>(n, 0));
-    generation_es_[ci].assign(static_cast<std::size_t>(model.generation_count), 0);
+    for (std::size_t g = 0; g < generations; ++g) by_generation[g].clear();
     for (std::size_t f = 0; f < factors; ++f) {
       const std::int64_t exposure = position_.exposure_cents[ci][f];
       if (exposure == 0) continue;
       const auto g = static_cast<std::size_t>(model.products[f / kBucketCount].generation);
-      add_column(total_[ci], exposure, scenarios.moves_of(f));
-      add_column(generation_[ci][g], exposure, scenarios.moves_of(f));
+      by_generation[g].push_back(Column{exposure, scenarios.moves_of(f)});
     }
-  }
-  // figures_
-  std::int64_t classes_total = 0;
-  for (std::size_t ci = 0; ci < kMarginClassCount; ++ci) {
-    const auto c = static_cast<MarginClass>(ci);
-    const ClassShortfall portfolio = class_shortfall(model, c, total_[ci]);
-    ClassFigures& figures = figures_.classes[ci];
-    figures.es_filtered_cents = portfolio.filtered;
-    figures.es_stressed_cents = portfolio.stressed;
-    figures.expected_shortfall_cents = portfolio.combined;
+    // Each factor's P&L goes into its generation's; the portfolio's is their sum (integers:
+    // exactly the sum over all factors).
+    total_[ci].assign(n, 0);
+    generation_[ci].resize(generations);
+    generation_es_[ci].assign(generations, 0);
     std::int64_t alone = 0;
-    for (std::size_t g = 0; g < generation_[ci].size(); ++g) {
-      generation_es_[ci][g] = class_shortfall(model, c, generation_[ci][g]).combined;
+    for (std::size_t g = 0; g < generations; ++g) {
+      std::vector<Int128>& pnl = generation_[ci][g];
+      pnl.assign(n, 0);
+      if (by_generation[g].empty()) continue;  // no exposure: a P&L of zeros, no shortfall
+      add_columns(pnl, by_generation[g]);
+      for (std::size_t s = 0; s < n; ++s) total_[ci][s] += pnl[s];
+      generation_es_[ci][g] = class_shortfall(model, c, pnl.data(), {}).combined;
       alone += generation_es_[ci][g];
     }
-    figures.generations_alone_cents = alone;
-    figures.diversification_benefit_cents = std::max<std::int64_t>(0, alone - portfolio.combined);
-    figures.benefit_refused_cents = ceil_cents_at_least_zero(
-        static_cast<Int128>(figures.diversification_benefit_cents) * (10'000 - model.parameters.generation_offset_bp),
-        10'000);
-    figures.benefit_taken_cents = figures.diversification_benefit_cents - figures.benefit_refused_cents;
-    figures.requirement_cents = portfolio.combined + figures.benefit_refused_cents;
-    classes_total += figures.requirement_cents;
+    const ClassShortfall portfolio = class_shortfall(model, c, total_[ci].data(), {});
+    figures_.classes[ci] = class_figures(model, portfolio, alone);
+    classes_total += figures_.classes[ci].requirement_cents;
   }
   figures_.concentration_cents = concentration_cents(model, position_);
   figures_.liquidity_cents = liquidity_cents(model, position_);
@@ -236,66 +441,69 @@ MemberMargin::MemberMargin(const MarginModel& model, MemberPosition position)
 
 MarginFigures MemberMargin::with(std::span<const LegExposure> legs) const {
   const MarginModel& model = *model_;
-  MemberPosition position = position_;
-  std::array<bool, kMarginClassCount> class_touched{};
-  std::array<std::vector<bool>, kMarginClassCount> generation_touched;
-  for (auto& touched : generation_touched) touched.assign(static_cast<std::size_t>(model.generation_count), false);
-  for (const LegExposure& leg : legs) {
-    position.add(leg);
-    const auto ci = index(leg.margin_class);
-    if (std::any_of(leg.exposure_cents.begin(), leg.exposure_cents.end(), [](std::int64_t e) { return e != 0; })) {
-      class_touched[ci] = true;
-      generation_touched[ci][static_cast<std::size_t>(model.products[leg.product_index].generation)] = true;
-    }
-  }
+  // The position after the legs, in a buffer this thread keeps (no allocation once it has the
+  // model's size): only the add-ons need it.
+  thread_local MemberPosition position;
+  position = position_;
+  for (const LegExposure& leg : legs) position.add(leg);
   check_gross(position);
+  const auto generations = static_cast<std::size_t>(model.generation_count);
+  thread_local std::vector<Column> columns;        // the legs' exposures in one class
+  thread_local std::vector<Column> of_generation;  // those of one generation
+  thread_local std::vector<std::int32_t> column_generation;
+  thread_local std::vector<char> generation_touched;
   MarginFigures out = figures_;
   std::int64_t classes_total = 0;
-  thread_local std::vector<Int128> scratch;
   for (std::size_t ci = 0; ci < kMarginClassCount; ++ci) {
-    if (!class_touched[ci]) {
-      classes_total += out.classes[ci].requirement_cents;
-      continue;
-    }
     const auto c = static_cast<MarginClass>(ci);
     const ClassScenarios& scenarios = model.scenarios.of(c);
-    // The legs' exposure per factor of this class.
-    std::vector<std::pair<std::size_t, std::int64_t>> delta;
+    columns.clear();
+    column_generation.clear();
+    generation_touched.assign(generations, 0);
     for (const LegExposure& leg : legs) {
       if (index(leg.margin_class) != ci) continue;
       for (std::size_t b = 0; b < kBucketCount; ++b) {
-        if (leg.exposure_cents[b] != 0) delta.emplace_back(leg.product_index * kBucketCount + b, leg.exposure_cents[b]);
+        if (leg.exposure_cents[b] == 0) continue;
+        const std::int32_t g = model.products[leg.product_index].generation;
+        columns.push_back(Column{leg.exposure_cents[b], scenarios.moves_of(leg.product_index * kBucketCount + b)});
+        column_generation.push_back(g);
+        generation_touched[static_cast<std::size_t>(g)] = 1;
       }
     }
-    scratch = total_[ci];
-    for (const auto& [f, e] : delta) add_column(scratch, e, scenarios.moves_of(f));
-    const ClassShortfall portfolio = class_shortfall(model, c, scratch);
+    if (columns.empty()) {
+      classes_total += out.classes[ci].requirement_cents;
+      continue;
+    }
+    const auto touched = static_cast<std::size_t>(std::count(generation_touched.begin(), generation_touched.end(), 1));
+    if (touched == 1) {
+      // The common case (one product, or products of one GPU model): the portfolio's P&L and the
+      // generation's moved by the same columns, in one pass.
+      const auto g = static_cast<std::size_t>(column_generation.front());
+      const auto tails = class_tails<2>(model, c, {total_[ci].data(), generation_[ci][g].data()}, columns);
+      const ClassShortfall portfolio = class_shortfall(model, tails[0]);
+      std::int64_t alone = 0;
+      for (std::size_t other = 0; other < generations; ++other) {
+        alone += other == g ? class_shortfall(model, tails[1]).combined : generation_es_[ci][other];
+      }
+      out.classes[ci] = class_figures(model, portfolio, alone);
+      classes_total += out.classes[ci].requirement_cents;
+      continue;
+    }
+    const ClassShortfall portfolio = class_shortfall(model, c, total_[ci].data(), columns);
     std::int64_t alone = 0;
-    for (std::size_t g = 0; g < generation_[ci].size(); ++g) {
-      if (!generation_touched[ci][g]) {
+    for (std::size_t g = 0; g < generations; ++g) {
+      if (generation_touched[g] == 0) {
         alone += generation_es_[ci][g];
         continue;
       }
-      scratch = generation_[ci][g];
-      for (const auto& [f, e] : delta) {
-        if (static_cast<std::size_t>(model.products[f / kBucketCount].generation) == g) {
-          add_column(scratch, e, scenarios.moves_of(f));
-        }
+      of_generation.clear();
+      for (std::size_t i = 0; i < columns.size(); ++i) {
+        if (static_cast<std::size_t>(column_generation[i]) == g) of_generation.push_back(columns[i]);
       }
-      alone += class_shortfall(model, c, scratch).combined;
+      alone += class_shortfall(model, c, generation_[ci][g].data(), of_generation).combined;
     }
-    ClassFigures& figures = out.classes[ci];
-    figures.es_filtered_cents = portfolio.filtered;
-    figures.es_stressed_cents = portfolio.stressed;
-    figures.expected_shortfall_cents = portfolio.combined;
-    figures.generations_alone_cents = alone;
-    figures.diversification_benefit_cents = std::max<std::int64_t>(0, alone - portfolio.combined);
-    figures.benefit_refused_cents = ceil_cents_at_least_zero(
-        static_cast<Int128>(figures.diversification_benefit_cents) * (10'000 - model.parameters.generation_offset_bp),
-        10'000);
-    figures.benefit_taken_cents = figures.diversification_benefit_cents - figures.benefit_refused_cents;
-    figures.requirement_cents = portfolio.combined + figures.benefit_refused_cents;
-    classes_total += figures.requirement_cents;
+    out.classes[ci] = class_figures(model, portfolio, alone);
+    classes_total += out.classes[ci].requirement_cents;
   }
   out.concentration_cents = concentration_cents(model, position);
   out.liquidity_cents = liquidity_cents(model, position);
@@ -326,13 +534,32 @@ std::vector<FactorContribution> contributions(const MarginModel& model, const Me
   const ClassScenarios& scenarios = model.scenarios.of(c);
   const std::span<const Int128> pnl = member.pnl(c);
   const std::int32_t confidence = model.parameters.of(c).confidence_bp;
+  // The k scenarios of [first, first + count) with the smallest P&L, the lower index first among
+  // equal ones.
   const auto tail_indices = [&](std::size_t first, std::size_t count) {
-    std::vector<std::size_t> order(count);
-    std::iota(order.begin(), order.end(), first);
     const std::size_t k = tail_count(count, confidence);
-    std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
-                      [&](std::size_t a, std::size_t b) { return pnl[a] != pnl[b] ? pnl[a] < pnl[b] : a < b; });
-    order.resize(k);
+    std::vector<std::size_t> order;
+    if (k > kStreamedTailMax) {
+      order.resize(count);
+      std::iota(order.begin(), order.end(), first);
+      std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
+                        [&](std::size_t a, std::size_t b) { return pnl[a] != pnl[b] ? pnl[a] < pnl[b] : a < b; });
+      order.resize(k);
+      return order;
+    }
+    // Streamed in index order: a scenario displaces the largest kept only when its P&L is
+    // strictly smaller (among equal P&Ls the one kept has the lower index), and goes after the
+    // kept ones with a P&L not above its own.
+    order.reserve(k + 1);
+    for (std::size_t s = first; s < first + count; ++s) {
+      if (order.size() == k) {
+        if (pnl[s] >= pnl[order.back()]) continue;
+        order.pop_back();
+      }
+      auto at = order.end();
+      while (at != order.begin() && pnl[*(at - 1)] > pnl[s]) --at;
+      order.insert(at, s);
+    }
     return order;
   };
   const auto filtered = tail_indices(0, scenarios.filtered_count());
