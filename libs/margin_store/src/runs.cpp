@@ -1,6 +1,6 @@
 #include "cch/margin_store/runs.hpp"
 
-#include <map>
+#include <string>
 
 #include "cch/core/check.hpp"
 #include "cch/db/array.hpp"
@@ -15,18 +15,27 @@ std::string_view to_string(RunScope scope) { return scope == RunScope::all ? "al
 
 MemberResult member_result(const MarginModel& model, MemberId member, std::int64_t legs, const MemberMargin& margin) {
   MemberResult out{member, legs, margin.figures(), {}};
+  std::size_t lines = 0;
+  for (std::size_t ci = 0; ci < kMarginClassCount; ++ci) {
+    const auto& exposure = margin.position().exposure_cents[ci];
+    const auto& hours = margin.position().net_gpu_hours[ci];
+    for (std::size_t f = 0; f < exposure.size(); ++f) lines += exposure[f] != 0 || hours[f] != 0 ? 1U : 0U;
+  }
+  out.factors.reserve(lines);
   for (const MarginClass c : {MarginClass::future, MarginClass::forward}) {
     const auto ci = static_cast<std::size_t>(c);
-    std::map<std::size_t, std::int64_t> contribution_of;
-    for (const FactorContribution& part : contributions(model, margin, c)) contribution_of[part.factor] = part.contribution_cents;
+    // contributions() answers the factors with an exposure, in factor order: walked alongside.
+    const std::vector<FactorContribution> parts = contributions(model, margin, c);
+    auto part = parts.begin();
     const auto& exposure = margin.position().exposure_cents[ci];
     const auto& hours = margin.position().net_gpu_hours[ci];
     for (std::size_t f = 0; f < exposure.size(); ++f) {
       if (exposure[f] == 0 && hours[f] == 0) continue;
-      const auto found = contribution_of.find(f);
+      while (part != parts.end() && part->factor < f) ++part;
+      const std::int64_t contribution = part != parts.end() && part->factor == f ? part->contribution_cents : 0;
       out.factors.push_back(FactorLine{c, model.products[f / kBucketCount].product,
                                        static_cast<std::int32_t>(f % kBucketCount), exposure[f], hours[f],
-                                       found == contribution_of.end() ? 0 : found->second});
+                                       contribution});
     }
   }
   return out;
@@ -135,10 +144,19 @@ RunRecord store_run(pqxx::transaction_base& tx, const RunRequest& request, std::
     pqxx::stream_to out(tx, "margin.member_factor",
                         std::vector<std::string>{"run_id", "member_id", "margin_class", "product_id", "bucket",
                                                  "exposure_cents", "net_gpu_hours", "contribution_cents"});
+    // A member's forward lines before its future lines: with the results in member order (as a
+    // run gives them) the rows come in the primary key's order, each at the right-hand end of
+    // the index.
+    const std::string forward(to_string(MarginClass::forward));
+    const std::string future(to_string(MarginClass::future));
     for (const MemberResult& r : results) {
-      for (const FactorLine& line : r.factors) {
-        out << std::make_tuple(id, r.member.value(), std::string(to_string(line.margin_class)), line.product.value(),
-                               line.bucket, line.exposure_cents, line.net_gpu_hours, line.contribution_cents);
+      for (const MarginClass c : {MarginClass::forward, MarginClass::future}) {
+        for (const FactorLine& line : r.factors) {
+          if (line.margin_class != c) continue;
+          out << std::make_tuple(id, r.member.value(), c == MarginClass::forward ? forward : future,
+                                 line.product.value(), line.bucket, line.exposure_cents, line.net_gpu_hours,
+                                 line.contribution_cents);
+        }
       }
     }
     out.complete();

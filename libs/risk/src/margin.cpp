@@ -3,8 +3,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <exception>
 #include <map>
 #include <set>
+#include <thread>
+#include <unordered_map>
+#include <vector>
 
 #include "cch/core/check.hpp"
 #include "cch/db/array.hpp"
@@ -245,27 +249,47 @@ Result<ModelVerification, MarginError> verify_margin_model(pqxx::transaction_bas
 
 namespace {
 
+// Every member's bucketed position, summed leg by leg as the legs come (in no order).
 struct Accumulated {
-  std::map<MemberId, MemberLegs> members;
+  std::vector<MemberId> members;       // in the order first seen
+  std::vector<MemberLegs> positions;   // the same order
+  std::unordered_map<std::int64_t, std::size_t> slot_of;  // member id -> its slot
   std::map<ProductId, std::int64_t> interim;  // product -> legs under the interim rule
   std::int64_t legs = 0;
+
+  MemberLegs& of(MemberId member, const margin::MarginModel& model) {
+    const auto [it, inserted] = slot_of.try_emplace(member.value(), members.size());
+    if (inserted) {
+      members.push_back(member);
+      positions.push_back(MemberLegs{margin::MemberPosition::empty(model), 0});
+    }
+    return positions[it->second];
+  }
+  // The slots in member id order.
+  [[nodiscard]] std::vector<std::size_t> by_member() const {
+    std::vector<std::size_t> order(members.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return members[a] < members[b]; });
+    return order;
+  }
 };
 
 Result<Accumulated, MarginError> accumulate(pqxx::transaction_base& tx, const margin::PublishedModel& m,
                                             const BusinessCalendar& calendar,
                                             std::optional<std::span<const MemberId>> members) {
-  std::map<ProductId, std::size_t> index;
-  for (std::size_t i = 0; i < m.model.products.size(); ++i) index[m.model.products[i].product] = i;
+  std::unordered_map<std::int64_t, std::size_t> index;
+  for (std::size_t i = 0; i < m.model.products.size(); ++i) index[m.model.products[i].product.value()] = i;
   Accumulated out;
+  if (members) out.slot_of.reserve(members->size());
   std::optional<MarginError> error;
   for_each_open_leg(tx, m.record.business_date, calendar, members, [&](const OpenLeg& open) {
     if (error) return;
-    auto [it, inserted] = out.members.try_emplace(open.member, MemberLegs{margin::MemberPosition::empty(m.model), 0});
-    const auto found = index.find(open.product);
+    MemberLegs& member = out.of(open.member, m.model);
+    const auto found = index.find(open.product.value());
     if (found == index.end()) {
       ++out.interim[open.product];
-      it->second.position.add(margin::interim_exposure(open.leg, m.model.parameters.interim_rate_bp));
-      ++it->second.legs;
+      member.position.add(margin::interim_exposure(open.leg, m.model.parameters.interim_rate_bp));
+      ++member.legs;
       ++out.legs;
       return;
     }
@@ -276,12 +300,55 @@ Result<Accumulated, MarginError> accumulate(pqxx::transaction_base& tx, const ma
                           ": " + std::string(pricing::to_string(exposure.error())));
       return;
     }
-    it->second.position.add(*exposure);
-    ++it->second.legs;
+    member.position.add(*exposure);
+    ++member.legs;
     ++out.legs;
   });
   if (error) return fail(std::move(*error));
   return out;
+}
+
+// Each member's figures and factor lines, results[i] from positions[i]. Pure computation (no
+// database), spread over up to kRunThreadsMax threads when there are enough members; each
+// thread takes every n-th member, so a thread's share does not depend on where the big books are.
+constexpr unsigned kRunThreadsMax = 2;
+constexpr std::size_t kMembersPerThreadMin = 16;
+
+std::vector<margin::MemberResult> member_results(const margin::MarginModel& model, std::span<const MemberId> members,
+                                                 std::span<MemberLegs> positions) {
+  std::vector<margin::MemberResult> results;
+  results.reserve(members.size());
+  for (const MemberId member : members) results.push_back(margin::MemberResult{member, 0, {}, {}});
+  const auto compute = [&](std::size_t first, std::size_t step) {
+    for (std::size_t i = first; i < members.size(); i += step) {
+      const margin::MemberMargin figures(model, std::move(positions[i].position));
+      results[i] = margin::member_result(model, members[i], positions[i].legs, figures);
+    }
+  };
+  const unsigned threads = std::clamp<unsigned>(
+      std::min<unsigned>(std::thread::hardware_concurrency(), kRunThreadsMax), 1,
+      static_cast<unsigned>(std::max<std::size_t>(1, members.size() / kMembersPerThreadMin)));
+  if (threads <= 1) {
+    compute(0, 1);
+    return results;
+  }
+  std::vector<std::exception_ptr> failures(threads);
+  std::vector<std::thread> helpers;
+  helpers.reserve(threads - 1);
+  const auto guarded = [&](unsigned t) {
+    try {
+      compute(t, threads);
+    } catch (...) {
+      failures[t] = std::current_exception();  // rethrown by the caller's thread below
+    }
+  };
+  for (unsigned t = 1; t < threads; ++t) helpers.emplace_back(guarded, t);
+  guarded(0);
+  for (std::thread& helper : helpers) helper.join();
+  for (const std::exception_ptr& failure : failures) {
+    if (failure) std::rethrow_exception(failure);
+  }
+  return results;
 }
 
 }  // namespace
@@ -302,16 +369,18 @@ Result<MarginRunOutcome, MarginError> run_margin(pqxx::transaction_base& tx, con
   auto accumulated = accumulate(tx, *model, clearing_calendar, scope);
   if (!accumulated) return fail(accumulated.error());
   if (request.members) {
-    for (const MemberId member : *request.members) {
-      accumulated->members.try_emplace(member, MemberLegs{margin::MemberPosition::empty(model->model), 0});
-    }
+    for (const MemberId member : *request.members) accumulated->of(member, model->model);
   }
-  std::vector<margin::MemberResult> results;
-  results.reserve(accumulated->members.size());
-  for (auto& [member, legs] : accumulated->members) {
-    const margin::MemberMargin figures(model->model, std::move(legs.position));
-    results.push_back(margin::member_result(model->model, member, legs.legs, figures));
+  // In member id order, as they are stored.
+  std::vector<MemberId> members;
+  std::vector<MemberLegs> positions;
+  members.reserve(accumulated->members.size());
+  positions.reserve(accumulated->members.size());
+  for (const std::size_t slot : accumulated->by_member()) {
+    members.push_back(accumulated->members[slot]);
+    positions.push_back(std::move(accumulated->positions[slot]));
   }
+  const std::vector<margin::MemberResult> results = member_results(model->model, members, positions);
   const margin::RunRequest run{*model_id,
                                model->record.business_date,
                                request.members ? margin::RunScope::members : margin::RunScope::all,
@@ -332,9 +401,9 @@ Result<MemberLegs, MarginError> member_position(pqxx::transaction_base& tx, cons
   const std::vector<MemberId> one = {member};
   auto accumulated = accumulate(tx, model, clearing_calendar, std::span<const MemberId>(one));
   if (!accumulated) return fail(accumulated.error());
-  const auto found = accumulated->members.find(member);
-  if (found == accumulated->members.end()) return MemberLegs{margin::MemberPosition::empty(model.model), 0};
-  return std::move(found->second);
+  const auto found = accumulated->slot_of.find(member.value());
+  if (found == accumulated->slot_of.end()) return MemberLegs{margin::MemberPosition::empty(model.model), 0};
+  return std::move(accumulated->positions[found->second]);
 }
 
 Result<RunVerification, MarginError> verify_margin_run(pqxx::transaction_base& tx, std::int64_t run_id,
