@@ -494,8 +494,10 @@ http::Response member_limits(Api&, pqxx::transaction_base& tx, const http::Reque
   const auto limits = id ? registry::member_limits(tx, *id) : std::nullopt;
   if (!limits) return not_found();
   nlohmann::json json = registry::limits_json(*limits);
-  json["credit_used"] = format_amount(registry::credit_used(tx, *id));
-  json["credit_rule"] = "notional";
+  const auto used = registry::margin_used(tx, *id);
+  json["credit_used"] = format_amount(used.initial_margin);
+  json["credit_rule"] = used.model_id ? "initial_margin" : "interim";
+  json["margin_model_id"] = used.model_id ? nlohmann::json(std::to_string(*used.model_id)) : nlohmann::json(nullptr);
   return http::json_response(200, json);
 }
 

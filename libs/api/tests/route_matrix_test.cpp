@@ -148,9 +148,11 @@ class RouteMatrix : public ::testing::Test {
                                      .delivery_end = trading_month->end(),
                                      .gpus = 8,
                                      .price = PricePerGpuHour{20'000 + 50 * trades_made}};
-    const registry::NotionalCreditCheck credit(1500);
+    margin::ModelCache models;
+    const BusinessCalendar calendar = make_calendar("united_states_settlement").value();
     registry::RegistrationPolicy policy;
-    policy.credit = &credit;
+    policy.margin_models = &models;
+    policy.clearing_calendar = &calendar;
     return db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {},
                                [&](pqxx::transaction_base& tx) {
                                  return registry::submit_trade(tx, policy, {submitter, "setup", std::nullopt}, terms,

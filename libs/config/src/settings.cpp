@@ -192,9 +192,6 @@ std::vector<SettingSpec> build_settings() {
                                  "points of that month's open interest ..."));
   list.push_back(integer_setting("registry.concentration_floor_gpu_hours", 1'000'000, 1, 1'000'000'000'000,
                                  "... applied once the open interest is at least this many GPU-hours."));
-  list.push_back(integer_setting("registry.notional_margin_rate_bp", 1500, 1, 10000,
-                                 "Credit check until the margin service exists: each cleared leg uses this share "
-                                 "of its notional, in basis points, of the member's credit limit and collateral."));
   list.push_back(boolean_setting("risk.mark_built_curve_sets", true,
                                  "cch-risk marks every open leg against each curve set built (an outbox consumer); "
                                  "false: only when asked (POST /v1/curve-sets/{id}/mark-run)."));

@@ -7,6 +7,7 @@
 #include "cch/core/sha256.hpp"
 #include "cch/db/array.hpp"
 #include "cch/db/prepared.hpp"
+#include "cch/margin/exposure.hpp"
 
 #include <pqxx/result>
 
@@ -162,6 +163,21 @@ std::optional<std::size_t> PublishedModel::index_of(ProductId product) const {
     if (model.products[i].product == product) return i;
   }
   return std::nullopt;
+}
+
+LegExposure exposure_under(const PublishedModel* model, const MarginParameters& parameters, ProductId product,
+                           pricing::Leg leg, const BusinessCalendar& clearing_calendar) {
+  if (model != nullptr) {
+    if (const auto index = model->index_of(product)) {
+      const BusinessDate as_of = model->record.business_date;
+      leg.payment_date = leg.kind == pricing::ContractKind::forward
+                             ? pricing::forward_payment_date(leg.delivery_end, as_of, clearing_calendar)
+                             : as_of;
+      auto exposure = leg_exposure(leg, *index, model->forwards[*index], model->discount);
+      if (exposure) return *exposure;
+    }
+  }
+  return interim_exposure(leg, parameters.interim_rate_bp);
 }
 
 std::string model_serialisation(const PublishedModel& m) {

@@ -123,7 +123,7 @@ CollateralPosition collateral_position(pqxx::transaction_base& tx, MemberId memb
       "                   AND a.currency = $2), 0), "
       "       COALESCE((SELECT sum(amount_minor) FROM cch.collateral_withdrawal "
       "                 WHERE member_id = $1 AND currency = $2 AND status = 'requested'), 0)::bigint, "
-      "       COALESCE((SELECT requirement_minor FROM cch.member_exposure WHERE member_id = $1 AND currency = $2), 0)",
+      "       COALESCE((SELECT initial_margin_cents FROM cch.member_margin_state WHERE member_id = $1 AND $2 = 'USD'), 0)",
       member.value(), std::string(currency.code()))[0];
   const std::int64_t held = row[0].as<std::int64_t>();
   const std::int64_t pending = row[1].as<std::int64_t>();

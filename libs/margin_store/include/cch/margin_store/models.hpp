@@ -31,6 +31,7 @@
 
 #include <pqxx/transaction_base>
 
+#include "cch/core/calendar.hpp"
 #include "cch/core/ids.hpp"
 #include "cch/core/result.hpp"
 #include "cch/core/time.hpp"
@@ -38,6 +39,7 @@
 #include "cch/margin/parameters.hpp"
 #include "cch/pricing/discount_curve.hpp"
 #include "cch/pricing/forward_curve.hpp"
+#include "cch/pricing/marks.hpp"
 
 namespace cch::margin {
 
@@ -91,6 +93,14 @@ struct PublishedModel {
   // The product index of a product, or nothing if the model does not margin it.
   [[nodiscard]] std::optional<std::size_t> index_of(ProductId product) const;
 };
+
+// A leg's contribution to its member's margin under a model, the one rule for the registry's
+// pre-trade check and the risk service's runs: its bucketed exposure (exposure.hpp) when there is
+// a model, it covers the leg's product and its curves reach the leg's window; else the interim
+// rule's (interim_rate_bp of the leg's notional). A forward's payment date is set here
+// (pricing::forward_payment_date as of the model's business date). Preconditions: a valid leg.
+LegExposure exposure_under(const PublishedModel* model, const MarginParameters& parameters, ProductId product,
+                           pricing::Leg leg, const BusinessCalendar& clearing_calendar);
 
 std::string model_serialisation(const PublishedModel& model);
 std::string model_content_hash(const PublishedModel& model);

@@ -129,9 +129,10 @@ std::vector<Withdrawal> list_withdrawals(pqxx::transaction_base& tx, MemberId me
 
 // Collateral the member holds (its collateral account's credit balance) and what it may still
 // withdraw (held minus requested withdrawals).
-// available = held - pending_withdrawals - committed, where committed is the credit the
-// member's cleared trades use (cch.member_exposure, the registry's credit rule): collateral
-// backing open trades cannot be withdrawn.
+// available = held - pending_withdrawals - committed, where committed is the member's initial
+// margin as the registry's margin check last computed it (cch.member_margin_state: its open
+// positions under the latest margin model it was priced with, docs/margin.md): collateral that
+// covers the initial margin cannot be withdrawn.
 struct CollateralPosition {
   Money held;
   Money pending_withdrawals;
