@@ -13,6 +13,8 @@
 #include <pqxx/result>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 
 namespace cch::risk {
 namespace {
@@ -226,6 +228,153 @@ TEST_F(Margin, TheFigureBeforeATradeIsTheFigureRecomputedAfterIt) {
     EXPECT_EQ(stored->result.figures, expected);
     EXPECT_GT(expected.initial_margin_cents, 0);
   });
+}
+
+}  // namespace
+}  // namespace cch::risk
+
+namespace cch::risk {
+namespace {
+
+// The registry's pre-trade check against a published model: the figure it keeps per member is
+// the risk service's full recompute, to the cent; its limit holds exactly under concurrency; a
+// trade that lowers a member's margin is never refused; a newer model rebuilds the state.
+class PreTradeMargin : public Margin {
+ protected:
+  std::int64_t state_margin(MemberId member) {
+    return scalar("SELECT initial_margin_cents FROM cch.member_margin_state WHERE member_id = " + member.to_string());
+  }
+  std::int64_t run_margin_of(MemberId member) {
+    const auto outcome = margin_run(std::vector<MemberId>{member});
+    return run([&](pqxx::transaction_base& tx) {
+      return margin::member_margin(tx, member, outcome.run.run_id)->result.figures.initial_margin_cents;
+    });
+  }
+  void set_limit(MemberId member, std::int64_t cents) {
+    run([&](pqxx::transaction_base& tx) {
+      ASSERT_TRUE(registry::set_credit_limit(tx, member, Money{cents, Currency::usd()}, "risk"));
+    });
+  }
+  registry::TradeTerms window(MemberId buyer, MemberId seller, std::int64_t gpus, const char* start, const char* end,
+                              std::int64_t ticks = 21'000) {
+    auto terms = march(buyer, seller, gpus, ticks);
+    terms.delivery_start = registry::fixture::at(start);
+    terms.delivery_end = registry::fixture::at(end);
+    return terms;
+  }
+};
+
+TEST_F(PreTradeMargin, TheCheckedFigureIsTheFullRecomputeAfterEveryTrade) {
+  build_model();
+  // Forwards of several windows and sizes, both directions, and a future.
+  std::vector<registry::TradeTerms> trades = {
+      window(a, b, 64, "2027-02-01T00:00:00Z", "2027-03-01T00:00:00Z"),
+      window(b, a, 16, "2027-02-10T00:00:00Z", "2027-02-20T00:00:00Z"),
+      window(a, c, 128, "2027-05-01T00:00:00Z", "2027-08-01T00:00:00Z", 20'500),
+      window(c, b, 8, "2027-01-20T00:00:00Z", "2027-01-21T00:00:00Z"),
+      window(c, a, 40, "2027-06-01T00:00:00Z", "2027-12-01T00:00:00Z", 20'000),
+  };
+  auto future = march(b, c, 96, 20'900);
+  future.series_label = "2027-Q2";
+  trades.push_back(future);
+  int n = 0;
+  for (const auto& terms : trades) {
+    SCOPED_TRACE(n);
+    const auto cleared = clear_trade(terms, "T-" + std::to_string(n++));
+    ASSERT_TRUE(cleared) << registry::to_string(cleared.error().refusal) << ": " << cleared.error().detail;
+    for (const MemberId member : {terms.buyer, terms.seller}) {
+      EXPECT_EQ(state_margin(member), run_margin_of(member)) << member;
+    }
+  }
+  EXPECT_GT(state_margin(a), 0);
+  // The model's figures, not the interim rule's: no leg outside the model.
+  EXPECT_EQ(scalar("SELECT sum(interim_cents) FROM cch.member_margin_state"), 0);
+}
+
+TEST_F(PreTradeMargin, ConcurrentTradesHoldTheMarginLimitExactlyAndEveryTradeBelowItClears) {
+  build_model();
+  // One trade's leg for alpha; its initial margin with k such legs, from the engine.
+  const auto terms = window(a, b, 32, "2027-03-01T00:00:00Z", "2027-04-01T00:00:00Z");
+  const std::vector<std::int64_t> after = run([&](pqxx::transaction_base& tx) {
+    const auto model = margin::load_model(tx, margin::latest_model_record(tx)->model_id);
+    const pricing::Leg leg{.leg_id = 0, .side = pricing::Side::buy, .kind = pricing::ContractKind::forward,
+                           .delivery_start = terms.delivery_start, .delivery_end = terms.delivery_end,
+                           .gpus = terms.gpus, .price_ticks = terms.price.price_ticks, .payment_date = kDate};
+    const auto exposure = margin::exposure_under(&*model, model->model.parameters, product, leg, kCalendar);
+    margin::MemberMargin member(model->model, margin::MemberPosition::empty(model->model));
+    std::vector<std::int64_t> figures;
+    for (int k = 1; k <= 12; ++k) {
+      const std::vector<margin::LegExposure> one = {exposure};
+      member.add(one);
+      figures.push_back(member.figures().initial_margin_cents);
+    }
+    return figures;
+  });
+  constexpr int kFit = 7;
+  // A limit between the margin of 7 legs and of 8.
+  set_limit(a, (after[kFit - 1] + after[kFit]) / 2);
+  ASSERT_LT(after[kFit - 1], after[kFit]);
+  std::vector<TradeId> pending;
+  for (int i = 0; i < 12; ++i) {
+    const auto submitted = submit(b, terms, "RACE-" + std::to_string(i));
+    ASSERT_TRUE(submitted);
+    pending.push_back(submitted->trade.trade_id);
+  }
+  std::atomic<int> cleared{0}, refused{0}, other{0};
+  std::vector<std::thread> threads;
+  for (const TradeId trade : pending) {
+    threads.emplace_back([&, trade] {
+      const auto outcome = affirm(a, trade);
+      if (outcome) {
+        ++cleared;
+      } else if (outcome.error().refusal == registry::TradeRefusal::initial_margin_exceeds_credit_limit) {
+        ++refused;
+      } else {
+        ++other;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(cleared.load(), kFit);
+  EXPECT_EQ(refused.load(), 12 - kFit);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(state_margin(a), after[kFit - 1]);
+  EXPECT_EQ(state_margin(a), run_margin_of(a));
+}
+
+TEST_F(PreTradeMargin, ATradeThatLowersAMembersMarginClearsEvenAboveItsLimit) {
+  build_model();
+  ASSERT_TRUE(clear_trade(window(a, b, 64, "2027-03-01T00:00:00Z", "2027-04-01T00:00:00Z"), "LONG"));
+  const std::int64_t long_only = state_margin(a);
+  set_limit(a, long_only / 2);  // the market moved, say: alpha is now over its limit
+  // Adding to the position is refused...
+  const auto more = clear_trade(window(a, c, 8, "2027-03-01T00:00:00Z", "2027-04-01T00:00:00Z"), "MORE");
+  ASSERT_FALSE(more);
+  // Charlie affirmed: it is told its counterparty refused; the trade records why.
+  EXPECT_EQ(more.error().refusal, registry::TradeRefusal::counterparty_refused);
+  run([&](pqxx::transaction_base& tx) {
+    EXPECT_EQ(tx.exec("SELECT last_refusal FROM cch.trade WHERE submitter_reference = 'MORE'")[0][0].as<std::string>(),
+              "initial_margin_exceeds_credit_limit");
+  });
+  // ... selling half of it back is not.
+  ASSERT_TRUE(clear_trade(window(c, a, 32, "2027-03-01T00:00:00Z", "2027-04-01T00:00:00Z"), "LESS"));
+  EXPECT_LT(state_margin(a), long_only);
+  EXPECT_EQ(state_margin(a), run_margin_of(a));
+}
+
+TEST_F(PreTradeMargin, BeforeAnyModelTheInterimRuleAppliesAndANewModelRebuildsTheState) {
+  ASSERT_TRUE(clear_trade(march(a, b, 8, 21'000), "EARLY"));
+  // 8 GPUs x 744 h x 2.1000 = 12,499.20 USD; the fixture's interim rate, 10 %: 1,249.92 USD.
+  EXPECT_EQ(state_margin(a), 124'992);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.member_margin_state WHERE model_id IS NULL"), 2);
+  build_model();
+  // The next check of alpha rebuilds its state under the model: the figure is the model's.
+  ASSERT_TRUE(clear_trade(window(a, c, 8, "2027-02-01T00:00:00Z", "2027-02-02T00:00:00Z"), "LATER"));
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.member_margin_state WHERE model_id IS NOT NULL AND member_id = " +
+                   a.to_string()),
+            1);
+  EXPECT_EQ(scalar("SELECT interim_cents FROM cch.member_margin_state WHERE member_id = " + a.to_string()), 0);
+  EXPECT_EQ(state_margin(a), run_margin_of(a));
 }
 
 }  // namespace
