@@ -8,6 +8,7 @@
 #include "cch/market/csv_import.hpp"
 #include "cch/market/synthetic_history.hpp"
 #include "cch/risk/curve_sets.hpp"
+#include "cch/settlement/collateral.hpp"
 #include "registration_fixture.hpp"
 
 #include <pqxx/result>
@@ -360,6 +361,30 @@ TEST_F(PreTradeMargin, ATradeThatLowersAMembersMarginClearsEvenAboveItsLimit) {
   ASSERT_TRUE(clear_trade(window(c, a, 32, "2027-03-01T00:00:00Z", "2027-04-01T00:00:00Z"), "LESS"));
   EXPECT_LT(state_margin(a), long_only);
   EXPECT_EQ(state_margin(a), run_margin_of(a));
+}
+
+TEST_F(PreTradeMargin, AWithdrawalThatWouldLeaveAShortfallAgainstInitialMarginIsRefusedAndPostsNothing) {
+  build_model();
+  ASSERT_TRUE(clear_trade(window(a, b, 64, "2027-03-01T00:00:00Z", "2027-04-01T00:00:00Z"), "LONG"));
+  const std::int64_t initial_margin = state_margin(a);
+  ASSERT_GT(initial_margin, 0);
+  const std::int64_t held = 50'000'000;  // the fixture's deposit
+  const auto request = [&](std::int64_t cents, const std::string& key) {
+    return run([&](pqxx::transaction_base& tx) {
+      return settlement::request_withdrawal(
+          tx, {a, Money{cents, Currency::usd()}, "alpha", key, RequestId::parse("req-" + key).value(),
+               Money{kAmountMinorMax, Currency::usd()}});
+    });
+  };
+  const std::int64_t journals = scalar("SELECT count(*) FROM ledger.journal");
+  const auto refused = request(held - initial_margin + 1, "too-much");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), settlement::CollateralRefusal::insufficient_collateral);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.collateral_withdrawal"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM ledger.journal"), journals);
+  // Exactly what the initial margin leaves free may be requested.
+  ASSERT_TRUE(request(held - initial_margin, "just-enough"));
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.collateral_withdrawal WHERE status = 'requested'"), 1);
 }
 
 TEST_F(PreTradeMargin, BeforeAnyModelTheInterimRuleAppliesAndANewModelRebuildsTheState) {

@@ -19,8 +19,8 @@
 //     one journal (the second answer is a replay); the same reference with another member or
 //     amount is refused (bank_reference_reused);
 //   - a member may request at most its available collateral: the collateral it holds minus the
-//     withdrawals already requested and not yet decided and minus the credit its cleared trades
-//     use (insufficient_collateral). The check and
+//     withdrawals already requested and not yet decided and minus its initial margin (the
+//     registry's margin check's figure, docs/margin.md) (insufficient_collateral). The check and
 //     the request are serialised per member (the member row is locked), so concurrent requests
 //     never jointly exceed it. Approval checks again against the collateral then held.
 //   - a member's request is idempotent by its idempotency key (the api's Idempotency-Key): the
