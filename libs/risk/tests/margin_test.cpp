@@ -9,6 +9,7 @@
 #include "cch/market/synthetic_history.hpp"
 #include "cch/risk/curve_sets.hpp"
 #include "cch/settlement/collateral.hpp"
+#include "cch/settlement/margin_calls.hpp"
 #include "registration_fixture.hpp"
 
 #include <pqxx/result>
@@ -385,6 +386,76 @@ TEST_F(PreTradeMargin, AWithdrawalThatWouldLeaveAShortfallAgainstInitialMarginIs
   // Exactly what the initial margin leaves free may be requested.
   ASSERT_TRUE(request(held - initial_margin, "just-enough"));
   EXPECT_EQ(scalar("SELECT count(*) FROM cch.collateral_withdrawal WHERE status = 'requested'"), 1);
+}
+
+TEST_F(PreTradeMargin, AShortfallAfterARunIsCalledAndADepositMeetsTheCall) {
+  build_model();
+  ASSERT_TRUE(clear_trade(window(a, b, 64, "2027-03-01T00:00:00Z", "2027-04-01T00:00:00Z"), "LONG"));
+  const std::int64_t first = state_margin(a);
+  const std::int64_t held = 50'000'000;  // the fixture's deposit
+  // Alpha asks back everything its initial margin leaves free: its collateral is now exactly it.
+  ASSERT_TRUE(run([&](pqxx::transaction_base& tx) {
+    return settlement::request_withdrawal(tx, {a, Money{held - first, Currency::usd()}, "alpha", "free",
+                                               RequestId::parse("req-free").value(),
+                                               Money{kAmountMinorMax, Currency::usd()}});
+  }));
+  // A risk officer widens the liquidity spread (200 -> 2,000 ticks) and the next model is built:
+  // alpha's margin rises by its liquidity add-on (now 0.10 USD on each of its 64 x 744 GPU-hours)
+  // and a concentration add-on (the new model measures the open interest: alpha holds all of it).
+  run([&](pqxx::transaction_base& tx) {
+    margin::MarginParameters wider = registry::fixture::test_margin_parameters();
+    wider.spread_ticks_default = 2'000;
+    ASSERT_TRUE(margin::store_parameters(tx, wider, "wider spreads", "risk", std::nullopt));
+  });
+  const BuiltModel second = build_model();
+  EXPECT_EQ(second.record.version, 2);
+  const MarginRunOutcome outcome = margin_run();
+  const auto figures = run([&](pqxx::transaction_base& tx) {
+    return margin::member_margin(tx, a, outcome.run.run_id)->result.figures;
+  });
+  const std::int64_t raised = figures.initial_margin_cents;
+  EXPECT_EQ(figures.liquidity_cents, 10 * 64 * 744);
+  EXPECT_GT(figures.concentration_cents, 0);
+  EXPECT_GT(raised, first);
+  const UtcTimestamp now = registry::fixture::kNow;
+  const auto calls = run([&](pqxx::transaction_base& tx) {
+    return settlement::issue_margin_calls(tx, outcome.run.run_id, std::chrono::minutes(60), now);
+  });
+  EXPECT_EQ(calls.issued, 1);  // alpha only: bravo and charlie hold far more than their margins
+  const auto call = run([&](pqxx::transaction_base& tx) {
+    auto open = settlement::list_margin_calls(tx, a, std::nullopt, std::nullopt, 10);
+    EXPECT_EQ(open.size(), 1u);
+    return open.front();
+  });
+  EXPECT_EQ(call.state, settlement::CallState::issued);
+  EXPECT_EQ(call.amount.amount_minor, raised - first);
+  EXPECT_EQ(call.requirement.amount_minor, raised);
+  EXPECT_EQ(call.collateral.amount_minor, first);
+  // The same run again issues nothing new: the open call stands.
+  EXPECT_EQ(run([&](pqxx::transaction_base& tx) {
+              return settlement::issue_margin_calls(tx, outcome.run.run_id, std::chrono::minutes(60), now).issued;
+            }),
+            0);
+  // Past its deadline it is overdue, and still open.
+  const UtcTimestamp later = UtcTimestamp::from_unix_microseconds(now.unix_microseconds() + 61LL * 60'000'000).value();
+  EXPECT_EQ(run([&](pqxx::transaction_base& tx) { return settlement::mark_overdue_margin_calls(tx, later); }), 1);
+  const auto deposit = [&](std::int64_t cents, const std::string& reference) {
+    run([&](pqxx::transaction_base& tx) {
+      ASSERT_TRUE(settlement::record_deposit(tx, {a, Money{cents, Currency::usd()}, reference, kDate, std::nullopt,
+                                                  Money{kAmountMinorMax, Currency::usd()}}));
+    });
+  };
+  const auto state_of_call = [&] {
+    return run([&](pqxx::transaction_base& tx) { return settlement::find_margin_call(tx, call.call_id)->state; });
+  };
+  deposit(call.amount.amount_minor - 1, "short-by-a-cent");
+  EXPECT_EQ(state_of_call(), settlement::CallState::overdue);
+  deposit(1, "the-last-cent");
+  EXPECT_EQ(state_of_call(), settlement::CallState::met);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.margin_call_event WHERE call_id = " + std::to_string(call.call_id)), 3);
+  // A met call is final.
+  EXPECT_ANY_THROW(as_superuser("UPDATE cch.margin_call SET state = 'issued', closed_at = NULL WHERE call_id = " +
+                                std::to_string(call.call_id)));
 }
 
 TEST_F(PreTradeMargin, BeforeAnyModelTheInterimRuleAppliesAndANewModelRebuildsTheState) {
