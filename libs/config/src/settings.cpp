@@ -205,6 +205,13 @@ std::vector<SettingSpec> build_settings() {
   list.push_back(money_setting("settlement.collateral_movement_max", "1000000000.00", 1, kAmountMinorMax,
                                "Largest single collateral deposit or withdrawal; a larger one is refused 422 "
                                "amount_too_large. At most the largest amount cch holds in an account."));
+  list.push_back(boolean_setting("settlement.margin_calls", true,
+                                 "cch-settlement issues margin calls from every margin run (an outbox consumer of "
+                                 "margin.run_completed) and marks calls past their deadline overdue."));
+  list.push_back(integer_setting("settlement.margin_call_deadline_minutes", 120, 1, 10080,
+                                 "How long a member has to meet a margin call from its issue."));
+  list.push_back(integer_setting("settlement.margin_call_check_interval_ms", 10000, 100, 3600000,
+                                 "How often cch-settlement marks margin calls past their deadline overdue."));
   list.push_back(string_setting("internal.ca_file", "",
                                 "PEM CA of internal services' certificates (when a service sets tls = true)."));
   list.push_back(string_setting("internal.client_certificate_file", "",

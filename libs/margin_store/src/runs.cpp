@@ -143,6 +143,13 @@ RunRecord store_run(pqxx::transaction_base& tx, const RunRequest& request, std::
     }
     out.complete();
   }
+  // Other services learn of the run (the settlement service issues margin calls from it).
+  db::exec_cached(tx,
+                  "INSERT INTO cch.outbox (topic, aggregate_id, payload) VALUES ('margin.run_completed', $1, "
+                  "jsonb_build_object('run_id', $1::text, 'model_id', $2::text, 'business_date', $3::text, "
+                  "'scope', $4::text, 'cause', $5::text, 'members', $6::int))",
+                  id, request.model_id, request.business_date.format(), std::string(to_string(request.scope)),
+                  request.cause, static_cast<std::int32_t>(results.size()));
   return *find_run(tx, id);
 }
 

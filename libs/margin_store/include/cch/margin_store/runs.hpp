@@ -71,7 +71,8 @@ struct RunRequest {
   std::optional<std::string> request_id;
 };
 
-// Stores the run and its members' rows (COPY), in the caller's transaction.
+// Stores the run and its members' rows (COPY), and the outbox event margin.run_completed
+// ({run_id, model_id, business_date, scope, cause, members}), in the caller's transaction.
 RunRecord store_run(pqxx::transaction_base& tx, const RunRequest& request, std::span<const MemberResult> results,
                     std::int64_t legs);
 
