@@ -3,6 +3,7 @@
 // member recomputes independently from the published model alone; the run verified; the flat
 // book; and the figure before a trade equal to the figure recomputed after it.
 #include "cch/risk/margin.hpp"
+#include "cch/risk/what_if.hpp"
 
 #include "cch/margin/exposure.hpp"
 #include "cch/market/csv_import.hpp"
@@ -456,6 +457,40 @@ TEST_F(PreTradeMargin, AShortfallAfterARunIsCalledAndADepositMeetsTheCall) {
   // A met call is final.
   EXPECT_ANY_THROW(as_superuser("UPDATE cch.margin_call SET state = 'issued', closed_at = NULL WHERE call_id = " +
                                 std::to_string(call.call_id)));
+}
+
+TEST_F(PreTradeMargin, AWhatIfGivesTheMarginBeforeAndAfterAndChangesNothing) {
+  build_model();
+  ASSERT_TRUE(clear_trade(window(a, b, 64, "2027-03-01T00:00:00Z", "2027-04-01T00:00:00Z"), "LONG"));
+  const auto counts = [&] {
+    return std::vector<std::int64_t>{scalar("SELECT count(*) FROM margin.run"), scalar("SELECT count(*) FROM cch.trade"),
+                                     scalar("SELECT sum(initial_margin_cents) FROM cch.member_margin_state"),
+                                     scalar("SELECT count(*) FROM cch.outbox")};
+  };
+  const auto before_counts = counts();
+  const auto terms = window(a, c, 32, "2027-05-01T00:00:00Z", "2027-06-01T00:00:00Z", 20'800);
+  const std::vector<HypotheticalTrade> hypothetical = {
+      {product, true, false, terms.delivery_start, terms.delivery_end, terms.gpus, terms.price.price_ticks}};
+  const WhatIf answer = run([&](pqxx::transaction_base& tx) {
+    auto result = what_if(tx, a, hypothetical, kCalendar);
+    EXPECT_TRUE(result) << result.error().detail;
+    return *result;
+  });
+  EXPECT_EQ(counts(), before_counts);  // nothing written
+  EXPECT_EQ(answer.open_legs, 1);
+  EXPECT_EQ(answer.before.initial_margin_cents, state_margin(a));
+  EXPECT_GT(answer.after.initial_margin_cents, answer.before.initial_margin_cents);
+  // The trade itself: the pre-trade check's figure after it is the what-if's.
+  ASSERT_TRUE(clear_trade(terms, "MAY"));
+  EXPECT_EQ(state_margin(a), answer.after.initial_margin_cents);
+  // Refusals.
+  run([&](pqxx::transaction_base& tx) {
+    std::vector<HypotheticalTrade> bad = hypothetical;
+    bad[0].gpus = 0;
+    EXPECT_EQ(what_if(tx, a, bad, kCalendar).error().refusal, WhatIfRefusal::invalid_trade);
+    const std::vector<HypotheticalTrade> many(kWhatIfTradesMax + 1, hypothetical[0]);
+    EXPECT_EQ(what_if(tx, a, many, kCalendar).error().refusal, WhatIfRefusal::too_many_trades);
+  });
 }
 
 TEST_F(PreTradeMargin, BeforeAnyModelTheInterimRuleAppliesAndANewModelRebuildsTheState) {
