@@ -145,9 +145,9 @@ RunRecord store_run(pqxx::transaction_base& tx, const RunRequest& request, std::
   }
   // Other services learn of the run (the settlement service issues margin calls from it).
   db::exec_cached(tx,
-                  "INSERT INTO cch.outbox (topic, aggregate_id, payload) VALUES ('margin.run_completed', $1, "
-                  "jsonb_build_object('run_id', $1::text, 'model_id', $2::text, 'business_date', $3::text, "
-                  "'scope', $4::text, 'cause', $5::text, 'members', $6::int))",
+                  "INSERT INTO cch.outbox (topic, aggregate_id, payload) VALUES ('margin.run_completed', $1::bigint, "
+                  "jsonb_build_object('run_id', ($1::bigint)::text, 'model_id', ($2::bigint)::text, "
+                  "'business_date', $3::text, 'scope', $4::text, 'cause', $5::text, 'members', $6::int))",
                   id, request.model_id, request.business_date.format(), std::string(to_string(request.scope)),
                   request.cause, static_cast<std::int32_t>(results.size()));
   return *find_run(tx, id);
