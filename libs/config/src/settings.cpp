@@ -195,6 +195,14 @@ std::vector<SettingSpec> build_settings() {
   list.push_back(boolean_setting("risk.mark_built_curve_sets", true,
                                  "cch-risk marks every open leg against each curve set built (an outbox consumer); "
                                  "false: only when asked (POST /v1/curve-sets/{id}/mark-run)."));
+  list.push_back(boolean_setting("risk.margin_on_curve_set", true,
+                                 "cch-risk builds the margin model of each curve set's business date and runs "
+                                 "every member's initial margin against it (an outbox consumer); false: only when "
+                                 "asked (POST /v1/margin/models, POST /v1/margin/runs)."));
+  list.push_back(boolean_setting("risk.margin_on_trade_cleared", true,
+                                 "cch-risk runs the initial margin of both members of each cleared trade against "
+                                 "the latest margin model (an outbox consumer, one run per batch of trades); "
+                                 "false: only when asked."));
   list.push_back(choice_setting("market.business_calendar", "united_states_settlement",
                                 {"weekends_only", "united_states_settlement", "united_states_sofr",
                                  "united_states_nyse", "united_kingdom", "target"},

@@ -95,4 +95,23 @@ std::vector<StoredMemberMargin> run_members(pqxx::transaction_base& tx, std::int
 // Each member's latest figures (without factor lines), by member.
 std::vector<StoredMemberMargin> latest_member_margins(pqxx::transaction_base& tx);
 
+// A page of a run's members' figures (without factor lines), by member id, after `after`.
+std::vector<StoredMemberMargin> run_members_page(pqxx::transaction_base& tx, std::int64_t run_id,
+                                                 std::optional<MemberId> after, std::size_t limit);
+// The sum of every member's initial margin in a run, in cents.
+Int128 run_initial_margin_total(pqxx::transaction_base& tx, std::int64_t run_id);
+
+// A member's initial margin in each run that has it, newest first, runs before `before`.
+struct MemberMarginHistoryEntry {
+  std::int64_t run_id = 0;
+  std::int64_t model_id = 0;
+  BusinessDate business_date = BusinessDate::from_days_since_epoch(0).value();
+  std::string cause;
+  UtcTimestamp computed_at{0};
+  std::int64_t legs = 0;
+  std::int64_t initial_margin_cents = 0;
+};
+std::vector<MemberMarginHistoryEntry> member_margin_history(pqxx::transaction_base& tx, MemberId member,
+                                                            std::optional<std::int64_t> before, std::size_t limit);
+
 }  // namespace cch::margin
