@@ -12,11 +12,11 @@
 #include <cmath>
 #include <cstdint>
 #include <iostream>
+#include <numeric>
 #include <random>
 #include <vector>
 
 #include "cch/core/decimal.hpp"
-#include "cch/core/money.hpp"
 #include "cch/margin/engine.hpp"
 
 namespace cch::margin {
@@ -24,7 +24,9 @@ namespace {
 
 constexpr std::int64_t kNano = 1'000'000'000;
 
-BusinessDate date(int y, int m, int d) { return BusinessDate::from_year_month_day(y, m, d).value(); }
+BusinessDate date(int y, int m, int d) {
+  return BusinessDate::from_year_month_day(y, m, d).value();
+}
 
 // Dates seven days apart from 2024-01-01: twelve months (364 days) are 52 steps, so the first
 // stressed period the model can select needs 53 dates, and a truncated history of dates 0..t is
@@ -33,7 +35,9 @@ constexpr std::size_t kFirstDateWithTwelveMonths = 52;
 
 std::vector<BusinessDate> weekly_dates(std::size_t count) {
   std::vector<BusinessDate> dates;
-  for (std::size_t i = 0; i < count; ++i) dates.push_back(date(2024, 1, 1).add_days(7 * static_cast<std::int64_t>(i)).value());
+  for (std::size_t i = 0; i < count; ++i) {
+    dates.push_back(date(2024, 1, 1).add_days(7 * static_cast<std::int64_t>(i)).value());
+  }
   return dates;
 }
 
@@ -42,23 +46,31 @@ FactorHistory history_of(const std::vector<std::vector<double>>& series, std::ve
   FactorHistory h;
   h.dates = weekly_dates(series.front().size());
   h.factor_count = series.size();
-  for (const auto& levels : series) h.levels.insert(h.levels.end(), levels.begin(), levels.end());
+  for (const auto& levels : series) {
+    h.levels.insert(h.levels.end(), levels.begin(), levels.end());
+  }
   h.proxy = std::move(proxy);
   return h;
 }
 
-double level(const FactorHistory& h, std::size_t f, std::size_t t) { return h.levels[f * h.dates.size() + t]; }
+double level(const FactorHistory& h, std::size_t f, std::size_t t) {
+  return h.levels[f * h.dates.size() + t];
+}
 
 // Levels from 100 by daily gross returns g[1..] (g[0] unused).
 std::vector<double> levels_from(const std::vector<double>& gross) {
   std::vector<double> levels(gross.size());
   levels[0] = 100.0;
-  for (std::size_t t = 1; t < gross.size(); ++t) levels[t] = levels[t - 1] * gross[t];
+  for (std::size_t t = 1; t < gross.size(); ++t) {
+    levels[t] = levels[t - 1] * gross[t];
+  }
   return levels;
 }
 
 // ceil(a / b) for b > 0, Int128.
-Int128 ceil_div(Int128 a, Int128 b) { return a / b + ((a % b != 0 && a > 0) ? 1 : 0); }
+Int128 ceil_div(Int128 a, Int128 b) {
+  return a / b + ((a % b != 0 && a > 0) ? 1 : 0);
+}
 
 // The class's expected shortfall after anti-procyclicality of these exposures against a class's
 // scenarios, written again here from docs/margin.md section 8 (not the engine's code): the losses
@@ -69,7 +81,9 @@ std::int64_t expected_shortfall_by_hand(const MarginParameters& p, const ClassSc
   const std::size_t n = c.scenario_count();
   std::vector<Int128> losses(n, 0);
   for (std::size_t f = 0; f < exposure.size(); ++f) {
-    for (std::size_t s = 0; s < n; ++s) losses[s] -= static_cast<Int128>(exposure[f]) * c.moves_ppb[f * n + s];
+    for (std::size_t s = 0; s < n; ++s) {
+      losses[s] -= static_cast<Int128>(exposure[f]) * c.moves_ppb[f * n + s];
+    }
   }
   const std::int32_t confidence = p.of(c.margin_class).confidence_bp;
   const auto tail = [&](std::size_t first, std::size_t count, Int128& sum, Int128& k) {
@@ -78,7 +92,9 @@ std::int64_t expected_shortfall_by_hand(const MarginParameters& p, const ClassSc
     std::sort(part.begin(), part.end(), [](Int128 a, Int128 b) { return a > b; });
     k = std::max<Int128>(1, ceil_div(static_cast<Int128>(count) * (10'000 - confidence), 10'000));
     sum = 0;
-    for (Int128 i = 0; i < k; ++i) sum += part[static_cast<std::size_t>(i)];
+    for (Int128 i = 0; i < k; ++i) {
+      sum += part[static_cast<std::size_t>(i)];
+    }
   };
   Int128 sum_filtered = 0, k_filtered = 0, sum_stressed = 0, k_stressed = 0;
   tail(0, c.filtered_count(), sum_filtered, k_filtered);
@@ -101,19 +117,25 @@ FactorHistory cut(const FactorHistory& h, std::size_t last) {
   out.dates.assign(h.dates.begin(), h.dates.begin() + static_cast<std::ptrdiff_t>(last + 1));
   out.factor_count = h.factor_count;
   for (std::size_t f = 0; f < h.factor_count; ++f) {
-    for (std::size_t t = 0; t <= last; ++t) out.levels.push_back(level(h, f, t));
+    for (std::size_t t = 0; t <= last; ++t) {
+      out.levels.push_back(level(h, f, t));
+    }
   }
   out.proxy = h.proxy;
   return out;
 }
 
 // The move in parts per 10^9 of a ratio of levels, rounded to the nearest.
-std::int64_t ratio_ppb(double ratio) { return std::llround((ratio - 1.0) * 1e9); }
+std::int64_t ratio_ppb(double ratio) {
+  return std::llround((ratio - 1.0) * 1e9);
+}
 
 // The loss in cents, rounded up, of exposures moved by these moves.
 std::int64_t loss_by_hand(const std::vector<std::int64_t>& exposure, const std::vector<std::int64_t>& moves) {
   Int128 pnl = 0;
-  for (std::size_t f = 0; f < exposure.size(); ++f) pnl += static_cast<Int128>(exposure[f]) * moves[f];
+  for (std::size_t f = 0; f < exposure.size(); ++f) {
+    pnl += static_cast<Int128>(exposure[f]) * moves[f];
+  }
   return static_cast<std::int64_t>(ceil_div(-pnl, kNano));
 }
 
@@ -139,7 +161,8 @@ void expect_margins_recomputed(const FactorHistory& h, const MarginParameters& p
     }
     ASSERT_LT(i, got.observations.size());
     EXPECT_EQ(got.observations[i].date, h.dates[t]);
-    EXPECT_EQ(got.observations[i].margin_cents, expected_shortfall_by_hand(p, set->of(c), exposure)) << h.dates[t].format();
+    EXPECT_EQ(got.observations[i].margin_cents, expected_shortfall_by_hand(p, set->of(c), exposure))
+        << h.dates[t].format();
     ++i;
   }
   EXPECT_EQ(i, got.observations.size());
@@ -153,7 +176,9 @@ void expect_margins_recomputed(const FactorHistory& h, const MarginParameters& p
 // is +2.01 %, and the realised move from every t is 1.01^2 - 1 = +2.01 % = 20,100,000 ppb.
 FactorHistory steady_rise() {
   std::vector<double> levels(80);
-  for (std::size_t t = 0; t < levels.size(); ++t) levels[t] = 100.0 * std::pow(1.01, static_cast<double>(t));
+  for (std::size_t t = 0; t < levels.size(); ++t) {
+    levels[t] = 100.0 * std::pow(1.01, static_cast<double>(t));
+  }
   return history_of({levels}, {-1});
 }
 
@@ -164,12 +189,12 @@ TEST(PortfolioBacktest, ALongPositionInAFactorThatOnlyRisesNeedsNoMarginAndNever
   ASSERT_TRUE(got.has_value()) << got.error().detail;
   // Test dates t = 0..77 (t + 2 <= 79, fewer than 250); t < 52 has no twelve months for the
   // stressed period: 52 skipped, 26 observed.
-  EXPECT_EQ(got->skipped, 52);
+  EXPECT_EQ(got->skipped, static_cast<std::int64_t>(kFirstDateWithTwelveMonths));
   ASSERT_EQ(got->observations.size(), 26u);
-  EXPECT_EQ(got->observations.front().date, h.dates[52]);
+  EXPECT_EQ(got->observations.front().date, h.dates[kFirstDateWithTwelveMonths]);
   EXPECT_EQ(got->observations.back().date, h.dates[77]);
   for (const BacktestObservation& o : got->observations) {
-    EXPECT_EQ(o.margin_cents, 0);  // every scenario gains: the shortfall is floored at zero
+    EXPECT_EQ(o.margin_cents, 0);               // every scenario gains: the shortfall is floored at zero
     EXPECT_EQ(o.realised_loss_cents, -20'100);  // 1,000,000 x 2.01 %, a gain
   }
   EXPECT_EQ(got->mpor_days, 2);
@@ -206,7 +231,9 @@ constexpr std::size_t kCrash = 100;
 FactorHistory crash_history() {
   const std::vector<double> cycle = {1.004, 0.997, 1.002, 0.995, 1.001, 1.003, 0.998};
   std::vector<double> gross(130, 1.0);
-  for (std::size_t t = 1; t < gross.size(); ++t) gross[t] = cycle[t % cycle.size()];
+  for (std::size_t t = 1; t < gross.size(); ++t) {
+    gross[t] = cycle[t % cycle.size()];
+  }
   gross[10] = 0.95;
   gross[20] = 0.95;
   gross[kCrash] = 0.70;
@@ -221,7 +248,7 @@ TEST(PortfolioBacktest, ACrashIsAnExceptionOnTheDatesWhoseMarginPeriodHoldsIt) {
   const auto got = backtest_portfolio(h, p, MarginClass::future, exposure, 100);
   ASSERT_TRUE(got.has_value()) << got.error().detail;
   // Test dates 28..127 (the last 100 with t + 2 <= 129); 28..51 skipped.
-  EXPECT_EQ(got->skipped, 24);
+  EXPECT_EQ(got->skipped, static_cast<std::int64_t>(kFirstDateWithTwelveMonths - 28));
   ASSERT_EQ(got->observations.size(), 76u);
   expect_margins_recomputed(h, p, MarginClass::future, exposure, 100, *got);
 
@@ -250,7 +277,8 @@ TEST(PortfolioBacktest, ACrashIsAnExceptionOnTheDatesWhoseMarginPeriodHoldsIt) {
   // before (the EWMA volatility and, once it is the worst twelve months, the stressed period).
   const auto at = [&](std::size_t t) {
     return std::find_if(got->observations.begin(), got->observations.end(),
-                        [&](const BacktestObservation& o) { return o.date == h.dates[t]; })->margin_cents;
+                        [&](const BacktestObservation& o) { return o.date == h.dates[t]; })
+        ->margin_cents;
   };
   EXPECT_GT(at(kCrash + 1), 5 * at(kCrash - 1));
 }
@@ -329,11 +357,151 @@ TEST(PortfolioBacktest, EachMarginIsTheShortfallOfTheScenariosOfTheHistoryCutAtI
   }
 }
 
+// --- one pass over the history: build_scenarios on every truncation ----------------------------
+
+// TruncatedScenarios::at(last) is build_scenarios on the history cut at last, class by class, for
+// every last: the same scenarios to the last move, or the same refusal. Answers how many were
+// built.
+std::size_t expect_each_truncation_built_alike(const FactorHistory& h, const MarginParameters& p) {
+  std::vector<std::size_t> every(h.factor_count);
+  std::iota(every.begin(), every.end(), std::size_t{0});
+  std::size_t built = 0;
+  for (const MarginClass c : {MarginClass::future, MarginClass::forward}) {
+    const auto prepared = TruncatedScenarios::prepare(h, p, c, every);
+    EXPECT_TRUE(prepared.has_value()) << prepared.error().detail;
+    // Only the factors listed: the others' moves are 0.
+    const auto last_factor = TruncatedScenarios::prepare(h, p, c, {h.factor_count - 1});
+    EXPECT_TRUE(last_factor.has_value());
+    if (!prepared || !last_factor) {
+      return 0;
+    }
+    for (std::size_t last = 0; last < h.dates.size(); ++last) {
+      const auto want = build_scenarios(cut(h, last), p);
+      const auto got = prepared->at(last);
+      EXPECT_EQ(got.has_value(), want.has_value()) << to_string(c) << " to " << h.dates[last].format();
+      if (got.has_value() != want.has_value()) {
+        continue;
+      }
+      if (!want) {
+        EXPECT_EQ(got.error().refusal, want.error().refusal) << h.dates[last].format();
+        continue;
+      }
+      ++built;
+      EXPECT_EQ(got.value(), want->of(c)) << to_string(c) << " to " << h.dates[last].format();
+      const auto one = last_factor->at(last);
+      EXPECT_TRUE(one.has_value());
+      if (!one) {
+        continue;
+      }
+      const std::size_t n = one->scenario_count();
+      for (std::size_t i = 0; i < one->moves_ppb.size(); ++i) {
+        EXPECT_EQ(one->moves_ppb[i], i / n == h.factor_count - 1 ? want->of(c).moves_ppb[i] : 0);
+      }
+    }
+  }
+  return built;
+}
+
+TEST(TruncatedScenarios, EachTruncationIsBuildScenariosOfTheHistoryCutThere) {
+  // The stressed period selected anew on every date, the look-back all of the history.
+  EXPECT_GT(expect_each_truncation_built_alike(three_factors(), small_parameters()), 0u);
+  EXPECT_GT(expect_each_truncation_built_alike(crash_history(), small_parameters()), 0u);
+}
+
+TEST(TruncatedScenarios, ALookBackShorterThanTheHistoryAndAFloorThatBinds) {
+  // 400 weekdays; volatile for the first 250 (3 % a day), calm after (0.5 %): today's volatility
+  // falls below 75 % of the look-back's mean and the floor binds. Look-back: 250 dates.
+  std::mt19937_64 random(400);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  FactorHistory h;
+  BusinessDate d = date(2023, 1, 2);
+  for (std::size_t t = 0; t < 400; ++t) {
+    h.dates.push_back(d);
+    d = d.add_days(d.weekday() == Weekday::friday ? 3 : 1).value();
+  }
+  h.factor_count = 2;
+  h.proxy = {-1, 0};
+  std::vector<double> a(400), b(400);
+  a[0] = 100;
+  b[0] = 60;
+  for (std::size_t t = 1; t < 400; ++t) {
+    const double vol = t < 250 ? 0.03 : 0.005;
+    a[t] = a[t - 1] * std::exp(vol * normal(random));
+    b[t] = b[t - 1] * std::exp(vol * normal(random));
+  }
+  h.levels = a;
+  h.levels.insert(h.levels.end(), b.begin(), b.end());
+  MarginParameters p = small_parameters();
+  ASSERT_EQ(p.lookback_days, 250);
+  const auto whole = build_scenarios(h, p);
+  ASSERT_TRUE(whole.has_value());
+  EXPECT_GT(whole->sigma_used[0], whole->sigma_today[0]);  // the floor binds
+  EXPECT_GT(expect_each_truncation_built_alike(h, p), 0u);
+}
+
+TEST(TruncatedScenarios, AGivenStressedPeriodShortHistoriesAndAFactorThatNeverMoves) {
+  // 40 dates 40 days apart; the stressed period given as dates 0..10 (400 days): a history cut
+  // before date 10 does not hold it; one of fewer than 26 dates seeds its EWMA with fewer than
+  // 25 returns. Factor 1 never moves (volatility 0: its scenarios unscaled); factor 2 has no
+  // levels before date 15 (its proxy: factor 0).
+  FactorHistory h;
+  for (std::size_t t = 0; t < 40; ++t) {
+    h.dates.push_back(date(2020, 1, 6).add_days(40 * static_cast<std::int64_t>(t)).value());
+  }
+  h.factor_count = 3;
+  h.proxy = {-1, -1, 0};
+  std::mt19937_64 random(40);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::vector<double> a(40), b(40, 75.0), c(40, std::nan(""));
+  a[0] = 100;
+  for (std::size_t t = 1; t < 40; ++t) {
+    a[t] = a[t - 1] * std::exp(0.05 * normal(random));
+  }
+  for (std::size_t t = 15; t < 40; ++t) {
+    c[t] = t == 15 ? 20.0 : c[t - 1] * std::exp(0.08 * normal(random));
+  }
+  h.levels = a;
+  h.levels.insert(h.levels.end(), b.begin(), b.end());
+  h.levels.insert(h.levels.end(), c.begin(), c.end());
+  MarginParameters p = small_parameters();
+  p.stress_first = h.dates[0];
+  p.stress_last = h.dates[10];
+  EXPECT_GT(expect_each_truncation_built_alike(h, p), 0u);
+}
+
+TEST(TruncatedScenarios, AStressedPeriodWithoutAWindowOfTheOtherClassIsRefusedForBoth) {
+  // 20 dates 100 days apart, the stressed period dates 0..4 (400 days): it holds 2-day windows
+  // (futures) but no 5-day one (forwards), so build_scenarios refuses every truncation, and so
+  // does a backtest of the futures class alone: the model of a date is both classes' or none.
+  FactorHistory h;
+  for (std::size_t t = 0; t < 20; ++t) {
+    h.dates.push_back(date(2020, 1, 6).add_days(100 * static_cast<std::int64_t>(t)).value());
+  }
+  h.factor_count = 1;
+  h.proxy = {-1};
+  for (std::size_t t = 0; t < 20; ++t) {
+    h.levels.push_back(100.0 + static_cast<double>(t % 3));
+  }
+  MarginParameters p = small_parameters();
+  p.stress_first = h.dates[0];
+  p.stress_last = h.dates[4];
+  EXPECT_EQ(expect_each_truncation_built_alike(h, p), 0u);
+  const auto futures = TruncatedScenarios::prepare(h, p, MarginClass::future, {0});
+  ASSERT_TRUE(futures.has_value());
+  const auto at_last = futures->at(19);
+  ASSERT_FALSE(at_last.has_value());
+  EXPECT_EQ(at_last.error().refusal, ScenarioRefusal::stress_period_outside_history);
+  const std::vector<std::int64_t> exposure = {1'000'000};
+  const auto got = backtest_portfolio(h, p, MarginClass::future, exposure, 10);
+  ASSERT_FALSE(got.has_value());
+  EXPECT_EQ(got.error().refusal, PortfolioBacktestRefusal::no_observations);
+}
+
 // --- the realised loss -----------------------------------------------------------------------
 
 TEST(PortfolioBacktest, TheRealisedLossOfOneDateByHand) {
-  // Nine dates seven days apart would be too short for the model; take the crash history and
-  // put these levels on dates 120..122 of three factors (the rest as before):
+  // The model needs twelve months before a test date, so take the crash history (factor 0 as it
+  // is, factor 1 at half its levels, factor 2 without levels) and put these on dates 120..122:
   //   factor 0: 100  90  80    the move from 120 to 122: 80 / 100 - 1 = -20 %  = -200,000,000
   //   factor 1:  50  52  55                                55 / 50 - 1  = +10 % =  100,000,000
   //   factor 2:   -   -   -    no levels: its proxy, factor 1: +10 %          =  100,000,000
@@ -345,7 +513,9 @@ TEST(PortfolioBacktest, TheRealisedLossOfOneDateByHand) {
   const std::size_t dates = h.dates.size();
   std::vector<double> f0(h.levels.begin(), h.levels.begin() + static_cast<std::ptrdiff_t>(dates));
   std::vector<double> f1 = f0;
-  for (double& l : f1) l /= 2;
+  for (double& l : f1) {
+    l /= 2;
+  }
   std::vector<double> f2(dates, std::nan(""));
   f0[120] = 100;
   f0[121] = 90;
@@ -468,11 +638,15 @@ TEST(PortfolioBacktest, AYearOfTestDatesOn55FactorsAnd750Dates) {
   std::vector<std::int64_t> exposure(kFactors);
   for (std::size_t f = 0; f < kFactors; ++f) {
     const std::size_t from = f >= 44 ? 300 : 0;
-    if (f >= 44) h.proxy[f] = static_cast<std::int32_t>(f - 11);
+    if (f >= 44) {
+      h.proxy[f] = static_cast<std::int32_t>(f - 11);
+    }
     double l = 100.0 + static_cast<double>(f);
     for (std::size_t t = from; t < kDates; ++t) {
       const double vol = t > 500 && t < 540 ? 0.06 : 0.02;
-      if (t > from) l *= std::exp(vol * normal(random));
+      if (t > from) {
+        l *= std::exp(vol * normal(random));
+      }
       h.levels[f * kDates + t] = l;
     }
     exposure[f] = size(random);
