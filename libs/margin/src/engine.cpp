@@ -36,15 +36,14 @@ struct ClassShortfall {
   std::int64_t combined = 0;
 };
 
-ClassShortfall class_shortfall(const MarginModel& model, MarginClass c, std::span<const Int128> pnl) {
-  const ClassScenarios& scenarios = model.scenarios.of(c);
-  const auto confidence = model.parameters.of(c).confidence_bp;
+ClassShortfall class_shortfall(const MarginParameters& p, std::int32_t confidence, const ClassScenarios& scenarios,
+                               std::span<const Int128> pnl) {
+  CCH_CHECK(pnl.size() == scenarios.scenario_count(), "a P&L per scenario of the class");
   const Tail filtered = tail_of(pnl.first(scenarios.filtered_count()), confidence);
   const Tail stressed = tail_of(pnl.subspan(scenarios.filtered_count()), confidence);
   ClassShortfall out;
   out.filtered = ceil_cents_at_least_zero(filtered.sum, static_cast<Int128>(filtered.k) * kNanoPerCent);
   out.stressed = ceil_cents_at_least_zero(stressed.sum, static_cast<Int128>(stressed.k) * kNanoPerCent);
-  const MarginParameters& p = model.parameters;
   if (p.apc_mode == ApcMode::stress_weight) {
     const Int128 w = p.apc_stress_weight_bp;
     const Int128 numerator = (10'000 - w) * filtered.sum * static_cast<Int128>(stressed.k) +
@@ -58,6 +57,10 @@ ClassShortfall class_shortfall(const MarginModel& model, MarginClass c, std::spa
                                             static_cast<Int128>(filtered.k) * 10'000 * kNanoPerCent);
   }
   return out;
+}
+
+ClassShortfall class_shortfall(const MarginModel& model, MarginClass c, std::span<const Int128> pnl) {
+  return class_shortfall(model.parameters, model.parameters.of(c).confidence_bp, model.scenarios.of(c), pnl);
 }
 
 void add_column(std::vector<Int128>& pnl, std::int64_t exposure_cents, const std::int64_t* moves) {
@@ -122,6 +125,11 @@ Int128 tail_loss_sum(std::span<const Int128> pnl, std::size_t k) {
   Int128 sum = 0;
   for (std::size_t i = 0; i < k; ++i) sum -= scratch[i];
   return sum;
+}
+
+std::int64_t expected_shortfall_cents(const MarginParameters& parameters, const ClassScenarios& scenarios,
+                                      std::span<const Int128> pnl) {
+  return class_shortfall(parameters, parameters.of(scenarios.margin_class).confidence_bp, scenarios, pnl).combined;
 }
 
 void check_model(const MarginModel& model) {
