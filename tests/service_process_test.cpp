@@ -1,6 +1,10 @@
 // The service binaries as a deployment starts them: clear one-line failures at start-up, limits
-// on a live socket, HTTPS with client certificates, graceful stop on SIGTERM.
+// on a live socket, HTTPS with client certificates, graceful stop on SIGTERM; cch-admin's commands.
+#include "cch/core/calendar.hpp"
+#include "cch/db/transaction.hpp"
 #include "cch/http/client.hpp"
+#include "cch/registry/catalog.hpp"
+#include "cch/risk/curve_sets.hpp"
 #include "cch/ledger/post.hpp"
 #include "ledger_fixture.hpp"
 #include "cch/testing/process.hpp"
@@ -430,4 +434,73 @@ TEST(AdminTool, AnOperatorRegistersAMemberAndRecordsADepositOnce) {
                     "AND kind = 'collateral'")[0][0]
                 .as<std::int64_t>(),
             -250000050);
+}
+
+TEST(AdminTool, TheRiskDeskBuildsADatesMarginModelAndRunsMembersMargins) {
+  cch::ledger::testing::LedgerFixture fixture;
+  const std::map<std::string, std::string> writer = {{"CCH_DATABASE_URL", fixture.writer_url}};
+  auto run = [&](std::vector<std::string> arguments) {
+    auto process = std::make_unique<cch::testing::ChildProcess>(CCH_ADMIN_BINARY, arguments, writer);
+    const auto status = process->wait_for_exit(120s);
+    return std::tuple{status.value_or(-1), process->standard_output(), process->standard_error()};
+  };
+  const cch::MemberId member = fixture.add_member("aurora-labs");
+  cch::registry::NewProduct wanted;
+  wanted.spec.code = "h100-sxm-us-east";
+  wanted.spec.gpu_model = "H100";
+  wanted.spec.form_factor = "sxm";
+  wanted.spec.min_interconnect = "infiniband-400g";
+  wanted.spec.region = "us-east";
+  wanted.spec.tick_size_ticks = 50;
+  wanted.position_limit_gpu_hours = 1'000'000;
+  wanted.created_by = "setup";
+  cch::db::run_transaction(*fixture.pool, cch::db::Isolation::read_committed, {},
+                           [&](pqxx::transaction_base& tx) { ASSERT_TRUE(cch::registry::create_product(tx, wanted)); });
+  // Thirteen months of SYNTHETIC history up to the business date, as an operator imports it.
+  const std::string history = cch::testing::make_temporary_directory() + "/history.csv";
+  const auto [generated, generated_out, generated_err] =
+      run({"market", "demo-history", "--from", "2025-05-01", "--to", "2026-06-01", "--output", history});
+  ASSERT_EQ(generated, 0) << generated_err;
+  const auto [imported, imported_out, imported_err] = run({"market", "import", history});
+  ASSERT_EQ(imported, 0) << imported_err;
+  const auto date = cch::BusinessDate::parse("2026-06-01").value();
+  cch::db::run_transaction(*fixture.pool, cch::db::Isolation::read_committed, {}, [&](pqxx::transaction_base& tx) {
+    const auto built = cch::risk::build_curve_set(tx, {date, cch::make_calendar("united_states_settlement").value(),
+                                                       cch::BusinessDate::containing(cch::UtcTimestamp::now()),
+                                                       "setup", std::nullopt});
+    ASSERT_TRUE(built) << built.error().detail;
+  });
+
+  const auto [no_model, no_model_out, no_model_err] = run({"margin", "run"});
+  EXPECT_EQ(no_model, 1);
+  EXPECT_NE(no_model_err.find("cch-admin: error: unknown_model: "), std::string::npos) << no_model_err;
+  const auto [sunday, sunday_out, sunday_err] = run({"margin", "model", "--date", "2026-05-31"});
+  EXPECT_EQ(sunday, 1);
+  EXPECT_NE(sunday_err.find("no_curve_set"), std::string::npos) << sunday_err;
+
+  const auto [built, built_out, built_err] = run({"margin", "model", "--date", "2026-06-01"});
+  ASSERT_EQ(built, 0) << built_err;
+  EXPECT_NE(built_out.find(" of 2026-06-01 (version 1, parameter version 1, curve set "), std::string::npos) << built_out;
+  EXPECT_NE(built_out.find("1 products, 11 factors"), std::string::npos) << built_out;
+  EXPECT_NE(built_out.find("; built\n"), std::string::npos) << built_out;
+  EXPECT_NE(built_out.find("  forward: "), std::string::npos) << built_out;
+  const auto [again, again_out, again_err] = run({"margin", "model", "--date", "2026-06-01"});
+  ASSERT_EQ(again, 0) << again_err;
+  EXPECT_NE(again_out.find("; built before\n"), std::string::npos) << again_out;
+
+  const auto [ran, ran_out, ran_err] =
+      run({"margin", "run", "--date", "2026-06-01", "--member", std::to_string(member.value())});
+  ASSERT_EQ(ran, 0) << ran_err;
+  EXPECT_NE(ran_out.find("; built before\n"), std::string::npos) << ran_out;
+  EXPECT_NE(ran_out.find("margin run "), std::string::npos) << ran_out;
+  EXPECT_NE(ran_out.find(" of 2026-06-01: 1 members, 0 legs (0 under the interim rule), total initial margin 0.00 USD"),
+            std::string::npos)
+      << ran_out;
+  EXPECT_NE(ran_out.find("  member " + std::to_string(member.value()) + ": 0.00 USD (0 legs)"), std::string::npos)
+      << ran_out;
+  const auto [unknown, unknown_out, unknown_err] = run({"margin", "run", "--member", "999999"});
+  EXPECT_EQ(unknown, 1);
+  EXPECT_NE(unknown_err.find("unknown_member"), std::string::npos) << unknown_err;
+  const auto [bad_date, bad_date_out, bad_date_err] = run({"margin", "model", "--date", "June"});
+  EXPECT_EQ(bad_date, 2);
 }

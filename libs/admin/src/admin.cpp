@@ -2,6 +2,7 @@
 
 #include "exit_status.hpp"
 #include "ledger_commands.hpp"
+#include "margin_commands.hpp"
 #include "market_commands.hpp"
 #include "operator_commands.hpp"
 
@@ -13,6 +14,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <climits>
+#include <cstdint>
 #include <iomanip>
 #include <iostream>
 #include <optional>
@@ -192,6 +195,25 @@ int run_admin(int argc, char** argv) {
   demo_history_command->add_option("--output", demo_history.output, "File to write (default: standard output)");
   demo_history_command->add_option("--seed", demo_history.seed, "The generator's seed");
 
+  auto* margin_command = app.add_subcommand("margin", "Initial margin (risk officer, operator)");
+  margin_command->require_subcommand(1);
+  std::string margin_date;
+  std::optional<std::int32_t> margin_parameter_version;
+  auto* margin_model_command =
+      margin_command->add_subcommand("model", "Build a business date's margin model (or show the one built)");
+  margin_model_command->add_option("--date", margin_date, "The business date, YYYY-MM-DD")->required();
+  margin_model_command->add_option("--parameter-version", margin_parameter_version,
+                                   "The parameter version (default: the latest)")
+      ->check(CLI::Range(1, 100000));
+  std::optional<std::string> margin_run_date;
+  std::vector<std::int64_t> margin_members;
+  auto* margin_run_command = margin_command->add_subcommand(
+      "run", "Run members' initial margin (building the date's model first if needed)");
+  margin_run_command->add_option("--date", margin_run_date,
+                                 "Against this business date's model, built if needed (default: the latest model)");
+  margin_run_command->add_option("--member", margin_members, "A member id (repeat; default: every member with an open leg)")
+      ->check(CLI::Range(std::int64_t{1}, INT64_MAX));
+
   auto* ledger_command = app.add_subcommand("ledger", "Auditor tools (read-only)");
   ledger_command->require_subcommand(1);
   auto* ledger_verify_command = ledger_command->add_subcommand("verify", "Recompute the hash chains; exit 1 at a break");
@@ -262,6 +284,12 @@ int run_admin(int argc, char** argv) {
   }
   if (demo_history_command->parsed()) {
     return market_demo_history(config, demo_history);
+  }
+  if (margin_model_command->parsed()) {
+    return margin_model(config, margin_date, margin_parameter_version);
+  }
+  if (margin_run_command->parsed()) {
+    return margin_run(config, margin_run_date, margin_members);
   }
   if (ledger_verify_command->parsed()) {
     return ledger_verify(config, verify_options);

@@ -2,6 +2,7 @@
 // transaction (ReadRoute::snapshot); an account's balance in a statement shared with concurrent
 // requests (Api::accounts).
 #include "api_impl.hpp"
+#include "margin_reads.hpp"
 
 #include "cch/api/credentials.hpp"
 #include "cch/http/json_input.hpp"
@@ -494,8 +495,10 @@ http::Response member_limits(Api&, pqxx::transaction_base& tx, const http::Reque
   const auto limits = id ? registry::member_limits(tx, *id) : std::nullopt;
   if (!limits) return not_found();
   nlohmann::json json = registry::limits_json(*limits);
-  json["credit_used"] = format_amount(registry::credit_used(tx, *id));
-  json["credit_rule"] = "notional";
+  const auto used = registry::margin_used(tx, *id);
+  json["credit_used"] = format_amount(used.initial_margin);
+  json["credit_rule"] = used.model_id ? "initial_margin" : "interim";
+  json["margin_model_id"] = used.model_id ? nlohmann::json(std::to_string(*used.model_id)) : nlohmann::json(nullptr);
   return http::json_response(200, json);
 }
 
@@ -903,6 +906,18 @@ ReadRoute read_route(std::string_view method, std::string_view pattern) {
       {"GET /v1/curve-sets/{curve_set_id}/verification", {curve_set_verification, true}},
       {"GET /v1/curve-sets/{curve_set_id}/mark-run", {mark_run, false}},
       {"GET /v1/members/{member_id}/marks", {member_marks, true}},
+      {"GET /v1/margin/parameters", {margin_parameters, false}},
+      {"GET /v1/margin/parameters/{version}", {margin_parameter_version, false}},  // versions never change
+      {"GET /v1/margin/models", {margin_models, false}},
+      {"GET /v1/margin/models/{model_id}", {margin_model, true}},
+      {"GET /v1/margin/models/{model_id}/scenarios", {margin_model_scenarios, true}},
+      {"GET /v1/margin/models/{model_id}/verification", {margin_model_verification, true}},
+      {"GET /v1/margin/runs", {margin_runs, false}},
+      {"GET /v1/margin/runs/{run_id}", {margin_run, true}},
+      {"GET /v1/margin/runs/{run_id}/members", {margin_run_members, true}},
+      {"GET /v1/margin/runs/{run_id}/verification", {margin_run_verification, true}},
+      {"GET /v1/members/{member_id}/margin", {member_margin, true}},
+      {"GET /v1/members/{member_id}/margin/history", {member_margin_history, false}},
       {"GET /v1/members/{member_id}/limits", {member_limits, true}},
       {"GET /v1/members/{member_id}/positions", {member_positions, false}},
       {"GET /v1/members/{member_id}/venue-authorisations", {member_venue_authorisations, false}},

@@ -22,7 +22,7 @@ constexpr RoleSet kTradingReaders{Role::member, Role::risk_officer, Role::operat
 // A member's own arrangements (which venues may register its trades): the member, or an operator
 // on its behalf.
 constexpr RoleSet kMemberOrOperator{Role::member, Role::operator_};
-// Curves and marks are built by operators and risk officers.
+// Curves, marks, margin models and margin runs are built by operators and risk officers.
 constexpr RoleSet kRiskOrOperator{Role::risk_officer, Role::operator_};
 
 // The one table of public routes. Order: as the OpenAPI document lists them.
@@ -99,6 +99,36 @@ constexpr std::array kRoutes = {
               "A curve set's mark run"},
     RouteSpec{"GET", "/v1/members/{member_id}/marks", kTradingReaders, Ownership::member, Executor::read, 200,
               "A member's marks per product"},
+    RouteSpec{"GET", "/v1/margin/parameters", kEveryone, Ownership::none, Executor::read, 200,
+              "Margin parameter versions, newest first"},
+    RouteSpec{"POST", "/v1/margin/parameters", kRiskOfficer, Ownership::none, Executor::risk, 201,
+              "Store a version of the margin parameters"},
+    RouteSpec{"GET", "/v1/margin/parameters/{version}", kEveryone, Ownership::none, Executor::read, 200,
+              "One version of the margin parameters"},
+    RouteSpec{"GET", "/v1/margin/models", kEveryone, Ownership::none, Executor::read, 200,
+              "Margin models, newest first"},
+    RouteSpec{"POST", "/v1/margin/models", kRiskOrOperator, Ownership::none, Executor::risk, 201,
+              "Build a business date's margin model"},
+    RouteSpec{"GET", "/v1/margin/models/{model_id}", kEveryone, Ownership::none, Executor::read, 200,
+              "A margin model: its inputs, products, classes and hash"},
+    RouteSpec{"GET", "/v1/margin/models/{model_id}/scenarios", kEveryone, Ownership::none, Executor::read, 200,
+              "A margin class's scenario moves, a page of factors (JSON or CSV)"},
+    RouteSpec{"GET", "/v1/margin/models/{model_id}/verification", kStaffReaders, Ownership::none, Executor::read,
+              200, "Rebuild a margin model from its recorded inputs and compare"},
+    RouteSpec{"GET", "/v1/margin/runs", kStaffReaders, Ownership::none, Executor::read, 200,
+              "Margin runs, newest first"},
+    RouteSpec{"POST", "/v1/margin/runs", kRiskOrOperator, Ownership::none, Executor::risk, 201,
+              "Run members' initial margin against a model"},
+    RouteSpec{"GET", "/v1/margin/runs/{run_id}", kStaffReaders, Ownership::none, Executor::read, 200,
+              "A margin run"},
+    RouteSpec{"GET", "/v1/margin/runs/{run_id}/members", kStaffReaders, Ownership::none, Executor::read, 200,
+              "Every member's figures in a margin run (JSON or CSV)"},
+    RouteSpec{"GET", "/v1/margin/runs/{run_id}/verification", kStaffReaders, Ownership::none, Executor::read, 200,
+              "Recompute a margin run's figures and positions and compare"},
+    RouteSpec{"GET", "/v1/members/{member_id}/margin", kEveryone, Ownership::member, Executor::read, 200,
+              "A member's initial margin: every component and factor line (JSON or CSV)"},
+    RouteSpec{"GET", "/v1/members/{member_id}/margin/history", kEveryone, Ownership::member, Executor::read, 200,
+              "A member's initial margin per run, newest first"},
     RouteSpec{"POST", "/v1/members/{member_id}/product-authorisations", kOperator, Ownership::member,
               Executor::registry, 201, "Authorise a member to clear a product"},
     RouteSpec{"GET", "/v1/members/{member_id}/limits", kTradingReaders, Ownership::member, Executor::read, 200,

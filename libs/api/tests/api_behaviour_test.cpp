@@ -66,6 +66,8 @@ TEST_F(ApiBehaviour, AMemberSeesAnotherMembersObjectsAsMissingAndTheAttemptIsAud
       {"GET", "/v1/members/" + a + "/collateral"},
       {"GET", "/v1/members/" + a + "/collateral-withdrawals"},
       {"GET", "/v1/members/" + a + "/marks"},
+      {"GET", "/v1/members/" + a + "/margin"},
+      {"GET", "/v1/members/" + a + "/margin/history"},
       {"GET", "/v1/accounts/" + account},
       {"GET", "/v1/accounts/" + account + "/history"},
       {"GET", "/v1/journals/" + journal},

@@ -4,7 +4,11 @@
 #include "cch/api/credentials.hpp"
 #include "cch/db/transaction.hpp"
 #include "cch/http/observability.hpp"
+#include "cch/market/csv_import.hpp"
+#include "cch/market/synthetic_history.hpp"
 #include "cch/registry/members.hpp"
+#include "cch/registry/catalog.hpp"
+#include "cch/risk/curve_sets.hpp"
 #include "cch/registry_routes/routes.hpp"
 #include "cch/risk_routes/market_routes.hpp"
 #include "cch/settlement/routes.hpp"
@@ -48,6 +52,42 @@ std::string settlement_prices_body(const std::string& product_id, const std::vec
                          {"published_at", date.start_of_day().format()}};
   if (correction_reason) body["correction_reason"] = *correction_reason;
   return body.dump();
+}
+
+void import_history(ApiHarness& harness, const std::vector<ProductId>& products, BusinessDate from, BusinessDate to,
+                    bool settlement_only) {
+  market::SyntheticHistoryOptions generate;
+  generate.from = from;
+  generate.to = to;
+  db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {}, [&](pqxx::transaction_base& tx) {
+    for (const ProductId id : products) {
+      const auto product = registry::find_product(tx, id).value();
+      generate.products.push_back(
+          {product.spec.code, product.spec.gpu_model, product.spec.tick_size_ticks, product.spec.cash_index});
+    }
+  });
+  std::string why;
+  const auto history = market::synthetic_history(generate, &why);
+  if (!history) throw std::runtime_error("synthetic_history: " + why);
+  std::string csv;
+  std::size_t start = 0;
+  while (start < history->csv.size()) {
+    std::size_t end = history->csv.find('\n', start);
+    if (end == std::string::npos) end = history->csv.size();
+    const std::string_view line = std::string_view(history->csv).substr(start, end - start + 1);
+    if (start == 0 || !settlement_only || line.starts_with("settlement,")) csv += line;
+    start = end + 1;
+  }
+  db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {}, [&](pqxx::transaction_base& tx) {
+    const auto rules = market::market_rules(harness.config.text("market.business_calendar"), "1M,1Y",
+                                            BusinessDate::containing(UtcTimestamp::now()));
+    const auto imported =
+        market::import_csv(tx, csv, "setup", rules, risk::product_terms(tx), risk::forward_curve_consistency());
+    if (!imported) {
+      throw std::runtime_error("import_csv: line " + std::to_string(imported.error().line) + ": " +
+                               imported.error().error.detail);
+    }
+  });
 }
 
 std::string random_fingerprint() {

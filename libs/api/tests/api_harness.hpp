@@ -31,6 +31,13 @@ std::string settlement_prices_body(const std::string& product_id, const std::vec
                                    std::optional<std::string> correction_reason = std::nullopt);
 
 
+class ApiHarness;
+// SYNTHETIC market history (cch/market/synthetic_history.hpp) of the products for the business
+// dates [from, to], imported in one transaction as cch-admin market import does; with
+// settlement_only, only their settlement prices (a test that enters its own OIS quotes).
+void import_history(ApiHarness& harness, const std::vector<ProductId>& products, BusinessDate from, BusinessDate to,
+                    bool settlement_only = false);
+
 struct Caller {
   std::string name;
   access::Role role = access::Role::auditor;

@@ -6,11 +6,14 @@
 #include "cch/api/credentials.hpp"
 #include "cch/db/transaction.hpp"
 #include "cch/ledger/accounts.hpp"
+#include "cch/margin_store/models.hpp"
 #include "cch/market/market_data.hpp"
 #include "cch/risk/curve_sets.hpp"
+#include "cch/risk/margin.hpp"
 #include "cch/risk/marks.hpp"
 #include "cch/registry/catalog.hpp"
 #include "cch/registry/trades.hpp"
+#include "cch/risk_routes/margin_routes.hpp"
 #include "cch/settlement/collateral.hpp"
 
 #include <gtest/gtest.h>
@@ -54,6 +57,10 @@ class RouteMatrix : public ::testing::Test {
         registry::period_containing(registry::PeriodKind::month, BusinessDate::containing(UtcTimestamp::now()));
     trading_month = registry::next_period(registry::next_period(this_month));
     product = fresh_product();
+    // Thirteen months of its (synthetic) settlement prices, to build a margin model from.
+    import_history(harness, {ProductId::parse(product).value()},
+                   latest_business_date("united_states_settlement", 1).add_days(-400).value(),
+                   latest_business_date("united_states_settlement", 3), /*settlement_only=*/true);
     db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {}, [&](pqxx::transaction_base& tx) {
       for (const MemberId member : {harness.member_a, harness.member_b}) {
         ASSERT_TRUE(registry::authorise_member(tx, member, ProductId::parse(product).value(), "setup"));
@@ -91,6 +98,17 @@ class RouteMatrix : public ::testing::Test {
       ASSERT_TRUE(built) << built.error().detail;
       curve_set = std::to_string(built->record.curve_set_id);
       ASSERT_TRUE(risk::mark_open_legs(tx, built->record.curve_set_id, make_calendar("united_states_settlement").value()));
+      // Its margin model, and a margin run of both members against it.
+      const auto model = risk::build_margin_model(
+          tx, {latest_business_date("united_states_settlement", 1), std::nullopt, "setup", std::nullopt});
+      ASSERT_TRUE(model) << model.error().detail;
+      margin_model = std::to_string(model->record.model_id);
+      const auto margins =
+          risk::run_margin(tx, {model->record.model_id, std::vector<MemberId>{harness.member_a, harness.member_b},
+                                "on_demand", "setup", std::nullopt},
+                           make_calendar("united_states_settlement").value());
+      ASSERT_TRUE(margins) << margins.error().detail;
+      margin_run = std::to_string(margins->run.run_id);
       // Both members let the harness's venue register their trades.
       const auto venue = tx.exec("SELECT principal_id FROM api.principal WHERE name = 'auction-house'")[0][0];
       for (const MemberId member : {harness.member_a, harness.member_b}) {
@@ -117,6 +135,23 @@ class RouteMatrix : public ::testing::Test {
                                                     BusinessDate::containing(UtcTimestamp::now()), "setup", std::nullopt});
       return std::pair{date.format(), std::to_string(built.value().record.curve_set_id)};
     });
+  }
+
+  // Margin parameters not stored yet: the defaults with a spread of their own.
+  margin::MarginParameters fresh_parameters() {
+    margin::MarginParameters parameters;
+    parameters.spread_ticks_default = 300 + ++parameter_sets_;
+    return parameters;
+  }
+
+  // A new parameter version, stored directly: a model built with it is a new model.
+  std::string fresh_parameter_version() {
+    return std::to_string(db::run_transaction(
+        *harness.fixture.pool, db::Isolation::read_committed, {}, [&](pqxx::transaction_base& tx) {
+          return margin::store_parameters(tx, fresh_parameters(), "matrix", "setup", std::nullopt)
+              .value()
+              .version.version;
+        }));
   }
 
   std::string fresh_product() {
@@ -148,9 +183,11 @@ class RouteMatrix : public ::testing::Test {
                                      .delivery_end = trading_month->end(),
                                      .gpus = 8,
                                      .price = PricePerGpuHour{20'000 + 50 * trades_made}};
-    const registry::NotionalCreditCheck credit(1500);
+    margin::ModelCache models;
+    const BusinessCalendar calendar = make_calendar("united_states_settlement").value();
     registry::RegistrationPolicy policy;
-    policy.credit = &credit;
+    policy.margin_models = &models;
+    policy.clearing_calendar = &calendar;
     return db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {},
                                [&](pqxx::transaction_base& tx) {
                                  return registry::submit_trade(tx, policy, {submitter, "setup", std::nullopt}, terms,
@@ -295,6 +332,38 @@ class RouteMatrix : public ::testing::Test {
          [&] { return Sample{"/v1/curve-sets/" + curve_set + "/mark-run", ""}; }},
         {"GET /v1/members/{member_id}/marks",
          [&] { return Sample{"/v1/members/" + harness.member_a.to_string() + "/marks", ""}; }},
+        {"GET /v1/margin/parameters", [] { return Sample{"/v1/margin/parameters?limit=5", ""}; }},
+        {"POST /v1/margin/parameters",
+         [&] {
+           const nlohmann::json body = {{"parameters", risk::parameters_object_json(fresh_parameters())},
+                                        {"reason", "matrix"}};
+           return Sample{"/v1/margin/parameters", body.dump()};
+         }},
+        {"GET /v1/margin/parameters/{version}", [] { return Sample{"/v1/margin/parameters/1", ""}; }},
+        {"GET /v1/margin/models", [] { return Sample{"/v1/margin/models?limit=5", ""}; }},
+        {"POST /v1/margin/models",
+         [&] {
+           // A new parameter version first, so that each allowed build makes a new model.
+           return Sample{"/v1/margin/models", R"({"business_date":")" +
+                                                  latest_business_date("united_states_settlement", 1).format() +
+                                                  R"(","parameter_version":)" + fresh_parameter_version() + "}"};
+         }},
+        {"GET /v1/margin/models/{model_id}", [&] { return Sample{"/v1/margin/models/" + margin_model, ""}; }},
+        {"GET /v1/margin/models/{model_id}/scenarios",
+         [&] { return Sample{"/v1/margin/models/" + margin_model + "/scenarios?class=future&factors=0-10", ""}; }},
+        {"GET /v1/margin/models/{model_id}/verification",
+         [&] { return Sample{"/v1/margin/models/" + margin_model + "/verification", ""}; }},
+        {"GET /v1/margin/runs", [] { return Sample{"/v1/margin/runs?limit=5", ""}; }},
+        {"POST /v1/margin/runs",
+         [&] { return Sample{"/v1/margin/runs", R"({"model_id":")" + margin_model + R"(","members":[")" + a + "\"]}"}; }},
+        {"GET /v1/margin/runs/{run_id}", [&] { return Sample{"/v1/margin/runs/" + margin_run, ""}; }},
+        {"GET /v1/margin/runs/{run_id}/members",
+         [&] { return Sample{"/v1/margin/runs/" + margin_run + "/members?limit=10", ""}; }},
+        {"GET /v1/margin/runs/{run_id}/verification",
+         [&] { return Sample{"/v1/margin/runs/" + margin_run + "/verification", ""}; }},
+        {"GET /v1/members/{member_id}/margin", [&] { return Sample{"/v1/members/" + a + "/margin", ""}; }},
+        {"GET /v1/members/{member_id}/margin/history",
+         [&] { return Sample{"/v1/members/" + a + "/margin/history?limit=5", ""}; }},
         {"POST /v1/members/{member_id}/product-authorisations",
          [&] {
            return Sample{"/v1/members/" + a + "/product-authorisations", R"({"product_id":")" + fresh_product() + "\"}"};
@@ -399,10 +468,13 @@ class RouteMatrix : public ::testing::Test {
     return harness.call(*caller, std::string(method), sample.target, sample.body, headers);
   }
 
-  // Marks only when asked: each sample's mark run must be its first (201).
+  // Marks and margins only when asked: each sample's mark run must be its first (201), and no
+  // background model build or margin run may race the samples'.
   ApiHarness harness{ApiHarness::test_options(), std::chrono::milliseconds(10'000), [](std::string_view name) {
-                       return name == "CCH_RISK_MARK_BUILT_CURVE_SETS" ? std::optional<std::string>("false")
-                                                                         : std::optional<std::string>();
+                       const bool off = name == "CCH_RISK_MARK_BUILT_CURVE_SETS" ||
+                                        name == "CCH_RISK_MARGIN_ON_CURVE_SET" ||
+                                        name == "CCH_RISK_MARGIN_ON_TRADE_CLEARED";
+                       return off ? std::optional<std::string>("false") : std::optional<std::string>();
                      }};
   std::string deposit_journal;
   std::string collateral_account;
@@ -411,7 +483,10 @@ class RouteMatrix : public ::testing::Test {
   std::string product;
   std::string standing_trade;
   std::string curve_set;
+  std::string margin_model;
+  std::string margin_run;
   int trades_made = 0;
+  int parameter_sets_ = 0;
   int corrections_ = 0;
 };
 

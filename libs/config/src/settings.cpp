@@ -192,12 +192,17 @@ std::vector<SettingSpec> build_settings() {
                                  "points of that month's open interest ..."));
   list.push_back(integer_setting("registry.concentration_floor_gpu_hours", 1'000'000, 1, 1'000'000'000'000,
                                  "... applied once the open interest is at least this many GPU-hours."));
-  list.push_back(integer_setting("registry.notional_margin_rate_bp", 1500, 1, 10000,
-                                 "Credit check until the margin service exists: each cleared leg uses this share "
-                                 "of its notional, in basis points, of the member's credit limit and collateral."));
   list.push_back(boolean_setting("risk.mark_built_curve_sets", true,
                                  "cch-risk marks every open leg against each curve set built (an outbox consumer); "
                                  "false: only when asked (POST /v1/curve-sets/{id}/mark-run)."));
+  list.push_back(boolean_setting("risk.margin_on_curve_set", true,
+                                 "cch-risk builds the margin model of each curve set's business date and runs "
+                                 "every member's initial margin against it (an outbox consumer); false: only when "
+                                 "asked (POST /v1/margin/models, POST /v1/margin/runs)."));
+  list.push_back(boolean_setting("risk.margin_on_trade_cleared", true,
+                                 "cch-risk runs the initial margin of both members of each cleared trade against "
+                                 "the latest margin model (an outbox consumer, one run per batch of trades); "
+                                 "false: only when asked."));
   list.push_back(choice_setting("market.business_calendar", "united_states_settlement",
                                 {"weekends_only", "united_states_settlement", "united_states_sofr",
                                  "united_states_nyse", "united_kingdom", "target"},
@@ -208,6 +213,13 @@ std::vector<SettingSpec> build_settings() {
   list.push_back(money_setting("settlement.collateral_movement_max", "1000000000.00", 1, kAmountMinorMax,
                                "Largest single collateral deposit or withdrawal; a larger one is refused 422 "
                                "amount_too_large. At most the largest amount cch holds in an account."));
+  list.push_back(boolean_setting("settlement.margin_calls", true,
+                                 "cch-settlement issues margin calls from every margin run (an outbox consumer of "
+                                 "margin.run_completed) and marks calls past their deadline overdue."));
+  list.push_back(integer_setting("settlement.margin_call_deadline_minutes", 120, 1, 10080,
+                                 "How long a member has to meet a margin call from its issue."));
+  list.push_back(integer_setting("settlement.margin_call_check_interval_ms", 10000, 100, 3600000,
+                                 "How often cch-settlement marks margin calls past their deadline overdue."));
   list.push_back(string_setting("internal.ca_file", "",
                                 "PEM CA of internal services' certificates (when a service sets tls = true)."));
   list.push_back(string_setting("internal.client_certificate_file", "",

@@ -138,10 +138,8 @@ void streamed_tails(const ClassScenarios& scenarios, std::size_t k_filtered, std
 
 // The tails of B P&Ls base[b] + the columns.
 template <std::size_t B>
-std::array<ClassTails, B> class_tails(const MarginModel& model, MarginClass c, const std::array<const Int128*, B>& bases,
-                                      std::span<const Column> columns) {
-  const ClassScenarios& scenarios = model.scenarios.of(c);
-  const auto confidence = model.parameters.of(c).confidence_bp;
+std::array<ClassTails, B> class_tails(const ClassScenarios& scenarios, std::int32_t confidence,
+                                      const std::array<const Int128*, B>& bases, std::span<const Column> columns) {
   const std::size_t filtered = scenarios.filtered_count();
   const std::size_t n = scenarios.scenario_count();
   const std::size_t k_filtered = tail_count(filtered, confidence);
@@ -176,13 +174,12 @@ struct ClassShortfall {
   std::int64_t combined = 0;
 };
 
-ClassShortfall class_shortfall(const MarginModel& model, const ClassTails& tails) {
+ClassShortfall class_shortfall(const MarginParameters& p, const ClassTails& tails) {
   const Tail& filtered = tails.filtered;
   const Tail& stressed = tails.stressed;
   ClassShortfall out;
   out.filtered = ceil_cents_at_least_zero(filtered.sum, static_cast<Int128>(filtered.k) * kNanoPerCent);
   out.stressed = ceil_cents_at_least_zero(stressed.sum, static_cast<Int128>(stressed.k) * kNanoPerCent);
-  const MarginParameters& p = model.parameters;
   if (p.apc_mode == ApcMode::stress_weight) {
     const Int128 w = p.apc_stress_weight_bp;
     const Int128 numerator = (10'000 - w) * filtered.sum * static_cast<Int128>(stressed.k) +
@@ -201,7 +198,8 @@ ClassShortfall class_shortfall(const MarginModel& model, const ClassTails& tails
 // The shortfalls of one P&L, base + columns.
 ClassShortfall class_shortfall(const MarginModel& model, MarginClass c, const Int128* base,
                                std::span<const Column> columns) {
-  return class_shortfall(model, class_tails<1>(model, c, {base}, columns)[0]);
+  return class_shortfall(model.parameters,
+                         class_tails<1>(model.scenarios.of(c), model.parameters.of(c).confidence_bp, {base}, columns)[0]);
 }
 
 // pnl[s] += the columns' exposure x move of scenario s, exact. Columns are taken in runs whose
@@ -315,6 +313,13 @@ Int128 tail_loss_sum(std::span<const Int128> pnl, std::size_t k) {
   Int128 sum = 0;
   for (std::size_t i = 0; i < k; ++i) sum -= scratch[i];
   return sum;
+}
+
+std::int64_t expected_shortfall_cents(const MarginParameters& parameters, const ClassScenarios& scenarios,
+                                      std::span<const Int128> pnl) {
+  CCH_CHECK(pnl.size() == scenarios.scenario_count(), "a P&L per scenario of the class");
+  const auto tails = class_tails<1>(scenarios, parameters.of(scenarios.margin_class).confidence_bp, {pnl.data()}, {});
+  return class_shortfall(parameters, tails[0]).combined;
 }
 
 void check_model(const MarginModel& model) {
@@ -479,11 +484,12 @@ MarginFigures MemberMargin::with(std::span<const LegExposure> legs) const {
       // The common case (one product, or products of one GPU model): the portfolio's P&L and the
       // generation's moved by the same columns, in one pass.
       const auto g = static_cast<std::size_t>(column_generation.front());
-      const auto tails = class_tails<2>(model, c, {total_[ci].data(), generation_[ci][g].data()}, columns);
-      const ClassShortfall portfolio = class_shortfall(model, tails[0]);
+      const auto tails = class_tails<2>(scenarios, model.parameters.of(c).confidence_bp,
+                                        {total_[ci].data(), generation_[ci][g].data()}, columns);
+      const ClassShortfall portfolio = class_shortfall(model.parameters, tails[0]);
       std::int64_t alone = 0;
       for (std::size_t other = 0; other < generations; ++other) {
-        alone += other == g ? class_shortfall(model, tails[1]).combined : generation_es_[ci][other];
+        alone += other == g ? class_shortfall(model.parameters, tails[1]).combined : generation_es_[ci][other];
       }
       out.classes[ci] = class_figures(model, portfolio, alone);
       classes_total += out.classes[ci].requirement_cents;

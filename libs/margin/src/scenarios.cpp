@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "cch/core/check.hpp"
 
@@ -118,30 +119,41 @@ Result<StressWindow, ScenarioError> stress_window(const FactorHistory& h, const 
 
 }  // namespace
 
-Result<ScenarioSet, ScenarioError> build_scenarios(const FactorHistory& h, const MarginParameters& p) {
+std::optional<ScenarioError> check_history(const FactorHistory& h) {
   const std::size_t dates = h.dates.size();
   if (h.factor_count == 0 || h.factor_count > kFactorCountMax || h.levels.size() != h.factor_count * dates ||
       h.proxy.size() != h.factor_count || dates > kHistoryDatesMax) {
-    return fail(refuse(ScenarioRefusal::invalid_history, "factor count, levels and proxies do not agree, or too many"));
+    return refuse(ScenarioRefusal::invalid_history, "factor count, levels and proxies do not agree, or too many");
   }
   for (std::size_t t = 1; t < dates; ++t) {
     if (!(h.dates[t - 1] < h.dates[t])) {
-      return fail(refuse(ScenarioRefusal::invalid_history, "history dates not strictly ascending at " + h.dates[t].format()));
+      return refuse(ScenarioRefusal::invalid_history, "history dates not strictly ascending at " + h.dates[t].format());
     }
   }
   for (std::size_t f = 0; f < h.factor_count; ++f) {
     const std::int32_t proxy = h.proxy[f];
     if (proxy >= static_cast<std::int32_t>(h.factor_count) || proxy == static_cast<std::int32_t>(f) || proxy < -1) {
-      return fail(refuse(ScenarioRefusal::invalid_history, "factor " + std::to_string(f) + " has an invalid proxy"));
+      return refuse(ScenarioRefusal::invalid_history, "factor " + std::to_string(f) + " has an invalid proxy");
     }
     for (std::size_t t = 0; t < dates; ++t) {
       const double level = h.levels[f * dates + t];
       if (!std::isnan(level) && !(std::isfinite(level) && level > 0)) {
-        return fail(refuse(ScenarioRefusal::invalid_history, "factor " + std::to_string(f) + " has level " +
-                                                                  std::to_string(level) + " on " + h.dates[t].format()));
+        return refuse(ScenarioRefusal::invalid_history,
+                      "factor " + std::to_string(f) + " has level " + std::to_string(level) + " on " + h.dates[t].format());
       }
     }
   }
+  return std::nullopt;
+}
+
+Result<std::vector<double>, ScenarioError> daily_log_returns(const FactorHistory& history) {
+  if (auto invalid = check_history(history)) return fail(std::move(*invalid));
+  return daily_returns(history);
+}
+
+Result<ScenarioSet, ScenarioError> build_scenarios(const FactorHistory& h, const MarginParameters& p) {
+  const std::size_t dates = h.dates.size();
+  if (auto invalid = check_history(h)) return fail(std::move(*invalid));
   const auto dates_min = static_cast<std::size_t>(std::max(p.future.mpor_days, p.forward.mpor_days)) + 2;
   if (dates < dates_min) {
     return fail(refuse(ScenarioRefusal::history_too_short, "the history has " + std::to_string(dates) +

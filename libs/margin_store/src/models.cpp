@@ -1,5 +1,6 @@
 #include "cch/margin_store/models.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cstdio>
 
@@ -7,6 +8,7 @@
 #include "cch/core/sha256.hpp"
 #include "cch/db/array.hpp"
 #include "cch/db/prepared.hpp"
+#include "cch/margin/exposure.hpp"
 
 #include <pqxx/result>
 
@@ -162,6 +164,21 @@ std::optional<std::size_t> PublishedModel::index_of(ProductId product) const {
     if (model.products[i].product == product) return i;
   }
   return std::nullopt;
+}
+
+LegExposure exposure_under(const PublishedModel* model, const MarginParameters& parameters, ProductId product,
+                           pricing::Leg leg, const BusinessCalendar& clearing_calendar) {
+  if (model != nullptr) {
+    if (const auto index = model->index_of(product)) {
+      const BusinessDate as_of = model->record.business_date;
+      leg.payment_date = leg.kind == pricing::ContractKind::forward
+                             ? pricing::forward_payment_date(leg.delivery_end, as_of, clearing_calendar)
+                             : as_of;
+      auto exposure = leg_exposure(leg, *index, model->forwards[*index], model->discount);
+      if (exposure) return *exposure;
+    }
+  }
+  return interim_exposure(leg, parameters.interim_rate_bp);
 }
 
 std::string model_serialisation(const PublishedModel& m) {
@@ -360,6 +377,95 @@ std::optional<PublishedModel> load_model(pqxx::transaction_base& tx, std::int64_
     scenarios.moves_ppb = db::integers_of(row[4]);
   }
   check_model(model);
+  return out;
+}
+
+std::vector<ParameterVersion> list_parameters(pqxx::transaction_base& tx, std::optional<std::int64_t> before,
+                                             std::size_t limit) {
+  const auto rows = db::exec_cached(tx,
+                                    "SELECT " + kParameterColumns +
+                                        " FROM margin.parameter_set WHERE $1::bigint IS NULL OR version < $1 "
+                                        "ORDER BY version DESC LIMIT $2",
+                                    before, static_cast<std::int64_t>(limit));
+  std::vector<ParameterVersion> out;
+  for (const auto& row : rows) out.push_back(parameters_of(row));
+  return out;
+}
+
+std::vector<ModelRecord> list_models(pqxx::transaction_base& tx, std::optional<BusinessDate> business_date,
+                                     std::optional<std::int64_t> before, std::size_t limit) {
+  const auto rows = db::exec_cached(
+      tx,
+      "SELECT " + kModelColumns + " FROM margin.model WHERE ($1::date IS NULL OR business_date = $1::date) "
+      "AND ($2::bigint IS NULL OR model_id < $2) ORDER BY model_id DESC LIMIT $3",
+      business_date ? std::optional<std::string>(business_date->format()) : std::nullopt, before,
+      static_cast<std::int64_t>(limit));
+  std::vector<ModelRecord> out;
+  for (const auto& row : rows) out.push_back(record_of(row));
+  return out;
+}
+
+std::optional<ModelSummary> model_summary(pqxx::transaction_base& tx, std::int64_t model_id) {
+  auto record = find_model_record(tx, model_id);
+  if (!record) return std::nullopt;
+  ModelSummary out;
+  out.record = std::move(*record);
+  const auto head = db::exec_cached(
+      tx, "SELECT stress_first::text, stress_last::text, stress_selected FROM margin.model WHERE model_id = $1",
+      model_id);
+  out.stress_first = date_of(head.at(0)[0]);
+  out.stress_last = date_of(head.at(0)[1]);
+  out.stress_selected = head.at(0)[2].as<bool>();
+  const auto products = db::exec_cached(
+      tx,
+      "SELECT product_index, product_id, gpu_model, generation, open_interest_gpu_hours, spread_ticks, "
+      "first_day::text, cardinality(daily_prices) FROM margin.model_product WHERE model_id = $1 ORDER BY product_index",
+      model_id);
+  for (const auto& row : products) {
+    out.products.push_back(ModelProductSummary{row[0].as<std::int32_t>(),
+                                               ProductId::from_value(row[1].as<std::int64_t>()).value(),
+                                               row[2].as<std::string>(), row[3].as<std::int32_t>(),
+                                               row[4].as<std::int64_t>(), row[5].as<std::int64_t>(), date_of(row[6]),
+                                               row[7].as<std::int32_t>()});
+  }
+  const auto classes = db::exec_cached(
+      tx,
+      "SELECT margin_class, mpor_days, confidence_bp, cardinality(filtered_dates), cardinality(stressed_dates) "
+      "FROM margin.model_class WHERE model_id = $1",
+      model_id);
+  for (const auto& row : classes) {
+    const MarginClass c = row[0].as<std::string>() == "future" ? MarginClass::future : MarginClass::forward;
+    out.classes[static_cast<std::size_t>(c)] = ModelClassSummary{c, row[1].as<std::int32_t>(), row[2].as<std::int32_t>(),
+                                                                 row[3].as<std::int32_t>(), row[4].as<std::int32_t>()};
+  }
+  return out;
+}
+
+std::optional<ScenarioSlice> scenario_slice(pqxx::transaction_base& tx, std::int64_t model_id, MarginClass margin_class,
+                                            std::size_t first_factor, std::size_t factor_count) {
+  // Within the largest model, so that the subscripts below stay far inside integer.
+  first_factor = std::min(first_factor, kFactorCountMax);
+  factor_count = std::min(factor_count, kFactorCountMax - first_factor);
+  const auto rows = db::exec_cached(
+      tx,
+      "SELECT mpor_days, confidence_bp, filtered_dates, stressed_dates, "
+      "moves_ppb[($3::bigint * n + 1)::integer : (($3::bigint + $4::bigint) * n)::integer] "
+      "FROM (SELECT *, cardinality(filtered_dates) + cardinality(stressed_dates) AS n FROM margin.model_class "
+      "WHERE model_id = $1 AND margin_class = $2) AS c",
+      model_id, std::string(to_string(margin_class)), static_cast<std::int64_t>(first_factor),
+      static_cast<std::int64_t>(factor_count));
+  if (rows.empty()) return std::nullopt;
+  ScenarioSlice out;
+  out.margin_class = margin_class;
+  out.mpor_days = rows[0][0].as<std::int32_t>();
+  out.confidence_bp = rows[0][1].as<std::int32_t>();
+  out.filtered_dates = dates_of(rows[0][2]);
+  out.stressed_dates = dates_of(rows[0][3]);
+  out.first_factor = first_factor;
+  out.moves_ppb = db::integers_of(rows[0][4]);
+  const std::size_t scenarios = out.scenario_count();
+  CCH_CHECK(scenarios > 0 && out.moves_ppb.size() % scenarios == 0, "a slice holds whole factors");
+  out.factor_count = out.moves_ppb.size() / scenarios;
   return out;
 }
 

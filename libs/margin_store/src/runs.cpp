@@ -161,6 +161,13 @@ RunRecord store_run(pqxx::transaction_base& tx, const RunRequest& request, std::
     }
     out.complete();
   }
+  // Other services learn of the run (the settlement service issues margin calls from it).
+  db::exec_cached(tx,
+                  "INSERT INTO cch.outbox (topic, aggregate_id, payload) VALUES ('margin.run_completed', $1::bigint, "
+                  "jsonb_build_object('run_id', ($1::bigint)::text, 'model_id', ($2::bigint)::text, "
+                  "'business_date', $3::text, 'scope', $4::text, 'cause', $5::text, 'members', $6::int))",
+                  id, request.model_id, request.business_date.format(), std::string(to_string(request.scope)),
+                  request.cause, static_cast<std::int32_t>(results.size()));
   return *find_run(tx, id);
 }
 
@@ -222,6 +229,46 @@ std::vector<StoredMemberMargin> latest_member_margins(pqxx::transaction_base& tx
       "ORDER BY member_id, run_id DESC) m JOIN margin.run r USING (run_id) ORDER BY m.member_id");
   std::vector<StoredMemberMargin> out;
   for (const auto& row : rows) out.push_back(member_of(row));
+  return out;
+}
+
+std::vector<StoredMemberMargin> run_members_page(pqxx::transaction_base& tx, std::int64_t run_id,
+                                                 std::optional<MemberId> after, std::size_t limit) {
+  const auto rows = db::exec_cached(tx,
+                                    "SELECT " + kMemberColumns +
+                                        " FROM margin.member_margin m JOIN margin.run r USING (run_id) "
+                                        "WHERE m.run_id = $1 AND m.member_id > $2 ORDER BY m.member_id LIMIT $3",
+                                    run_id, after ? after->value() : std::int64_t{0}, static_cast<std::int64_t>(limit));
+  std::vector<StoredMemberMargin> out;
+  for (const auto& row : rows) out.push_back(member_of(row));
+  return out;
+}
+
+Int128 run_initial_margin_total(pqxx::transaction_base& tx, std::int64_t run_id) {
+  // Summed here: a run's total may exceed a bigint even though no member's figure does.
+  Int128 total = 0;
+  const auto rows = db::exec_cached(
+      tx, "SELECT initial_margin_cents FROM margin.member_margin WHERE run_id = $1 AND initial_margin_cents > 0", run_id);
+  for (const auto& row : rows) total += row[0].as<std::int64_t>();
+  return total;
+}
+
+std::vector<MemberMarginHistoryEntry> member_margin_history(pqxx::transaction_base& tx, MemberId member,
+                                                            std::optional<std::int64_t> before, std::size_t limit) {
+  const auto rows = db::exec_cached(
+      tx,
+      "SELECT m.run_id, m.model_id, r.business_date::text, r.cause, "
+      "(extract(epoch FROM r.finished_at) * 1000000)::bigint, m.legs, m.initial_margin_cents "
+      "FROM margin.member_margin m JOIN margin.run r USING (run_id) "
+      "WHERE m.member_id = $1 AND ($2::bigint IS NULL OR m.run_id < $2) ORDER BY m.run_id DESC LIMIT $3",
+      member.value(), before, static_cast<std::int64_t>(limit));
+  std::vector<MemberMarginHistoryEntry> out;
+  for (const auto& row : rows) {
+    out.push_back(MemberMarginHistoryEntry{row[0].as<std::int64_t>(), row[1].as<std::int64_t>(),
+                                           BusinessDate::parse(row[2].as<std::string>()).value(),
+                                           row[3].as<std::string>(), timestamp_of(row[4]), row[5].as<std::int64_t>(),
+                                           row[6].as<std::int64_t>()});
+  }
   return out;
 }
 

@@ -14,6 +14,7 @@
 #include "cch/db/prepared.hpp"
 #include "cch/ledger/accounts.hpp"
 #include "cch/ledger/post.hpp"
+#include "cch/margin_store/models.hpp"
 #include "cch/market/market_data.hpp"
 
 namespace cch::registry::clearing {
@@ -68,7 +69,8 @@ Book Book::lock(pqxx::transaction_base& tx, std::vector<std::int64_t> members) {
   return book;
 }
 
-void Book::load(pqxx::transaction_base& tx, std::span<const Candidate> candidates) {
+void Book::load(pqxx::transaction_base& tx, const RegistrationPolicy& policy, std::span<const Candidate> candidates,
+                UtcTimestamp now, bool legs_written) {
   std::vector<std::int64_t> members;
   std::vector<std::int64_t> products;
   std::vector<std::string> months;
@@ -101,7 +103,7 @@ void Book::load(pqxx::transaction_base& tx, std::span<const Candidate> candidate
   //   oi      product, -, month, GPU-hours         open interest (every member's bought GPU-hours)
   //   net     product, member, month, GPU-hours    a member's net position
   //   plim    member, product, -, GPU-hours        a member's position limit in a product
-  //   credit  member, limit or NULL, -, used, collateral held less withdrawals requested
+  //   credit  member, limit or NULL, -, -, collateral held less withdrawals requested
   const auto rows = db::exec_cached(tx,
       "SELECT 'auth', member_id, product_id, NULL::text, NULL::bigint, NULL::bigint FROM cch.member_product "
       "WHERE member_id = ANY($1::bigint[]) AND product_id = ANY($2::bigint[]) "
@@ -116,8 +118,7 @@ void Book::load(pqxx::transaction_base& tx, std::span<const Candidate> candidate
       "UNION ALL SELECT 'plim', member_id, product_id, NULL, max_gpu_hours, NULL FROM cch.position_limit "
       "WHERE member_id = ANY($1::bigint[]) AND product_id = ANY($2::bigint[]) "
       "UNION ALL SELECT 'credit', m.member_id, "
-      "(SELECT credit_limit_minor FROM cch.member_limit l WHERE l.member_id = m.member_id), NULL, "
-      "COALESCE((SELECT requirement_minor FROM cch.member_exposure e WHERE e.member_id = m.member_id), 0), "
+      "(SELECT credit_limit_minor FROM cch.member_limit l WHERE l.member_id = m.member_id), NULL, NULL, "
       "COALESCE((SELECT -b.balance_minor FROM ledger.account a JOIN ledger.account_balance b USING (account_id) "
       "          WHERE a.owner_kind = 'member' AND a.member_id = m.member_id AND a.kind = 'collateral' "
       "          AND a.currency = 'USD'), 0) "
@@ -152,7 +153,6 @@ void Book::load(pqxx::transaction_base& tx, std::span<const Candidate> candidate
       assert(kind == "credit" && "the statement's kinds");
       Credit credit;
       if (!row[2].is_null()) credit.limit_minor = row[2].as<std::int64_t>();
-      credit.used_minor = row[4].as<std::int64_t>();
       credit.collateral_minor = row[5].as<std::int64_t>();
       credit_[first] = credit;
     }
@@ -183,6 +183,157 @@ void Book::load(pqxx::transaction_base& tx, std::span<const Candidate> candidate
       }
     }
   }
+  // The candidates' own legs, where a venue batch wrote them before its checks, are not yet the
+  // members' positions: the checks add them.
+  std::vector<std::int64_t> candidate_trades;
+  for (const auto& candidate : candidates) {
+    if (legs_written) candidate_trades.push_back(candidate.trade.trade_id.value());
+  }
+  load_margin(tx, policy, members, candidate_trades, now);
+}
+
+// ---- margin ---------------------------------------------------------------------------------
+
+namespace {
+
+std::string flat_array(const std::array<std::vector<std::int64_t>, margin::kMarginClassCount>& by_class) {
+  std::vector<std::int64_t> flat;
+  for (const auto& values : by_class) flat.insert(flat.end(), values.begin(), values.end());
+  return db::integer_array(flat);
+}
+
+margin::MemberPosition empty_position(const margin::CurrentModel& current) {
+  if (current.model) return margin::MemberPosition::empty(current.model->model);
+  return margin::MemberPosition{};
+}
+
+pricing::Leg leg_of(Side side, bool future, UtcTimestamp start, UtcTimestamp end, std::int64_t gpus, std::int64_t price_ticks) {
+  return pricing::Leg{.leg_id = 0,
+                      .side = side == Side::buy ? pricing::Side::buy : pricing::Side::sell,
+                      .kind = future ? pricing::ContractKind::future : pricing::ContractKind::forward,
+                      .delivery_start = start,
+                      .delivery_end = end,
+                      .gpus = gpus,
+                      .price_ticks = price_ticks,
+                      .payment_date = BusinessDate::containing(end)};
+}
+
+}  // namespace
+
+void write_margin_states(pqxx::transaction_base& tx, std::span<const MarginStateRow> rows, UtcTimestamp now) {
+  if (rows.empty()) return;
+  std::vector<std::int64_t> members, interim, legs, initial;
+  std::vector<std::optional<std::string>> models, dates;
+  std::vector<std::string> exposures, hours;
+  for (const MarginStateRow& row : rows) {
+    members.push_back(row.member);
+    models.push_back(row.model_id ? std::optional<std::string>(std::to_string(*row.model_id)) : std::nullopt);
+    dates.push_back(row.as_of ? std::optional<std::string>(row.as_of->format()) : std::nullopt);
+    exposures.push_back(flat_array(row.position.exposure_cents));
+    hours.push_back(flat_array(row.position.net_gpu_hours));
+    interim.push_back(row.position.interim_cents);
+    legs.push_back(row.legs);
+    initial.push_back(row.initial_margin_cents);
+  }
+  db::exec_cached(tx,
+      "INSERT INTO cch.member_margin_state AS s (member_id, model_id, exposure_cents, net_gpu_hours, interim_cents, "
+      "legs, initial_margin_cents, as_of, updated_at) "
+      "SELECT u.m, u.model::bigint, u.e::bigint[], u.h::bigint[], u.i, u.l, u.im, u.d::date, $9::timestamptz "
+      "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], "
+      "$8::text[]) AS u (m, model, e, h, i, l, im, d) "
+      "ON CONFLICT (member_id) DO UPDATE SET model_id = EXCLUDED.model_id, exposure_cents = EXCLUDED.exposure_cents, "
+      "net_gpu_hours = EXCLUDED.net_gpu_hours, interim_cents = EXCLUDED.interim_cents, legs = EXCLUDED.legs, "
+      "initial_margin_cents = EXCLUDED.initial_margin_cents, as_of = EXCLUDED.as_of, updated_at = EXCLUDED.updated_at",
+      db::integer_array(members), db::nullable_text_array(models), db::text_array(exposures), db::text_array(hours),
+      db::integer_array(interim), db::integer_array(legs), db::integer_array(initial), db::nullable_text_array(dates),
+      now.format());
+}
+
+void Book::load_margin(pqxx::transaction_base& tx, const RegistrationPolicy& policy,
+                       std::span<const std::int64_t> members, std::span<const std::int64_t> candidate_trades,
+                       UtcTimestamp now) {
+  CCH_CHECK(policy.margin_models != nullptr && policy.clearing_calendar != nullptr,
+            "a registration policy has the margin models and the clearing calendar");
+  current_ = policy.margin_models->current(tx);
+  clearing_calendar_ = policy.clearing_calendar;
+  const std::optional<std::int64_t> model_id =
+      current_.model ? std::optional<std::int64_t>(current_.model->record.model_id) : std::nullopt;
+  const std::size_t state_size = current_.model ? current_.model->model.factor_count() * margin::kMarginClassCount : 0;
+  std::vector<std::int64_t> stale;
+  for (const auto& row : db::exec_cached(tx,
+           "SELECT m.member_id, s.model_id, s.exposure_cents, s.net_gpu_hours, s.interim_cents, s.legs "
+           "FROM unnest($1::bigint[]) AS m (member_id) LEFT JOIN cch.member_margin_state s USING (member_id)",
+           db::integer_array(std::vector<std::int64_t>(members.begin(), members.end())))) {
+    const std::int64_t member = row[0].as<std::int64_t>();
+    const bool stored = !row[4].is_null();
+    const std::optional<std::int64_t> stored_model =
+        row[1].is_null() ? std::nullopt : std::optional<std::int64_t>(row[1].as<std::int64_t>());
+    // Before any model, a stored state stays (its legs only ever add); with a model, a state under
+    // another one (or none) is rebuilt.
+    if (!stored || (model_id && stored_model != model_id)) {
+      stale.push_back(member);
+      continue;
+    }
+    MemberMarginBook book{empty_position(current_), std::nullopt, row[5].as<std::int64_t>(), 0, false};
+    const auto exposures = db::integers_of(row[2]);
+    const auto hours = db::integers_of(row[3]);
+    CCH_CHECK(exposures.size() == state_size && hours.size() == state_size, "a margin state has its model's shape");
+    const std::size_t factors = state_size / margin::kMarginClassCount;
+    for (std::size_t ci = 0; ci < margin::kMarginClassCount && factors > 0; ++ci) {
+      std::copy_n(exposures.begin() + static_cast<std::ptrdiff_t>(ci * factors), factors, book.position.exposure_cents[ci].begin());
+      std::copy_n(hours.begin() + static_cast<std::ptrdiff_t>(ci * factors), factors, book.position.net_gpu_hours[ci].begin());
+    }
+    book.position.interim_cents = row[4].as<std::int64_t>();
+    margin_.emplace(member, std::move(book));
+  }
+  if (!stale.empty()) {
+    // Rebuilt from the open legs: those delivering after the model's date (its curves' first day),
+    // or, before any model, after today.
+    const BusinessDate as_of = current_.model ? current_.model->record.business_date
+                                              : BusinessDate::containing(now).add_days(-1).value();
+    for (const std::int64_t member : stale) {
+      margin_.emplace(member, MemberMarginBook{empty_position(current_), std::nullopt, 0, 0, true});
+    }
+    for (const auto& row : db::exec_cached(tx,
+             "SELECT l.member_id, l.side, l.product_id, (extract(epoch FROM l.delivery_start) * 1000000)::bigint, "
+             "(extract(epoch FROM l.delivery_end) * 1000000)::bigint, l.gpus, l.price_ticks, t.series_label IS NOT NULL "
+             "FROM cch.trade_leg l JOIN cch.trade t USING (trade_id) "
+             "WHERE l.member_id = ANY($1::bigint[]) AND l.delivery_end > $2::timestamptz "
+             "AND NOT l.trade_id = ANY($3::bigint[])",
+             db::integer_array(stale), as_of.add_days(1).value().start_of_day().format(),
+             db::integer_array(std::vector<std::int64_t>(candidate_trades.begin(), candidate_trades.end())))) {
+      MemberMarginBook& book = margin_.at(row[0].as<std::int64_t>());
+      const auto leg = leg_of(row[1].as<std::string>() == "buy" ? Side::buy : Side::sell, row[7].as<bool>(),
+                              UtcTimestamp::from_unix_microseconds(row[3].as<std::int64_t>()).value(),
+                              UtcTimestamp::from_unix_microseconds(row[4].as<std::int64_t>()).value(),
+                              row[5].as<std::int64_t>(), row[6].as<std::int64_t>());
+      book.position.add(margin::exposure_under(current_.model.get(), *current_.parameters,
+                                               ProductId(row[2].as<std::int64_t>()), leg, *clearing_calendar_));
+      ++book.legs;
+    }
+  }
+  for (auto& [member, book] : margin_) {
+    if (current_.model) {
+      book.margin.emplace(current_.model->model, book.position);
+      book.initial_margin_cents = book.margin->figures().initial_margin_cents;
+    } else {
+      book.initial_margin_cents = margin::interim_only(book.position.interim_cents).initial_margin_cents;
+    }
+  }
+  if (!stale.empty()) {
+    // A rebuilt state is written now, whether or not a trade clears: it is the member's state
+    // under this model.
+    std::vector<MarginStateRow> rows;
+    for (const std::int64_t member : stale) {
+      const MemberMarginBook& book = margin_.at(member);
+      rows.push_back(MarginStateRow{member, model_id,
+                                    current_.model ? std::optional<BusinessDate>(current_.model->record.business_date)
+                                                   : std::nullopt,
+                                    book.position, book.legs, book.initial_margin_cents});
+      margin_.at(member).changed = false;
+    }
+    write_margin_states(tx, rows, now);
+  }
 }
 
 Checked Book::check(pqxx::transaction_base& tx, const RegistrationPolicy& policy, const Candidate& candidate,
@@ -200,7 +351,8 @@ Checked Book::check(pqxx::transaction_base& tx, const RegistrationPolicy& policy
   if (auto refused = window_within_horizon(trade, product, today)) return {std::move(refused)};
   if (auto refused = price_within_band(policy, candidate)) return {std::move(refused)};
   if (auto refused = positions_within_limits(policy, candidate)) return {std::move(refused)};
-  return credit_within_limits(tx, policy, trade);
+  (void)tx;
+  return margin_within_limits(policy, trade);
 }
 
 std::optional<CheckFailure> Book::members_active(const Trade& trade) const {
@@ -344,29 +496,42 @@ std::optional<CheckFailure> Book::positions_within_limits(const RegistrationPoli
   return std::nullopt;
 }
 
-// Credit: what the member already uses plus this leg, within its limit and its collateral; side
-// by side, so the buyer's leg is priced (CreditCheck) and checked before the seller's.
-Checked Book::credit_within_limits(pqxx::transaction_base& tx, const RegistrationPolicy& policy,
-                                   const Trade& trade) const {
+// Margin: each side's initial margin with its leg, side by side (the buyer's first), against its
+// credit limit and its collateral, when the leg raises it.
+Checked Book::margin_within_limits(const RegistrationPolicy& policy, const Trade& trade) const {
+  (void)policy;
   Checked passed;
   std::size_t side_index = 0;
   for (const auto& view : sides_of(trade)) {
-    const Money increment = policy.credit->increment(tx, view.member, trade, view.side);
-    passed.credit_minor[side_index++] = increment.amount_minor;
+    const auto leg = leg_of(view.side, trade.terms.series_label.has_value(), trade.terms.delivery_start,
+                            trade.terms.delivery_end, trade.terms.gpus, trade.terms.price.price_ticks);
+    const margin::LegExposure exposure = margin::exposure_under(current_.model.get(), *current_.parameters,
+                                                                trade.terms.product, leg, *clearing_calendar_);
+    passed.legs[side_index++] = exposure;
+    const auto state = margin_.find(view.member.value());
+    CCH_CHECK(state != margin_.end(), "every member's margin state was loaded");
+    const MemberMarginBook& book = state->second;
+    std::int64_t after = 0;
+    if (book.margin) {
+      const std::array<margin::LegExposure, 1> one = {exposure};
+      after = book.margin->with(one).initial_margin_cents;
+    } else {
+      after = margin::interim_only(book.position.interim_cents + exposure.interim_cents).initial_margin_cents;
+    }
+    if (after <= book.initial_margin_cents) continue;  // it lowers the member's risk, or leaves it
     const auto found = credit_.find(view.member.value());
     const Credit credit = found == credit_.end() ? Credit{} : found->second;
-    const std::int64_t used_after = credit.used_minor + increment.amount_minor;
-    if (!credit.limit_minor || used_after > *credit.limit_minor) {
-      return {failure(TradeRefusal::credit_limit_exceeded,
-                      std::string("the ") + side_name(view.side) + "'s credit use would be " +
-                          format_amount(Money{used_after, Currency::usd()}) + " USD, over its credit limit" +
+    if (!credit.limit_minor || after > *credit.limit_minor) {
+      return {failure(TradeRefusal::initial_margin_exceeds_credit_limit,
+                      std::string("the ") + side_name(view.side) + "'s initial margin would be " +
+                          format_amount(Money{after, Currency::usd()}) + " USD, over its credit limit" +
                           (credit.limit_minor ? "" : " (none is set)"),
                       view.member)};
     }
-    if (used_after > credit.collateral_minor) {
+    if (after > credit.collateral_minor) {
       return {failure(TradeRefusal::insufficient_collateral,
-                      std::string("the ") + side_name(view.side) + "'s credit use would be " +
-                          format_amount(Money{used_after, Currency::usd()}) +
+                      std::string("the ") + side_name(view.side) + "'s initial margin would be " +
+                          format_amount(Money{after, Currency::usd()}) +
                           " USD, more than its collateral (less withdrawals requested)",
                       view.member)};
     }
@@ -386,7 +551,32 @@ void Book::apply(const Candidate& candidate, const Checked& checked) {
     }
   }
   std::size_t side_index = 0;
-  for (const auto& view : sides_of(trade)) credit_[view.member.value()].used_minor += checked.credit_minor[side_index++];
+  for (const auto& view : sides_of(trade)) {
+    MemberMarginBook& book = margin_.at(view.member.value());
+    const margin::LegExposure& leg = checked.legs[side_index++];
+    book.position.add(leg);
+    if (book.margin) {
+      const std::array<margin::LegExposure, 1> one = {leg};
+      book.margin->add(one);
+      book.initial_margin_cents = book.margin->figures().initial_margin_cents;
+    } else {
+      book.initial_margin_cents = margin::interim_only(book.position.interim_cents).initial_margin_cents;
+    }
+    ++book.legs;
+    book.changed = true;
+  }
+}
+
+std::vector<MarginStateRow> Book::changed_margin_states() const {
+  std::vector<MarginStateRow> rows;
+  for (const auto& [member, book] : margin_) {
+    if (!book.changed) continue;
+    rows.push_back(MarginStateRow{
+        member, current_.model ? std::optional<std::int64_t>(current_.model->record.model_id) : std::nullopt,
+        current_.model ? std::optional<BusinessDate>(current_.model->record.business_date) : std::nullopt,
+        book.position, book.legs, book.initial_margin_cents});
+  }
+  return rows;
 }
 
 // ---- novation -------------------------------------------------------------------------------
@@ -631,20 +821,18 @@ void write_cleared(pqxx::transaction_base& tx, std::span<Clearing> clearings, Ut
       db::nullable_text_array(event_from), db::nullable_text_array(event_requests), db::text_array(payloads));
 }
 
-void apply_to_books(pqxx::transaction_base& tx, std::span<const Clearing> clearings, UtcTimestamp now) {
+void apply_to_books(pqxx::transaction_base& tx, std::span<const Clearing> clearings, const Book& book,
+                    UtcTimestamp now) {
   if (clearings.empty()) return;
   // Positions are summed first: one row may change only once per statement.
   std::map<std::tuple<std::int64_t, std::int64_t, std::string>, std::pair<std::int64_t, std::int64_t>> volume;
-  std::map<std::int64_t, std::int64_t> credit;
   for (const auto& clearing : clearings) {
     const Trade& trade = *clearing.trade;
-    std::size_t side_index = 0;
     for (const auto& view : sides_of(trade)) {
       for (const auto& slice : *clearing.slices) {
         auto& [bought, sold] = volume[{view.member.value(), trade.terms.product.value(), month_text(slice)}];
         (view.side == Side::buy ? bought : sold) += trade.terms.gpus * slice.hours;
       }
-      credit[view.member.value()] += clearing.credit_minor[side_index++];
     }
   }
   std::vector<std::int64_t> position_members, position_products, bought, sold;
@@ -656,26 +844,17 @@ void apply_to_books(pqxx::transaction_base& tx, std::span<const Clearing> cleari
     bought.push_back(change.first);
     sold.push_back(change.second);
   }
-  std::vector<std::int64_t> credit_members, credit_amounts;
-  for (const auto& [member, amount] : credit) {
-    credit_members.push_back(member);
-    credit_amounts.push_back(amount);
-  }
   db::exec_cached(tx,
-      "WITH positions AS ("
-      "  INSERT INTO cch.position AS p (member_id, product_id, delivery_month, net_gpu_hours, bought_gpu_hours, "
-      "  sold_gpu_hours, updated_at) SELECT m, pr, d, b - s, b, s, $1::timestamptz "
-      "  FROM unnest($2::bigint[], $3::bigint[], $4::date[], $5::bigint[], $6::bigint[]) AS x (m, pr, d, b, s) "
-      "  ON CONFLICT (member_id, product_id, delivery_month) DO UPDATE SET "
-      "  net_gpu_hours = p.net_gpu_hours + EXCLUDED.net_gpu_hours, "
-      "  bought_gpu_hours = p.bought_gpu_hours + EXCLUDED.bought_gpu_hours, "
-      "  sold_gpu_hours = p.sold_gpu_hours + EXCLUDED.sold_gpu_hours, updated_at = EXCLUDED.updated_at) "
-      "INSERT INTO cch.member_exposure AS e (member_id, requirement_minor) "
-      "SELECT * FROM unnest($7::bigint[], $8::bigint[]) ON CONFLICT (member_id) DO UPDATE SET "
-      "requirement_minor = e.requirement_minor + EXCLUDED.requirement_minor",
+      "INSERT INTO cch.position AS p (member_id, product_id, delivery_month, net_gpu_hours, bought_gpu_hours, "
+      "sold_gpu_hours, updated_at) SELECT m, pr, d, b - s, b, s, $1::timestamptz "
+      "FROM unnest($2::bigint[], $3::bigint[], $4::date[], $5::bigint[], $6::bigint[]) AS x (m, pr, d, b, s) "
+      "ON CONFLICT (member_id, product_id, delivery_month) DO UPDATE SET "
+      "net_gpu_hours = p.net_gpu_hours + EXCLUDED.net_gpu_hours, "
+      "bought_gpu_hours = p.bought_gpu_hours + EXCLUDED.bought_gpu_hours, "
+      "sold_gpu_hours = p.sold_gpu_hours + EXCLUDED.sold_gpu_hours, updated_at = EXCLUDED.updated_at",
       now.format(), db::integer_array(position_members), db::integer_array(position_products),
-      db::text_array(position_months), db::integer_array(bought), db::integer_array(sold),
-      db::integer_array(credit_members), db::integer_array(credit_amounts));
+      db::text_array(position_months), db::integer_array(bought), db::integer_array(sold));
+  write_margin_states(tx, book.changed_margin_states(), now);
 }
 
 void post_fees(pqxx::transaction_base& tx, FeeJournals journals) {
@@ -701,11 +880,11 @@ void post_fees(pqxx::transaction_base& tx, FeeJournals journals) {
             "a clearing-fee journal is posted fresh under the id drawn for it");
 }
 
-void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimestamp now) {
+void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, const Book& book, UtcTimestamp now) {
   if (clearings.empty()) return;
   FeeJournals journals = plan_fees(tx, clearings, now);
   write_cleared(tx, clearings, now);
-  apply_to_books(tx, clearings, now);
+  apply_to_books(tx, clearings, book, now);
   post_fees(tx, std::move(journals));
 }
 

@@ -16,6 +16,8 @@
 // order), so two groups never deadlock.
 
 #include "cch/ledger/journal.hpp"
+#include "cch/margin/engine.hpp"
+#include "cch/margin_store/model_cache.hpp"
 #include "cch/ledger/post.hpp"
 #include "cch/registry/catalog.hpp"
 #include "cch/registry/products.hpp"
@@ -51,12 +53,24 @@ struct CheckFailure {
   std::optional<MemberId> member;  // the member whose state refused it, if one did
 };
 
-// What the checks found: a refusal, or the credit each side's leg adds (buyer first), which
-// novation records.
+// What the checks found: a refusal, or each side's leg as the margin check priced it (buyer
+// first), which the book and novation add to the members' margin states.
 struct Checked {
   std::optional<CheckFailure> failure;
-  std::array<std::int64_t, 2> credit_minor{};
+  std::array<margin::LegExposure, 2> legs{};
 };
+
+// A member's margin state as a row of cch.member_margin_state.
+struct MarginStateRow {
+  std::int64_t member = 0;
+  std::optional<std::int64_t> model_id;
+  std::optional<BusinessDate> as_of;
+  margin::MemberPosition position;
+  std::int64_t legs = 0;
+  std::int64_t initial_margin_cents = 0;
+};
+// Upserts the rows (one statement).
+void write_margin_states(pqxx::transaction_base& tx, std::span<const MarginStateRow> rows, UtcTimestamp now);
 
 class Book {
  public:
@@ -66,15 +80,21 @@ class Book {
 
   // Reads what the checks of these candidates need: authorisations (of products and, for a
   // venue's trades, of the venue), reference prices, positions and open interest, position
-  // limits, credit limits, credit used and collateral. Precondition: every member the candidates
-  // name was locked by lock(); the candidates of one load come from one venue or none.
-  void load(pqxx::transaction_base& tx, std::span<const Candidate> candidates);
+  // limits, credit limits, collateral, the current margin model and the members' margin states
+  // (rebuilding from its open legs, and writing, the state of a member priced under an older
+  // model or never). Precondition: every member the candidates name was locked by lock(); the
+  // candidates of one load come from one venue or none. legs_written: the candidates' rows and
+  // legs are written already (a venue batch written first), so a rebuilt state leaves them out.
+  void load(pqxx::transaction_base& tx, const RegistrationPolicy& policy, std::span<const Candidate> candidates,
+            UtcTimestamp now, bool legs_written = false);
 
   // The checks, in trades.hpp's order, against the book as it stands.
   [[nodiscard]] Checked check(pqxx::transaction_base& tx, const RegistrationPolicy& policy,
                               const Candidate& candidate, UtcTimestamp now) const;
-  // The candidate cleared with these credit increments: positions, open interest, credit used.
+  // The candidate cleared with these legs: positions, open interest, margin states.
   void apply(const Candidate& candidate, const Checked& checked);
+  // The margin states the applied trades changed, to write with novation.
+  [[nodiscard]] std::vector<MarginStateRow> changed_margin_states() const;
 
  private:
   // The checks, one per rule (or per pair of rules decided in one pass), each nullopt when it
@@ -94,16 +114,24 @@ class Book {
   // position_limit_exceeded, concentration_limit_exceeded
   [[nodiscard]] std::optional<CheckFailure> positions_within_limits(const RegistrationPolicy& policy,
                                                                     const Candidate& candidate) const;
-  // credit_limit_exceeded, insufficient_collateral; passed: the credit each leg adds
-  [[nodiscard]] Checked credit_within_limits(pqxx::transaction_base& tx, const RegistrationPolicy& policy,
-                                             const Trade& trade) const;
+  // initial_margin_exceeds_credit_limit, insufficient_collateral; passed: each side's leg
+  [[nodiscard]] Checked margin_within_limits(const RegistrationPolicy& policy, const Trade& trade) const;
+  void load_margin(pqxx::transaction_base& tx, const RegistrationPolicy& policy, std::span<const std::int64_t> members,
+                   std::span<const std::int64_t> candidate_trades, UtcTimestamp now);
 
   using MonthKey = std::pair<std::int64_t, std::string>;                 // product, month
   using PositionKey = std::tuple<std::int64_t, std::int64_t, std::string>;  // member, product, month
   struct Credit {
     std::optional<std::int64_t> limit_minor;
-    std::int64_t used_minor = 0;
     std::int64_t collateral_minor = 0;  // held less withdrawals requested
+  };
+  // A member's margin under the current model (or the interim rule alone, before any).
+  struct MemberMarginBook {
+    margin::MemberPosition position;
+    std::optional<margin::MemberMargin> margin;  // with a model
+    std::int64_t legs = 0;
+    std::int64_t initial_margin_cents = 0;
+    bool changed = false;
   };
   std::map<std::int64_t, std::string> status_;
   std::set<std::pair<std::int64_t, std::int64_t>> authorised_;  // member, product
@@ -120,6 +148,9 @@ class Book {
   std::map<PositionKey, std::int64_t> net_;
   std::map<std::pair<std::int64_t, std::int64_t>, std::int64_t> position_limit_;  // member, product
   std::map<std::int64_t, Credit> credit_;
+  margin::CurrentModel current_;
+  const BusinessCalendar* clearing_calendar_ = nullptr;
+  std::map<std::int64_t, MemberMarginBook> margin_;
 };
 
 // A checked trade to novate, and the event that records who cleared it.
@@ -130,7 +161,6 @@ struct Clearing {
   bool new_row = false;  // a venue's trade: novate inserts it cleared (no row yet)
   const Product* product = nullptr;
   const std::vector<MonthSlice>* slices = nullptr;
-  std::array<std::int64_t, 2> credit_minor{};
   std::string actor;  // recorded on its "affirm" event (a venue's new row: "register")
   std::optional<MemberId> actor_member;
   std::optional<RequestId> request_id;
@@ -147,7 +177,8 @@ std::vector<TradeId> allocate_trade_ids(pqxx::transaction_base& tx, std::size_t 
 //                   and their ledger checks done now (ledger::prepare_batch)
 //   write_cleared   the trades' rows (a pending row updated, a new row inserted cleared), legs,
 //                   events and outbox events: one statement
-//   apply_to_books  positions and credit used: one statement, under the members' locks
+//   apply_to_books  positions and the members' margin states (the book's, after its trades):
+//                   two statements, under the members' locks
 //   post_fees       the journals (one ledger link), under the members' locks: the fee accounts'
 //                   balances are locked after the members', on every path
 struct FeeJournals {
@@ -156,7 +187,8 @@ struct FeeJournals {
 };
 FeeJournals plan_fees(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimestamp now);
 void write_cleared(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimestamp now);
-void apply_to_books(pqxx::transaction_base& tx, std::span<const Clearing> clearings, UtcTimestamp now);
+void apply_to_books(pqxx::transaction_base& tx, std::span<const Clearing> clearings, const Book& book,
+                    UtcTimestamp now);
 // The ledger refused a fee journal for its bounds (fees beyond 10^15 minor units in one journal
 // or one account): the novation cannot be completed and its transaction must roll back.
 class FeesBeyondLedgerBound : public std::runtime_error {
@@ -167,6 +199,6 @@ void post_fees(pqxx::transaction_base& tx, FeeJournals journals);
 
 // All four in order, for trades decided under the members' locks (an affirmation, a group, a
 // venue batch that could not write first).
-void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, UtcTimestamp now);
+void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, const Book& book, UtcTimestamp now);
 
 }  // namespace cch::registry::clearing

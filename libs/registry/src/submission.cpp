@@ -71,7 +71,7 @@ TradeError refuse(pqxx::transaction_base& tx, const Trade& trade, const TradeAct
 // trades' rows are locked and each passed the lifecycle as a pending trade.
 void clear_in_order(pqxx::transaction_base& tx, const RegistrationPolicy& policy, std::span<ToClear> items,
                     UtcTimestamp now) {
-  assert(policy.credit != nullptr && "a registration policy needs a credit check");
+  assert(policy.margin_models != nullptr && "a registration policy needs the margin models");
   if (items.empty()) return;
   std::map<std::int64_t, Product> products;
   std::vector<std::int64_t> members;
@@ -92,7 +92,7 @@ void clear_in_order(pqxx::transaction_base& tx, const RegistrationPolicy& policy
     candidates.push_back({item.trade, &products.at(item.trade.terms.product.value()),
                           month_slices(item.trade.terms.delivery_start, item.trade.terms.delivery_end)});
   }
-  book.load(tx, candidates);
+  book.load(tx, policy, candidates, now);
   std::vector<clearing::Clearing> clearings;
   std::vector<std::size_t> cleared;
   std::set<std::int64_t> cleared_trades;
@@ -113,12 +113,12 @@ void clear_in_order(pqxx::transaction_base& tx, const RegistrationPolicy& policy
     }
     book.apply(candidates[i], checked);
     clearings.push_back(clearing::Clearing{&candidates[i].trade, false, candidates[i].product, &candidates[i].slices,
-                                           checked.credit_minor, actor.name, actor.member,
+                                           actor.name, actor.member,
                                            actor.request_id});
     cleared.push_back(i);
     cleared_trades.insert(trade.trade_id.value());
   }
-  clearing::novate(tx, clearings, now);
+  clearing::novate(tx, clearings, book, now);
   for (const std::size_t i : cleared) items[i].outcome = std::move(candidates[i].trade);
 }
 

@@ -132,9 +132,12 @@ std::vector<Position> member_positions(pqxx::transaction_base& tx, MemberId memb
   return positions;
 }
 
-Money credit_used(pqxx::transaction_base& tx, MemberId member) {
-  const auto used = tx.exec_params("SELECT requirement_minor FROM cch.member_exposure WHERE member_id = $1", member.value());
-  return Money{used.empty() ? 0 : used[0]["requirement_minor"].as<std::int64_t>(), Currency::usd()};
+MarginUsed margin_used(pqxx::transaction_base& tx, MemberId member) {
+  const auto rows = db::exec_cached(
+      tx, "SELECT initial_margin_cents, model_id FROM cch.member_margin_state WHERE member_id = $1", member.value());
+  if (rows.empty()) return MarginUsed{Money{0, Currency::usd()}, std::nullopt};
+  return MarginUsed{Money{rows[0][0].as<std::int64_t>(), Currency::usd()},
+                    rows[0][1].is_null() ? std::nullopt : std::optional<std::int64_t>(rows[0][1].as<std::int64_t>())};
 }
 
 std::optional<TradeParties> trade_parties(pqxx::transaction_base& tx, TradeId trade) {

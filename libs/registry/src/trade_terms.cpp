@@ -97,7 +97,7 @@ std::string_view to_string(TradeRefusal refusal) {
     case TradeRefusal::price_outside_band: return "price_outside_band";
     case TradeRefusal::position_limit_exceeded: return "position_limit_exceeded";
     case TradeRefusal::concentration_limit_exceeded: return "concentration_limit_exceeded";
-    case TradeRefusal::credit_limit_exceeded: return "credit_limit_exceeded";
+    case TradeRefusal::initial_margin_exceeds_credit_limit: return "initial_margin_exceeds_credit_limit";
     case TradeRefusal::insufficient_collateral: return "insufficient_collateral";
     case TradeRefusal::counterparty_refused: return "counterparty_refused";
   }

@@ -115,7 +115,7 @@ std::vector<clearing::Clearing> clearings_of(pqxx::transaction_base& tx, BatchPl
   for (std::size_t k = 0; k < passed.size(); ++k) {
     clearing::Candidate& candidate = plan.candidates[passed[k]];
     candidate.trade.trade_id = ids[k];
-    clearings.push_back(clearing::Clearing{&candidate.trade, true, candidate.product, &candidate.slices, {}, venue.name,
+    clearings.push_back(clearing::Clearing{&candidate.trade, true, candidate.product, &candidate.slices, venue.name,
                                            std::nullopt, venue.request_id});
   }
   return clearings;
@@ -148,7 +148,7 @@ std::vector<VenueOutcome> answers_of(BatchPlan& plan) {
 // The common case written first: every trade well formed, new and, as it turns out, passing its
 // checks. The rows (trades, legs, events, outbox events: most of a batch's work) are written
 // before the members' locks, so that batches naming the same members write them side by side;
-// under the locks run only the checks, positions and credit, and the fee journal. Anything else
+// under the locks run only the checks, positions and margin states, and the fee journal. Anything else
 // (a refusal, a reference used before or twice, a concurrent batch of this venue committing a
 // reference first) undoes the attempt, locks and all, and answers nullopt: the batch is then
 // decided checks first, exactly.
@@ -181,7 +181,7 @@ std::optional<std::vector<VenueOutcome>> register_writing_first(pqxx::transactio
     return std::nullopt;
   }
   clearing::Book book = clearing::Book::lock(inside, std::move(members));
-  book.load(inside, plan.candidates);
+  book.load(inside, policy, plan.candidates, now, true);
   for (std::size_t c = 0; c < plan.candidates.size(); ++c) {
     const clearing::Checked checked = book.check(inside, policy, plan.candidates[c], now);
     if (checked.failure) {
@@ -189,12 +189,11 @@ std::optional<std::vector<VenueOutcome>> register_writing_first(pqxx::transactio
       return std::nullopt;
     }
     book.apply(plan.candidates[c], checked);
-    clearings[c].credit_minor = checked.credit_minor;
   }
   // Passed: the rows stay, and so do the members' locks. The rest runs in the transaction itself:
   // the ledger knows a journal as its transaction's own by the top-level transaction id.
   attempt.release();
-  clearing::apply_to_books(tx, clearings, now);
+  clearing::apply_to_books(tx, clearings, book, now);
   clearing::post_fees(tx, std::move(journals));
   for (std::size_t c = 0; c < plan.candidates.size(); ++c) {
     plan.outcomes[plan.candidate_of[c]] = VenueOutcome{plan.candidates[c].trade, false};
@@ -208,7 +207,7 @@ std::vector<VenueOutcome> register_venue_batch(pqxx::transaction_base& tx, const
                                                const VenueActor& venue, const std::vector<VenueTrade>& trades,
                                                UtcTimestamp now, VenueBatchPath* path) {
   assert(trades.size() <= kVenueBatchTradesMax && "the route bounds a batch");
-  assert(policy.credit != nullptr && "a registration policy needs a credit check");
+  assert(policy.margin_models != nullptr && "a registration policy needs the margin models");
   if (trades.empty()) return {};
   if (auto written = register_writing_first(tx, policy, venue, trades, now)) {
     if (path != nullptr) *path = VenueBatchPath::written_first;
@@ -236,9 +235,8 @@ std::vector<VenueOutcome> register_venue_batch(pqxx::transaction_base& tx, const
                               [&](MemberId member) { return book.has_member(member); }, earlier, now);
 
   // The checks, in batch order, each against the book as the trades before it left it.
-  book.load(tx, plan.candidates);
+  book.load(tx, policy, plan.candidates, now);
   std::vector<std::size_t> passed;
-  std::vector<std::array<std::int64_t, 2>> credit;
   for (std::size_t c = 0; c < plan.candidates.size(); ++c) {
     const clearing::Checked checked = book.check(tx, policy, plan.candidates[c], now);
     if (checked.failure) {
@@ -247,14 +245,12 @@ std::vector<VenueOutcome> register_venue_batch(pqxx::transaction_base& tx, const
     }
     book.apply(plan.candidates[c], checked);
     passed.push_back(c);
-    credit.push_back(checked.credit_minor);
   }
 
   // The trades that passed are written cleared, novated together; a refused trade writes nothing.
   if (!passed.empty()) {
     std::vector<clearing::Clearing> clearings = clearings_of(tx, plan, passed, venue);
-    for (std::size_t k = 0; k < passed.size(); ++k) clearings[k].credit_minor = credit[k];
-    clearing::novate(tx, clearings, now);
+    clearing::novate(tx, clearings, book, now);
     for (const std::size_t c : passed) plan.outcomes[plan.candidate_of[c]] = VenueOutcome{plan.candidates[c].trade, false};
   }
 

@@ -2,6 +2,7 @@
 // The registration tests' world: three members (alpha, bravo, charlie) authorised for one H100
 // product with reference prices for 2027, credit limits of 1,000,000 USD and 500,000 USD of
 // collateral each, on a scratch database (LedgerFixture); helpers to submit and affirm.
+#include "cch/margin_store/models.hpp"
 #include "cch/registry/catalog.hpp"
 #include "cch/registry/trades.hpp"
 #include "cch/market/market_data.hpp"
@@ -25,7 +26,13 @@ using ledger::testing::LedgerFixture;
 inline UtcTimestamp at(std::string_view text) { return UtcTimestamp::parse(text).value(); }
 
 inline const UtcTimestamp kNow = UtcTimestamp::parse("2027-01-15T10:00:00Z").value();
-inline const NotionalCreditCheck kCredit(1'000);  // 10 % of notional
+// The margin check's parameters here: before any margin model, the interim rule at 10 % of
+// notional, stored as the first parameter version in SetUp.
+inline margin::MarginParameters test_margin_parameters() {
+  margin::MarginParameters parameters;
+  parameters.interim_rate_bp = 1'000;
+  return parameters;
+}
 
 // The settlement prices of 31 December 2026 (a business day before kNow) for each month of 2027
 // at `ticks`, but `without`: registration's reference prices (the latest settlement prices). A
@@ -59,7 +66,11 @@ class Registration : public ::testing::Test {
   }
 
   void SetUp() override {
-    policy.credit = &kCredit;
+    policy.margin_models = &margin_models;
+    policy.clearing_calendar = &clearing_calendar;
+    run([&](pqxx::transaction_base& tx) {
+      ASSERT_TRUE(margin::store_parameters(tx, test_margin_parameters(), "tests: interim 10 %", "risk", std::nullopt));
+    });
     a = fixture.add_member("alpha");
     b = fixture.add_member("bravo");
     c = fixture.add_member("charlie");
@@ -172,6 +183,8 @@ class Registration : public ::testing::Test {
   }
 
   LedgerFixture fixture{/*generic_plans=*/true};  // as cch-registry runs
+  margin::ModelCache margin_models;
+  BusinessCalendar clearing_calendar = make_calendar("united_states_settlement").value();
   RegistrationPolicy policy;
   MemberId a = MemberId(1);
   MemberId b = MemberId(1);

@@ -69,7 +69,7 @@ TEST_F(Registration, AffirmationNovatesIntoLegsPositionsFeesAndAnOutboxEvent) {
                    "WHERE journal_id = " + cleared->fee_journal->to_string() + " AND a.kind = 'fee_income'"),
             -2 * 47'616);
   // 10 % of the notional, rounded up to the cent, on each side.
-  EXPECT_EQ(scalar("SELECT requirement_minor FROM cch.member_exposure WHERE member_id = " + a.to_string()), 4'085'453);
+  EXPECT_EQ(scalar("SELECT initial_margin_cents FROM cch.member_margin_state WHERE member_id = " + a.to_string()), 4'085'453);
   const auto events = run([&](pqxx::transaction_base& tx) { return trade_events(tx, cleared->trade_id); });
   ASSERT_EQ(events.size(), 2U);
   EXPECT_EQ(events[0].action, "submit");
@@ -288,9 +288,9 @@ TEST_F(Registration, EveryPreTradeCheckRefusesWithItsReasonAndLeavesTheTradePend
        "position_limit_exceeded"},
       {"concentration_limit_exceeded",
        [&] { policy.concentration_floor_gpu_hours = 1; }, plain, "concentration_limit_exceeded"},
-      {"credit_limit_exceeded",
+      {"initial_margin_exceeds_credit_limit",
        [&] { run([&](auto& tx) { ASSERT_TRUE(set_credit_limit(tx, a, Money{4'000'000, Currency::usd()}, "risk")); }); },
-       plain, "credit_limit_exceeded"},
+       plain, "initial_margin_exceeds_credit_limit"},
       {"insufficient_collateral", [&] { policy.concentration_floor_gpu_hours = 1'000'000'000'000; },
        [&] { return march(a, b, 256 * 13, 21'450); }, "insufficient_collateral"},
   };
@@ -331,7 +331,7 @@ TEST_F(Registration, ARefusalCausedByTheOtherMemberIsToldAsCounterpartyRefused) 
   EXPECT_EQ(affirmed.error().refusal, TradeRefusal::counterparty_refused);
   EXPECT_EQ(affirmed.error().detail.find("credit"), std::string::npos) << "no detail of the other member's state";
   const auto stored = run([&](pqxx::transaction_base& tx) { return find_trade(tx, submitted->trade.trade_id); });
-  EXPECT_EQ(stored->last_refusal, "credit_limit_exceeded");
+  EXPECT_EQ(stored->last_refusal, "initial_margin_exceeds_credit_limit");
   EXPECT_EQ(stored->last_refused_member, a);
   // Once the limit is raised the same trade clears.
   run([&](pqxx::transaction_base& tx) {
@@ -408,9 +408,9 @@ TEST_F(Registration, ConcurrentTradesNeverJointlyBreachACreditLimit) {
   EXPECT_EQ(cleared.load(), kFit);
   EXPECT_EQ(refused_for_credit.load(), kTrades - kFit);
   EXPECT_EQ(other.load(), 0);
-  EXPECT_EQ(scalar("SELECT requirement_minor FROM cch.member_exposure WHERE member_id = " + a.to_string()),
+  EXPECT_EQ(scalar("SELECT initial_margin_cents FROM cch.member_margin_state WHERE member_id = " + a.to_string()),
             kPerTrade * kFit);
-  EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade WHERE last_refusal = 'credit_limit_exceeded'"), kTrades - kFit);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade WHERE last_refusal = 'initial_margin_exceeds_credit_limit'"), kTrades - kFit);
 }
 
 TEST_F(Registration, ConcurrentSubmissionsOfOneReferenceMakeOneTrade) {
@@ -624,7 +624,7 @@ TEST_F(Registration, ConcurrentBatchesNeverJointlyBreachACreditLimit) {
       for (const auto& outcome : outcomes) {
         if (outcome.trade) {
           ++cleared;
-        } else if (outcome.trade.error().refusal == TradeRefusal::credit_limit_exceeded) {
+        } else if (outcome.trade.error().refusal == TradeRefusal::initial_margin_exceeds_credit_limit) {
           ++refused_for_credit;
         } else {
           ++other;
@@ -637,7 +637,7 @@ TEST_F(Registration, ConcurrentBatchesNeverJointlyBreachACreditLimit) {
   EXPECT_EQ(refused_for_credit.load(), kRaceTrades - kRaceFit);
   EXPECT_EQ(other.load(), 0);
   EXPECT_EQ(written_first.load(), kRaceFit / 2);
-  EXPECT_EQ(scalar("SELECT requirement_minor FROM cch.member_exposure WHERE member_id = " + a.to_string()),
+  EXPECT_EQ(scalar("SELECT initial_margin_cents FROM cch.member_margin_state WHERE member_id = " + a.to_string()),
             kRacePerTrade * kRaceFit);
   EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade"), kRaceFit);
   EXPECT_EQ(scalar("SELECT count(*) FROM cch.trade_leg"), 2 * kRaceFit);
@@ -733,11 +733,11 @@ TEST_F(Registration, TradesOfOneBatchSeeEachOtherWhenTheirLimitsAreChecked) {
     if (outcome.trade) {
       ++cleared;
     } else {
-      EXPECT_EQ(outcome.trade.error().refusal, TradeRefusal::credit_limit_exceeded);
+      EXPECT_EQ(outcome.trade.error().refusal, TradeRefusal::initial_margin_exceeds_credit_limit);
     }
   }
   EXPECT_EQ(cleared, 3);
-  EXPECT_EQ(scalar("SELECT requirement_minor FROM cch.member_exposure WHERE member_id = " + a.to_string()),
+  EXPECT_EQ(scalar("SELECT initial_margin_cents FROM cch.member_margin_state WHERE member_id = " + a.to_string()),
             124'992 * 3);
 }
 

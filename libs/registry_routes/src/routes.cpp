@@ -42,12 +42,13 @@ http::Response register_member_command(runtime::ServiceContext& context, const h
 }
 
 RegistryState::RegistryState(const config::Config& config)
-    : credit(config.integer("registry.notional_margin_rate_bp")) {
+    : clearing_calendar(make_calendar(config.text("market.business_calendar")).value()) {
   policy.affirmation_window = std::chrono::minutes(config.integer("registry.affirmation_window_minutes"));
   policy.price_band_bp = config.integer("registry.price_band_bp");
   policy.concentration_share_bp = config.integer("registry.concentration_share_bp");
   policy.concentration_floor_gpu_hours = config.integer("registry.concentration_floor_gpu_hours");
-  policy.credit = &credit;
+  policy.margin_models = &margin_models;
+  policy.clearing_calendar = &clearing_calendar;
 }
 
 runtime::TaskDefinition expiry_sweep_task(db::ConnectionPool& pool, const db::RetryPolicy& retry_policy,

@@ -61,7 +61,7 @@ class GroupCommit : public Registration {
         text += " " + position.delivery_month.format() + "=" + std::to_string(position.net_gpu_hours) + "/" +
                 std::to_string(position.bought_gpu_hours) + "/" + std::to_string(position.sold_gpu_hours);
       }
-      text += " credit=" + std::to_string(scalar("SELECT COALESCE((SELECT requirement_minor FROM cch.member_exposure "
+      text += " credit=" + std::to_string(scalar("SELECT COALESCE((SELECT initial_margin_cents FROM cch.member_margin_state "
                                                  "WHERE member_id = " + world.members[i].to_string() + "), 0)"));
       text += "\n";
     }
@@ -149,7 +149,7 @@ TEST_F(GroupCommit, AGroupOfAffirmationsAnswersExactlyWhatTheyWouldOneAfterAnoth
   }
   // The scenario reaches what it is meant to: clearings and each kind of refusal.
   EXPECT_GE(seen["cleared"], 10);
-  EXPECT_GE(seen["counterparty_refused"] + seen["credit_limit_exceeded"], 1);
+  EXPECT_GE(seen["counterparty_refused"] + seen["initial_margin_exceeds_credit_limit"], 1);
   EXPECT_GE(seen["position_limit_exceeded"] + seen["counterparty_refused"], 1);
   EXPECT_GE(seen["price_outside_band"], 1);
   EXPECT_EQ(seen["own_submission"], 1);
@@ -238,7 +238,7 @@ TEST_F(GroupCommit, ConcurrentAffirmationsAreGroupedAndACreditLimitStillHoldsExa
   }
   EXPECT_EQ(cleared, kFit);
   EXPECT_EQ(refused, kTrades - kFit);
-  EXPECT_EQ(scalar("SELECT requirement_minor FROM cch.member_exposure WHERE member_id = " + a.to_string()),
+  EXPECT_EQ(scalar("SELECT initial_margin_cents FROM cch.member_margin_state WHERE member_id = " + a.to_string()),
             kPerTrade * kFit);
   // One group for the first affirmation, one for the 23 that queued behind it.
   EXPECT_EQ(metrics.counter("cch_registry_affirmation_groups_total", "").value(), 2U);

@@ -3,16 +3,21 @@
 // member recomputes independently from the published model alone; the run verified; the flat
 // book; and the figure before a trade equal to the figure recomputed after it.
 #include "cch/risk/margin.hpp"
+#include "cch/risk/what_if.hpp"
 
 #include "cch/margin/exposure.hpp"
 #include "cch/market/csv_import.hpp"
 #include "cch/market/synthetic_history.hpp"
 #include "cch/risk/curve_sets.hpp"
+#include "cch/settlement/collateral.hpp"
+#include "cch/settlement/margin_calls.hpp"
 #include "registration_fixture.hpp"
 
 #include <pqxx/result>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 
 namespace cch::risk {
 namespace {
@@ -226,6 +231,281 @@ TEST_F(Margin, TheFigureBeforeATradeIsTheFigureRecomputedAfterIt) {
     EXPECT_EQ(stored->result.figures, expected);
     EXPECT_GT(expected.initial_margin_cents, 0);
   });
+}
+
+}  // namespace
+}  // namespace cch::risk
+
+namespace cch::risk {
+namespace {
+
+// The registry's pre-trade check against a published model: the figure it keeps per member is
+// the risk service's full recompute, to the cent; its limit holds exactly under concurrency; a
+// trade that lowers a member's margin is never refused; a newer model rebuilds the state.
+class PreTradeMargin : public Margin {
+ protected:
+  std::int64_t state_margin(MemberId member) {
+    return scalar("SELECT initial_margin_cents FROM cch.member_margin_state WHERE member_id = " + member.to_string());
+  }
+  std::int64_t run_margin_of(MemberId member) {
+    const auto outcome = margin_run(std::vector<MemberId>{member});
+    return run([&](pqxx::transaction_base& tx) {
+      return margin::member_margin(tx, member, outcome.run.run_id)->result.figures.initial_margin_cents;
+    });
+  }
+  void set_limit(MemberId member, std::int64_t cents) {
+    run([&](pqxx::transaction_base& tx) {
+      ASSERT_TRUE(registry::set_credit_limit(tx, member, Money{cents, Currency::usd()}, "risk"));
+    });
+  }
+  registry::TradeTerms window(MemberId buyer, MemberId seller, std::int64_t gpus, const char* start, const char* end,
+                              std::int64_t ticks = 21'000) {
+    auto terms = march(buyer, seller, gpus, ticks);
+    terms.delivery_start = registry::fixture::at(start);
+    terms.delivery_end = registry::fixture::at(end);
+    return terms;
+  }
+};
+
+TEST_F(PreTradeMargin, TheCheckedFigureIsTheFullRecomputeAfterEveryTrade) {
+  build_model();
+  // Forwards of several windows and sizes, both directions, and a future.
+  std::vector<registry::TradeTerms> trades = {
+      window(a, b, 64, "2027-02-01T00:00:00Z", "2027-03-01T00:00:00Z"),
+      window(b, a, 16, "2027-02-10T00:00:00Z", "2027-02-20T00:00:00Z"),
+      window(a, c, 128, "2027-05-01T00:00:00Z", "2027-08-01T00:00:00Z", 20'500),
+      window(c, b, 8, "2027-01-20T00:00:00Z", "2027-01-21T00:00:00Z"),
+      window(c, a, 40, "2027-06-01T00:00:00Z", "2027-12-01T00:00:00Z", 20'000),
+  };
+  auto future = march(b, c, 96, 20'900);
+  future.series_label = "2027-Q2";
+  trades.push_back(future);
+  int n = 0;
+  for (const auto& terms : trades) {
+    SCOPED_TRACE(n);
+    const auto cleared = clear_trade(terms, "T-" + std::to_string(n++));
+    ASSERT_TRUE(cleared) << registry::to_string(cleared.error().refusal) << ": " << cleared.error().detail;
+    for (const MemberId member : {terms.buyer, terms.seller}) {
+      EXPECT_EQ(state_margin(member), run_margin_of(member)) << member;
+    }
+  }
+  EXPECT_GT(state_margin(a), 0);
+  // The model's figures, not the interim rule's: no leg outside the model.
+  EXPECT_EQ(scalar("SELECT sum(interim_cents) FROM cch.member_margin_state"), 0);
+}
+
+TEST_F(PreTradeMargin, ConcurrentTradesHoldTheMarginLimitExactlyAndEveryTradeBelowItClears) {
+  build_model();
+  // One trade's leg for alpha; its initial margin with k such legs, from the engine.
+  const auto terms = window(a, b, 32, "2027-03-01T00:00:00Z", "2027-04-01T00:00:00Z");
+  const std::vector<std::int64_t> after = run([&](pqxx::transaction_base& tx) {
+    const auto model = margin::load_model(tx, margin::latest_model_record(tx)->model_id);
+    const pricing::Leg leg{.leg_id = 0, .side = pricing::Side::buy, .kind = pricing::ContractKind::forward,
+                           .delivery_start = terms.delivery_start, .delivery_end = terms.delivery_end,
+                           .gpus = terms.gpus, .price_ticks = terms.price.price_ticks, .payment_date = kDate};
+    const auto exposure = margin::exposure_under(&*model, model->model.parameters, product, leg, kCalendar);
+    margin::MemberMargin member(model->model, margin::MemberPosition::empty(model->model));
+    std::vector<std::int64_t> figures;
+    for (int k = 1; k <= 12; ++k) {
+      const std::vector<margin::LegExposure> one = {exposure};
+      member.add(one);
+      figures.push_back(member.figures().initial_margin_cents);
+    }
+    return figures;
+  });
+  constexpr int kFit = 7;
+  // A limit between the margin of 7 legs and of 8.
+  set_limit(a, (after[kFit - 1] + after[kFit]) / 2);
+  ASSERT_LT(after[kFit - 1], after[kFit]);
+  std::vector<TradeId> pending;
+  for (int i = 0; i < 12; ++i) {
+    const auto submitted = submit(b, terms, "RACE-" + std::to_string(i));
+    ASSERT_TRUE(submitted);
+    pending.push_back(submitted->trade.trade_id);
+  }
+  std::atomic<int> cleared{0}, refused{0}, other{0};
+  std::vector<std::thread> threads;
+  for (const TradeId trade : pending) {
+    threads.emplace_back([&, trade] {
+      const auto outcome = affirm(a, trade);
+      if (outcome) {
+        ++cleared;
+      } else if (outcome.error().refusal == registry::TradeRefusal::initial_margin_exceeds_credit_limit) {
+        ++refused;
+      } else {
+        ++other;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(cleared.load(), kFit);
+  EXPECT_EQ(refused.load(), 12 - kFit);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(state_margin(a), after[kFit - 1]);
+  EXPECT_EQ(state_margin(a), run_margin_of(a));
+}
+
+TEST_F(PreTradeMargin, ATradeThatLowersAMembersMarginClearsEvenAboveItsLimit) {
+  build_model();
+  ASSERT_TRUE(clear_trade(window(a, b, 64, "2027-03-01T00:00:00Z", "2027-04-01T00:00:00Z"), "LONG"));
+  const std::int64_t long_only = state_margin(a);
+  set_limit(a, long_only / 2);  // the market moved, say: alpha is now over its limit
+  // Adding to the position is refused...
+  const auto more = clear_trade(window(a, c, 8, "2027-03-01T00:00:00Z", "2027-04-01T00:00:00Z"), "MORE");
+  ASSERT_FALSE(more);
+  // Charlie affirmed: it is told its counterparty refused; the trade records why.
+  EXPECT_EQ(more.error().refusal, registry::TradeRefusal::counterparty_refused);
+  run([&](pqxx::transaction_base& tx) {
+    EXPECT_EQ(tx.exec("SELECT last_refusal FROM cch.trade WHERE submitter_reference = 'MORE'")[0][0].as<std::string>(),
+              "initial_margin_exceeds_credit_limit");
+  });
+  // ... selling half of it back is not.
+  ASSERT_TRUE(clear_trade(window(c, a, 32, "2027-03-01T00:00:00Z", "2027-04-01T00:00:00Z"), "LESS"));
+  EXPECT_LT(state_margin(a), long_only);
+  EXPECT_EQ(state_margin(a), run_margin_of(a));
+}
+
+TEST_F(PreTradeMargin, AWithdrawalThatWouldLeaveAShortfallAgainstInitialMarginIsRefusedAndPostsNothing) {
+  build_model();
+  ASSERT_TRUE(clear_trade(window(a, b, 64, "2027-03-01T00:00:00Z", "2027-04-01T00:00:00Z"), "LONG"));
+  const std::int64_t initial_margin = state_margin(a);
+  ASSERT_GT(initial_margin, 0);
+  const std::int64_t held = 50'000'000;  // the fixture's deposit
+  const auto request = [&](std::int64_t cents, const std::string& key) {
+    return run([&](pqxx::transaction_base& tx) {
+      return settlement::request_withdrawal(
+          tx, {a, Money{cents, Currency::usd()}, "alpha", key, RequestId::parse("req-" + key).value(),
+               Money{kAmountMinorMax, Currency::usd()}});
+    });
+  };
+  const std::int64_t journals = scalar("SELECT count(*) FROM ledger.journal");
+  const auto refused = request(held - initial_margin + 1, "too-much");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), settlement::CollateralRefusal::insufficient_collateral);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.collateral_withdrawal"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM ledger.journal"), journals);
+  // Exactly what the initial margin leaves free may be requested.
+  ASSERT_TRUE(request(held - initial_margin, "just-enough"));
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.collateral_withdrawal WHERE status = 'requested'"), 1);
+}
+
+TEST_F(PreTradeMargin, AShortfallAfterARunIsCalledAndADepositMeetsTheCall) {
+  build_model();
+  ASSERT_TRUE(clear_trade(window(a, b, 64, "2027-03-01T00:00:00Z", "2027-04-01T00:00:00Z"), "LONG"));
+  const std::int64_t first = state_margin(a);
+  const std::int64_t held = 50'000'000;  // the fixture's deposit
+  // Alpha asks back everything its initial margin leaves free: its collateral is now exactly it.
+  ASSERT_TRUE(run([&](pqxx::transaction_base& tx) {
+    return settlement::request_withdrawal(tx, {a, Money{held - first, Currency::usd()}, "alpha", "free",
+                                               RequestId::parse("req-free").value(),
+                                               Money{kAmountMinorMax, Currency::usd()}});
+  }));
+  // A risk officer widens the liquidity spread (200 -> 2,000 ticks) and the next model is built:
+  // alpha's margin rises by its liquidity add-on (now 0.10 USD on each of its 64 x 744 GPU-hours)
+  // and a concentration add-on (the new model measures the open interest: alpha holds all of it).
+  run([&](pqxx::transaction_base& tx) {
+    margin::MarginParameters wider = registry::fixture::test_margin_parameters();
+    wider.spread_ticks_default = 2'000;
+    ASSERT_TRUE(margin::store_parameters(tx, wider, "wider spreads", "risk", std::nullopt));
+  });
+  const BuiltModel second = build_model();
+  EXPECT_EQ(second.record.version, 2);
+  const MarginRunOutcome outcome = margin_run();
+  const auto figures = run([&](pqxx::transaction_base& tx) {
+    return margin::member_margin(tx, a, outcome.run.run_id)->result.figures;
+  });
+  const std::int64_t raised = figures.initial_margin_cents;
+  EXPECT_EQ(figures.liquidity_cents, 10 * 64 * 744);
+  EXPECT_GT(figures.concentration_cents, 0);
+  EXPECT_GT(raised, first);
+  const UtcTimestamp now = registry::fixture::kNow;
+  const auto calls = run([&](pqxx::transaction_base& tx) {
+    return settlement::issue_margin_calls(tx, outcome.run.run_id, std::chrono::minutes(60), now);
+  });
+  EXPECT_EQ(calls.issued, 1);  // alpha only: bravo and charlie hold far more than their margins
+  const auto call = run([&](pqxx::transaction_base& tx) {
+    auto open = settlement::list_margin_calls(tx, a, std::nullopt, std::nullopt, 10);
+    EXPECT_EQ(open.size(), 1u);
+    return open.front();
+  });
+  EXPECT_EQ(call.state, settlement::CallState::issued);
+  EXPECT_EQ(call.amount.amount_minor, raised - first);
+  EXPECT_EQ(call.requirement.amount_minor, raised);
+  EXPECT_EQ(call.collateral.amount_minor, first);
+  // The same run again issues nothing new: the open call stands.
+  EXPECT_EQ(run([&](pqxx::transaction_base& tx) {
+              return settlement::issue_margin_calls(tx, outcome.run.run_id, std::chrono::minutes(60), now).issued;
+            }),
+            0);
+  // Past its deadline it is overdue, and still open.
+  const UtcTimestamp later = UtcTimestamp::from_unix_microseconds(now.unix_microseconds() + 61LL * 60'000'000).value();
+  EXPECT_EQ(run([&](pqxx::transaction_base& tx) { return settlement::mark_overdue_margin_calls(tx, later); }), 1);
+  const auto deposit = [&](std::int64_t cents, const std::string& reference) {
+    run([&](pqxx::transaction_base& tx) {
+      ASSERT_TRUE(settlement::record_deposit(tx, {a, Money{cents, Currency::usd()}, reference, kDate, std::nullopt,
+                                                  Money{kAmountMinorMax, Currency::usd()}}));
+    });
+  };
+  const auto state_of_call = [&] {
+    return run([&](pqxx::transaction_base& tx) { return settlement::find_margin_call(tx, call.call_id)->state; });
+  };
+  deposit(call.amount.amount_minor - 1, "short-by-a-cent");
+  EXPECT_EQ(state_of_call(), settlement::CallState::overdue);
+  deposit(1, "the-last-cent");
+  EXPECT_EQ(state_of_call(), settlement::CallState::met);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.margin_call_event WHERE call_id = " + std::to_string(call.call_id)), 3);
+  // A met call is final.
+  EXPECT_ANY_THROW(as_superuser("UPDATE cch.margin_call SET state = 'issued', closed_at = NULL WHERE call_id = " +
+                                std::to_string(call.call_id)));
+}
+
+TEST_F(PreTradeMargin, AWhatIfGivesTheMarginBeforeAndAfterAndChangesNothing) {
+  build_model();
+  ASSERT_TRUE(clear_trade(window(a, b, 64, "2027-03-01T00:00:00Z", "2027-04-01T00:00:00Z"), "LONG"));
+  const auto counts = [&] {
+    return std::vector<std::int64_t>{scalar("SELECT count(*) FROM margin.run"), scalar("SELECT count(*) FROM cch.trade"),
+                                     scalar("SELECT sum(initial_margin_cents) FROM cch.member_margin_state"),
+                                     scalar("SELECT count(*) FROM cch.outbox")};
+  };
+  const auto before_counts = counts();
+  const auto terms = window(a, c, 32, "2027-05-01T00:00:00Z", "2027-06-01T00:00:00Z", 20'800);
+  const std::vector<HypotheticalTrade> hypothetical = {
+      {product, true, false, terms.delivery_start, terms.delivery_end, terms.gpus, terms.price.price_ticks}};
+  const WhatIf answer = run([&](pqxx::transaction_base& tx) {
+    auto result = what_if(tx, a, hypothetical, kCalendar);
+    EXPECT_TRUE(result) << result.error().detail;
+    return *result;
+  });
+  EXPECT_EQ(counts(), before_counts);  // nothing written
+  EXPECT_EQ(answer.open_legs, 1);
+  EXPECT_EQ(answer.before.initial_margin_cents, state_margin(a));
+  EXPECT_GT(answer.after.initial_margin_cents, answer.before.initial_margin_cents);
+  // The trade itself: the pre-trade check's figure after it is the what-if's.
+  ASSERT_TRUE(clear_trade(terms, "MAY"));
+  EXPECT_EQ(state_margin(a), answer.after.initial_margin_cents);
+  // Refusals.
+  run([&](pqxx::transaction_base& tx) {
+    std::vector<HypotheticalTrade> bad = hypothetical;
+    bad[0].gpus = 0;
+    EXPECT_EQ(what_if(tx, a, bad, kCalendar).error().refusal, WhatIfRefusal::invalid_trade);
+    const std::vector<HypotheticalTrade> many(kWhatIfTradesMax + 1, hypothetical[0]);
+    EXPECT_EQ(what_if(tx, a, many, kCalendar).error().refusal, WhatIfRefusal::too_many_trades);
+  });
+}
+
+TEST_F(PreTradeMargin, BeforeAnyModelTheInterimRuleAppliesAndANewModelRebuildsTheState) {
+  ASSERT_TRUE(clear_trade(march(a, b, 8, 21'000), "EARLY"));
+  // 8 GPUs x 744 h x 2.1000 = 12,499.20 USD; the fixture's interim rate, 10 %: 1,249.92 USD.
+  EXPECT_EQ(state_margin(a), 124'992);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.member_margin_state WHERE model_id IS NULL"), 2);
+  build_model();
+  // The next check of alpha rebuilds its state under the model: the figure is the model's.
+  ASSERT_TRUE(clear_trade(window(a, c, 8, "2027-02-01T00:00:00Z", "2027-02-02T00:00:00Z"), "LATER"));
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.member_margin_state WHERE model_id IS NOT NULL AND member_id = " +
+                   a.to_string()),
+            1);
+  EXPECT_EQ(scalar("SELECT interim_cents FROM cch.member_margin_state WHERE member_id = " + a.to_string()), 0);
+  EXPECT_EQ(state_margin(a), run_margin_of(a));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include "cch/registry/catalog.hpp"
 #include "cch/risk/curve_sets.hpp"
 #include "cch/risk_routes/curve_routes.hpp"
+#include "cch/risk_routes/margin_routes.hpp"
 #include "cch/runtime/internal.hpp"
 
 #include <algorithm>
@@ -289,6 +290,7 @@ void add_risk_routes(http::Router& router, runtime::ServiceContext& context) {
   router.add("POST", prefix + "/v1/market/index-fixings",
              [&context](const http::Request& request) { return store_index_fixing_command(context, request); });
   add_curve_routes(router, context);
+  add_margin_routes(router, context);
 }
 
 }  // namespace cch::risk

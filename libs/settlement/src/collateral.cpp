@@ -1,4 +1,5 @@
 #include "cch/settlement/collateral.hpp"
+#include "cch/settlement/margin_calls.hpp"
 
 #include "cch/ledger/accounts.hpp"
 #include "cch/ledger/journal.hpp"
@@ -123,7 +124,7 @@ CollateralPosition collateral_position(pqxx::transaction_base& tx, MemberId memb
       "                   AND a.currency = $2), 0), "
       "       COALESCE((SELECT sum(amount_minor) FROM cch.collateral_withdrawal "
       "                 WHERE member_id = $1 AND currency = $2 AND status = 'requested'), 0)::bigint, "
-      "       COALESCE((SELECT requirement_minor FROM cch.member_exposure WHERE member_id = $1 AND currency = $2), 0)",
+      "       COALESCE((SELECT initial_margin_cents FROM cch.member_margin_state WHERE member_id = $1 AND $2 = 'USD'), 0)",
       member.value(), std::string(currency.code()))[0];
   const std::int64_t held = row[0].as<std::int64_t>();
   const std::int64_t pending = row[1].as<std::int64_t>();
@@ -174,10 +175,14 @@ Result<DepositRecorded, CollateralRefusal> record_deposit(pqxx::transaction_base
   }
   // Balances move at commit; what the member holds afterwards is the balance plus this deposit
   // (both within kBalanceMinorMax: the sum fits).
-  const Money held_before = collateral_position(tx, request.member, request.amount.currency).held;
-  return DepositRecorded{posted->journal_id, posted->replayed,
-                         Money{held_before.amount_minor + (posted->replayed ? 0 : request.amount.amount_minor),
-                               request.amount.currency}};
+  const CollateralPosition before = collateral_position(tx, request.member, request.amount.currency);
+  const std::int64_t held_after = before.held.amount_minor + (posted->replayed ? 0 : request.amount.amount_minor);
+  // A margin call the deposit covers is met by it, in its transaction.
+  if (!posted->replayed && request.amount.currency == Currency::usd()) {
+    meet_margin_call(tx, request.member, held_after - before.pending_withdrawals.amount_minor,
+                     "deposit " + request.bank_reference, UtcTimestamp::now());
+  }
+  return DepositRecorded{posted->journal_id, posted->replayed, Money{held_after, request.amount.currency}};
 }
 
 Result<Withdrawal, CollateralRefusal> request_withdrawal(pqxx::transaction_base& tx, const WithdrawalRequest& request) {

@@ -1,9 +1,13 @@
 #include "cch/settlement/routes.hpp"
 
+#include "cch/core/log.hpp"
 #include "cch/db/transaction.hpp"
 #include "cch/http/json_input.hpp"
 #include "cch/ledger/journal.hpp"
 #include "cch/runtime/internal.hpp"
+#include "cch/settlement/margin_calls.hpp"
+
+#include <stdexcept>
 
 namespace cch::settlement {
 namespace {
@@ -178,8 +182,72 @@ http::Response decide_withdrawal_command(runtime::ServiceContext& context, const
   });
 }
 
+namespace {
+
+struct SettlementRoutesState {
+  std::shared_ptr<runtime::OutboxConsumer> margin_calls;
+};
+
+void require(const Result<runtime::TaskHandle, runtime::TaskRefusal>& added, std::string_view task) {
+  if (!added) {
+    throw std::logic_error("cannot add the background task " + std::string(task) + ": " +
+                           std::string(runtime::to_string(added.error())));
+  }
+}
+
+}  // namespace
+
+void issue_calls_of_runs(pqxx::transaction_base& tx, std::span<const runtime::OutboxEvent> events,
+                         std::chrono::minutes deadline) {
+  for (const auto& event : events) {
+    const auto payload = nlohmann::json::parse(event.payload, nullptr, false);
+    if (payload.is_discarded() || !payload.contains("run_id")) {
+      log::warn("margin_run_event_unreadable", {{"aggregate_id", event.aggregate_id}});
+      continue;
+    }
+    const std::int64_t run_id = std::stoll(payload["run_id"].get<std::string>());
+    // Calls already issued for this run's shortfalls stand (issue_margin_calls leaves an open call
+    // with the same requirement): a repeated event changes nothing.
+    const CallsOfRun calls = issue_margin_calls(tx, run_id, deadline, UtcTimestamp::now());
+    log::info("margin_calls_of_run", {{"run_id", run_id}, {"issued", calls.issued}, {"met", calls.met},
+                                      {"superseded", calls.superseded}});
+  }
+}
+
+runtime::TaskDefinition overdue_calls_task(db::ConnectionPool& pool, const db::RetryPolicy& retry_policy,
+                                           std::chrono::milliseconds interval) {
+  runtime::TaskDefinition task;
+  task.name = "margin_calls_overdue";
+  task.interval = interval;
+  task.run_duration_max = std::chrono::seconds(60);
+  task.run = [&pool, retry_policy](runtime::TaskControl&) {
+    const auto overdue = db::run_transaction(pool, db::Isolation::read_committed, retry_policy,
+                                             [&](pqxx::transaction_base& tx) {
+                                               return mark_overdue_margin_calls(tx, UtcTimestamp::now());
+                                             });
+    if (overdue > 0) log::info("margin_calls_overdue", {{"count", overdue}});
+  };
+  return task;
+}
+
 void add_settlement_routes(http::Router& router, runtime::ServiceContext& context) {
   const std::string prefix(runtime::kInternalPrefix);
+  auto state = std::make_shared<SettlementRoutesState>();
+  if (context.config.boolean("settlement.margin_calls")) {
+    const std::chrono::minutes deadline(context.config.integer("settlement.margin_call_deadline_minutes"));
+    state->margin_calls = std::make_shared<runtime::OutboxConsumer>(
+        context.pool, context.metrics,
+        runtime::outbox_consumer_options(context.config, "settlement_margin_calls", {"margin.run_completed"}),
+        [deadline](pqxx::transaction_base& tx, std::span<const runtime::OutboxEvent> events) {
+          issue_calls_of_runs(tx, events, deadline);
+        });
+    require(runtime::add_outbox_consumer(context.tasks, state->margin_calls), "outbox_settlement_margin_calls");
+    require(context.tasks.add(overdue_calls_task(
+                context.pool, context.retry_policy,
+                std::chrono::milliseconds(context.config.integer("settlement.margin_call_check_interval_ms")))),
+            "margin_calls_overdue");
+  }
+  context.routes_state = state;
   router.add("POST", prefix + "/v1/members/{member_id}/collateral-deposits",
              [&context](const http::Request& request) { return record_deposit_command(context, request); });
   router.add("POST", prefix + "/v1/members/{member_id}/collateral-withdrawals",

@@ -8,6 +8,8 @@
 //   cch-admin member add --code C --name N      register a member (idempotent by code)
 //   cch-admin collateral deposit --member C --amount A --reference R [--business-date D]
 //                                              record cash collateral received (idempotent by R)
+//   cch-admin margin model --date D [--parameter-version N]           build a business date's margin model
+//   cch-admin margin run [--date D] [--member ID ...]                 run members' initial margin
 //   cch-admin ledger verify [--checkpoint F] [--write-checkpoint F]   recompute the hash chains
 //   cch-admin ledger trial-balance [--as-of T]                        balances per currency and kind
 //   cch-admin ledger history --account ID [--cursor C] [--limit N]    one account's postings (CSV)

@@ -73,6 +73,14 @@ std::size_t tail_count(std::size_t scenarios, std::int32_t confidence_bp);
 // The sum of the k largest losses (-pnl) of pnl. Preconditions: 1 <= k <= pnl.size().
 Int128 tail_loss_sum(std::span<const Int128> pnl, std::size_t k);
 
+// A class's expected shortfall after anti-procyclicality (above) of a portfolio's scenario P&Ls
+// (10^-9 cent, one per scenario of the class: the filtered, then the stressed), in cents, rounded
+// up, at least 0: ClassFigures::expected_shortfall_cents, for any factor layout (the scenarios'
+// class names the confidence). Preconditions: pnl.size() == scenarios.scenario_count(), each part
+// at least one scenario (checked).
+std::int64_t expected_shortfall_cents(const MarginParameters& parameters, const ClassScenarios& scenarios,
+                                      std::span<const Int128> pnl);
+
 struct ModelProduct {
   ProductId product;
   std::int32_t generation = 0;            // 0-based group: products of one GPU model share it

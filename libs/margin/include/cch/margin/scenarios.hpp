@@ -43,6 +43,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -109,6 +110,15 @@ struct ScenarioError {
 
 // Precondition: validate(parameters) passed.
 Result<ScenarioSet, ScenarioError> build_scenarios(const FactorHistory& history, const MarginParameters& parameters);
+
+// The history's validity alone: nothing, or build_scenarios' invalid_history refusal (the checks
+// it makes first, on the whole history).
+std::optional<ScenarioError> check_history(const FactorHistory& history);
+
+// The daily log-returns r(f, t) that build_scenarios takes, proxies followed as above:
+// [f x dates + t], t = 0 holding 0 (no return). Refused: invalid_history (check_history), then
+// missing_level (a return neither the factor nor a proxy has, on any date of the history).
+Result<std::vector<double>, ScenarioError> daily_log_returns(const FactorHistory& history);
 
 // The move in parts per 10^9 of a log-return (clamped, rounded as above).
 std::int64_t move_ppb(double log_return);

@@ -71,7 +71,8 @@ struct RunRequest {
   std::optional<std::string> request_id;
 };
 
-// Stores the run and its members' rows (COPY), in the caller's transaction.
+// Stores the run and its members' rows (COPY), and the outbox event margin.run_completed
+// ({run_id, model_id, business_date, scope, cause, members}), in the caller's transaction.
 RunRecord store_run(pqxx::transaction_base& tx, const RunRequest& request, std::span<const MemberResult> results,
                     std::int64_t legs);
 
@@ -93,5 +94,24 @@ std::optional<StoredMemberMargin> member_margin(pqxx::transaction_base& tx, Memb
 std::vector<StoredMemberMargin> run_members(pqxx::transaction_base& tx, std::int64_t run_id);
 // Each member's latest figures (without factor lines), by member.
 std::vector<StoredMemberMargin> latest_member_margins(pqxx::transaction_base& tx);
+
+// A page of a run's members' figures (without factor lines), by member id, after `after`.
+std::vector<StoredMemberMargin> run_members_page(pqxx::transaction_base& tx, std::int64_t run_id,
+                                                 std::optional<MemberId> after, std::size_t limit);
+// The sum of every member's initial margin in a run, in cents.
+Int128 run_initial_margin_total(pqxx::transaction_base& tx, std::int64_t run_id);
+
+// A member's initial margin in each run that has it, newest first, runs before `before`.
+struct MemberMarginHistoryEntry {
+  std::int64_t run_id = 0;
+  std::int64_t model_id = 0;
+  BusinessDate business_date = BusinessDate::from_days_since_epoch(0).value();
+  std::string cause;
+  UtcTimestamp computed_at{0};
+  std::int64_t legs = 0;
+  std::int64_t initial_margin_cents = 0;
+};
+std::vector<MemberMarginHistoryEntry> member_margin_history(pqxx::transaction_base& tx, MemberId member,
+                                                            std::optional<std::int64_t> before, std::size_t limit);
 
 }  // namespace cch::margin

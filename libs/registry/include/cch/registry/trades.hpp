@@ -21,9 +21,10 @@
 //   concentration_limit_exceeded                a member's net position in a product and month
 //                                               at most concentration_share_bp of open interest
 //                                               (once open interest reaches the floor)
-//   credit_limit_exceeded, insufficient_collateral  the credit check (CreditCheck below): credit used
-//                                               within the credit limit and within the collateral
-//                                               held less withdrawals requested
+//   initial_margin_exceeds_credit_limit,        the margin check (below): the member's initial
+//   insufficient_collateral                     margin with the trade's leg within its credit limit
+//                                               and within its collateral held less withdrawals
+//                                               requested
 // Checks are serialised per member: both members' rows are locked (in id order, so never a
 // deadlock) before anything is read, so concurrent trades can never jointly breach a limit.
 // A refused affirmation leaves the trade pending (the member may add collateral and affirm
@@ -31,8 +32,8 @@
 //
 // Novation, in the same transaction as the checks: the trade becomes cleared, two legs are
 // written (the clearinghouse against the buyer and against the seller), both members' positions
-// per product and delivery month change by the window's GPU-hours in each month, the credit used
-// grows, the clearing fees are posted to the ledger and an outbox event "trade.cleared" is written
+// per product and delivery month change by the window's GPU-hours in each month, the members'
+// margin states take the legs (cch.member_margin_state), the clearing fees are posted to the ledger and an outbox event "trade.cleared" is written
 // for the risk service. The trades novated together share one fee journal (a debit per member,
 // one credit to fee income; idempotency key "clearing-fee:novation:<id of the first trade>",
 // cause the first trade), and each trade records its own fee per side and that journal's id.
@@ -46,12 +47,14 @@
 // Thread safety: functions take the caller's transaction (READ COMMITTED is enough: the member
 // row locks serialise what must be serialised).
 
+#include "cch/core/calendar.hpp"
 #include "cch/core/ids.hpp"
 #include "cch/core/money.hpp"
 #include "cch/core/price.hpp"
 #include "cch/core/result.hpp"
 #include "cch/core/time.hpp"
 #include "cch/registry/lifecycle.hpp"
+#include "cch/margin_store/model_cache.hpp"
 #include "cch/registry/products.hpp"
 
 #include <pqxx/transaction_base>
@@ -73,10 +76,10 @@ namespace cch::registry {
 //                 and the day in progress; a longer window could never clear)
 //   price         1 tick..kPriceTicksMax (1,000.0000 USD per GPU-hour, price.hpp)
 //   GPU-hours     at most 2.6 x 10^10;  in one month at most 7.44 x 10^8
-//   notional      at most 2.6 x 10^15 cents (26 trillion USD); the credit it uses is at most that
-//                 (registry.notional_margin_rate_bp <= 10,000)
+//   notional      at most 2.6 x 10^15 cents (26 trillion USD); its interim requirement is at most
+//                 that (interim_rate_bp <= 10,000)
 //   clearing fee  at most 2.6 x 10^12 cents per side (a fee of at most 1.0000 USD per GPU-hour)
-// Credit used stays within the member's credit limit (at most kAmountMinorMax, catalog.hpp) and
+// Initial margin stays within the member's credit limit (at most kAmountMinorMax, catalog.hpp) and
 // net positions within position limits (at most kPositionLimitGpuHoursMax). Gross volumes
 // (bought, sold, open interest) grow with every cleared trade; int64 holds 1.2 x 10^10 of the
 // largest trades in one product and month. The fees of the trades novated together are one
@@ -121,7 +124,7 @@ enum class TradeRefusal {
   price_outside_band,
   position_limit_exceeded,
   concentration_limit_exceeded,
-  credit_limit_exceeded,
+  initial_margin_exceeds_credit_limit,
   insufficient_collateral,
   counterparty_refused,  // what the actor is told when the other member's state refused it
 };
@@ -173,35 +176,25 @@ struct Trade {
   [[nodiscard]] bool has_party(MemberId member) const { return member == terms.buyer || member == terms.seller; }
 };
 
-// The credit a leg needs, behind one interface. Today one implementation, a notional rule
-// (NotionalCreditCheck); the exact incremental initial margin is to take its place.
-class CreditCheck {
- public:
-  virtual ~CreditCheck() = default;
-  [[nodiscard]] virtual std::string_view name() const = 0;
-  // The credit a new leg of `member` adds to what it uses (non-negative).
-  [[nodiscard]] virtual Money increment(pqxx::transaction_base& tx, MemberId member, const Trade& trade,
-                                        Side side) const = 0;
-};
-
-// requirement = notional x rate_bp / 10,000, rounded up to the cent; no netting between legs.
-class NotionalCreditCheck final : public CreditCheck {
- public:
-  explicit NotionalCreditCheck(std::int64_t rate_bp) : rate_bp_(rate_bp) {}
-  [[nodiscard]] std::string_view name() const override { return "notional"; }
-  [[nodiscard]] Money increment(pqxx::transaction_base& tx, MemberId member, const Trade& trade,
-                                Side side) const override;
-
- private:
-  std::int64_t rate_bp_;
-};
-
+// The margin check. Each member's bucketed position under the latest published margin model is
+// kept in cch.member_margin_state, rebuilt from its open legs when a newer model is published, and
+// changed by every leg cleared (margin_store::exposure_under: a leg's bucketed exposure, or the
+// interim rule's for a product the model does not cover, or before any model). The check adds the
+// candidate leg to that position and takes the member's initial margin again, exactly
+// (margin::MemberMargin::with): the figure a full recompute after the trade gives, to the cent.
+// A trade that raises a member's initial margin is refused when the new figure exceeds its credit
+// limit (initial_margin_exceeds_credit_limit; a member without one clears nothing) or its
+// collateral less withdrawals requested (insufficient_collateral); one that lowers it is always
+// allowed, so a member over its limit after a market move can still reduce its risk.
+// The check runs under the members' locks, which also serialise every change of their states:
+// there is no moment when a state is being recomputed and a check could see half of it.
 struct RegistrationPolicy {
   std::chrono::minutes affirmation_window{60};  // expires_at = submitted_at + this
   std::int64_t price_band_bp = 2'000;           // +-20 % around the reference price
   std::int64_t concentration_share_bp = 5'000;  // at most half of the open interest ...
   std::int64_t concentration_floor_gpu_hours = 1'000'000;  // ... once it is at least this
-  const CreditCheck* credit = nullptr;          // required
+  margin::ModelCache* margin_models = nullptr;       // required: the published model and parameters
+  const BusinessCalendar* clearing_calendar = nullptr;  // required: forwards' payment dates
 };
 
 // Who acts: a member's principal (name for the records) and its member.
@@ -327,9 +320,14 @@ struct Position {
 };
 std::vector<Position> member_positions(pqxx::transaction_base& tx, MemberId member);
 
-// The credit a member's cleared trades use (novation grows it by each leg's CreditCheck
-// increment), in USD; zero before its first cleared trade.
-Money credit_used(pqxx::transaction_base& tx, MemberId member);
+// A member's initial margin as the margin check last computed it (cch.member_margin_state), in
+// USD, and the model it is under (none: the interim rule, before any model); zero and none
+// before its first cleared trade.
+struct MarginUsed {
+  Money initial_margin;
+  std::optional<std::int64_t> model_id;
+};
+MarginUsed margin_used(pqxx::transaction_base& tx, MemberId member);
 
 // The hours of [start, end) in each UTC calendar month it touches, in order.
 struct MonthSlice {

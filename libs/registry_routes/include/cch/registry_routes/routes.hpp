@@ -47,8 +47,9 @@
 
 namespace cch::registry {
 
-// What the registry's routes share: the registration policy from configuration, its credit
-// check, group commit and the outbox consumers' wake-ups.
+// What the registry's routes share: the registration policy from configuration, the published
+// margin model its check prices with (loaded once per model), group commit and the outbox
+// consumers' wake-ups.
 struct RegistryState {
   explicit RegistryState(const config::Config& config);
   RegistryState(const RegistryState&) = delete;
@@ -59,7 +60,8 @@ struct RegistryState {
     if (outbox_notifier) outbox_notifier->events_committed();
   }
 
-  NotionalCreditCheck credit;
+  margin::ModelCache margin_models;
+  BusinessCalendar clearing_calendar;  // market.business_calendar: forwards' payment dates
   RegistrationPolicy policy;
   // Affirmations go through group commit when set (add_registry_routes sets it); destroyed
   // before the policy it reads.

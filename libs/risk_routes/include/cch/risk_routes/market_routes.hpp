@@ -52,7 +52,7 @@ http::Response store_ois_quotes_command(runtime::ServiceContext& context, const 
 http::Response store_settlement_prices_command(runtime::ServiceContext& context, const http::Request& request);
 http::Response store_index_fixing_command(runtime::ServiceContext& context, const http::Request& request);
 
-// Adds the risk service's routes. Throws std::invalid_argument when market.ois_required_tenors
+// Adds the risk service's routes (market data, then add_curve_routes and add_margin_routes). Throws std::invalid_argument when market.ois_required_tenors
 // is not a list of tenors (the service then refuses to start).
 void add_risk_routes(http::Router& router, runtime::ServiceContext& context);
 

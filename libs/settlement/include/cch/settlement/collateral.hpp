@@ -19,8 +19,8 @@
 //     one journal (the second answer is a replay); the same reference with another member or
 //     amount is refused (bank_reference_reused);
 //   - a member may request at most its available collateral: the collateral it holds minus the
-//     withdrawals already requested and not yet decided and minus the credit its cleared trades
-//     use (insufficient_collateral). The check and
+//     withdrawals already requested and not yet decided and minus its initial margin (the
+//     registry's margin check's figure, docs/margin.md) (insufficient_collateral). The check and
 //     the request are serialised per member (the member row is locked), so concurrent requests
 //     never jointly exceed it. Approval checks again against the collateral then held.
 //   - a member's request is idempotent by its idempotency key (the api's Idempotency-Key): the
@@ -129,9 +129,10 @@ std::vector<Withdrawal> list_withdrawals(pqxx::transaction_base& tx, MemberId me
 
 // Collateral the member holds (its collateral account's credit balance) and what it may still
 // withdraw (held minus requested withdrawals).
-// available = held - pending_withdrawals - committed, where committed is the credit the
-// member's cleared trades use (cch.member_exposure, the registry's credit rule): collateral
-// backing open trades cannot be withdrawn.
+// available = held - pending_withdrawals - committed, where committed is the member's initial
+// margin as the registry's margin check last computed it (cch.member_margin_state: its open
+// positions under the latest margin model it was priced with, docs/margin.md): collateral that
+// covers the initial margin cannot be withdrawn.
 struct CollateralPosition {
   Money held;
   Money pending_withdrawals;

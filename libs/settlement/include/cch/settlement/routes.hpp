@@ -18,10 +18,16 @@
 
 #include "cch/http/message.hpp"
 #include "cch/http/router.hpp"
+#include "cch/runtime/outbox.hpp"
 #include "cch/runtime/service.hpp"
+#include "cch/runtime/tasks.hpp"
 #include "cch/settlement/collateral.hpp"
 
 #include <nlohmann/json.hpp>
+#include <pqxx/transaction_base>
+
+#include <chrono>
+#include <span>
 
 namespace cch::settlement {
 
@@ -32,6 +38,15 @@ http::Response record_deposit_command(runtime::ServiceContext& context, const ht
 http::Response request_withdrawal_command(runtime::ServiceContext& context, const http::Request& request);
 http::Response decide_withdrawal_command(runtime::ServiceContext& context, const http::Request& request,
                                          std::string_view decision);
+
+// Margin calls from margin runs: the handler of the outbox consumer settlement_margin_calls
+// (topic margin.run_completed; issue_margin_calls for each run), and the task that marks calls
+// past their deadline overdue. add_settlement_routes adds both unless settlement.margin_calls is
+// false.
+void issue_calls_of_runs(pqxx::transaction_base& tx, std::span<const runtime::OutboxEvent> events,
+                         std::chrono::minutes deadline);
+runtime::TaskDefinition overdue_calls_task(db::ConnectionPool& pool, const db::RetryPolicy& retry_policy,
+                                           std::chrono::milliseconds interval);
 
 void add_settlement_routes(http::Router& router, runtime::ServiceContext& context);
 

@@ -1,0 +1,42 @@
+#pragma once
+// The api's reads of initial margin (private to libs/api): parameter versions, models, the
+// member-replicable scenario file, runs, members' figures and their history, straight from
+// PostgreSQL through libs/margin_store and verified through libs/risk (docs/margin.md, "Through
+// the API"). The JSON and CSV forms are libs/risk_routes' (margin_routes.hpp).
+
+#include "api_impl.hpp"
+
+namespace cch::api {
+
+// Page maxima: parameter versions and models name their inputs (a few KiB each).
+inline constexpr std::size_t kMarginParametersPageMax = 100;
+inline constexpr std::size_t kMarginModelsPageMax = 100;
+// A run's members: 1,000 a page in JSON, 10,000 in CSV (a line each, about 250 bytes).
+inline constexpr std::size_t kRunMembersCsvPageMax = 10'000;
+
+http::Response margin_parameters(Api& api, pqxx::transaction_base& tx, const http::Request& request,
+                                 const access::Principal& principal);
+http::Response margin_parameter_version(Api& api, pqxx::transaction_base& tx, const http::Request& request,
+                                        const access::Principal& principal);
+http::Response margin_models(Api& api, pqxx::transaction_base& tx, const http::Request& request,
+                             const access::Principal& principal);
+http::Response margin_model(Api& api, pqxx::transaction_base& tx, const http::Request& request,
+                            const access::Principal& principal);
+http::Response margin_model_scenarios(Api& api, pqxx::transaction_base& tx, const http::Request& request,
+                                      const access::Principal& principal);
+http::Response margin_model_verification(Api& api, pqxx::transaction_base& tx, const http::Request& request,
+                                         const access::Principal& principal);
+http::Response margin_runs(Api& api, pqxx::transaction_base& tx, const http::Request& request,
+                           const access::Principal& principal);
+http::Response margin_run(Api& api, pqxx::transaction_base& tx, const http::Request& request,
+                          const access::Principal& principal);
+http::Response margin_run_members(Api& api, pqxx::transaction_base& tx, const http::Request& request,
+                                  const access::Principal& principal);
+http::Response margin_run_verification(Api& api, pqxx::transaction_base& tx, const http::Request& request,
+                                       const access::Principal& principal);
+http::Response member_margin(Api& api, pqxx::transaction_base& tx, const http::Request& request,
+                             const access::Principal& principal);
+http::Response member_margin_history(Api& api, pqxx::transaction_base& tx, const http::Request& request,
+                                     const access::Principal& principal);
+
+}  // namespace cch::api

@@ -1,0 +1,41 @@
+#pragma once
+// The published margin model a process prices with, loaded once per model and shared.
+//
+// current(tx) reads, in one statement, the latest model's id (the latest business date's latest
+// version) and the latest parameter version, and answers the model (loaded on first use, kept
+// while it is the latest) and the parameters that apply: the model's own when there is a model,
+// else the latest stored version's, else the defaults of parameters.hpp (no model yet: the
+// interim rule alone, at their interim_rate_bp). The registry's pre-trade check calls it under
+// the members' locks; a model built meanwhile is seen by the next check.
+//
+// Thread safety: current() may be called from any thread; the answers are immutable and shared.
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include <pqxx/transaction_base>
+
+#include "cch/margin/parameters.hpp"
+#include "cch/margin_store/models.hpp"
+
+namespace cch::margin {
+
+struct CurrentModel {
+  std::shared_ptr<const PublishedModel> model;  // none before the first model is built
+  std::shared_ptr<const MarginParameters> parameters;
+  std::optional<std::int32_t> parameter_version;  // none: the defaults, nothing stored yet
+};
+
+class ModelCache {
+ public:
+  CurrentModel current(pqxx::transaction_base& tx);
+
+ private:
+  std::mutex mutex_;
+  std::shared_ptr<const PublishedModel> model_;
+  std::optional<std::int32_t> parameter_version_;
+  std::shared_ptr<const MarginParameters> parameters_ = std::make_shared<const MarginParameters>();
+};
+
+}  // namespace cch::margin
