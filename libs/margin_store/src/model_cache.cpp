@@ -12,27 +12,29 @@ CurrentModel ModelCache::current(pqxx::transaction_base& tx) {
                                    "SELECT (SELECT model_id FROM margin.model ORDER BY business_date DESC, version DESC "
                                    "LIMIT 1), (SELECT max(version) FROM margin.parameter_set)")
                        .at(0);
-  const std::optional<std::int64_t> model_id =
-      row[0].is_null() ? std::nullopt : std::optional<std::int64_t>(row[0].as<std::int64_t>());
+  // A plain integer, not an optional: GCC's release build cannot follow an optional across the
+  // unlock/lock below and warns that it may be used uninitialised.
+  const bool has_model = !row[0].is_null();
+  const std::int64_t model_id = has_model ? row[0].as<std::int64_t>() : 0;
   const std::optional<std::int32_t> parameter_version =
       row[1].is_null() ? std::nullopt : std::optional<std::int32_t>(row[1].as<std::int32_t>());
   std::unique_lock lock(mutex_);
-  if (model_id) {
-    if (!model_ || model_->record.model_id != *model_id) {
+  if (has_model) {
+    if (!model_ || model_->record.model_id != model_id) {
       lock.unlock();  // loading takes a while: other threads go on with what they have
-      auto loaded = load_model(tx, *model_id);
+      auto loaded = load_model(tx, model_id);
       CCH_CHECK(loaded.has_value(), "the latest model is stored");
       auto shared = std::make_shared<const PublishedModel>(std::move(*loaded));
       lock.lock();
-      if (!model_ || model_->record.model_id < *model_id) model_ = std::move(shared);
+      if (!model_ || model_->record.model_id < model_id) model_ = std::move(shared);
     }
-    if (model_->record.model_id == *model_id) {
+    if (model_->record.model_id == model_id) {
       return CurrentModel{model_, std::shared_ptr<const MarginParameters>(model_, &model_->model.parameters),
                           model_->record.parameter_version};
     }
     // Another thread kept a newer model meanwhile: load ours again without caching it.
     lock.unlock();
-    auto loaded = load_model(tx, *model_id);
+    auto loaded = load_model(tx, model_id);
     CCH_CHECK(loaded.has_value(), "the latest model is stored");
     auto shared = std::make_shared<const PublishedModel>(std::move(*loaded));
     auto parameters = std::shared_ptr<const MarginParameters>(shared, &shared->model.parameters);
