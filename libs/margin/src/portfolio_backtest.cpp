@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <optional>
 #include <utility>
 
 #include "cch/core/check.hpp"
@@ -286,70 +287,19 @@ FactorHistory truncate_history(const FactorHistory& history, std::size_t last) {
   return out;
 }
 
-Result<PortfolioBacktest, PortfolioBacktestError> backtest_portfolio(const FactorHistory& history,
-                                                                     const MarginParameters& parameters,
-                                                                     MarginClass margin_class,
-                                                                     std::span<const std::int64_t> exposure_cents,
-                                                                     std::size_t observations) {
-  assert(!validate(parameters).has_value());
-  if (observations < 1 || observations > kBacktestObservationsMax) {
-    return fail(refuse(PortfolioBacktestRefusal::invalid_observation_count,
-                       std::to_string(observations) + " test dates asked; 1 to " +
-                           std::to_string(kBacktestObservationsMax) + " are allowed"));
-  }
-  if (exposure_cents.size() != history.factor_count) {
-    return fail(refuse(
-        PortfolioBacktestRefusal::exposure_count_mismatch,
-        std::to_string(exposure_cents.size()) + " exposures for " + std::to_string(history.factor_count) + " factors"));
-  }
-  Int128 gross = 0;
-  std::vector<Exposed> exposed;
-  for (std::size_t f = 0; f < exposure_cents.size(); ++f) {
-    gross += abs128(exposure_cents[f]);
-    if (exposure_cents[f] != 0) {
-      exposed.push_back(Exposed{f, exposure_cents[f]});
-    }
-  }
-  if (gross > kGrossExposureCentsMax) {
-    return fail(refuse(PortfolioBacktestRefusal::gross_exposure_too_large,
-                       "the gross exposure is above " + std::to_string(kGrossExposureCentsMax) + " cents"));
-  }
-  std::vector<std::size_t> factors;
-  for (const Exposed& e : exposed) {
-    factors.push_back(e.factor);
-  }
-  auto scenarios = TruncatedScenarios::prepare(history, parameters, margin_class, std::move(factors));
-  if (!scenarios) {
-    const bool missing = scenarios.error().refusal == ScenarioRefusal::missing_level;
-    return fail(refuse(missing ? PortfolioBacktestRefusal::missing_level : PortfolioBacktestRefusal::invalid_history,
-                       scenarios.error().detail));
-  }
+namespace {
 
+// One portfolio's state through the pass over the test dates.
+struct Portfolio {
+  std::vector<Exposed> exposed;
+  std::optional<PortfolioBacktestError> refused;
   PortfolioBacktest out;
-  out.margin_class = margin_class;
-  out.mpor_days = parameters.of(margin_class).mpor_days;
-  out.confidence_bp = parameters.of(margin_class).confidence_bp;
-  const std::size_t dates = history.dates.size();
-  const auto h = static_cast<std::size_t>(out.mpor_days);
-  if (dates > h) {
-    const std::size_t last = dates - 1 - h;
-    const std::size_t first = last + 1 >= observations ? last + 1 - observations : 0;
-    std::vector<Int128> pnl;
-    for (std::size_t t = first; t <= last; ++t) {
-      auto class_scenarios = scenarios->at(t);
-      if (!class_scenarios) {
-        const ScenarioRefusal refusal = class_scenarios.error().refusal;
-        CCH_CHECK(
-            refusal == ScenarioRefusal::history_too_short || refusal == ScenarioRefusal::stress_period_outside_history,
-            "a truncated history of a valid history with every return is valid and has every return");
-        ++out.skipped;
-        continue;
-      }
-      out.observations.push_back(
-          BacktestObservation{history.dates[t], margin_cents(parameters, class_scenarios.value(), exposed, pnl),
-                              realised_loss_cents(scenarios->daily_returns(), dates, t, h, exposed)});
-    }
-  }
+};
+
+// The report of a portfolio's observations, or its refusal.
+Result<PortfolioBacktest, PortfolioBacktestError> finish(Portfolio& p, std::size_t dates, std::size_t h) {
+  if (p.refused) return fail(std::move(*p.refused));
+  PortfolioBacktest& out = p.out;
   if (out.observations.empty()) {
     return fail(refuse(PortfolioBacktestRefusal::no_observations,
                        dates > h ? "every one of the " + std::to_string(out.skipped) +
@@ -367,7 +317,105 @@ Result<PortfolioBacktest, PortfolioBacktestError> backtest_portfolio(const Facto
                            " cents, beyond what a backtest takes"));
   }
   out.report = report.value();
-  return out;
+  return std::move(out);
+}
+
+}  // namespace
+
+Result<PortfolioBacktest, PortfolioBacktestError> backtest_portfolio(const FactorHistory& history,
+                                                                     const MarginParameters& parameters,
+                                                                     MarginClass margin_class,
+                                                                     std::span<const std::int64_t> exposure_cents,
+                                                                     std::size_t observations) {
+  const std::vector<std::int64_t> one(exposure_cents.begin(), exposure_cents.end());
+  auto out = backtest_portfolios(history, parameters, margin_class, std::span<const std::vector<std::int64_t>>(&one, 1),
+                                 observations);
+  return std::move(out.at(0));
+}
+
+std::vector<Result<PortfolioBacktest, PortfolioBacktestError>> backtest_portfolios(
+    const FactorHistory& history, const MarginParameters& parameters, MarginClass margin_class,
+    std::span<const std::vector<std::int64_t>> portfolios, std::size_t observations) {
+  assert(!validate(parameters).has_value());
+  std::vector<Result<PortfolioBacktest, PortfolioBacktestError>> results;
+  results.reserve(portfolios.size());
+  const auto refuse_all = [&](PortfolioBacktestError error) {
+    for (std::size_t i = 0; i < portfolios.size(); ++i) results.push_back(fail(error));
+    return std::move(results);
+  };
+  if (observations < 1 || observations > kBacktestObservationsMax) {
+    return refuse_all(refuse(PortfolioBacktestRefusal::invalid_observation_count,
+                             std::to_string(observations) + " test dates asked; 1 to " +
+                                 std::to_string(kBacktestObservationsMax) + " are allowed"));
+  }
+  std::vector<Portfolio> state(portfolios.size());
+  std::vector<bool> needed(history.factor_count, false);
+  for (std::size_t i = 0; i < portfolios.size(); ++i) {
+    Portfolio& p = state[i];
+    p.out.margin_class = margin_class;
+    p.out.mpor_days = parameters.of(margin_class).mpor_days;
+    p.out.confidence_bp = parameters.of(margin_class).confidence_bp;
+    const std::vector<std::int64_t>& exposure_cents = portfolios[i];
+    if (exposure_cents.size() != history.factor_count) {
+      p.refused = refuse(PortfolioBacktestRefusal::exposure_count_mismatch,
+                         std::to_string(exposure_cents.size()) + " exposures for " +
+                             std::to_string(history.factor_count) + " factors");
+      continue;
+    }
+    Int128 gross = 0;
+    for (std::size_t f = 0; f < exposure_cents.size(); ++f) {
+      gross += abs128(exposure_cents[f]);
+      if (exposure_cents[f] != 0) p.exposed.push_back(Exposed{f, exposure_cents[f]});
+    }
+    if (gross > kGrossExposureCentsMax) {
+      p.refused = refuse(PortfolioBacktestRefusal::gross_exposure_too_large,
+                         "the gross exposure is above " + std::to_string(kGrossExposureCentsMax) + " cents");
+      p.exposed.clear();
+      continue;
+    }
+    for (const Exposed& e : p.exposed) needed[e.factor] = true;
+  }
+  // One preparation for the factors any portfolio is exposed to: a truncation's scenarios are
+  // built once per test date, whatever the number of portfolios.
+  std::vector<std::size_t> factors;
+  for (std::size_t f = 0; f < needed.size(); ++f) {
+    if (needed[f]) factors.push_back(f);
+  }
+  auto scenarios = TruncatedScenarios::prepare(history, parameters, margin_class, std::move(factors));
+  if (!scenarios) {
+    const bool missing = scenarios.error().refusal == ScenarioRefusal::missing_level;
+    const auto error = refuse(missing ? PortfolioBacktestRefusal::missing_level : PortfolioBacktestRefusal::invalid_history,
+                              scenarios.error().detail);
+    for (Portfolio& p : state) {
+      if (!p.refused) p.refused = error;
+    }
+  }
+  const std::size_t dates = history.dates.size();
+  const auto h = static_cast<std::size_t>(parameters.of(margin_class).mpor_days);
+  if (scenarios && dates > h) {
+    const std::size_t last = dates - 1 - h;
+    const std::size_t first = last + 1 >= observations ? last + 1 - observations : 0;
+    std::vector<Int128> pnl;
+    for (std::size_t t = first; t <= last; ++t) {
+      auto class_scenarios = scenarios->at(t);
+      if (!class_scenarios) {
+        const ScenarioRefusal refusal = class_scenarios.error().refusal;
+        CCH_CHECK(
+            refusal == ScenarioRefusal::history_too_short || refusal == ScenarioRefusal::stress_period_outside_history,
+            "a truncated history of a valid history with every return is valid and has every return");
+        for (Portfolio& p : state) ++p.out.skipped;
+        continue;
+      }
+      for (Portfolio& p : state) {
+        if (p.refused) continue;
+        p.out.observations.push_back(
+            BacktestObservation{history.dates[t], margin_cents(parameters, class_scenarios.value(), p.exposed, pnl),
+                                realised_loss_cents(scenarios->daily_returns(), dates, t, h, p.exposed)});
+      }
+    }
+  }
+  for (Portfolio& p : state) results.push_back(finish(p, dates, h));
+  return results;
 }
 
 }  // namespace cch::margin

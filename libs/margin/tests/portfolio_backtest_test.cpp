@@ -357,6 +357,39 @@ TEST(PortfolioBacktest, EachMarginIsTheShortfallOfTheScenariosOfTheHistoryCutAtI
   }
 }
 
+TEST(PortfolioBacktest, ManyPortfoliosInOnePassAnswerEachAsAlone) {
+  // Each portfolio exposed to other factors (the pass prepares their union), one refused alone.
+  const FactorHistory h = three_factors();
+  const std::vector<std::vector<std::int64_t>> portfolios = {
+      {3'000'000, -1'700'000, 900'000}, {0, 0, -2'500'000}, {0, 0, 0}, {1, 2}, {-4'000'000, 0, 0}};
+  const MarginParameters p = small_parameters();
+  for (const MarginClass c : {MarginClass::future, MarginClass::forward}) {
+    const auto all = backtest_portfolios(h, p, c, portfolios, 120);
+    ASSERT_EQ(all.size(), portfolios.size());
+    for (std::size_t i = 0; i < portfolios.size(); ++i) {
+      if (i == 3) {
+        ASSERT_FALSE(all[i].has_value());
+        EXPECT_EQ(all[i].error().refusal, PortfolioBacktestRefusal::exposure_count_mismatch);
+        continue;
+      }
+      ASSERT_TRUE(all[i].has_value()) << i << ": " << all[i].error().detail;
+      expect_margins_recomputed(h, p, c, portfolios[i], 120, *all[i]);
+      const auto alone = backtest_portfolio(h, p, c, portfolios[i], 120);
+      ASSERT_TRUE(alone.has_value());
+      EXPECT_EQ(*all[i], *alone) << i;
+    }
+    // The empty book needs nothing and loses nothing.
+    for (const BacktestObservation& o : all[2]->observations) {
+      EXPECT_EQ(o.margin_cents, 0);
+      EXPECT_EQ(o.realised_loss_cents, 0);
+    }
+  }
+  // A refusal of the request is every portfolio's.
+  const auto none = backtest_portfolios(h, p, MarginClass::future, portfolios, 0);
+  ASSERT_EQ(none.size(), portfolios.size());
+  for (const auto& one : none) EXPECT_EQ(one.error().refusal, PortfolioBacktestRefusal::invalid_observation_count);
+}
+
 // --- one pass over the history: build_scenarios on every truncation ----------------------------
 
 // TruncatedScenarios::at(last) is build_scenarios on the history cut at last, class by class, for

@@ -1,5 +1,7 @@
 #include "cch/margin_store/models.hpp"
 
+#include "sql_values.hpp"
+
 #include <algorithm>
 #include <bit>
 #include <cstdio>
@@ -16,27 +18,10 @@ namespace cch::margin {
 
 namespace {
 
-BusinessDate date_of(const pqxx::field& field) { return BusinessDate::parse(field.as<std::string>()).value(); }
-
-std::vector<BusinessDate> dates_of(const pqxx::field& field) {
-  std::vector<BusinessDate> dates;
-  auto parser = field.as_array();
-  for (auto item = parser.get_next(); item.first != pqxx::array_parser::done; item = parser.get_next()) {
-    if (item.first == pqxx::array_parser::string_value) dates.push_back(BusinessDate::parse(item.second).value());
-  }
-  return dates;
-}
-
-std::string date_array(std::span<const BusinessDate> dates) {
-  std::vector<std::string> texts;
-  texts.reserve(dates.size());
-  for (const BusinessDate& d : dates) texts.push_back(d.format());
-  return db::text_array(texts);
-}
-
-UtcTimestamp timestamp_of(const pqxx::field& field) {
-  return UtcTimestamp::from_unix_microseconds(field.as<std::int64_t>()).value();
-}
+using sql::date_array;
+using sql::date_of;
+using sql::dates_of;
+using sql::timestamp_of;
 
 const std::string kParameterColumns =
     "version, parameters, content_hash, reason, created_by, "

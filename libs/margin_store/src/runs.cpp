@@ -1,5 +1,7 @@
 #include "cch/margin_store/runs.hpp"
 
+#include "sql_values.hpp"
+
 #include <string>
 
 #include "cch/core/check.hpp"
@@ -14,7 +16,7 @@ namespace cch::margin {
 std::string_view to_string(RunScope scope) { return scope == RunScope::all ? "all" : "members"; }
 
 MemberResult member_result(const MarginModel& model, MemberId member, std::int64_t legs, const MemberMargin& margin) {
-  MemberResult out{member, legs, margin.figures(), {}};
+  MemberResult out{member, legs, margin.figures(), {}, {}};
   std::size_t lines = 0;
   for (std::size_t ci = 0; ci < kMarginClassCount; ++ci) {
     const auto& exposure = margin.position().exposure_cents[ci];
@@ -43,14 +45,36 @@ MemberResult member_result(const MarginModel& model, MemberId member, std::int64
 
 namespace {
 
-UtcTimestamp timestamp_of(const pqxx::field& field) {
-  return UtcTimestamp::from_unix_microseconds(field.as<std::int64_t>()).value();
+using sql::timestamp_of;
+
+std::vector<std::string> texts_of(const pqxx::field& field) {
+  std::vector<std::string> out;
+  if (field.is_null()) return out;
+  auto parser = field.as_array();
+  for (auto item = parser.get_next(); item.first != pqxx::array_parser::done; item = parser.get_next()) {
+    if (item.first == pqxx::array_parser::string_value) out.push_back(item.second);
+  }
+  return out;
+}
+
+// The stress scenarios a run records, in kStressScenarios order.
+std::string stress_scenario_names() {
+  std::vector<std::string> names;
+  for (const StressScenario s : kStressScenarios) names.emplace_back(to_string(s));
+  return db::text_array(names);
+}
+
+std::optional<StressScenario> scenario_named(std::string_view name) {
+  for (const StressScenario s : kStressScenarios) {
+    if (to_string(s) == name) return s;
+  }
+  return std::nullopt;
 }
 
 const std::string kRunColumns =
     "run_id, model_id, business_date::text, scope, cause, members, legs, "
     "(extract(epoch FROM started_at) * 1000000)::bigint, (extract(epoch FROM finished_at) * 1000000)::bigint, "
-    "requested_by";
+    "requested_by, stress_scenarios";
 
 RunRecord run_of(const pqxx::row& row) {
   RunRecord out;
@@ -64,6 +88,7 @@ RunRecord run_of(const pqxx::row& row) {
   out.started_at = timestamp_of(row[7]);
   out.finished_at = timestamp_of(row[8]);
   out.requested_by = row[9].as<std::string>();
+  out.stress_scenarios = texts_of(row[10]);
   return out;
 }
 
@@ -75,11 +100,12 @@ const std::string kMemberColumns =
     "m.run_id, m.model_id, r.business_date::text, (extract(epoch FROM r.finished_at) * 1000000)::bigint, "
     "m.member_id, m.legs, m.es_filtered_cents, m.es_stressed_cents, m.expected_shortfall_cents, "
     "m.generations_alone_cents, m.benefit_cents, m.benefit_taken_cents, m.benefit_refused_cents, "
-    "m.requirement_cents, m.concentration_cents, m.liquidity_cents, m.initial_margin_cents, m.interim_cents";
+    "m.requirement_cents, m.concentration_cents, m.liquidity_cents, m.initial_margin_cents, m.interim_cents, "
+    "r.stress_scenarios, m.stress_loss_cents, m.stress_uncovered_cents";
 
 StoredMemberMargin member_of(const pqxx::row& row) {
   StoredMemberMargin out{0, 0, BusinessDate::from_days_since_epoch(0).value(), UtcTimestamp{0},
-                         MemberResult{MemberId::from_value(row[4].as<std::int64_t>()).value(), 0, {}, {}}};
+                         MemberResult{MemberId::from_value(row[4].as<std::int64_t>()).value(), 0, {}, {}, {}}};
   out.run_id = row[0].as<std::int64_t>();
   out.model_id = row[1].as<std::int64_t>();
   out.business_date = BusinessDate::parse(row[2].as<std::string>()).value();
@@ -102,6 +128,18 @@ StoredMemberMargin member_of(const pqxx::row& row) {
   out.result.figures.liquidity_cents = row[15].as<std::int64_t>();
   out.result.figures.initial_margin_cents = row[16].as<std::int64_t>();
   out.result.figures.interim_cents = row[17].as<std::int64_t>();
+  if (!row[19].is_null()) {
+    const auto names = texts_of(row[18]);
+    const auto losses = db::integers_of(row[19]);
+    const auto uncovered = db::integers_of(row[20]);
+    CCH_CHECK(names.size() == losses.size() && uncovered.size() == losses.size(),
+              "a member's stress results are its run's scenarios'");
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      const auto scenario = scenario_named(names[i]);
+      CCH_CHECK(scenario.has_value(), "a run's stress scenarios are stress.hpp's");
+      out.result.stress.push_back(StressResult{*scenario, losses[i], uncovered[i]});
+    }
+  }
   return out;
 }
 
@@ -112,12 +150,12 @@ RunRecord store_run(pqxx::transaction_base& tx, const RunRequest& request, std::
   const auto id =
       db::exec_cached(tx,
                       "INSERT INTO margin.run (model_id, business_date, scope, cause, members, legs, started_at, "
-                      "requested_by, request_id) VALUES ($1, $2::date, $3, $4, $5, $6, "
-                      "to_timestamp($7::double precision / 1000000), $8, $9) RETURNING run_id",
+                      "requested_by, request_id, stress_scenarios) VALUES ($1, $2::date, $3, $4, $5, $6, "
+                      "to_timestamp($7::double precision / 1000000), $8, $9, $10::text[]) RETURNING run_id",
                       request.model_id, request.business_date.format(), std::string(to_string(request.scope)),
                       request.cause, static_cast<std::int32_t>(results.size()), legs,
                       static_cast<double>(request.started_at.unix_microseconds()), request.requested_by,
-                      request.request_id)
+                      request.request_id, stress_scenario_names())
           .at(0)[0]
           .as<std::int64_t>();
   {
@@ -126,8 +164,19 @@ RunRecord store_run(pqxx::transaction_base& tx, const RunRequest& request, std::
                                                  "es_stressed_cents", "expected_shortfall_cents",
                                                  "generations_alone_cents", "benefit_cents", "benefit_taken_cents",
                                                  "benefit_refused_cents", "requirement_cents", "concentration_cents",
-                                                 "liquidity_cents", "interim_cents", "initial_margin_cents"});
+                                                 "liquidity_cents", "interim_cents", "initial_margin_cents",
+                                                 "stress_loss_cents", "stress_uncovered_cents"});
+    std::vector<std::int64_t> losses;
+    std::vector<std::int64_t> uncovered;
     for (const MemberResult& r : results) {
+      CCH_CHECK(r.stress.size() == kStressScenarioCount, "a run stresses every member under every scenario");
+      losses.clear();
+      uncovered.clear();
+      for (std::size_t i = 0; i < kStressScenarioCount; ++i) {
+        CCH_CHECK(r.stress[i].scenario == kStressScenarios[i], "stress results in kStressScenarios order");
+        losses.push_back(r.stress[i].loss_cents);
+        uncovered.push_back(r.stress[i].uncovered_cents);
+      }
       const auto& f = r.figures.classes;
       const auto pair = [&](std::int64_t ClassFigures::*field) { return pair_array(f[0].*field, f[1].*field); };
       out << std::make_tuple(id, r.member.value(), request.model_id, r.legs, pair(&ClassFigures::es_filtered_cents),
@@ -136,7 +185,8 @@ RunRecord store_run(pqxx::transaction_base& tx, const RunRequest& request, std::
                              pair(&ClassFigures::diversification_benefit_cents),
                              pair(&ClassFigures::benefit_taken_cents), pair(&ClassFigures::benefit_refused_cents),
                              pair(&ClassFigures::requirement_cents), r.figures.concentration_cents,
-                             r.figures.liquidity_cents, r.figures.interim_cents, r.figures.initial_margin_cents);
+                             r.figures.liquidity_cents, r.figures.interim_cents, r.figures.initial_margin_cents,
+                             db::integer_array(losses), db::integer_array(uncovered));
     }
     out.complete();
   }
@@ -219,6 +269,27 @@ std::vector<StoredMemberMargin> run_members(pqxx::transaction_base& tx, std::int
                                     run_id);
   std::vector<StoredMemberMargin> out;
   for (const auto& row : rows) out.push_back(member_of(row));
+  return out;
+}
+
+std::vector<std::pair<MemberId, std::vector<FactorLine>>> run_factor_lines(pqxx::transaction_base& tx,
+                                                                           std::int64_t run_id) {
+  const auto rows = db::exec_cached(
+      tx,
+      "SELECT f.member_id, f.margin_class, f.product_id, f.bucket, f.exposure_cents, f.net_gpu_hours, "
+      "f.contribution_cents FROM margin.member_factor f JOIN margin.run r USING (run_id) "
+      "JOIN margin.model_product p ON p.model_id = r.model_id AND p.product_id = f.product_id "
+      "WHERE f.run_id = $1 ORDER BY f.member_id, f.margin_class DESC, p.product_index, f.bucket",
+      run_id);
+  std::vector<std::pair<MemberId, std::vector<FactorLine>>> out;
+  for (const auto& row : rows) {
+    const MemberId member = MemberId::from_value(row[0].as<std::int64_t>()).value();
+    if (out.empty() || out.back().first != member) out.emplace_back(member, std::vector<FactorLine>{});
+    out.back().second.push_back(FactorLine{
+        row[1].as<std::string>() == "future" ? MarginClass::future : MarginClass::forward,
+        ProductId::from_value(row[2].as<std::int64_t>()).value(), row[3].as<std::int32_t>(), row[4].as<std::int64_t>(),
+        row[5].as<std::int64_t>(), row[6].as<std::int64_t>()});
+  }
   return out;
 }
 

@@ -14,7 +14,10 @@
 #include "cch/db/array.hpp"
 #include "cch/db/prepared.hpp"
 #include "cch/margin/exposure.hpp"
+#include "cch/margin/portfolio_backtest.hpp"
 #include "cch/margin/scenarios.hpp"
+#include "cch/margin_store/backtests.hpp"
+#include "cch/margin_store/run_stress.hpp"
 #include "cch/registry/catalog.hpp"
 #include "cch/risk/curve_sets.hpp"
 #include "cch/risk/factor_history.hpp"
@@ -51,7 +54,9 @@ struct ModelInputs {
   std::map<ProductId, std::int64_t> open_interest;
 };
 
-Result<margin::PublishedModel, MarginError> assemble(ModelInputs inputs) {
+// The model made from the inputs; its factor history too when asked (a backtest tests the model
+// on the history it was built from).
+Result<margin::PublishedModel, MarginError> assemble(ModelInputs inputs, margin::FactorHistory* history_out = nullptr) {
   const auto started = std::chrono::steady_clock::now();
   const margin::MarginParameters& p = inputs.parameters.parameters;
   std::vector<ProductId> products;
@@ -118,6 +123,7 @@ Result<margin::PublishedModel, MarginError> assemble(ModelInputs inputs) {
       history.proxy[i * margin::kBucketCount + b] = static_cast<std::int32_t>(*proxy * margin::kBucketCount + b);
     }
   }
+  if (history_out != nullptr) *history_out = history;
   auto scenarios = margin::build_scenarios(history, p);
   if (!scenarios) {
     return fail(refused(MarginRefusal::scenarios_refused, std::string(margin::to_string(scenarios.error().refusal)) +
@@ -228,19 +234,28 @@ Result<BuiltModel, MarginError> build_margin_model(pqxx::transaction_base& tx, c
   return BuiltModel{std::move(stored.record), stored.created};
 }
 
+namespace {
+
+// What a stored model recorded it was made from.
+ModelInputs recorded_inputs(pqxx::transaction_base& tx, const margin::PublishedModel& stored) {
+  auto curves = load_curves(tx, stored.record.curve_set_id);
+  CCH_CHECK(curves.has_value(), "a model's curve set is stored");
+  auto parameters = margin::find_parameters(tx, stored.record.parameter_version);
+  CCH_CHECK(parameters.has_value(), "a model's parameters are stored");
+  ModelInputs inputs{stored.record.business_date, stored.record.curve_set_id, std::move(*curves),
+                     std::move(*parameters), factor_levels_of_snapshots(tx, stored.record.factor_snapshot_ids), {}, {}};
+  inputs.gpu_models = gpu_models_of(tx, inputs.curves);
+  for (const auto& product : stored.model.products) inputs.open_interest[product.product] = product.open_interest_gpu_hours;
+  return inputs;
+}
+
+}  // namespace
+
 Result<ModelVerification, MarginError> verify_margin_model(pqxx::transaction_base& tx, std::int64_t model_id) {
   const auto stored = margin::load_model(tx, model_id);
   if (!stored) return fail(refused(MarginRefusal::unknown_model, "no margin model " + std::to_string(model_id)));
-  auto curves = load_curves(tx, stored->record.curve_set_id);
-  CCH_CHECK(curves.has_value(), "a model's curve set is stored");
-  auto parameters = margin::find_parameters(tx, stored->record.parameter_version);
-  CCH_CHECK(parameters.has_value(), "a model's parameters are stored");
-  ModelInputs inputs{stored->record.business_date, stored->record.curve_set_id, std::move(*curves),
-                     std::move(*parameters), factor_levels_of_snapshots(tx, stored->record.factor_snapshot_ids), {}, {}};
-  inputs.gpu_models = gpu_models_of(tx, inputs.curves);
-  for (const auto& product : stored->model.products) inputs.open_interest[product.product] = product.open_interest_gpu_hours;
   ModelVerification out{model_id, stored->record.content_hash, "", false};
-  auto rebuilt = assemble(std::move(inputs));
+  auto rebuilt = assemble(recorded_inputs(tx, *stored));
   if (!rebuilt) return fail(rebuilt.error());
   out.rebuilt_hash = margin::model_content_hash(*rebuilt);
   out.matches = out.rebuilt_hash == out.stored_hash && margin::model_content_hash(*stored) == out.stored_hash;
@@ -314,15 +329,16 @@ Result<Accumulated, MarginError> accumulate(pqxx::transaction_base& tx, const ma
 constexpr unsigned kRunThreadsMax = 2;
 constexpr std::size_t kMembersPerThreadMin = 16;
 
-std::vector<margin::MemberResult> member_results(const margin::MarginModel& model, std::span<const MemberId> members,
-                                                 std::span<MemberLegs> positions) {
+std::vector<margin::MemberResult> member_results(const margin::MarginModel& model, const margin::StressSet& stress,
+                                                 std::span<const MemberId> members, std::span<MemberLegs> positions) {
   std::vector<margin::MemberResult> results;
   results.reserve(members.size());
-  for (const MemberId member : members) results.push_back(margin::MemberResult{member, 0, {}, {}});
+  for (const MemberId member : members) results.push_back(margin::MemberResult{member, 0, {}, {}, {}});
   const auto compute = [&](std::size_t first, std::size_t step) {
     for (std::size_t i = first; i < members.size(); i += step) {
       const margin::MemberMargin figures(model, std::move(positions[i].position));
       results[i] = margin::member_result(model, members[i], positions[i].legs, figures);
+      results[i].stress = stress.member(figures.position(), results[i].figures.initial_margin_cents);
     }
   };
   const unsigned threads = std::clamp<unsigned>(
@@ -380,7 +396,8 @@ Result<MarginRunOutcome, MarginError> run_margin(pqxx::transaction_base& tx, con
     members.push_back(accumulated->members[slot]);
     positions.push_back(std::move(accumulated->positions[slot]));
   }
-  const std::vector<margin::MemberResult> results = member_results(model->model, members, positions);
+  const margin::StressSet stress(*model);
+  const std::vector<margin::MemberResult> results = member_results(model->model, stress, members, positions);
   const margin::RunRequest run{*model_id,
                                model->record.business_date,
                                request.members ? margin::RunScope::members : margin::RunScope::all,
@@ -413,6 +430,7 @@ Result<RunVerification, MarginError> verify_margin_run(pqxx::transaction_base& t
   const auto model = margin::load_model(tx, run->model_id);
   CCH_CHECK(model.has_value(), "a run's model is stored");
   RunVerification out{run_id, 0, 0, 0, false};
+  const margin::StressSet stress(*model);
   for (const auto& stored : margin::run_members(tx, run_id)) {
     const auto full = margin::member_margin(tx, stored.result.member, run_id);
     CCH_CHECK(full.has_value(), "a run's member row is there");
@@ -424,15 +442,89 @@ Result<RunVerification, MarginError> verify_margin_run(pqxx::transaction_base& t
       position.exposure_cents[static_cast<std::size_t>(line.margin_class)][f] = line.exposure_cents;
       position.net_gpu_hours[static_cast<std::size_t>(line.margin_class)][f] = line.net_gpu_hours;
     }
+    // The interim rule's margin is the one input a factor line does not carry.
+    position.interim_cents = stored.result.figures.interim_cents;
     ++out.members;
     const margin::MemberMargin recomputed(model->model, position);
-    if (recomputed.figures() != stored.result.figures) ++out.figures_differing;
+    const bool stress_differs =
+        !stored.result.stress.empty() &&
+        stress.member(position, recomputed.figures().initial_margin_cents) != stored.result.stress;
+    if (recomputed.figures() != stored.result.figures || stress_differs) ++out.figures_differing;
     auto from_legs = member_position(tx, *model, stored.result.member, clearing_calendar);
     if (!from_legs) return fail(from_legs.error());
     if (from_legs->position != position) ++out.positions_differing;
   }
   out.matches = out.figures_differing == 0 && out.positions_differing == 0;
   return out;
+}
+
+Result<BacktestOutcome, MarginError> backtest_margin_run(pqxx::transaction_base& tx, const BacktestRunRequest& request) {
+  CCH_CHECK(request.observations >= 1 && static_cast<std::size_t>(request.observations) <= margin::kBacktestObservationsMax,
+            "a backtest asks for 1 to kBacktestObservationsMax dates");
+  const auto run = margin::find_run(tx, request.run_id);
+  if (!run) return fail(refused(MarginRefusal::unknown_model, "no margin run " + std::to_string(request.run_id)));
+  if (auto done = margin::backtest_of_run(tx, request.run_id, request.observations)) {
+    return BacktestOutcome{std::move(*done), false};
+  }
+  const auto started = std::chrono::steady_clock::now();
+  const auto model = margin::load_model(tx, run->model_id);
+  CCH_CHECK(model.has_value(), "a run's model is stored");
+  margin::FactorHistory history;
+  auto rebuilt = assemble(recorded_inputs(tx, *model), &history);
+  if (!rebuilt) return fail(rebuilt.error());
+  // Each member's exposures per class from its factor lines in the run (the model's factors).
+  const std::vector<std::pair<MemberId, std::vector<margin::FactorLine>>> lines = margin::run_factor_lines(tx, run->run_id);
+  std::vector<margin::MemberBacktest> rows;
+  for (const margin::MarginClass c : {margin::MarginClass::future, margin::MarginClass::forward}) {
+    std::vector<MemberId> members;
+    std::vector<std::vector<std::int64_t>> portfolios;
+    for (const auto& [member, member_lines] : lines) {
+      std::vector<std::int64_t> exposure(history.factor_count, 0);
+      bool exposed = false;
+      for (const margin::FactorLine& line : member_lines) {
+        if (line.margin_class != c || line.exposure_cents == 0) continue;
+        const auto index = model->index_of(line.product);
+        CCH_CHECK(index.has_value(), "a factor line's product is in its model");
+        exposure[*index * margin::kBucketCount + static_cast<std::size_t>(line.bucket)] = line.exposure_cents;
+        exposed = true;
+      }
+      if (!exposed) continue;
+      members.push_back(member);
+      portfolios.push_back(std::move(exposure));
+    }
+    if (members.empty()) continue;
+    auto results = margin::backtest_portfolios(history, model->model.parameters, c, portfolios,
+                                               static_cast<std::size_t>(request.observations));
+    for (std::size_t i = 0; i < members.size(); ++i) {
+      margin::MemberBacktest row;
+      row.member = members[i];
+      row.margin_class = c;
+      row.mpor_days = model->model.parameters.of(c).mpor_days;
+      row.confidence_bp = model->model.parameters.of(c).confidence_bp;
+      if (results[i]) {
+        row.skipped = results[i]->skipped;
+        row.observations = std::move(results[i]->observations);
+        row.observation_count = static_cast<std::int64_t>(row.observations.size());
+        row.report = results[i]->report;
+      } else {
+        row.refusal = std::string(margin::to_string(results[i].error().refusal));
+        row.refusal_detail = results[i].error().detail;
+      }
+      rows.push_back(std::move(row));
+    }
+  }
+  std::sort(rows.begin(), rows.end(), [](const margin::MemberBacktest& a, const margin::MemberBacktest& b) {
+    return a.member != b.member ? a.member < b.member : a.margin_class < b.margin_class;
+  });
+  const margin::BacktestRequest stored{
+      run->run_id,
+      run->model_id,
+      run->business_date,
+      request.observations,
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count(),
+      request.requested_by,
+      request.request_id};
+  return BacktestOutcome{margin::store_backtest(tx, stored, rows), true};
 }
 
 }  // namespace cch::risk

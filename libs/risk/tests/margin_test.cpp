@@ -6,6 +6,7 @@
 #include "cch/risk/what_if.hpp"
 
 #include "cch/margin/exposure.hpp"
+#include "cch/margin_store/run_stress.hpp"
 #include "cch/market/csv_import.hpp"
 #include "cch/market/synthetic_history.hpp"
 #include "cch/risk/curve_sets.hpp"
@@ -16,6 +17,8 @@
 #include <pqxx/result>
 
 #include <algorithm>
+#include <array>
+#include <map>
 #include <atomic>
 #include <thread>
 
@@ -194,6 +197,153 @@ TEST_F(Margin, AMemberRecomputesItsMarginFromThePublishedModelToTheCent) {
     ASSERT_TRUE(verified) << verified.error().detail;
     EXPECT_EQ(verified->members, 3);
     EXPECT_TRUE(verified->matches);
+  });
+}
+
+// The four stress scenarios' moves of a bucket of an H100 product, by hand from stress.hpp's
+// definitions (parts per 10^9).
+std::int64_t h100_stress_move(margin::StressScenario scenario, std::int32_t bucket) {
+  switch (scenario) {
+    case margin::StressScenario::h100_halves: return -500'000'000;
+    case margin::StressScenario::b200_launch: return -400'000'000;  // H100 is older than B200
+    case margin::StressScenario::curve_twist: return 200'000'000 - 40'000'000 * bucket;
+    case margin::StressScenario::power_price_spike: {
+      static constexpr std::array<std::int64_t, 11> spike = {300'000'000, 200'000'000, 100'000'000, 100'000'000,
+                                                             50'000'000,  50'000'000,  50'000'000,  0, 0, 0, 0};
+      return spike.at(static_cast<std::size_t>(bucket));
+    }
+  }
+  return 0;
+}
+
+TEST_F(Margin, EveryRunStressesEachMembersWholeBookAgainstItsMarginAndNamesCover2) {
+  ASSERT_TRUE(clear_trade(march(a, b, 256, 21'450), "FWD-1"));
+  auto quarter = march(b, c, 96, 20'900);
+  quarter.series_label = "2027-Q2";
+  ASSERT_TRUE(clear_trade(quarter, "FUT-1"));
+  build_model();
+  const MarginRunOutcome outcome = margin_run();
+  run([&](pqxx::transaction_base& tx) {
+    const auto stored_run = margin::find_run(tx, outcome.run.run_id);
+    ASSERT_TRUE(stored_run);
+    EXPECT_EQ(stored_run->stress_scenarios,
+              (std::vector<std::string>{"h100_halves", "b200_launch", "curve_twist", "power_price_spike"}));
+    std::vector<std::pair<std::int64_t, std::int64_t>> worst;  // (uncovered, member id) of each member's worst
+    for (const MemberId member : {a, b, c}) {
+      SCOPED_TRACE(member.to_string());
+      const auto stored = margin::member_margin(tx, member, outcome.run.run_id);
+      ASSERT_TRUE(stored);
+      ASSERT_EQ(stored->result.stress.size(), margin::kStressScenarioCount);
+      std::pair<std::int64_t, std::int64_t> member_worst{-1, 0};
+      std::int64_t worst_loss = 0;
+      for (std::size_t s = 0; s < margin::kStressScenarioCount; ++s) {
+        const auto scenario = margin::kStressScenarios[s];
+        // The loss: minus the whole book's (both classes') exposure times the move, rounded up.
+        Int128 pnl = 0;
+        for (const auto& line : stored->result.factors) {
+          pnl += static_cast<Int128>(line.exposure_cents) * h100_stress_move(scenario, line.bucket);
+        }
+        Int128 loss = -pnl / 1'000'000'000;
+        if (-pnl % 1'000'000'000 > 0) ++loss;
+        const auto& got = stored->result.stress[s];
+        EXPECT_EQ(got.scenario, scenario);
+        EXPECT_EQ(got.loss_cents, static_cast<std::int64_t>(loss)) << margin::to_string(scenario);
+        EXPECT_EQ(got.uncovered_cents, std::max<std::int64_t>(0, got.loss_cents - stored->result.figures.initial_margin_cents));
+        if (got.uncovered_cents > member_worst.first || (got.uncovered_cents == member_worst.first && got.loss_cents > worst_loss)) {
+          member_worst = {got.uncovered_cents, member.value()};
+          worst_loss = got.loss_cents;
+        }
+      }
+      worst.push_back(member_worst);
+    }
+    // Alpha is long March: halving H100 loses it more than its margin.
+    EXPECT_GT(margin::member_margin(tx, a, outcome.run.run_id)->result.stress[0].uncovered_cents, 0);
+    // Cover-2: the two largest worst uncovered losses (equal ones by member id).
+    std::sort(worst.begin(), worst.end(), [](const auto& x, const auto& y) {
+      return x.first != y.first ? x.first > y.first : x.second < y.second;
+    });
+    const auto cover = margin::run_cover_2(tx, outcome.run.run_id);
+    ASSERT_TRUE(cover);
+    ASSERT_EQ(cover->members.size(), 2U);
+    EXPECT_EQ(cover->members[0].member.value(), worst[0].second);
+    EXPECT_EQ(cover->members[1].member.value(), worst[1].second);
+    EXPECT_EQ(cover->uncovered_cents, worst[0].first + worst[1].first);
+    // The run verifies with its stress results; a stress loss changed behind its back does not.
+    EXPECT_TRUE(verify_margin_run(tx, outcome.run.run_id, kCalendar)->matches);
+  });
+  as_superuser("SET session_replication_role = replica; UPDATE margin.member_margin SET stress_loss_cents[2] = "
+               "stress_loss_cents[2] + 1 WHERE member_id = " + std::to_string(b.value()) +
+               "; SET session_replication_role = origin");
+  run([&](pqxx::transaction_base& tx) {
+    const auto verified = verify_margin_run(tx, outcome.run.run_id, kCalendar);
+    ASSERT_TRUE(verified);
+    EXPECT_EQ(verified->figures_differing, 1);
+    EXPECT_FALSE(verified->matches);
+  });
+}
+
+TEST_F(Margin, ABacktestTestsEachMembersPortfolioOfARunOnItsModelsHistoryOnce) {
+  ASSERT_TRUE(clear_trade(march(a, b, 256, 21'450), "FWD-1"));
+  auto quarter = march(b, c, 96, 20'900);
+  quarter.series_label = "2027-Q2";
+  ASSERT_TRUE(clear_trade(quarter, "FUT-1"));
+  build_model();
+  const MarginRunOutcome outcome = margin_run();
+  const auto first = run([&](pqxx::transaction_base& tx) {
+    auto got = backtest_margin_run(tx, {outcome.run.run_id, 120, "risk", std::nullopt});
+    EXPECT_TRUE(got) << got.error().detail;
+    return std::move(*got);
+  });
+  EXPECT_TRUE(first.created);
+  EXPECT_EQ(first.record.run_id, outcome.run.run_id);
+  EXPECT_EQ(first.record.members, 3);
+  run([&](pqxx::transaction_base& tx) {
+    const auto rows = margin::backtest_members(tx, first.record.backtest_id, std::nullopt, true);
+    // Alpha: forwards only; bravo: both classes; charlie: futures only.
+    std::vector<std::pair<std::int64_t, std::string>> keys;
+    for (const auto& row : rows) keys.emplace_back(row.member.value(), std::string(margin::to_string(row.margin_class)));
+    EXPECT_EQ(keys, (std::vector<std::pair<std::int64_t, std::string>>{
+                        {a.value(), "forward"}, {b.value(), "future"}, {b.value(), "forward"}, {c.value(), "future"}}));
+    std::map<std::string, std::map<BusinessDate, std::int64_t>> loss_sum;  // class -> date -> sum of losses
+    std::map<std::string, std::size_t> members_in_class;
+    for (const auto& row : rows) {
+      SCOPED_TRACE(row.member.to_string() + " " + std::string(margin::to_string(row.margin_class)));
+      ASSERT_FALSE(row.refusal.has_value()) << row.refusal_detail;
+      EXPECT_EQ(row.observation_count + row.skipped, 120);
+      EXPECT_EQ(row.observations.size(), static_cast<std::size_t>(row.observation_count));
+      EXPECT_EQ(row.mpor_days, row.margin_class == margin::MarginClass::future ? 2 : 5);
+      // The stored report is backtest.hpp's report of the stored observations.
+      const auto report = margin::backtest(row.observations, row.confidence_bp);
+      ASSERT_TRUE(report);
+      EXPECT_EQ(report->exceptions, row.report.exceptions);
+      EXPECT_EQ(report->largest_exception_cents, row.report.largest_exception_cents);
+      EXPECT_EQ(report->traffic_light.zone, row.report.traffic_light.zone);
+      EXPECT_EQ(report->kupiec.likelihood_ratio, row.report.kupiec.likelihood_ratio);
+      EXPECT_EQ(row.observations.back().date, row.report.last_date);
+      for (const auto& o : row.observations) {
+        EXPECT_GE(o.margin_cents, 0);
+        loss_sum[std::string(margin::to_string(row.margin_class))][o.date] += o.realised_loss_cents;
+      }
+      ++members_in_class[std::string(margin::to_string(row.margin_class))];
+    }
+    // The book is flat in each class, so the members' realised losses cancel: each member's is
+    // rounded up, so their sum lies in [0, members - 1].
+    for (const auto& [margin_class, by_date] : loss_sum) {
+      EXPECT_EQ(by_date.size(), 120U - static_cast<std::size_t>(rows.front().skipped));
+      for (const auto& [day, sum] : by_date) {
+        EXPECT_GE(sum, 0) << margin_class << " " << day.format();
+        EXPECT_LT(sum, static_cast<std::int64_t>(members_in_class[margin_class])) << margin_class << " " << day.format();
+      }
+    }
+    EXPECT_EQ(margin::latest_backtest_of_member(tx, a)->backtest_id, first.record.backtest_id);
+    // Computed once: asked again, the same backtest.
+    const auto again = backtest_margin_run(tx, {outcome.run.run_id, 120, "risk", std::nullopt});
+    ASSERT_TRUE(again);
+    EXPECT_FALSE(again->created);
+    EXPECT_EQ(again->record.backtest_id, first.record.backtest_id);
+    const auto unknown = backtest_margin_run(tx, {outcome.run.run_id + 1000, 120, "risk", std::nullopt});
+    ASSERT_FALSE(unknown);
+    EXPECT_EQ(unknown.error().refusal, MarginRefusal::unknown_model);
   });
 }
 

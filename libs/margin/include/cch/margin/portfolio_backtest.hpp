@@ -142,6 +142,18 @@ Result<PortfolioBacktest, PortfolioBacktestError> backtest_portfolio(
     const FactorHistory& history, const MarginParameters& parameters, MarginClass margin_class,
     std::span<const std::int64_t> exposure_cents, std::size_t observations = kPortfolioBacktestObservationsDefault);
 
+// backtest_portfolio of each portfolio (each an exposure_cents as above), answer i for
+// portfolios[i], from one pass over the test dates: a truncation's scenarios are built once
+// whatever the number of portfolios, so a day's backtest of every member costs one build per test
+// date plus each member's P&Ls. A portfolio refused alone (exposure_count_mismatch,
+// gross_exposure_too_large, amount_out_of_range, no_observations) leaves the others' answers as
+// they would be alone; a refusal of the history (invalid_observation_count, invalid_history,
+// missing_level) is every portfolio's.
+std::vector<Result<PortfolioBacktest, PortfolioBacktestError>> backtest_portfolios(
+    const FactorHistory& history, const MarginParameters& parameters, MarginClass margin_class,
+    std::span<const std::vector<std::int64_t>> portfolios,
+    std::size_t observations = kPortfolioBacktestObservationsDefault);
+
 // The scenarios of one class that build_scenarios builds from the history truncated at each of
 // its dates, for some of its factors, from one pass over the whole history.
 class TruncatedScenarios {

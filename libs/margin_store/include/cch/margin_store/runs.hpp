@@ -1,5 +1,5 @@
 #pragma once
-// Margin runs and every member's figures in them (tables of migration 0021; docs/margin.md).
+// Margin runs and every member's figures in them (tables of migrations 0021 and 0024; docs/margin.md).
 //
 // A run is one computation of some members' margins (scope all: every member with an open leg;
 // members: those named, e.g. the two members of a cleared trade) against one published model,
@@ -14,6 +14,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <pqxx/transaction_base>
@@ -21,6 +22,7 @@
 #include "cch/core/ids.hpp"
 #include "cch/core/time.hpp"
 #include "cch/margin/engine.hpp"
+#include "cch/margin/stress.hpp"
 
 namespace cch::margin {
 
@@ -42,6 +44,9 @@ struct MemberResult {
   std::int64_t legs = 0;
   MarginFigures figures;
   std::vector<FactorLine> factors;  // the non-zero ones, by class, product index and bucket
+  // Under each stress scenario (run_stress.hpp), in kStressScenarios order, against the initial
+  // margin; empty in a run made before stress results were kept.
+  std::vector<StressResult> stress;
 };
 
 // A member's result with the model's products to name them: builds the factor lines from a
@@ -59,6 +64,7 @@ struct RunRecord {
   UtcTimestamp started_at{0};
   UtcTimestamp finished_at{0};
   std::string requested_by;
+  std::vector<std::string> stress_scenarios;  // the names of MemberResult::stress, in order; empty before they were kept
 };
 
 struct RunRequest {
@@ -71,7 +77,8 @@ struct RunRequest {
   std::optional<std::string> request_id;
 };
 
-// Stores the run and its members' rows (COPY), and the outbox event margin.run_completed
+// Stores the run and its members' rows (COPY; each member's stress results with them, the run's
+// scenario names those of kStressScenarios), and the outbox event margin.run_completed
 // ({run_id, model_id, business_date, scope, cause, members}), in the caller's transaction.
 RunRecord store_run(pqxx::transaction_base& tx, const RunRequest& request, std::span<const MemberResult> results,
                     std::int64_t legs);
@@ -92,6 +99,10 @@ std::optional<StoredMemberMargin> member_margin(pqxx::transaction_base& tx, Memb
                                                 std::optional<std::int64_t> run_id);
 // Every member's figures in a run (without factor lines), by member.
 std::vector<StoredMemberMargin> run_members(pqxx::transaction_base& tx, std::int64_t run_id);
+// Every member's factor lines in a run, by member id (then class, product index and bucket, as
+// member_margin gives them).
+std::vector<std::pair<MemberId, std::vector<FactorLine>>> run_factor_lines(pqxx::transaction_base& tx,
+                                                                           std::int64_t run_id);
 // Each member's latest figures (without factor lines), by member.
 std::vector<StoredMemberMargin> latest_member_margins(pqxx::transaction_base& tx);
 

@@ -48,6 +48,7 @@
 #include "cch/core/ids.hpp"
 #include "cch/core/result.hpp"
 #include "cch/core/time.hpp"
+#include "cch/margin_store/backtests.hpp"
 #include "cch/margin_store/models.hpp"
 #include "cch/margin_store/runs.hpp"
 
@@ -124,5 +125,24 @@ struct RunVerification {
 };
 Result<RunVerification, MarginError> verify_margin_run(pqxx::transaction_base& tx, std::int64_t run_id,
                                                        const BusinessCalendar& clearing_calendar);
+
+// The backtest of a run (margin_store/backtests.hpp): each member's portfolio of the run, per
+// class it is exposed in, tested over the last `observations` dates of the factor history the
+// run's model was built from (rebuilt from what the model recorded). Computed once per run and
+// length: a second request answers the first (created = false). Refused unknown_model for a run
+// that does not exist. Precondition: 1 <= observations <= margin::kBacktestObservationsMax.
+struct BacktestRunRequest {
+  std::int64_t run_id = 0;
+  std::int32_t observations = 250;
+  std::string requested_by;
+  std::optional<std::string> request_id;
+};
+
+struct BacktestOutcome {
+  margin::BacktestRecord record;
+  bool created = false;
+};
+
+Result<BacktestOutcome, MarginError> backtest_margin_run(pqxx::transaction_base& tx, const BacktestRunRequest& request);
 
 }  // namespace cch::risk
