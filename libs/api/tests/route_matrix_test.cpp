@@ -116,6 +116,27 @@ class RouteMatrix : public ::testing::Test {
       }
     });
     standing_trade = fresh_trade(harness.member_a);
+    // A cleared trade, a run with its legs, and the run's backtest (member a has a result in it).
+    const std::string cleared = fresh_trade(harness.member_a);
+    db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {}, [&](pqxx::transaction_base& tx) {
+      margin::ModelCache models;
+      const BusinessCalendar calendar = make_calendar("united_states_settlement").value();
+      registry::RegistrationPolicy policy;
+      policy.margin_models = &models;
+      policy.clearing_calendar = &calendar;
+      ASSERT_TRUE(registry::affirm_trade(tx, policy, {harness.member_b, "setup", std::nullopt},
+                                         TradeId::parse(cleared).value(), UtcTimestamp::now()));
+    });
+    db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {}, [&](pqxx::transaction_base& tx) {
+      const auto margins = risk::run_margin(tx, {std::nullopt, std::vector<MemberId>{harness.member_a, harness.member_b},
+                                                 "on_demand", "setup", std::nullopt},
+                                            make_calendar("united_states_settlement").value());
+      ASSERT_TRUE(margins) << margins.error().detail;
+      margin_run = std::to_string(margins->run.run_id);
+      const auto tested = risk::backtest_margin_run(tx, {margins->run.run_id, 60, "setup", std::nullopt});
+      ASSERT_TRUE(tested) << tested.error().detail;
+      margin_backtest = std::to_string(tested->record.backtest_id);
+    });
   }
 
   // A new version of the curve set two business dates ago: its product's prices corrected each
@@ -364,6 +385,20 @@ class RouteMatrix : public ::testing::Test {
         {"GET /v1/members/{member_id}/margin", [&] { return Sample{"/v1/members/" + a + "/margin", ""}; }},
         {"GET /v1/members/{member_id}/margin/history",
          [&] { return Sample{"/v1/members/" + a + "/margin/history?limit=5", ""}; }},
+        {"GET /v1/members/{member_id}/margin/backtest",
+         [&] { return Sample{"/v1/members/" + a + "/margin/backtest", ""}; }},
+        {"GET /v1/margin/runs/{run_id}/stress",
+         [&] { return Sample{"/v1/margin/runs/" + margin_run + "/stress?limit=10", ""}; }},
+        {"POST /v1/margin/runs/{run_id}/backtests",
+         [&] {
+           // Another length each time, so that each allowed request computes a new backtest.
+           return Sample{"/v1/margin/runs/" + margin_run + "/backtests",
+                         R"({"observations":)" + std::to_string(20 + backtests_made++) + "}"};
+         }},
+        {"GET /v1/margin/backtests", [] { return Sample{"/v1/margin/backtests?limit=5", ""}; }},
+        {"GET /v1/margin/backtests/{backtest_id}",
+         [&] { return Sample{"/v1/margin/backtests/" + margin_backtest, ""}; }},
+        {"GET /v1/margin/report", [&] { return Sample{"/v1/margin/report?run_id=" + margin_run, ""}; }},
         {"POST /v1/members/{member_id}/product-authorisations",
          [&] {
            return Sample{"/v1/members/" + a + "/product-authorisations", R"({"product_id":")" + fresh_product() + "\"}"};
@@ -485,6 +520,8 @@ class RouteMatrix : public ::testing::Test {
   std::string curve_set;
   std::string margin_model;
   std::string margin_run;
+  std::string margin_backtest;
+  int backtests_made = 0;
   int trades_made = 0;
   int parameter_sets_ = 0;
   int corrections_ = 0;

@@ -203,6 +203,10 @@ std::vector<SettingSpec> build_settings() {
                                  "cch-risk runs the initial margin of both members of each cleared trade against "
                                  "the latest margin model (an outbox consumer, one run per batch of trades); "
                                  "false: only when asked."));
+  list.push_back(integer_setting("risk.margin_backtest_observations", 250, 0, 2610,
+                                 "After each day's margin run on a new curve set, cch-risk backtests every member's "
+                                 "portfolio of the run over this many of the model's latest history dates (250: a "
+                                 "year); 0: only when asked (POST /v1/margin/runs/{id}/backtests)."));
   list.push_back(choice_setting("market.business_calendar", "united_states_settlement",
                                 {"weekends_only", "united_states_settlement", "united_states_sofr",
                                  "united_states_nyse", "united_kingdom", "target"},

@@ -125,6 +125,14 @@ std::optional<BacktestRecord> backtest_of_run(pqxx::transaction_base& tx, std::i
   return record_of(rows[0]);
 }
 
+std::optional<BacktestRecord> latest_backtest_of_run(pqxx::transaction_base& tx, std::int64_t run_id) {
+  const auto rows = db::exec_cached(
+      tx, "SELECT " + kBacktestColumns + " FROM margin.backtest WHERE run_id = $1 ORDER BY backtest_id DESC LIMIT 1",
+      run_id);
+  if (rows.empty()) return std::nullopt;
+  return record_of(rows[0]);
+}
+
 std::vector<BacktestRecord> list_backtests(pqxx::transaction_base& tx, std::optional<std::int64_t> before,
                                            std::size_t limit) {
   const auto rows = db::exec_cached(tx,

@@ -227,6 +227,15 @@ std::optional<RunRecord> find_run(pqxx::transaction_base& tx, std::int64_t run_i
   return run_of(rows[0]);
 }
 
+std::optional<RunRecord> latest_run(pqxx::transaction_base& tx, std::optional<RunScope> scope) {
+  const auto rows = db::exec_cached(
+      tx,
+      "SELECT " + kRunColumns + " FROM margin.run WHERE $1::text IS NULL OR scope = $1 ORDER BY run_id DESC LIMIT 1",
+      scope ? std::optional<std::string>(to_string(*scope)) : std::nullopt);
+  if (rows.empty()) return std::nullopt;
+  return run_of(rows[0]);
+}
+
 std::vector<RunRecord> list_runs(pqxx::transaction_base& tx, std::optional<std::int64_t> before, std::size_t limit) {
   const auto rows = db::exec_cached(
       tx,

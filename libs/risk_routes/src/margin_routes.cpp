@@ -338,7 +338,10 @@ nlohmann::json member_figures_json(const margin::StoredMemberMargin& stored) {
           {"concentration", cents(figures.concentration_cents)},
           {"liquidity", cents(figures.liquidity_cents)},
           {"interim", cents(figures.interim_cents)},
-          {"initial_margin", cents(figures.initial_margin_cents)}};
+          {"initial_margin", cents(figures.initial_margin_cents)},
+          // Under each stress scenario against the initial margin; empty for a run made before
+          // stress results were kept.
+          {"stress", stress_results_json(stored.result.stress)}};
 }
 
 std::string run_members_csv(std::span<const margin::StoredMemberMargin> members) {
@@ -548,6 +551,32 @@ http::Response margin_run_command(runtime::ServiceContext& context, const http::
   });
 }
 
+http::Response backtest_command(runtime::ServiceContext& context, const http::Request& request) {
+  return staff_command(request, [&](const runtime::InternalCaller& caller) {
+    auto body = http::BodyReader::open(request, {"observations"},
+                                       {"backtest_id", "run_id", "model_id", "members", "requested_by"},
+                                       /*allow_empty_body=*/true);
+    if (!body) return body.error();
+    const auto observations = body->integer("observations", 1, static_cast<std::int64_t>(margin::kBacktestObservationsMax),
+                                            /*required=*/false);
+    if (body->failed()) return body->failure();
+    const auto run_id = request.path_id("run_id");
+    if (!run_id) return http::problem(404, "unknown_run", "Not found", "no such margin run");
+    const BacktestRunRequest asked{*run_id, observations ? static_cast<std::int32_t>(*observations) : 250,
+                                   caller.principal.name, caller.request_id.value()};
+    return runtime::answer_command(context, request, caller, [&](pqxx::transaction_base& tx) {
+      const auto done = backtest_margin_run(tx, asked);
+      if (!done) return margin_refusal(done.error());
+      nlohmann::json json = backtest_json(done->record, margin::backtest_members(tx, done->record.backtest_id,
+                                                                                 std::nullopt, false));
+      json["created"] = done->created;
+      http::Response response = http::json_response(done->created ? 201 : 200, json);
+      response.headers.emplace_back("Location", "/v1/margin/backtests/" + std::to_string(done->record.backtest_id));
+      return response;
+    });
+  });
+}
+
 namespace {
 
 constexpr std::string_view kConsumerActor = "cch-risk";
@@ -626,6 +655,23 @@ void margin_on_events(pqxx::transaction_base& tx, std::span<const runtime::Outbo
       }
       log_run(event.topic, *ran);
       everyone_run_with = built->record.model_id;
+      if (options.backtest_observations > 0) {
+        // The day's backtest of every member's portfolio, in the run's transaction: the run is
+        // not recorded without it.
+        const auto tested = backtest_margin_run(
+            tx, {ran->run.run_id, options.backtest_observations, std::string(kConsumerActor), std::nullopt});
+        if (!tested) {
+          log::warn("margin_backtest_refused", {{"run_id", std::to_string(ran->run.run_id)},
+                                                {"reason", std::string(to_string(tested.error().refusal))},
+                                                {"detail", tested.error().detail}});
+        } else {
+          log::info("margin_backtest_done",
+                    {{"backtest_id", std::to_string(tested->record.backtest_id)},
+                     {"run_id", std::to_string(ran->run.run_id)},
+                     {"members", std::to_string(tested->record.members)},
+                     {"compute_microseconds", std::to_string(tested->record.compute_microseconds)}});
+        }
+      }
     } else if (event.topic == "trade.cleared" && options.on_trade_cleared) {
       const auto parties = parties_of(tx, event);
       if (!parties) {
@@ -667,8 +713,9 @@ struct MarginRoutesState {
 void add_margin_routes(http::Router& router, runtime::ServiceContext& context) {
   auto state = std::make_shared<MarginRoutesState>();
   state->before = std::move(context.routes_state);
-  const MarginConsumerOptions options{context.config.boolean("risk.margin_on_curve_set"),
-                                      context.config.boolean("risk.margin_on_trade_cleared")};
+  const MarginConsumerOptions options{
+      context.config.boolean("risk.margin_on_curve_set"), context.config.boolean("risk.margin_on_trade_cleared"),
+      static_cast<std::int32_t>(context.config.integer("risk.margin_backtest_observations"))};
   std::vector<std::string> topics;
   if (options.on_curve_set) topics.emplace_back("curve_set.built");
   if (options.on_trade_cleared) topics.emplace_back("trade.cleared");
@@ -695,6 +742,8 @@ void add_margin_routes(http::Router& router, runtime::ServiceContext& context) {
              [&context](const http::Request& request) { return build_model_command(context, request); });
   router.add("POST", prefix + "/v1/margin/runs",
              [&context](const http::Request& request) { return margin_run_command(context, request); });
+  router.add("POST", prefix + "/v1/margin/runs/{run_id}/backtests",
+             [&context](const http::Request& request) { return backtest_command(context, request); });
 }
 
 }  // namespace cch::risk

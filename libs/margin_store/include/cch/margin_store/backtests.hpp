@@ -73,6 +73,8 @@ std::optional<BacktestRecord> find_backtest(pqxx::transaction_base& tx, std::int
 // The backtest of a run of that length, if computed.
 std::optional<BacktestRecord> backtest_of_run(pqxx::transaction_base& tx, std::int64_t run_id,
                                               std::int32_t observations_requested);
+// The run's latest backtest, of any length.
+std::optional<BacktestRecord> latest_backtest_of_run(pqxx::transaction_base& tx, std::int64_t run_id);
 // Newest first, ids below `before`; at most `limit`.
 std::vector<BacktestRecord> list_backtests(pqxx::transaction_base& tx, std::optional<std::int64_t> before,
                                            std::size_t limit);

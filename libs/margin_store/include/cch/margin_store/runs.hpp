@@ -85,6 +85,8 @@ RunRecord store_run(pqxx::transaction_base& tx, const RunRequest& request, std::
 
 std::optional<RunRecord> find_run(pqxx::transaction_base& tx, std::int64_t run_id);
 std::vector<RunRecord> list_runs(pqxx::transaction_base& tx, std::optional<std::int64_t> before, std::size_t limit);
+// The latest run of that scope (of any scope when none).
+std::optional<RunRecord> latest_run(pqxx::transaction_base& tx, std::optional<RunScope> scope);
 
 struct StoredMemberMargin {
   std::int64_t run_id = 0;

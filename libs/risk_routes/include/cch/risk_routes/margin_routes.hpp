@@ -45,6 +45,7 @@
 
 #include "cch/http/message.hpp"
 #include "cch/http/router.hpp"
+#include "cch/margin_store/backtests.hpp"
 #include "cch/margin_store/models.hpp"
 #include "cch/margin_store/runs.hpp"
 #include "cch/risk/margin.hpp"
@@ -87,15 +88,37 @@ nlohmann::json member_margin_json(const margin::StoredMemberMargin& stored, cons
 std::string member_factors_csv(const margin::StoredMemberMargin& stored, const margin::ModelSummary& model);
 nlohmann::json margin_history_entry_json(const margin::MemberMarginHistoryEntry& entry);
 
+// Stress results (a member's, in kStressScenarios order), a member's worst, Cover-2; a run's
+// members' stress results as CSV (a line per member: each scenario's loss and uncovered loss, the
+// worst). Amounts are decimal strings in USD.
+nlohmann::json stress_results_json(std::span<const margin::StressResult> results);
+nlohmann::json worst_stress_json(const margin::WorstStress& worst);
+nlohmann::json cover_2_json(const margin::Cover2& cover);
+std::string run_stress_csv(std::span<const margin::StoredMemberMargin> members);
+
+// Backtests: the record; a member's result for a class (the auth.066 fields, Kupiec, the traffic
+// light, and its daily observations when read with them); a backtest with its results and the
+// count of results in each zone; the results as CSV, a line per member and class; the
+// observations as CSV, a line per member, class and date.
+nlohmann::json backtest_record_json(const margin::BacktestRecord& record);
+nlohmann::json member_backtest_json(const margin::MemberBacktest& row);
+nlohmann::json backtest_json(const margin::BacktestRecord& record, std::span<const margin::MemberBacktest> rows);
+std::string backtest_members_csv(std::span<const margin::MemberBacktest> rows);
+std::string backtest_observations_csv(std::span<const margin::MemberBacktest> rows);
+
 http::Response margin_refusal(const MarginError& error);
 
 http::Response store_parameters_command(runtime::ServiceContext& context, const http::Request& request);
 http::Response build_model_command(runtime::ServiceContext& context, const http::Request& request);
 http::Response margin_run_command(runtime::ServiceContext& context, const http::Request& request);
+// POST /v1/margin/runs/{run_id}/backtests {"observations": 1..2610, default 250}: 201 with the
+// backtest, 200 with the one already computed for that run and length.
+http::Response backtest_command(runtime::ServiceContext& context, const http::Request& request);
 
 struct MarginConsumerOptions {
   bool on_curve_set = true;
   bool on_trade_cleared = true;
+  std::int32_t backtest_observations = 250;  // after a curve set's run; 0: none
 };
 
 // The outbox consumer's handler (above).
