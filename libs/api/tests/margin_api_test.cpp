@@ -529,5 +529,134 @@ TEST_F(ApiMargin, CurveSetsBuiltAndTradesClearedRunMarginsWithoutBeingAsked) {
   EXPECT_EQ(history["items"].size(), 2u);
 }
 
+
+std::size_t lines_of(const std::string& text) { return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')); }
+
+TEST_F(ApiMargin, StressResultsBacktestsAndTheRiskReportAcrossMembers) {
+  prepare(/*background=*/false);
+  clear(harness->member_a_caller, harness->member_b_caller, h100, 64, /*future=*/false);
+  clear(harness->member_b_caller, harness->member_a_caller, h200, 32, /*future=*/false);
+  clear(harness->member_b_caller, harness->member_a_caller, h200, 16, /*future=*/true);
+  ASSERT_EQ(build_curves(date).status, 201u);
+  ASSERT_EQ(harness->post(harness->risk_caller, "/v1/margin/models", R"({"business_date":")" + date.format() + R"("})")
+                .status,
+            201u);
+  const auto ran = harness->post(harness->risk_caller, "/v1/margin/runs", "{}");
+  ASSERT_EQ(ran.status, 201u) << ran.body;
+  const std::string run_id = json_of(ran)["run_id"];
+  const std::int64_t total = cents_of(json_of(ran)["total_initial_margin"]);
+
+  // Stress: each member's results are those its margin report shows; Cover-2 takes the two worst.
+  const auto stress = harness->call(harness->risk_caller, "GET", "/v1/margin/runs/" + run_id + "/stress");
+  ASSERT_EQ(stress.status, 200u) << stress.body;
+  const auto stressed = json_of(stress);
+  ASSERT_EQ(stressed["items"].size(), 2u);
+  std::int64_t worst_sum = 0;
+  for (const auto& item : stressed["items"]) {
+    const std::string member = item["member_id"];
+    const auto own = json_of(harness->call(harness->risk_caller, "GET", "/v1/members/" + member + "/margin?run_id=" + run_id));
+    EXPECT_EQ(item["results"], own["stress"]);
+    ASSERT_EQ(item["results"].size(), 4u);
+    std::int64_t worst = 0;
+    for (const auto& result : item["results"]) {
+      const std::int64_t loss = cents_of(result["loss"]);
+      EXPECT_EQ(cents_of(result["uncovered"]), std::max<std::int64_t>(0, loss - cents_of(own["initial_margin"])));
+      worst = std::max(worst, cents_of(result["uncovered"]));
+    }
+    EXPECT_EQ(cents_of(item["worst"]["uncovered"]), worst);
+    worst_sum += worst;
+  }
+  // Two members: both are Cover-2's.
+  ASSERT_EQ(stressed["cover_2"]["members"].size(), 2u);
+  EXPECT_NE(stressed["cover_2"]["members"][0]["member_id"], stressed["cover_2"]["members"][1]["member_id"]);
+  EXPECT_EQ(cents_of(stressed["cover_2"]["uncovered"]), worst_sum);
+  const auto stress_csv = harness->call(harness->auditor_caller, "GET", "/v1/margin/runs/" + run_id + "/stress?format=csv");
+  ASSERT_EQ(stress_csv.status, 200u);
+  EXPECT_EQ(lines_of(stress_csv.body), 3u);
+  EXPECT_EQ(harness->call(harness->member_a_caller, "GET", "/v1/margin/runs/" + run_id + "/stress").status, 403u);
+
+  // A backtest of the run: computed once, then the same.
+  const auto bad = harness->post(harness->risk_caller, "/v1/margin/runs/" + run_id + "/backtests", R"({"observations":0})");
+  EXPECT_EQ(bad.status, 422u) << bad.body;
+  EXPECT_EQ(reason_of(bad), "invalid_field");
+  EXPECT_EQ(harness->post(harness->risk_caller, "/v1/margin/runs/999999/backtests", "{}").status, 404u);
+  const auto tested = harness->post(harness->risk_caller, "/v1/margin/runs/" + run_id + "/backtests", R"({"observations":60})");
+  ASSERT_EQ(tested.status, 201u) << tested.body;
+  const auto backtest = json_of(tested);
+  const std::string backtest_id = backtest["backtest_id"];
+  EXPECT_EQ(tested.header("Location"), "/v1/margin/backtests/" + backtest_id);
+  EXPECT_EQ(backtest["members"], 2);
+  const auto again = harness->post(harness->operator_caller, "/v1/margin/runs/" + run_id + "/backtests", R"({"observations":60})");
+  ASSERT_EQ(again.status, 200u) << again.body;
+  EXPECT_EQ(json_of(again)["backtest_id"], backtest_id);
+  const auto read = json_of(harness->call(harness->risk_caller, "GET", "/v1/margin/backtests/" + backtest_id));
+  // A: both classes (H100 and H200 forwards, an H200 future); B likewise.
+  ASSERT_EQ(read["results"].size(), 4u);
+  int zoned = 0;
+  for (const auto& result : read["results"]) {
+    ASSERT_TRUE(result["refusal"].is_null()) << result.dump();
+    EXPECT_EQ(result["observations"].get<int>() + result["skipped"].get<int>(), 60);
+    EXPECT_LE(result["exceptions"].get<int>(), result["observations"].get<int>());
+    ++zoned;
+  }
+  EXPECT_EQ(read["zones"]["green"].get<int>() + read["zones"]["yellow"].get<int>() + read["zones"]["red"].get<int>(), zoned);
+  EXPECT_EQ(lines_of(harness->call(harness->risk_caller, "GET", "/v1/margin/backtests/" + backtest_id + "?format=csv").body), 5u);
+  // A member reads its own results with every day's figures, and not another's.
+  const auto own = harness->call(harness->member_a_caller, "GET", "/v1/members/" + a + "/margin/backtest");
+  ASSERT_EQ(own.status, 200u) << own.body;
+  const auto own_results = json_of(own)["results"];
+  EXPECT_EQ(own_results.size(), 2u);
+  for (const auto& result : own_results) {
+    EXPECT_EQ(result["member_id"], a);
+    ASSERT_EQ(result["daily"].size(), result["observations"].get<std::size_t>());
+    int exceptions = 0;
+    for (const auto& day : result["daily"]) {
+      const bool exception = cents_of(day["realised_loss"]) > cents_of(day["margin"]);
+      EXPECT_EQ(day["exception"], exception);
+      exceptions += exception ? 1 : 0;
+    }
+    EXPECT_EQ(result["exceptions"], exceptions);
+  }
+  EXPECT_EQ(harness->call(harness->member_a_caller, "GET", "/v1/members/" + b + "/margin/backtest").status, 404u);
+  const auto own_csv = harness->call(harness->member_a_caller, "GET", "/v1/members/" + a + "/margin/backtest?format=csv");
+  EXPECT_EQ(own_csv.status, 200u);
+  std::size_t days = 0;
+  for (const auto& result : own_results) days += result["daily"].size();
+  EXPECT_GT(days, 0u);
+  EXPECT_EQ(lines_of(own_csv.body), 1 + days);
+
+  // The report: totals over every member, the ranking largest first, Cover-2 and the backtest.
+  const auto report = harness->call(harness->risk_caller, "GET", "/v1/margin/report");
+  ASSERT_EQ(report.status, 200u) << report.body;
+  const auto r = json_of(report);
+  EXPECT_EQ(r["run"]["run_id"], run_id);
+  EXPECT_EQ(cents_of(r["totals"]["initial_margin"]), total);
+  EXPECT_EQ(cents_of(r["totals"]["future_requirement"]) + cents_of(r["totals"]["forward_requirement"]) +
+                cents_of(r["totals"]["concentration"]) + cents_of(r["totals"]["liquidity"]) +
+                cents_of(r["totals"]["interim"]),
+            total);
+  ASSERT_EQ(r["ranking"].size(), 2u);
+  EXPECT_GE(cents_of(r["ranking"][0]["initial_margin"]), cents_of(r["ranking"][1]["initial_margin"]));
+  std::int64_t shares = 0;
+  for (const auto& row : r["ranking"]) {
+    const std::int64_t im = cents_of(row["initial_margin"]);
+    EXPECT_EQ(row["limit_use_bp"], im * 10'000 / 500'000'000);  // of a 5,000,000.00 limit
+    EXPECT_EQ(cents_of(row["collateral"]), 100'000'000);
+    EXPECT_EQ(cents_of(row["shortfall"]), std::max<std::int64_t>(0, im - 100'000'000));
+    EXPECT_TRUE(row["open_call"].is_null());
+    shares += row["share_bp"].get<std::int64_t>();
+  }
+  EXPECT_GE(shares, 9'999);
+  EXPECT_EQ(r["cover_2"], stressed["cover_2"]);
+  EXPECT_EQ(r["backtest"]["backtest_id"], backtest_id);
+  EXPECT_EQ(r["margin_calls_open"]["issued"], 0);
+  const auto top = json_of(harness->call(harness->risk_caller, "GET", "/v1/margin/report?limit=1&run_id=" + run_id));
+  ASSERT_EQ(top["ranking"].size(), 1u);
+  EXPECT_EQ(top["totals"], r["totals"]);
+  EXPECT_EQ(lines_of(harness->call(harness->auditor_caller, "GET", "/v1/margin/report?format=csv").body), 3u);
+  EXPECT_EQ(harness->call(harness->member_a_caller, "GET", "/v1/margin/report").status, 403u);
+  EXPECT_EQ(harness->call(harness->risk_caller, "GET", "/v1/margin/report?run_id=999999").status, 404u);
+}
+
 }  // namespace
 }  // namespace cch::api::testing

@@ -90,7 +90,9 @@ std::optional<std::int64_t> BodyReader::integer(std::string_view field, std::int
   }
   if (value->is_number_unsigned()) {
     const auto number = value->get<std::uint64_t>();
-    if (max < 0 || number > static_cast<std::uint64_t>(max)) {
+    // nlohmann reads every non-negative number as unsigned: the minimum applies here too.
+    if (max < 0 || number > static_cast<std::uint64_t>(max) ||
+        (min > 0 && number < static_cast<std::uint64_t>(min))) {
       refuse(field, "must be an integer" + range);
       return std::nullopt;
     }

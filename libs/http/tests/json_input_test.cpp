@@ -37,6 +37,23 @@ std::string read_legal_name(const std::string& text) {
   return read.value_or("");
 }
 
+TEST(BodyReaderInteger, ANumberBelowTheMinimumIsRefusedWhateverItsSign) {
+  // nlohmann reads 0 and every positive number as unsigned: the minimum holds for them too.
+  const auto read = [](const nlohmann::json& value) -> std::string {
+    auto reader = BodyReader::open(json_request({{"observations", value}}), {"observations"}, {});
+    EXPECT_TRUE(reader);
+    const auto got = reader->integer("observations", 5, 100);
+    if (reader->failed()) return "refused: " + problem_of(reader->failure()).value("reason", "");
+    return std::to_string(got.value());
+  };
+  EXPECT_EQ(read(0), "refused: invalid_field");
+  EXPECT_EQ(read(4), "refused: invalid_field");
+  EXPECT_EQ(read(-7), "refused: invalid_field");
+  EXPECT_EQ(read(101), "refused: invalid_field");
+  EXPECT_EQ(read(5), "5");
+  EXPECT_EQ(read(100), "100");
+}
+
 TEST(BodyReaderText, AControlCharacterAnywhereInATextIsRefusedAsInvalidText) {
   const std::vector<std::string> refused = {
       std::string("Evil Corp\0 (sanctioned)", 23), std::string("\0", 1), std::string("X\0Y", 3),
