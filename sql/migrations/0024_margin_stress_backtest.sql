@@ -1,6 +1,14 @@
--- Stress results of every margin run, and the daily backtest of every member's margin
--- (libs/margin_store owns them; docs/margin.md "Stress tests" and "Backtesting").
+-- Stress results of every margin run, the daily backtest of every member's margin, and a
+-- member's factor lines kept in its own row (libs/margin_store owns them; docs/margin.md "Margin
+-- runs", "Stress tests" and "Backtesting").
 --
+--   margin.member_margin   gains each member's factor lines as six arrays of equal length, one
+--                          element per line, in the order of MemberResult::factors (class future
+--                          then forward, the model's product index, bucket): a run writes one
+--                          row per member instead of a row per line, which is what made storing
+--                          a run slow (the lines' primary key: about half a second of a run of
+--                          1,000 members over 265,000 lines). margin.member_factor's rows move
+--                          into them and the table goes.
 --   margin.member_margin   gains each member's loss and uncovered loss under the stress scenarios
 --                          (margin/stress.hpp), in the order of margin.run.stress_scenarios. NULL
 --                          in the rows of runs made before stress results were kept.
@@ -16,6 +24,19 @@ ALTER TABLE margin.run ADD COLUMN stress_scenarios text[]
   CHECK (stress_scenarios IS NULL OR cardinality(stress_scenarios) BETWEEN 1 AND 16);
 
 ALTER TABLE margin.member_margin
+  ADD COLUMN line_class              smallint[] NOT NULL DEFAULT '{}',  -- 0 future, 1 forward
+  ADD COLUMN line_product_id         bigint[]   NOT NULL DEFAULT '{}',
+  ADD COLUMN line_bucket             smallint[] NOT NULL DEFAULT '{}',
+  ADD COLUMN line_exposure_cents     bigint[]   NOT NULL DEFAULT '{}',
+  ADD COLUMN line_net_gpu_hours      bigint[]   NOT NULL DEFAULT '{}',
+  ADD COLUMN line_contribution_cents bigint[]   NOT NULL DEFAULT '{}',
+  ADD CONSTRAINT member_margin_lines_shape CHECK (
+    cardinality(line_product_id) = cardinality(line_class) AND
+    cardinality(line_bucket) = cardinality(line_class) AND
+    cardinality(line_exposure_cents) = cardinality(line_class) AND
+    cardinality(line_net_gpu_hours) = cardinality(line_class) AND
+    cardinality(line_contribution_cents) = cardinality(line_class) AND
+    0 <= ALL (line_class) AND 1 >= ALL (line_class) AND 0 <= ALL (line_bucket)),
   ADD COLUMN stress_loss_cents bigint[],
   ADD COLUMN stress_uncovered_cents bigint[],
   ADD CONSTRAINT member_margin_stress_shape CHECK (
@@ -23,6 +44,28 @@ ALTER TABLE margin.member_margin
     (cardinality(stress_loss_cents) BETWEEN 1 AND 16 AND
      cardinality(stress_uncovered_cents) = cardinality(stress_loss_cents) AND
      0 <= ALL (stress_uncovered_cents)));
+
+-- The lines of runs made before: into their members' rows, in the same order (the rows are
+-- records, changed here once by the migration, which alone may).
+ALTER TABLE margin.member_margin DISABLE TRIGGER member_margin_append_only;
+UPDATE margin.member_margin m
+   SET line_class = l.classes, line_product_id = l.products, line_bucket = l.buckets,
+       line_exposure_cents = l.exposures, line_net_gpu_hours = l.hours, line_contribution_cents = l.contributions
+  FROM (SELECT f.run_id, f.member_id,
+               array_agg((CASE f.margin_class WHEN 'future' THEN 0 ELSE 1 END)::smallint
+                         ORDER BY f.margin_class DESC, p.product_index, f.bucket) AS classes,
+               array_agg(f.product_id ORDER BY f.margin_class DESC, p.product_index, f.bucket) AS products,
+               array_agg(f.bucket ORDER BY f.margin_class DESC, p.product_index, f.bucket) AS buckets,
+               array_agg(f.exposure_cents ORDER BY f.margin_class DESC, p.product_index, f.bucket) AS exposures,
+               array_agg(f.net_gpu_hours ORDER BY f.margin_class DESC, p.product_index, f.bucket) AS hours,
+               array_agg(f.contribution_cents ORDER BY f.margin_class DESC, p.product_index, f.bucket) AS contributions
+          FROM margin.member_factor f
+          JOIN margin.run r USING (run_id)
+          JOIN margin.model_product p ON p.model_id = r.model_id AND p.product_id = f.product_id
+         GROUP BY f.run_id, f.member_id) l
+ WHERE m.run_id = l.run_id AND m.member_id = l.member_id;
+ALTER TABLE margin.member_margin ENABLE TRIGGER member_margin_append_only;
+DROP TABLE margin.member_factor;
 
 CREATE TABLE margin.backtest (
   backtest_id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -81,10 +81,14 @@ constexpr std::string_view kMemberFingerprint =
     "legs, es_filtered_cents, es_stressed_cents, expected_shortfall_cents, generations_alone_cents, benefit_cents, "
     "benefit_taken_cents, benefit_refused_cents, requirement_cents, concentration_cents, liquidity_cents, "
     "interim_cents, initial_margin_cents), ';' ORDER BY member_id), '')) FROM margin.member_margin WHERE run_id = $1";
+// The factor lines in the text and order they had as rows of their own (before they moved into
+// arrays of the member's row), so that fingerprints compare across that change.
 constexpr std::string_view kFactorFingerprint =
-    "SELECT count(*), md5(coalesce(string_agg(concat_ws(',', member_id, margin_class, product_id, bucket, "
-    "exposure_cents, net_gpu_hours, contribution_cents), ';' ORDER BY member_id, margin_class, product_id, bucket), "
-    "'')) FROM margin.member_factor WHERE run_id = $1";
+    "SELECT count(*), md5(coalesce(string_agg(concat_ws(',', m.member_id, CASE u.c WHEN 0 THEN 'future' ELSE "
+    "'forward' END, u.p, u.b, u.e, u.h, u.k), ';' ORDER BY m.member_id, CASE u.c WHEN 0 THEN 'future' ELSE "
+    "'forward' END, u.p, u.b), '')) FROM margin.member_margin m, unnest(m.line_class, m.line_product_id, "
+    "m.line_bucket, m.line_exposure_cents, m.line_net_gpu_hours, m.line_contribution_cents) AS u(c, p, b, e, h, k) "
+    "WHERE m.run_id = $1";
 
 }  // namespace
 
@@ -291,7 +295,7 @@ int main(int argc, char** argv) {
     {
       // The aborted round's rows are dead: clear them so that each round starts alike.
       pqxx::nontransaction vacuum(connection);
-      vacuum.exec("VACUUM margin.run, margin.member_margin, margin.member_factor");
+      vacuum.exec("VACUUM margin.run, margin.member_margin");
     }
     if (run_only)
       continue;

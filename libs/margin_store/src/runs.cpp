@@ -2,6 +2,7 @@
 
 #include "sql_values.hpp"
 
+#include <array>
 #include <string>
 
 #include "cch/core/check.hpp"
@@ -102,6 +103,7 @@ const std::string kMemberColumns =
     "m.generations_alone_cents, m.benefit_cents, m.benefit_taken_cents, m.benefit_refused_cents, "
     "m.requirement_cents, m.concentration_cents, m.liquidity_cents, m.initial_margin_cents, m.interim_cents, "
     "r.stress_scenarios, m.stress_loss_cents, m.stress_uncovered_cents";
+constexpr int kMemberColumnCount = 21;
 
 StoredMemberMargin member_of(const pqxx::row& row) {
   StoredMemberMargin out{0, 0, BusinessDate::from_days_since_epoch(0).value(), UtcTimestamp{0},
@@ -143,6 +145,26 @@ StoredMemberMargin member_of(const pqxx::row& row) {
   return out;
 }
 
+// The factor lines of a member's row: six arrays of equal length from column `first` on.
+std::vector<FactorLine> lines_of(const pqxx::row& row, int first) {
+  std::array<std::vector<std::int64_t>, 6> columns;
+  for (int i = 0; i < 6; ++i) columns[static_cast<std::size_t>(i)] = db::integers_of(row[first + i]);
+  const std::size_t n = columns[0].size();
+  for (const auto& column : columns) CCH_CHECK(column.size() == n, "a member's line arrays have one length");
+  std::vector<FactorLine> out;
+  out.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    CCH_CHECK(columns[0][i] == 0 || columns[0][i] == 1, "a line's class is future (0) or forward (1)");
+    out.push_back(FactorLine{static_cast<MarginClass>(columns[0][i]), ProductId::from_value(columns[1][i]).value(),
+                             static_cast<std::int32_t>(columns[2][i]), columns[3][i], columns[4][i], columns[5][i]});
+  }
+  return out;
+}
+
+const std::string kLineColumns =
+    "m.line_class, m.line_product_id, m.line_bucket, m.line_exposure_cents, m.line_net_gpu_hours, "
+    "m.line_contribution_cents";
+
 }  // namespace
 
 RunRecord store_run(pqxx::transaction_base& tx, const RunRequest& request, std::span<const MemberResult> results,
@@ -165,10 +187,25 @@ RunRecord store_run(pqxx::transaction_base& tx, const RunRequest& request, std::
                                                  "generations_alone_cents", "benefit_cents", "benefit_taken_cents",
                                                  "benefit_refused_cents", "requirement_cents", "concentration_cents",
                                                  "liquidity_cents", "interim_cents", "initial_margin_cents",
-                                                 "stress_loss_cents", "stress_uncovered_cents"});
+                                                 "stress_loss_cents", "stress_uncovered_cents", "line_class",
+                                                 "line_product_id", "line_bucket", "line_exposure_cents",
+                                                 "line_net_gpu_hours", "line_contribution_cents"});
     std::vector<std::int64_t> losses;
     std::vector<std::int64_t> uncovered;
+    std::array<std::vector<std::int64_t>, 6> lines;  // class, product, bucket, exposure, hours, contribution
     for (const MemberResult& r : results) {
+      for (auto& column : lines) {
+        column.clear();
+        column.reserve(r.factors.size());
+      }
+      for (const FactorLine& line : r.factors) {
+        lines[0].push_back(static_cast<std::int64_t>(line.margin_class));
+        lines[1].push_back(line.product.value());
+        lines[2].push_back(line.bucket);
+        lines[3].push_back(line.exposure_cents);
+        lines[4].push_back(line.net_gpu_hours);
+        lines[5].push_back(line.contribution_cents);
+      }
       CCH_CHECK(r.stress.size() == kStressScenarioCount, "a run stresses every member under every scenario");
       losses.clear();
       uncovered.clear();
@@ -186,28 +223,9 @@ RunRecord store_run(pqxx::transaction_base& tx, const RunRequest& request, std::
                              pair(&ClassFigures::benefit_taken_cents), pair(&ClassFigures::benefit_refused_cents),
                              pair(&ClassFigures::requirement_cents), r.figures.concentration_cents,
                              r.figures.liquidity_cents, r.figures.interim_cents, r.figures.initial_margin_cents,
-                             db::integer_array(losses), db::integer_array(uncovered));
-    }
-    out.complete();
-  }
-  {
-    pqxx::stream_to out(tx, "margin.member_factor",
-                        std::vector<std::string>{"run_id", "member_id", "margin_class", "product_id", "bucket",
-                                                 "exposure_cents", "net_gpu_hours", "contribution_cents"});
-    // A member's forward lines before its future lines: with the results in member order (as a
-    // run gives them) the rows come in the primary key's order, each at the right-hand end of
-    // the index.
-    const std::string forward(to_string(MarginClass::forward));
-    const std::string future(to_string(MarginClass::future));
-    for (const MemberResult& r : results) {
-      for (const MarginClass c : {MarginClass::forward, MarginClass::future}) {
-        for (const FactorLine& line : r.factors) {
-          if (line.margin_class != c) continue;
-          out << std::make_tuple(id, r.member.value(), c == MarginClass::forward ? forward : future,
-                                 line.product.value(), line.bucket, line.exposure_cents, line.net_gpu_hours,
-                                 line.contribution_cents);
-        }
-      }
+                             db::integer_array(losses), db::integer_array(uncovered), db::integer_array(lines[0]),
+                             db::integer_array(lines[1]), db::integer_array(lines[2]), db::integer_array(lines[3]),
+                             db::integer_array(lines[4]), db::integer_array(lines[5]));
     }
     out.complete();
   }
@@ -250,23 +268,13 @@ std::optional<StoredMemberMargin> member_margin(pqxx::transaction_base& tx, Memb
                                                 std::optional<std::int64_t> run_id) {
   const auto rows = db::exec_cached(
       tx,
-      "SELECT " + kMemberColumns + " FROM margin.member_margin m JOIN margin.run r USING (run_id) "
-      "WHERE m.member_id = $1 AND ($2::bigint IS NULL OR m.run_id = $2) ORDER BY m.run_id DESC LIMIT 1",
+      "SELECT " + kMemberColumns + ", " + kLineColumns +
+          " FROM margin.member_margin m JOIN margin.run r USING (run_id) "
+          "WHERE m.member_id = $1 AND ($2::bigint IS NULL OR m.run_id = $2) ORDER BY m.run_id DESC LIMIT 1",
       member.value(), run_id);
   if (rows.empty()) return std::nullopt;
   StoredMemberMargin out = member_of(rows[0]);
-  const auto lines = db::exec_cached(
-      tx,
-      "SELECT f.margin_class, f.product_id, f.bucket, f.exposure_cents, f.net_gpu_hours, f.contribution_cents "
-      "FROM margin.member_factor f JOIN margin.model_product p ON p.model_id = $3 AND p.product_id = f.product_id "
-      "WHERE f.run_id = $1 AND f.member_id = $2 ORDER BY f.margin_class DESC, p.product_index, f.bucket",
-      out.run_id, member.value(), out.model_id);
-  for (const auto& row : lines) {
-    out.result.factors.push_back(FactorLine{
-        row[0].as<std::string>() == "future" ? MarginClass::future : MarginClass::forward,
-        ProductId::from_value(row[1].as<std::int64_t>()).value(), row[2].as<std::int32_t>(), row[3].as<std::int64_t>(),
-        row[4].as<std::int64_t>(), row[5].as<std::int64_t>()});
-  }
+  out.result.factors = lines_of(rows[0], kMemberColumnCount);
   return out;
 }
 
@@ -284,20 +292,14 @@ std::vector<StoredMemberMargin> run_members(pqxx::transaction_base& tx, std::int
 std::vector<std::pair<MemberId, std::vector<FactorLine>>> run_factor_lines(pqxx::transaction_base& tx,
                                                                            std::int64_t run_id) {
   const auto rows = db::exec_cached(
-      tx,
-      "SELECT f.member_id, f.margin_class, f.product_id, f.bucket, f.exposure_cents, f.net_gpu_hours, "
-      "f.contribution_cents FROM margin.member_factor f JOIN margin.run r USING (run_id) "
-      "JOIN margin.model_product p ON p.model_id = r.model_id AND p.product_id = f.product_id "
-      "WHERE f.run_id = $1 ORDER BY f.member_id, f.margin_class DESC, p.product_index, f.bucket",
+      tx, "SELECT m.member_id, " + kLineColumns + " FROM margin.member_margin m WHERE m.run_id = $1 ORDER BY m.member_id",
       run_id);
   std::vector<std::pair<MemberId, std::vector<FactorLine>>> out;
+  out.reserve(rows.size());
   for (const auto& row : rows) {
-    const MemberId member = MemberId::from_value(row[0].as<std::int64_t>()).value();
-    if (out.empty() || out.back().first != member) out.emplace_back(member, std::vector<FactorLine>{});
-    out.back().second.push_back(FactorLine{
-        row[1].as<std::string>() == "future" ? MarginClass::future : MarginClass::forward,
-        ProductId::from_value(row[2].as<std::int64_t>()).value(), row[3].as<std::int32_t>(), row[4].as<std::int64_t>(),
-        row[5].as<std::int64_t>(), row[6].as<std::int64_t>()});
+    auto lines = lines_of(row, 1);
+    if (lines.empty()) continue;
+    out.emplace_back(MemberId::from_value(row[0].as<std::int64_t>()).value(), std::move(lines));
   }
   return out;
 }

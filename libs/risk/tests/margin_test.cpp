@@ -660,3 +660,70 @@ TEST_F(PreTradeMargin, BeforeAnyModelTheInterimRuleAppliesAndANewModelRebuildsTh
 
 }  // namespace
 }  // namespace cch::risk
+
+#include "cch/db/migrate.hpp"
+#include "cch/sql/migrations.hpp"
+#include "cch/testing/scratch_database.hpp"
+
+#include <pqxx/nontransaction>
+
+namespace cch::risk {
+namespace {
+
+// A database with runs made before factor lines moved into their members' rows: migration 0024
+// moves each member's lines into its row in the order the code reads them (class future then
+// forward, the model's product index, bucket), and drops the table.
+TEST(MarginMigration, FactorLinesOfEarlierRunsMoveIntoTheirMembersRowsInOrder) {
+  testing::ScratchDatabase database;
+  pqxx::connection connection(database.url());
+  std::vector<std::pair<std::string_view, std::string_view>> before;
+  std::vector<std::pair<std::string_view, std::string_view>> all;
+  for (const auto& file : sql::migration_files()) {
+    all.push_back(file);
+    if (file.first < std::string_view("0024")) before.push_back(file);
+  }
+  ASSERT_TRUE(db::migrate(connection, db::make_migrations(before).value()));
+  {
+    pqxx::nontransaction tx(connection);
+    // Rows as a run stored them then (foreign keys aside: what they point at is not the point).
+    tx.exec("SET session_replication_role = replica");
+    tx.exec("INSERT INTO margin.model_product (model_id, product_index, product_id, gpu_model, generation, "
+            "open_interest_gpu_hours, spread_ticks, first_day, daily_prices, sigma_today, sigma_mean, sigma_used) "
+            "VALUES (7, 0, 30, 'H200', 1, 0, 0, '2027-01-01', '{2.0}', '{}', '{}', '{}'), "
+            "(7, 1, 20, 'H100', 0, 0, 0, '2027-01-01', '{2.0}', '{}', '{}', '{}')");
+    tx.exec("INSERT INTO margin.run (run_id, model_id, business_date, scope, cause, members, legs, started_at, "
+            "requested_by) OVERRIDING SYSTEM VALUE VALUES (5, 7, '2026-12-01', 'all', 'on_demand', 2, 4, now(), 'risk')");
+    for (const int member : {1, 2}) {
+      tx.exec("INSERT INTO margin.member_margin (run_id, member_id, model_id, legs, es_filtered_cents, "
+              "es_stressed_cents, expected_shortfall_cents, generations_alone_cents, benefit_cents, "
+              "benefit_taken_cents, benefit_refused_cents, requirement_cents, concentration_cents, liquidity_cents, "
+              "interim_cents, initial_margin_cents) VALUES (5, " + std::to_string(member) +
+              ", 7, 2, '{0,0}', '{0,0}', '{0,0}', '{0,0}', '{0,0}', '{0,0}', '{0,0}', '{0,0}', 0, 0, 0, 0)");
+    }
+    // Member 1: in no order; product 30 has index 0, product 20 index 1.
+    tx.exec("INSERT INTO margin.member_factor VALUES "
+            "(5, 1, 'forward', 20, 3, 111, 1, 11), (5, 1, 'future', 20, 0, 222, 2, 22), "
+            "(5, 1, 'forward', 30, 9, 333, 3, 33), (5, 1, 'future', 30, 4, 444, 4, 44), "
+            "(5, 1, 'future', 30, 1, 555, 5, 55)");
+    tx.exec("SET session_replication_role = origin");
+  }
+  ASSERT_TRUE(db::migrate(connection, db::make_migrations(all).value()));
+  pqxx::nontransaction tx(connection);
+  const auto rows = tx.exec(
+      "SELECT member_id, line_class::text, line_product_id::text, line_bucket::text, line_exposure_cents::text, "
+      "line_net_gpu_hours::text, line_contribution_cents::text FROM margin.member_margin ORDER BY member_id");
+  ASSERT_EQ(rows.size(), 2U);
+  EXPECT_EQ(rows[0][1].as<std::string>(), "{0,0,0,1,1}");
+  EXPECT_EQ(rows[0][2].as<std::string>(), "{30,30,20,30,20}");
+  EXPECT_EQ(rows[0][3].as<std::string>(), "{1,4,0,9,3}");
+  EXPECT_EQ(rows[0][4].as<std::string>(), "{555,444,222,333,111}");
+  EXPECT_EQ(rows[0][5].as<std::string>(), "{5,4,2,3,1}");
+  EXPECT_EQ(rows[0][6].as<std::string>(), "{55,44,22,33,11}");
+  EXPECT_EQ(rows[1][1].as<std::string>(), "{}");  // a member without lines
+  EXPECT_EQ(tx.exec("SELECT to_regclass('margin.member_factor') IS NULL")[0][0].as<bool>(), true);
+  // The rows are records again.
+  EXPECT_THROW(tx.exec("UPDATE margin.member_margin SET legs = 3"), pqxx::sql_error);
+}
+
+}  // namespace
+}  // namespace cch::risk

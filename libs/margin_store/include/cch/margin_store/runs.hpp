@@ -4,8 +4,9 @@
 // A run is one computation of some members' margins (scope all: every member with an open leg;
 // members: those named, e.g. the two members of a cleared trade) against one published model,
 // with its cause (on_demand, curve_set.built, trade.cleared) and who asked. Each member's row
-// holds the figures of engine.hpp and the run's member_factor rows its bucketed position (the
-// exposure and net GPU-hours per class, product and bucket) with each factor's contribution, so
+// holds the figures of engine.hpp and its factor lines, its bucketed position (the exposure and
+// net GPU-hours per class, product and bucket) with each factor's contribution (arrays in the
+// member's row, one element per line: migration 0024), so
 // a member's margin can be explained line by line and recomputed from the model alone.
 // A member's current margin is its row in the latest run that has one.
 //
