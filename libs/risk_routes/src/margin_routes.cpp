@@ -800,7 +800,9 @@ Result<HypotheticalTrade, http::Response> hypothetical_trade(pqxx::transaction_b
     trade.delivery_start = period->start();
     trade.delivery_end = period->end();
   } else if (!registry::is_hour_aligned_window(trade.delivery_start, trade.delivery_end)) {
-    return refuse("invalid_window", "delivery_start", "the delivery window must be non-empty and on whole UTC hours");
+    const bool start_on_hour = trade.delivery_start.unix_microseconds() % kMicrosecondsPerHour == 0;
+    return refuse("invalid_window", start_on_hour ? "delivery_end" : "delivery_start",
+                  "the delivery window must be non-empty and on whole UTC hours");
   }
   const std::int64_t hours =
       (trade.delivery_end.unix_microseconds() - trade.delivery_start.unix_microseconds()) / kMicrosecondsPerHour;
@@ -808,9 +810,10 @@ Result<HypotheticalTrade, http::Response> hypothetical_trade(pqxx::transaction_b
     return refuse("invalid_window", terms.series ? "series" : "delivery_end",
                   "the delivery window must be at most " + std::to_string(registry::kTradeWindowHoursMax) + " hours");
   }
-  if (terms.gpus % product->spec.node_block_gpus != 0) {
+  if (terms.gpus < 1 || terms.gpus > registry::kTradeGpusMax || terms.gpus % product->spec.node_block_gpus != 0) {
     return refuse("invalid_gpus", "gpus",
-                  "must be a multiple of the product's node block of " + std::to_string(product->spec.node_block_gpus));
+                  "must be 1 to " + std::to_string(registry::kTradeGpusMax) +
+                      " and a multiple of the product's node block of " + std::to_string(product->spec.node_block_gpus));
   }
   if (terms.price.price_ticks <= 0 || terms.price.price_ticks > kPriceTicksMax) {
     return refuse("invalid_price", "price", "must be positive and at most " + PricePerGpuHour{kPriceTicksMax}.format());
