@@ -2,22 +2,24 @@
 #include "margin_reads.hpp"
 
 #include "cch/core/calendar.hpp"
-#include "cch/margin_store/models.hpp"
 #include "cch/margin_store/backtests.hpp"
+#include "cch/margin_store/models.hpp"
 #include "cch/margin_store/run_stress.hpp"
 #include "cch/margin_store/runs.hpp"
 #include "cch/registry/catalog.hpp"
 #include "cch/registry/members.hpp"
-#include "cch/settlement/collateral.hpp"
-#include "cch/settlement/margin_calls.hpp"
 #include "cch/risk/margin.hpp"
 #include "cch/risk_routes/margin_routes.hpp"
+#include "cch/settlement/collateral.hpp"
+#include "cch/settlement/margin_calls.hpp"
+#include "cch/settlement/routes.hpp"
 
 #include <algorithm>
 #include <array>
 #include <charconv>
 #include <climits>
 #include <map>
+#include <span>
 
 namespace cch::api {
 namespace {
@@ -307,6 +309,76 @@ http::Response member_margin_history(Api&, pqxx::transaction_base& tx, const htt
   nlohmann::json json = page(std::move(items), next);
   json["member_id"] = std::to_string(*member);
   return http::json_response(200, json);
+}
+
+// ---- margin calls --------------------------------------------------------------------------
+
+namespace {
+
+std::optional<settlement::CallState> state_param(QueryReader& query) {
+  const auto text = query.text("state");
+  if (!text) return std::nullopt;
+  const auto state = settlement::parse_call_state(*text);
+  if (!state) query.refuse("state", "must be issued, met, overdue or superseded");
+  return state;
+}
+
+// One page of calls, newest first, of one member or all; `query` has read everything but the
+// page itself. The member route names its member in the JSON answer.
+http::Response calls_page(pqxx::transaction_base& tx, QueryReader& query, const http::Request& request,
+                          std::optional<MemberId> member, bool name_member) {
+  const Format format = format_of(query, request);
+  const std::size_t limit = query.limit(kMarginCallsPageMax);
+  const auto cursor = query.id_cursor();
+  const auto state = state_param(query);
+  if (query.failed()) return query.failure();
+  auto list = settlement::list_margin_calls(tx, member, state, cursor, limit + 1);
+  std::optional<std::string> next;
+  if (list.size() > limit) {
+    list.erase(list.begin() + static_cast<std::ptrdiff_t>(limit), list.end());
+    next = std::to_string(list.back().call_id);
+  }
+  if (format == Format::csv) {
+    http::Response response = csv_response(settlement::margin_calls_csv(list));
+    if (next) response.headers.emplace_back("X-Next-Cursor", *next);
+    return response;
+  }
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto& call : list) items.push_back(settlement::margin_call_json(call));
+  nlohmann::json json = page(std::move(items), next);
+  if (name_member) json["member_id"] = member->to_string();
+  return http::json_response(200, json);
+}
+
+}  // namespace
+
+http::Response member_margin_calls(Api&, pqxx::transaction_base& tx, const http::Request& request,
+                                   const access::Principal&) {
+  QueryReader query(request, {"limit", "cursor", "state", "format"});
+  const auto member = request.path_id("member_id");
+  if (!member || !registry::find_member(tx, MemberId(*member))) {
+    if (query.failed()) return query.failure();
+    return not_found();
+  }
+  return calls_page(tx, query, request, MemberId(*member), /*name_member=*/true);
+}
+
+http::Response margin_calls(Api&, pqxx::transaction_base& tx, const http::Request& request, const access::Principal&) {
+  QueryReader query(request, {"limit", "cursor", "state", "member_id", "format"});
+  const auto member = id_param(query, "member_id");
+  return calls_page(tx, query, request, member ? std::optional<MemberId>(MemberId(*member)) : std::nullopt,
+                    /*name_member=*/false);
+}
+
+http::Response margin_call(Api&, pqxx::transaction_base& tx, const http::Request& request, const access::Principal&) {
+  QueryReader query(request, {"format"});
+  const Format format = format_of(query, request);
+  if (query.failed()) return query.failure();
+  const auto id = request.path_id("call_id");
+  const auto call = id ? settlement::find_margin_call(tx, *id) : std::nullopt;
+  if (!call) return not_found();
+  if (format == Format::csv) return csv_response(settlement::margin_calls_csv(std::span(&*call, 1)));
+  return http::json_response(200, settlement::margin_call_json(*call));
 }
 
 }  // namespace cch::api

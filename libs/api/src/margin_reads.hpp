@@ -1,9 +1,10 @@
 #pragma once
 // The api's reads of initial margin (private to libs/api): parameter versions, models, the
 // member-replicable scenario file, runs, members' figures and their history, stress results and
-// Cover-2, backtests, the risk officers' report, straight from
-// PostgreSQL through libs/margin_store and verified through libs/risk (docs/margin.md, "Through
-// the API"). The JSON and CSV forms are libs/risk_routes' (margin_routes.hpp).
+// Cover-2, backtests, the risk officers' report, straight from PostgreSQL through
+// libs/margin_store and verified through libs/risk; and margin calls, through libs/settlement
+// (docs/margin.md, "Through the API"). The JSON and CSV forms are libs/risk_routes'
+// (margin_routes.hpp) and, for margin calls, libs/settlement's (routes.hpp).
 
 #include "api_impl.hpp"
 
@@ -53,5 +54,18 @@ http::Response member_margin_backtest(Api& api, pqxx::transaction_base& tx, cons
                                       const access::Principal& principal);
 http::Response margin_report(Api& api, pqxx::transaction_base& tx, const http::Request& request,
                              const access::Principal& principal);
+
+// Margin calls (settlement's cch.margin_call, through cch/settlement/margin_calls.hpp), newest
+// first (by call id), a page at a time, ?state=issued|met|overdue|superseded: a member's own
+// (the path's member), or every member's (staff; ?member_id= for one); and one call. JSON, or CSV
+// (format=csv or Accept: text/csv; a list's next page's cursor in the header X-Next-Cursor).
+inline constexpr std::size_t kMarginCallsPageMax = 500;
+
+http::Response member_margin_calls(Api& api, pqxx::transaction_base& tx, const http::Request& request,
+                                   const access::Principal& principal);
+http::Response margin_calls(Api& api, pqxx::transaction_base& tx, const http::Request& request,
+                            const access::Principal& principal);
+http::Response margin_call(Api& api, pqxx::transaction_base& tx, const http::Request& request,
+                           const access::Principal& principal);
 
 }  // namespace cch::api

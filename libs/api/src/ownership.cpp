@@ -6,6 +6,7 @@
 #include "cch/ledger/queries.hpp"
 #include "cch/registry/trades.hpp"
 #include "cch/settlement/collateral.hpp"
+#include "cch/settlement/margin_calls.hpp"
 
 #include <mutex>
 
@@ -50,6 +51,13 @@ std::optional<bool> read_member_owns(pqxx::transaction_base& tx, Ownership owner
       if (!id) return std::nullopt;
       return ledger::journal_posts_to_member(tx, JournalId(*id), member);
     }
+    case Ownership::margin_call: {
+      const auto id = id_of("call_id");
+      if (!id) return std::nullopt;
+      const auto call = settlement::find_margin_call(tx, *id);
+      if (!call) return std::nullopt;
+      return call->member == member;
+    }
   }
   return std::nullopt;
 }
@@ -61,10 +69,11 @@ std::optional<bool> member_owns(Api& api, pqxx::transaction_base& tx, Ownership 
   if (ownership == Ownership::none || ownership == Ownership::member) {
     return read_member_owns(tx, ownership, request, member);  // no database needed
   }
-  const std::string_view name = ownership == Ownership::account      ? "account_id"
-                                : ownership == Ownership::withdrawal ? "withdrawal_id"
-                                : ownership == Ownership::trade      ? "trade_id"
-                                                                     : "journal_id";
+  const std::string_view name = ownership == Ownership::account       ? "account_id"
+                                : ownership == Ownership::withdrawal  ? "withdrawal_id"
+                                : ownership == Ownership::trade       ? "trade_id"
+                                : ownership == Ownership::margin_call ? "call_id"
+                                                                      : "journal_id";
   const std::string key = std::string(name) + ":" + std::string(request.path_param(name).value_or("")) + ":" +
                           member.to_string();
   if (const auto known = api.ownership.find(key)) return known;

@@ -125,6 +125,7 @@ Outcome serve(Api& api, const RouteSpec& route, const http::Request& request, co
                                             });
       if (auto refusal = denied(owns)) return std::move(*refusal);
     }
+    if (route.executor == Executor::risk_query) return forwarded_query(api, request, principal);
     const CommandHandler command =
         route.executor == Executor::api_command ? command_handler(route.method, route.pattern) : nullptr;
     assert((route.executor != Executor::api_command || command != nullptr) && "api command without a handler");

@@ -1,8 +1,9 @@
 #pragma once
 // The request pipeline's shared parts (private to libs/api): what an admitted request came to,
 // its audit record, and the steps that live in their own files: object ownership
-// (ownership.cpp) and POSTs under an Idempotency-Key (idempotent_commands.cpp). The pipeline
-// itself, the order of routes.hpp, is request_pipeline.cpp.
+// (ownership.cpp), POSTs under an Idempotency-Key (idempotent_commands.cpp) and questions
+// forwarded to the risk service (forwarded_queries.cpp). The pipeline itself, the order of
+// routes.hpp, is request_pipeline.cpp.
 
 #include "api_impl.hpp"
 
@@ -45,5 +46,10 @@ std::optional<bool> member_owns(Api& api, pqxx::transaction_base& tx, Ownership 
 // service. Every answer's audit row is written before the answer leaves.
 Outcome idempotent(Api& api, const RouteSpec& route, const http::Request& request, const access::Principal& principal,
                    CommandHandler command, const AuditStart& start);
+
+// A question forwarded to the risk service (Executor::risk_query): the request with the principal
+// and the request id, no Idempotency-Key and no command context; nothing is reserved or stored,
+// and the answer is audited as a read's.
+Outcome forwarded_query(Api& api, const http::Request& request, const access::Principal& principal);
 
 }  // namespace cch::api

@@ -16,8 +16,8 @@ constexpr RoleSet kOperator{Role::operator_};
 constexpr RoleSet kAuditor{Role::auditor};
 constexpr RoleSet kMember{Role::member};
 constexpr RoleSet kRiskOfficer{Role::risk_officer};
-// Trades, positions and limits: the member itself, risk officers and operators (auditors read the
-// ledger and the audit logs only).
+// Trades, positions and limits, and what-if margins: the member itself, risk officers and
+// operators (auditors read the ledger and the audit logs only).
 constexpr RoleSet kTradingReaders{Role::member, Role::risk_officer, Role::operator_};
 // A member's own arrangements (which venues may register its trades): the member, or an operator
 // on its behalf.
@@ -141,6 +141,14 @@ constexpr std::array kRoutes = {
               "A member's initial margin per run, newest first"},
     RouteSpec{"GET", "/v1/members/{member_id}/margin/backtest", kEveryone, Ownership::member, Executor::read, 200,
               "A member's latest margin backtest with its daily observations (JSON or CSV)"},
+    RouteSpec{"POST", "/v1/members/{member_id}/margin/what-if", kTradingReaders, Ownership::member,
+              Executor::risk_query, 200, "A member's initial margin with hypothetical trades, changing nothing"},
+    RouteSpec{"GET", "/v1/members/{member_id}/margin-calls", kEveryone, Ownership::member, Executor::read, 200,
+              "A member's margin calls, newest first (JSON or CSV)"},
+    RouteSpec{"GET", "/v1/margin-calls", kStaffReaders, Ownership::none, Executor::read, 200,
+              "Every member's margin calls, newest first (JSON or CSV)"},
+    RouteSpec{"GET", "/v1/margin-calls/{call_id}", kEveryone, Ownership::margin_call, Executor::read, 200,
+              "One margin call"},
     RouteSpec{"POST", "/v1/members/{member_id}/product-authorisations", kOperator, Ownership::member,
               Executor::registry, 201, "Authorise a member to clear a product"},
     RouteSpec{"GET", "/v1/members/{member_id}/limits", kTradingReaders, Ownership::member, Executor::read, 200,

@@ -68,6 +68,8 @@ TEST_F(ApiBehaviour, AMemberSeesAnotherMembersObjectsAsMissingAndTheAttemptIsAud
       {"GET", "/v1/members/" + a + "/marks"},
       {"GET", "/v1/members/" + a + "/margin"},
       {"GET", "/v1/members/" + a + "/margin/history"},
+      {"GET", "/v1/members/" + a + "/margin-calls"},
+      {"POST", "/v1/members/" + a + "/margin/what-if"},
       {"GET", "/v1/accounts/" + account},
       {"GET", "/v1/accounts/" + account + "/history"},
       {"GET", "/v1/journals/" + journal},

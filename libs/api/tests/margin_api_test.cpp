@@ -3,13 +3,17 @@
 // api; then a member reads its margin and recomputes every figure of it from what the api
 // publishes (the model, its parameters and the scenario moves of its factors), to the cent. And
 // cch-risk's own consumer: a curve set built runs every member, a cleared trade its two members,
-// and a curve set without enough history behind it does not stop it.
+// and a curve set without enough history behind it does not stop it. A member's what-if margin
+// is the figure a margin run gives once the trades clear; a shortfall after a run is called, the
+// call read by the member, and a deposit meets it.
 #include "api_harness.hpp"
 
 #include "cch/core/calendar.hpp"
 #include "cch/core/decimal.hpp"
 #include "cch/db/transaction.hpp"
 #include "cch/registry/products.hpp"
+#include "cch/risk/what_if.hpp"
+#include "cch/risk_routes/margin_routes.hpp"
 
 #include <gtest/gtest.h>
 #include <pqxx/result>
@@ -529,6 +533,292 @@ TEST_F(ApiMargin, CurveSetsBuiltAndTradesClearedRunMarginsWithoutBeingAsked) {
   EXPECT_EQ(history["items"].size(), 2u);
 }
 
+// The figures a what-if and the member margin report share: classes, add-ons, initial margin.
+nlohmann::json figures_of(const nlohmann::json& json) {
+  return {{"classes", json["classes"]},           {"concentration", json["concentration"]},
+          {"liquidity", json["liquidity"]},       {"interim", json["interim"]},
+          {"initial_margin", json["initial_margin"]}, {"currency", json["currency"]}};
+}
+
+TEST_F(ApiMargin, AWhatIfIsTheFigureAMarginRunGivesOnceTheTradesClearAndChangesNothing) {
+  prepare(/*background=*/false);
+  clear(harness->member_a_caller, harness->member_b_caller, h100, 64, /*future=*/false);
+  const std::string target = "/v1/members/" + a + "/margin/what-if";
+  const std::string h100_price = reference_price(h100);
+  const std::string h200_price = reference_price(h200);
+  // A buys 32 more H100s over the month (a forward) and sells 16 H200s of the month's series (a
+  // future); no Idempotency-Key: it is a question, not a command.
+  const nlohmann::json trades = {
+      {{"product_id", h100}, {"side", "buy"}, {"delivery_start", month->start().format()},
+       {"delivery_end", month->end().format()}, {"gpus", 32}, {"price", h100_price}},
+      {{"product_id", h200}, {"side", "sell"}, {"series", month->label}, {"gpus", 16}, {"price", h200_price}}};
+  const std::string body = nlohmann::json{{"trades", trades}}.dump();
+  const auto ask = [&](const Caller& caller, const std::string& text) {
+    return harness->call(caller, "POST", target, text);
+  };
+  // Before any model there is nothing to ask against.
+  const auto early = ask(harness->member_a_caller, body);
+  EXPECT_EQ(early.status, 404u) << early.body;
+  EXPECT_EQ(reason_of(early), "unknown_model");
+
+  ASSERT_EQ(build_curves(date).status, 201u);
+  ASSERT_EQ(harness->post(harness->risk_caller, "/v1/margin/models", R"({"business_date":")" + date.format() + R"("})")
+                .status,
+            201u);
+  ASSERT_EQ(harness->post(harness->risk_caller, "/v1/margin/runs", "{}").status, 201u);
+  const auto now = json_of(harness->call(harness->member_a_caller, "GET", "/v1/members/" + a + "/margin"));
+
+  const auto counts = [&] {
+    return std::vector<std::int64_t>{
+        count(*harness, "SELECT count(*) FROM margin.run"), count(*harness, "SELECT count(*) FROM cch.trade"),
+        count(*harness, "SELECT coalesce(sum(initial_margin_cents), 0) FROM cch.member_margin_state"),
+        count(*harness, "SELECT count(*) FROM cch.outbox"), count(*harness, "SELECT count(*) FROM api.idempotency")};
+  };
+  const auto before_counts = counts();
+  const auto answered = ask(harness->member_a_caller, body);
+  ASSERT_EQ(answered.status, 200u) << answered.body;
+  const auto what_if = json_of(answered);
+  EXPECT_EQ(counts(), before_counts) << "a what-if writes nothing";
+  EXPECT_EQ(what_if["member_id"], a);
+  EXPECT_EQ(what_if["model_id"], now["model_id"]);
+  EXPECT_EQ(what_if["business_date"], date.format());
+  EXPECT_EQ(what_if["open_legs"], 1);
+  EXPECT_EQ(what_if["trades"], 2);
+  EXPECT_EQ(figures_of(what_if["before"]), figures_of(now)) << "before: the member's margin report, every component";
+  EXPECT_GT(cents_of(what_if["after"]["initial_margin"]), cents_of(what_if["before"]["initial_margin"]));
+  EXPECT_EQ(cents_of(what_if["initial_margin_change"]),
+            cents_of(what_if["after"]["initial_margin"]) - cents_of(what_if["before"]["initial_margin"]));
+  EXPECT_GT(cents_of(what_if["after"]["classes"][0]["requirement"]), 0) << "the future sold is in the future class";
+  // The same question again (a key, which is ignored, or none): the same answer.
+  EXPECT_EQ(json_of(harness->call(harness->member_a_caller, "POST", target, body, {{"Idempotency-Key", "k"}})), what_if);
+  // Staff may ask for any member; an auditor may not ask; another member's answers 404.
+  EXPECT_EQ(json_of(ask(harness->risk_caller, body)), what_if);
+  EXPECT_EQ(json_of(ask(harness->operator_caller, body)), what_if);
+  EXPECT_EQ(ask(harness->auditor_caller, body).status, 403u);
+  const auto other = ask(harness->member_b_caller, body);
+  EXPECT_EQ(other.status, 404u);
+  EXPECT_EQ(reason_of(other), "not_found");
+  EXPECT_EQ(reason_of(harness->call(harness->risk_caller, "POST", "/v1/members/999999/margin/what-if", body)),
+            "not_found");
+
+  // The trades themselves, cleared, and A's margin run: the what-if's figures, to the cent.
+  const auto clear_as = [&](const Caller& buyer, const Caller& seller, const nlohmann::json& terms) {
+    nlohmann::json submission = terms;
+    submission.erase("side");
+    submission["buyer_member_id"] = buyer.member->to_string();
+    submission["seller_member_id"] = seller.member->to_string();
+    submission["reference"] = harness->unique("what-if");
+    const auto submitted = harness->post(buyer, "/v1/trades", submission.dump());
+    ASSERT_EQ(submitted.status, 201u) << submitted.body;
+    const auto affirmed = harness->post(seller, "/v1/trades/" + json_of(submitted)["trade_id"].get<std::string>() + "/affirm", "{}");
+    ASSERT_EQ(json_of(affirmed)["state"], "cleared") << affirmed.body;
+  };
+  clear_as(harness->member_a_caller, harness->member_b_caller, trades[0]);
+  clear_as(harness->member_b_caller, harness->member_a_caller, trades[1]);
+  ASSERT_EQ(harness->post(harness->risk_caller, "/v1/margin/runs", R"({"members":[")" + a + "\"]}").status, 201u);
+  const auto after = json_of(harness->call(harness->member_a_caller, "GET", "/v1/members/" + a + "/margin"));
+  EXPECT_EQ(after["legs"], 3);
+  EXPECT_EQ(figures_of(after), figures_of(what_if["after"])) << after.dump() << "\n" << what_if.dump();
+}
+
+TEST_F(ApiMargin, AWhatIfRefusesBadTradesNamingTheTradeAndTheField) {
+  prepare(/*background=*/false, /*history=*/false);
+  const std::string target = "/v1/members/" + a + "/margin/what-if";
+  const nlohmann::json good = {{"product_id", h100}, {"side", "buy"}, {"delivery_start", month->start().format()},
+                               {"delivery_end", month->end().format()}, {"gpus", 8}, {"price", "2.1000"}};
+  struct Case {
+    std::string name;
+    nlohmann::json body;
+    std::string reason;
+    std::string field;
+  };
+  const auto with = [&](const char* name, nlohmann::json value) {
+    nlohmann::json trade = good;
+    if (value.is_null()) {
+      trade.erase(name);
+    } else {
+      trade[name] = std::move(value);
+    }
+    return nlohmann::json{{"trades", {good, trade}}};
+  };
+  nlohmann::json series_and_window = good;
+  series_and_window["series"] = month->label;
+  const std::vector<Case> cases = {
+      {"no trades", {{"trades", nlohmann::json::array()}}, "invalid_field", "trades"},
+      {"not an array", {{"trades", good}}, "invalid_field", "trades"},
+      {"none at all", nlohmann::json::object(), "missing_field", "trades"},
+      {"an unknown field", {{"trades", {good}}, {"when", "now"}}, "unknown_field", "when"},
+      {"too many", {{"trades", std::vector<nlohmann::json>(risk::kWhatIfTradesMax + 1, good)}}, "too_many_trades", "trades"},
+      {"a trade not an object", {{"trades", {good, 7}}}, "invalid_field", "trades[1]"},
+      {"GPUs below one", with("gpus", -8), "invalid_field", "trades[1].gpus"},
+      {"no GPUs", with("gpus", 0), "invalid_gpus", "trades[1].gpus"},
+      {"GPUs off the node block", with("gpus", 4), "invalid_gpus", "trades[1].gpus"},
+      {"a price off the tick", with("price", "2.1003"), "price_off_tick", "trades[1].price"},
+      {"a price of zero", with("price", "0.0000"), "invalid_price", "trades[1].price"},
+      {"a price as a number", with("price", 2.1), "invalid_field", "trades[1].price"},
+      {"a side that is not one", with("side", "long"), "invalid_field", "trades[1].side"},
+      {"no side", with("side", nullptr), "missing_field", "trades[1].side"},
+      {"an unknown product", with("product_id", "999999"), "unknown_product", "trades[1].product_id"},
+      {"a window off the hour", with("delivery_end", "2031-01-01T00:30:00Z"), "invalid_window", "trades[1].delivery_end"},
+      {"an empty window", with("delivery_end", month->start().format()), "invalid_window", "trades[1].delivery_end"},
+      {"a window of more than 26,328 hours", with("delivery_end", "2040-01-01T00:00:00Z"), "invalid_window",
+       "trades[1].delivery_end"},
+      {"a series and a window", {{"trades", {series_and_window}}}, "invalid_field", "trades[0].delivery_start"},
+      {"the parties", with("buyer_member_id", a), "field_not_settable", "trades[1].buyer_member_id"},
+  };
+  for (const auto& test : cases) {
+    SCOPED_TRACE(test.name);
+    const auto refused = harness->call(harness->member_a_caller, "POST", target, test.body.dump());
+    EXPECT_EQ(refused.status, 422u) << refused.body;
+    EXPECT_EQ(reason_of(refused), test.reason) << refused.body;
+    EXPECT_EQ(json_of(refused)["field"], test.field) << refused.body;
+  }
+  nlohmann::json unknown_series = good;
+  unknown_series.erase("delivery_start");
+  unknown_series.erase("delivery_end");
+  unknown_series["series"] = "2027-13";
+  const auto refused = harness->call(harness->member_a_caller, "POST", target,
+                                     nlohmann::json{{"trades", {unknown_series}}}.dump());
+  EXPECT_EQ(reason_of(refused), "unknown_series") << refused.body;
+  EXPECT_EQ(json_of(refused)["field"], "trades[0].series");
+  // A body over the what-if's limit.
+  const std::string large = R"({"trades":[{"product_id":")" + h100 + R"(","side":")" +
+                            std::string(risk::kWhatIfBodyBytesMax, 'b') + R"("}]})";
+  const auto too_large = harness->call(harness->member_a_caller, "POST", target, large);
+  EXPECT_EQ(too_large.status, 413u) << too_large.body.substr(0, 200);
+  EXPECT_EQ(reason_of(too_large), "body_too_large");
+}
+
+// The risk service's handler, called as a plain function with the principal the api forwards.
+TEST_F(ApiMargin, TheWhatIfHandlerAnswersOnlyTheMemberItselfAndStaffOfTheRisk) {
+  prepare(/*background=*/false, /*history=*/false);
+  const auto request = [&](std::optional<access::Principal> principal, const std::string& member) {
+    http::Request r;
+    r.method = "POST";
+    r.target = r.path = "/internal/v1/members/" + member + "/margin/what-if";
+    r.path_params = {{"member_id", member}};
+    r.body = R"({"trades":[{"product_id":")" + h100 + R"(","side":"sell","series":")" + month->label +
+             R"(","gpus":8,"price":"2.1000"}]})";
+    r.headers = {{"Content-Type", "application/json"}, {"X-Request-Id", "what-if-handler"}};
+    r.request_id = "what-if-handler";
+    if (principal) {
+      for (auto& header : access::forwarded_principal_headers(*principal)) r.headers.push_back(std::move(header));
+    }
+    return risk::what_if_query(harness->risk_context, r);
+  };
+  const access::Principal member_a{access::PrincipalId(900), "member-a-system", access::Role::member,
+                                   harness->member_a, access::Credential::client_certificate};
+  const access::Principal auditor{access::PrincipalId(901), "audit", access::Role::auditor, std::nullopt,
+                                  access::Credential::client_certificate};
+  const access::Principal risk_officer{access::PrincipalId(902), "risk", access::Role::risk_officer, std::nullopt,
+                                       access::Credential::client_certificate};
+  EXPECT_EQ(reason_of(request(std::nullopt, a)), "missing_forwarded_principal");
+  EXPECT_EQ(request(auditor, a).status, 403u);
+  EXPECT_EQ(reason_of(request(member_a, b)), "not_found") << "a member asks only about itself";
+  // Its own, and a risk officer's for it: no model has been built yet.
+  EXPECT_EQ(reason_of(request(member_a, a)), "unknown_model");
+  EXPECT_EQ(reason_of(request(risk_officer, a)), "unknown_model");
+  EXPECT_EQ(reason_of(request(risk_officer, "999999")), "not_found");
+}
+
+// A margin call through the api: a member whose collateral is exactly its initial margin (it
+// asked back everything else, and no more may be asked) is called when the next model raises its
+// margin; it reads the call (issued), a deposit meets it (met). Staff list every member's calls.
+TEST_F(ApiMargin, AShortfallIsCalledTheMemberReadsItsCallAndADepositMeetsIt) {
+  prepare(/*background=*/false);
+  clear(harness->member_a_caller, harness->member_b_caller, h100, 64, /*future=*/false);
+  ASSERT_EQ(build_curves(date).status, 201u);
+  ASSERT_EQ(harness->post(harness->risk_caller, "/v1/margin/models", R"({"business_date":")" + date.format() + R"("})")
+                .status,
+            201u);
+  // A trade after the model: the pre-trade check takes A's margin under it (before, its figure
+  // was the interim rule's), the figure a withdrawal leaves in place.
+  clear(harness->member_a_caller, harness->member_b_caller, h100, 8, /*future=*/false);
+  ASSERT_EQ(harness->post(harness->risk_caller, "/v1/margin/runs", "{}").status, 201u);
+  const std::string calls_of_a = "/v1/members/" + a + "/margin-calls";
+  // A asks back all that its margin leaves free; a cent more is refused.
+  const auto collateral = json_of(harness->call(harness->member_a_caller, "GET", "/v1/members/" + a + "/collateral"));
+  const std::int64_t initial_margin = cents_of(collateral["committed_to_trades"]);
+  EXPECT_EQ(initial_margin,
+            cents_of(json_of(harness->call(harness->member_a_caller, "GET", "/v1/members/" + a + "/margin"))["initial_margin"]));
+  const auto free = harness->post(harness->member_a_caller, "/v1/members/" + a + "/collateral-withdrawals",
+                                  R"({"amount":")" + collateral["available"].get<std::string>() + R"(","currency":"USD"})");
+  ASSERT_EQ(free.status, 201u) << free.body;
+  const auto more = harness->post(harness->member_a_caller, "/v1/members/" + a + "/collateral-withdrawals",
+                                  R"({"amount":"0.01","currency":"USD"})");
+  EXPECT_EQ(more.status, 422u);
+  EXPECT_EQ(reason_of(more), "insufficient_collateral");
+  // A run at the same margin calls no one.
+  ASSERT_EQ(harness->post(harness->risk_caller, "/v1/margin/runs", "{}").status, 201u);
+  // Wider spreads: the next model's liquidity add-on raises A's margin above its collateral.
+  nlohmann::json parameters = json_of(harness->call(harness->risk_caller, "GET", "/v1/margin/parameters/1"))["parameters"];
+  parameters["spread_ticks_default"] = 2000;
+  const auto stored = harness->post(harness->risk_caller, "/v1/margin/parameters",
+                                    nlohmann::json{{"parameters", parameters}, {"reason", "wider spreads"}}.dump());
+  ASSERT_EQ(stored.status, 201u) << stored.body;
+  ASSERT_EQ(harness->post(harness->risk_caller, "/v1/margin/models",
+                          R"({"business_date":")" + date.format() + R"(","parameter_version":2})")
+                .status,
+            201u);
+  ASSERT_EQ(harness->post(harness->risk_caller, "/v1/margin/runs", "{}").status, 201u);
+  const std::int64_t raised =
+      cents_of(json_of(harness->call(harness->member_a_caller, "GET", "/v1/members/" + a + "/margin"))["initial_margin"]);
+  EXPECT_GT(raised, initial_margin);
+  // cch-settlement's consumer issues the call; A reads it.
+  const auto listed = wait_for(harness->member_a_caller, calls_of_a,
+                               [](const nlohmann::json& page) { return !page["items"].empty(); });
+  ASSERT_EQ(listed["items"].size(), 1u) << listed.dump();
+  EXPECT_EQ(listed["member_id"], a);
+  EXPECT_TRUE(listed["next_cursor"].is_null());
+  const auto call = listed["items"][0];
+  const std::string call_id = call["call_id"];
+  EXPECT_EQ(call["state"], "issued");
+  EXPECT_EQ(call["member_id"], a);
+  EXPECT_EQ(cents_of(call["requirement"]), raised);
+  EXPECT_EQ(cents_of(call["collateral"]), initial_margin);
+  EXPECT_EQ(cents_of(call["amount"]), raised - initial_margin);
+  EXPECT_EQ(call["currency"], "USD");
+  EXPECT_TRUE(call["closed_at"].is_null());
+  EXPECT_EQ(json_of(harness->call(harness->member_a_caller, "GET", "/v1/margin-calls/" + call_id)), call);
+  // B sees neither A's calls nor the call; A may not list every member's.
+  for (const std::string& target : {calls_of_a, "/v1/margin-calls/" + call_id}) {
+    const auto denied = harness->call(harness->member_b_caller, "GET", target);
+    EXPECT_EQ(denied.status, 404u) << target;
+    EXPECT_EQ(reason_of(denied), "not_found");
+  }
+  EXPECT_EQ(harness->call(harness->member_a_caller, "GET", "/v1/margin-calls").status, 403u);
+  EXPECT_EQ(harness->call(harness->member_b_caller, "GET", "/v1/margin-calls/999999").status, 404u);
+  // Staff: every member's, or one's, by state; CSV.
+  const auto all = json_of(harness->call(harness->risk_caller, "GET", "/v1/margin-calls?state=issued"));
+  ASSERT_EQ(all["items"].size(), 1u);
+  EXPECT_EQ(all["items"][0], call);
+  EXPECT_EQ(json_of(harness->call(harness->auditor_caller, "GET", "/v1/margin-calls?member_id=" + b))["items"].size(), 0u);
+  EXPECT_EQ(json_of(harness->call(harness->operator_caller, "GET", "/v1/margin-calls?state=met"))["items"].size(), 0u);
+  const auto csv = harness->call(harness->member_a_caller, "GET", calls_of_a, "", {{"Accept", "text/csv"}});
+  ASSERT_EQ(csv.status, 200u);
+  EXPECT_EQ(csv.content_type, "text/csv; charset=utf-8");
+  EXPECT_EQ(csv.body.substr(0, csv.body.find('\n')),
+            "call_id,member_id,run_id,business_date,requirement,collateral,amount,currency,issued_at,deadline,state,"
+            "closed_at");
+  EXPECT_EQ(csv.body.substr(csv.body.find('\n') + 1, call_id.size() + 1), call_id + ",");
+  EXPECT_EQ(std::count(csv.body.begin(), csv.body.end(), '\n'), 2);
+  for (const std::string query : {"state=open", "limit=501", "cursor=x", "format=xml", "member_id=1"}) {
+    const auto refused = harness->call(harness->member_a_caller, "GET", calls_of_a + "?" + query);
+    EXPECT_EQ(refused.status, 400u) << query << " " << refused.body;
+  }
+  // A deposit of the amount meets it.
+  ASSERT_EQ(harness->post(harness->operator_caller, "/v1/members/" + a + "/collateral-deposits",
+                          R"({"amount":")" + call["amount"].get<std::string>() +
+                              R"(","currency":"USD","bank_reference":"wire-call-a"})")
+                .status,
+            201u);
+  const auto met = json_of(harness->call(harness->member_a_caller, "GET", "/v1/margin-calls/" + call_id));
+  EXPECT_EQ(met["state"], "met");
+  EXPECT_FALSE(met["closed_at"].is_null());
+  EXPECT_EQ(json_of(harness->call(harness->member_a_caller, "GET", calls_of_a + "?state=met"))["items"][0]["call_id"],
+            call_id);
+  EXPECT_EQ(json_of(harness->call(harness->member_a_caller, "GET", calls_of_a + "?state=issued"))["items"].size(), 0u);
+}
 
 std::size_t lines_of(const std::string& text) { return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')); }
 

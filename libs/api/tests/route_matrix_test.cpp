@@ -109,6 +109,13 @@ class RouteMatrix : public ::testing::Test {
                            make_calendar("united_states_settlement").value());
       ASSERT_TRUE(margins) << margins.error().detail;
       margin_run = std::to_string(margins->run.run_id);
+      // A margin call of member A on that run (as settlement issues one), for the call's reads.
+      margin_call = tx.exec1("INSERT INTO cch.margin_call (member_id, run_id, business_date, requirement_minor, "
+                             "collateral_minor, amount_minor, issued_at, deadline, state) VALUES (" +
+                             harness.member_a.to_string() + ", " + margin_run +
+                             ", current_date, 300, 100, 200, now(), now() + interval '2 hours', 'issued') "
+                             "RETURNING call_id")[0]
+                        .as<std::string>();
       // Both members let the harness's venue register their trades.
       const auto venue = tx.exec("SELECT principal_id FROM api.principal WHERE name = 'auction-house'")[0][0];
       for (const MemberId member : {harness.member_a, harness.member_b}) {
@@ -399,6 +406,17 @@ class RouteMatrix : public ::testing::Test {
         {"GET /v1/margin/backtests/{backtest_id}",
          [&] { return Sample{"/v1/margin/backtests/" + margin_backtest, ""}; }},
         {"GET /v1/margin/report", [&] { return Sample{"/v1/margin/report?run_id=" + margin_run, ""}; }},
+        {"POST /v1/members/{member_id}/margin/what-if",
+         [&] {
+           return Sample{"/v1/members/" + a + "/margin/what-if",
+                         R"({"trades":[{"product_id":")" + product + R"(","side":"buy","delivery_start":")" +
+                             trading_month->start().format() + R"(","delivery_end":")" + trading_month->end().format() +
+                             R"(","gpus":8,"price":"2.1000"}]})"};
+         }},
+        {"GET /v1/members/{member_id}/margin-calls",
+         [&] { return Sample{"/v1/members/" + a + "/margin-calls?state=issued&limit=5", ""}; }},
+        {"GET /v1/margin-calls", [&] { return Sample{"/v1/margin-calls?member_id=" + a + "&format=csv", ""}; }},
+        {"GET /v1/margin-calls/{call_id}", [&] { return Sample{"/v1/margin-calls/" + margin_call, ""}; }},
         {"POST /v1/members/{member_id}/product-authorisations",
          [&] {
            return Sample{"/v1/members/" + a + "/product-authorisations", R"({"product_id":")" + fresh_product() + "\"}"};
@@ -522,6 +540,7 @@ class RouteMatrix : public ::testing::Test {
   std::string margin_run;
   std::string margin_backtest;
   int backtests_made = 0;
+  std::string margin_call;
   int trades_made = 0;
   int parameter_sets_ = 0;
   int corrections_ = 0;

@@ -4,14 +4,20 @@
 
 #include "cch/core/log.hpp"
 #include "cch/core/money.hpp"
+#include "cch/core/price.hpp"
+#include "cch/db/transaction.hpp"
 #include "cch/http/json_input.hpp"
 #include "cch/margin/buckets.hpp"
+#include "cch/registry/catalog.hpp"
 #include "cch/registry/members.hpp"
+#include "cch/registry/products.hpp"
 #include "cch/registry/trades.hpp"
 #include "cch/risk/curve_sets.hpp"
+#include "cch/risk/what_if.hpp"
 #include "cch/runtime/internal.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -325,23 +331,27 @@ nlohmann::json run_verification_json(const RunVerification& verification) {
           {"verified", verification.matches}};
 }
 
-nlohmann::json member_figures_json(const margin::StoredMemberMargin& stored) {
-  const auto& figures = stored.result.figures;
+nlohmann::json margin_figures_json(const margin::MarginFigures& figures) {
   nlohmann::json classes = nlohmann::json::array();
   for (const auto c : {margin::MarginClass::future, margin::MarginClass::forward}) {
     classes.push_back(figures_of_class(figures.of(c), c));
   }
-  return {{"member_id", stored.result.member.to_string()},
-          {"legs", stored.result.legs},
-          {"currency", "USD"},
+  return {{"currency", "USD"},
           {"classes", std::move(classes)},
           {"concentration", cents(figures.concentration_cents)},
           {"liquidity", cents(figures.liquidity_cents)},
           {"interim", cents(figures.interim_cents)},
-          {"initial_margin", cents(figures.initial_margin_cents)},
-          // Under each stress scenario against the initial margin; empty for a run made before
-          // stress results were kept.
-          {"stress", stress_results_json(stored.result.stress)}};
+          {"initial_margin", cents(figures.initial_margin_cents)}};
+}
+
+nlohmann::json member_figures_json(const margin::StoredMemberMargin& stored) {
+  nlohmann::json json = margin_figures_json(stored.result.figures);
+  json["member_id"] = stored.result.member.to_string();
+  json["legs"] = stored.result.legs;
+  // Under each stress scenario against the initial margin; empty for a run made before stress
+  // results were kept.
+  json["stress"] = stress_results_json(stored.result.stress);
+  return json;
 }
 
 std::string run_members_csv(std::span<const margin::StoredMemberMargin> members) {
@@ -744,6 +754,211 @@ void add_margin_routes(http::Router& router, runtime::ServiceContext& context) {
              [&context](const http::Request& request) { return margin_run_command(context, request); });
   router.add("POST", prefix + "/v1/margin/runs/{run_id}/backtests",
              [&context](const http::Request& request) { return backtest_command(context, request); });
+  router.add("POST", prefix + "/v1/members/{member_id}/margin/what-if",
+             [&context](const http::Request& request) { return what_if_query(context, request); });
+}
+
+
+// ---- What if: a member's initial margin with hypothetical trades, changing nothing ------------
+
+namespace {
+
+// A hypothetical trade as the body gives it, before its product's rules are applied.
+struct WhatIfTerms {
+  ProductId product;
+  std::optional<std::string> series;
+  bool buy = true;
+  UtcTimestamp delivery_start{0};
+  UtcTimestamp delivery_end{0};
+  std::int64_t gpus = 0;
+  PricePerGpuHour price{0};
+};
+
+std::string trade_field(std::size_t index, std::string_view name) {
+  return "trades[" + std::to_string(index) + "]" + (name.empty() ? "" : "." + std::string(name));
+}
+
+// A refusal of a trade's own field, named as the body's: "trades[3].gpus".
+http::Response element_refusal(const http::Response& refusal, std::size_t index) {
+  const auto body = nlohmann::json::parse(refusal.body, nullptr, false);
+  if (!body.is_object() || !body.contains("field") || !body["field"].is_string()) return refusal;
+  const std::string field = body["field"].get<std::string>();
+  std::string detail = body.value("detail", "");
+  if (detail.starts_with(field + ": ")) detail.erase(0, field.size() + 2);
+  return http::field_problem(body.value("reason", "invalid_field"), trade_field(index, field), detail);
+}
+
+std::optional<UtcTimestamp> hour_field(http::BodyReader& body, std::string_view field, bool required) {
+  const auto text = body.text(field, 40, required);
+  if (!text) return std::nullopt;
+  const auto parsed = UtcTimestamp::parse(*text);
+  if (!parsed) {
+    body.refuse(field, "must be an ISO 8601 UTC time, e.g. \"2027-03-01T00:00:00Z\"");
+    return std::nullopt;
+  }
+  return *parsed;
+}
+
+// One element of "trades": the trade submission's fields (less the parties and the reference,
+// plus the member's side), each read with its type.
+Result<WhatIfTerms, http::Response> read_what_if_trade(const nlohmann::json& element, std::size_t index) {
+  if (!element.is_object()) {
+    return fail(http::field_problem("invalid_field", trade_field(index, ""), "must be an object: a hypothetical trade"));
+  }
+  auto body = http::BodyReader::of(element,
+                                   {"product_id", "side", "series", "delivery_start", "delivery_end", "gpus", "price"},
+                                   {"buyer_member_id", "seller_member_id", "reference", "trade_id", "state"});
+  if (!body) return fail(element_refusal(body.error(), index));
+  const auto product = body->id("product_id");
+  const auto side = body->text("side", 4);
+  if (side && *side != "buy" && *side != "sell") body->refuse("side", "must be buy or sell (the member's side)");
+  const auto series = body->text("series", 10, /*required=*/false);
+  const auto start = hour_field(*body, "delivery_start", /*required=*/!series);
+  const auto end = hour_field(*body, "delivery_end", /*required=*/!series);
+  if (series && (body->json().contains("delivery_start") || body->json().contains("delivery_end"))) {
+    body->refuse("delivery_start", "a series trade's window is its series' period: give series or a window");
+  }
+  const auto gpus = body->integer("gpus", 1, registry::kTradeGpusMax);
+  std::optional<PricePerGpuHour> price;
+  if (const auto text = body->decimal_text("price")) {
+    const auto parsed = PricePerGpuHour::parse(*text);
+    if (parsed && parsed->price_ticks >= 0) {
+      price = *parsed;
+    } else {
+      body->refuse("price", "must be a non-negative decimal in USD per GPU-hour with at most 4 decimals, e.g. \"2.1450\"");
+    }
+  }
+  if (body->failed()) return fail(element_refusal(body->failure(), index));
+  return WhatIfTerms{ProductId(*product), series, *side == "buy", start.value_or(UtcTimestamp{0}),
+                     end.value_or(UtcTimestamp{0}), *gpus, *price};
+}
+
+// The trade submission's rules of terms (the registry's, trades.hpp), against the product.
+Result<HypotheticalTrade, http::Response> hypothetical_trade(pqxx::transaction_base& tx, const WhatIfTerms& terms,
+                                                             std::size_t index) {
+  const auto refuse = [&](std::string_view reason, std::string_view field, std::string_view detail) {
+    return fail(http::field_problem(reason, trade_field(index, field), detail));
+  };
+  const auto product = registry::find_product(tx, terms.product);
+  if (!product) return refuse("unknown_product", "product_id", "no such product");
+  HypotheticalTrade trade{terms.product, terms.buy, terms.series.has_value(), terms.delivery_start,
+                          terms.delivery_end, terms.gpus, terms.price.price_ticks};
+  if (terms.series) {
+    const auto period = registry::parse_period_label(*terms.series);
+    if (!period) return refuse("unknown_series", "series", "not a series label: " + *terms.series);
+    trade.delivery_start = period->start();
+    trade.delivery_end = period->end();
+  } else if (!registry::is_hour_aligned_window(trade.delivery_start, trade.delivery_end)) {
+    const bool start_on_hour = trade.delivery_start.unix_microseconds() % kMicrosecondsPerHour == 0;
+    return refuse("invalid_window", start_on_hour ? "delivery_end" : "delivery_start",
+                  "the delivery window must be non-empty and on whole UTC hours");
+  }
+  const std::int64_t hours =
+      (trade.delivery_end.unix_microseconds() - trade.delivery_start.unix_microseconds()) / kMicrosecondsPerHour;
+  if (hours > registry::kTradeWindowHoursMax) {
+    return refuse("invalid_window", terms.series ? "series" : "delivery_end",
+                  "the delivery window must be at most " + std::to_string(registry::kTradeWindowHoursMax) + " hours");
+  }
+  if (terms.gpus < 1 || terms.gpus > registry::kTradeGpusMax || terms.gpus % product->spec.node_block_gpus != 0) {
+    return refuse("invalid_gpus", "gpus",
+                  "must be 1 to " + std::to_string(registry::kTradeGpusMax) +
+                      " and a multiple of the product's node block of " + std::to_string(product->spec.node_block_gpus));
+  }
+  if (terms.price.price_ticks <= 0 || terms.price.price_ticks > kPriceTicksMax) {
+    return refuse("invalid_price", "price", "must be positive and at most " + PricePerGpuHour{kPriceTicksMax}.format());
+  }
+  if (!terms.price.is_multiple_of(PricePerGpuHour{product->spec.tick_size_ticks})) {
+    return refuse("price_off_tick", "price",
+                  "must be a multiple of the tick size " + PricePerGpuHour{product->spec.tick_size_ticks}.format());
+  }
+  return trade;
+}
+
+// The domain's refusals. The route checked the count and every trade's terms already, so only
+// unknown_model is expected; the others answer 422 naming the trades.
+http::Response what_if_refusal(const WhatIfError& error) {
+  const std::string reason(to_string(error.refusal));
+  if (error.refusal == WhatIfRefusal::unknown_model) return http::problem(404, reason, "Not found", error.detail);
+  return http::field_problem(reason, "trades", error.detail);
+}
+
+nlohmann::json what_if_json(MemberId member, std::size_t trades, const WhatIf& answer) {
+  return {{"member_id", member.to_string()},
+          {"model_id", std::to_string(answer.model_id)},
+          {"business_date", answer.business_date.format()},
+          {"open_legs", answer.open_legs},
+          {"trades", trades},
+          {"currency", "USD"},
+          {"before", margin_figures_json(answer.before)},
+          {"after", margin_figures_json(answer.after)},
+          {"initial_margin_change",
+           format_cents(Int128{answer.after.initial_margin_cents} - Int128{answer.before.initial_margin_cents})}};
+}
+
+}  // namespace
+
+http::Response what_if_query(runtime::ServiceContext& context, const http::Request& request) {
+  const auto caller = runtime::internal_caller(request);
+  if (!caller) return caller.error();
+  const auto member_id = request.path_id("member_id");
+  const Role role = caller->principal.role;
+  if (role == Role::member) {
+    // A member asks only about itself (the api checked; checked again here): another's is missing.
+    if (!member_id || caller->principal.member != MemberId(*member_id)) {
+      return http::problem(404, "not_found", "Not found", "no such object");
+    }
+  } else if (role != Role::risk_officer && role != Role::operator_) {
+    return http::problem(403, "forbidden", "Forbidden", "only the member itself, risk officers and operators ask");
+  }
+  if (!member_id) return http::problem(404, "not_found", "Not found", "no such object");
+  if (request.body.size() > kWhatIfBodyBytesMax) {
+    return http::problem(413, "body_too_large", "Body too large",
+                         "a what-if body is at most " + std::to_string(kWhatIfBodyBytesMax) + " bytes");
+  }
+  auto body = http::BodyReader::open(request, {"trades"}, {"before", "after", "model_id", "member_id"});
+  if (!body) return body.error();
+  const auto found = body->json().find("trades");
+  if (found == body->json().end() || found->is_null()) return http::field_problem("missing_field", "trades", "is required");
+  if (!found->is_array() || found->empty()) {
+    return http::field_problem("invalid_field", "trades",
+                               "must be an array of 1 to " + std::to_string(kWhatIfTradesMax) + " hypothetical trades");
+  }
+  if (found->size() > kWhatIfTradesMax) {
+    return http::field_problem(to_string(WhatIfRefusal::too_many_trades), "trades",
+                               "at most " + std::to_string(kWhatIfTradesMax) + " hypothetical trades");
+  }
+  std::vector<WhatIfTerms> wanted;
+  for (std::size_t i = 0; i < found->size(); ++i) {
+    auto read = read_what_if_trade((*found)[i], i);
+    if (!read) return read.error();
+    wanted.push_back(std::move(*read));
+  }
+  const MemberId member(*member_id);
+  const auto calendar = clearing_calendar(context);
+  const auto started = std::chrono::steady_clock::now();
+  return db::run_transaction(
+      context.pool, db::Isolation::repeatable_read, context.retry_policy, [&](pqxx::transaction_base& tx) {
+        tx.exec0("SET TRANSACTION READ ONLY");  // a question: nothing it does may write
+        if (!registry::find_member(tx, member)) return http::problem(404, "not_found", "Not found", "no such object");
+        std::vector<HypotheticalTrade> trades;
+        for (std::size_t i = 0; i < wanted.size(); ++i) {
+          auto trade = hypothetical_trade(tx, wanted[i], i);
+          if (!trade) return trade.error();
+          trades.push_back(*trade);
+        }
+        const auto answer = what_if(tx, member, trades, calendar);
+        if (!answer) return what_if_refusal(answer.error());
+        log::debug("margin_what_if",
+                   {{"member_id", member.to_string()},
+                    {"trades", std::to_string(trades.size())},
+                    {"model_id", std::to_string(answer->model_id)},
+                    {"initial_margin_before", cents(answer->before.initial_margin_cents)},
+                    {"initial_margin_after", cents(answer->after.initial_margin_cents)},
+                    {"microseconds", std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
+                                                        std::chrono::steady_clock::now() - started)
+                                                        .count())}});
+        return http::json_response(200, what_if_json(member, trades.size(), *answer));
+      });
 }
 
 }  // namespace cch::risk

@@ -49,6 +49,35 @@ nlohmann::json withdrawal_json(const Withdrawal& withdrawal) {
   return json;
 }
 
+nlohmann::json margin_call_json(const MarginCall& call) {
+  return {{"call_id", std::to_string(call.call_id)},
+          {"member_id", call.member.to_string()},
+          {"run_id", std::to_string(call.run_id)},
+          {"business_date", call.business_date.format()},
+          {"requirement", format_amount(call.requirement)},
+          {"collateral", format_amount(call.collateral)},
+          {"amount", format_amount(call.amount)},
+          {"currency", std::string(call.amount.currency.code())},
+          {"issued_at", call.issued_at.format()},
+          {"deadline", call.deadline.format()},
+          {"state", std::string(to_string(call.state))},
+          {"closed_at", call.closed_at ? nlohmann::json(call.closed_at->format()) : nlohmann::json(nullptr)}};
+}
+
+std::string margin_calls_csv(std::span<const MarginCall> calls) {
+  std::string out =
+      "call_id,member_id,run_id,business_date,requirement,collateral,amount,currency,issued_at,deadline,state,"
+      "closed_at\n";
+  for (const MarginCall& call : calls) {
+    out += std::to_string(call.call_id) + "," + call.member.to_string() + "," + std::to_string(call.run_id) + "," +
+           call.business_date.format() + "," + format_amount(call.requirement) + "," + format_amount(call.collateral) +
+           "," + format_amount(call.amount) + "," + std::string(call.amount.currency.code()) + "," +
+           call.issued_at.format() + "," + call.deadline.format() + "," + std::string(to_string(call.state)) + "," +
+           (call.closed_at ? call.closed_at->format() : std::string()) + "\n";
+  }
+  return out;
+}
+
 http::Response refusal_response(CollateralRefusal refusal) {
   switch (refusal) {
     case CollateralRefusal::unknown_member:

@@ -8,21 +8,25 @@
 //   3. rate limit        per principal token bucket: 429 "rate_limited" with Retry-After
 //   4. role              deny by default: a role not listed for the route gets 403 "forbidden"
 //   5. object ownership  a member principal on another member's object (member, account,
-//                        journal, withdrawal): 404 "not_found", exactly as for a missing object,
-//                        logged as "object_access_denied" and audited with that reason
-//   6. POST only: Idempotency-Key (required, 1-200 visible ASCII): a replay answers the stored
-//      first response (Idempotent-Replayed: true); the same key with another method, target or
-//      body is refused 422 "idempotency_key_reused". A forwarded command reserves its key and is
-//      forwarded holding no database connection; the owning service stores the answer in the
-//      transaction that makes the command's effect (cch/audit/command_answer.hpp), so a retry
-//      after any crash gets the first answer if the effect happened; a request with a key still
-//      reserved waits for that answer (409 "idempotency_key_in_progress" after the forward
-//      timeout and 5 s); a 5xx stores nothing, so a retry runs afresh
+//                        journal, withdrawal, trade, margin call): 404 "not_found", exactly as
+//                        for a missing object, logged as "object_access_denied" and audited with
+//                        that reason
+//   6. a command's POST (not a risk_query's): Idempotency-Key (required, 1-200 visible ASCII):
+//      a replay answers the stored first response (Idempotent-Replayed: true); the same key with
+//      another method, target or body is refused 422 "idempotency_key_reused". A forwarded
+//      command reserves its key and is forwarded holding no database connection; the owning
+//      service stores the answer in the transaction that makes the command's effect
+//      (cch/audit/command_answer.hpp), so a retry after any crash gets the first answer if the
+//      effect happened; a request with a key still reserved waits for that answer (409
+//      "idempotency_key_in_progress" after the forward timeout and 5 s); a 5xx stores nothing,
+//      so a retry runs afresh
 //   7. the handler: a read straight from PostgreSQL, a command of the api itself (credentials),
-//      or a command forwarded to its owning service (registry, settlement) over internal HTTP
-//      with the principal, the request id and the command's audit context
-//   8. the audit record of the outcome: a command's (every POST past step 5) is written before
-//      its answer leaves, with its effect when it had one; any other request's is buffered
+//      a command forwarded to its owning service (registry, risk, settlement) over internal HTTP
+//      with the principal, the request id and the command's audit context, or a question
+//      forwarded to the risk service with the principal and the request id (risk_query)
+//   8. the audit record of the outcome: a command's (every POST past step 5 but a risk_query)
+//      is written before its answer leaves, with its effect when it had one; any other
+//      request's is buffered
 //      (cch/audit/request_log.hpp)
 // The database busy or away (no free pooled connection in time, unreachable, a commit whose
 // outcome is unknown) answers 503 database_busy / database_unavailable / commit_outcome_unknown
@@ -53,10 +57,13 @@ enum class Ownership {
   journal,     // {journal_id}: a member sees a journal that posts to one of its accounts
   withdrawal,  // {withdrawal_id}
   trade,       // {trade_id}: a member sees the trades it is the buyer or the seller of
+  margin_call, // {call_id}: a member sees its own margin calls
 };
 
-// Where the work happens.
-enum class Executor { read, api_command, registry, risk, settlement, observability };
+// Where the work happens. risk_query: a question the risk service answers without changing
+// anything, a POST for its body (the margin what-if): forwarded without an Idempotency-Key (none
+// is needed; one sent is ignored) and audited as a read.
+enum class Executor { read, api_command, registry, risk, settlement, observability, risk_query };
 
 struct RouteSpec {
   std::string_view method;

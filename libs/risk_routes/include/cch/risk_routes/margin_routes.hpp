@@ -125,8 +125,41 @@ struct MarginConsumerOptions {
 void margin_on_events(pqxx::transaction_base& tx, std::span<const runtime::OutboxEvent> events,
                       const MarginConsumerOptions& options, const BusinessCalendar& clearing_calendar);
 
-// Adds the routes, and to context.tasks the risk_margin consumer unless both settings are false
-// (kept, with what context.routes_state held before, in context.routes_state).
+// Adds the routes (the what-if's too), and to context.tasks the risk_margin consumer unless both
+// settings are false (kept, with what context.routes_state held before, in context.routes_state).
 void add_margin_routes(http::Router& router, runtime::ServiceContext& context);
+
+// ---- What if (docs/margin.md, "What if") -------------------------------------------------------
+//
+//   POST /internal/v1/members/{member_id}/margin/what-if   the member itself, a risk officer or an
+//        operator
+//        {"trades": [{"product_id", "side": "buy"|"sell", "series"? | "delivery_start",
+//                     "delivery_end", "gpus", "price"}, ...1 to risk::kWhatIfTradesMax]}
+//        -> 200 {"member_id", "model_id", "business_date", "open_legs", "trades", "currency",
+//                "before": figures, "after": figures, "initial_margin_change"}
+//
+// A question, not a command: the member's initial margin under the latest published model now
+// and with the hypothetical trades added (risk::what_if), in a read-only transaction, so nothing
+// is written. The api forwards it without an Idempotency-Key and audits it as a read. "side" is
+// the member's side; a trade naming a "series" is a future over the series' period, one with a
+// window a bilateral forward (the trade submission's fields and rules: the window on whole UTC
+// hours, at most 26,328 hours; GPUs 1..1,000,000 and a multiple of the product's node block; the
+// price positive, at most 1,000.0000 and on the product's tick). The figures are
+// margin_figures_json's, the member margin report's.
+//
+// Refusals: 404 not_found (no such member, or another member's: a member asks only for itself),
+// 404 unknown_model (no model built yet); 413 body_too_large (over kWhatIfBodyBytesMax); 422
+// too_many_trades, invalid_field ("trades" not an array of 1 or more), and per trade, with
+// "field" "trades[<index>].<name>": unknown_product, unknown_series, invalid_window,
+// invalid_gpus, invalid_price, price_off_tick, and the BodyReader's 422s.
+
+// The largest what-if body: 100 trades of about 300 bytes each, and room.
+inline constexpr std::size_t kWhatIfBodyBytesMax = 64 * 1024;
+
+// Every component of a member's figures, as the member margin report shows them: the classes,
+// the add-ons and the initial margin (member_figures_json adds the member and its legs).
+nlohmann::json margin_figures_json(const margin::MarginFigures& figures);
+
+http::Response what_if_query(runtime::ServiceContext& context, const http::Request& request);
 
 }  // namespace cch::risk

@@ -1,6 +1,8 @@
 #pragma once
 // The settlement service's internal routes for collateral (reached only through the api, see
-// cch/runtime/internal.hpp) and the JSON form of withdrawals, which the api's reads share.
+// cch/runtime/internal.hpp) and the JSON form of withdrawals and the JSON and CSV forms of margin
+// calls, which the api's reads share (GET /v1/margin-calls, /v1/margin-calls/{call_id},
+// /v1/members/{member_id}/margin-calls read cch.margin_call through margin_calls.hpp).
 //
 //   POST /internal/v1/members/{member_id}/collateral-deposits     operator records a payment in
 //        {"amount", "currency", "bank_reference", "business_date"?}  -> 201, or 200 on a replay
@@ -22,16 +24,23 @@
 #include "cch/runtime/service.hpp"
 #include "cch/runtime/tasks.hpp"
 #include "cch/settlement/collateral.hpp"
+#include "cch/settlement/margin_calls.hpp"
 
 #include <nlohmann/json.hpp>
 #include <pqxx/transaction_base>
 
 #include <chrono>
 #include <span>
+#include <string>
 
 namespace cch::settlement {
 
 nlohmann::json withdrawal_json(const Withdrawal& withdrawal);
+// A margin call: ids as strings, amounts as decimal strings, times in UTC, closed_at null while
+// the call is open (issued or overdue).
+nlohmann::json margin_call_json(const MarginCall& call);
+// A header and a line per call, the JSON form's fields in the same order.
+std::string margin_calls_csv(std::span<const MarginCall> calls);
 http::Response refusal_response(CollateralRefusal refusal);
 
 http::Response record_deposit_command(runtime::ServiceContext& context, const http::Request& request);
