@@ -651,7 +651,7 @@ TEST_F(ApiMargin, AWhatIfRefusesBadTradesNamingTheTradeAndTheField) {
       {"too many", {{"trades", std::vector<nlohmann::json>(risk::kWhatIfTradesMax + 1, good)}}, "too_many_trades", "trades"},
       {"a trade not an object", {{"trades", {good, 7}}}, "invalid_field", "trades[1]"},
       {"GPUs below one", with("gpus", -8), "invalid_field", "trades[1].gpus"},
-      {"no GPUs", with("gpus", 0), "invalid_gpus", "trades[1].gpus"},
+      {"no GPUs", with("gpus", 0), "invalid_field", "trades[1].gpus"},
       {"GPUs off the node block", with("gpus", 4), "invalid_gpus", "trades[1].gpus"},
       {"a price off the tick", with("price", "2.1003"), "price_off_tick", "trades[1].price"},
       {"a price of zero", with("price", "0.0000"), "invalid_price", "trades[1].price"},
