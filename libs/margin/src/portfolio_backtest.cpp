@@ -123,9 +123,7 @@ Result<TruncatedScenarios, ScenarioError> TruncatedScenarios::prepare(const Fact
   out.factors_ = std::move(factors);
   out.returns_ = std::move(returns.value());
   const std::size_t dates = out.dates_.size();
-  for (const std::size_t f : out.factors_) {
-    assert(f < out.factor_count_);
-  }
+  assert(std::all_of(out.factors_.begin(), out.factors_.end(), [&](std::size_t f) { return f < out.factor_count_; }));
   // build_scenarios' prefix sums of the squared daily returns over all factors, per date: those
   // of a truncated history are the first entries of these.
   out.squared_return_prefix_.assign(dates + 1, 0.0);

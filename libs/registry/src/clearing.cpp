@@ -889,3 +889,16 @@ void novate(pqxx::transaction_base& tx, std::span<Clearing> clearings, const Boo
 }
 
 }  // namespace cch::registry::clearing
+
+namespace cch::registry {
+
+MarginUsed current_margin_used(pqxx::transaction_base& tx, const RegistrationPolicy& policy, MemberId member,
+                               UtcTimestamp now) {
+  clearing::Book book = clearing::Book::lock(tx, {member.value()});
+  if (!book.has_member(member)) return margin_used(tx, member);
+  const std::vector<std::int64_t> one = {member.value()};
+  book.load_margin_states(tx, policy, one, now);
+  return margin_used(tx, member);
+}
+
+}  // namespace cch::registry

@@ -88,6 +88,13 @@ class Book {
   void load(pqxx::transaction_base& tx, const RegistrationPolicy& policy, std::span<const Candidate> candidates,
             UtcTimestamp now, bool legs_written = false);
 
+  // The members' margin states alone, as load reads them (rebuilding and writing a stale one);
+  // the members were locked by lock().
+  void load_margin_states(pqxx::transaction_base& tx, const RegistrationPolicy& policy,
+                          std::span<const std::int64_t> members, UtcTimestamp now) {
+    load_margin(tx, policy, members, {}, now);
+  }
+
   // The checks, in trades.hpp's order, against the book as it stands.
   [[nodiscard]] Checked check(pqxx::transaction_base& tx, const RegistrationPolicy& policy,
                               const Candidate& candidate, UtcTimestamp now) const;

@@ -539,6 +539,45 @@ TEST_F(PreTradeMargin, AWithdrawalThatWouldLeaveAShortfallAgainstInitialMarginIs
   EXPECT_EQ(scalar("SELECT count(*) FROM cch.collateral_withdrawal WHERE status = 'requested'"), 1);
 }
 
+TEST_F(PreTradeMargin, AWithdrawalIsCheckedAgainstTheLatestModelsMarginNotTheOneTheLastTradeWasPricedWith) {
+  build_model();
+  ASSERT_TRUE(clear_trade(window(a, b, 64, "2027-03-01T00:00:00Z", "2027-04-01T00:00:00Z"), "LONG"));
+  const std::int64_t before = state_margin(a);
+  // The risk desk widens the spreads: a new parameter version, the date's model again with it.
+  // Alpha's kept state is still the first model's until something brings it up to date.
+  run([&](pqxx::transaction_base& tx) {
+    auto wider = registry::fixture::test_margin_parameters();
+    wider.spread_ticks_default = 10'000;
+    ASSERT_TRUE(margin::store_parameters(tx, wider, "wider spreads", "risk", std::nullopt));
+  });
+  const BuiltModel second = build_model();
+  ASSERT_TRUE(second.created);
+  EXPECT_EQ(state_margin(a), before);
+  const std::int64_t after = run_margin_of(a);  // what the new model asks
+  ASSERT_GT(after, before);
+  const std::int64_t held = 50'000'000;  // the fixture's deposit
+  ASSERT_GT(held, after);
+  const auto request = [&](std::int64_t cents, const std::string& key) {
+    return run([&](pqxx::transaction_base& tx) {
+      settlement::WithdrawalRequest asked{a, Money{cents, Currency::usd()}, "alpha", key,
+                                          RequestId::parse("req-" + key).value(), Money{kAmountMinorMax, Currency::usd()}};
+      asked.margin_policy = &policy;
+      return settlement::request_withdrawal(tx, asked);
+    });
+  };
+  // What the first model's margin would leave free is more than the new one does: refused.
+  const auto refused = request(held - before, "stale");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), settlement::CollateralRefusal::insufficient_collateral);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.collateral_withdrawal"), 0);
+  // The check brought the state under the new model: the figure a full run gives, to the cent.
+  EXPECT_EQ(state_margin(a), after);
+  EXPECT_EQ(run([&](pqxx::transaction_base& tx) { return registry::margin_used(tx, a).model_id; }),
+            std::optional<std::int64_t>(second.record.model_id));
+  ASSERT_FALSE(request(held - after + 1, "a-cent-more"));
+  ASSERT_TRUE(request(held - after, "just-enough"));
+}
+
 TEST_F(PreTradeMargin, AShortfallAfterARunIsCalledAndADepositMeetsTheCall) {
   build_model();
   ASSERT_TRUE(clear_trade(window(a, b, 64, "2027-03-01T00:00:00Z", "2027-04-01T00:00:00Z"), "LONG"));

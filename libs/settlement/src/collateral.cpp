@@ -195,6 +195,9 @@ Result<Withdrawal, CollateralRefusal> request_withdrawal(pqxx::transaction_base&
                                       request.member.value(), request.idempotency_key);
   if (!earlier.empty()) return withdrawal_from(earlier[0]);
   if (*status != "active") return fail(CollateralRefusal::member_not_active);
+  if (request.margin_policy != nullptr) {
+    (void)registry::current_margin_used(tx, *request.margin_policy, request.member, UtcTimestamp::now());
+  }
   if (collateral_position(tx, request.member, request.amount.currency).available.amount_minor <
       request.amount.amount_minor) {
     return fail(CollateralRefusal::insufficient_collateral);

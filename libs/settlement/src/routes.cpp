@@ -149,7 +149,8 @@ http::Response record_deposit_command(runtime::ServiceContext& context, const ht
   });
 }
 
-http::Response request_withdrawal_command(runtime::ServiceContext& context, const http::Request& request) {
+http::Response request_withdrawal_command(runtime::ServiceContext& context, const http::Request& request,
+                                          const registry::RegistrationPolicy* margin_policy) {
   const auto caller = runtime::internal_caller(request);
   if (!caller) return caller.error();
   const auto member = path_member(request);
@@ -169,8 +170,8 @@ http::Response request_withdrawal_command(runtime::ServiceContext& context, cons
   const Money largest = movement_max(context);
   const auto amount = body->positive_money("amount", "currency", largest.amount_minor);
   if (body->failed()) return body->failure();
-  const WithdrawalRequest withdrawal{*member, *amount, caller->principal.name, std::string(*key), caller->request_id,
-                                     largest};
+  const WithdrawalRequest withdrawal{*member,           *amount, caller->principal.name, std::string(*key),
+                                     caller->request_id, largest, margin_policy};
   return runtime::answer_command(context, request, *caller, [&](pqxx::transaction_base& tx) {
     const auto created = request_withdrawal(tx, withdrawal);
     if (!created) return refusal_response(created.error());
@@ -214,7 +215,18 @@ http::Response decide_withdrawal_command(runtime::ServiceContext& context, const
 namespace {
 
 struct SettlementRoutesState {
+  explicit SettlementRoutesState(BusinessCalendar calendar) : clearing_calendar(std::move(calendar)) {
+    margin_policy.margin_models = &models;
+    margin_policy.clearing_calendar = &clearing_calendar;
+  }
+  SettlementRoutesState(const SettlementRoutesState&) = delete;
+  SettlementRoutesState& operator=(const SettlementRoutesState&) = delete;
+
   std::shared_ptr<runtime::OutboxConsumer> margin_calls;
+  // What a withdrawal's check needs to bring a member's margin state under the latest model.
+  margin::ModelCache models;
+  BusinessCalendar clearing_calendar;
+  registry::RegistrationPolicy margin_policy;
 };
 
 void require(const Result<runtime::TaskHandle, runtime::TaskRefusal>& added, std::string_view task) {
@@ -261,7 +273,8 @@ runtime::TaskDefinition overdue_calls_task(db::ConnectionPool& pool, const db::R
 
 void add_settlement_routes(http::Router& router, runtime::ServiceContext& context) {
   const std::string prefix(runtime::kInternalPrefix);
-  auto state = std::make_shared<SettlementRoutesState>();
+  auto state =
+      std::make_shared<SettlementRoutesState>(make_calendar(context.config.text("market.business_calendar")).value());
   if (context.config.boolean("settlement.margin_calls")) {
     const std::chrono::minutes deadline(context.config.integer("settlement.margin_call_deadline_minutes"));
     state->margin_calls = std::make_shared<runtime::OutboxConsumer>(
@@ -280,7 +293,9 @@ void add_settlement_routes(http::Router& router, runtime::ServiceContext& contex
   router.add("POST", prefix + "/v1/members/{member_id}/collateral-deposits",
              [&context](const http::Request& request) { return record_deposit_command(context, request); });
   router.add("POST", prefix + "/v1/members/{member_id}/collateral-withdrawals",
-             [&context](const http::Request& request) { return request_withdrawal_command(context, request); });
+             [&context, policy = &state->margin_policy](const http::Request& request) {
+               return request_withdrawal_command(context, request, policy);
+             });
   for (const std::string_view decision : {"approve", "reject", "cancel"}) {
     router.add("POST", prefix + "/v1/collateral-withdrawals/{withdrawal_id}/" + std::string(decision),
                [&context, decision](const http::Request& request) {

@@ -328,6 +328,15 @@ struct MarginUsed {
   std::optional<std::int64_t> model_id;
 };
 MarginUsed margin_used(pqxx::transaction_base& tx, MemberId member);
+// The same, first bringing the member's state under the latest margin model: a state priced under
+// another model (or under none, before the first) is rebuilt from the member's open legs and
+// written, as the margin check would before its next trade. What a collateral movement checks
+// against: without it, a member could take back, between a new model and its next trade,
+// collateral the new model's margin needs. Locks the member's row (FOR NO KEY UPDATE, as every
+// check and collateral movement of the member does; a caller holding it already keeps it).
+// policy: its margin_models and clearing_calendar.
+MarginUsed current_margin_used(pqxx::transaction_base& tx, const RegistrationPolicy& policy, MemberId member,
+                               UtcTimestamp now);
 
 // The hours of [start, end) in each UTC calendar month it touches, in order.
 struct MonthSlice {

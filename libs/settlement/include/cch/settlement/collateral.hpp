@@ -36,6 +36,7 @@
 #include "cch/core/money.hpp"
 #include "cch/core/result.hpp"
 #include "cch/core/time.hpp"
+#include "cch/registry/trades.hpp"
 
 #include <pqxx/transaction_base>
 
@@ -102,6 +103,10 @@ struct WithdrawalRequest {
   std::string idempotency_key;  // 1-200 visible ASCII characters
   RequestId request_id;
   Money movement_max;  // settlement.collateral_movement_max; at most kAmountMinorMax
+  // When given, the member's margin state is brought under the latest margin model before the
+  // check (registry::current_margin_used): the check is against the margin the latest model asks,
+  // not the one the member's last trade was priced with.
+  const registry::RegistrationPolicy* margin_policy = nullptr;
 };
 
 Result<Withdrawal, CollateralRefusal> request_withdrawal(pqxx::transaction_base& tx, const WithdrawalRequest& request);

@@ -20,6 +20,7 @@
 
 #include "cch/http/message.hpp"
 #include "cch/http/router.hpp"
+#include "cch/registry/trades.hpp"
 #include "cch/runtime/outbox.hpp"
 #include "cch/runtime/service.hpp"
 #include "cch/runtime/tasks.hpp"
@@ -44,7 +45,10 @@ std::string margin_calls_csv(std::span<const MarginCall> calls);
 http::Response refusal_response(CollateralRefusal refusal);
 
 http::Response record_deposit_command(runtime::ServiceContext& context, const http::Request& request);
-http::Response request_withdrawal_command(runtime::ServiceContext& context, const http::Request& request);
+// margin_policy: when given, the check is against the member's margin under the latest model
+// (WithdrawalRequest::margin_policy); the service's routes give it.
+http::Response request_withdrawal_command(runtime::ServiceContext& context, const http::Request& request,
+                                          const registry::RegistrationPolicy* margin_policy = nullptr);
 http::Response decide_withdrawal_command(runtime::ServiceContext& context, const http::Request& request,
                                          std::string_view decision);
 
