@@ -29,6 +29,17 @@ nlohmann::json page(nlohmann::json items, std::optional<std::string> next_cursor
           {"next_cursor", next_cursor ? nlohmann::json(*next_cursor) : nlohmann::json(nullptr)}};
 }
 
+// A page of a list read newest first with one row more than the page (limit + 1): the first
+// `limit` rows as JSON, and the last one's key as the next cursor when there was more.
+template <class Row, class ToJson, class KeyOf>
+nlohmann::json page_of(const std::vector<Row>& list, std::size_t limit, ToJson to_json, KeyOf key_of) {
+  nlohmann::json items = nlohmann::json::array();
+  for (std::size_t i = 0; i < list.size() && i < limit; ++i) items.push_back(to_json(list[i]));
+  std::optional<std::string> next;
+  if (list.size() > limit) next = std::to_string(key_of(list[limit - 1]));
+  return page(std::move(items), next);
+}
+
 std::optional<BusinessDate> date_param(QueryReader& query, std::string_view name) {
   const auto text = query.text(name);
   if (!text) return std::nullopt;
@@ -98,11 +109,8 @@ http::Response margin_parameters(Api&, pqxx::transaction_base& tx, const http::R
   const auto cursor = query.id_cursor();
   if (query.failed()) return query.failure();
   const auto list = margin::list_parameters(tx, cursor, limit + 1);
-  nlohmann::json items = nlohmann::json::array();
-  for (std::size_t i = 0; i < list.size() && i < limit; ++i) items.push_back(risk::parameter_version_json(list[i]));
-  std::optional<std::string> next;
-  if (list.size() > limit) next = std::to_string(list[limit - 1].version);
-  return http::json_response(200, page(std::move(items), next));
+  const auto to_json = [](const auto& row) { return risk::parameter_version_json(row); };
+  return http::json_response(200, page_of(list, limit, to_json, [](const auto& row) { return row.version; }));
 }
 
 http::Response margin_parameter_version(Api&, pqxx::transaction_base& tx, const http::Request& request,
@@ -124,11 +132,8 @@ http::Response margin_models(Api&, pqxx::transaction_base& tx, const http::Reque
   const auto date = date_param(query, "business_date");
   if (query.failed()) return query.failure();
   const auto list = margin::list_models(tx, date, cursor, limit + 1);
-  nlohmann::json items = nlohmann::json::array();
-  for (std::size_t i = 0; i < list.size() && i < limit; ++i) items.push_back(risk::model_record_json(list[i]));
-  std::optional<std::string> next;
-  if (list.size() > limit) next = std::to_string(list[limit - 1].model_id);
-  return http::json_response(200, page(std::move(items), next));
+  const auto to_json = [](const auto& row) { return risk::model_record_json(row); };
+  return http::json_response(200, page_of(list, limit, to_json, [](const auto& row) { return row.model_id; }));
 }
 
 http::Response margin_model(Api&, pqxx::transaction_base& tx, const http::Request& request, const access::Principal&) {
@@ -218,11 +223,8 @@ http::Response margin_runs(Api&, pqxx::transaction_base& tx, const http::Request
   const auto cursor = query.id_cursor();
   if (query.failed()) return query.failure();
   const auto list = margin::list_runs(tx, cursor, limit + 1);
-  nlohmann::json items = nlohmann::json::array();
-  for (std::size_t i = 0; i < list.size() && i < limit; ++i) items.push_back(risk::run_record_json(list[i]));
-  std::optional<std::string> next;
-  if (list.size() > limit) next = std::to_string(list[limit - 1].run_id);
-  return http::json_response(200, page(std::move(items), next));
+  const auto to_json = [](const auto& row) { return risk::run_record_json(row); };
+  return http::json_response(200, page_of(list, limit, to_json, [](const auto& row) { return row.run_id; }));
 }
 
 http::Response margin_run(Api&, pqxx::transaction_base& tx, const http::Request& request, const access::Principal&) {
@@ -302,11 +304,8 @@ http::Response member_margin_history(Api&, pqxx::transaction_base& tx, const htt
   const auto member = request.path_id("member_id");
   if (!member || !registry::find_member(tx, MemberId(*member))) return not_found();
   const auto list = margin::member_margin_history(tx, MemberId(*member), cursor, limit + 1);
-  nlohmann::json items = nlohmann::json::array();
-  for (std::size_t i = 0; i < list.size() && i < limit; ++i) items.push_back(risk::margin_history_entry_json(list[i]));
-  std::optional<std::string> next;
-  if (list.size() > limit) next = std::to_string(list[limit - 1].run_id);
-  nlohmann::json json = page(std::move(items), next);
+  const auto to_json = [](const auto& row) { return risk::margin_history_entry_json(row); };
+  nlohmann::json json = page_of(list, limit, to_json, [](const auto& row) { return row.run_id; });
   json["member_id"] = std::to_string(*member);
   return http::json_response(200, json);
 }
@@ -466,11 +465,8 @@ http::Response margin_backtests(Api&, pqxx::transaction_base& tx, const http::Re
   const auto cursor = query.id_cursor();
   if (query.failed()) return query.failure();
   const auto list = margin::list_backtests(tx, cursor, limit + 1);
-  nlohmann::json items = nlohmann::json::array();
-  for (std::size_t i = 0; i < list.size() && i < limit; ++i) items.push_back(risk::backtest_record_json(list[i]));
-  std::optional<std::string> next;
-  if (list.size() > limit) next = std::to_string(list[limit - 1].backtest_id);
-  return http::json_response(200, page(std::move(items), next));
+  const auto to_json = [](const auto& row) { return risk::backtest_record_json(row); };
+  return http::json_response(200, page_of(list, limit, to_json, [](const auto& row) { return row.backtest_id; }));
 }
 
 // A backtest's results, a page of members at a time (every class of a member on one page);
@@ -601,7 +597,8 @@ http::Response margin_report(Api&, pqxx::transaction_base& tx, const http::Reque
                            {"legs", m.result.legs},
                            {"initial_margin", risk::format_cents(im)},
                            {"share_bp", share_bp},
-                           {"credit_limit", credit_limit ? nlohmann::json(format_amount(*credit_limit)) : nlohmann::json(nullptr)},
+                           {"credit_limit",
+                            credit_limit ? nlohmann::json(format_amount(*credit_limit)) : nlohmann::json(nullptr)},
                            {"limit_use_bp", use_bp ? nlohmann::json(*use_bp) : nlohmann::json(nullptr)},
                            {"collateral", risk::format_cents(collateral)},
                            {"shortfall", risk::format_cents(shortfall)}};
@@ -623,8 +620,11 @@ http::Response margin_report(Api&, pqxx::transaction_base& tx, const http::Reque
       const auto it = z->second.find(c);
       return it == z->second.end() ? "" : it->second;
     };
-    item["backtest_zones"] = {{"future", zone_of("future").empty() ? nlohmann::json(nullptr) : nlohmann::json(zone_of("future"))},
-                              {"forward", zone_of("forward").empty() ? nlohmann::json(nullptr) : nlohmann::json(zone_of("forward"))}};
+    const auto zone_json = [&](const char* c) {
+      const std::string zone = zone_of(c);
+      return zone.empty() ? nlohmann::json(nullptr) : nlohmann::json(zone);
+    };
+    item["backtest_zones"] = {{"future", zone_json("future")}, {"forward", zone_json("forward")}};
     csv += std::to_string(rank) + "," + member.to_string() + "," + (found ? found->code : "") + "," +
            risk::format_cents(im) + "," + std::to_string(share_bp) + "," +
            (credit_limit ? format_amount(*credit_limit) : "") + "," + (use_bp ? std::to_string(*use_bp) : "") + "," +
@@ -667,12 +667,17 @@ http::Response margin_report(Api&, pqxx::transaction_base& tx, const http::Reque
                            {"shortfall", risk::format_cents(shortfall_total)}}},
                          {"ranking", std::move(ranking)},
                          {"margin_calls_open",
-                          {{"issued", calls_issued}, {"overdue", calls_overdue}, {"amount", risk::format_cents(calls_amount)}}}};
+                          {{"issued", calls_issued},
+                           {"overdue", calls_overdue},
+                           {"amount", risk::format_cents(calls_amount)}}}};
   const auto cover = margin::run_cover_2(tx, run->run_id);
   json["cover_2"] = cover ? risk::cover_2_json(*cover) : nlohmann::json(nullptr);
   json["backtest"] = backtest ? nlohmann::json{{"backtest_id", std::to_string(backtest->backtest_id)},
                                                {"observations_requested", backtest->observations_requested},
-                                               {"zones", {{"green", zone_counts[0]}, {"yellow", zone_counts[1]}, {"red", zone_counts[2]}}}}
+                                               {"zones",
+                                                {{"green", zone_counts[0]},
+                                                 {"yellow", zone_counts[1]},
+                                                 {"red", zone_counts[2]}}}}
                               : nlohmann::json(nullptr);
   return http::json_response(200, json);
 }

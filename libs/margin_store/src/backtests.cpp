@@ -36,7 +36,8 @@ BacktestRecord record_of(const pqxx::row& row) {
 
 std::optional<TrafficLightZone> zone_named(std::string_view name) {
   for (const TrafficLightZone z : {TrafficLightZone::green, TrafficLightZone::yellow, TrafficLightZone::red}) {
-    if (to_string(z) == name) return z;
+    if (to_string(z) == name)
+      return z;
   }
   return std::nullopt;
 }
@@ -50,25 +51,43 @@ BacktestRecord store_backtest(pqxx::transaction_base& tx, const BacktestRequest&
             "a backtest asks for 1 to kBacktestObservationsMax dates");
   std::int32_t distinct = 0;
   for (std::size_t i = 0; i < members.size(); ++i) {
-    if (i == 0 || members[i].member != members[i - 1].member) ++distinct;
+    if (i == 0 || members[i].member != members[i - 1].member)
+      ++distinct;
   }
-  const auto id = db::exec_cached(tx,
-                                  "INSERT INTO margin.backtest (run_id, model_id, business_date, observations_requested, "
-                                  "members, compute_microseconds, requested_by, request_id) "
-                                  "VALUES ($1, $2, $3::date, $4, $5, $6, $7, $8) RETURNING backtest_id",
-                                  request.run_id, request.model_id, request.business_date.format(),
-                                  request.observations_requested, distinct, request.compute_microseconds,
-                                  request.requested_by, request.request_id)
-                      .at(0)[0]
-                      .as<std::int64_t>();
+  const auto id =
+      db::exec_cached(tx,
+                      "INSERT INTO margin.backtest (run_id, model_id, business_date, observations_requested, "
+                      "members, compute_microseconds, requested_by, request_id) "
+                      "VALUES ($1, $2, $3::date, $4, $5, $6, $7, $8) RETURNING backtest_id",
+                      request.run_id, request.model_id, request.business_date.format(), request.observations_requested,
+                      distinct, request.compute_microseconds, request.requested_by, request.request_id)
+          .at(0)[0]
+          .as<std::int64_t>();
   {
-    pqxx::stream_to out(
-        tx, "margin.member_backtest",
-        std::vector<std::string>{"backtest_id", "member_id", "margin_class", "refusal", "refusal_detail", "mpor_days",
-                                 "confidence_bp", "skipped", "first_date", "last_date", "observations", "exceptions",
-                                 "coverage_bp", "largest_exception_cents", "average_exception_cents",
-                                 "kupiec_likelihood_ratio", "kupiec_p_value", "kupiec_rejected", "traffic_light",
-                                 "cumulative_probability", "dates", "margin_cents", "realised_loss_cents"});
+    pqxx::stream_to out(tx, "margin.member_backtest",
+                        std::vector<std::string>{"backtest_id",
+                                                 "member_id",
+                                                 "margin_class",
+                                                 "refusal",
+                                                 "refusal_detail",
+                                                 "mpor_days",
+                                                 "confidence_bp",
+                                                 "skipped",
+                                                 "first_date",
+                                                 "last_date",
+                                                 "observations",
+                                                 "exceptions",
+                                                 "coverage_bp",
+                                                 "largest_exception_cents",
+                                                 "average_exception_cents",
+                                                 "kupiec_likelihood_ratio",
+                                                 "kupiec_p_value",
+                                                 "kupiec_rejected",
+                                                 "traffic_light",
+                                                 "cumulative_probability",
+                                                 "dates",
+                                                 "margin_cents",
+                                                 "realised_loss_cents"});
     std::vector<BusinessDate> dates;
     std::vector<std::int64_t> margins;
     std::vector<std::int64_t> losses;
@@ -90,14 +109,13 @@ BacktestRecord store_backtest(pqxx::transaction_base& tx, const BacktestRequest&
           refused ? std::nullopt : std::optional(std::string(to_string(r.traffic_light.zone)));
       const std::optional<std::string> detail =
           refused ? std::optional(m.refusal_detail.substr(0, 1000)) : std::nullopt;
-      out << std::make_tuple(id, m.member.value(), std::string(to_string(m.margin_class)), m.refusal, detail,
-                             m.mpor_days, m.confidence_bp, m.skipped, first, last,
-                             static_cast<std::int64_t>(m.observations.size()), refused ? 0 : r.exceptions,
-                             refused ? 0 : r.coverage_bp, refused ? 0 : r.largest_exception_cents,
-                             refused ? 0 : r.average_exception_cents, refused ? 0.0 : r.kupiec.likelihood_ratio,
-                             refused ? 1.0 : r.kupiec.p_value, refused ? false : r.kupiec.rejected, zone,
-                             refused ? 0.0 : r.traffic_light.cumulative_probability, sql::date_array(dates),
-                             db::integer_array(margins), db::integer_array(losses));
+      out << std::make_tuple(
+          id, m.member.value(), std::string(to_string(m.margin_class)), m.refusal, detail, m.mpor_days, m.confidence_bp,
+          m.skipped, first, last, static_cast<std::int64_t>(m.observations.size()), refused ? 0 : r.exceptions,
+          refused ? 0 : r.coverage_bp, refused ? 0 : r.largest_exception_cents, refused ? 0 : r.average_exception_cents,
+          refused ? 0.0 : r.kupiec.likelihood_ratio, refused ? 1.0 : r.kupiec.p_value,
+          refused ? false : r.kupiec.rejected, zone, refused ? 0.0 : r.traffic_light.cumulative_probability,
+          sql::date_array(dates), db::integer_array(margins), db::integer_array(losses));
     }
     out.complete();
   }
@@ -112,7 +130,8 @@ BacktestRecord store_backtest(pqxx::transaction_base& tx, const BacktestRequest&
 std::optional<BacktestRecord> find_backtest(pqxx::transaction_base& tx, std::int64_t backtest_id) {
   const auto rows =
       db::exec_cached(tx, "SELECT " + kBacktestColumns + " FROM margin.backtest WHERE backtest_id = $1", backtest_id);
-  if (rows.empty()) return std::nullopt;
+  if (rows.empty())
+    return std::nullopt;
   return record_of(rows[0]);
 }
 
@@ -121,7 +140,8 @@ std::optional<BacktestRecord> backtest_of_run(pqxx::transaction_base& tx, std::i
   const auto rows = db::exec_cached(
       tx, "SELECT " + kBacktestColumns + " FROM margin.backtest WHERE run_id = $1 AND observations_requested = $2",
       run_id, observations_requested);
-  if (rows.empty()) return std::nullopt;
+  if (rows.empty())
+    return std::nullopt;
   return record_of(rows[0]);
 }
 
@@ -129,7 +149,8 @@ std::optional<BacktestRecord> latest_backtest_of_run(pqxx::transaction_base& tx,
   const auto rows = db::exec_cached(
       tx, "SELECT " + kBacktestColumns + " FROM margin.backtest WHERE run_id = $1 ORDER BY backtest_id DESC LIMIT 1",
       run_id);
-  if (rows.empty()) return std::nullopt;
+  if (rows.empty())
+    return std::nullopt;
   return record_of(rows[0]);
 }
 
@@ -141,7 +162,8 @@ std::vector<BacktestRecord> list_backtests(pqxx::transaction_base& tx, std::opti
                                         "ORDER BY backtest_id DESC LIMIT $2",
                                     before, static_cast<std::int64_t>(limit));
   std::vector<BacktestRecord> out;
-  for (const auto& row : rows) out.push_back(record_of(row));
+  for (const auto& row : rows)
+    out.push_back(record_of(row));
   return out;
 }
 
@@ -177,9 +199,9 @@ std::vector<MemberBacktest> backtest_members(pqxx::transaction_base& tx, std::in
       r.observations = m.observation_count;
       r.exceptions = row[10].as<std::int64_t>();
       r.coverage_bp = row[11].as<std::int32_t>();
-      r.coverage = r.observations > 0 ? static_cast<double>(r.observations - r.exceptions) /
-                                            static_cast<double>(r.observations)
-                                      : 0.0;
+      r.coverage = r.observations > 0
+                       ? static_cast<double>(r.observations - r.exceptions) / static_cast<double>(r.observations)
+                       : 0.0;
       r.largest_exception_cents = row[12].as<std::int64_t>();
       r.average_exception_cents = row[13].as<std::int64_t>();
       r.kupiec = KupiecTest{row[14].as<double>(), row[15].as<double>(), row[16].as<bool>()};
@@ -192,7 +214,8 @@ std::vector<MemberBacktest> backtest_members(pqxx::transaction_base& tx, std::in
       const auto margins = db::integers_of(row[20]);
       const auto losses = db::integers_of(row[21]);
       CCH_CHECK(dates.size() == margins.size() && losses.size() == margins.size(), "one margin and loss per date");
-      for (std::size_t i = 0; i < dates.size(); ++i) m.observations.push_back(BacktestObservation{dates[i], margins[i], losses[i]});
+      for (std::size_t i = 0; i < dates.size(); ++i)
+        m.observations.push_back(BacktestObservation{dates[i], margins[i], losses[i]});
     }
     out.push_back(std::move(m));
   }
@@ -205,7 +228,8 @@ std::optional<BacktestRecord> latest_backtest_of_member(pqxx::transaction_base& 
                                         " FROM margin.backtest WHERE backtest_id = (SELECT max(backtest_id) FROM "
                                         "margin.member_backtest WHERE member_id = $1)",
                                     member.value());
-  if (rows.empty()) return std::nullopt;
+  if (rows.empty())
+    return std::nullopt;
   return record_of(rows[0]);
 }
 

@@ -28,7 +28,8 @@ std::vector<std::int64_t> stress_exposure(const MemberPosition& position) {
   for (std::size_t ci = 1; ci < kMarginClassCount; ++ci) {
     const auto& more = position.exposure_cents[ci];
     CCH_CHECK(more.size() == out.size(), "every class has the model's factors");
-    for (std::size_t f = 0; f < out.size(); ++f) out[f] += more[f];
+    for (std::size_t f = 0; f < out.size(); ++f)
+      out[f] += more[f];
   }
   return out;
 }
@@ -42,8 +43,10 @@ bool worse(const StressResult& a, const StressResult& b) {
 StressSet::StressSet(const PublishedModel& model)
     : as_older_(stress_moves(stress_products(model, kGenerationRankA100))) {
   bool unranked = false;
-  for (const std::string& gpu : model.gpu_models) unranked = unranked || !generation_rank(gpu).has_value();
-  if (unranked) as_newer_ = stress_moves(stress_products(model, kGenerationRankB200));
+  for (const std::string& gpu : model.gpu_models)
+    unranked = unranked || !generation_rank(gpu).has_value();
+  if (unranked)
+    as_newer_ = stress_moves(stress_products(model, kGenerationRankB200));
 }
 
 std::vector<StressResult> StressSet::member(const MemberPosition& position, std::int64_t initial_margin_cents) const {
@@ -51,24 +54,27 @@ std::vector<StressResult> StressSet::member(const MemberPosition& position, std:
   const std::vector<std::int64_t> exposure = stress_exposure(position);
   MemberStress older = stress_member(as_older_, MemberId::from_value(1).value(), exposure, initial_margin_cents);
   if (as_newer_) {
-    const MemberStress newer = stress_member(*as_newer_, MemberId::from_value(1).value(), exposure, initial_margin_cents);
+    const MemberStress newer =
+        stress_member(*as_newer_, MemberId::from_value(1).value(), exposure, initial_margin_cents);
     for (std::size_t s = 0; s < older.results.size(); ++s) {
-      if (worse(newer.results[s], older.results[s])) older.results[s] = newer.results[s];
+      if (worse(newer.results[s], older.results[s]))
+        older.results[s] = newer.results[s];
     }
   }
   return std::move(older.results);
 }
 
 std::optional<Cover2> run_cover_2(pqxx::transaction_base& tx, std::int64_t run_id) {
-  const auto head =
-      db::exec_cached(tx, "SELECT stress_scenarios FROM margin.run WHERE run_id = $1 AND stress_scenarios IS NOT NULL",
-                      run_id);
-  if (head.empty()) return std::nullopt;
+  const auto head = db::exec_cached(
+      tx, "SELECT stress_scenarios FROM margin.run WHERE run_id = $1 AND stress_scenarios IS NOT NULL", run_id);
+  if (head.empty())
+    return std::nullopt;
   std::vector<StressScenario> scenarios;
   {
     auto parser = head[0][0].as_array();
     for (auto item = parser.get_next(); item.first != pqxx::array_parser::done; item = parser.get_next()) {
-      if (item.first != pqxx::array_parser::string_value) continue;
+      if (item.first != pqxx::array_parser::string_value)
+        continue;
       bool known = false;
       for (const StressScenario s : kStressScenarios) {
         if (to_string(s) == item.second) {
@@ -91,7 +97,8 @@ std::optional<Cover2> run_cover_2(pqxx::transaction_base& tx, std::int64_t run_i
     const auto uncovered = db::integers_of(row[3]);
     CCH_CHECK(losses.size() == scenarios.size() && uncovered.size() == scenarios.size(),
               "a member's stress results are the run's scenarios'");
-    for (std::size_t s = 0; s < scenarios.size(); ++s) m.results.push_back(StressResult{scenarios[s], losses[s], uncovered[s]});
+    for (std::size_t s = 0; s < scenarios.size(); ++s)
+      m.results.push_back(StressResult{scenarios[s], losses[s], uncovered[s]});
     members.push_back(std::move(m));
   }
   return cover_2(members);

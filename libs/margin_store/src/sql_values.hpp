@@ -13,14 +13,17 @@
 
 namespace cch::margin::sql {
 
-inline BusinessDate date_of(const pqxx::field& field) { return BusinessDate::parse(field.as<std::string>()).value(); }
+inline BusinessDate date_of(const pqxx::field& field) {
+  return BusinessDate::parse(field.as<std::string>()).value();
+}
 
 // A date[] column, read as its text (the columns hold no NULL elements).
 inline std::vector<BusinessDate> dates_of(const pqxx::field& field) {
   std::vector<BusinessDate> dates;
   auto parser = field.as_array();
   for (auto item = parser.get_next(); item.first != pqxx::array_parser::done; item = parser.get_next()) {
-    if (item.first == pqxx::array_parser::string_value) dates.push_back(BusinessDate::parse(item.second).value());
+    if (item.first == pqxx::array_parser::string_value)
+      dates.push_back(BusinessDate::parse(item.second).value());
   }
   return dates;
 }
@@ -29,7 +32,8 @@ inline std::vector<BusinessDate> dates_of(const pqxx::field& field) {
 inline std::string date_array(std::span<const BusinessDate> dates) {
   std::vector<std::string> texts;
   texts.reserve(dates.size());
-  for (const BusinessDate& d : dates) texts.push_back(d.format());
+  for (const BusinessDate& d : dates)
+    texts.push_back(d.format());
   return db::text_array(texts);
 }
 

@@ -10,7 +10,9 @@
 namespace cch::risk {
 namespace {
 
-std::string cents(std::int64_t minor) { return format_amount(Money{minor, Currency::usd()}); }
+std::string cents(std::int64_t minor) {
+  return format_amount(Money{minor, Currency::usd()});
+}
 
 std::string double_text(double value) {
   char buffer[32];
@@ -39,7 +41,8 @@ nlohmann::json worst_stress_json(const margin::WorstStress& worst) {
 
 nlohmann::json cover_2_json(const margin::Cover2& cover) {
   nlohmann::json members = nlohmann::json::array();
-  for (const auto& worst : cover.members) members.push_back(worst_stress_json(worst));
+  for (const auto& worst : cover.members)
+    members.push_back(worst_stress_json(worst));
   return {{"members", std::move(members)}, {"uncovered", cents(cover.uncovered_cents)}, {"currency", "USD"}};
 }
 
@@ -53,11 +56,13 @@ std::string run_stress_csv(std::span<const margin::StoredMemberMargin> members) 
   for (const auto& stored : members) {
     out += stored.result.member.to_string() + "," + cents(stored.result.figures.initial_margin_cents);
     if (stored.result.stress.empty()) {
-      for (std::size_t i = 0; i < margin::kStressScenarioCount; ++i) out += ",,";
+      for (std::size_t i = 0; i < margin::kStressScenarioCount; ++i)
+        out += ",,";
       out += ",,\n";
       continue;
     }
-    for (const auto& r : stored.result.stress) out += "," + cents(r.loss_cents) + "," + cents(r.uncovered_cents);
+    for (const auto& r : stored.result.stress)
+      out += "," + cents(r.loss_cents) + "," + cents(r.uncovered_cents);
     const auto worst = margin::worst_stress(
         margin::MemberStress{stored.result.member, stored.result.figures.initial_margin_cents, stored.result.stress});
     out += "," + std::string(margin::to_string(worst.scenario)) + "," + cents(worst.uncovered_cents) + "\n";
@@ -121,7 +126,8 @@ nlohmann::json backtest_json(const margin::BacktestRecord& record, std::span<con
   std::array<std::int64_t, 3> zones{};
   nlohmann::json members = nlohmann::json::array();
   for (const auto& row : rows) {
-    if (!row.refusal) ++zones.at(static_cast<std::size_t>(row.report.traffic_light.zone));
+    if (!row.refusal)
+      ++zones.at(static_cast<std::size_t>(row.report.traffic_light.zone));
     members.push_back(member_backtest_json(row));
   }
   json["zones"] = {{"green", zones[0]}, {"yellow", zones[1]}, {"red", zones[2]}};

@@ -35,13 +35,14 @@ class StressSet {
 
   // The member's result under each scenario, in kStressScenarios order. Preconditions (checked):
   // the position is the model's shape; initial_margin_cents >= 0.
-  [[nodiscard]] std::vector<StressResult> member(const MemberPosition& position, std::int64_t initial_margin_cents) const;
+  [[nodiscard]] std::vector<StressResult> member(const MemberPosition& position,
+                                                 std::int64_t initial_margin_cents) const;
 
   [[nodiscard]] bool has_unranked_products() const { return as_newer_.has_value(); }
 
  private:
-  StressMoves as_older_;                  // unranked products older than B200 (rank 1)
-  std::optional<StressMoves> as_newer_;   // unranked products B200 or newer; none when all are ranked
+  StressMoves as_older_;                 // unranked products older than B200 (rank 1)
+  std::optional<StressMoves> as_newer_;  // unranked products B200 or newer; none when all are ranked
 };
 
 // A run's Cover-2 from its stored stress results, or nothing for a run without them.
