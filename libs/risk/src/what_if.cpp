@@ -19,7 +19,7 @@ std::string_view to_string(WhatIfRefusal refusal) {
 }
 
 Result<WhatIf, WhatIfError> what_if(pqxx::transaction_base& tx, MemberId member, std::span<const HypotheticalTrade> trades,
-                                    const BusinessCalendar& clearing_calendar) {
+                                    const BusinessCalendar& clearing_calendar, margin::ModelCache* models) {
   if (trades.size() > kWhatIfTradesMax) {
     return fail(WhatIfError{WhatIfRefusal::too_many_trades,
                             "at most " + std::to_string(kWhatIfTradesMax) + " hypothetical trades"});
@@ -37,9 +37,15 @@ Result<WhatIf, WhatIfError> what_if(pqxx::transaction_base& tx, MemberId member,
                                   "price from 0.0001 to 1,000.0000 USD per GPU-hour"});
     }
   }
-  const auto record = margin::latest_model_record(tx);
-  if (!record) return fail(WhatIfError{WhatIfRefusal::unknown_model, "no margin model has been built yet"});
-  const auto model = margin::load_model(tx, record->model_id);
+  std::shared_ptr<const margin::PublishedModel> model;
+  if (models != nullptr) {
+    model = models->current(tx).model;
+  } else if (const auto latest = margin::latest_model_record(tx)) {
+    auto loaded = margin::load_model(tx, latest->model_id);
+    if (loaded) model = std::make_shared<const margin::PublishedModel>(std::move(*loaded));
+  }
+  if (!model) return fail(WhatIfError{WhatIfRefusal::unknown_model, "no margin model has been built yet"});
+  const margin::ModelRecord* record = &model->record;
   auto position = member_position(tx, *model, member, clearing_calendar);
   if (!position) return fail(WhatIfError{WhatIfRefusal::unknown_model, position.error().detail});
   const margin::MemberMargin now(model->model, position->position);
@@ -53,7 +59,7 @@ Result<WhatIf, WhatIfError> what_if(pqxx::transaction_base& tx, MemberId member,
                            .gpus = t.gpus,
                            .price_ticks = t.price_ticks,
                            .payment_date = record->business_date};
-    legs.push_back(margin::exposure_under(&*model, model->model.parameters, t.product, leg, clearing_calendar));
+    legs.push_back(margin::exposure_under(model.get(), model->model.parameters, t.product, leg, clearing_calendar));
   }
   return WhatIf{record->model_id, record->business_date, position->legs, now.figures(), now.with(legs)};
 }

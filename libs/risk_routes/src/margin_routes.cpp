@@ -716,6 +716,7 @@ namespace {
 struct MarginRoutesState {
   std::shared_ptr<void> before;  // what context.routes_state held
   std::shared_ptr<runtime::OutboxConsumer> consumer;
+  margin::ModelCache models;  // the what-if's latest model, read once per model
 };
 
 }  // namespace
@@ -755,7 +756,9 @@ void add_margin_routes(http::Router& router, runtime::ServiceContext& context) {
   router.add("POST", prefix + "/v1/margin/runs/{run_id}/backtests",
              [&context](const http::Request& request) { return backtest_command(context, request); });
   router.add("POST", prefix + "/v1/members/{member_id}/margin/what-if",
-             [&context](const http::Request& request) { return what_if_query(context, request); });
+             [&context, models = &state->models](const http::Request& request) {
+               return what_if_query(context, request, models);
+             });
 }
 
 
@@ -897,7 +900,8 @@ nlohmann::json what_if_json(MemberId member, std::size_t trades, const WhatIf& a
 
 }  // namespace
 
-http::Response what_if_query(runtime::ServiceContext& context, const http::Request& request) {
+http::Response what_if_query(runtime::ServiceContext& context, const http::Request& request,
+                             margin::ModelCache* models) {
   const auto caller = runtime::internal_caller(request);
   if (!caller) return caller.error();
   const auto member_id = request.path_id("member_id");
@@ -946,7 +950,7 @@ http::Response what_if_query(runtime::ServiceContext& context, const http::Reque
           if (!trade) return trade.error();
           trades.push_back(*trade);
         }
-        const auto answer = what_if(tx, member, trades, calendar);
+        const auto answer = what_if(tx, member, trades, calendar, models);
         if (!answer) return what_if_refusal(answer.error());
         log::debug("margin_what_if",
                    {{"member_id", member.to_string()},

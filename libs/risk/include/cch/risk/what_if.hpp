@@ -26,6 +26,7 @@
 #include "cch/core/result.hpp"
 #include "cch/core/time.hpp"
 #include "cch/margin/engine.hpp"
+#include "cch/margin_store/model_cache.hpp"
 
 namespace cch::risk {
 
@@ -57,7 +58,9 @@ struct WhatIf {
   margin::MarginFigures after;
 };
 
+// models: the process's cache of the latest model (margin_store/model_cache.hpp), so that a
+// what-if does not read the whole model each time; without one the latest model is read.
 Result<WhatIf, WhatIfError> what_if(pqxx::transaction_base& tx, MemberId member, std::span<const HypotheticalTrade> trades,
-                                    const BusinessCalendar& clearing_calendar);
+                                    const BusinessCalendar& clearing_calendar, margin::ModelCache* models = nullptr);
 
 }  // namespace cch::risk

@@ -46,6 +46,7 @@
 #include "cch/http/message.hpp"
 #include "cch/http/router.hpp"
 #include "cch/margin_store/backtests.hpp"
+#include "cch/margin_store/model_cache.hpp"
 #include "cch/margin_store/models.hpp"
 #include "cch/margin_store/runs.hpp"
 #include "cch/risk/margin.hpp"
@@ -160,6 +161,8 @@ inline constexpr std::size_t kWhatIfBodyBytesMax = 64 * 1024;
 // the add-ons and the initial margin (member_figures_json adds the member and its legs).
 nlohmann::json margin_figures_json(const margin::MarginFigures& figures);
 
-http::Response what_if_query(runtime::ServiceContext& context, const http::Request& request);
+// models: the service's cache of the latest model (none: read each time).
+http::Response what_if_query(runtime::ServiceContext& context, const http::Request& request,
+                             margin::ModelCache* models = nullptr);
 
 }  // namespace cch::risk
