@@ -521,6 +521,14 @@ TEST_F(ApiMargin, CurveSetsBuiltAndTradesClearedRunMarginsWithoutBeingAsked) {
   EXPECT_EQ(runs["items"][0]["members"], 2);
   EXPECT_EQ(json_of(harness->call(harness->risk_caller, "GET", "/v1/margin/models"))["items"].size(), 1u)
       << "the early date's model was refused";
+  // The day's run is backtested by itself, after it (risk.margin_backtest_observations, 250).
+  const std::string day_run = runs["items"][0]["run_id"];
+  const auto backtests = wait_for(harness->risk_caller, "/v1/margin/backtests",
+                                  [](const nlohmann::json& list) { return !list["items"].empty(); });
+  ASSERT_EQ(backtests["items"].size(), 1u);
+  EXPECT_EQ(backtests["items"][0]["run_id"], day_run);
+  EXPECT_EQ(backtests["items"][0]["observations_requested"], 250);
+  EXPECT_EQ(backtests["items"][0]["requested_by"], "cch-risk");
 
   clear(harness->member_b_caller, harness->member_a_caller, h200, 32, /*future=*/false);
   const auto later = wait_for(harness->risk_caller, "/v1/margin/runs", [](const nlohmann::json& list) {
@@ -531,6 +539,9 @@ TEST_F(ApiMargin, CurveSetsBuiltAndTradesClearedRunMarginsWithoutBeingAsked) {
   EXPECT_EQ(later["items"][0]["legs"], 4);
   const auto history = json_of(harness->call(harness->member_b_caller, "GET", "/v1/members/" + b + "/margin/history"));
   EXPECT_EQ(history["items"].size(), 2u);
+  // A run of the members of a trade is not the day's: it is not backtested.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(json_of(harness->call(harness->risk_caller, "GET", "/v1/margin/backtests"))["items"].size(), 1u);
 }
 
 // The figures a what-if and the member margin report share: classes, add-ons, initial margin.

@@ -665,23 +665,6 @@ void margin_on_events(pqxx::transaction_base& tx, std::span<const runtime::Outbo
       }
       log_run(event.topic, *ran);
       everyone_run_with = built->record.model_id;
-      if (options.backtest_observations > 0) {
-        // The day's backtest of every member's portfolio, in the run's transaction: the run is
-        // not recorded without it.
-        const auto tested = backtest_margin_run(
-            tx, {ran->run.run_id, options.backtest_observations, std::string(kConsumerActor), std::nullopt});
-        if (!tested) {
-          log::warn("margin_backtest_refused", {{"run_id", std::to_string(ran->run.run_id)},
-                                                {"reason", std::string(to_string(tested.error().refusal))},
-                                                {"detail", tested.error().detail}});
-        } else {
-          log::info("margin_backtest_done",
-                    {{"backtest_id", std::to_string(tested->record.backtest_id)},
-                     {"run_id", std::to_string(ran->run.run_id)},
-                     {"members", std::to_string(tested->record.members)},
-                     {"compute_microseconds", std::to_string(tested->record.compute_microseconds)}});
-        }
-      }
     } else if (event.topic == "trade.cleared" && options.on_trade_cleared) {
       const auto parties = parties_of(tx, event);
       if (!parties) {
@@ -716,10 +699,35 @@ namespace {
 struct MarginRoutesState {
   std::shared_ptr<void> before;  // what context.routes_state held
   std::shared_ptr<runtime::OutboxConsumer> consumer;
+  std::shared_ptr<runtime::OutboxConsumer> backtests;
   margin::ModelCache models;  // the what-if's latest model, read once per model
 };
 
 }  // namespace
+
+void backtest_on_events(pqxx::transaction_base& tx, std::span<const runtime::OutboxEvent> events,
+                        std::int32_t observations) {
+  for (const auto& event : events) {
+    const auto payload = nlohmann::json::parse(event.payload, nullptr, false);
+    if (!payload.is_object() || payload.value("cause", "") != "curve_set.built" || payload.value("scope", "") != "all") {
+      continue;  // the day's run of every member is backtested; a run of some members is not the day's
+    }
+    // A run's backtest of a length is computed once: a repeated event answers the first.
+    const auto tested =
+        backtest_margin_run(tx, {event.aggregate_id, observations, std::string(kConsumerActor), std::nullopt});
+    if (!tested) {
+      log::warn("margin_backtest_refused", {{"run_id", std::to_string(event.aggregate_id)},
+                                            {"reason", std::string(to_string(tested.error().refusal))},
+                                            {"detail", tested.error().detail}});
+      continue;
+    }
+    log::info("margin_backtest_done", {{"backtest_id", std::to_string(tested->record.backtest_id)},
+                                       {"run_id", std::to_string(event.aggregate_id)},
+                                       {"created", tested->created ? "true" : "false"},
+                                       {"members", std::to_string(tested->record.members)},
+                                       {"compute_microseconds", std::to_string(tested->record.compute_microseconds)}});
+  }
+}
 
 void add_margin_routes(http::Router& router, runtime::ServiceContext& context) {
   auto state = std::make_shared<MarginRoutesState>();
@@ -741,6 +749,22 @@ void add_margin_routes(http::Router& router, runtime::ServiceContext& context) {
     const auto added = runtime::add_outbox_consumer(context.tasks, state->consumer);
     if (!added) {
       throw std::logic_error("cannot add the background task outbox_risk_margin: " +
+                             std::string(runtime::to_string(added.error())));
+    }
+  }
+  if (options.backtest_observations > 0) {
+    // The day's backtest in a transaction of its own, after the run has committed: a run of many
+    // members is not held back (nor its margin calls) while every member's year is tested.
+    const std::int32_t observations = options.backtest_observations;
+    state->backtests = std::make_shared<runtime::OutboxConsumer>(
+        context.pool, context.metrics,
+        runtime::outbox_consumer_options(context.config, "risk_margin_backtest", {"margin.run_completed"}),
+        [observations](pqxx::transaction_base& tx, std::span<const runtime::OutboxEvent> events) {
+          backtest_on_events(tx, events, observations);
+        });
+    const auto added = runtime::add_outbox_consumer(context.tasks, state->backtests);
+    if (!added) {
+      throw std::logic_error("cannot add the background task outbox_risk_margin_backtest: " +
                              std::string(runtime::to_string(added.error())));
     }
   }

@@ -119,15 +119,22 @@ http::Response backtest_command(runtime::ServiceContext& context, const http::Re
 struct MarginConsumerOptions {
   bool on_curve_set = true;
   bool on_trade_cleared = true;
-  std::int32_t backtest_observations = 250;  // after a curve set's run; 0: none
+  std::int32_t backtest_observations = 250;  // the day's run backtested (risk_margin_backtest); 0: none
 };
 
 // The outbox consumer's handler (above).
 void margin_on_events(pqxx::transaction_base& tx, std::span<const runtime::OutboxEvent> events,
                       const MarginConsumerOptions& options, const BusinessCalendar& clearing_calendar);
 
+// The risk_margin_backtest consumer's handler: each margin.run_completed of a run of every member
+// made on a new curve set (cause curve_set.built, scope all) is backtested over `observations`
+// dates, once (backtest_margin_run).
+void backtest_on_events(pqxx::transaction_base& tx, std::span<const runtime::OutboxEvent> events,
+                        std::int32_t observations);
+
 // Adds the routes (the what-if's too), and to context.tasks the risk_margin consumer unless both
-// settings are false (kept, with what context.routes_state held before, in context.routes_state).
+// settings are false and the risk_margin_backtest consumer unless risk.margin_backtest_observations
+// is 0 (kept, with what context.routes_state held before, in context.routes_state).
 void add_margin_routes(http::Router& router, runtime::ServiceContext& context);
 
 // ---- What if (docs/margin.md, "What if") -------------------------------------------------------
