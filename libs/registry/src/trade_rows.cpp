@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "cch/core/check.hpp"
+#include "cch/db/array.hpp"
 #include "cch/db/prepared.hpp"
 #include "cch/db/row.hpp"
 
@@ -138,6 +140,36 @@ MarginUsed margin_used(pqxx::transaction_base& tx, MemberId member) {
   if (rows.empty()) return MarginUsed{Money{0, Currency::usd()}, std::nullopt};
   return MarginUsed{Money{rows[0][0].as<std::int64_t>(), Currency::usd()},
                     rows[0][1].is_null() ? std::nullopt : std::optional<std::int64_t>(rows[0][1].as<std::int64_t>())};
+}
+
+std::vector<KeptMarginState> kept_margin_states(pqxx::transaction_base& tx, std::span<const MemberId> members) {
+  std::vector<std::int64_t> ids;
+  ids.reserve(members.size());
+  for (const MemberId member : members) ids.push_back(member.value());
+  std::vector<KeptMarginState> out;
+  for (const auto& row : db::exec_cached(tx,
+           "SELECT member_id, model_id, exposure_cents, net_gpu_hours, interim_cents, legs "
+           "FROM cch.member_margin_state WHERE member_id = ANY($1::bigint[]) ORDER BY member_id",
+           db::integer_array(ids))) {
+    const auto exposures = db::integers_of(row[2]);
+    const auto hours = db::integers_of(row[3]);
+    CCH_CHECK(exposures.size() == hours.size() && exposures.size() % margin::kMarginClassCount == 0,
+              "a margin state holds every class's factors");
+    const std::size_t factors = exposures.size() / margin::kMarginClassCount;
+    KeptMarginState state{MemberId(row[0].as<std::int64_t>()),
+                          row[1].is_null() ? std::nullopt : std::optional<std::int64_t>(row[1].as<std::int64_t>()),
+                          {},
+                          row[5].as<std::int64_t>()};
+    for (std::size_t ci = 0; ci < margin::kMarginClassCount; ++ci) {
+      const auto first = static_cast<std::ptrdiff_t>(ci * factors);
+      const auto last = static_cast<std::ptrdiff_t>((ci + 1) * factors);
+      state.position.exposure_cents[ci].assign(exposures.begin() + first, exposures.begin() + last);
+      state.position.net_gpu_hours[ci].assign(hours.begin() + first, hours.begin() + last);
+    }
+    state.position.interim_cents = row[4].as<std::int64_t>();
+    out.push_back(std::move(state));
+  }
+  return out;
 }
 
 std::optional<TradeParties> trade_parties(pqxx::transaction_base& tx, TradeId trade) {

@@ -19,6 +19,7 @@
 #include "cch/margin_store/backtests.hpp"
 #include "cch/margin_store/run_stress.hpp"
 #include "cch/registry/catalog.hpp"
+#include "cch/registry/trades.hpp"
 #include "cch/risk/curve_sets.hpp"
 #include "cch/risk/factor_history.hpp"
 #include "open_legs.hpp"
@@ -380,10 +381,35 @@ Result<MarginRunOutcome, MarginError> run_margin(pqxx::transaction_base& tx, con
   }
   const auto model = margin::load_model(tx, *model_id);
   if (!model) return fail(refused(MarginRefusal::unknown_model, "no margin model " + std::to_string(*model_id)));
+  // Members whose kept state is under this model start from it; the rest from their legs.
+  std::vector<registry::KeptMarginState> kept;
+  std::vector<MemberId> from_legs;
+  if (request.members && request.from_kept_states) {
+    const std::size_t factors = model->model.factor_count();
+    for (auto& state : registry::kept_margin_states(tx, *request.members)) {
+      if (state.model_id == *model_id && state.position.exposure_cents[0].size() == factors) {
+        kept.push_back(std::move(state));
+      }
+    }
+    for (const MemberId member : *request.members) {
+      const bool has = std::any_of(kept.begin(), kept.end(), [&](const auto& s) { return s.member == member; });
+      if (!has) from_legs.push_back(member);
+    }
+  } else if (request.members) {
+    from_legs = *request.members;
+  }
   std::optional<std::span<const MemberId>> scope;
-  if (request.members) scope = std::span<const MemberId>(*request.members);
-  auto accumulated = accumulate(tx, *model, clearing_calendar, scope);
+  if (request.members) scope = std::span<const MemberId>(from_legs);
+  Result<Accumulated, MarginError> accumulated =
+      scope && scope->empty() ? Result<Accumulated, MarginError>(Accumulated{})
+                              : accumulate(tx, *model, clearing_calendar, scope);
   if (!accumulated) return fail(accumulated.error());
+  for (auto& state : kept) {
+    MemberLegs& member = accumulated->of(state.member, model->model);
+    member.position = std::move(state.position);
+    member.legs = state.legs;
+    accumulated->legs += state.legs;
+  }
   if (request.members) {
     for (const MemberId member : *request.members) accumulated->of(member, model->model);
   }

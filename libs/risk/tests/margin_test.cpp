@@ -444,6 +444,60 @@ TEST_F(PreTradeMargin, TheCheckedFigureIsTheFullRecomputeAfterEveryTrade) {
   EXPECT_EQ(scalar("SELECT sum(interim_cents) FROM cch.member_margin_state"), 0);
 }
 
+TEST_F(PreTradeMargin, ATradesRunFromTheKeptStatesIsTheRunFromEveryLeg) {
+  build_model();
+  const std::vector<registry::TradeTerms> trades = {
+      window(a, b, 64, "2027-02-01T00:00:00Z", "2027-03-01T00:00:00Z"),
+      window(b, a, 16, "2027-02-10T00:00:00Z", "2027-02-20T00:00:00Z"),
+      window(a, c, 128, "2027-05-01T00:00:00Z", "2027-08-01T00:00:00Z", 20'500),
+      window(c, a, 40, "2027-06-01T00:00:00Z", "2027-12-01T00:00:00Z", 20'000),
+  };
+  int n = 0;
+  for (const auto& terms : trades) ASSERT_TRUE(clear_trade(terms, "K-" + std::to_string(n++)));
+  const std::vector<MemberId> members = {a, b, c};
+  const auto run_of = [&](bool from_kept_states) {
+    return run([&](pqxx::transaction_base& tx) {
+      MarginRunRequest request{std::nullopt, members, "trade.cleared", "risk", std::nullopt};
+      request.from_kept_states = from_kept_states;
+      auto outcome = run_margin(tx, request, kCalendar);
+      EXPECT_TRUE(outcome) << outcome.error().detail;
+      return std::move(*outcome);
+    });
+  };
+  const auto expect_same_runs = [&](const MarginRunOutcome& legs, const MarginRunOutcome& kept) {
+    EXPECT_EQ(kept.run.legs, legs.run.legs);
+    EXPECT_EQ(kept.run.members, legs.run.members);
+    run([&](pqxx::transaction_base& tx) {
+      for (const MemberId member : members) {
+        SCOPED_TRACE(member.to_string());
+        const auto x = margin::member_margin(tx, member, legs.run.run_id);
+        const auto y = margin::member_margin(tx, member, kept.run.run_id);
+        ASSERT_TRUE(x && y);
+        EXPECT_EQ(y->result.figures, x->result.figures);
+        EXPECT_EQ(y->result.factors, x->result.factors);
+        EXPECT_EQ(y->result.stress, x->result.stress);
+        EXPECT_EQ(y->result.legs, x->result.legs);
+      }
+      EXPECT_TRUE(verify_margin_run(tx, kept.run.run_id, kCalendar)->matches);
+    });
+  };
+  const auto from_legs = run_of(false);
+  expect_same_runs(from_legs, run_of(true));
+  // The kept run reads the states, not the legs: a state's count changed behind its back shows.
+  as_superuser("UPDATE cch.member_margin_state SET legs = legs + 1000 WHERE member_id = " + a.to_string());
+  EXPECT_EQ(run_of(true).run.legs, from_legs.run.legs + 1000);
+  as_superuser("UPDATE cch.member_margin_state SET legs = legs - 1000 WHERE member_id = " + a.to_string());
+  // A newer model: the kept states are under the old one, so the run values the legs (and the
+  // figures are still the legs' own).
+  run([&](pqxx::transaction_base& tx) {
+    auto wider = registry::fixture::test_margin_parameters();
+    wider.spread_ticks_default = 1'000;
+    ASSERT_TRUE(margin::store_parameters(tx, wider, "wider spreads", "risk", std::nullopt));
+  });
+  ASSERT_TRUE(build_model().created);
+  expect_same_runs(run_of(false), run_of(true));
+}
+
 TEST_F(PreTradeMargin, ConcurrentTradesHoldTheMarginLimitExactlyAndEveryTradeBelowItClears) {
   build_model();
   // One trade's leg for alpha; its initial margin with k such legs, from the engine.

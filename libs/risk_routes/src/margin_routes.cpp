@@ -683,9 +683,12 @@ void margin_on_events(pqxx::transaction_base& tx, std::span<const runtime::Outbo
     return;
   }
   if (everyone_run_with == latest->model_id) return;  // the batch's run of every member has them
+  // The traded members' positions are the registry's kept states (the pre-trade check keeps each
+  // one under the latest model, exact to the cent): valuing every open leg of busy members again
+  // for each batch of trades cost more than the trades did.
   const auto ran = run_margin(tx,
                               {latest->model_id, std::vector<MemberId>(traded.begin(), traded.end()), "trade.cleared",
-                               std::string(kConsumerActor), std::nullopt},
+                               std::string(kConsumerActor), std::nullopt, /*from_kept_states=*/true},
                               clearing_calendar);
   if (!ran) {
     log_run_refused("trade.cleared", ran.error());

@@ -328,6 +328,20 @@ struct MarginUsed {
   std::optional<std::int64_t> model_id;
 };
 MarginUsed margin_used(pqxx::transaction_base& tx, MemberId member);
+
+// Members' kept margin states (cch.member_margin_state) as the margin check keeps them: each
+// member's bucketed position under a model (none: the interim rule, before any model) and the
+// open legs it counts; the members without one are left out. The figure a full recompute from
+// the member's open legs gives, to the cent, when the model is the latest (docs/margin.md,
+// "Before every trade"): what a margin run of a trade's members starts from instead of valuing
+// every open leg again.
+struct KeptMarginState {
+  MemberId member;
+  std::optional<std::int64_t> model_id;
+  margin::MemberPosition position;  // [class][factor], the model's factor count
+  std::int64_t legs = 0;
+};
+std::vector<KeptMarginState> kept_margin_states(pqxx::transaction_base& tx, std::span<const MemberId> members);
 // The same, first bringing the member's state under the latest margin model: a state priced under
 // another model (or under none, before the first) is rebuilt from the member's open legs and
 // written, as the margin check would before its next trade. What a collateral movement checks
