@@ -79,6 +79,17 @@ std::optional<std::string> BodyReader::text(std::string_view field, std::size_t 
   return text;
 }
 
+std::optional<UtcTimestamp> BodyReader::timestamp(std::string_view field, bool required) {
+  const auto text = this->text(field, 40, required);
+  if (!text) return std::nullopt;
+  const auto parsed = UtcTimestamp::parse(*text);
+  if (!parsed) {
+    refuse(field, "must be an ISO 8601 UTC time, e.g. \"2027-03-01T00:00:00Z\"");
+    return std::nullopt;
+  }
+  return *parsed;
+}
+
 std::optional<std::int64_t> BodyReader::integer(std::string_view field, std::int64_t min, std::int64_t max,
                                                 bool required) {
   const nlohmann::json* value = find(field, required);

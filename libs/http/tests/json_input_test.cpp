@@ -37,6 +37,27 @@ std::string read_legal_name(const std::string& text) {
   return read.value_or("");
 }
 
+TEST(BodyReaderTimestamp, AnInstantIsReadAndAnythingElseIsRefusedNamingTheField) {
+  const auto read = [](const nlohmann::json& value) -> std::string {
+    auto reader = BodyReader::open(json_request({{"delivery_start", value}}), {"delivery_start"}, {});
+    EXPECT_TRUE(reader);
+    const auto got = reader->timestamp("delivery_start");
+    if (reader->failed()) {
+      const auto problem = problem_of(reader->failure());
+      EXPECT_EQ(problem.value("field", ""), "delivery_start");
+      return "refused: " + problem.value("reason", "");
+    }
+    return got.value().format();
+  };
+  EXPECT_EQ(read("2027-03-01T00:00:00Z"), "2027-03-01T00:00:00.000000Z");
+  EXPECT_EQ(read("March 1st"), "refused: invalid_field");
+  EXPECT_EQ(read(20270301), "refused: invalid_field");
+  auto absent = BodyReader::open(json_request(nlohmann::json::object()), {"delivery_start"}, {});
+  ASSERT_TRUE(absent);
+  EXPECT_FALSE(absent->timestamp("delivery_start", /*required=*/false).has_value());
+  EXPECT_FALSE(absent->failed());
+}
+
 TEST(BodyReaderInteger, ANumberBelowTheMinimumIsRefusedWhateverItsSign) {
   // nlohmann reads 0 and every positive number as unsigned: the minimum holds for them too.
   const auto read = [](const nlohmann::json& value) -> std::string {

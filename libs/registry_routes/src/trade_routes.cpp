@@ -48,17 +48,6 @@ http::Response trade_refusal(const TradeError& error) {
   return http::problem(status_of(error.refusal), reason, "Trade refused", error.detail);
 }
 
-std::optional<UtcTimestamp> timestamp_field(http::BodyReader& body, std::string_view field, bool required) {
-  const auto text = body.text(field, 40, required);
-  if (!text) return std::nullopt;
-  const auto parsed = UtcTimestamp::parse(*text);
-  if (!parsed) {
-    body.refuse(field, "must be an ISO 8601 UTC time, e.g. \"2027-03-01T00:00:00Z\"");
-    return std::nullopt;
-  }
-  return *parsed;
-}
-
 std::optional<PricePerGpuHour> price_field(http::BodyReader& body, std::string_view field) {
   const auto text = body.decimal_text(field);
   if (!text) return std::nullopt;
@@ -93,8 +82,8 @@ Result<ReadTrade, http::Response> read_trade(http::BodyReader& body, UtcTimestam
   const auto series = body.text("series", 10, /*required=*/false);
   const auto buyer = body.id("buyer_member_id");
   const auto seller = body.id("seller_member_id");
-  const auto start = timestamp_field(body, "delivery_start", /*required=*/!series);
-  const auto end = timestamp_field(body, "delivery_end", /*required=*/!series);
+  const auto start = body.timestamp("delivery_start", /*required=*/!series);
+  const auto end = body.timestamp("delivery_end", /*required=*/!series);
   if (series && (body.json().contains("delivery_start") || body.json().contains("delivery_end"))) {
     body.refuse("delivery_start", "a series trade's window is its series' period: give series or a window");
   }

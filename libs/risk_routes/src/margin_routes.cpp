@@ -818,17 +818,6 @@ http::Response element_refusal(const http::Response& refusal, std::size_t index)
   return http::field_problem(body.value("reason", "invalid_field"), trade_field(index, field), detail);
 }
 
-std::optional<UtcTimestamp> hour_field(http::BodyReader& body, std::string_view field, bool required) {
-  const auto text = body.text(field, 40, required);
-  if (!text) return std::nullopt;
-  const auto parsed = UtcTimestamp::parse(*text);
-  if (!parsed) {
-    body.refuse(field, "must be an ISO 8601 UTC time, e.g. \"2027-03-01T00:00:00Z\"");
-    return std::nullopt;
-  }
-  return *parsed;
-}
-
 // One element of "trades": the trade submission's fields (less the parties and the reference,
 // plus the member's side), each read with its type.
 Result<WhatIfTerms, http::Response> read_what_if_trade(const nlohmann::json& element, std::size_t index) {
@@ -843,8 +832,8 @@ Result<WhatIfTerms, http::Response> read_what_if_trade(const nlohmann::json& ele
   const auto side = body->text("side", 4);
   if (side && *side != "buy" && *side != "sell") body->refuse("side", "must be buy or sell (the member's side)");
   const auto series = body->text("series", 10, /*required=*/false);
-  const auto start = hour_field(*body, "delivery_start", /*required=*/!series);
-  const auto end = hour_field(*body, "delivery_end", /*required=*/!series);
+  const auto start = body->timestamp("delivery_start", /*required=*/!series);
+  const auto end = body->timestamp("delivery_end", /*required=*/!series);
   if (series && (body->json().contains("delivery_start") || body->json().contains("delivery_end"))) {
     body->refuse("delivery_start", "a series trade's window is its series' period: give series or a window");
   }

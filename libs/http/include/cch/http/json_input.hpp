@@ -33,6 +33,7 @@
 
 #include "cch/core/money.hpp"
 #include "cch/core/result.hpp"
+#include "cch/core/time.hpp"
 #include "cch/http/message.hpp"
 
 namespace cch::http {
@@ -64,6 +65,8 @@ class BodyReader {
   std::optional<std::int64_t> id(std::string_view field, bool required = true);
   // A boolean field.
   std::optional<bool> boolean(std::string_view field, bool required = true);
+  // A UTC instant in ISO 8601 text ("2027-03-01T00:00:00Z"), as UtcTimestamp::parse reads it.
+  std::optional<UtcTimestamp> timestamp(std::string_view field, bool required = true);
   // A string field holding a decimal (e.g. "1000.00"); returned as text for the caller to parse
   // with its own scale. Numbers are refused: exact decimals travel as strings.
   std::optional<std::string> decimal_text(std::string_view field, bool required = true);
