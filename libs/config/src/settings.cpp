@@ -203,6 +203,10 @@ std::vector<SettingSpec> build_settings() {
                                  "cch-risk runs the initial margin of both members of each cleared trade against "
                                  "the latest margin model (an outbox consumer, one run per batch of trades); "
                                  "false: only when asked."));
+  list.push_back(integer_setting("risk.margin_trade_run_interval_ms", 1000, 0, kMinute_ms,
+                                 "The runs on cleared trades are at least this far apart: the trades cleared "
+                                 "meanwhile wait and are run together (the pre-trade check is exact without them; "
+                                 "docs/margin.md); 0: a run as soon as trades clear."));
   list.push_back(integer_setting("risk.margin_backtest_observations", 250, 0, 2610,
                                  "After each day's margin run on a new curve set, cch-risk backtests every member's "
                                  "portfolio of the run over this many of the model's latest history dates (250: a "

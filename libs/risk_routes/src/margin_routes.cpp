@@ -743,9 +743,12 @@ void add_margin_routes(http::Router& router, runtime::ServiceContext& context) {
   if (options.on_trade_cleared) topics.emplace_back("trade.cleared");
   if (!topics.empty()) {
     const auto calendar = clearing_calendar(context);
+    auto consumer_options = runtime::outbox_consumer_options(context.config, "risk_margin", std::move(topics));
+    // Each run of the traded members costs about the same however many trades it covers: at most
+    // one per interval, the pre-trade check being exact meanwhile.
+    consumer_options.gather = std::chrono::milliseconds(context.config.integer("risk.margin_trade_run_interval_ms"));
     state->consumer = std::make_shared<runtime::OutboxConsumer>(
-        context.pool, context.metrics,
-        runtime::outbox_consumer_options(context.config, "risk_margin", std::move(topics)),
+        context.pool, context.metrics, std::move(consumer_options),
         [options, calendar](pqxx::transaction_base& tx, std::span<const runtime::OutboxEvent> events) {
           margin_on_events(tx, events, options, calendar);
         });

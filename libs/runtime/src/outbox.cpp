@@ -240,6 +240,8 @@ OutboxLag OutboxConsumer::measure_lag() {
 }
 
 void OutboxConsumer::run(TaskControl& control) {
+  const Clock::time_point started = Clock::now();
+  bool handled = false;
   more_to_read_ = false;
   held_back_ = false;
   for (std::size_t batch = 0; batch < options_.batches_per_run_max; ++batch) {
@@ -256,9 +258,11 @@ void OutboxConsumer::run(TaskControl& control) {
       return;
     }
     consecutive_failures_ = 0;
+    if (outcome.events_handled > 0) handled = true;
     if (outcome.status != OutboxBatchStatus::moved || outcome.events_read < options_.batch_max) break;
     if (batch + 1 == options_.batches_per_run_max) more_to_read_ = true;
   }
+  if (handled && options_.gather.count() > 0) gather_until_ = started + options_.gather;
   if (Clock::now() - lag_measured_at_ >= kLagMeasuredEvery) {
     lag_measured_at_ = Clock::now();
     measure_lag();
@@ -283,6 +287,10 @@ void OutboxConsumer::wait(TaskControl& control, Clock::time_point due) {
     return;
   }
   if (more_to_read_) return;
+  if (gather_until_ > Clock::now()) {
+    control.sleep_until(gather_until_);  // the events of the pause join the next batch
+    if (control.stop_requested()) return;
+  }
   // Committed events wait for older transactions, which may write no event and so send no
   // wake-up when they end: read again soon, less and less often.
   if (held_back_) {

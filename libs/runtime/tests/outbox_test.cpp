@@ -428,6 +428,65 @@ TEST_F(Outbox, AnEventHeldBackByAnOlderTransactionIsDeliveredSoonAfterItEndsWith
   EXPECT_TRUE(tasks.stop());
 }
 
+TEST_F(Outbox, AGatheringConsumerHandlesTheEventsOfItsPauseTogether) {
+  std::mutex mutex;
+  std::vector<std::pair<Clock::time_point, std::size_t>> calls;  // guarded by mutex
+  auto options = options_for("gathering");
+  options.gather = 800ms;
+  auto consumer = std::make_shared<OutboxConsumer>(
+      *pool, metrics, options, [&](pqxx::transaction_base&, std::span<const OutboxEvent> events) {
+        const std::lock_guard lock(mutex);
+        calls.emplace_back(Clock::now(), events.size());
+      });
+  auto notifier = std::make_shared<OutboxNotifier>(*pool, metrics, 5ms);
+  BackgroundTasks tasks(metrics);
+  ASSERT_TRUE(add_outbox_consumer(tasks, consumer));
+  ASSERT_TRUE(add_outbox_notifier(tasks, notifier));
+  tasks.start();
+  const auto delivered = [&] {
+    const std::lock_guard lock(mutex);
+    std::size_t events = 0;
+    for (const auto& call : calls) events += call.second;
+    return events;
+  };
+  insert_committed(1);
+  notifier->events_committed();
+  ASSERT_TRUE(eventually([&] { return delivered() == 1; }, 3s)) << "the first event is handled at once";
+  for (int i = 0; i < 15; ++i) {  // one event a transaction, each with its wake-up, over about 300 ms
+    insert_committed(1);
+    notifier->events_committed();
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(eventually([&] { return delivered() == 16; }, 5s));
+  {
+    const std::lock_guard lock(mutex);
+    // Every event arrived while the first run's pause lasted: one more call, unless a transaction of
+    // another test held some back (then later calls, each a pause after the one before).
+    ASSERT_GE(calls.size(), 2U);
+    EXPECT_GE(calls[1].second, 2U) << "the pause's events are handled together";
+    for (std::size_t i = 1; i < calls.size(); ++i) {
+      EXPECT_GE(calls[i].first - calls[i - 1].first, 700ms) << "call " << i << " came before the pause ended";
+    }
+  }
+  EXPECT_TRUE(tasks.stop());
+}
+
+TEST_F(Outbox, AStopDuringAGatheringConsumersPauseEndsItAtOnce) {
+  Recorder recorder;
+  auto options = options_for("gathering_long");
+  options.gather = 60s;
+  auto consumer = std::make_shared<OutboxConsumer>(*pool, metrics, options, recorder.handler());
+  BackgroundTasks tasks(metrics);
+  ASSERT_TRUE(add_outbox_consumer(tasks, consumer));
+  insert_committed(1);
+  wait_until_all_final();
+  tasks.start();
+  ASSERT_TRUE(eventually([&] { return recorder.delivered().size() == 1; }, 3s));
+  const auto stopping = Clock::now();
+  EXPECT_TRUE(tasks.stop());
+  EXPECT_LT(Clock::now() - stopping, 10s) << "the pause is 60 s";
+}
+
 TEST_F(Outbox, TheNotifierCoalescesWakeUpsToOneAtMostEveryInterval) {
   pqxx::connection listening(writer_url);
   struct Counting final : pqxx::notification_receiver {

@@ -41,7 +41,9 @@
 // on options.channel on a dedicated connection (outside the pool) and returns on a notification,
 // after poll_interval, or at once on stop; its run handles batches until one comes back short
 // (at most batches_per_run_max, then it runs again at once), then measures the lag (at most once
-// a second). A broken
+// a second). With options.gather, a run that handled events is followed by a pause of that length
+// before the next wait: a handler whose cost is per batch rather than per event (a margin run of
+// the members traded) runs once per pause however fast events come. A broken
 // LISTEN connection is opened again at the next wait (meanwhile the consumer polls).
 //
 // Producers: a service that writes events calls OutboxNotifier::events_committed() after each
@@ -125,6 +127,9 @@ struct OutboxConsumerOptions {
   std::size_t batch_max = 100;            // events read per batch, 1..10000
   std::size_t batches_per_run_max = 100;  // then the task runs again at once (and stop is seen)
   std::chrono::milliseconds poll_interval{1000};
+  // After a run that handled events, the next one starts at least this long after it began (0: at
+  // once), so that the events of that time are handled together (a backlog is still read at once).
+  std::chrono::milliseconds gather{0};
   std::chrono::milliseconds run_duration_max{60'000};
   std::chrono::milliseconds failure_backoff_first{100};
   std::chrono::milliseconds failure_backoff_max{30'000};
@@ -205,6 +210,7 @@ class OutboxConsumer {
   std::unique_ptr<Listener> listener_;
   std::chrono::steady_clock::time_point listen_not_before_{};
   std::chrono::steady_clock::time_point retry_not_before_{};
+  std::chrono::steady_clock::time_point gather_until_{};  // no run before (options_.gather)
   std::chrono::steady_clock::time_point lag_measured_at_{};
   std::chrono::milliseconds held_back_recheck_{0};
   int consecutive_failures_ = 0;
