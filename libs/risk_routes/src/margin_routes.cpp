@@ -747,6 +747,8 @@ void add_margin_routes(http::Router& router, runtime::ServiceContext& context) {
     // Each run of the traded members costs about the same however many trades it covers: at most
     // one per interval, the pre-trade check being exact meanwhile.
     consumer_options.gather = std::chrono::milliseconds(context.config.integer("risk.margin_trade_run_interval_ms"));
+    // An event per cleared trade: a second of a busy day's trades in one batch, one run.
+    consumer_options.batch_max = 10'000;
     state->consumer = std::make_shared<runtime::OutboxConsumer>(
         context.pool, context.metrics, std::move(consumer_options),
         [options, calendar](pqxx::transaction_base& tx, std::span<const runtime::OutboxEvent> events) {
