@@ -5,6 +5,7 @@
 #include "margin_commands.hpp"
 #include "market_commands.hpp"
 #include "operator_commands.hpp"
+#include "settle_commands.hpp"
 
 #include "cch/db/migrate.hpp"
 #include "cch/db/pool.hpp"
@@ -214,6 +215,11 @@ int run_admin(int argc, char** argv) {
   margin_run_command->add_option("--member", margin_members, "A member id (repeat; default: every member with an open leg)")
       ->check(CLI::Range(std::int64_t{1}, INT64_MAX));
 
+  std::string settle_date;
+  auto* settle_command = app.add_subcommand(
+      "settle", "Settle a business date (or resume its run, or show it when settled): variation margin (operator)");
+  settle_command->add_option("--date", settle_date, "The business date, YYYY-MM-DD")->required();
+
   auto* ledger_command = app.add_subcommand("ledger", "Auditor tools (read-only)");
   ledger_command->require_subcommand(1);
   auto* ledger_verify_command = ledger_command->add_subcommand("verify", "Recompute the hash chains; exit 1 at a break");
@@ -288,6 +294,7 @@ int run_admin(int argc, char** argv) {
   if (margin_model_command->parsed()) {
     return margin_model(config, margin_date, margin_parameter_version);
   }
+  if (settle_command->parsed()) return settle(config, settle_date);
   if (margin_run_command->parsed()) {
     return margin_run(config, margin_run_date, margin_members);
   }

@@ -1,0 +1,179 @@
+#pragma once
+// Daily settlement runs: for a business date, the day's settlement prices fixed, every open leg
+// marked, variation margin (with price alignment interest) computed per leg and member and
+// posted to the ledger, one journal per member (tables of migration 0025; docs/settlement.md).
+//
+// A run is a row of settlement.run and a list of steps, each done in one transaction that also
+// records the step (settlement.run_step), so that a run stopped anywhere (kill -9, a lost
+// connection) resumes at the first step not recorded and ends exactly as an uninterrupted run:
+//   prices            the date's latest curve set (built from the day's settlement prices and SOFR
+//                     OIS quotes) and the previous live run are fixed in the run row, with the
+//                     overnight rate of the day's OIS quotes (the next run's interest rate). A
+//                     product with open legs but no forward curve in the set blocks the run
+//                     (settlement_prices_missing, naming the products); nothing is created.
+//   marks             the curve set's mark run (risk::mark_open_legs; once per curve set).
+//   variation_margin  per leg, today's mark less the previous run's (a leg no longer open marks to
+//                     zero, one new since marks from zero), summed per member, product and kind
+//                     (settlement.member_product_vm); per member the price alignment interest on
+//                     the cumulative variation margin of its forwards; one journal per member
+//                     whose total is not zero (settlement.member_vm), the member's collateral
+//                     against the house's variation_margin_clearing account.
+//   complete          the run completed, outbox event settlement.run_completed.
+//
+// Price alignment interest (forwards only; futures' variation margin is settled, not
+// collateral): PAI = -C x r x d / 360 in cents, C the member's cumulative forward variation
+// margin after the previous run, r that run's overnight rate (rate_e8 / 10^8), d the calendar
+// days from its business date to this one; computed exactly in integers and rounded to the
+// nearest cent, ties away from zero. A member that has received variation margin pays interest on
+// it; one that has paid receives it.
+//
+// Idempotent and one at a time: settle() takes a session advisory lock of the business date on
+// the connection it runs on, held until it returns (a concurrent settle() of the date is refused
+// settlement_run_in_progress; a process that dies lets it go with its connection). A date with a
+// completed live run answers that run (created = false). At most one run per date is live (a
+// partial unique index); a reversed run's date may be run again (attempt 2, 3, ...).
+//
+// Thread safety: settle() takes the pool; the reads take the caller's transaction.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <pqxx/transaction_base>
+
+#include "cch/core/calendar.hpp"
+#include "cch/core/ids.hpp"
+#include "cch/core/result.hpp"
+#include "cch/core/time.hpp"
+#include "cch/db/pool.hpp"
+
+namespace cch::settlement {
+
+enum class RunState { running, completed, reversed };
+std::string_view to_string(RunState state);
+
+enum class RunStep { prices, marks, variation_margin, complete };
+std::string_view to_string(RunStep step);
+inline constexpr RunStep kRunSteps[] = {RunStep::prices, RunStep::marks, RunStep::variation_margin,
+                                        RunStep::complete};
+
+struct StepRecord {
+  RunStep step = RunStep::prices;
+  UtcTimestamp started_at{0};
+  UtcTimestamp finished_at{0};
+  std::string counts;  // JSON object text: what the step did (legs, members, journals, ...)
+};
+
+struct SettlementRun {
+  std::int64_t run_id = 0;
+  BusinessDate business_date = BusinessDate::from_days_since_epoch(0).value();
+  std::int32_t attempt = 1;
+  RunState state = RunState::running;
+  std::int64_t curve_set_id = 0;
+  std::optional<std::int64_t> previous_run_id;
+  std::optional<std::int64_t> previous_curve_set_id;
+  std::int64_t ois_snapshot_id = 0;
+  std::string overnight_tenor;       // the day's shortest OIS tenor, e.g. 1D
+  std::int64_t overnight_rate_e8 = 0;
+  std::int32_t interest_days = 0;    // calendar days since the previous run's date (0 without one)
+  std::int64_t interest_rate_e8 = 0;  // the previous run's overnight rate (0 without one)
+  UtcTimestamp started_at{0};
+  std::string started_by;
+  std::optional<std::string> request_id;
+  std::optional<UtcTimestamp> completed_at;
+  std::vector<StepRecord> steps;  // recorded, in order
+};
+
+enum class SettleRefusal {
+  not_a_business_date,
+  business_date_in_future,
+  no_curve_set,               // the date has no curve set yet
+  settlement_prices_missing,  // a product with open legs has no price in the date's curve set
+  earlier_run_unfinished,     // an earlier date's live run is not complete: dates settle in order
+  later_date_settled,         // a later date has a live run: dates settle in order
+  settlement_run_in_progress, // another settle() of the date holds its lock
+  marks_refused,              // the mark run refused a leg
+};
+std::string_view to_string(SettleRefusal refusal);
+
+struct SettleError {
+  SettleRefusal refusal = SettleRefusal::no_curve_set;
+  std::string detail;
+};
+
+struct SettleRequest {
+  BusinessDate business_date;
+  BusinessCalendar clearing_calendar;
+  BusinessDate today;
+  std::string started_by;
+  std::optional<std::string> request_id;
+  // Called inside each step's transaction before it commits (tests stop the process there).
+  std::function<void(RunStep)> before_commit;
+};
+
+struct SettleOutcome {
+  SettlementRun run;
+  bool created = false;  // false: the date's live run was complete already
+  bool resumed = false;  // a run left unfinished was taken up again
+};
+
+// Runs (or resumes, or answers) the date's settlement. Throws on environmental failure (the
+// database unreachable, a commit whose outcome is unknown); what committed stays, and settling
+// the date again resumes after it.
+Result<SettleOutcome, SettleError> settle(db::ConnectionPool& pool, const SettleRequest& request);
+
+std::optional<SettlementRun> find_run(pqxx::transaction_base& tx, std::int64_t run_id);
+// The date's live run (not reversed), if any.
+std::optional<SettlementRun> live_run(pqxx::transaction_base& tx, BusinessDate business_date);
+// Newest first (by id), ids below `before`; at most `limit` (1..1000).
+std::vector<SettlementRun> list_runs(pqxx::transaction_base& tx, std::optional<std::int64_t> before,
+                                     std::size_t limit);
+
+struct MemberVariationMargin {
+  MemberId member;
+  std::int64_t vm_minor = 0;                   // every leg's change of mark
+  std::int64_t forward_vm_minor = 0;           // of it, the forwards'
+  std::int64_t cumulative_forward_vm_minor = 0;  // after this run
+  std::int64_t pai_minor = 0;
+  std::int64_t total_minor = 0;                // vm + pai: credited to the member's collateral
+  std::optional<JournalId> journal;            // none when the total is zero
+};
+std::vector<MemberVariationMargin> member_variation_margin(pqxx::transaction_base& tx, std::int64_t run_id,
+                                                           std::optional<MemberId> member);
+
+struct ProductVariationMargin {
+  MemberId member;
+  ProductId product;
+  std::string kind;  // forward or future
+  std::int64_t legs = 0;
+  std::int64_t pv_minor = 0;           // today's marks
+  std::int64_t previous_pv_minor = 0;  // the previous run's marks of the same legs
+  std::int64_t vm_minor = 0;
+};
+std::vector<ProductVariationMargin> product_variation_margin(pqxx::transaction_base& tx, std::int64_t run_id,
+                                                             std::optional<MemberId> member);
+
+struct LegVariationMargin {
+  TradeId trade;
+  std::string side;
+  MemberId member;
+  ProductId product;
+  std::string kind;
+  std::int64_t pv_minor = 0;
+  std::int64_t previous_pv_minor = 0;
+  std::int64_t vm_minor = 0;
+};
+// Each leg's contribution to a member's variation margin in a run (from the two curve sets'
+// stored marks), by trade and side, trades after `after`; at most `limit` (1..10000).
+std::vector<LegVariationMargin> leg_variation_margin(pqxx::transaction_base& tx, std::int64_t run_id,
+                                                     MemberId member, std::optional<std::int64_t> after_trade,
+                                                     std::size_t limit);
+
+// Price alignment interest in cents: -cumulative x rate_e8 x days / (360 x 10^8), rounded to the
+// nearest cent, ties away from zero, exactly. Precondition: |cumulative| <= kAmountMinorMax,
+// |rate_e8| <= 10^8, 0 <= days <= 366.
+std::int64_t price_alignment_interest(std::int64_t cumulative_minor, std::int64_t rate_e8, std::int32_t days);
+
+}  // namespace cch::settlement

@@ -1,0 +1,553 @@
+#include "cch/settlement/runs.hpp"
+
+#include <pqxx/nontransaction>
+#include <pqxx/result>
+#include <pqxx/transaction>
+
+#include <algorithm>
+#include <map>
+#include <stdexcept>
+
+#include "cch/core/check.hpp"
+#include "cch/core/log.hpp"
+#include "cch/core/money.hpp"
+#include "cch/db/array.hpp"
+#include "cch/db/prepared.hpp"
+#include "cch/ledger/accounts.hpp"
+#include "cch/ledger/journal.hpp"
+#include "cch/ledger/post.hpp"
+#include "cch/market/market_data.hpp"
+#include "cch/registry/catalog.hpp"
+#include "cch/risk/curve_sets.hpp"
+#include "cch/risk/marks.hpp"
+
+namespace cch::settlement {
+
+std::string_view to_string(RunState state) {
+  switch (state) {
+    case RunState::running: return "running";
+    case RunState::completed: return "completed";
+    case RunState::reversed: return "reversed";
+  }
+  return "running";
+}
+
+std::string_view to_string(RunStep step) {
+  switch (step) {
+    case RunStep::prices: return "prices";
+    case RunStep::marks: return "marks";
+    case RunStep::variation_margin: return "variation_margin";
+    case RunStep::complete: return "complete";
+  }
+  return "prices";
+}
+
+std::string_view to_string(SettleRefusal refusal) {
+  switch (refusal) {
+    case SettleRefusal::not_a_business_date: return "not_a_business_date";
+    case SettleRefusal::business_date_in_future: return "business_date_in_future";
+    case SettleRefusal::no_curve_set: return "no_curve_set";
+    case SettleRefusal::settlement_prices_missing: return "settlement_prices_missing";
+    case SettleRefusal::earlier_run_unfinished: return "earlier_run_unfinished";
+    case SettleRefusal::later_date_settled: return "later_date_settled";
+    case SettleRefusal::settlement_run_in_progress: return "settlement_run_in_progress";
+    case SettleRefusal::marks_refused: return "marks_refused";
+  }
+  return "no_curve_set";
+}
+
+std::int64_t price_alignment_interest(std::int64_t cumulative_minor, std::int64_t rate_e8, std::int32_t days) {
+  CCH_CHECK(cumulative_minor >= -kAmountMinorMax && cumulative_minor <= kAmountMinorMax, "PAI: cumulative in bounds");
+  CCH_CHECK(rate_e8 >= -100'000'000 && rate_e8 <= 100'000'000, "PAI: rate in bounds");
+  CCH_CHECK(days >= 0 && days <= 366, "PAI: days in bounds");
+  // |numerator| <= 10^15 x 10^8 x 366 < 2^127: exact in 128 bits.
+  const __int128 numerator = -static_cast<__int128>(cumulative_minor) * rate_e8 * days;
+  const __int128 denominator = static_cast<__int128>(360) * 100'000'000;
+  const __int128 magnitude = numerator < 0 ? -numerator : numerator;
+  const __int128 rounded = (2 * magnitude + denominator) / (2 * denominator);  // half away from zero
+  return static_cast<std::int64_t>(numerator < 0 ? -rounded : rounded);
+}
+
+namespace {
+
+// The advisory lock's first key ("cchs"); the second is the business date's day number.
+constexpr std::int32_t kLockClass = 0x63636873;
+
+const std::string kRunColumns =
+    "run_id, business_date::text, attempt, state, curve_set_id, previous_run_id, previous_curve_set_id, "
+    "ois_snapshot_id, overnight_tenor, overnight_rate_e8, interest_days, interest_rate_e8, "
+    "(extract(epoch FROM started_at) * 1000000)::bigint, started_by, request_id, "
+    "(extract(epoch FROM completed_at) * 1000000)::bigint";
+
+UtcTimestamp timestamp_of(const pqxx::field& field) {
+  return UtcTimestamp::from_unix_microseconds(field.as<std::int64_t>()).value();
+}
+
+RunState state_of(const std::string& text) {
+  if (text == "completed") return RunState::completed;
+  if (text == "reversed") return RunState::reversed;
+  return RunState::running;
+}
+
+std::optional<RunStep> step_of(const std::string& text) {
+  for (const RunStep step : kRunSteps) {
+    if (to_string(step) == text) return step;
+  }
+  return std::nullopt;
+}
+
+SettlementRun run_of(const pqxx::row& row) {
+  SettlementRun run;
+  run.run_id = row[0].as<std::int64_t>();
+  run.business_date = BusinessDate::parse(row[1].as<std::string>()).value();
+  run.attempt = row[2].as<std::int32_t>();
+  run.state = state_of(row[3].as<std::string>());
+  run.curve_set_id = row[4].as<std::int64_t>();
+  if (!row[5].is_null()) run.previous_run_id = row[5].as<std::int64_t>();
+  if (!row[6].is_null()) run.previous_curve_set_id = row[6].as<std::int64_t>();
+  run.ois_snapshot_id = row[7].as<std::int64_t>();
+  run.overnight_tenor = row[8].as<std::string>();
+  run.overnight_rate_e8 = row[9].as<std::int64_t>();
+  run.interest_days = row[10].as<std::int32_t>();
+  run.interest_rate_e8 = row[11].as<std::int64_t>();
+  run.started_at = timestamp_of(row[12]);
+  run.started_by = row[13].as<std::string>();
+  if (!row[14].is_null()) run.request_id = row[14].as<std::string>();
+  if (!row[15].is_null()) run.completed_at = timestamp_of(row[15]);
+  return run;
+}
+
+void load_steps(pqxx::transaction_base& tx, SettlementRun& run) {
+  run.steps.clear();
+  for (const auto& row : db::exec_cached(tx,
+                                         "SELECT step, (extract(epoch FROM started_at) * 1000000)::bigint, "
+                                         "(extract(epoch FROM finished_at) * 1000000)::bigint, counts::text "
+                                         "FROM settlement.run_step WHERE run_id = $1",
+                                         run.run_id)) {
+    const auto step = step_of(row[0].as<std::string>());
+    CCH_CHECK(step.has_value(), "a recorded step is a known step");
+    run.steps.push_back({*step, timestamp_of(row[1]), timestamp_of(row[2]), row[3].as<std::string>()});
+  }
+  std::sort(run.steps.begin(), run.steps.end(),
+            [](const StepRecord& a, const StepRecord& b) { return static_cast<int>(a.step) < static_cast<int>(b.step); });
+}
+
+std::optional<SettlementRun> one_run(pqxx::transaction_base& tx, const pqxx::result& rows) {
+  if (rows.empty()) return std::nullopt;
+  SettlementRun run = run_of(rows[0]);
+  load_steps(tx, run);
+  return run;
+}
+
+SettleError refuse(SettleRefusal refusal, std::string detail) { return SettleError{refusal, std::move(detail)}; }
+
+void record_step(pqxx::transaction_base& tx, std::int64_t run_id, RunStep step, UtcTimestamp started,
+                 const std::string& counts) {
+  db::exec_cached(tx,
+                  "INSERT INTO settlement.run_step (run_id, step, started_at, counts) "
+                  "VALUES ($1, $2, to_timestamp($3::double precision / 1000000), $4::jsonb)",
+                  run_id, std::string(to_string(step)), started.unix_microseconds(), counts);
+}
+
+std::string count_field(std::string_view name, std::int64_t value) {
+  return "\"" + std::string(name) + "\": " + std::to_string(value);
+}
+
+// The first step: the date checked, its inputs fixed, the run row created. Answers its id, or
+// why the date cannot be settled (nothing written).
+Result<std::int64_t, SettleError> start_run(pqxx::transaction_base& tx, const SettleRequest& request) {
+  const BusinessDate date = request.business_date;
+  const auto curve_set = risk::latest_curve_set(tx, date);
+  if (!curve_set) {
+    return fail(refuse(SettleRefusal::no_curve_set,
+                       "no curve set of " + date.format() + ": enter the day's market data and build it first"));
+  }
+  // Every product with an open leg needs the day's prices (a forward curve in the set).
+  const std::string first_day = date.add_days(1).value().start_of_day().format();
+  std::vector<std::int64_t> priced;
+  for (const ProductId product : curve_set->products) priced.push_back(product.value());
+  const auto missing = tx.exec_params(
+      "SELECT p.product_id, p.code FROM cch.product p WHERE NOT (p.product_id = ANY($1::bigint[])) "
+      "AND EXISTS (SELECT 1 FROM cch.trade_leg l WHERE l.product_id = p.product_id AND l.delivery_end > $2::timestamptz) "
+      "ORDER BY p.product_id",
+      db::integer_array(priced), first_day);
+  if (!missing.empty()) {
+    std::string names;
+    for (const auto& row : missing) names += (names.empty() ? "" : ", ") + row[1].as<std::string>();
+    return fail(refuse(SettleRefusal::settlement_prices_missing,
+                       "open legs of " + names + " have no settlement price of " + date.format() +
+                           " in curve set " + std::to_string(curve_set->curve_set_id) +
+                           ": enter the day's settlement prices and build the curve set again"));
+  }
+  const auto later = tx.exec_params(
+      "SELECT business_date::text FROM settlement.run WHERE state <> 'reversed' AND business_date > $1::date "
+      "ORDER BY business_date LIMIT 1",
+      date.format());
+  if (!later.empty()) {
+    return fail(refuse(SettleRefusal::later_date_settled,
+                       "a later date, " + later[0][0].as<std::string>() + ", is settled: reverse its run first"));
+  }
+  const auto previous_rows = tx.exec_params("SELECT " + kRunColumns +
+                                                " FROM settlement.run WHERE state <> 'reversed' AND business_date < "
+                                                "$1::date ORDER BY business_date DESC LIMIT 1",
+                                            date.format());
+  std::optional<SettlementRun> previous;
+  if (!previous_rows.empty()) previous = run_of(previous_rows[0]);
+  if (previous && previous->state != RunState::completed) {
+    return fail(refuse(SettleRefusal::earlier_run_unfinished,
+                       "the run of " + previous->business_date.format() + " (" + std::to_string(previous->run_id) +
+                           ") is not complete: settle that date first"));
+  }
+  // The overnight rate: the shortest tenor of the SOFR OIS quotes the curve set was built from.
+  std::optional<market::OisQuotes> ois;
+  for (const std::int64_t snapshot_id : curve_set->input_snapshots) {
+    const auto snapshot = market::find_snapshot_by_id(tx, snapshot_id);
+    if (snapshot && snapshot->kind == market::DataKind::ois) {
+      ois = market::ois_quotes(tx, snapshot->business_date, snapshot->version);
+      break;
+    }
+  }
+  CCH_CHECK(ois.has_value() && !ois->quotes.empty(), "a curve set is built from a set of OIS quotes");
+  const std::int32_t attempt =
+      1 + static_cast<std::int32_t>(
+              tx.exec_params1("SELECT count(*) FROM settlement.run WHERE business_date = $1::date", date.format())[0]
+                  .as<std::int64_t>());
+  const std::int32_t days = previous ? static_cast<std::int32_t>(date.days_since_epoch() -
+                                                                 previous->business_date.days_since_epoch())
+                                     : 0;
+  const auto created = tx.exec_params1(
+      "INSERT INTO settlement.run (business_date, attempt, state, curve_set_id, previous_run_id, "
+      "previous_curve_set_id, ois_snapshot_id, overnight_tenor, overnight_rate_e8, interest_days, interest_rate_e8, "
+      "started_by, request_id) VALUES ($1::date, $2, 'running', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+      "RETURNING run_id",
+      date.format(), attempt, curve_set->curve_set_id,
+      previous ? std::optional<std::int64_t>(previous->run_id) : std::nullopt,
+      previous ? std::optional<std::int64_t>(previous->curve_set_id) : std::nullopt, ois->snapshot.snapshot_id,
+      ois->quotes.front().tenor.text(), ois->quotes.front().rate_e8, days,
+      previous ? previous->overnight_rate_e8 : std::int64_t{0}, request.started_by, request.request_id);
+  return created[0].as<std::int64_t>();
+}
+
+std::string marks_step(pqxx::transaction_base& tx, const SettlementRun& run, const BusinessCalendar& calendar,
+                       std::optional<SettleError>& refused) {
+  const auto marked = risk::mark_open_legs(tx, run.curve_set_id, calendar);
+  if (!marked) {
+    refused = refuse(SettleRefusal::marks_refused, marked.error().detail);
+    return {};
+  }
+  return "{" + count_field("curve_set_id", run.curve_set_id) + ", " +
+         count_field("legs_marked", marked->run.legs_marked) + ", " +
+         count_field("legs_unmarked", marked->run.legs_unmarked) + ", \"created\": " +
+         (marked->created ? "true" : "false") + "}";
+}
+
+// Each member's collateral account (opened if it has none) and the house's clearing account.
+std::map<std::int64_t, AccountId> collateral_accounts(pqxx::transaction_base& tx,
+                                                      const std::vector<std::int64_t>& members) {
+  std::map<std::int64_t, AccountId> accounts;
+  for (const auto& row : tx.exec_params(
+           "SELECT member_id, account_id FROM ledger.account WHERE owner_kind = 'member' AND kind = 'collateral' "
+           "AND currency = 'USD' AND member_id = ANY($1::bigint[])",
+           db::integer_array(members))) {
+    accounts.emplace(row[0].as<std::int64_t>(), AccountId(row[1].as<std::int64_t>()));
+  }
+  for (const std::int64_t member : members) {
+    if (!accounts.contains(member)) {
+      accounts.emplace(member, ledger::open_member_account(tx, MemberId(member), ledger::AccountKind::collateral,
+                                                           Currency::usd()));
+    }
+  }
+  return accounts;
+}
+
+std::string variation_margin_step(pqxx::transaction_base& tx, const SettlementRun& run,
+                                  const SettleRequest& request) {
+  // Per member, product and kind: today's marks less the previous run's of the same legs.
+  const auto groups = tx.exec_params(
+      "INSERT INTO settlement.member_product_vm (run_id, member_id, product_id, kind, legs, pv_minor, "
+      "previous_pv_minor, vm_minor) "
+      "SELECT $1, member_id, product_id, kind, count(*), sum(pv)::bigint, sum(previous)::bigint, "
+      "(sum(pv) - sum(previous))::bigint FROM ("
+      "  SELECT COALESCE(t.member_id, p.member_id) AS member_id, COALESCE(t.product_id, p.product_id) AS product_id, "
+      "         COALESCE(t.kind, p.kind) AS kind, COALESCE(t.pv_minor, 0) AS pv, COALESCE(p.pv_minor, 0) AS previous "
+      "  FROM (SELECT * FROM risk.leg_mark WHERE curve_set_id = $2) t "
+      "  FULL JOIN (SELECT * FROM risk.leg_mark WHERE curve_set_id = $3) p "
+      "    ON t.trade_id = p.trade_id AND t.side = p.side) legs "
+      "GROUP BY member_id, product_id, kind "
+      "RETURNING member_id, kind, legs, pv_minor, previous_pv_minor, vm_minor",
+      run.run_id, run.curve_set_id, run.previous_curve_set_id);
+  struct Sums {
+    std::int64_t vm = 0;
+    std::int64_t forward_vm = 0;
+    std::int64_t forward_pv = 0;
+    std::int64_t forward_previous_pv = 0;
+  };
+  std::map<std::int64_t, Sums> members;
+  std::int64_t legs = 0;
+  for (const auto& row : groups) {
+    Sums& sums = members[row[0].as<std::int64_t>()];
+    const bool forward = row[1].as<std::string>() == "forward";
+    legs += row[2].as<std::int64_t>();
+    const std::int64_t vm = row[5].as<std::int64_t>();
+    sums.vm += vm;
+    if (forward) {
+      sums.forward_vm += vm;
+      sums.forward_pv += row[3].as<std::int64_t>();
+      sums.forward_previous_pv += row[4].as<std::int64_t>();
+    }
+  }
+  std::vector<std::int64_t> ids;
+  for (const auto& [member, sums] : members) ids.push_back(member);
+  const auto accounts = collateral_accounts(tx, ids);
+  const AccountId clearing =
+      ledger::open_house_account(tx, ledger::AccountKind::variation_margin_clearing, Currency::usd());
+
+  // The cumulative forward variation margin telescopes: after a run it is the sum of the
+  // forwards' marks in it, so before this run it is the previous run's marks of the same legs.
+  std::vector<std::int64_t> vm, forward_vm, cumulative, pai, total;
+  std::size_t journals = 0;
+  for (const auto& [member, sums] : members) {
+    vm.push_back(sums.vm);
+    forward_vm.push_back(sums.forward_vm);
+    cumulative.push_back(sums.forward_pv);
+    pai.push_back(price_alignment_interest(sums.forward_previous_pv, run.interest_rate_e8, run.interest_days));
+    total.push_back(vm.back() + pai.back());
+    CCH_CHECK(total.back() >= -kAmountMinorMax && total.back() <= kAmountMinorMax,
+              "a member's variation margin is within the largest amount");
+    if (total.back() != 0) ++journals;
+  }
+  const auto journal_ids = ledger::allocate_journal_ids(tx, journals);
+  std::vector<std::optional<std::string>> journal_of;
+  std::vector<ledger::JournalDraft> drafts;
+  std::size_t next = 0;
+  std::int64_t paid = 0, received = 0;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (total[i] == 0) {
+      journal_of.push_back(std::nullopt);
+      continue;
+    }
+    const JournalId journal = journal_ids[next++];
+    journal_of.push_back(journal.to_string());
+    (total[i] < 0 ? paid : received) += total[i];
+    ledger::JournalDraft draft;
+    draft.idempotency_key =
+        "settlement-vm:" + std::to_string(run.run_id) + ":" + std::to_string(ids[i]);
+    draft.business_date = request.business_date;
+    draft.kind = ledger::JournalKind::variation_margin;
+    draft.cause = ledger::Cause{ledger::CauseKind::settlement_run, std::to_string(run.run_id)};
+    draft.memo = "variation margin of " + request.business_date.format() + ", settlement run " +
+                 std::to_string(run.run_id) + ": " + format_amount(Money{vm[i], Currency::usd()}) +
+                 " and price alignment interest " + format_amount(Money{pai[i], Currency::usd()}) + " USD";
+    draft.postings = {{accounts.at(ids[i]), Money{-total[i], Currency::usd()}},
+                      {clearing, Money{total[i], Currency::usd()}}};
+    draft.journal_id = journal;
+    drafts.push_back(std::move(draft));
+  }
+  tx.exec_params(
+      "INSERT INTO settlement.member_vm (run_id, member_id, vm_minor, forward_vm_minor, "
+      "cumulative_forward_vm_minor, pai_minor, total_minor, journal_id) "
+      "SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], "
+      "$8::bigint[])",
+      run.run_id, db::integer_array(ids), db::integer_array(vm), db::integer_array(forward_vm),
+      db::integer_array(cumulative), db::integer_array(pai), db::integer_array(total),
+      db::nullable_text_array(journal_of));
+  for (std::size_t from = 0; from < drafts.size(); from += ledger::kJournalsPerBatchMax) {
+    const std::size_t to = std::min(drafts.size(), from + ledger::kJournalsPerBatchMax);
+    const auto posted = ledger::post_batch(tx, std::span(drafts).subspan(from, to - from));
+    for (std::size_t i = 0; i < posted.size(); ++i) {
+      if (!posted[i]) {
+        throw std::runtime_error("variation margin journal " + drafts[from + i].idempotency_key +
+                                 " refused: " + std::string(ledger::to_string(posted[i].error())));
+      }
+    }
+  }
+  return "{" + count_field("legs", legs) + ", " + count_field("groups", static_cast<std::int64_t>(groups.size())) +
+         ", " + count_field("members", static_cast<std::int64_t>(ids.size())) + ", " +
+         count_field("journals", static_cast<std::int64_t>(drafts.size())) + ", " + count_field("paid_minor", paid) +
+         ", " + count_field("received_minor", received) + "}";
+}
+
+std::string complete_step(pqxx::transaction_base& tx, const SettlementRun& run) {
+  tx.exec_params("UPDATE settlement.run SET state = 'completed', completed_at = clock_timestamp() WHERE run_id = $1",
+                 run.run_id);
+  tx.exec_params(
+      "INSERT INTO cch.outbox (topic, aggregate_id, payload) VALUES ('settlement.run_completed', $1::bigint, "
+      "jsonb_build_object('run_id', $1::text, 'business_date', $2::text))",
+      run.run_id, run.business_date.format());
+  return "{}";
+}
+
+}  // namespace
+
+Result<SettleOutcome, SettleError> settle(db::ConnectionPool& pool, const SettleRequest& request) {
+  const BusinessDate date = request.business_date;
+  if (!request.clearing_calendar.covers(date) || !request.clearing_calendar.is_business_day(date)) {
+    return fail(refuse(SettleRefusal::not_a_business_date,
+                       date.format() + " is not a business day of the " +
+                           std::string(request.clearing_calendar.name()) + " calendar"));
+  }
+  if (request.today < date) {
+    return fail(refuse(SettleRefusal::business_date_in_future, date.format() + " is after today"));
+  }
+  auto lease = pool.acquire();
+  // The lock goes with the connection: closed at the end rather than unlocked, so that no path
+  // (an exception half-way) can return a connection that still holds it to the pool.
+  lease.discard();
+  pqxx::connection& connection = *lease;
+  {
+    pqxx::nontransaction lock(connection);
+    if (!lock.exec_params1("SELECT pg_try_advisory_lock($1, $2)", kLockClass,
+                           static_cast<std::int32_t>(date.days_since_epoch()))[0]
+             .as<bool>()) {
+      return fail(refuse(SettleRefusal::settlement_run_in_progress,
+                         "the settlement of " + date.format() + " is being run by another process"));
+    }
+  }
+  SettleOutcome outcome;
+  SettlementRun run;
+  {
+    pqxx::work tx(connection);
+    const UtcTimestamp started = UtcTimestamp::now();
+    auto live = live_run(tx, date);
+    if (live && live->state == RunState::completed) {
+      outcome.run = std::move(*live);
+      return outcome;
+    }
+    if (live) {
+      run = std::move(*live);
+      outcome.resumed = true;
+      tx.abort();
+    } else {
+      auto started_run = start_run(tx, request);
+      if (!started_run) return fail(started_run.error());
+      run = *find_run(tx, *started_run);
+      record_step(tx, run.run_id, RunStep::prices, started,
+                  "{" + count_field("curve_set_id", run.curve_set_id) + ", " +
+                      count_field("previous_run_id", run.previous_run_id.value_or(0)) + ", " +
+                      count_field("overnight_rate_e8", run.overnight_rate_e8) + ", " +
+                      count_field("interest_days", run.interest_days) + "}");
+      if (request.before_commit) request.before_commit(RunStep::prices);
+      tx.commit();
+      outcome.created = true;
+    }
+  }
+  for (const RunStep step : kRunSteps) {
+    if (std::any_of(run.steps.begin(), run.steps.end(), [&](const StepRecord& done) { return done.step == step; })) {
+      continue;
+    }
+    pqxx::work tx(connection);
+    const UtcTimestamp started = UtcTimestamp::now();
+    std::string counts;
+    std::optional<SettleError> refused;
+    switch (step) {
+      case RunStep::prices: CCH_CHECK(false, "a run row exists only with its prices step"); break;
+      case RunStep::marks: counts = marks_step(tx, run, request.clearing_calendar, refused); break;
+      case RunStep::variation_margin: counts = variation_margin_step(tx, run, request); break;
+      case RunStep::complete: counts = complete_step(tx, run); break;
+    }
+    if (refused) return fail(*refused);
+    record_step(tx, run.run_id, step, started, counts);
+    if (request.before_commit) request.before_commit(step);
+    tx.commit();
+    log::info("settlement_step_done", {{"run_id", std::to_string(run.run_id)},
+                                       {"business_date", date.format()},
+                                       {"step", std::string(to_string(step))},
+                                       {"counts", counts}});
+  }
+  pqxx::read_transaction read(connection);
+  outcome.run = *find_run(read, run.run_id);
+  return outcome;
+}
+
+std::optional<SettlementRun> find_run(pqxx::transaction_base& tx, std::int64_t run_id) {
+  return one_run(tx, db::exec_cached(tx, "SELECT " + kRunColumns + " FROM settlement.run WHERE run_id = $1", run_id));
+}
+
+std::optional<SettlementRun> live_run(pqxx::transaction_base& tx, BusinessDate business_date) {
+  return one_run(tx, db::exec_cached(tx,
+                                     "SELECT " + kRunColumns +
+                                         " FROM settlement.run WHERE business_date = $1::date AND state <> 'reversed'",
+                                     business_date.format()));
+}
+
+std::vector<SettlementRun> list_runs(pqxx::transaction_base& tx, std::optional<std::int64_t> before,
+                                     std::size_t limit) {
+  CCH_CHECK(limit >= 1 && limit <= 1000, "list_runs: limit 1..1000");
+  std::vector<SettlementRun> runs;
+  for (const auto& row :
+       db::exec_cached(tx,
+                       "SELECT " + kRunColumns +
+                           " FROM settlement.run WHERE ($1::bigint IS NULL OR run_id < $1) ORDER BY run_id DESC "
+                           "LIMIT $2",
+                       before, static_cast<std::int64_t>(limit))) {
+    runs.push_back(run_of(row));
+    load_steps(tx, runs.back());
+  }
+  return runs;
+}
+
+std::vector<MemberVariationMargin> member_variation_margin(pqxx::transaction_base& tx, std::int64_t run_id,
+                                                           std::optional<MemberId> member) {
+  std::vector<MemberVariationMargin> out;
+  for (const auto& row : db::exec_cached(
+           tx,
+           "SELECT member_id, vm_minor, forward_vm_minor, cumulative_forward_vm_minor, pai_minor, total_minor, "
+           "journal_id FROM settlement.member_vm WHERE run_id = $1 AND ($2::bigint IS NULL OR member_id = $2) "
+           "ORDER BY member_id",
+           run_id, member ? std::optional<std::int64_t>(member->value()) : std::nullopt)) {
+    MemberVariationMargin vm{MemberId(row[0].as<std::int64_t>()),
+                             row[1].as<std::int64_t>(),
+                             row[2].as<std::int64_t>(),
+                             row[3].as<std::int64_t>(),
+                             row[4].as<std::int64_t>(),
+                             row[5].as<std::int64_t>(),
+                             std::nullopt};
+    if (!row[6].is_null()) vm.journal = JournalId(row[6].as<std::int64_t>());
+    out.push_back(vm);
+  }
+  return out;
+}
+
+std::vector<ProductVariationMargin> product_variation_margin(pqxx::transaction_base& tx, std::int64_t run_id,
+                                                             std::optional<MemberId> member) {
+  std::vector<ProductVariationMargin> out;
+  for (const auto& row : db::exec_cached(
+           tx,
+           "SELECT member_id, product_id, kind, legs, pv_minor, previous_pv_minor, vm_minor "
+           "FROM settlement.member_product_vm WHERE run_id = $1 AND ($2::bigint IS NULL OR member_id = $2) "
+           "ORDER BY member_id, product_id, kind",
+           run_id, member ? std::optional<std::int64_t>(member->value()) : std::nullopt)) {
+    out.push_back({MemberId(row[0].as<std::int64_t>()), ProductId(row[1].as<std::int64_t>()),
+                   row[2].as<std::string>(), row[3].as<std::int64_t>(), row[4].as<std::int64_t>(),
+                   row[5].as<std::int64_t>(), row[6].as<std::int64_t>()});
+  }
+  return out;
+}
+
+std::vector<LegVariationMargin> leg_variation_margin(pqxx::transaction_base& tx, std::int64_t run_id,
+                                                     MemberId member, std::optional<std::int64_t> after_trade,
+                                                     std::size_t limit) {
+  CCH_CHECK(limit >= 1 && limit <= 10000, "leg_variation_margin: limit 1..10000");
+  const auto run = find_run(tx, run_id);
+  if (!run) return {};
+  std::vector<LegVariationMargin> out;
+  for (const auto& row : db::exec_cached(
+           tx,
+           "SELECT COALESCE(t.trade_id, p.trade_id), COALESCE(t.side, p.side), COALESCE(t.product_id, p.product_id), "
+           "COALESCE(t.kind, p.kind), COALESCE(t.pv_minor, 0), COALESCE(p.pv_minor, 0) "
+           "FROM (SELECT * FROM risk.leg_mark WHERE curve_set_id = $1 AND member_id = $3) t "
+           "FULL JOIN (SELECT * FROM risk.leg_mark WHERE curve_set_id = $2 AND member_id = $3) p "
+           "  ON t.trade_id = p.trade_id AND t.side = p.side "
+           "WHERE COALESCE(t.trade_id, p.trade_id) > COALESCE($4::bigint, 0) "
+           "ORDER BY 1, 2 LIMIT $5",
+           run->curve_set_id, run->previous_curve_set_id, member.value(), after_trade,
+           static_cast<std::int64_t>(limit))) {
+    const std::int64_t pv = row[4].as<std::int64_t>();
+    const std::int64_t previous = row[5].as<std::int64_t>();
+    out.push_back({TradeId(row[0].as<std::int64_t>()), row[1].as<std::string>(), member,
+                   ProductId(row[2].as<std::int64_t>()), row[3].as<std::string>(), pv, previous, pv - previous});
+  }
+  return out;
+}
+
+}  // namespace cch::settlement

@@ -1,0 +1,304 @@
+// Daily settlement runs against a real PostgreSQL: two business days of variation margin and
+// price alignment interest computed by hand to the cent, one journal per member and run, a run
+// started again answering the first, a concurrent start refused, a stop before any step's commit
+// resumed to the same figures and journals, and refusals that post nothing.
+#include "cch/settlement/runs.hpp"
+
+#include "cch/ledger/verify.hpp"
+#include "cch/market/market_data.hpp"
+#include "cch/risk/curve_sets.hpp"
+#include "registration_fixture.hpp"
+
+#include <pqxx/result>
+
+#include <future>
+#include <stdexcept>
+
+namespace cch::settlement {
+namespace {
+
+using registry::fixture::kNow;
+
+BusinessDate date(std::string_view text) { return BusinessDate::parse(text).value(); }
+
+// Thrown from a step's before_commit: the step's transaction is abandoned, as by a crash.
+struct Stopped : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class SettlementRuns : public registry::fixture::Registration {
+ protected:
+  const BusinessDate kDay1 = date("2027-01-13");  // a Wednesday
+  const BusinessDate kDay2 = date("2027-01-14");  // the Thursday after
+  const BusinessCalendar kCalendar = make_calendar("united_states_settlement").value();
+
+  // The day's SOFR OIS quotes: 1D at 4 % (the overnight rate), every other tenor at 0 %, so that
+  // the discount factors of the forwards' payment dates (between the 1M and 1Y pillars) are 1 and
+  // the marks are computed by hand; and the product's settlement prices, every month at `others`
+  // except March and the second quarter's months.
+  void enter_market_data(BusinessDate day, std::int64_t march, std::int64_t second_quarter, std::int64_t others) {
+    run([&](pqxx::transaction_base& tx) {
+      const auto rules = market::market_rules("united_states_settlement", "1M,1Y", BusinessDate::containing(kNow));
+      const market::Provenance provenance{"test", "test", kNow, "ops", std::nullopt, std::nullopt};
+      std::vector<market::OisQuote> ois;
+      for (const auto& [tenor, rate] : std::vector<std::pair<std::string, std::int64_t>>{
+               {"1D", 4'000'000}, {"1M", 0}, {"3M", 0}, {"6M", 0}, {"1Y", 0}, {"2Y", 0}}) {
+        ois.push_back({market::parse_tenor(tenor).value(), rate});
+      }
+      const auto stored_ois = market::store_ois_quotes(tx, day, ois, provenance, rules);
+      ASSERT_TRUE(stored_ois) << stored_ois.error().detail;
+      const auto found = registry::find_product(tx, product).value();
+      const market::ProductTerms terms{product, found.spec.code, found.spec.tick_size_ticks, std::nullopt};
+      std::vector<market::PeriodPrice> prices;
+      prices.push_back({parse_period_label("2027-02").value(), PricePerGpuHour{others}});
+      prices.push_back({parse_period_label("2027-03").value(), PricePerGpuHour{march}});
+      for (const char* label : {"2027-04", "2027-05", "2027-06"}) {
+        prices.push_back({parse_period_label(label).value(), PricePerGpuHour{second_quarter}});
+      }
+      for (const char* label : {"2027-Q3", "2027-Q4"}) {
+        prices.push_back({parse_period_label(label).value(), PricePerGpuHour{others}});
+      }
+      const auto stored = market::store_settlement_prices(tx, terms, day, prices, provenance, rules);
+      ASSERT_TRUE(stored) << stored.error().detail;
+      auto built = risk::build_curve_set(tx, {day, kCalendar, BusinessDate::containing(kNow), "risk", std::nullopt});
+      ASSERT_TRUE(built) << built.error().detail;
+    });
+  }
+
+  // Bravo buys 256 GPUs of March 2027 (190,464 GPU-hours) from charlie at 2.1450, a forward; alpha
+  // buys 96 GPUs of the 2027-Q2 future (209,664 GPU-hours) from bravo at 2.0900.
+  void trade() {
+    ASSERT_TRUE(clear_trade(march(b, c, 256, 21'450), "FWD-1"));
+    auto quarter = march(a, b, 96, 20'900);
+    quarter.series_label = "2027-Q2";
+    ASSERT_TRUE(clear_trade(quarter, "FUT-1"));
+  }
+
+  SettleRequest request(BusinessDate day) {
+    return SettleRequest{day, kCalendar, BusinessDate::containing(kNow), "ops", std::nullopt, {}};
+  }
+
+  Result<SettleOutcome, SettleError> settle_day(BusinessDate day, std::function<void(RunStep)> before_commit = {}) {
+    auto wanted = request(day);
+    wanted.before_commit = std::move(before_commit);
+    return settle(*fixture.pool, wanted);
+  }
+
+  std::int64_t collateral(MemberId member) {
+    return scalar("SELECT COALESCE(-sum(p.amount_minor), 0) FROM ledger.posting p JOIN ledger.account a USING "
+                  "(account_id) WHERE a.kind = 'collateral' AND a.member_id = " +
+                  member.to_string());
+  }
+};
+
+TEST_F(SettlementRuns, PriceAlignmentInterestIsExactAndRoundsHalfAwayFromZero) {
+  // 95,232 cents at 4 % for a day: 95,232 x 0.04 / 360 = 10.5813... cents.
+  EXPECT_EQ(price_alignment_interest(95'232, 4'000'000, 1), -11);
+  EXPECT_EQ(price_alignment_interest(-95'232, 4'000'000, 1), 11);
+  // 9,000 cents at 4 % for 1 day is exactly 1 cent; 4,500 cents is half a cent: away from zero.
+  EXPECT_EQ(price_alignment_interest(9'000, 4'000'000, 1), -1);
+  EXPECT_EQ(price_alignment_interest(4'500, 4'000'000, 1), -1);
+  EXPECT_EQ(price_alignment_interest(-4'500, 4'000'000, 1), 1);
+  EXPECT_EQ(price_alignment_interest(4'499, 4'000'000, 1), 0);
+  // Over a weekend (3 days), a negative rate, nothing held, the largest amounts.
+  EXPECT_EQ(price_alignment_interest(1'000'000, 4'000'000, 3), -333);  // 333.33
+  EXPECT_EQ(price_alignment_interest(1'000'000, -500'000, 1), 14);     // 13.89
+  EXPECT_EQ(price_alignment_interest(0, 4'000'000, 3), 0);
+  EXPECT_EQ(price_alignment_interest(kAmountMinorMax, 100'000'000, 366), -kAmountMinorMax / 360 * 366 - 6667);
+}
+
+TEST_F(SettlementRuns, TwoDaysOfVariationMarginAndInterestAreTheHandComputedFiguresToTheCent) {
+  trade();
+  const std::int64_t a0 = collateral(a), b0 = collateral(b), c0 = collateral(c);
+  // Day 1: March 2.1500, the second quarter 2.1000.
+  enter_market_data(kDay1, 21'500, 21'000, 21'000);
+  const auto first = settle_day(kDay1);
+  ASSERT_TRUE(first) << first.error().detail;
+  EXPECT_TRUE(first->created);
+  EXPECT_EQ(first->run.state, RunState::completed);
+  ASSERT_EQ(first->run.steps.size(), 4u);
+  EXPECT_FALSE(first->run.previous_run_id.has_value());
+  EXPECT_EQ(first->run.overnight_tenor, "1D");
+  EXPECT_EQ(first->run.overnight_rate_e8, 4'000'000);
+  EXPECT_EQ(first->run.interest_days, 0);
+  // Bravo's forward: (2.1500 - 2.1450) x 190,464 = 952.32 USD, charlie the opposite. Alpha's
+  // future: (2.1000 - 2.0900) x 209,664 = 2,096.64 USD, bravo the opposite. From zero: all of it.
+  run([&](pqxx::transaction_base& tx) {
+    const auto members = member_variation_margin(tx, first->run.run_id, std::nullopt);
+    ASSERT_EQ(members.size(), 3u);
+    EXPECT_EQ(members[0].member, a);
+    EXPECT_EQ(members[0].vm_minor, 209'664);
+    EXPECT_EQ(members[0].forward_vm_minor, 0);
+    EXPECT_EQ(members[0].pai_minor, 0);
+    EXPECT_EQ(members[1].vm_minor, 95'232 - 209'664);
+    EXPECT_EQ(members[1].forward_vm_minor, 95'232);
+    EXPECT_EQ(members[1].cumulative_forward_vm_minor, 95'232);
+    EXPECT_EQ(members[2].vm_minor, -95'232);
+    EXPECT_EQ(members[2].cumulative_forward_vm_minor, -95'232);
+    for (const auto& member : members) {
+      EXPECT_EQ(member.total_minor, member.vm_minor + member.pai_minor);
+      EXPECT_TRUE(member.journal.has_value());
+    }
+  });
+  EXPECT_EQ(collateral(a) - a0, 209'664);
+  EXPECT_EQ(collateral(b) - b0, 95'232 - 209'664);
+  EXPECT_EQ(collateral(c) - c0, -95'232);
+
+  // Day 2: March 2.1600, the second quarter 2.1200. Bravo's forward is worth 0.0150 x 190,464 =
+  // 2,856.96 USD: 1,904.64 more. Alpha's future 0.0300 x 209,664 = 6,289.92 USD: 4,193.28 more.
+  // Interest for the day (1 calendar day at day 1's overnight rate, 4 %) on the forwards'
+  // variation margin received so far: bravo 952.32 USD -> 952.32 x 0.04 / 360 = 0.1058 USD, paid:
+  // -0.11; charlie receives 0.11.
+  enter_market_data(kDay2, 21'600, 21'200, 21'000);
+  const auto second = settle_day(kDay2);
+  ASSERT_TRUE(second) << second.error().detail;
+  EXPECT_EQ(second->run.previous_run_id, first->run.run_id);
+  EXPECT_EQ(second->run.interest_days, 1);
+  EXPECT_EQ(second->run.interest_rate_e8, 4'000'000);
+  run([&](pqxx::transaction_base& tx) {
+    const auto members = member_variation_margin(tx, second->run.run_id, std::nullopt);
+    ASSERT_EQ(members.size(), 3u);
+    EXPECT_EQ(members[0].vm_minor, 419'328);
+    EXPECT_EQ(members[0].pai_minor, 0);  // futures earn no interest
+    EXPECT_EQ(members[1].vm_minor, 190'464 - 419'328);
+    EXPECT_EQ(members[1].pai_minor, -11);
+    EXPECT_EQ(members[1].total_minor, 190'464 - 419'328 - 11);
+    EXPECT_EQ(members[1].cumulative_forward_vm_minor, 285'696);
+    EXPECT_EQ(members[2].vm_minor, -190'464);
+    EXPECT_EQ(members[2].pai_minor, 11);
+    // By product and kind, and leg by leg.
+    const auto bravo = product_variation_margin(tx, second->run.run_id, b);
+    ASSERT_EQ(bravo.size(), 2u);
+    EXPECT_EQ(bravo[0].kind, "forward");
+    EXPECT_EQ(bravo[0].pv_minor, 285'696);
+    EXPECT_EQ(bravo[0].previous_pv_minor, 95'232);
+    EXPECT_EQ(bravo[1].kind, "future");
+    EXPECT_EQ(bravo[1].vm_minor, -419'328);
+    const auto legs = leg_variation_margin(tx, second->run.run_id, b, std::nullopt, 100);
+    ASSERT_EQ(legs.size(), 2u);
+    EXPECT_EQ(legs[0].vm_minor + legs[1].vm_minor, 190'464 - 419'328);
+  });
+  EXPECT_EQ(collateral(a) - a0, 209'664 + 419'328);
+  EXPECT_EQ(collateral(b) - b0, 95'232 - 209'664 + 190'464 - 419'328 - 11);
+  EXPECT_EQ(collateral(c) - c0, -95'232 - 190'464 + 11);
+  // One journal per member and run, caused by the run; the clearing account is flat (the
+  // interest nets out here); the books verify.
+  EXPECT_EQ(scalar("SELECT count(*) FROM ledger.journal WHERE kind = 'variation_margin'"), 6);
+  EXPECT_EQ(scalar("SELECT count(DISTINCT cause_reference) FROM ledger.journal WHERE kind = 'variation_margin' "
+                   "AND cause_kind = 'settlement_run'"),
+            2);
+  EXPECT_EQ(scalar("SELECT COALESCE(sum(p.amount_minor), 0) FROM ledger.posting p JOIN ledger.account a "
+                   "USING (account_id) WHERE a.kind = 'variation_margin_clearing'"),
+            0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.outbox WHERE topic = 'settlement.run_completed'"), 2);
+
+  // Settling a date again answers its run and posts nothing.
+  const auto again = settle_day(kDay2);
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(again->created);
+  EXPECT_EQ(again->run.run_id, second->run.run_id);
+  EXPECT_EQ(scalar("SELECT count(*) FROM ledger.journal WHERE kind = 'variation_margin'"), 6);
+  // An earlier date after a later one is refused.
+  enter_market_data(date("2027-01-12"), 21'500, 21'000, 21'000);
+  const auto earlier = settle_day(date("2027-01-12"));
+  ASSERT_FALSE(earlier);
+  EXPECT_EQ(earlier.error().refusal, SettleRefusal::later_date_settled);
+}
+
+TEST_F(SettlementRuns, RefusalsNameTheirReasonAndPostNothing) {
+  trade();
+  // A Saturday, a date after today, a date without a curve set.
+  const auto saturday = settle_day(date("2027-01-09"));
+  ASSERT_FALSE(saturday);
+  EXPECT_EQ(saturday.error().refusal, SettleRefusal::not_a_business_date);
+  const auto future = settle_day(date("2027-01-18"));
+  ASSERT_FALSE(future);
+  EXPECT_EQ(future.error().refusal, SettleRefusal::business_date_in_future);
+  const auto no_curves = settle_day(kDay1);
+  ASSERT_FALSE(no_curves);
+  EXPECT_EQ(no_curves.error().refusal, SettleRefusal::no_curve_set);
+  // A product with open legs and no price of the day: named.
+  const ProductId other = make_product("b200-sxm-us-east", 8);
+  run([&](pqxx::transaction_base& tx) {
+    for (const MemberId member : {a, b}) ASSERT_TRUE(registry::authorise_member(tx, member, other, "ops"));
+    registry::fixture::publish_months(tx, other, 30'000);
+  });
+  auto terms = march(a, b, 8, 30'000);
+  terms.product = other;
+  ASSERT_TRUE(clear_trade(terms, "B200-1"));
+  enter_market_data(kDay1, 21'500, 21'000, 21'000);
+  const auto missing = settle_day(kDay1);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().refusal, SettleRefusal::settlement_prices_missing);
+  EXPECT_NE(missing.error().detail.find("b200-sxm-us-east"), std::string::npos) << missing.error().detail;
+  EXPECT_EQ(scalar("SELECT count(*) FROM settlement.run"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM ledger.journal WHERE kind = 'variation_margin'"), 0);
+}
+
+TEST_F(SettlementRuns, AStopBeforeAnyStepCommitsLeavesThatStepUndoneAndSettlingAgainFinishesTheSameRun) {
+  trade();
+  enter_market_data(kDay1, 21'500, 21'000, 21'000);
+  for (const RunStep stop_at : kRunSteps) {
+    const auto stopped = [&] {
+      try {
+        (void)settle_day(kDay1, [&](RunStep step) {
+          if (step == stop_at) throw Stopped("stopped before the commit of " + std::string(to_string(step)));
+        });
+      } catch (const Stopped&) {
+        return true;
+      }
+      return false;
+    }();
+    EXPECT_TRUE(stopped) << to_string(stop_at);
+    EXPECT_EQ(scalar("SELECT count(*) FROM settlement.run_step WHERE step = '" + std::string(to_string(stop_at)) + "'"),
+              0)
+        << "a step stopped before its commit is not recorded: " << to_string(stop_at);
+  }
+  // Settled without a stop: the same run (one), every step, one journal per member.
+  const auto finished = settle_day(kDay1);
+  ASSERT_TRUE(finished) << finished.error().detail;
+  EXPECT_EQ(finished->run.state, RunState::completed);
+  EXPECT_EQ(finished->run.steps.size(), 4u);
+  EXPECT_EQ(scalar("SELECT count(*) FROM settlement.run"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM ledger.journal WHERE kind = 'variation_margin'"), 3);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.outbox WHERE topic = 'settlement.run_completed'"), 1);
+  // The figures of an uninterrupted run (the test above), and each step recorded once.
+  run([&](pqxx::transaction_base& tx) {
+    const auto members = member_variation_margin(tx, finished->run.run_id, std::nullopt);
+    ASSERT_EQ(members.size(), 3u);
+    EXPECT_EQ(members[0].total_minor, 209'664);
+    EXPECT_EQ(members[1].total_minor, 95'232 - 209'664);
+    EXPECT_EQ(members[2].total_minor, -95'232);
+  });
+  EXPECT_EQ(scalar("SELECT count(*) FROM settlement.run_step"), 4);
+  EXPECT_EQ(scalar("SELECT count(*) FROM settlement.member_product_vm"), 4);
+}
+
+TEST_F(SettlementRuns, AConcurrentSettlementOfTheSameDateIsRefusedAndOnlyOneRunPosts) {
+  trade();
+  enter_market_data(kDay1, 21'500, 21'000, 21'000);
+  std::promise<void> inside;
+  std::promise<void> go_on;
+  auto go = go_on.get_future().share();
+  auto holder = std::async(std::launch::async, [&] {
+    return settle_day(kDay1, [&](RunStep step) {
+      if (step == RunStep::variation_margin) {
+        inside.set_value();
+        go.wait();
+      }
+    });
+  });
+  inside.get_future().wait();
+  const auto concurrent = settle_day(kDay1);
+  ASSERT_FALSE(concurrent);
+  EXPECT_EQ(concurrent.error().refusal, SettleRefusal::settlement_run_in_progress);
+  go_on.set_value();
+  const auto held = holder.get();
+  ASSERT_TRUE(held) << held.error().detail;
+  EXPECT_EQ(held->run.state, RunState::completed);
+  EXPECT_EQ(scalar("SELECT count(*) FROM settlement.run"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM ledger.journal WHERE kind = 'variation_margin'"), 3);
+}
+
+}  // namespace
+}  // namespace cch::settlement
