@@ -3,6 +3,7 @@
 // requests (Api::accounts).
 #include "api_impl.hpp"
 #include "margin_reads.hpp"
+#include "settlement_reads.hpp"
 
 #include "cch/api/credentials.hpp"
 #include "cch/http/json_input.hpp"
@@ -926,6 +927,11 @@ ReadRoute read_route(std::string_view method, std::string_view pattern) {
       {"GET /v1/members/{member_id}/margin-calls", {member_margin_calls, false}},
       {"GET /v1/margin-calls", {margin_calls, false}},
       {"GET /v1/margin-calls/{call_id}", {margin_call, false}},
+      {"GET /v1/settlement/runs", {settlement_runs, true}},
+      {"GET /v1/settlement/runs/{run_id}", {settlement_run, true}},
+      {"GET /v1/settlement/runs/{run_id}/members", {settlement_run_members, true}},
+      {"GET /v1/members/{member_id}/variation-margin", {member_variation_margin, false}},
+      {"GET /v1/members/{member_id}/variation-margin/{run_id}", {member_run_variation_margin, true}},
       {"GET /v1/members/{member_id}/limits", {member_limits, true}},
       {"GET /v1/members/{member_id}/positions", {member_positions, false}},
       {"GET /v1/members/{member_id}/venue-authorisations", {member_venue_authorisations, false}},

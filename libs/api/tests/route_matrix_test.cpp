@@ -417,6 +417,21 @@ class RouteMatrix : public ::testing::Test {
          [&] { return Sample{"/v1/members/" + a + "/margin-calls?state=issued&limit=5", ""}; }},
         {"GET /v1/margin-calls", [&] { return Sample{"/v1/margin-calls?member_id=" + a + "&format=csv", ""}; }},
         {"GET /v1/margin-calls/{call_id}", [&] { return Sample{"/v1/margin-calls/" + margin_call, ""}; }},
+        {"GET /v1/settlement/runs", [] { return Sample{"/v1/settlement/runs?limit=5", ""}; }},
+        {"POST /v1/settlement/runs",
+         [&] {
+           // The date of the curve set marked above (each allowed role's request settles it once).
+           return Sample{"/v1/settlement/runs", R"({"business_date":")" +
+                                                    latest_business_date("united_states_settlement", 1).format() +
+                                                    "\"}"};
+         }},
+        {"GET /v1/settlement/runs/{run_id}", [&] { return Sample{"/v1/settlement/runs/" + settlement_run(), ""}; }},
+        {"GET /v1/settlement/runs/{run_id}/members",
+         [&] { return Sample{"/v1/settlement/runs/" + settlement_run() + "/members?format=csv", ""}; }},
+        {"GET /v1/members/{member_id}/variation-margin",
+         [&] { return Sample{"/v1/members/" + a + "/variation-margin?limit=5", ""}; }},
+        {"GET /v1/members/{member_id}/variation-margin/{run_id}",
+         [&] { return Sample{"/v1/members/" + a + "/variation-margin/" + settlement_run() + "?limit=10", ""}; }},
         {"POST /v1/members/{member_id}/product-authorisations",
          [&] {
            return Sample{"/v1/members/" + a + "/product-authorisations", R"({"product_id":")" + fresh_product() + "\"}"};
@@ -541,6 +556,14 @@ class RouteMatrix : public ::testing::Test {
   std::string margin_backtest;
   int backtests_made = 0;
   std::string margin_call;
+  // The latest settlement run (the POST's sample settles one before the reads that name it).
+  std::string settlement_run() {
+    return db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {},
+                               [](pqxx::transaction_base& tx) {
+                                 const auto rows = tx.exec("SELECT max(run_id) FROM settlement.run");
+                                 return rows[0][0].is_null() ? std::string("1") : rows[0][0].as<std::string>();
+                               });
+  }
   int trades_made = 0;
   int parameter_sets_ = 0;
   int corrections_ = 0;

@@ -1,5 +1,6 @@
 #include "cch/settlement/routes.hpp"
 
+#include "cch/core/decimal.hpp"
 #include "cch/core/log.hpp"
 #include "cch/db/transaction.hpp"
 #include "cch/http/json_input.hpp"
@@ -214,6 +215,157 @@ http::Response decide_withdrawal_command(runtime::ServiceContext& context, const
 
 namespace {
 
+std::string usd(std::int64_t cents) { return format_amount(Money{cents, Currency::usd()}); }
+nlohmann::json optional_id(const std::optional<std::int64_t>& id) {
+  return id ? nlohmann::json(std::to_string(*id)) : nlohmann::json(nullptr);
+}
+
+}  // namespace
+
+nlohmann::json settlement_run_json(const SettlementRun& run) {
+  nlohmann::json steps = nlohmann::json::array();
+  for (const StepRecord& step : run.steps) {
+    steps.push_back({{"step", std::string(to_string(step.step))},
+                     {"started_at", step.started_at.format()},
+                     {"finished_at", step.finished_at.format()},
+                     {"duration_ms", (step.finished_at.unix_microseconds() - step.started_at.unix_microseconds()) / 1000},
+                     {"counts", nlohmann::json::parse(step.counts)}});
+  }
+  return {{"run_id", std::to_string(run.run_id)},
+          {"business_date", run.business_date.format()},
+          {"attempt", run.attempt},
+          {"state", std::string(to_string(run.state))},
+          {"curve_set_id", std::to_string(run.curve_set_id)},
+          {"previous_run_id", optional_id(run.previous_run_id)},
+          {"previous_curve_set_id", optional_id(run.previous_curve_set_id)},
+          {"ois_snapshot_id", std::to_string(run.ois_snapshot_id)},
+          {"overnight_tenor", run.overnight_tenor},
+          {"overnight_rate", format_scaled_decimal(run.overnight_rate_e8, 8)},
+          {"interest_days", run.interest_days},
+          {"interest_rate", format_scaled_decimal(run.interest_rate_e8, 8)},
+          {"started_at", run.started_at.format()},
+          {"started_by", run.started_by},
+          {"request_id", run.request_id ? nlohmann::json(*run.request_id) : nlohmann::json(nullptr)},
+          {"completed_at", run.completed_at ? nlohmann::json(run.completed_at->format()) : nlohmann::json(nullptr)},
+          {"steps", std::move(steps)}};
+}
+
+nlohmann::json member_variation_margin_json(const MemberVariationMargin& member) {
+  return {{"member_id", member.member.to_string()},
+          {"variation_margin", usd(member.vm_minor)},
+          {"forward_variation_margin", usd(member.forward_vm_minor)},
+          {"cumulative_forward_variation_margin", usd(member.cumulative_forward_vm_minor)},
+          {"price_alignment_interest", usd(member.pai_minor)},
+          {"total", usd(member.total_minor)},
+          {"currency", "USD"},
+          {"journal_id", member.journal ? nlohmann::json(member.journal->to_string()) : nlohmann::json(nullptr)}};
+}
+
+namespace {
+
+// A member's figures as CSV fields, from member_id to journal_id, with the line's end.
+std::string figures_csv(const MemberVariationMargin& member) {
+  return member.member.to_string() + "," + usd(member.vm_minor) + "," + usd(member.forward_vm_minor) + "," +
+         usd(member.cumulative_forward_vm_minor) + "," + usd(member.pai_minor) + "," + usd(member.total_minor) +
+         ",USD," + (member.journal ? member.journal->to_string() : std::string()) + "\n";
+}
+constexpr const char* kFiguresCsvHeader =
+    "member_id,variation_margin,forward_variation_margin,cumulative_forward_variation_margin,"
+    "price_alignment_interest,total,currency,journal_id\n";
+
+}  // namespace
+
+std::string member_variation_margin_csv(std::span<const MemberVariationMargin> members, std::int64_t run_id,
+                                        BusinessDate business_date) {
+  std::string out = std::string("run_id,business_date,") + kFiguresCsvHeader;
+  for (const MemberVariationMargin& member : members) {
+    out += std::to_string(run_id) + "," + business_date.format() + "," + figures_csv(member);
+  }
+  return out;
+}
+
+std::string member_variation_margin_history_csv(std::span<const MemberRunVariationMargin> rows) {
+  std::string out = std::string("run_id,business_date,run_state,") + kFiguresCsvHeader;
+  for (const MemberRunVariationMargin& row : rows) {
+    out += std::to_string(row.run_id) + "," + row.business_date.format() + "," +
+           std::string(to_string(row.state)) + "," + figures_csv(row.figures);
+  }
+  return out;
+}
+
+nlohmann::json product_variation_margin_json(const ProductVariationMargin& product) {
+  return {{"product_id", product.product.to_string()},
+          {"kind", product.kind},
+          {"legs", product.legs},
+          {"mark", usd(product.pv_minor)},
+          {"previous_mark", usd(product.previous_pv_minor)},
+          {"variation_margin", usd(product.vm_minor)}};
+}
+
+nlohmann::json leg_variation_margin_json(const LegVariationMargin& leg) {
+  return {{"trade_id", leg.trade.to_string()},
+          {"side", leg.side},
+          {"product_id", leg.product.to_string()},
+          {"kind", leg.kind},
+          {"mark", usd(leg.pv_minor)},
+          {"previous_mark", usd(leg.previous_pv_minor)},
+          {"variation_margin", usd(leg.vm_minor)}};
+}
+
+http::Response settle_refusal(const SettleError& error) {
+  const std::string reason(to_string(error.refusal));
+  switch (error.refusal) {
+    case SettleRefusal::settlement_run_in_progress:
+      return http::problem(409, reason, "Settlement run in progress", error.detail);
+    case SettleRefusal::earlier_run_unfinished:
+    case SettleRefusal::later_date_settled:
+      return http::problem(409, reason, "Business dates settle in order", error.detail);
+    case SettleRefusal::settlement_prices_missing:
+      return http::problem(422, reason, "Settlement prices missing", error.detail);
+    case SettleRefusal::not_a_business_date:
+    case SettleRefusal::business_date_in_future:
+    case SettleRefusal::no_curve_set:
+    case SettleRefusal::marks_refused:
+      break;
+  }
+  return http::problem(422, reason, "Cannot settle the date", error.detail);
+}
+
+http::Response settle_command(runtime::ServiceContext& context, const http::Request& request,
+                              const BusinessCalendar& clearing_calendar) {
+  const auto caller = runtime::internal_caller(request);
+  if (!caller) return caller.error();
+  if (caller->principal.role != access::Role::operator_) {
+    return http::problem(403, "forbidden", "Forbidden", "only operators run settlement");
+  }
+  auto body = http::BodyReader::open(request, {"business_date"}, {"run_id", "state", "attempt", "steps"});
+  if (!body) return body.error();
+  const auto date_text = body->text("business_date", 10);
+  std::optional<BusinessDate> date;
+  if (date_text) {
+    if (const auto parsed = BusinessDate::parse(*date_text)) {
+      date = *parsed;
+    } else {
+      body->refuse("business_date", "must be a date YYYY-MM-DD");
+    }
+  }
+  if (body->failed()) return body->failure();
+  const auto settled = settle(context.pool, {*date, clearing_calendar, BusinessDate::containing(UtcTimestamp::now()),
+                                             caller->principal.name, caller->request_id.value(), {}});
+  // The effect is the run's own (idempotent by date): the answer is recorded after it.
+  return runtime::answer_command(context, request, *caller, [&](pqxx::transaction_base&) {
+    if (!settled) return settle_refusal(settled.error());
+    nlohmann::json json = settlement_run_json(settled->run);
+    json["created"] = settled->created;
+    json["resumed"] = settled->resumed;
+    http::Response response = http::json_response(settled->created || settled->resumed ? 201 : 200, json);
+    response.headers.emplace_back("Location", "/v1/settlement/runs/" + std::to_string(settled->run.run_id));
+    return response;
+  });
+}
+
+namespace {
+
 struct SettlementRoutesState {
   explicit SettlementRoutesState(BusinessCalendar calendar) : clearing_calendar(std::move(calendar)) {
     margin_policy.margin_models = &models;
@@ -295,6 +447,10 @@ void add_settlement_routes(http::Router& router, runtime::ServiceContext& contex
   router.add("POST", prefix + "/v1/members/{member_id}/collateral-withdrawals",
              [&context, policy = &state->margin_policy](const http::Request& request) {
                return request_withdrawal_command(context, request, policy);
+             });
+  router.add("POST", prefix + "/v1/settlement/runs",
+             [&context, calendar = &state->clearing_calendar](const http::Request& request) {
+               return settle_command(context, request, *calendar);
              });
   for (const std::string_view decision : {"approve", "reject", "cancel"}) {
     router.add("POST", prefix + "/v1/collateral-withdrawals/{withdrawal_id}/" + std::string(decision),

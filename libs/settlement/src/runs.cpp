@@ -488,24 +488,53 @@ std::vector<SettlementRun> list_runs(pqxx::transaction_base& tx, std::optional<s
   return runs;
 }
 
+namespace {
+
+// The columns member_vm_of reads, from offset `first` of the row.
+constexpr const char* kMemberVmColumns =
+    "m.member_id, m.vm_minor, m.forward_vm_minor, m.cumulative_forward_vm_minor, m.pai_minor, m.total_minor, "
+    "m.journal_id";
+
+MemberVariationMargin member_vm_of(const pqxx::row& row, int first) {
+  MemberVariationMargin vm{MemberId(row[first].as<std::int64_t>()),
+                           row[first + 1].as<std::int64_t>(),
+                           row[first + 2].as<std::int64_t>(),
+                           row[first + 3].as<std::int64_t>(),
+                           row[first + 4].as<std::int64_t>(),
+                           row[first + 5].as<std::int64_t>(),
+                           std::nullopt};
+  if (!row[first + 6].is_null()) vm.journal = JournalId(row[first + 6].as<std::int64_t>());
+  return vm;
+}
+
+}  // namespace
+
 std::vector<MemberVariationMargin> member_variation_margin(pqxx::transaction_base& tx, std::int64_t run_id,
                                                            std::optional<MemberId> member) {
   std::vector<MemberVariationMargin> out;
+  for (const auto& row : db::exec_cached(tx,
+                                         std::string("SELECT ") + kMemberVmColumns +
+                                             " FROM settlement.member_vm m WHERE m.run_id = $1 AND "
+                                             "($2::bigint IS NULL OR m.member_id = $2) ORDER BY m.member_id",
+                                         run_id, member ? std::optional<std::int64_t>(member->value()) : std::nullopt)) {
+    out.push_back(member_vm_of(row, 0));
+  }
+  return out;
+}
+
+std::vector<MemberRunVariationMargin> member_variation_margin_history(pqxx::transaction_base& tx, MemberId member,
+                                                                      std::optional<std::int64_t> before,
+                                                                      std::size_t limit) {
+  CCH_CHECK(limit >= 1 && limit <= 1000, "member_variation_margin_history: limit 1..1000");
+  std::vector<MemberRunVariationMargin> out;
   for (const auto& row : db::exec_cached(
            tx,
-           "SELECT member_id, vm_minor, forward_vm_minor, cumulative_forward_vm_minor, pai_minor, total_minor, "
-           "journal_id FROM settlement.member_vm WHERE run_id = $1 AND ($2::bigint IS NULL OR member_id = $2) "
-           "ORDER BY member_id",
-           run_id, member ? std::optional<std::int64_t>(member->value()) : std::nullopt)) {
-    MemberVariationMargin vm{MemberId(row[0].as<std::int64_t>()),
-                             row[1].as<std::int64_t>(),
-                             row[2].as<std::int64_t>(),
-                             row[3].as<std::int64_t>(),
-                             row[4].as<std::int64_t>(),
-                             row[5].as<std::int64_t>(),
-                             std::nullopt};
-    if (!row[6].is_null()) vm.journal = JournalId(row[6].as<std::int64_t>());
-    out.push_back(vm);
+           std::string("SELECT r.run_id, r.business_date::text, r.state, ") + kMemberVmColumns +
+               " FROM settlement.member_vm m JOIN settlement.run r USING (run_id) WHERE m.member_id = $1 "
+               "AND ($2::bigint IS NULL OR m.run_id < $2) ORDER BY m.run_id DESC LIMIT $3",
+           member.value(), before, static_cast<std::int64_t>(limit))) {
+    out.push_back({row[0].as<std::int64_t>(), BusinessDate::parse(row[1].as<std::string>()).value(),
+                   state_of(row[2].as<std::string>()), member_vm_of(row, 3)});
   }
   return out;
 }

@@ -11,6 +11,10 @@
 //   POST /internal/v1/collateral-withdrawals/{withdrawal_id}/approve  operator {"note"?} -> 200
 //   POST /internal/v1/collateral-withdrawals/{withdrawal_id}/reject   operator {"note"}  -> 200
 //   POST /internal/v1/collateral-withdrawals/{withdrawal_id}/cancel   the member {}      -> 200
+//   POST /internal/v1/settlement/runs   operator {"business_date"} -> 201 the run settled (or resumed
+//        and finished), 200 the date's run settled before; 409 settlement_run_in_progress,
+//        earlier_run_unfinished, later_date_settled; 422 not_a_business_date,
+//        business_date_in_future, no_curve_set, settlement_prices_missing, marks_refused
 //
 // Refusals map to problem+json with the reason of CollateralRefusal: 404 unknown_member /
 // withdrawal_not_found, 409 bank_reference_reused / withdrawal_already_decided, 422 otherwise
@@ -26,6 +30,7 @@
 #include "cch/runtime/tasks.hpp"
 #include "cch/settlement/collateral.hpp"
 #include "cch/settlement/margin_calls.hpp"
+#include "cch/settlement/runs.hpp"
 
 #include <nlohmann/json.hpp>
 #include <pqxx/transaction_base>
@@ -60,6 +65,24 @@ void issue_calls_of_runs(pqxx::transaction_base& tx, std::span<const runtime::Ou
                          std::chrono::minutes deadline);
 runtime::TaskDefinition overdue_calls_task(db::ConnectionPool& pool, const db::RetryPolicy& retry_policy,
                                            std::chrono::milliseconds interval);
+
+// Settlement runs: a run with its steps (each step's counts as an object, its duration in ms);
+// each member's variation margin in a run (JSON and CSV: a header and a line per member); a
+// member's figures per product and kind, and each leg's contribution; the refusal's problem.
+nlohmann::json settlement_run_json(const SettlementRun& run);
+nlohmann::json member_variation_margin_json(const MemberVariationMargin& member);
+std::string member_variation_margin_csv(std::span<const MemberVariationMargin> members, std::int64_t run_id,
+                                        BusinessDate business_date);
+// A member's figures per run: the columns above with the run's state after its date.
+std::string member_variation_margin_history_csv(std::span<const MemberRunVariationMargin> rows);
+nlohmann::json product_variation_margin_json(const ProductVariationMargin& product);
+nlohmann::json leg_variation_margin_json(const LegVariationMargin& leg);
+http::Response settle_refusal(const SettleError& error);
+
+// POST /internal/v1/settlement/runs: the run in this request, its answer recorded after it (a
+// retry under the key after a crash settles the date again, which answers the run).
+http::Response settle_command(runtime::ServiceContext& context, const http::Request& request,
+                              const BusinessCalendar& clearing_calendar);
 
 void add_settlement_routes(http::Router& router, runtime::ServiceContext& context);
 

@@ -143,6 +143,18 @@ struct MemberVariationMargin {
 std::vector<MemberVariationMargin> member_variation_margin(pqxx::transaction_base& tx, std::int64_t run_id,
                                                            std::optional<MemberId> member);
 
+// A member's figures per run, newest first (by run id), runs below `before`; at most `limit`
+// (1..1000); each with its run's date and state (a reversed run's figures stay, marked so).
+struct MemberRunVariationMargin {
+  std::int64_t run_id = 0;
+  BusinessDate business_date = BusinessDate::from_days_since_epoch(0).value();
+  RunState state = RunState::running;
+  MemberVariationMargin figures;
+};
+std::vector<MemberRunVariationMargin> member_variation_margin_history(pqxx::transaction_base& tx, MemberId member,
+                                                                      std::optional<std::int64_t> before,
+                                                                      std::size_t limit);
+
 struct ProductVariationMargin {
   MemberId member;
   ProductId product;

@@ -1,0 +1,30 @@
+#pragma once
+// The api's reads of daily settlement (private to libs/api), straight from PostgreSQL through
+// libs/settlement (runs.hpp; docs/settlement.md "Through the API"); the JSON and CSV forms are
+// libs/settlement's (routes.hpp).
+//   GET /v1/settlement/runs                         staff: runs, newest first, with their steps
+//   GET /v1/settlement/runs/{run_id}                staff: one run, each step's duration and counts
+//   GET /v1/settlement/runs/{run_id}/members        staff: every member's variation margin (JSON, CSV)
+//   GET /v1/members/{member_id}/variation-margin    a member's figures per run, newest first (JSON, CSV)
+//   GET /v1/members/{member_id}/variation-margin/{run_id}   the member's figures in a run, per
+//       product and kind, and a page of its legs' contributions (?cursor: the last trade id seen)
+#include "api_impl.hpp"
+
+namespace cch::api {
+
+inline constexpr std::size_t kSettlementRunsPageMax = 100;
+inline constexpr std::size_t kRunMembersVariationMarginCsvPageMax = 10'000;
+inline constexpr std::size_t kVariationMarginLegsPageMax = 1'000;
+
+http::Response settlement_runs(Api& api, pqxx::transaction_base& tx, const http::Request& request,
+                               const access::Principal& principal);
+http::Response settlement_run(Api& api, pqxx::transaction_base& tx, const http::Request& request,
+                              const access::Principal& principal);
+http::Response settlement_run_members(Api& api, pqxx::transaction_base& tx, const http::Request& request,
+                                      const access::Principal& principal);
+http::Response member_variation_margin(Api& api, pqxx::transaction_base& tx, const http::Request& request,
+                                       const access::Principal& principal);
+http::Response member_run_variation_margin(Api& api, pqxx::transaction_base& tx, const http::Request& request,
+                                           const access::Principal& principal);
+
+}  // namespace cch::api
