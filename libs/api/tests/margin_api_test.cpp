@@ -5,7 +5,8 @@
 // cch-risk's own consumer: a curve set built runs every member, a cleared trade its two members,
 // and a curve set without enough history behind it does not stop it. A member's what-if margin
 // is the figure a margin run gives once the trades clear; a shortfall after a run is called, the
-// call read by the member, and a deposit meets it.
+// call read by the member, and a deposit meets it. A settlement run of the day pays each member's
+// variation margin, which the member reads leg by leg.
 #include "api_harness.hpp"
 
 #include "cch/core/calendar.hpp"
@@ -115,14 +116,16 @@ class ApiMargin : public ::testing::Test {
 
   // A trade of the month, submitted by the buyer and affirmed by the seller through the api;
   // naming the month's series makes it a future.
-  std::string clear(const Caller& buyer, const Caller& seller, const std::string& product, int gpus, bool future) {
+  std::string clear(const Caller& buyer, const Caller& seller, const std::string& product, int gpus, bool future,
+                    std::int64_t off_reference_ticks = 0) {
     const std::string window = future ? R"("series":")" + month->label + "\""
                                       : R"("delivery_start":")" + month->start().format() +
                                             R"(","delivery_end":")" + month->end().format() + "\"";
     const std::string body = R"({"product_id":")" + product + R"(","buyer_member_id":")" +
                              buyer.member->to_string() + R"(","seller_member_id":")" + seller.member->to_string() +
                              "\"," + window + R"(,"gpus":)" + std::to_string(gpus) + R"(,"price":")" +
-                             reference_price(product) + R"(","reference":")" + harness->unique("margin") + "\"}";
+                             format_scaled_decimal(*parse_scaled_decimal(reference_price(product), 4) + off_reference_ticks, 4) +
+                             R"(","reference":")" + harness->unique("margin") + "\"}";
     const auto submitted = harness->post(buyer, "/v1/trades", body);
     EXPECT_EQ(submitted.status, 201u) << submitted.body << " " << body;
     const std::string trade = json_of(submitted)["trade_id"].get<std::string>();
@@ -957,6 +960,103 @@ TEST_F(ApiMargin, StressResultsBacktestsAndTheRiskReportAcrossMembers) {
   EXPECT_EQ(lines_of(harness->call(harness->auditor_caller, "GET", "/v1/margin/report?format=csv").body), 3u);
   EXPECT_EQ(harness->call(harness->member_a_caller, "GET", "/v1/margin/report").status, 403u);
   EXPECT_EQ(harness->call(harness->risk_caller, "GET", "/v1/margin/report?run_id=999999").status, 404u);
+}
+
+}  // namespace
+}  // namespace cch::api::testing
+
+namespace cch::api::testing {
+namespace {
+
+TEST_F(ApiMargin, ASettlementRunPaysEachMembersVariationMarginWhichTheMemberReadsLegByLeg) {
+  prepare(/*background=*/false);
+  // Alpha buys a forward from bravo 0.0500 above the day's price; bravo buys a future from alpha
+  // 0.0500 below it: both trades are worth something to someone at the day's prices.
+  clear(harness->member_a_caller, harness->member_b_caller, h100, 64, /*future=*/false, 500);
+  clear(harness->member_b_caller, harness->member_a_caller, h100, 32, /*future=*/true, -500);
+  ASSERT_EQ(build_curves(date).status, 201u);
+  const auto collateral = [&](const std::string& member) {
+    return count(*harness, "SELECT COALESCE(-sum(p.amount_minor), 0) FROM ledger.posting p JOIN ledger.account x "
+                           "USING (account_id) WHERE x.kind = 'collateral' AND x.member_id = " + member);
+  };
+  const std::int64_t a_before = collateral(a), b_before = collateral(b);
+
+  const std::string body = R"({"business_date":")" + date.format() + R"("})";
+  const auto settled = harness->post(harness->operator_caller, "/v1/settlement/runs", body);
+  ASSERT_EQ(settled.status, 201u) << settled.body;
+  const auto run = json_of(settled);
+  EXPECT_EQ(run["state"], "completed");
+  EXPECT_EQ(run["business_date"], date.format());
+  EXPECT_TRUE(run["created"].get<bool>());
+  ASSERT_EQ(run["steps"].size(), 4u);
+  EXPECT_EQ(run["steps"][1]["counts"]["legs_marked"], 4);
+  EXPECT_EQ(run["steps"][2]["counts"]["members"], 2);
+  const std::string run_id = run["run_id"];
+  // Settling the date again answers the run and posts nothing.
+  const auto again = harness->post(harness->operator_caller, "/v1/settlement/runs", body);
+  EXPECT_EQ(again.status, 200u) << again.body;
+  EXPECT_EQ(json_of(again)["run_id"], run_id);
+  EXPECT_FALSE(json_of(again)["created"].get<bool>());
+  EXPECT_EQ(count(*harness, "SELECT count(*) FROM ledger.journal WHERE kind = 'variation_margin'"), 2);
+
+  // Each member's variation margin is the sum of its legs' marks in the day's curve set (the first
+  // run: from zero), and they sum to zero; the collateral moved by each total.
+  const auto members =
+      json_of(harness->call(harness->auditor_caller, "GET", "/v1/settlement/runs/" + run_id + "/members"));
+  ASSERT_EQ(members["items"].size(), 2u) << members.dump();
+  std::map<std::string, std::int64_t> total;
+  for (const auto& member : members["items"]) {
+    const std::string id = member["member_id"];
+    const std::int64_t marks = count(*harness, "SELECT COALESCE(sum(pv_minor), 0) FROM risk.member_mark WHERE "
+                                               "curve_set_id = " + run["curve_set_id"].get<std::string>() +
+                                                   " AND member_id = " + id);
+    EXPECT_EQ(cents_of(member["variation_margin"]), marks);
+    EXPECT_NE(marks, 0);
+    EXPECT_EQ(cents_of(member["price_alignment_interest"]), 0) << "no earlier run: no interest";
+    total[id] = cents_of(member["total"]);
+  }
+  EXPECT_EQ(total[a] + total[b], 0);
+  EXPECT_EQ(collateral(a) - a_before, total[a]);
+  EXPECT_EQ(collateral(b) - b_before, total[b]);
+
+  // Alpha reads its own, by product and leg by leg; its journal names the run.
+  const auto own = json_of(harness->call(harness->member_a_caller, "GET",
+                                         "/v1/members/" + a + "/variation-margin/" + run_id));
+  EXPECT_EQ(cents_of(own["total"]), total[a]);
+  ASSERT_EQ(own["legs"].size(), 2u) << own.dump();
+  EXPECT_EQ(own["products"].size(), 2u);
+  EXPECT_EQ(cents_of(own["legs"][0]["variation_margin"]) + cents_of(own["legs"][1]["variation_margin"]), total[a]);
+  const auto journal =
+      json_of(harness->call(harness->member_a_caller, "GET", "/v1/journals/" + own["journal_id"].get<std::string>()));
+  EXPECT_EQ(journal["kind"], "variation_margin");
+  EXPECT_EQ(journal["cause"]["kind"], "settlement_run");
+  EXPECT_EQ(journal["cause"]["reference"], run_id);
+  const auto history = harness->call(harness->member_a_caller, "GET", "/v1/members/" + a + "/variation-margin?format=csv");
+  EXPECT_EQ(history.status, 200u);
+  EXPECT_NE(history.body.find("\n" + run_id + "," + date.format() + ",completed," + a + ","), std::string::npos)
+      << history.body;
+  // Another member's figures answer 404, as a member that does not exist; runs are staff's.
+  EXPECT_EQ(harness->call(harness->member_b_caller, "GET", "/v1/members/" + a + "/variation-margin/" + run_id).status,
+            404u);
+  EXPECT_EQ(harness->call(harness->member_b_caller, "GET", "/v1/members/" + a + "/variation-margin").status, 404u);
+  EXPECT_EQ(harness->call(harness->member_a_caller, "GET", "/v1/settlement/runs/" + run_id).status, 403u);
+  EXPECT_EQ(harness->call(harness->risk_caller, "GET", "/v1/settlement/runs/999999").status, 404u);
+
+  // Refusals name their reason and post nothing: a Saturday, a later date already settled.
+  BusinessDate saturday = date;
+  while (saturday.weekday() != Weekday::saturday) saturday = saturday.add_days(-1).value();
+  const auto weekend = harness->post(harness->operator_caller, "/v1/settlement/runs",
+                                     R"({"business_date":")" + saturday.format() + R"("})");
+  EXPECT_EQ(weekend.status, 422u);
+  EXPECT_EQ(reason_of(weekend), "not_a_business_date");
+  const auto bad = harness->post(harness->operator_caller, "/v1/settlement/runs", R"({"business_date":"2026-13-01"})");
+  EXPECT_EQ(bad.status, 422u);
+  EXPECT_EQ(reason_of(bad), "invalid_field");
+  const auto settable = harness->post(harness->operator_caller, "/v1/settlement/runs",
+                                      R"({"business_date":")" + date.format() + R"(","state":"completed"})");
+  EXPECT_EQ(reason_of(settable), "field_not_settable");
+  EXPECT_EQ(count(*harness, "SELECT count(*) FROM settlement.run"), 1);
+  EXPECT_EQ(count(*harness, "SELECT count(*) FROM ledger.journal WHERE kind = 'variation_margin'"), 2);
 }
 
 }  // namespace
