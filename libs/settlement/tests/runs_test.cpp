@@ -2,11 +2,7 @@
 // price alignment interest computed by hand to the cent, one journal per member and run, a run
 // started again answering the first, a concurrent start refused, a stop before any step's commit
 // resumed to the same figures and journals, and refusals that post nothing.
-#include "cch/settlement/runs.hpp"
-
-#include "cch/market/market_data.hpp"
-#include "cch/risk/curve_sets.hpp"
-#include "registration_fixture.hpp"
+#include "settlement_fixture.hpp"
 
 #include <pqxx/result>
 
@@ -17,78 +13,12 @@
 namespace cch::settlement {
 namespace {
 
-using registry::fixture::kNow;
-
-BusinessDate date(std::string_view text) { return BusinessDate::parse(text).value(); }
+using fixture::date;
+using fixture::SettlementRuns;
 
 // Thrown from a step's before_commit: the step's transaction is abandoned, as by a crash.
 struct Stopped : std::runtime_error {
   using std::runtime_error::runtime_error;
-};
-
-class SettlementRuns : public registry::fixture::Registration {
- protected:
-  const BusinessDate kDay1 = date("2027-01-13");  // a Wednesday
-  const BusinessDate kDay2 = date("2027-01-14");  // the Thursday after
-  const BusinessCalendar kCalendar = make_calendar("united_states_settlement").value();
-
-  // The day's SOFR OIS quotes: 1D at 4 % (the overnight rate), every other tenor at 0 %, so that
-  // the discount factors of the forwards' payment dates (between the 1M and 1Y pillars) are 1 and
-  // the marks are computed by hand; and the product's settlement prices, every month at `others`
-  // except March and the second quarter's months.
-  void enter_market_data(BusinessDate day, std::int64_t march, std::int64_t second_quarter, std::int64_t others) {
-    run([&](pqxx::transaction_base& tx) {
-      const auto rules = market::market_rules("united_states_settlement", "1M,1Y", BusinessDate::containing(kNow));
-      const market::Provenance provenance{"test", "test", kNow, "ops", std::nullopt, std::nullopt};
-      std::vector<market::OisQuote> ois;
-      for (const auto& [tenor, rate] : std::vector<std::pair<std::string, std::int64_t>>{
-               {"1D", 4'000'000}, {"1M", 0}, {"3M", 0}, {"6M", 0}, {"1Y", 0}, {"2Y", 0}}) {
-        ois.push_back({market::parse_tenor(tenor).value(), rate});
-      }
-      const auto stored_ois = market::store_ois_quotes(tx, day, ois, provenance, rules);
-      ASSERT_TRUE(stored_ois) << stored_ois.error().detail;
-      const auto found = registry::find_product(tx, product).value();
-      const market::ProductTerms terms{product, found.spec.code, found.spec.tick_size_ticks, std::nullopt};
-      std::vector<market::PeriodPrice> prices;
-      prices.push_back({parse_period_label("2027-02").value(), PricePerGpuHour{others}});
-      prices.push_back({parse_period_label("2027-03").value(), PricePerGpuHour{march}});
-      for (const char* label : {"2027-04", "2027-05", "2027-06"}) {
-        prices.push_back({parse_period_label(label).value(), PricePerGpuHour{second_quarter}});
-      }
-      for (const char* label : {"2027-Q3", "2027-Q4"}) {
-        prices.push_back({parse_period_label(label).value(), PricePerGpuHour{others}});
-      }
-      const auto stored = market::store_settlement_prices(tx, terms, day, prices, provenance, rules);
-      ASSERT_TRUE(stored) << stored.error().detail;
-      auto built = risk::build_curve_set(tx, {day, kCalendar, BusinessDate::containing(kNow), "risk", std::nullopt});
-      ASSERT_TRUE(built) << built.error().detail;
-    });
-  }
-
-  // Bravo buys 256 GPUs of March 2027 (190,464 GPU-hours) from charlie at 2.1450, a forward; alpha
-  // buys 96 GPUs of the 2027-Q2 future (209,664 GPU-hours) from bravo at 2.0900.
-  void trade() {
-    ASSERT_TRUE(clear_trade(march(b, c, 256, 21'450), "FWD-1"));
-    auto quarter = march(a, b, 96, 20'900);
-    quarter.series_label = "2027-Q2";
-    ASSERT_TRUE(clear_trade(quarter, "FUT-1"));
-  }
-
-  SettleRequest request(BusinessDate day) {
-    return SettleRequest{day, kCalendar, BusinessDate::containing(kNow), "ops", std::nullopt, {}};
-  }
-
-  Result<SettleOutcome, SettleError> settle_day(BusinessDate day, std::function<void(RunStep)> before_commit = {}) {
-    auto wanted = request(day);
-    wanted.before_commit = std::move(before_commit);
-    return settle(*fixture.pool, wanted);
-  }
-
-  std::int64_t collateral(MemberId member) {
-    return scalar("SELECT COALESCE(-sum(p.amount_minor), 0) FROM ledger.posting p JOIN ledger.account a USING "
-                  "(account_id) WHERE a.kind = 'collateral' AND a.member_id = " +
-                  member.to_string());
-  }
 };
 
 TEST_F(SettlementRuns, PriceAlignmentInterestIsExactAndRoundsHalfAwayFromZero) {
