@@ -1061,3 +1061,26 @@ TEST_F(ApiMargin, ASettlementRunPaysEachMembersVariationMarginWhichTheMemberRead
 
 }  // namespace
 }  // namespace cch::api::testing
+
+namespace cch::api::testing {
+namespace {
+
+TEST_F(ApiMargin, ASettlementRunHasEveryMembersMarginRunAgainAgainstTheCollateralAfterIt) {
+  prepare(/*background=*/true);
+  clear(harness->member_a_caller, harness->member_b_caller, h100, 64, /*future=*/false, 500);
+  ASSERT_EQ(build_curves(date).status, 201u);
+  wait_for(harness->risk_caller, "/v1/margin/runs", [](const nlohmann::json& list) {
+    return !list["items"].empty() && list["items"][0]["cause"] == "curve_set.built";
+  });
+  const auto settled = harness->post(harness->operator_caller, "/v1/settlement/runs",
+                                     R"({"business_date":")" + date.format() + R"("})");
+  ASSERT_EQ(settled.status, 201u) << settled.body;
+  const auto runs = wait_for(harness->risk_caller, "/v1/margin/runs", [](const nlohmann::json& list) {
+    return !list["items"].empty() && list["items"][0]["cause"] == "settlement.run_completed";
+  });
+  EXPECT_EQ(runs["items"][0]["scope"], "all");
+  EXPECT_EQ(runs["items"][0]["members"], 2);
+}
+
+}  // namespace
+}  // namespace cch::api::testing

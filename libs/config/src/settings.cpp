@@ -197,8 +197,9 @@ std::vector<SettingSpec> build_settings() {
                                  "false: only when asked (POST /v1/curve-sets/{id}/mark-run)."));
   list.push_back(boolean_setting("risk.margin_on_curve_set", true,
                                  "cch-risk builds the margin model of each curve set's business date and runs "
-                                 "every member's initial margin against it (an outbox consumer); false: only when "
-                                 "asked (POST /v1/margin/models, POST /v1/margin/runs)."));
+                                 "every member's initial margin against it, and again after each settlement run "
+                                 "(an outbox consumer); false: only when asked (POST /v1/margin/models, "
+                                 "POST /v1/margin/runs)."));
   list.push_back(boolean_setting("risk.margin_on_trade_cleared", true,
                                  "cch-risk runs the initial margin of both members of each cleared trade against "
                                  "the latest margin model (an outbox consumer, one run per batch of trades); "

@@ -665,6 +665,20 @@ void margin_on_events(pqxx::transaction_base& tx, std::span<const runtime::Outbo
       }
       log_run(event.topic, *ran);
       everyone_run_with = built->record.model_id;
+    } else if (event.topic == "settlement.run_completed" && options.on_curve_set) {
+      // Variation margin moved every member's collateral: every member's margin again, so that the
+      // margin calls (settlement's consumer of the run) weigh it against the collateral after it.
+      const auto latest = margin::latest_model_record(tx);
+      if (!latest || everyone_run_with == latest->model_id) continue;
+      const auto ran = run_margin(
+          tx, {latest->model_id, std::nullopt, std::string(event.topic), std::string(kConsumerActor), std::nullopt},
+          clearing_calendar);
+      if (!ran) {
+        log_run_refused(event.topic, ran.error());
+        continue;
+      }
+      log_run(event.topic, *ran);
+      everyone_run_with = latest->model_id;
     } else if (event.topic == "trade.cleared" && options.on_trade_cleared) {
       const auto parties = parties_of(tx, event);
       if (!parties) {
@@ -739,7 +753,10 @@ void add_margin_routes(http::Router& router, runtime::ServiceContext& context) {
       context.config.boolean("risk.margin_on_curve_set"), context.config.boolean("risk.margin_on_trade_cleared"),
       static_cast<std::int32_t>(context.config.integer("risk.margin_backtest_observations"))};
   std::vector<std::string> topics;
-  if (options.on_curve_set) topics.emplace_back("curve_set.built");
+  if (options.on_curve_set) {
+    topics.emplace_back("curve_set.built");
+    topics.emplace_back("settlement.run_completed");
+  }
   if (options.on_trade_cleared) topics.emplace_back("trade.cleared");
   if (!topics.empty()) {
     const auto calendar = clearing_calendar(context);
