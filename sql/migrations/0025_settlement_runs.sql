@@ -6,6 +6,9 @@
 --                                  (not reversed) run per date; attempt n is the date's nth run.
 --   settlement.run_step            each step done, in the transaction that did it: a run resumes
 --                                  at the first step without a row (append-only).
+--   settlement.leg_mark            per run, every open leg of the trades cleared before the run's
+--                                  cut-off, marked against its curve set (append-only; written by
+--                                  COPY, so no foreign keys and no index beyond the key).
 --   settlement.member_product_vm   per run, member, product and kind (forward or future): the legs,
 --                                  today's marks, the previous run's marks of the same legs and the
 --                                  variation margin (their difference). Append-only.
@@ -29,6 +32,7 @@ CREATE TABLE settlement.run (
   overnight_rate_e8     bigint      NOT NULL CHECK (overnight_rate_e8 BETWEEN -100000000 AND 100000000),
   interest_days         integer     NOT NULL CHECK (interest_days BETWEEN 0 AND 366),
   interest_rate_e8      bigint      NOT NULL CHECK (interest_rate_e8 BETWEEN -100000000 AND 100000000),
+  cut_off               timestamptz NOT NULL,  -- the run settles the legs of trades cleared before it
   started_at            timestamptz NOT NULL DEFAULT clock_timestamp(),
   started_by            text        NOT NULL CHECK (length(started_by) BETWEEN 1 AND 64),
   request_id            text        CHECK (length(request_id) BETWEEN 1 AND 64),
@@ -46,6 +50,17 @@ CREATE TABLE settlement.run_step (
   finished_at timestamptz NOT NULL DEFAULT clock_timestamp(),
   counts      jsonb       NOT NULL CHECK (jsonb_typeof(counts) = 'object'),
   PRIMARY KEY (run_id, step)
+);
+
+CREATE TABLE settlement.leg_mark (
+  run_id     bigint NOT NULL,
+  trade_id   bigint NOT NULL,
+  side       text   NOT NULL CHECK (side IN ('buy', 'sell')),
+  member_id  bigint NOT NULL,
+  product_id bigint NOT NULL,
+  kind       text   NOT NULL CHECK (kind IN ('forward', 'future')),
+  pv_minor   bigint NOT NULL,
+  PRIMARY KEY (run_id, trade_id, side)
 );
 
 CREATE TABLE settlement.member_product_vm (
@@ -85,10 +100,10 @@ BEGIN
   END IF;
   IF (NEW.business_date, NEW.attempt, NEW.curve_set_id, NEW.previous_run_id, NEW.previous_curve_set_id,
       NEW.ois_snapshot_id, NEW.overnight_tenor, NEW.overnight_rate_e8, NEW.interest_days, NEW.interest_rate_e8,
-      NEW.started_at, NEW.started_by, NEW.request_id)
+      NEW.cut_off, NEW.started_at, NEW.started_by, NEW.request_id)
      IS DISTINCT FROM (OLD.business_date, OLD.attempt, OLD.curve_set_id, OLD.previous_run_id,
       OLD.previous_curve_set_id, OLD.ois_snapshot_id, OLD.overnight_tenor, OLD.overnight_rate_e8, OLD.interest_days,
-      OLD.interest_rate_e8, OLD.started_at, OLD.started_by, OLD.request_id)
+      OLD.interest_rate_e8, OLD.cut_off, OLD.started_at, OLD.started_by, OLD.request_id)
      OR (OLD.completed_at IS NOT NULL AND NEW.completed_at IS DISTINCT FROM OLD.completed_at) THEN
     RAISE EXCEPTION 'settlement run % changes only its state', OLD.run_id USING ERRCODE = 'check_violation';
   END IF;
@@ -100,6 +115,10 @@ CREATE TRIGGER run_no_delete BEFORE DELETE ON settlement.run FOR EACH ROW EXECUT
 CREATE TRIGGER run_no_truncate BEFORE TRUNCATE ON settlement.run FOR EACH STATEMENT EXECUTE FUNCTION api.refuse_change();
 CREATE TRIGGER run_step_append_only BEFORE UPDATE OR DELETE ON settlement.run_step
   FOR EACH ROW EXECUTE FUNCTION api.refuse_change();
+CREATE TRIGGER leg_mark_append_only BEFORE UPDATE OR DELETE ON settlement.leg_mark
+  FOR EACH ROW EXECUTE FUNCTION api.refuse_change();
+CREATE TRIGGER leg_mark_no_truncate BEFORE TRUNCATE ON settlement.leg_mark
+  FOR EACH STATEMENT EXECUTE FUNCTION api.refuse_change();
 CREATE TRIGGER member_product_vm_append_only BEFORE UPDATE OR DELETE ON settlement.member_product_vm
   FOR EACH ROW EXECUTE FUNCTION api.refuse_change();
 CREATE TRIGGER member_vm_append_only BEFORE UPDATE OR DELETE ON settlement.member_vm

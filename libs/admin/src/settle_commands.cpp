@@ -25,7 +25,7 @@ int settle(const config::Config& config, const std::string& date_text) {
   try {
     db::ConnectionPool pool(runtime::pool_options_from(config, "cch-admin"));
     const auto settled = settlement::settle(
-        pool, {*date, calendar, BusinessDate::containing(UtcTimestamp::now()), "cch-admin", std::nullopt, {}});
+        pool, {*date, calendar, UtcTimestamp::now(), "cch-admin", std::nullopt, {}});
     if (!settled) {
       return error_line(std::string(settlement::to_string(settled.error().refusal)) + ": " + settled.error().detail,
                         kExitFound);

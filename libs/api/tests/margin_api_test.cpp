@@ -135,6 +135,19 @@ class ApiMargin : public ::testing::Test {
     return trade;
   }
 
+  // A run of a business date settles the trades cleared before its cut-off (the next day's start,
+  // or now): the trades cleared here are dated at the start of `business_date`, as if cleared that day
+  // (the latest business date is yesterday at a weekend), out of band.
+  void cleared_on(BusinessDate business_date) {
+    auto connection = harness->fixture.superuser();
+    pqxx::work tx(connection);
+    tx.exec("SET session_replication_role = replica");
+    tx.exec_params("UPDATE cch.trade SET decided_at = $1::timestamptz WHERE state = 'cleared'",
+                   business_date.start_of_day().format());
+    tx.exec("SET session_replication_role = origin");
+    tx.commit();
+  }
+
   http::Response build_curves(BusinessDate business_date) {
     return harness->post(harness->risk_caller, "/v1/curve-sets",
                          R"({"business_date":")" + business_date.format() + R"("})");
@@ -974,6 +987,7 @@ TEST_F(ApiMargin, ASettlementRunPaysEachMembersVariationMarginWhichTheMemberRead
   // 0.0500 below it: both trades are worth something to someone at the day's prices.
   clear(harness->member_a_caller, harness->member_b_caller, h100, 64, /*future=*/false, 500);
   clear(harness->member_b_caller, harness->member_a_caller, h100, 32, /*future=*/true, -500);
+  cleared_on(date);
   ASSERT_EQ(build_curves(date).status, 201u);
   const auto collateral = [&](const std::string& member) {
     return count(*harness, "SELECT COALESCE(-sum(p.amount_minor), 0) FROM ledger.posting p JOIN ledger.account x "
@@ -1068,6 +1082,7 @@ namespace {
 TEST_F(ApiMargin, ASettlementRunHasEveryMembersMarginRunAgainAgainstTheCollateralAfterIt) {
   prepare(/*background=*/true);
   clear(harness->member_a_caller, harness->member_b_caller, h100, 64, /*future=*/false, 500);
+  cleared_on(date);
   ASSERT_EQ(build_curves(date).status, 201u);
   wait_for(harness->risk_caller, "/v1/margin/runs", [](const nlohmann::json& list) {
     return !list["items"].empty() && list["items"][0]["cause"] == "curve_set.built";

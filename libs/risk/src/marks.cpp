@@ -85,6 +85,38 @@ std::optional<MarkRun> latest_mark_run(pqxx::transaction_base& tx) {
   return find_mark_run(tx, rows[0][0].as<std::int64_t>());
 }
 
+Result<MarkedLegs, MarkError> mark_each_open_leg(pqxx::transaction_base& tx, const pricing::CurveSet& curves,
+                                                 const BusinessCalendar& clearing_calendar,
+                                                 std::optional<UtcTimestamp> cleared_before,
+                                                 const std::function<void(const LegMarkValue&)>& each) {
+  MarkedLegs marked;
+  std::optional<MarkError> refused;
+  for_each_open_leg(
+      tx, curves.as_of, clearing_calendar, std::nullopt,
+      [&](const OpenLeg& open) {
+        if (refused) return;
+        const auto curve = curves.forwards.find(open.product);
+        if (curve == curves.forwards.end()) {
+          ++marked.unmarked[open.product.value()];
+          return;
+        }
+        const auto mark = pricing::mark_leg(open.leg, curves.as_of, curve->second, curves.discount);
+        if (!mark) {
+          refused = MarkError{MarkRefusal::leg_refused,
+                              "trade " + std::to_string(open.leg.leg_id) + " " +
+                                  (open.leg.side == pricing::Side::buy ? "buy" : "sell") + ": " +
+                                  std::string(pricing::to_string(mark.error()))};
+          return;
+        }
+        ++marked.marked;
+        each(LegMarkValue{open.leg.leg_id, open.leg.side == pricing::Side::buy, open.member.value(),
+                          open.product.value(), open.leg.kind == pricing::ContractKind::future, *mark});
+      },
+      cleared_before);
+  if (refused) return fail(std::move(*refused));
+  return marked;
+}
+
 Result<MarkRunOutcome, MarkError> mark_open_legs(pqxx::transaction_base& tx, std::int64_t curve_set_id,
                                                  const BusinessCalendar& clearing_calendar) {
   // One marking per curve set at a time; the second answers the first's run.
@@ -113,47 +145,27 @@ Result<MarkRunOutcome, MarkError> mark_open_legs(pqxx::transaction_base& tx, std
   };
   std::vector<Row> rows;
   std::unordered_map<SumKey, Sum, SumKeyHash> sums;
-  std::map<std::int64_t, std::int64_t> unmarked;  // product -> legs
   Int128 total = 0;
-  std::optional<MarkError> refused;
-  for_each_open_leg(tx, as_of, clearing_calendar, std::nullopt, [&](const OpenLeg& open) {
-    if (refused) return;
-    const std::int64_t trade_id = open.leg.leg_id;
-    const std::int64_t member_id = open.member.value();
-    const std::int64_t product_id = open.product.value();
-    const bool future = open.leg.kind == pricing::ContractKind::future;
-    const std::string_view side = open.leg.side == pricing::Side::buy ? "buy" : "sell";
-    const auto curve = curves->forwards.find(open.product);
-    if (curve == curves->forwards.end()) {
-      ++unmarked[product_id];
-      return;
-    }
-    const pricing::Leg& leg = open.leg;
-    {
-      const auto mark = pricing::mark_leg(leg, as_of, curve->second, curves->discount);
-      if (!mark) {
-        refused = MarkError{MarkRefusal::leg_refused, "trade " + std::to_string(trade_id) + " " + std::string(side) +
-                                                          ": " + std::string(pricing::to_string(mark.error()))};
-        return;
-      }
-      Row& row = rows.emplace_back();
-      row.trade = trade_id;
-      row.side = side == "buy" ? "buy" : "sell";
-      row.member = member_id;
-      row.product = product_id;
-      row.kind = future ? "future" : "forward";
-      row.gpu_hours = mark->gpu_hours;
-      *std::to_chars(row.forward.data(), row.forward.data() + row.forward.size() - 1, mark->forward_price_usd).ptr = '\0';
-      *std::to_chars(row.factor.data(), row.factor.data() + row.factor.size() - 1, mark->discount_factor).ptr = '\0';
-      row.pv = mark->pv_minor;
-      Sum& sum = sums[SumKey{member_id, product_id}];
-      ++sum.legs;
-      sum.gpu_hours += side == "buy" ? mark->gpu_hours : -mark->gpu_hours;
-      sum.pv_minor += mark->pv_minor;
-      total += mark->pv_minor;
-    }
+  const auto marked = mark_each_open_leg(tx, *curves, clearing_calendar, std::nullopt, [&](const LegMarkValue& leg) {
+    const pricing::LegMark& mark = leg.mark;
+    Row& row = rows.emplace_back();
+    row.trade = leg.trade_id;
+    row.side = leg.buy ? "buy" : "sell";
+    row.member = leg.member_id;
+    row.product = leg.product_id;
+    row.kind = leg.future ? "future" : "forward";
+    row.gpu_hours = mark.gpu_hours;
+    *std::to_chars(row.forward.data(), row.forward.data() + row.forward.size() - 1, mark.forward_price_usd).ptr = '\0';
+    *std::to_chars(row.factor.data(), row.factor.data() + row.factor.size() - 1, mark.discount_factor).ptr = '\0';
+    row.pv = mark.pv_minor;
+    Sum& sum = sums[SumKey{leg.member_id, leg.product_id}];
+    ++sum.legs;
+    sum.gpu_hours += leg.buy ? mark.gpu_hours : -mark.gpu_hours;
+    sum.pv_minor += mark.pv_minor;
+    total += mark.pv_minor;
   });
-  if (refused) return fail(std::move(*refused));
+  if (!marked) return fail(marked.error());
+  const auto& unmarked = marked->unmarked;
   {
     pqxx::stream_to out(tx, "risk.leg_mark",
                         std::vector<std::string>{"curve_set_id", "trade_id", "side", "member_id", "product_id", "kind",

@@ -41,7 +41,8 @@ class Fields {
 }  // namespace
 
 void for_each_open_leg(pqxx::transaction_base& tx, BusinessDate as_of, const BusinessCalendar& clearing_calendar,
-                       std::optional<std::span<const MemberId>> members, const std::function<void(const OpenLeg&)>& each) {
+                       std::optional<std::span<const MemberId>> members, const std::function<void(const OpenLeg&)>& each,
+                       std::optional<UtcTimestamp> cleared_before) {
   const BusinessDate first_day = as_of.add_days(1).value();
   std::string filter;
   if (members) {
@@ -52,6 +53,7 @@ void for_each_open_leg(pqxx::transaction_base& tx, BusinessDate as_of, const Bus
     }
     filter += members->empty() ? "NULL)" : ")";
   }
+  if (cleared_before) filter += " AND t.decided_at < '" + cleared_before->format() + "'::timestamptz";
   // The instant is formatted here (COPY takes no parameters).
   pqxx::stream_from legs(tx,
                          "(SELECT l.trade_id, l.side, l.member_id, l.product_id, "

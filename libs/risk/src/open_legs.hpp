@@ -23,8 +23,10 @@ struct OpenLeg {
   pricing::Leg leg;  // leg_id is the trade id
 };
 
-// Calls `each` for every open leg (of `members` only, when given), in no particular order.
+// Calls `each` for every open leg (of `members` only, when given; of trades cleared before
+// `cleared_before` only, when given), in no particular order.
 void for_each_open_leg(pqxx::transaction_base& tx, BusinessDate as_of, const BusinessCalendar& clearing_calendar,
-                       std::optional<std::span<const MemberId>> members, const std::function<void(const OpenLeg&)>& each);
+                       std::optional<std::span<const MemberId>> members, const std::function<void(const OpenLeg&)>& each,
+                       std::optional<UtcTimestamp> cleared_before = std::nullopt);
 
 }  // namespace cch::risk

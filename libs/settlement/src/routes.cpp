@@ -243,6 +243,7 @@ nlohmann::json settlement_run_json(const SettlementRun& run) {
           {"overnight_rate", format_scaled_decimal(run.overnight_rate_e8, 8)},
           {"interest_days", run.interest_days},
           {"interest_rate", format_scaled_decimal(run.interest_rate_e8, 8)},
+          {"cut_off", run.cut_off.format()},
           {"started_at", run.started_at.format()},
           {"started_by", run.started_by},
           {"request_id", run.request_id ? nlohmann::json(*run.request_id) : nlohmann::json(nullptr)},
@@ -350,8 +351,8 @@ http::Response settle_command(runtime::ServiceContext& context, const http::Requ
     }
   }
   if (body->failed()) return body->failure();
-  const auto settled = settle(context.pool, {*date, clearing_calendar, BusinessDate::containing(UtcTimestamp::now()),
-                                             caller->principal.name, caller->request_id.value(), {}});
+  const auto settled = settle(context.pool, {*date, clearing_calendar, UtcTimestamp::now(), caller->principal.name,
+                                             caller->request_id.value(), {}});
   // The effect is the run's own (idempotent by date): the answer is recorded after it.
   return runtime::answer_command(context, request, *caller, [&](pqxx::transaction_base&) {
     if (!settled) return settle_refusal(settled.error());

@@ -2,6 +2,7 @@
 
 #include <pqxx/nontransaction>
 #include <pqxx/result>
+#include <pqxx/stream_to>
 #include <pqxx/transaction>
 
 #include <algorithm>
@@ -78,7 +79,7 @@ const std::string kRunColumns =
     "run_id, business_date::text, attempt, state, curve_set_id, previous_run_id, previous_curve_set_id, "
     "ois_snapshot_id, overnight_tenor, overnight_rate_e8, interest_days, interest_rate_e8, "
     "(extract(epoch FROM started_at) * 1000000)::bigint, started_by, request_id, "
-    "(extract(epoch FROM completed_at) * 1000000)::bigint";
+    "(extract(epoch FROM completed_at) * 1000000)::bigint, (extract(epoch FROM cut_off) * 1000000)::bigint";
 
 UtcTimestamp timestamp_of(const pqxx::field& field) {
   return UtcTimestamp::from_unix_microseconds(field.as<std::int64_t>()).value();
@@ -115,6 +116,7 @@ SettlementRun run_of(const pqxx::row& row) {
   run.started_by = row[13].as<std::string>();
   if (!row[14].is_null()) run.request_id = row[14].as<std::string>();
   if (!row[15].is_null()) run.completed_at = timestamp_of(row[15]);
+  run.cut_off = timestamp_of(row[16]);
   return run;
 }
 
@@ -163,15 +165,18 @@ Result<std::int64_t, SettleError> start_run(pqxx::transaction_base& tx, const Se
     return fail(refuse(SettleRefusal::no_curve_set,
                        "no curve set of " + date.format() + ": enter the day's market data and build it first"));
   }
-  // Every product with an open leg needs the day's prices (a forward curve in the set).
-  const std::string first_day = date.add_days(1).value().start_of_day().format();
+  // The legs of the trades cleared before the end of the day, or before now if it has not ended.
+  const UtcTimestamp next_day = date.add_days(1).value().start_of_day();
+  const UtcTimestamp cut_off = std::min(next_day, request.now);
+  // Every product with such an open leg needs the day's prices (a forward curve in the set).
+  const std::string first_day = next_day.format();
   std::vector<std::int64_t> priced;
   for (const ProductId product : curve_set->products) priced.push_back(product.value());
   const auto missing = tx.exec_params(
       "SELECT p.product_id, p.code FROM cch.product p WHERE NOT (p.product_id = ANY($1::bigint[])) "
-      "AND EXISTS (SELECT 1 FROM cch.trade_leg l WHERE l.product_id = p.product_id AND l.delivery_end > $2::timestamptz) "
-      "ORDER BY p.product_id",
-      db::integer_array(priced), first_day);
+      "AND EXISTS (SELECT 1 FROM cch.trade_leg l JOIN cch.trade t USING (trade_id) WHERE l.product_id = p.product_id "
+      "AND l.delivery_end > $2::timestamptz AND t.decided_at < $3::timestamptz) ORDER BY p.product_id",
+      db::integer_array(priced), first_day, cut_off.format());
   if (!missing.empty()) {
     std::string names;
     for (const auto& row : missing) names += (names.empty() ? "" : ", ") + row[1].as<std::string>();
@@ -219,27 +224,62 @@ Result<std::int64_t, SettleError> start_run(pqxx::transaction_base& tx, const Se
   const auto created = tx.exec_params1(
       "INSERT INTO settlement.run (business_date, attempt, state, curve_set_id, previous_run_id, "
       "previous_curve_set_id, ois_snapshot_id, overnight_tenor, overnight_rate_e8, interest_days, interest_rate_e8, "
-      "started_by, request_id) VALUES ($1::date, $2, 'running', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
-      "RETURNING run_id",
+      "started_by, request_id, cut_off) VALUES ($1::date, $2, 'running', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+      "$13::timestamptz) RETURNING run_id",
       date.format(), attempt, curve_set->curve_set_id,
       previous ? std::optional<std::int64_t>(previous->run_id) : std::nullopt,
       previous ? std::optional<std::int64_t>(previous->curve_set_id) : std::nullopt, ois->snapshot.snapshot_id,
       ois->quotes.front().tenor.text(), ois->quotes.front().rate_e8, days,
-      previous ? previous->overnight_rate_e8 : std::int64_t{0}, request.started_by, request.request_id);
+      previous ? previous->overnight_rate_e8 : std::int64_t{0}, request.started_by, request.request_id,
+      cut_off.format());
   return created[0].as<std::int64_t>();
 }
 
 std::string marks_step(pqxx::transaction_base& tx, const SettlementRun& run, const BusinessCalendar& calendar,
                        std::optional<SettleError>& refused) {
-  const auto marked = risk::mark_open_legs(tx, run.curve_set_id, calendar);
+  const auto curves = risk::load_curves(tx, run.curve_set_id);
+  CCH_CHECK(curves.has_value(), "a run's curve set is stored");
+  // Marked into memory first (the legs come by COPY out, and a connection has one COPY at a time),
+  // then written by COPY in.
+  struct Row {
+    std::int64_t trade = 0;
+    std::int64_t member = 0;
+    std::int64_t product = 0;
+    std::int64_t pv = 0;
+    bool buy = true;
+    bool future = false;
+  };
+  std::vector<Row> rows;
+  Int128 total = 0;
+  const auto marked = risk::mark_each_open_leg(tx, *curves, calendar, run.cut_off, [&](const risk::LegMarkValue& leg) {
+    rows.push_back({leg.trade_id, leg.member_id, leg.product_id, leg.mark.pv_minor, leg.buy, leg.future});
+    total += leg.mark.pv_minor;
+  });
   if (!marked) {
     refused = refuse(SettleRefusal::marks_refused, marked.error().detail);
     return {};
   }
-  return "{" + count_field("curve_set_id", run.curve_set_id) + ", " +
-         count_field("legs_marked", marked->run.legs_marked) + ", " +
-         count_field("legs_unmarked", marked->run.legs_unmarked) + ", \"created\": " +
-         (marked->created ? "true" : "false") + "}";
+  if (!marked->unmarked.empty()) {
+    std::string products;
+    for (const auto& [product, legs] : marked->unmarked) {
+      products += (products.empty() ? "" : ", ") + std::to_string(product) + " (" + std::to_string(legs) + " legs)";
+    }
+    refused = refuse(SettleRefusal::settlement_prices_missing,
+                     "open legs of products " + products + " have no forward curve in curve set " +
+                         std::to_string(run.curve_set_id));
+    return {};
+  }
+  // Both sides of every trade are marked: the clearinghouse's book is flat.
+  CCH_CHECK(total == 0, "a run's marks of a flat book sum to zero");
+  pqxx::stream_to out(tx, "settlement.leg_mark",
+                      std::vector<std::string>{"run_id", "trade_id", "side", "member_id", "product_id", "kind",
+                                               "pv_minor"});
+  for (const Row& row : rows) {
+    out << std::make_tuple(run.run_id, row.trade, row.buy ? "buy" : "sell", row.member, row.product,
+                           row.future ? "future" : "forward", row.pv);
+  }
+  out.complete();
+  return "{" + count_field("curve_set_id", run.curve_set_id) + ", " + count_field("legs_marked", marked->marked) + "}";
 }
 
 // Each member's collateral account (opened if it has none) and the house's clearing account.
@@ -271,12 +311,12 @@ std::string variation_margin_step(pqxx::transaction_base& tx, const SettlementRu
       "(sum(pv) - sum(previous))::bigint FROM ("
       "  SELECT COALESCE(t.member_id, p.member_id) AS member_id, COALESCE(t.product_id, p.product_id) AS product_id, "
       "         COALESCE(t.kind, p.kind) AS kind, COALESCE(t.pv_minor, 0) AS pv, COALESCE(p.pv_minor, 0) AS previous "
-      "  FROM (SELECT * FROM risk.leg_mark WHERE curve_set_id = $2) t "
-      "  FULL JOIN (SELECT * FROM risk.leg_mark WHERE curve_set_id = $3) p "
+      "  FROM (SELECT * FROM settlement.leg_mark WHERE run_id = $1) t "
+      "  FULL JOIN (SELECT * FROM settlement.leg_mark WHERE run_id = $2) p "
       "    ON t.trade_id = p.trade_id AND t.side = p.side) legs "
       "GROUP BY member_id, product_id, kind "
       "RETURNING member_id, kind, legs, pv_minor, previous_pv_minor, vm_minor",
-      run.run_id, run.curve_set_id, run.previous_curve_set_id);
+      run.run_id, run.previous_run_id);
   struct Sums {
     std::int64_t vm = 0;
     std::int64_t forward_vm = 0;
@@ -387,7 +427,7 @@ Result<SettleOutcome, SettleError> settle(db::ConnectionPool& pool, const Settle
                        date.format() + " is not a business day of the " +
                            std::string(request.clearing_calendar.name()) + " calendar"));
   }
-  if (request.today < date) {
+  if (BusinessDate::containing(request.now) < date) {
     return fail(refuse(SettleRefusal::business_date_in_future, date.format() + " is after today"));
   }
   auto lease = pool.acquire();
@@ -566,12 +606,12 @@ std::vector<LegVariationMargin> leg_variation_margin(pqxx::transaction_base& tx,
            tx,
            "SELECT COALESCE(t.trade_id, p.trade_id), COALESCE(t.side, p.side), COALESCE(t.product_id, p.product_id), "
            "COALESCE(t.kind, p.kind), COALESCE(t.pv_minor, 0), COALESCE(p.pv_minor, 0) "
-           "FROM (SELECT * FROM risk.leg_mark WHERE curve_set_id = $1 AND member_id = $3) t "
-           "FULL JOIN (SELECT * FROM risk.leg_mark WHERE curve_set_id = $2 AND member_id = $3) p "
+           "FROM (SELECT * FROM settlement.leg_mark WHERE run_id = $1 AND member_id = $3) t "
+           "FULL JOIN (SELECT * FROM settlement.leg_mark WHERE run_id = $2 AND member_id = $3) p "
            "  ON t.trade_id = p.trade_id AND t.side = p.side "
            "WHERE COALESCE(t.trade_id, p.trade_id) > COALESCE($4::bigint, 0) "
            "ORDER BY 1, 2 LIMIT $5",
-           run->curve_set_id, run->previous_curve_set_id, member.value(), after_trade,
+           run->run_id, run->previous_run_id, member.value(), after_trade,
            static_cast<std::int64_t>(limit))) {
     const std::int64_t pv = row[4].as<std::int64_t>();
     const std::int64_t previous = row[5].as<std::int64_t>();

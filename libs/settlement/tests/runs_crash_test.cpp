@@ -23,8 +23,8 @@ class SettlementCrash : public SettlementRuns {
  protected:
   // Settles `day` in a process of its own; answers its exit status.
   int settle_in_process(BusinessDate day, std::string_view kill_in) {
-    std::vector<std::string> arguments{"--url", fixture.writer_url, "--date", day.format(), "--today",
-                                       BusinessDate::containing(fixture::kNow).format()};
+    std::vector<std::string> arguments{"--url", fixture.writer_url, "--date", day.format(), "--now",
+                                       fixture::kNow.format()};
     if (!kill_in.empty()) {
       arguments.emplace_back("--kill-in");
       arguments.emplace_back(kill_in);

@@ -171,7 +171,7 @@ TEST_F(SettlementRuns, RefusalsNameTheirReasonAndPostNothing) {
   });
   auto terms = march(a, b, 8, 30'000);
   terms.product = other;
-  ASSERT_TRUE(clear_trade(terms, "B200-1"));
+  ASSERT_TRUE(clear_on(terms, "B200-1"));
   enter_market_data(kDay1, 21'500, 21'000, 21'000);
   const auto missing = settle_day(kDay1);
   ASSERT_FALSE(missing);

@@ -14,11 +14,11 @@ int main(int argc, char** argv) {
   CLI::App app{"cch-settle-crash: settle a business date, optionally dying in a step"};
   std::string url;
   std::string date_text;
-  std::string today_text;
+  std::string now_text;
   std::string kill_in;
   app.add_option("--url", url, "PostgreSQL URL (a cch_writer login)")->required();
   app.add_option("--date", date_text, "The business date")->required();
-  app.add_option("--today", today_text, "Today's date")->required();
+  app.add_option("--now", now_text, "The instant the run takes as now (UTC, ISO 8601)")->required();
   app.add_option("--kill-in", kill_in, "The step to die in (prices, marks, variation_margin, complete)");
   CLI11_PARSE(app, argc, argv);
   cch::log::init("settle-crash", cch::log::Level::warn, cch::log::Format::json);
@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
   cch::db::ConnectionPool pool(options);
   const cch::settlement::SettleRequest request{
       cch::BusinessDate::parse(date_text).value(), cch::make_calendar("united_states_settlement").value(),
-      cch::BusinessDate::parse(today_text).value(), "crash-test", std::nullopt,
+      cch::UtcTimestamp::parse(now_text).value(), "crash-test", std::nullopt,
       [&](cch::settlement::RunStep step) {
         if (cch::settlement::to_string(step) == kill_in) std::raise(SIGKILL);
       }};

@@ -59,16 +59,25 @@ class SettlementRuns : public registry::fixture::Registration {
   }
 
   // Bravo buys 256 GPUs of March 2027 (190,464 GPU-hours) from charlie at 2.1450, a forward; alpha
-  // buys 96 GPUs of the 2027-Q2 future (209,664 GPU-hours) from bravo at 2.0900.
+  // buys 96 GPUs of the 2027-Q2 future (209,664 GPU-hours) from bravo at 2.0900. Both cleared on
+  // the Tuesday before day 1, so that day 1's run settles them.
   void trade() {
-    ASSERT_TRUE(clear_trade(march(b, c, 256, 21'450), "FWD-1"));
+    ASSERT_TRUE(clear_on(march(b, c, 256, 21'450), "FWD-1"));
     auto quarter = march(a, b, 96, 20'900);
     quarter.series_label = "2027-Q2";
-    ASSERT_TRUE(clear_trade(quarter, "FUT-1"));
+    ASSERT_TRUE(clear_on(quarter, "FUT-1"));
+  }
+  // Submits as the buyer and affirms as the seller, on the Tuesday before day 1.
+  Result<registry::Trade, registry::TradeError> clear_on(const registry::TradeTerms& terms,
+                                                         const std::string& reference) {
+    const UtcTimestamp tuesday = registry::fixture::at("2027-01-12T15:00:00Z");
+    const auto submitted = submit(terms.buyer, terms, reference, tuesday);
+    if (!submitted) return fail(submitted.error());
+    return affirm(terms.seller, submitted->trade.trade_id, tuesday);
   }
 
   SettleRequest request(BusinessDate day) {
-    return SettleRequest{day, kCalendar, BusinessDate::containing(kNow), "ops", std::nullopt, {}};
+    return SettleRequest{day, kCalendar, kNow, "ops", std::nullopt, {}};
   }
 
   Result<SettleOutcome, SettleError> settle_day(BusinessDate day, std::function<void(RunStep)> before_commit = {}) {

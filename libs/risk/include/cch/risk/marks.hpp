@@ -29,11 +29,14 @@
 #include "cch/core/ids.hpp"
 #include "cch/core/result.hpp"
 #include "cch/core/time.hpp"
+#include "cch/pricing/curve_set.hpp"
 #include "cch/pricing/marks.hpp"
 
 #include <pqxx/transaction_base>
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -67,6 +70,29 @@ struct MarkError {
 
 Result<MarkRunOutcome, MarkError> mark_open_legs(pqxx::transaction_base& tx, std::int64_t curve_set_id,
                                                  const BusinessCalendar& clearing_calendar);
+
+// One open leg's mark, as mark_each_open_leg hands it over.
+struct LegMarkValue {
+  std::int64_t trade_id = 0;
+  bool buy = true;
+  std::int64_t member_id = 0;
+  std::int64_t product_id = 0;
+  bool future = false;
+  pricing::LegMark mark;
+};
+struct MarkedLegs {
+  std::int64_t marked = 0;
+  std::map<std::int64_t, std::int64_t> unmarked;  // product id -> open legs without a forward curve
+};
+// Marks every leg open on the curves' as-of date (of trades cleared before `cleared_before`
+// only, when given) against `curves`, calling `each` with each mark, in no particular order; the
+// mark run's arithmetic, for whoever stores the marks (the mark run of a curve set, a settlement
+// run). A leg the pricing library refuses refuses the whole (leg_refused); legs of products
+// without a forward curve are counted, not marked.
+Result<MarkedLegs, MarkError> mark_each_open_leg(pqxx::transaction_base& tx, const pricing::CurveSet& curves,
+                                                 const BusinessCalendar& clearing_calendar,
+                                                 std::optional<UtcTimestamp> cleared_before,
+                                                 const std::function<void(const LegMarkValue&)>& each);
 
 std::optional<MarkRun> find_mark_run(pqxx::transaction_base& tx, std::int64_t curve_set_id);
 // The run of the latest business date marked (its latest curve set version marked).

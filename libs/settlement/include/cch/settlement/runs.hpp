@@ -7,12 +7,15 @@
 // records the step (settlement.run_step), so that a run stopped anywhere (kill -9, a lost
 // connection) resumes at the first step not recorded and ends exactly as an uninterrupted run:
 //   prices            the date's latest curve set (built from the day's settlement prices and SOFR
-//                     OIS quotes) and the previous live run are fixed in the run row, with the
+//                     OIS quotes), the previous live run and the cut-off (the start of the next
+//                     day, or the run's start if earlier) are fixed in the run row, with the
 //                     overnight rate of the day's OIS quotes (the next run's interest rate). A
 //                     product with open legs but no forward curve in the set blocks the run
 //                     (settlement_prices_missing, naming the products); nothing is created.
-//   marks             the curve set's mark run (risk::mark_open_legs; once per curve set).
-//   variation_margin  per leg, today's mark less the previous run's (a leg no longer open marks to
+//   marks             every leg open on the date, of the trades cleared before the cut-off,
+//                     marked against the curve set (risk::mark_each_open_leg) and stored for the
+//                     run (settlement.leg_mark, by COPY).
+//   variation_margin  per leg, its mark less the previous run's (a leg no longer open marks to
 //                     zero, one new since marks from zero), summed per member, product and kind
 //                     (settlement.member_product_vm); per member the price alignment interest on
 //                     the cumulative variation margin of its forwards; one journal per member
@@ -79,6 +82,8 @@ struct SettlementRun {
   std::int64_t overnight_rate_e8 = 0;
   std::int32_t interest_days = 0;    // calendar days since the previous run's date (0 without one)
   std::int64_t interest_rate_e8 = 0;  // the previous run's overnight rate (0 without one)
+  UtcTimestamp cut_off{0};            // legs of trades cleared before it: the start of the next day, or
+                                      // the run's start if earlier
   UtcTimestamp started_at{0};
   std::string started_by;
   std::optional<std::string> request_id;
@@ -106,7 +111,7 @@ struct SettleError {
 struct SettleRequest {
   BusinessDate business_date;
   BusinessCalendar clearing_calendar;
-  BusinessDate today;
+  UtcTimestamp now;  // the date must have begun; a run of today settles the trades cleared before now
   std::string started_by;
   std::optional<std::string> request_id;
   // Called inside each step's transaction before it commits (tests stop the process there).
@@ -177,8 +182,8 @@ struct LegVariationMargin {
   std::int64_t previous_pv_minor = 0;
   std::int64_t vm_minor = 0;
 };
-// Each leg's contribution to a member's variation margin in a run (from the two curve sets'
-// stored marks), by trade and side, trades after `after`; at most `limit` (1..10000).
+// Each leg's contribution to a member's variation margin in a run (from the run's and the previous
+// run's stored marks), by trade and side, trades after `after`; at most `limit` (1..10000).
 std::vector<LegVariationMargin> leg_variation_margin(pqxx::transaction_base& tx, std::int64_t run_id,
                                                      MemberId member, std::optional<std::int64_t> after_trade,
                                                      std::size_t limit);
