@@ -4,8 +4,8 @@
 // the synthetic history knows); `trades` cleared trades, each with its buy and sell leg, trade g
 // between the g-th member (cyclically) and another, product and window kind varying with
 // g / members so that each member holds every product and every kind of window: a day, a week or a
-// calendar month (every fourth month a futures series), starting anywhere in the three years
-// after `first_day`; and the products' SYNTHETIC settlement prices and SOFR quotes from
+// calendar month (every fourth month a futures series), starting anywhere in the `start_days`
+// (three years) after `first_day`; and the products' SYNTHETIC settlement prices and SOFR quotes from
 // `history_from` to `history_to`, imported as cch-admin market import does.
 #include "cch/core/calendar.hpp"
 #include "cch/market/csv_import.hpp"
@@ -29,6 +29,7 @@ struct WorldOptions {
   BusinessDate history_to;    // market data to
   BusinessDate today;
   std::optional<UtcTimestamp> cleared_at;  // the trades' clearing instant (default: now)
+  std::int64_t start_days = 1088;          // windows start within this many days after first_day
 };
 
 struct World {
@@ -71,16 +72,16 @@ inline Result<World, std::string> make_world(pqxx::transaction_base& tx, const W
       "8 * (1 + g % 16) * (extract(epoch FROM w.e - w.s) / 3600)::bigint, 0, 1 + g % $3, 'bench-' || g, 'cleared', "
       "'bench', now() + interval '1 hour', COALESCE($4::timestamptz, now()), 0 "
       "FROM generate_series(0::bigint, $1::bigint - 1) g "
-      "CROSS JOIN LATERAL (SELECT (g / $3) % 3 AS kind, (g * 7919) % 1088 AS offset_days) k "
+      "CROSS JOIN LATERAL (SELECT (g / $3) % 3 AS kind, (g * 7919) % $5 AS offset_days) k "
       "CROSS JOIN LATERAL (SELECT CASE k.kind WHEN 0 THEN $2::timestamp + interval '1 day' * k.offset_days "
       "  WHEN 1 THEN $2::timestamp + interval '1 day' * k.offset_days "
-      "  ELSE date_trunc('month', $2::timestamp) + interval '1 month' * (1 + k.offset_days % 34) END AS s) s0 "
+      "  ELSE date_trunc('month', $2::timestamp) + interval '1 month' * (1 + k.offset_days % ($5 / 32)) END AS s) s0 "
       "CROSS JOIN LATERAL (SELECT s0.s AS s, CASE k.kind WHEN 0 THEN s0.s + interval '1 day' "
       "  WHEN 1 THEN s0.s + interval '7 days' ELSE s0.s + interval '1 month' END AS e, k.kind) w "
       "JOIN (SELECT product_id, row_number() OVER (ORDER BY product_id) - 1 AS k FROM cch.product "
       "WHERE code LIKE 'bench-%') p ON p.k = (g / $3 / 3) % 20",
       options.trades, options.first_day.format(), options.members,
-      options.cleared_at ? std::optional<std::string>(options.cleared_at->format()) : std::nullopt);
+      options.cleared_at ? std::optional<std::string>(options.cleared_at->format()) : std::nullopt, options.start_days);
   tx.exec(
       "INSERT INTO cch.trade_leg (trade_id, member_id, side, product_id, delivery_start, delivery_end, gpus, "
       "price_ticks) SELECT trade_id, buyer_member_id, 'buy', product_id, delivery_start, delivery_end, gpus, "

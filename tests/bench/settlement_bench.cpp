@@ -5,7 +5,7 @@
 //   cch-settlement-bench --url URL [--members 1000] [--legs 1000000] [--rounds 3]
 //
 // Set-up (as the URL's superuser): migrate; the benchmarks' world (bench_world.hpp: `members`
-// members, 20 products, legs/2 cleared trades with windows over the next three years, cleared the
+// members, 20 products, legs/2 cleared trades with windows over the next 1,000 days, cleared the
 // day before the first date) and the synthetic market data of rounds + 1 business dates up to the
 // last business day before today, with each date's curve set built. Then the first date is settled
 // (from nothing: every leg's mark is its variation margin), and, alternately, `rounds` times:
@@ -76,8 +76,9 @@ int main(int argc, char** argv) {
       return 3;
     }
     pqxx::work tx(connection);
+    // Windows within 1,000 days: the forward curves of the earliest date reach that far.
     const auto made = bench::make_world(tx, {members, legs / 2, dates.back().add_days(1).value(), dates.front(),
-                                             dates.back(), today, dates.front().start_of_day()});
+                                             dates.back(), today, dates.front().start_of_day(), 1000});
     if (!made) {
       std::cerr << "import: " << made.error() << "\n";
       return 1;
