@@ -96,7 +96,7 @@ inline Result<World, std::string> make_world(pqxx::transaction_base& tx, const W
   const auto rules = market::market_rules("united_states_settlement", "", options.today);
   const auto imported = market::import_csv(tx, history->csv, "bench", rules, terms, risk::forward_curve_consistency());
   if (!imported) return fail(imported.error().error.detail);
-  world.settlement_snapshots = history->settlement_snapshots;
+  world.settlement_snapshots = static_cast<std::int64_t>(history->settlement_snapshots);
   return world;
 }
 

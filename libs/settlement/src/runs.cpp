@@ -2,12 +2,19 @@
 
 #include <pqxx/nontransaction>
 #include <pqxx/result>
+#include <pqxx/stream_from>
 #include <pqxx/stream_to>
 #include <pqxx/transaction>
 
 #include <algorithm>
+#include <array>
+#include <charconv>
+#include <exception>
 #include <map>
 #include <stdexcept>
+#include <thread>
+#include <tuple>
+#include <unordered_map>
 
 #include "cch/core/check.hpp"
 #include "cch/core/decimal.hpp"
@@ -235,10 +242,100 @@ Result<std::int64_t, SettleError> start_run(pqxx::transaction_base& tx, const Se
   return created[0].as<std::int64_t>();
 }
 
-std::string marks_step(pqxx::transaction_base& tx, const SettlementRun& run, const BusinessCalendar& calendar,
-                       std::optional<SettleError>& refused) {
+// A leg of the previous run: what its mark was, and whether this run marked it too.
+struct PreviousMark {
+  std::int64_t member = 0;
+  std::int64_t product = 0;
+  std::int64_t pv = 0;
+  bool future = false;
+  bool marked_again = false;
+};
+// (trade, side) as one integer: trade ids are positive and far below 2^62.
+std::int64_t leg_key(std::int64_t trade, bool buy) { return trade * 2 + (buy ? 0 : 1); }
+
+// The tab-separated integer and text fields of a COPY text line (no escapes in these columns).
+class CopyFields {
+ public:
+  explicit CopyFields(std::string_view line) : rest_(line) {
+    if (!rest_.empty() && rest_.back() == '\n') rest_.remove_suffix(1);
+  }
+  std::string_view text() {
+    const auto tab = rest_.find('\t');
+    const std::string_view field = rest_.substr(0, tab);
+    rest_ = tab == std::string_view::npos ? std::string_view() : rest_.substr(tab + 1);
+    return field;
+  }
+  std::int64_t integer() {
+    const auto field = text();
+    std::int64_t value = 0;
+    const auto [end, error] = std::from_chars(field.data(), field.data() + field.size(), value);
+    CCH_CHECK(error == std::errc() && end == field.data() + field.size(), "a stored mark's integer column");
+    return value;
+  }
+
+ private:
+  std::string_view rest_;
+};
+
+// The previous run's marks, read by COPY on a connection of their own (they are committed and never
+// change), while this run's legs are read and marked on the step's.
+std::unordered_map<std::int64_t, PreviousMark> previous_marks(db::ConnectionPool& pool, std::int64_t previous_run) {
+  std::unordered_map<std::int64_t, PreviousMark> previous;
+  auto lease = pool.acquire();
+  pqxx::read_transaction tx(*lease);
+  previous.reserve(static_cast<std::size_t>(
+      tx.exec_params1("SELECT count(*) FROM settlement.leg_mark WHERE run_id = $1", previous_run)[0].as<std::int64_t>()));
+  pqxx::stream_from in(tx, "(SELECT trade_id, side, member_id, product_id, kind, pv_minor FROM settlement.leg_mark "
+                           "WHERE run_id = " + std::to_string(previous_run) + ")");
+  std::string line;
+  while (in.get_raw_line(line)) {
+    CopyFields fields(line);
+    const std::int64_t trade = fields.integer();
+    const bool buy = fields.text() == "buy";
+    PreviousMark mark;
+    mark.member = fields.integer();
+    mark.product = fields.integer();
+    mark.future = fields.text() == "future";
+    mark.pv = fields.integer();
+    previous.emplace(leg_key(trade, buy), mark);
+  }
+  in.complete();
+  return previous;
+}
+
+struct GroupKey {
+  std::int64_t member = 0;
+  std::int64_t product = 0;
+  bool future = false;
+  friend bool operator==(const GroupKey&, const GroupKey&) = default;
+};
+struct GroupKeyHash {
+  std::size_t operator()(const GroupKey& key) const noexcept {
+    return std::hash<std::int64_t>{}((key.member * 1'000'003 + key.product) * 2 + (key.future ? 1 : 0));
+  }
+};
+struct GroupSums {
+  std::int64_t legs = 0;
+  Int128 pv = 0;
+  Int128 previous = 0;
+};
+
+std::string marks_step(pqxx::transaction_base& tx, db::ConnectionPool& pool, const SettlementRun& run,
+                       const BusinessCalendar& calendar, std::optional<SettleError>& refused) {
   const auto curves = risk::load_curves(tx, run.curve_set_id);
   CCH_CHECK(curves.has_value(), "a run's curve set is stored");
+  std::unordered_map<std::int64_t, PreviousMark> previous;
+  std::exception_ptr reading_failed;
+  std::thread reader;
+  if (run.previous_run_id) {
+    reader = std::thread([&] {
+      try {
+        previous = previous_marks(pool, *run.previous_run_id);
+      } catch (...) {
+        reading_failed = std::current_exception();
+      }
+    });
+  }
   // Marked into memory first (the legs come by COPY out, and a connection has one COPY at a time),
   // then written by COPY in.
   struct Row {
@@ -255,6 +352,8 @@ std::string marks_step(pqxx::transaction_base& tx, const SettlementRun& run, con
     rows.push_back({leg.trade_id, leg.member_id, leg.product_id, leg.mark.pv_minor, leg.buy, leg.future});
     total += leg.mark.pv_minor;
   });
+  if (reader.joinable()) reader.join();
+  if (reading_failed) std::rethrow_exception(reading_failed);
   if (!marked) {
     refused = refuse(SettleRefusal::marks_refused, marked.error().detail);
     return {};
@@ -271,15 +370,65 @@ std::string marks_step(pqxx::transaction_base& tx, const SettlementRun& run, con
   }
   // Both sides of every trade are marked: the clearinghouse's book is flat.
   CCH_CHECK(total == 0, "a run's marks of a flat book sum to zero");
-  pqxx::stream_to out(tx, "settlement.leg_mark",
-                      std::vector<std::string>{"run_id", "trade_id", "side", "member_id", "product_id", "kind",
-                                               "pv_minor"});
-  for (const Row& row : rows) {
-    out << std::make_tuple(run.run_id, row.trade, row.buy ? "buy" : "sell", row.member, row.product,
-                           row.future ? "future" : "forward", row.pv);
+
+  // Each leg's variation margin, summed per member, product and kind: this run's legs against their
+  // previous marks (zero when new), then the previous run's legs not marked again (ended: zero now).
+  std::unordered_map<GroupKey, GroupSums, GroupKeyHash> groups;
+  {
+    pqxx::stream_to out(tx, "settlement.leg_mark",
+                        std::vector<std::string>{"run_id", "trade_id", "side", "member_id", "product_id", "kind",
+                                                 "pv_minor"});
+    for (const Row& row : rows) {
+      GroupSums& sums = groups[GroupKey{row.member, row.product, row.future}];
+      ++sums.legs;
+      sums.pv += row.pv;
+      if (const auto found = previous.find(leg_key(row.trade, row.buy)); found != previous.end()) {
+        sums.previous += found->second.pv;
+        found->second.marked_again = true;
+      }
+      out << std::make_tuple(run.run_id, row.trade, row.buy ? "buy" : "sell", row.member, row.product,
+                             row.future ? "future" : "forward", row.pv);
+    }
+    out.complete();
   }
-  out.complete();
-  return "{" + count_field("curve_set_id", run.curve_set_id) + ", " + count_field("legs_marked", marked->marked) + "}";
+  std::int64_t ended = 0;
+  for (const auto& [key, mark] : previous) {
+    if (mark.marked_again) continue;
+    ++ended;
+    GroupSums& sums = groups[GroupKey{mark.member, mark.product, mark.future}];
+    ++sums.legs;
+    sums.previous += mark.pv;
+  }
+  std::vector<GroupKey> keys;
+  keys.reserve(groups.size());
+  for (const auto& [key, sums] : groups) keys.push_back(key);
+  std::sort(keys.begin(), keys.end(), [](const GroupKey& a, const GroupKey& b) {
+    return std::tie(a.member, a.product, a.future) < std::tie(b.member, b.product, b.future);
+  });
+  std::vector<std::int64_t> members, products, legs, pvs, previous_pvs, vms;
+  std::vector<std::string> kinds;
+  for (const GroupKey& key : keys) {
+    const GroupSums& sums = groups.at(key);
+    CCH_CHECK(sums.pv >= -kAmountMinorMax && sums.pv <= kAmountMinorMax && sums.previous >= -kAmountMinorMax &&
+                  sums.previous <= kAmountMinorMax,
+              "a member's marks of a product within the largest amount");
+    members.push_back(key.member);
+    products.push_back(key.product);
+    kinds.emplace_back(key.future ? "future" : "forward");
+    legs.push_back(sums.legs);
+    pvs.push_back(static_cast<std::int64_t>(sums.pv));
+    previous_pvs.push_back(static_cast<std::int64_t>(sums.previous));
+    vms.push_back(static_cast<std::int64_t>(sums.pv - sums.previous));
+  }
+  tx.exec_params(
+      "INSERT INTO settlement.member_product_vm (run_id, member_id, product_id, kind, legs, pv_minor, "
+      "previous_pv_minor, vm_minor) SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::bigint[], "
+      "$6::bigint[], $7::bigint[], $8::bigint[])",
+      run.run_id, db::integer_array(members), db::integer_array(products), db::text_array(kinds),
+      db::integer_array(legs), db::integer_array(pvs), db::integer_array(previous_pvs), db::integer_array(vms));
+  return "{" + count_field("curve_set_id", run.curve_set_id) + ", " + count_field("legs_marked", marked->marked) +
+         ", " + count_field("legs_ended", ended) + ", " +
+         count_field("groups", static_cast<std::int64_t>(keys.size())) + "}";
 }
 
 // Each member's collateral account (opened if it has none) and the house's clearing account.
@@ -303,20 +452,11 @@ std::map<std::int64_t, AccountId> collateral_accounts(pqxx::transaction_base& tx
 
 std::string variation_margin_step(pqxx::transaction_base& tx, const SettlementRun& run,
                                   const SettleRequest& request) {
-  // Per member, product and kind: today's marks less the previous run's of the same legs.
+  // Per member, from the marks step's sums per member, product and kind.
   const auto groups = tx.exec_params(
-      "INSERT INTO settlement.member_product_vm (run_id, member_id, product_id, kind, legs, pv_minor, "
-      "previous_pv_minor, vm_minor) "
-      "SELECT $1, member_id, product_id, kind, count(*), sum(pv)::bigint, sum(previous)::bigint, "
-      "(sum(pv) - sum(previous))::bigint FROM ("
-      "  SELECT COALESCE(t.member_id, p.member_id) AS member_id, COALESCE(t.product_id, p.product_id) AS product_id, "
-      "         COALESCE(t.kind, p.kind) AS kind, COALESCE(t.pv_minor, 0) AS pv, COALESCE(p.pv_minor, 0) AS previous "
-      "  FROM (SELECT * FROM settlement.leg_mark WHERE run_id = $1) t "
-      "  FULL JOIN (SELECT * FROM settlement.leg_mark WHERE run_id = $2) p "
-      "    ON t.trade_id = p.trade_id AND t.side = p.side) legs "
-      "GROUP BY member_id, product_id, kind "
-      "RETURNING member_id, kind, legs, pv_minor, previous_pv_minor, vm_minor",
-      run.run_id, run.previous_run_id);
+      "SELECT member_id, kind, legs, pv_minor, previous_pv_minor, vm_minor FROM settlement.member_product_vm "
+      "WHERE run_id = $1",
+      run.run_id);
   struct Sums {
     std::int64_t vm = 0;
     std::int64_t forward_vm = 0;
@@ -483,7 +623,7 @@ Result<SettleOutcome, SettleError> settle(db::ConnectionPool& pool, const Settle
     std::optional<SettleError> refused;
     switch (step) {
       case RunStep::prices: CCH_CHECK(false, "a run row exists only with its prices step"); break;
-      case RunStep::marks: counts = marks_step(tx, run, request.clearing_calendar, refused); break;
+      case RunStep::marks: counts = marks_step(tx, pool, run, request.clearing_calendar, refused); break;
       case RunStep::variation_margin: counts = variation_margin_step(tx, run, request); break;
       case RunStep::complete: counts = complete_step(tx, run); break;
     }

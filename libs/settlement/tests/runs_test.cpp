@@ -4,6 +4,7 @@
 // resumed to the same figures and journals, and refusals that post nothing.
 #include "settlement_fixture.hpp"
 
+#include <nlohmann/json.hpp>
 #include <pqxx/result>
 
 #include <cmath>
@@ -149,6 +150,45 @@ TEST_F(SettlementRuns, TwoDaysOfVariationMarginAndInterestAreTheHandComputedFigu
   const auto earlier = settle_day(date("2027-01-12"));
   ASSERT_FALSE(earlier);
   EXPECT_EQ(earlier.error().refusal, SettleRefusal::later_date_settled);
+}
+
+TEST_F(SettlementRuns, ALegDeliveredSinceThePreviousRunGivesBackItsMarkAndIsNoLongerMarked) {
+  // Alpha buys from charlie 64 GPUs for Thursday 14 January 2027 alone at 2.2000: open on day 1 (it
+  // ends after the day after), delivered by day 2.
+  auto day = march(a, c, 64, 22'000);
+  day.delivery_start = registry::fixture::at("2027-01-14T00:00:00Z");
+  day.delivery_end = registry::fixture::at("2027-01-15T00:00:00Z");
+  const auto cleared = clear_on(day, "DAY-1");
+  ASSERT_TRUE(cleared) << registry::to_string(cleared.error().refusal) << ": " << cleared.error().detail;
+  enter_market_data(kDay1, 21'500, 21'000, 21'000);
+  enter_market_data(kDay2, 21'600, 21'200, 21'000);
+  const auto first = settle_day(kDay1);
+  ASSERT_TRUE(first) << first.error().detail;
+  const auto second = settle_day(kDay2);
+  ASSERT_TRUE(second) << second.error().detail;
+  const auto first_marks = nlohmann::json::parse(first->run.steps[1].counts);
+  EXPECT_EQ(first_marks["legs_marked"], 2);
+  EXPECT_EQ(first_marks["legs_ended"], 0);
+  const auto second_marks = nlohmann::json::parse(second->run.steps[1].counts);
+  EXPECT_EQ(second_marks["legs_marked"], 0);
+  EXPECT_EQ(second_marks["legs_ended"], 2);
+  run([&](pqxx::transaction_base& tx) {
+    const auto day1 = leg_variation_margin(tx, first->run.run_id, a, std::nullopt, 10);
+    ASSERT_EQ(day1.size(), 1u);
+    EXPECT_NE(day1[0].pv_minor, 0);
+    EXPECT_EQ(day1[0].vm_minor, day1[0].pv_minor);
+    const auto day2 = leg_variation_margin(tx, second->run.run_id, a, std::nullopt, 10);
+    ASSERT_EQ(day2.size(), 1u);
+    EXPECT_EQ(day2[0].pv_minor, 0);
+    EXPECT_EQ(day2[0].previous_pv_minor, day1[0].pv_minor);
+    EXPECT_EQ(day2[0].vm_minor, -day1[0].pv_minor);
+    // Over its life its variation margin came to nothing: delivery settles it at its price.
+    const auto members = member_variation_margin(tx, second->run.run_id, a);
+    ASSERT_EQ(members.size(), 1u);
+    EXPECT_EQ(members[0].vm_minor, -day1[0].pv_minor);
+    EXPECT_EQ(members[0].cumulative_forward_vm_minor, 0);
+  });
+  EXPECT_EQ(scalar("SELECT count(*) FROM settlement.leg_mark WHERE run_id = " + std::to_string(second->run.run_id)), 0);
 }
 
 TEST_F(SettlementRuns, RefusalsNameTheirReasonAndPostNothing) {
