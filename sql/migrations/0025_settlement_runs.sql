@@ -3,7 +3,8 @@
 --   settlement.run                 one run of a business date: its inputs fixed by its first step
 --                                  (the curve set, the previous run, the overnight rate) and its
 --                                  state (running -> completed -> reversed). At most one live
---                                  (not reversed) run per date; attempt n is the date's nth run.
+--                                  (not reversed) run per date; attempt n is the date's nth run. A
+--                                  reversed run's journals are reversed, the run kept as it was.
 --   settlement.run_step            each step done, in the transaction that did it: a run resumes
 --                                  at the first step without a row (append-only).
 --   settlement.leg_mark            per run, every open leg of the trades cleared before the run's
@@ -37,9 +38,14 @@ CREATE TABLE settlement.run (
   started_by            text        NOT NULL CHECK (length(started_by) BETWEEN 1 AND 64),
   request_id            text        CHECK (length(request_id) BETWEEN 1 AND 64),
   completed_at          timestamptz,
+  reversed_at           timestamptz,
+  reversed_by           text        CHECK (length(reversed_by) BETWEEN 1 AND 64),
+  reversal_reason       text        CHECK (length(reversal_reason) BETWEEN 1 AND 500),
   UNIQUE (business_date, attempt),
   CHECK ((previous_run_id IS NULL) = (previous_curve_set_id IS NULL)),
-  CHECK ((state = 'running') = (completed_at IS NULL))
+  CHECK (state <> 'running' OR completed_at IS NULL),
+  CHECK (state <> 'completed' OR completed_at IS NOT NULL),
+  CHECK ((state = 'reversed') = (reversed_at IS NOT NULL AND reversed_by IS NOT NULL AND reversal_reason IS NOT NULL))
 );
 CREATE UNIQUE INDEX run_live_per_date ON settlement.run (business_date) WHERE state <> 'reversed';
 
@@ -90,7 +96,8 @@ CREATE TABLE settlement.member_vm (
 CREATE INDEX member_vm_by_member ON settlement.member_vm (member_id, run_id DESC);
 
 -- A run changes only its state, forward: running -> completed -> reversed (and running ->
--- reversed for a run abandoned half-way), with completed_at set when it completes.
+-- reversed for a run abandoned half-way), with completed_at set when it completes and who
+-- reversed it, when and why when it is reversed.
 CREATE FUNCTION settlement.run_forward() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF NOT ((OLD.state = 'running' AND NEW.state IN ('completed', 'reversed'))
@@ -104,7 +111,9 @@ BEGIN
      IS DISTINCT FROM (OLD.business_date, OLD.attempt, OLD.curve_set_id, OLD.previous_run_id,
       OLD.previous_curve_set_id, OLD.ois_snapshot_id, OLD.overnight_tenor, OLD.overnight_rate_e8, OLD.interest_days,
       OLD.interest_rate_e8, OLD.cut_off, OLD.started_at, OLD.started_by, OLD.request_id)
-     OR (OLD.completed_at IS NOT NULL AND NEW.completed_at IS DISTINCT FROM OLD.completed_at) THEN
+     OR (OLD.completed_at IS NOT NULL AND NEW.completed_at IS DISTINCT FROM OLD.completed_at)
+     OR (NEW.state <> 'reversed' AND (NEW.reversed_at, NEW.reversed_by, NEW.reversal_reason)
+         IS DISTINCT FROM (OLD.reversed_at, OLD.reversed_by, OLD.reversal_reason)) THEN
     RAISE EXCEPTION 'settlement run % changes only its state', OLD.run_id USING ERRCODE = 'check_violation';
   END IF;
   RETURN NEW;
@@ -132,5 +141,5 @@ CREATE TRIGGER member_vm_no_truncate BEFORE TRUNCATE ON settlement.member_vm
 
 GRANT USAGE ON SCHEMA settlement TO cch_writer, cch_reporting, cch_auditor;
 GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA settlement TO cch_writer;
-GRANT UPDATE (state, completed_at) ON settlement.run TO cch_writer;
+GRANT UPDATE (state, completed_at, reversed_at, reversed_by, reversal_reason) ON settlement.run TO cch_writer;
 GRANT SELECT ON ALL TABLES IN SCHEMA settlement TO cch_reporting, cch_auditor;

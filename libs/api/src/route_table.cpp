@@ -157,6 +157,8 @@ constexpr std::array kRoutes = {
               "A settlement run: its inputs and each step's duration and counts"},
     RouteSpec{"GET", "/v1/settlement/runs/{run_id}/members", kStaffReaders, Ownership::none, Executor::read, 200,
               "Every member's variation margin and interest in a settlement run (JSON or CSV)"},
+    RouteSpec{"POST", "/v1/settlement/runs/{run_id}/reverse", kOperator, Ownership::none, Executor::settlement, 200,
+              "Reverse a settlement run: every journal it posted reversed, with a reason"},
     RouteSpec{"GET", "/v1/members/{member_id}/variation-margin", kEveryone, Ownership::member, Executor::read, 200,
               "A member's variation margin and interest per settlement run, newest first (JSON or CSV)"},
     RouteSpec{"GET", "/v1/members/{member_id}/variation-margin/{run_id}", kEveryone, Ownership::member,

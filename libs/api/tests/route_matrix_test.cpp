@@ -428,6 +428,8 @@ class RouteMatrix : public ::testing::Test {
         {"GET /v1/settlement/runs/{run_id}", [&] { return Sample{"/v1/settlement/runs/" + settlement_run(), ""}; }},
         {"GET /v1/settlement/runs/{run_id}/members",
          [&] { return Sample{"/v1/settlement/runs/" + settlement_run() + "/members?format=csv", ""}; }},
+        {"POST /v1/settlement/runs/{run_id}/reverse",
+         [&] { return Sample{"/v1/settlement/runs/" + settlement_run() + "/reverse", R"({"reason":"prices mistyped"})"}; }},
         {"GET /v1/members/{member_id}/variation-margin",
          [&] { return Sample{"/v1/members/" + a + "/variation-margin?limit=5", ""}; }},
         {"GET /v1/members/{member_id}/variation-margin/{run_id}",

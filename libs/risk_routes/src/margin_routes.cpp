@@ -665,9 +665,10 @@ void margin_on_events(pqxx::transaction_base& tx, std::span<const runtime::Outbo
       }
       log_run(event.topic, *ran);
       everyone_run_with = built->record.model_id;
-    } else if (event.topic == "settlement.run_completed" && options.on_curve_set) {
-      // Variation margin moved every member's collateral: every member's margin again, so that the
-      // margin calls (settlement's consumer of the run) weigh it against the collateral after it.
+    } else if ((event.topic == "settlement.run_completed" || event.topic == "settlement.run_reversed") &&
+               options.on_curve_set) {
+      // Variation margin (or its reversal) moved members' collateral: every member's margin again,
+      // so that the margin calls (settlement's consumer of the run) weigh it against the collateral.
       const auto latest = margin::latest_model_record(tx);
       if (!latest || everyone_run_with == latest->model_id) continue;
       const auto ran = run_margin(
@@ -756,6 +757,7 @@ void add_margin_routes(http::Router& router, runtime::ServiceContext& context) {
   if (options.on_curve_set) {
     topics.emplace_back("curve_set.built");
     topics.emplace_back("settlement.run_completed");
+    topics.emplace_back("settlement.run_reversed");
   }
   if (options.on_trade_cleared) topics.emplace_back("trade.cleared");
   if (!topics.empty()) {

@@ -248,6 +248,9 @@ nlohmann::json settlement_run_json(const SettlementRun& run) {
           {"started_by", run.started_by},
           {"request_id", run.request_id ? nlohmann::json(*run.request_id) : nlohmann::json(nullptr)},
           {"completed_at", run.completed_at ? nlohmann::json(run.completed_at->format()) : nlohmann::json(nullptr)},
+          {"reversed_at", run.reversed_at ? nlohmann::json(run.reversed_at->format()) : nlohmann::json(nullptr)},
+          {"reversed_by", run.reversed_by ? nlohmann::json(*run.reversed_by) : nlohmann::json(nullptr)},
+          {"reversal_reason", run.reversal_reason ? nlohmann::json(*run.reversal_reason) : nlohmann::json(nullptr)},
           {"steps", std::move(steps)}};
 }
 
@@ -323,6 +326,14 @@ http::Response settle_refusal(const SettleError& error) {
       return http::problem(409, reason, "Business dates settle in order", error.detail);
     case SettleRefusal::settlement_prices_missing:
       return http::problem(422, reason, "Settlement prices missing", error.detail);
+    case SettleRefusal::date_reversed_without_correction:
+      return http::problem(409, reason, "The date's run was reversed", error.detail);
+    case SettleRefusal::unknown_run:
+      return http::problem(404, "not_found", "Not found", "no such object");
+    case SettleRefusal::run_already_reversed:
+      return http::problem(409, reason, "Run already reversed", error.detail);
+    case SettleRefusal::invalid_reason:
+      return http::problem(422, reason, "A reason is required", error.detail);
     case SettleRefusal::not_a_business_date:
     case SettleRefusal::business_date_in_future:
     case SettleRefusal::no_curve_set:
@@ -362,6 +373,26 @@ http::Response settle_command(runtime::ServiceContext& context, const http::Requ
     http::Response response = http::json_response(settled->created || settled->resumed ? 201 : 200, json);
     response.headers.emplace_back("Location", "/v1/settlement/runs/" + std::to_string(settled->run.run_id));
     return response;
+  });
+}
+
+http::Response reverse_command(runtime::ServiceContext& context, const http::Request& request) {
+  const auto caller = runtime::internal_caller(request);
+  if (!caller) return caller.error();
+  if (caller->principal.role != access::Role::operator_) {
+    return http::problem(403, "forbidden", "Forbidden", "only operators reverse settlement runs");
+  }
+  const auto run_id = request.path_id("run_id");
+  if (!run_id) return not_found();
+  auto body = http::BodyReader::open(request, {"reason"}, {"state", "reversed_at", "reversed_by", "run_id"});
+  if (!body) return body.error();
+  const auto reason = body->text("reason", kReversalReasonLengthMax);
+  if (body->failed()) return body->failure();
+  const auto reversed = reverse_run(context.pool, {*run_id, *reason, caller->principal.name,
+                                                   caller->request_id.value(), UtcTimestamp::now()});
+  return runtime::answer_command(context, request, *caller, [&](pqxx::transaction_base&) {
+    if (!reversed) return settle_refusal(reversed.error());
+    return http::json_response(200, settlement_run_json(*reversed));
   });
 }
 
@@ -449,6 +480,8 @@ void add_settlement_routes(http::Router& router, runtime::ServiceContext& contex
              [&context, policy = &state->margin_policy](const http::Request& request) {
                return request_withdrawal_command(context, request, policy);
              });
+  router.add("POST", prefix + "/v1/settlement/runs/{run_id}/reverse",
+             [&context](const http::Request& request) { return reverse_command(context, request); });
   router.add("POST", prefix + "/v1/settlement/runs",
              [&context, calendar = &state->clearing_calendar](const http::Request& request) {
                return settle_command(context, request, *calendar);

@@ -25,6 +25,7 @@
 #include "cch/ledger/accounts.hpp"
 #include "cch/ledger/journal.hpp"
 #include "cch/ledger/post.hpp"
+#include "cch/ledger/queries.hpp"
 #include "cch/market/market_data.hpp"
 #include "cch/registry/catalog.hpp"
 #include "cch/risk/curve_sets.hpp"
@@ -61,6 +62,10 @@ std::string_view to_string(SettleRefusal refusal) {
     case SettleRefusal::later_date_settled: return "later_date_settled";
     case SettleRefusal::settlement_run_in_progress: return "settlement_run_in_progress";
     case SettleRefusal::marks_refused: return "marks_refused";
+    case SettleRefusal::date_reversed_without_correction: return "date_reversed_without_correction";
+    case SettleRefusal::unknown_run: return "unknown_run";
+    case SettleRefusal::run_already_reversed: return "run_already_reversed";
+    case SettleRefusal::invalid_reason: return "invalid_reason";
   }
   return "no_curve_set";
 }
@@ -86,7 +91,8 @@ const std::string kRunColumns =
     "run_id, business_date::text, attempt, state, curve_set_id, previous_run_id, previous_curve_set_id, "
     "ois_snapshot_id, overnight_tenor, overnight_rate_e8, interest_days, interest_rate_e8, "
     "(extract(epoch FROM started_at) * 1000000)::bigint, started_by, request_id, "
-    "(extract(epoch FROM completed_at) * 1000000)::bigint, (extract(epoch FROM cut_off) * 1000000)::bigint";
+    "(extract(epoch FROM completed_at) * 1000000)::bigint, (extract(epoch FROM cut_off) * 1000000)::bigint, "
+    "(extract(epoch FROM reversed_at) * 1000000)::bigint, reversed_by, reversal_reason";
 
 UtcTimestamp timestamp_of(const pqxx::field& field) {
   return UtcTimestamp::from_unix_microseconds(field.as<std::int64_t>()).value();
@@ -124,6 +130,9 @@ SettlementRun run_of(const pqxx::row& row) {
   if (!row[14].is_null()) run.request_id = row[14].as<std::string>();
   if (!row[15].is_null()) run.completed_at = timestamp_of(row[15]);
   run.cut_off = timestamp_of(row[16]);
+  if (!row[17].is_null()) run.reversed_at = timestamp_of(row[17]);
+  if (!row[18].is_null()) run.reversed_by = row[18].as<std::string>();
+  if (!row[19].is_null()) run.reversal_reason = row[19].as<std::string>();
   return run;
 }
 
@@ -191,6 +200,17 @@ Result<std::int64_t, SettleError> start_run(pqxx::transaction_base& tx, const Se
                        "open legs of " + names + " have no settlement price of " + date.format() +
                            " in curve set " + std::to_string(curve_set->curve_set_id) +
                            ": enter the day's settlement prices and build the curve set again"));
+  }
+  const auto reversed = tx.exec_params(
+      "SELECT run_id, curve_set_id FROM settlement.run WHERE business_date = $1::date AND state = 'reversed' "
+      "ORDER BY attempt DESC LIMIT 1",
+      date.format());
+  if (!reversed.empty() && reversed[0][1].as<std::int64_t>() == curve_set->curve_set_id) {
+    return fail(refuse(SettleRefusal::date_reversed_without_correction,
+                       "run " + reversed[0][0].as<std::string>() + " of " + date.format() +
+                           " was reversed and its curve set " + std::to_string(curve_set->curve_set_id) +
+                           " is still the date's latest: enter the corrected market data and build the curve set "
+                           "again"));
   }
   const auto later = tx.exec_params(
       "SELECT business_date::text FROM settlement.run WHERE state <> 'reversed' AND business_date > $1::date "
@@ -639,6 +659,96 @@ Result<SettleOutcome, SettleError> settle(db::ConnectionPool& pool, const Settle
   pqxx::read_transaction read(connection);
   outcome.run = *find_run(read, run.run_id);
   return outcome;
+}
+
+Result<SettlementRun, SettleError> reverse_run(db::ConnectionPool& pool, const ReverseRequest& request) {
+  if (request.reason.empty() || request.reason.size() > kReversalReasonLengthMax) {
+    return fail(refuse(SettleRefusal::invalid_reason, "a reason of 1 to 500 characters is required"));
+  }
+  auto lease = pool.acquire();
+  lease.discard();  // the date's lock goes with the connection (as in settle)
+  pqxx::connection& connection = *lease;
+  std::optional<SettlementRun> run;
+  {
+    pqxx::read_transaction read(connection);
+    run = find_run(read, request.run_id);
+  }
+  if (!run) return fail(refuse(SettleRefusal::unknown_run, "no settlement run " + std::to_string(request.run_id)));
+  {
+    pqxx::nontransaction lock(connection);
+    if (!lock.exec_params1("SELECT pg_try_advisory_lock($1, $2)", kLockClass,
+                           static_cast<std::int32_t>(run->business_date.days_since_epoch()))[0]
+             .as<bool>()) {
+      return fail(refuse(SettleRefusal::settlement_run_in_progress,
+                         "the settlement of " + run->business_date.format() + " is being run by another process"));
+    }
+  }
+  pqxx::work tx(connection);
+  const auto state =
+      tx.exec_params1("SELECT state FROM settlement.run WHERE run_id = $1 FOR UPDATE", run->run_id)[0].as<std::string>();
+  if (state == "reversed") {
+    return fail(refuse(SettleRefusal::run_already_reversed,
+                       "run " + std::to_string(run->run_id) + " of " + run->business_date.format() +
+                           " was reversed before"));
+  }
+  const auto later = tx.exec_params(
+      "SELECT business_date::text FROM settlement.run WHERE state <> 'reversed' AND business_date > $1::date "
+      "ORDER BY business_date LIMIT 1",
+      run->business_date.format());
+  if (!later.empty()) {
+    return fail(refuse(SettleRefusal::later_date_settled,
+                       "a later date, " + later[0][0].as<std::string>() + ", is settled from this run: reverse that "
+                       "run first"));
+  }
+  std::vector<ledger::JournalDraft> drafts;
+  for (const auto& row : tx.exec_params("SELECT member_id, journal_id FROM settlement.member_vm WHERE run_id = $1 "
+                                        "AND journal_id IS NOT NULL ORDER BY member_id",
+                                        run->run_id)) {
+    const JournalId original(row[1].as<std::int64_t>());
+    const auto journal = ledger::find_journal(tx, original, std::nullopt);
+    CCH_CHECK(journal.has_value(), "a run's journal is in the ledger");
+    ledger::JournalDraft draft;
+    draft.idempotency_key =
+        "settlement-reversal:" + std::to_string(run->run_id) + ":" + row[0].as<std::string>();
+    draft.business_date = BusinessDate::containing(request.now);
+    draft.kind = ledger::JournalKind::reversal;
+    draft.cause = ledger::Cause{ledger::CauseKind::journal, original.to_string()};
+    if (request.request_id) {
+      if (auto id = RequestId::parse(*request.request_id)) draft.request_id = *id;
+    }
+    draft.reverses = original;
+    draft.memo = ("reversal of settlement run " + std::to_string(run->run_id) + " of " +
+                  run->business_date.format() + ": " + request.reason)
+                     .substr(0, ledger::kMemoLengthMax);
+    for (const auto& posting : journal->postings) {
+      draft.postings.push_back({posting.account_id, Money{-posting.amount.amount_minor, posting.amount.currency}});
+    }
+    drafts.push_back(std::move(draft));
+  }
+  for (std::size_t from = 0; from < drafts.size(); from += ledger::kJournalsPerBatchMax) {
+    const std::size_t to = std::min(drafts.size(), from + ledger::kJournalsPerBatchMax);
+    const auto posted = ledger::post_batch(tx, std::span(drafts).subspan(from, to - from));
+    for (std::size_t i = 0; i < posted.size(); ++i) {
+      if (!posted[i]) {
+        throw std::runtime_error("reversal journal " + drafts[from + i].idempotency_key +
+                                 " refused: " + std::string(ledger::to_string(posted[i].error())));
+      }
+    }
+  }
+  tx.exec_params(
+      "UPDATE settlement.run SET state = 'reversed', reversed_at = clock_timestamp(), reversed_by = $2, "
+      "reversal_reason = $3 WHERE run_id = $1",
+      run->run_id, request.reversed_by, request.reason);
+  tx.exec_params(
+      "INSERT INTO cch.outbox (topic, aggregate_id, payload) VALUES ('settlement.run_reversed', $1::bigint, "
+      "jsonb_build_object('run_id', $1::text, 'business_date', $2::text, 'journals', $3::int))",
+      run->run_id, run->business_date.format(), static_cast<std::int32_t>(drafts.size()));
+  auto reversed = find_run(tx, run->run_id);
+  tx.commit();
+  log::info("settlement_run_reversed", {{"run_id", std::to_string(run->run_id)},
+                                        {"business_date", run->business_date.format()},
+                                        {"journals", std::to_string(drafts.size())}});
+  return std::move(*reversed);
 }
 
 std::optional<SettlementRun> find_run(pqxx::transaction_base& tx, std::int64_t run_id) {

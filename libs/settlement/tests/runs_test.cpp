@@ -191,6 +191,89 @@ TEST_F(SettlementRuns, ALegDeliveredSinceThePreviousRunGivesBackItsMarkAndIsNoLo
   EXPECT_EQ(scalar("SELECT count(*) FROM settlement.leg_mark WHERE run_id = " + std::to_string(second->run.run_id)), 0);
 }
 
+TEST_F(SettlementRuns, AReversedRunIsUndoneByReversingJournalsAndTheDateSettlesAgainOnceItsPricesAreCorrected) {
+  trade();
+  const std::int64_t a0 = collateral(a), b0 = collateral(b), c0 = collateral(c);
+  enter_market_data(kDay1, 21'500, 21'000, 21'000);
+  const auto first = settle_day(kDay1);
+  ASSERT_TRUE(first) << first.error().detail;
+  const std::int64_t a1 = collateral(a), b1 = collateral(b), c1 = collateral(c);
+  // Day 2 with March mistyped (2.1050 for 2.1600).
+  enter_market_data(kDay2, 21'050, 21'200, 21'000);
+  const auto wrong = settle_day(kDay2);
+  ASSERT_TRUE(wrong) << wrong.error().detail;
+  const std::int64_t wrong_journals = scalar("SELECT count(*) FROM settlement.member_vm WHERE run_id = " +
+                                             std::to_string(wrong->run.run_id) + " AND journal_id IS NOT NULL");
+  EXPECT_EQ(wrong_journals, 3);
+
+  const auto reverse = [&](std::int64_t run_id, std::string reason) {
+    return reverse_run(*fixture.pool, {run_id, std::move(reason), "ops", std::nullopt, fixture::kNow});
+  };
+  // Only the latest date's run, with a reason, once.
+  const auto earlier = reverse(first->run.run_id, "wrong day");
+  ASSERT_FALSE(earlier);
+  EXPECT_EQ(earlier.error().refusal, SettleRefusal::later_date_settled);
+  const auto no_reason = reverse(wrong->run.run_id, "");
+  ASSERT_FALSE(no_reason);
+  EXPECT_EQ(no_reason.error().refusal, SettleRefusal::invalid_reason);
+  EXPECT_EQ(reverse(999'999, "nothing").error().refusal, SettleRefusal::unknown_run);
+  const auto reversed = reverse(wrong->run.run_id, "March settlement price mistyped");
+  ASSERT_TRUE(reversed) << reversed.error().detail;
+  EXPECT_EQ(reversed->state, RunState::reversed);
+  EXPECT_EQ(reversed->reversal_reason, "March settlement price mistyped");
+  EXPECT_EQ(reversed->reversed_by, "ops");
+  EXPECT_EQ(reverse(wrong->run.run_id, "again").error().refusal, SettleRefusal::run_already_reversed);
+  // Each journal of the run reversed exactly, pointing at it; the collateral as after day 1.
+  EXPECT_EQ(scalar("SELECT count(*) FROM ledger.journal r JOIN settlement.member_vm m ON m.journal_id = "
+                   "r.reverses_journal_id WHERE r.kind = 'reversal' AND m.run_id = " +
+                   std::to_string(wrong->run.run_id)),
+            wrong_journals);
+  EXPECT_EQ(collateral(a), a1);
+  EXPECT_EQ(collateral(b), b1);
+  EXPECT_EQ(collateral(c), c1);
+
+  // The same prices again: refused, nothing posted.
+  const auto unchanged = settle_day(kDay2);
+  ASSERT_FALSE(unchanged);
+  EXPECT_EQ(unchanged.error().refusal, SettleRefusal::date_reversed_without_correction);
+  // Corrected (a new version of the day's prices and curve set): attempt 2, from day 1's run, the
+  // figures of the uninterrupted two days.
+  enter_market_data(kDay2, 21'600, 21'200, 21'000, "March mistyped: 2.1600");
+  const auto again = settle_day(kDay2);
+  ASSERT_TRUE(again) << again.error().detail;
+  EXPECT_EQ(again->run.attempt, 2);
+  EXPECT_EQ(again->run.previous_run_id, first->run.run_id);
+  EXPECT_NE(again->run.curve_set_id, wrong->run.curve_set_id);
+  run([&](pqxx::transaction_base& tx) {
+    const auto members = member_variation_margin(tx, again->run.run_id, std::nullopt);
+    ASSERT_EQ(members.size(), 3u);
+    EXPECT_EQ(members[0].vm_minor, 419'328);
+    // The member's history: day 1, the reversed run, the run again.
+    const auto history = member_variation_margin_history(tx, b, std::nullopt, 10);
+    ASSERT_EQ(history.size(), 3u);
+    EXPECT_EQ(history[0].run_id, again->run.run_id);
+    EXPECT_EQ(history[0].state, RunState::completed);
+    EXPECT_EQ(history[1].run_id, wrong->run.run_id);
+    EXPECT_EQ(history[1].state, RunState::reversed);
+    EXPECT_EQ(history[2].run_id, first->run.run_id);
+  });
+  // The books: as if only the two right days had been settled (their totals sum to each member's
+  // change), the original, reversal and new journals all there.
+  run([&](pqxx::transaction_base& tx) {
+    for (const auto& [member, before] : std::vector<std::pair<MemberId, std::int64_t>>{{a, a0}, {b, b0}, {c, c0}}) {
+      std::int64_t totals = 0;
+      for (const auto run_id : {first->run.run_id, again->run.run_id}) {
+        const auto figures = member_variation_margin(tx, run_id, member);
+        if (!figures.empty()) totals += figures[0].total_minor;
+      }
+      EXPECT_EQ(collateral(member) - before, totals) << member.to_string();
+    }
+  });
+  EXPECT_EQ(scalar("SELECT count(*) FROM ledger.journal WHERE kind = 'variation_margin'"), 9);
+  EXPECT_EQ(scalar("SELECT count(*) FROM ledger.journal WHERE kind = 'reversal'"), 3);
+  EXPECT_EQ(scalar("SELECT count(*) FROM cch.outbox WHERE topic = 'settlement.run_reversed'"), 1);
+}
+
 TEST_F(SettlementRuns, RefusalsNameTheirReasonAndPostNothing) {
   trade();
   // A Saturday, a date after today, a date without a curve set.

@@ -29,7 +29,8 @@ class SettlementRuns : public registry::fixture::Registration {
   // the discount factors of the forwards' payment dates (between the 1M and 1Y pillars) are within
   // 0.1 % of 1 and the marks are computed by hand from them; and the product's settlement prices,
   // every month at `others` except March and the second quarter's months.
-  void enter_market_data(BusinessDate day, std::int64_t march, std::int64_t second_quarter, std::int64_t others) {
+  void enter_market_data(BusinessDate day, std::int64_t march, std::int64_t second_quarter, std::int64_t others,
+                         std::optional<std::string> correction = std::nullopt) {
     run([&](pqxx::transaction_base& tx) {
       const auto rules = market::market_rules("united_states_settlement", "1M,1Y", BusinessDate::containing(kNow));
       const market::Provenance provenance{"test", "test", kNow, "ops", std::nullopt, std::nullopt};
@@ -51,7 +52,9 @@ class SettlementRuns : public registry::fixture::Registration {
       for (const char* label : {"2027-Q3", "2027-Q4"}) {
         prices.push_back({parse_period_label(label).value(), PricePerGpuHour{others}});
       }
-      const auto stored = market::store_settlement_prices(tx, terms, day, prices, provenance, rules);
+      market::Provenance corrected = provenance;
+      corrected.correction_reason = correction;
+      const auto stored = market::store_settlement_prices(tx, terms, day, prices, corrected, rules);
       ASSERT_TRUE(stored) << stored.error().detail;
       auto built = risk::build_curve_set(tx, {day, kCalendar, BusinessDate::containing(kNow), "risk", std::nullopt});
       ASSERT_TRUE(built) << built.error().detail;

@@ -15,6 +15,8 @@
 //        and finished), 200 the date's run settled before; 409 settlement_run_in_progress,
 //        earlier_run_unfinished, later_date_settled; 422 not_a_business_date,
 //        business_date_in_future, no_curve_set, settlement_prices_missing, marks_refused
+//   POST /internal/v1/settlement/runs/{run_id}/reverse   operator {"reason"} -> 200 the run, reversed;
+//        404 no such run; 409 run_already_reversed, later_date_settled, settlement_run_in_progress
 //
 // Refusals map to problem+json with the reason of CollateralRefusal: 404 unknown_member /
 // withdrawal_not_found, 409 bank_reference_reused / withdrawal_already_decided, 422 otherwise
@@ -83,6 +85,10 @@ http::Response settle_refusal(const SettleError& error);
 // retry under the key after a crash settles the date again, which answers the run).
 http::Response settle_command(runtime::ServiceContext& context, const http::Request& request,
                               const BusinessCalendar& clearing_calendar);
+
+// POST /internal/v1/settlement/runs/{run_id}/reverse: reverse_run, its answer recorded after it (a
+// retry under the key after a crash answers run_already_reversed).
+http::Response reverse_command(runtime::ServiceContext& context, const http::Request& request);
 
 void add_settlement_routes(http::Router& router, runtime::ServiceContext& context);
 

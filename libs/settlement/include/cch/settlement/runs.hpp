@@ -90,6 +90,9 @@ struct SettlementRun {
   std::string started_by;
   std::optional<std::string> request_id;
   std::optional<UtcTimestamp> completed_at;
+  std::optional<UtcTimestamp> reversed_at;
+  std::optional<std::string> reversed_by;
+  std::optional<std::string> reversal_reason;
   std::vector<StepRecord> steps;  // recorded, in order
 };
 
@@ -102,6 +105,11 @@ enum class SettleRefusal {
   later_date_settled,         // a later date has a live run: dates settle in order
   settlement_run_in_progress, // another settle() of the date holds its lock
   marks_refused,              // the mark run refused a leg
+  date_reversed_without_correction,  // the date's latest run was reversed and its curve set is
+                                     // still the latest: correct the market data first
+  unknown_run,                // reverse_run: no such run
+  run_already_reversed,       // reverse_run: the run was reversed before
+  invalid_reason,             // reverse_run: a reason of 1 to 500 characters is required
 };
 std::string_view to_string(SettleRefusal refusal);
 
@@ -130,6 +138,24 @@ struct SettleOutcome {
 // database unreachable, a commit whose outcome is unknown); what committed stays, and settling
 // the date again resumes after it.
 Result<SettleOutcome, SettleError> settle(db::ConnectionPool& pool, const SettleRequest& request);
+
+// Reverses a run: every journal it posted is reversed by a journal of kind reversal that negates
+// it (key settlement-reversal:<run>:<member>, cause the journal, the reason in its memo), the run
+// marked reversed with who, when and why, and outbox event settlement.run_reversed, in one
+// transaction under the date's lock. Nothing of the run is edited or removed: its marks and
+// figures stay, read as reversed. Only the latest date's live run may be reversed (the runs after
+// a run are the changes from it: later_date_settled). The date may then be settled again (attempt
+// n + 1, against the run before), once its market data are corrected and its curve set built
+// again (date_reversed_without_correction otherwise).
+struct ReverseRequest {
+  std::int64_t run_id = 0;
+  std::string reason;  // 1..500 characters
+  std::string reversed_by;
+  std::optional<std::string> request_id;
+  UtcTimestamp now;  // the reversal journals' business date is the date containing it
+};
+inline constexpr std::size_t kReversalReasonLengthMax = 500;
+Result<SettlementRun, SettleError> reverse_run(db::ConnectionPool& pool, const ReverseRequest& request);
 
 std::optional<SettlementRun> find_run(pqxx::transaction_base& tx, std::int64_t run_id);
 // The date's live run (not reversed), if any.
