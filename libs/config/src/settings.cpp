@@ -227,6 +227,10 @@ std::vector<SettingSpec> build_settings() {
                                  "margin.run_completed) and marks calls past their deadline overdue."));
   list.push_back(integer_setting("settlement.margin_call_deadline_minutes", 120, 1, 10080,
                                  "How long a member has to meet a margin call from its issue."));
+  list.push_back(integer_setting("settlement.daily_run_minute_utc", -1, -1, 1439,
+                                 "The minute of the day (UTC) after which cch-settlement settles each business day "
+                                 "by itself, e.g. 1320 for 22:00 (checked every minute, retried until the day's "
+                                 "prices are in); -1: only when asked (POST /v1/settlement/runs, cch-admin settle)."));
   list.push_back(integer_setting("settlement.margin_call_check_interval_ms", 10000, 100, 3600000,
                                  "How often cch-settlement marks margin calls past their deadline overdue."));
   list.push_back(string_setting("internal.ca_file", "",

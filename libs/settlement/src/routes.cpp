@@ -455,6 +455,27 @@ runtime::TaskDefinition overdue_calls_task(db::ConnectionPool& pool, const db::R
   return task;
 }
 
+runtime::TaskDefinition scheduled_settlement_task(db::ConnectionPool& pool, BusinessCalendar clearing_calendar,
+                                                  int run_minute_utc) {
+  runtime::TaskDefinition task;
+  task.name = "settlement_schedule";
+  task.interval = std::chrono::minutes(1);
+  task.run_duration_max = std::chrono::minutes(30);
+  task.run = [&pool, calendar = std::move(clearing_calendar), run_minute_utc](runtime::TaskControl&) {
+    const auto done = settle_on_schedule(pool, calendar, UtcTimestamp::now(), run_minute_utc);
+    if (!done) return;
+    if (!*done) {
+      log::warn("settlement_schedule_refused", {{"reason", std::string(to_string(done->error().refusal))},
+                                                {"detail", done->error().detail}});
+      return;
+    }
+    log::info("settlement_schedule_settled", {{"run_id", std::to_string((*done)->run.run_id)},
+                                              {"business_date", (*done)->run.business_date.format()},
+                                              {"resumed", (*done)->resumed ? "true" : "false"}});
+  };
+  return task;
+}
+
 void add_settlement_routes(http::Router& router, runtime::ServiceContext& context) {
   const std::string prefix(runtime::kInternalPrefix);
   auto state =
@@ -472,6 +493,10 @@ void add_settlement_routes(http::Router& router, runtime::ServiceContext& contex
                 context.pool, context.retry_policy,
                 std::chrono::milliseconds(context.config.integer("settlement.margin_call_check_interval_ms")))),
             "margin_calls_overdue");
+  }
+  if (const auto minute = context.config.integer("settlement.daily_run_minute_utc"); minute >= 0) {
+    require(context.tasks.add(scheduled_settlement_task(context.pool, state->clearing_calendar, static_cast<int>(minute))),
+            "settlement_schedule");
   }
   context.routes_state = state;
   router.add("POST", prefix + "/v1/members/{member_id}/collateral-deposits",

@@ -751,6 +751,30 @@ Result<SettlementRun, SettleError> reverse_run(db::ConnectionPool& pool, const R
   return std::move(*reversed);
 }
 
+std::optional<BusinessDate> scheduled_business_date(UtcTimestamp now, int run_minute_utc,
+                                                    const BusinessCalendar& clearing_calendar) {
+  if (run_minute_utc < 0) return std::nullopt;
+  const BusinessDate today = BusinessDate::containing(now);
+  if (!clearing_calendar.covers(today) || !clearing_calendar.is_business_day(today)) return std::nullopt;
+  const std::int64_t minute = (now.unix_microseconds() - today.start_of_day().unix_microseconds()) / 60'000'000;
+  if (minute < run_minute_utc) return std::nullopt;
+  return today;
+}
+
+std::optional<Result<SettleOutcome, SettleError>> settle_on_schedule(db::ConnectionPool& pool,
+                                                                     const BusinessCalendar& clearing_calendar,
+                                                                     UtcTimestamp now, int run_minute_utc) {
+  const auto date = scheduled_business_date(now, run_minute_utc, clearing_calendar);
+  if (!date) return std::nullopt;
+  {
+    auto lease = pool.acquire();
+    pqxx::read_transaction tx(*lease);
+    const auto live = live_run(tx, *date);
+    if (live && live->state == RunState::completed) return std::nullopt;
+  }
+  return settle(pool, {*date, clearing_calendar, now, "cch-settlement (schedule)", std::nullopt, {}});
+}
+
 std::optional<SettlementRun> find_run(pqxx::transaction_base& tx, std::int64_t run_id) {
   return one_run(tx, db::exec_cached(tx, "SELECT " + kRunColumns + " FROM settlement.run WHERE run_id = $1", run_id));
 }

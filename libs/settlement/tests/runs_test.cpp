@@ -274,6 +274,35 @@ TEST_F(SettlementRuns, AReversedRunIsUndoneByReversingJournalsAndTheDateSettlesA
   EXPECT_EQ(scalar("SELECT count(*) FROM cch.outbox WHERE topic = 'settlement.run_reversed'"), 1);
 }
 
+TEST_F(SettlementRuns, TheDailyScheduleSettlesEachBusinessDayOnceAfterItsMinute) {
+  const auto at = [](const char* text) { return registry::fixture::at(text); };
+  // 22:00 UTC (minute 1320): not before, not on a Saturday, not on a holiday (Martin Luther King
+  // Day, Monday 18 January 2027), never with -1.
+  EXPECT_EQ(scheduled_business_date(at("2027-01-13T21:59:59Z"), 1320, kCalendar), std::nullopt);
+  EXPECT_EQ(scheduled_business_date(at("2027-01-13T22:00:00Z"), 1320, kCalendar), kDay1);
+  EXPECT_EQ(scheduled_business_date(at("2027-01-16T23:00:00Z"), 1320, kCalendar), std::nullopt);
+  EXPECT_EQ(scheduled_business_date(at("2027-01-18T23:00:00Z"), 1320, kCalendar), std::nullopt);
+  EXPECT_EQ(scheduled_business_date(at("2027-01-13T23:00:00Z"), -1, kCalendar), std::nullopt);
+
+  trade();
+  // Due, but the day's prices are not in yet: refused, and tried again at the next check.
+  const auto early = settle_on_schedule(*fixture.pool, kCalendar, at("2027-01-13T22:01:00Z"), 1320);
+  ASSERT_TRUE(early.has_value());
+  ASSERT_FALSE(*early);
+  EXPECT_EQ(early->error().refusal, SettleRefusal::no_curve_set);
+  enter_market_data(kDay1, 21'500, 21'000, 21'000);
+  EXPECT_EQ(settle_on_schedule(*fixture.pool, kCalendar, at("2027-01-13T21:59:00Z"), 1320), std::nullopt);
+  const auto settled = settle_on_schedule(*fixture.pool, kCalendar, at("2027-01-13T22:02:00Z"), 1320);
+  ASSERT_TRUE(settled.has_value());
+  ASSERT_TRUE(*settled) << (*settled).error().detail;
+  EXPECT_EQ((*settled)->run.business_date, kDay1);
+  EXPECT_EQ((*settled)->run.started_by, "cch-settlement (schedule)");
+  EXPECT_EQ((*settled)->run.state, RunState::completed);
+  // Settled: nothing more that day.
+  EXPECT_EQ(settle_on_schedule(*fixture.pool, kCalendar, at("2027-01-13T22:03:00Z"), 1320), std::nullopt);
+  EXPECT_EQ(scalar("SELECT count(*) FROM settlement.run"), 1);
+}
+
 TEST_F(SettlementRuns, RefusalsNameTheirReasonAndPostNothing) {
   trade();
   // A Saturday, a date after today, a date without a curve set.

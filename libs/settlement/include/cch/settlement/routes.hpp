@@ -90,6 +90,12 @@ http::Response settle_command(runtime::ServiceContext& context, const http::Requ
 // retry under the key after a crash answers run_already_reversed).
 http::Response reverse_command(runtime::ServiceContext& context, const http::Request& request);
 
+// The daily schedule: a task (settlement_schedule, every minute) that settles each business day
+// after settlement.daily_run_minute_utc (settle_on_schedule); add_settlement_routes adds it unless
+// the setting is -1.
+runtime::TaskDefinition scheduled_settlement_task(db::ConnectionPool& pool, BusinessCalendar clearing_calendar,
+                                                  int run_minute_utc);
+
 void add_settlement_routes(http::Router& router, runtime::ServiceContext& context);
 
 }  // namespace cch::settlement

@@ -157,6 +157,18 @@ struct ReverseRequest {
 inline constexpr std::size_t kReversalReasonLengthMax = 500;
 Result<SettlementRun, SettleError> reverse_run(db::ConnectionPool& pool, const ReverseRequest& request);
 
+// The daily schedule (setting settlement.daily_run_minute_utc): at `now`, the business date it
+// settles is today's, once today is a business day and `run_minute_utc` minutes of it (UTC) have
+// passed; none otherwise (-1: never).
+std::optional<BusinessDate> scheduled_business_date(UtcTimestamp now, int run_minute_utc,
+                                                    const BusinessCalendar& clearing_calendar);
+// What the schedule does at `now`: nothing (nullopt) when no date is due or the due date's live run
+// is complete; otherwise settle() of the date (a refusal, e.g. no curve set yet, is tried again
+// at the next check).
+std::optional<Result<SettleOutcome, SettleError>> settle_on_schedule(db::ConnectionPool& pool,
+                                                                     const BusinessCalendar& clearing_calendar,
+                                                                     UtcTimestamp now, int run_minute_utc);
+
 std::optional<SettlementRun> find_run(pqxx::transaction_base& tx, std::int64_t run_id);
 // The date's live run (not reversed), if any.
 std::optional<SettlementRun> live_run(pqxx::transaction_base& tx, BusinessDate business_date);
