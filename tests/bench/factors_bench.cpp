@@ -15,6 +15,7 @@
 //          (market::settlement_prices_of_snapshots) and their forward curves built in memory
 //          (pricing::build_forward_curve, as the load does), each timed alone
 // Prints key=value figures: each round's seconds, the medians, the snapshots and the time per curve.
+#include "bench_clock.hpp"
 #include "cch/core/calendar.hpp"
 #include "cch/db/migrate.hpp"
 #include "cch/market/csv_import.hpp"
@@ -34,14 +35,9 @@
 namespace {
 
 using namespace cch;
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return values[values.size() / 2];
-}
+using bench::Clock;
+using bench::median;
+using bench::seconds_since;
 
 }  // namespace
 

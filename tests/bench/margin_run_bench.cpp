@@ -36,6 +36,7 @@
 // Prints key=value figures: each round's seconds, the medians and the ratios, and a fingerprint
 // of every member's stored figures and factor lines (md5 of their rows in order), which must not
 // change when the code computing them is made faster.
+#include "bench_clock.hpp"
 #include "bench_world.hpp"
 #include "cch/core/calendar.hpp"
 #include "cch/db/migrate.hpp"
@@ -59,16 +60,9 @@
 namespace {
 
 using namespace cch;
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return values[values.size() / 2];
-}
+using bench::Clock;
+using bench::median;
+using bench::seconds_since;
 
 // The open legs as risk's run reads them (open_legs.cpp), for the reference COPY.
 constexpr std::string_view kLegsQuery =

@@ -11,6 +11,7 @@
 //   marks     risk::mark_open_legs: COPY the open legs out, mark each, COPY the marks in, the sums
 //   copy      COPY the same legs out, and the same rows back in to a table of their shape
 // Prints key=value figures: each round's seconds, the medians and their ratio.
+#include "bench_clock.hpp"
 #include "cch/core/calendar.hpp"
 #include "cch/db/migrate.hpp"
 #include "cch/db/transaction.hpp"
@@ -31,16 +32,9 @@
 namespace {
 
 using namespace cch;
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return values[values.size() / 2];
-}
+using bench::Clock;
+using bench::median;
+using bench::seconds_since;
 
 constexpr std::string_view kLegsQuery =
     "(SELECT l.trade_id, l.side, l.member_id, l.product_id, "

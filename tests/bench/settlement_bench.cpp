@@ -15,6 +15,7 @@
 //            per member posted, the run completed; each step committed (durably: fsync on)
 //   copy     COPY of as many rows of the leg marks' shape into a table with the same key, committed
 // Prints key=value figures: each round's seconds, the steps' durations, the medians and their ratio.
+#include "bench_clock.hpp"
 #include "bench_world.hpp"
 #include "cch/core/calendar.hpp"
 #include "cch/db/migrate.hpp"
@@ -33,14 +34,9 @@
 namespace {
 
 using namespace cch;
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return values[values.size() / 2];
-}
+using bench::Clock;
+using bench::median;
+using bench::seconds_since;
 
 }  // namespace
 
@@ -103,7 +99,7 @@ int main(int argc, char** argv) {
 
   db::PoolOptions options;
   options.url = url;
-  options.size = 2;
+  options.size = 3;
   options.application_name = "cch-settlement-bench";
   db::ConnectionPool pool(options);
   const auto settle = [&](BusinessDate date) -> std::optional<settlement::SettlementRun> {

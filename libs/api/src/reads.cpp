@@ -2,6 +2,7 @@
 // transaction (ReadRoute::snapshot); an account's balance in a statement shared with concurrent
 // requests (Api::accounts).
 #include "api_impl.hpp"
+#include "list_reads.hpp"
 #include "margin_reads.hpp"
 #include "settlement_reads.hpp"
 
@@ -36,11 +37,6 @@ template <class IdType>
 std::optional<IdType> path_id(const http::Request& request, std::string_view name) {
   const auto id = request.path_id(name);
   return id ? std::optional<IdType>(IdType(*id)) : std::nullopt;
-}
-
-nlohmann::json page(nlohmann::json items, std::optional<std::string> next_cursor) {
-  return {{"items", std::move(items)},
-          {"next_cursor", next_cursor ? nlohmann::json(*next_cursor) : nlohmann::json(nullptr)}};
 }
 
 // One page of an id-ordered list read with limit + 1 rows: the items (at most limit) and the
@@ -682,17 +678,6 @@ void QueryReader::refuse(std::string_view name, std::string_view detail) {
 namespace {
 
 // ---- market data ----------------------------------------------------------------------------
-
-std::optional<BusinessDate> date_param(QueryReader& query, std::string_view name) {
-  const auto text = query.text(name);
-  if (!text) return std::nullopt;
-  const auto parsed = BusinessDate::parse(*text);
-  if (!parsed) {
-    query.refuse(name, "must be a date YYYY-MM-DD");
-    return std::nullopt;
-  }
-  return *parsed;
-}
 
 std::optional<int> version_param(QueryReader& query) {
   const auto text = query.text("version");

@@ -13,6 +13,7 @@
 #include "cch/core/decimal.hpp"
 #include "cch/db/transaction.hpp"
 #include "cch/registry/products.hpp"
+#include "cch/risk/marks.hpp"
 #include "cch/risk/what_if.hpp"
 #include "cch/risk_routes/margin_routes.hpp"
 
@@ -1014,7 +1015,12 @@ TEST_F(ApiMargin, ASettlementRunPaysEachMembersVariationMarginWhichTheMemberRead
   EXPECT_EQ(count(*harness, "SELECT count(*) FROM ledger.journal WHERE kind = 'variation_margin'"), 2);
 
   // Each member's variation margin is the sum of its legs' marks in the day's curve set (the first
-  // run: from zero), and they sum to zero; the collateral moved by each total.
+  // run: from zero), as the curve set's own mark run values them (cch-risk marks it by itself, in
+  // its time: marked here if not yet), and they sum to zero; the collateral moved by each total.
+  db::run_transaction(*harness->fixture.pool, db::Isolation::read_committed, {}, [&](pqxx::transaction_base& tx) {
+    ASSERT_TRUE(risk::mark_open_legs(tx, std::stoll(run["curve_set_id"].get<std::string>()),
+                                     make_calendar("united_states_settlement").value()));
+  });
   const auto members =
       json_of(harness->call(harness->auditor_caller, "GET", "/v1/settlement/runs/" + run_id + "/members"));
   ASSERT_EQ(members["items"].size(), 2u) << members.dump();

@@ -38,8 +38,6 @@ MarkRun run_from(const pqxx::row& row) {
   return run;
 }
 
-// The fields of one COPY text line (tab-separated; the legs' columns hold no escapes).
-
 struct SumKey {
   std::int64_t member;
   std::int64_t product;

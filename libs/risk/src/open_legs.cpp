@@ -1,44 +1,16 @@
 #include "open_legs.hpp"
 
-#include <charconv>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "cch/core/check.hpp"
+#include "cch/db/copy_fields.hpp"
 
 #include <pqxx/stream_from>
 
 namespace cch::risk {
-
-namespace {
-
-// The tab-separated fields of a COPY text row.
-class Fields {
- public:
-  explicit Fields(std::string_view line) : rest_(line) {
-    if (!rest_.empty() && rest_.back() == '\n') rest_.remove_suffix(1);
-  }
-  std::string_view text() {
-    const auto tab = rest_.find('\t');
-    const std::string_view field = rest_.substr(0, tab);
-    rest_ = tab == std::string_view::npos ? std::string_view() : rest_.substr(tab + 1);
-    return field;
-  }
-  std::int64_t integer() {
-    const auto field = text();
-    std::int64_t value = 0;
-    const auto [end, error] = std::from_chars(field.data(), field.data() + field.size(), value);
-    CCH_CHECK(error == std::errc() && end == field.data() + field.size(), "a leg's integer column");
-    return value;
-  }
-
- private:
-  std::string_view rest_;
-};
-
-}  // namespace
 
 void for_each_open_leg(pqxx::transaction_base& tx, BusinessDate as_of, const BusinessCalendar& clearing_calendar,
                        std::optional<std::span<const MemberId>> members, const std::function<void(const OpenLeg&)>& each,
@@ -65,7 +37,7 @@ void for_each_open_leg(pqxx::transaction_base& tx, BusinessDate as_of, const Bus
   std::unordered_map<std::int64_t, BusinessDate> payment_of_end;  // few distinct window ends
   std::string line;
   while (legs.get_raw_line(line)) {
-    Fields fields(line);
+    db::CopyFields fields(line);
     const std::int64_t trade_id = fields.integer();
     const bool buy = fields.text() == "buy";
     const std::int64_t member_id = fields.integer();

@@ -8,6 +8,9 @@
 
 #include <algorithm>
 #include <array>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <charconv>
 #include <exception>
 #include <map>
@@ -21,6 +24,7 @@
 #include "cch/core/log.hpp"
 #include "cch/core/money.hpp"
 #include "cch/db/array.hpp"
+#include "cch/db/copy_fields.hpp"
 #include "cch/db/prepared.hpp"
 #include "cch/ledger/accounts.hpp"
 #include "cch/ledger/journal.hpp"
@@ -273,29 +277,6 @@ struct PreviousMark {
 // (trade, side) as one integer: trade ids are positive and far below 2^62.
 std::int64_t leg_key(std::int64_t trade, bool buy) { return trade * 2 + (buy ? 0 : 1); }
 
-// The tab-separated integer and text fields of a COPY text line (no escapes in these columns).
-class CopyFields {
- public:
-  explicit CopyFields(std::string_view line) : rest_(line) {
-    if (!rest_.empty() && rest_.back() == '\n') rest_.remove_suffix(1);
-  }
-  std::string_view text() {
-    const auto tab = rest_.find('\t');
-    const std::string_view field = rest_.substr(0, tab);
-    rest_ = tab == std::string_view::npos ? std::string_view() : rest_.substr(tab + 1);
-    return field;
-  }
-  std::int64_t integer() {
-    const auto field = text();
-    std::int64_t value = 0;
-    const auto [end, error] = std::from_chars(field.data(), field.data() + field.size(), value);
-    CCH_CHECK(error == std::errc() && end == field.data() + field.size(), "a stored mark's integer column");
-    return value;
-  }
-
- private:
-  std::string_view rest_;
-};
 
 // The previous run's marks, read by COPY on a connection of their own (they are committed and never
 // change), while this run's legs are read and marked on the step's.
@@ -309,7 +290,7 @@ std::unordered_map<std::int64_t, PreviousMark> previous_marks(db::ConnectionPool
                            "WHERE run_id = " + std::to_string(previous_run) + ")");
   std::string line;
   while (in.get_raw_line(line)) {
-    CopyFields fields(line);
+    db::CopyFields fields(line);
     const std::int64_t trade = fields.integer();
     const bool buy = fields.text() == "buy";
     PreviousMark mark;
@@ -340,6 +321,65 @@ struct GroupSums {
   Int128 previous = 0;
 };
 
+// A leg's mark as the marks step writes it.
+struct MarkRow {
+  std::int64_t trade = 0;
+  std::int64_t member = 0;
+  std::int64_t product = 0;
+  std::int64_t pv = 0;
+  bool buy = true;
+  bool future = false;
+};
+constexpr std::size_t kChunkRows = 16'384;
+constexpr std::size_t kQueuedChunksMax = 8;  // at most about 130,000 marks wait to be written
+
+// A queue of at most `capacity` items between one producer and one consumer: push waits while it
+// is full, pop while it is empty and open; close ends it (pop answers false once it is empty);
+// abandon ends it at once for both sides (push answers false).
+template <class T>
+class BoundedQueue {
+ public:
+  explicit BoundedQueue(std::size_t capacity) : capacity_(capacity) {}
+  bool push(T item) {
+    std::unique_lock lock(mutex_);
+    not_full_.wait(lock, [&] { return items_.size() < capacity_ || abandoned_; });
+    if (abandoned_) return false;
+    items_.push_back(std::move(item));
+    not_empty_.notify_one();
+    return true;
+  }
+  bool pop(T& item) {
+    std::unique_lock lock(mutex_);
+    not_empty_.wait(lock, [&] { return !items_.empty() || closed_; });
+    if (items_.empty()) return false;
+    item = std::move(items_.front());
+    items_.pop_front();
+    not_full_.notify_one();
+    return true;
+  }
+  void close() {
+    const std::lock_guard lock(mutex_);
+    closed_ = true;
+    not_empty_.notify_all();
+  }
+  void abandon() {
+    const std::lock_guard lock(mutex_);
+    abandoned_ = closed_ = true;
+    items_.clear();
+    not_full_.notify_all();
+    not_empty_.notify_all();
+  }
+
+ private:
+  const std::size_t capacity_;
+  std::mutex mutex_;
+  std::condition_variable not_full_;
+  std::condition_variable not_empty_;
+  std::deque<T> items_;  // guarded by mutex_
+  bool closed_ = false;
+  bool abandoned_ = false;
+};
+
 std::string marks_step(pqxx::transaction_base& tx, db::ConnectionPool& pool, const SettlementRun& run,
                        const BusinessCalendar& calendar, std::optional<SettleError>& refused) {
   const auto curves = risk::load_curves(tx, run.curve_set_id);
@@ -356,31 +396,69 @@ std::string marks_step(pqxx::transaction_base& tx, db::ConnectionPool& pool, con
       }
     });
   }
-  // Marked into memory first (the legs come by COPY out, and a connection has one COPY at a time),
-  // then written by COPY in.
-  struct Row {
-    std::int64_t trade = 0;
-    std::int64_t member = 0;
-    std::int64_t product = 0;
-    std::int64_t pv = 0;
-    bool buy = true;
-    bool future = false;
-  };
-  std::vector<Row> rows;
-  Int128 total = 0;
-  const auto marked = risk::mark_each_open_leg(tx, *curves, calendar, run.cut_off, [&](const risk::LegMarkValue& leg) {
-    rows.push_back({leg.trade_id, leg.member_id, leg.product_id, leg.mark.pv_minor, leg.buy, leg.future});
-    total += leg.mark.pv_minor;
+  // The legs are read and marked on a third connection (a cleared trade's legs never change), in
+  // chunks handed to this one, which writes each chunk's marks by COPY as it comes: the two COPYs
+  // (out and in) overlap instead of following each other.
+  BoundedQueue<std::vector<MarkRow>> chunks(kQueuedChunksMax);
+  std::optional<Result<risk::MarkedLegs, risk::MarkError>> marked;
+  std::exception_ptr marking_failed;
+  std::thread marker([&] {
+    try {
+      auto lease = pool.acquire();
+      pqxx::read_transaction read(*lease);
+      std::vector<MarkRow> chunk;
+      chunk.reserve(kChunkRows);
+      auto result = risk::mark_each_open_leg(read, *curves, calendar, run.cut_off, [&](const risk::LegMarkValue& leg) {
+        chunk.push_back({leg.trade_id, leg.member_id, leg.product_id, leg.mark.pv_minor, leg.buy, leg.future});
+        if (chunk.size() == kChunkRows) {
+          chunks.push(std::move(chunk));
+          chunk = {};
+          chunk.reserve(kChunkRows);
+        }
+      });
+      if (!chunk.empty()) chunks.push(std::move(chunk));
+      marked = std::move(result);
+    } catch (...) {
+      marking_failed = std::current_exception();
+    }
+    chunks.close();
   });
-  if (reader.joinable()) reader.join();
+  const auto join_readers = [&] {
+    if (marker.joinable()) marker.join();
+    if (reader.joinable()) reader.join();
+  };
+  std::vector<MarkRow> rows;
+  Int128 total = 0;
+  try {
+    pqxx::stream_to out(tx, "settlement.leg_mark",
+                        std::vector<std::string>{"run_id", "trade_id", "side", "member_id", "product_id", "kind",
+                                                 "pv_minor"});
+    std::vector<MarkRow> chunk;
+    while (chunks.pop(chunk)) {
+      for (const MarkRow& row : chunk) {
+        out << std::make_tuple(run.run_id, row.trade, row.buy ? "buy" : "sell", row.member, row.product,
+                               row.future ? "future" : "forward", row.pv);
+        total += row.pv;
+      }
+      rows.insert(rows.end(), chunk.begin(), chunk.end());
+    }
+    out.complete();
+  } catch (...) {
+    chunks.abandon();  // the marker stops handing chunks over
+    join_readers();
+    throw;
+  }
+  join_readers();
+  if (marking_failed) std::rethrow_exception(marking_failed);
   if (reading_failed) std::rethrow_exception(reading_failed);
-  if (!marked) {
-    refused = refuse(SettleRefusal::marks_refused, marked.error().detail);
+  // A refusal after the marks were written: the step's transaction does not commit.
+  if (!*marked) {
+    refused = refuse(SettleRefusal::marks_refused, marked->error().detail);
     return {};
   }
-  if (!marked->unmarked.empty()) {
+  if (!(*marked)->unmarked.empty()) {
     std::string products;
-    for (const auto& [product, legs] : marked->unmarked) {
+    for (const auto& [product, legs] : (*marked)->unmarked) {
       products += (products.empty() ? "" : ", ") + std::to_string(product) + " (" + std::to_string(legs) + " legs)";
     }
     refused = refuse(SettleRefusal::settlement_prices_missing,
@@ -394,22 +472,14 @@ std::string marks_step(pqxx::transaction_base& tx, db::ConnectionPool& pool, con
   // Each leg's variation margin, summed per member, product and kind: this run's legs against their
   // previous marks (zero when new), then the previous run's legs not marked again (ended: zero now).
   std::unordered_map<GroupKey, GroupSums, GroupKeyHash> groups;
-  {
-    pqxx::stream_to out(tx, "settlement.leg_mark",
-                        std::vector<std::string>{"run_id", "trade_id", "side", "member_id", "product_id", "kind",
-                                                 "pv_minor"});
-    for (const Row& row : rows) {
-      GroupSums& sums = groups[GroupKey{row.member, row.product, row.future}];
-      ++sums.legs;
-      sums.pv += row.pv;
-      if (const auto found = previous.find(leg_key(row.trade, row.buy)); found != previous.end()) {
-        sums.previous += found->second.pv;
-        found->second.marked_again = true;
-      }
-      out << std::make_tuple(run.run_id, row.trade, row.buy ? "buy" : "sell", row.member, row.product,
-                             row.future ? "future" : "forward", row.pv);
+  for (const MarkRow& row : rows) {
+    GroupSums& sums = groups[GroupKey{row.member, row.product, row.future}];
+    ++sums.legs;
+    sums.pv += row.pv;
+    if (const auto found = previous.find(leg_key(row.trade, row.buy)); found != previous.end()) {
+      sums.previous += found->second.pv;
+      found->second.marked_again = true;
     }
-    out.complete();
   }
   std::int64_t ended = 0;
   for (const auto& [key, mark] : previous) {
@@ -446,7 +516,7 @@ std::string marks_step(pqxx::transaction_base& tx, db::ConnectionPool& pool, con
       "$6::bigint[], $7::bigint[], $8::bigint[])",
       run.run_id, db::integer_array(members), db::integer_array(products), db::text_array(kinds),
       db::integer_array(legs), db::integer_array(pvs), db::integer_array(previous_pvs), db::integer_array(vms));
-  return "{" + count_field("curve_set_id", run.curve_set_id) + ", " + count_field("legs_marked", marked->marked) +
+  return "{" + count_field("curve_set_id", run.curve_set_id) + ", " + count_field("legs_marked", (*marked)->marked) +
          ", " + count_field("legs_ended", ended) + ", " +
          count_field("groups", static_cast<std::int64_t>(keys.size())) + "}";
 }

@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
   cch::log::init("settle-crash", cch::log::Level::warn, cch::log::Format::json);
   cch::db::PoolOptions options;
   options.url = url;
-  options.size = 2;  // the step's connection and one reading the previous run's marks
+  options.size = 3;  // the run's connection, one reading the legs, one the previous run's marks
   options.application_name = "cch-settle-crash";
   cch::db::ConnectionPool pool(options);
   const cch::settlement::SettleRequest request{

@@ -13,10 +13,11 @@
 //                     product with open legs but no forward curve in the set blocks the run
 //                     (settlement_prices_missing, naming the products); nothing is created.
 //   marks             every leg open on the date, of the trades cleared before the cut-off,
-//                     marked against the curve set (risk::mark_each_open_leg) and stored for the
-//                     run (settlement.leg_mark, by COPY); per leg, its mark less the previous
+//                     marked against the curve set (risk::mark_each_open_leg, on a second
+//                     connection, in chunks that this one writes by COPY as they come) and stored
+//                     for the run (settlement.leg_mark); per leg, its mark less the previous
 //                     run's (a leg no longer open marks to zero, one new since marks from zero; the
-//                     previous marks read by COPY on a second connection of the pool meanwhile),
+//                     previous marks read by COPY on a third connection meanwhile),
 //                     summed per member, product and kind (settlement.member_product_vm).
 //   variation_margin  per member, its sums; the price alignment interest on the cumulative
 //                     variation margin of its forwards; one journal per member whose total is
@@ -37,8 +38,9 @@
 // completed live run answers that run (created = false). At most one run per date is live (a
 // partial unique index); a reversed run's date may be run again (attempt 2, 3, ...).
 //
-// Thread safety: settle() takes the pool (two of its connections at most: the run's, and one
-// reading the previous run's marks); the reads take the caller's transaction.
+// Thread safety: settle() takes the pool (three of its connections at most: the run's, one reading
+// and marking the legs, one reading the previous run's marks); the reads take the caller's
+// transaction.
 #include <cstdint>
 #include <functional>
 #include <optional>
