@@ -37,15 +37,16 @@ struct World {
   std::int64_t settlement_snapshots = 0;
 };
 
-// Precondition: a migrated, empty database; members >= 2. Answers why the import failed, if it did.
-inline Result<World, std::string> make_world(pqxx::transaction_base& tx, const WorldOptions& options) {
-  World world;
-  tx.exec("SET session_replication_role = replica");
-  tx.exec_params(
-      "INSERT INTO cch.member (code, legal_name) SELECT 'bench-' || g, 'Bench ' || g FROM generate_series(1, $1) g",
-      options.members);
-  std::vector<market::SyntheticProduct> synthetic;
+// The 20 products bench-0..19 (five of each GPU model the synthetic history knows, tick 0.0050,
+// no fee), listed `listing_horizon_days` ahead: their ids, their terms for an import and what the
+// synthetic history needs of them. Precondition: the caller's transaction has triggers off.
+struct BenchProducts {
+  std::vector<ProductId> ids;
   std::vector<market::ProductTerms> terms;
+  std::vector<market::SyntheticProduct> synthetic;
+};
+inline BenchProducts insert_products(pqxx::transaction_base& tx, int listing_horizon_days) {
+  BenchProducts products;
   const std::array<std::string, 4> models = {"A100", "H100", "H200", "B200"};
   for (int p = 0; p < 20; ++p) {
     const std::string code = "bench-" + std::to_string(p);
@@ -54,14 +55,26 @@ inline Result<World, std::string> make_world(pqxx::transaction_base& tx, const W
                           "INSERT INTO cch.product (code, gpu_model, form_factor, min_interconnect, region, "
                           "node_block_gpus, settlement, tick_size_ticks, delivery_profile, trading_status, "
                           "listing_horizon_days, position_limit_gpu_hours, fee_ticks_per_gpu_hour, created_by) VALUES "
-                          "($1, $2, 'sxm', 'none', 'us-east', 8, 'physical', 50, 'baseload_24x7', 'active', 1096, "
+                          "($1, $2, 'sxm', 'none', 'us-east', 8, 'physical', 50, 'baseload_24x7', 'active', $3, "
                           "1000000000000, 0, 'bench') RETURNING product_id",
-                          code, model)[0][0]
+                          code, model, listing_horizon_days)[0][0]
                         .as<std::int64_t>();
-    synthetic.push_back({code, model, 50, std::nullopt});
-    terms.push_back({ProductId(id), code, 50, std::nullopt});
-    world.products.emplace_back(id);
+    products.synthetic.push_back({code, model, 50, std::nullopt});
+    products.terms.push_back({ProductId(id), code, 50, std::nullopt});
+    products.ids.emplace_back(id);
   }
+  return products;
+}
+
+// Precondition: a migrated, empty database; members >= 2. Answers why the import failed, if it did.
+inline Result<World, std::string> make_world(pqxx::transaction_base& tx, const WorldOptions& options) {
+  World world;
+  tx.exec("SET session_replication_role = replica");
+  tx.exec_params(
+      "INSERT INTO cch.member (code, legal_name) SELECT 'bench-' || g, 'Bench ' || g FROM generate_series(1, $1) g",
+      options.members);
+  const BenchProducts products = insert_products(tx, 1096);
+  world.products = products.ids;
   tx.exec("SET LOCAL TIME ZONE 'UTC'");
   tx.exec_params(
       "INSERT INTO cch.trade (product_id, series_label, buyer_member_id, seller_member_id, delivery_start, "
@@ -89,12 +102,13 @@ inline Result<World, std::string> make_world(pqxx::transaction_base& tx, const W
       "delivery_end, gpus, price_ticks FROM cch.trade");
   tx.exec("SET session_replication_role = origin");
   market::SyntheticHistoryOptions generate;
-  generate.products = synthetic;
+  generate.products = products.synthetic;
   generate.from = options.history_from;
   generate.to = options.history_to;
   const auto history = market::synthetic_history(generate);
   const auto rules = market::market_rules("united_states_settlement", "", options.today);
-  const auto imported = market::import_csv(tx, history->csv, "bench", rules, terms, risk::forward_curve_consistency());
+  const auto imported =
+      market::import_csv(tx, history->csv, "bench", rules, products.terms, risk::forward_curve_consistency());
   if (!imported) return fail(imported.error().error.detail);
   world.settlement_snapshots = static_cast<std::int64_t>(history->settlement_snapshots);
   return world;

@@ -12,6 +12,7 @@
 //   copy      COPY the same legs out, and the same rows back in to a table of their shape
 // Prints key=value figures: each round's seconds, the medians and their ratio.
 #include "bench_clock.hpp"
+#include "bench_world.hpp"
 #include "cch/core/calendar.hpp"
 #include "cch/db/migrate.hpp"
 #include "cch/db/transaction.hpp"
@@ -70,23 +71,7 @@ int main(int argc, char** argv) {
     pqxx::work tx(connection);
     tx.exec("SET session_replication_role = replica");
     tx.exec("INSERT INTO cch.member (code, legal_name) SELECT 'bench-' || g, 'Bench ' || g FROM generate_series(1, 100) g");
-    std::vector<market::SyntheticProduct> synthetic;
-    std::vector<market::ProductTerms> terms;
-    const std::array<std::string, 4> models = {"A100", "H100", "H200", "B200"};
-    for (int p = 0; p < 20; ++p) {
-      const std::string code = "bench-" + std::to_string(p);
-      const std::string& model = models[static_cast<std::size_t>(p % 4)];
-      const auto id = tx.exec_params(
-                            "INSERT INTO cch.product (code, gpu_model, form_factor, min_interconnect, region, "
-                            "node_block_gpus, settlement, tick_size_ticks, delivery_profile, trading_status, "
-                            "listing_horizon_days, position_limit_gpu_hours, fee_ticks_per_gpu_hour, created_by) VALUES "
-                            "($1, $2, 'sxm', 'none', 'us-east', 8, 'physical', 50, 'baseload_24x7', 'active', 365, "
-                            "1000000000000, 0, 'bench') RETURNING product_id",
-                            code, model)[0][0]
-                          .as<std::int64_t>();
-      synthetic.push_back({code, model, 50, std::nullopt});
-      terms.push_back({ProductId(id), code, 50, std::nullopt});
-    }
+    const bench::BenchProducts products = bench::insert_products(tx, 365);
     // Trades of 8 GPUs for one of the next 12 months (every fourth a futures series), each with
     // its buy and sell leg.
     const std::int64_t trades = legs / 2;
@@ -109,12 +94,13 @@ int main(int argc, char** argv) {
         "delivery_end, gpus, price_ticks FROM cch.trade");
     tx.exec("SET session_replication_role = origin");
     market::SyntheticHistoryOptions generate;
-    generate.products = synthetic;
+    generate.products = products.synthetic;
     generate.from = date;
     generate.to = date;
     const auto history = market::synthetic_history(generate);
     const auto rules = market::market_rules("united_states_settlement", "", date);
-    const auto imported = market::import_csv(tx, history->csv, "bench", rules, terms, risk::forward_curve_consistency());
+    const auto imported =
+        market::import_csv(tx, history->csv, "bench", rules, products.terms, risk::forward_curve_consistency());
     if (!imported) {
       std::cerr << "import: " << imported.error().error.detail << "\n";
       return 1;
