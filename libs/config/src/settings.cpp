@@ -231,6 +231,9 @@ std::vector<SettingSpec> build_settings() {
                                  "The minute of the day (UTC) after which cch-settlement settles each business day "
                                  "by itself, e.g. 1320 for 22:00 (checked every minute, retried until the day's "
                                  "prices are in); -1: only when asked (POST /v1/settlement/runs, cch-admin settle)."));
+  list.push_back(integer_setting("settlement.buy_in_penalty_bps", 1000, 0, 10000,
+                                 "The penalty a seller pays on GPU-hours it failed to deliver, in basis points of the "
+                                 "day's buy-in index fixing, on top of the index's excess over the contract price."));
   list.push_back(integer_setting("settlement.margin_call_check_interval_ms", 10000, 100, 3600000,
                                  "How often cch-settlement marks margin calls past their deadline overdue."));
   list.push_back(string_setting("internal.ca_file", "",

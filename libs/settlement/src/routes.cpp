@@ -334,6 +334,12 @@ http::Response settle_refusal(const SettleError& error) {
       return http::problem(409, reason, "Run already reversed", error.detail);
     case SettleRefusal::invalid_reason:
       return http::problem(422, reason, "A reason is required", error.detail);
+    case SettleRefusal::index_fixings_missing:
+      return http::problem(422, reason, "Index fixings missing", error.detail);
+    case SettleRefusal::buy_in_price_missing:
+      return http::problem(422, reason, "Buy-in price missing", error.detail);
+    case SettleRefusal::disputes_decided_since:
+      return http::problem(409, reason, "A dispute the run settled was decided since", error.detail);
     case SettleRefusal::not_a_business_date:
     case SettleRefusal::business_date_in_future:
     case SettleRefusal::no_curve_set:
@@ -363,7 +369,9 @@ http::Response settle_command(runtime::ServiceContext& context, const http::Requ
   }
   if (body->failed()) return body->failure();
   const auto settled = settle(context.pool, {*date, clearing_calendar, UtcTimestamp::now(), caller->principal.name,
-                                             caller->request_id.value(), {}});
+                                             caller->request_id.value(), {},
+                                             static_cast<std::int32_t>(
+                                                 context.config.integer("settlement.buy_in_penalty_bps"))});
   // The effect is the run's own (idempotent by date): the answer is recorded after it.
   return runtime::answer_command(context, request, *caller, [&](pqxx::transaction_base&) {
     if (!settled) return settle_refusal(settled.error());
@@ -456,13 +464,14 @@ runtime::TaskDefinition overdue_calls_task(db::ConnectionPool& pool, const db::R
 }
 
 runtime::TaskDefinition scheduled_settlement_task(db::ConnectionPool& pool, BusinessCalendar clearing_calendar,
-                                                  int run_minute_utc) {
+                                                  int run_minute_utc, std::int32_t buy_in_penalty_bps) {
   runtime::TaskDefinition task;
   task.name = "settlement_schedule";
   task.interval = std::chrono::minutes(1);
   task.run_duration_max = std::chrono::minutes(30);
-  task.run = [&pool, calendar = std::move(clearing_calendar), run_minute_utc](runtime::TaskControl&) {
-    const auto done = settle_on_schedule(pool, calendar, UtcTimestamp::now(), run_minute_utc);
+  task.run = [&pool, calendar = std::move(clearing_calendar), run_minute_utc,
+              buy_in_penalty_bps](runtime::TaskControl&) {
+    const auto done = settle_on_schedule(pool, calendar, UtcTimestamp::now(), run_minute_utc, buy_in_penalty_bps);
     if (!done) return;
     if (!*done) {
       log::warn("settlement_schedule_refused", {{"reason", std::string(to_string(done->error().refusal))},
@@ -495,7 +504,9 @@ void add_settlement_routes(http::Router& router, runtime::ServiceContext& contex
             "margin_calls_overdue");
   }
   if (const auto minute = context.config.integer("settlement.daily_run_minute_utc"); minute >= 0) {
-    require(context.tasks.add(scheduled_settlement_task(context.pool, state->clearing_calendar, static_cast<int>(minute))),
+    require(context.tasks.add(scheduled_settlement_task(
+                context.pool, state->clearing_calendar, static_cast<int>(minute),
+                static_cast<std::int32_t>(context.config.integer("settlement.buy_in_penalty_bps")))),
             "settlement_schedule");
   }
   context.routes_state = state;

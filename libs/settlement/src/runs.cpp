@@ -34,6 +34,7 @@
 #include "cch/registry/catalog.hpp"
 #include "cch/risk/curve_sets.hpp"
 #include "cch/risk/marks.hpp"
+#include "deliveries_step.hpp"
 
 namespace cch::settlement {
 
@@ -51,6 +52,7 @@ std::string_view to_string(RunStep step) {
     case RunStep::prices: return "prices";
     case RunStep::marks: return "marks";
     case RunStep::variation_margin: return "variation_margin";
+    case RunStep::deliveries: return "deliveries";
     case RunStep::complete: return "complete";
   }
   return "prices";
@@ -70,6 +72,9 @@ std::string_view to_string(SettleRefusal refusal) {
     case SettleRefusal::unknown_run: return "unknown_run";
     case SettleRefusal::run_already_reversed: return "run_already_reversed";
     case SettleRefusal::invalid_reason: return "invalid_reason";
+    case SettleRefusal::index_fixings_missing: return "index_fixings_missing";
+    case SettleRefusal::buy_in_price_missing: return "buy_in_price_missing";
+    case SettleRefusal::disputes_decided_since: return "disputes_decided_since";
   }
   return "no_curve_set";
 }
@@ -205,6 +210,8 @@ Result<std::int64_t, SettleError> start_run(pqxx::transaction_base& tx, const Se
                            " in curve set " + std::to_string(curve_set->curve_set_id) +
                            ": enter the day's settlement prices and build the curve set again"));
   }
+  // The trades ending by the cut-off need their fixings (cash) and buy-in prices (short deliveries).
+  if (auto blocked = detail::check_deliveries(tx, cut_off, request.buy_in_penalty_bps)) return fail(*blocked);
   const auto reversed = tx.exec_params(
       "SELECT run_id, curve_set_id FROM settlement.run WHERE business_date = $1::date AND state = 'reversed' "
       "ORDER BY attempt DESC LIMIT 1",
@@ -715,6 +722,9 @@ Result<SettleOutcome, SettleError> settle(db::ConnectionPool& pool, const Settle
       case RunStep::prices: CCH_CHECK(false, "a run row exists only with its prices step"); break;
       case RunStep::marks: counts = marks_step(tx, pool, run, request.clearing_calendar, refused); break;
       case RunStep::variation_margin: counts = variation_margin_step(tx, run, request); break;
+      case RunStep::deliveries:
+        counts = detail::deliveries_step(tx, run, request.buy_in_penalty_bps, refused);
+        break;
       case RunStep::complete: counts = complete_step(tx, run); break;
     }
     if (refused) return fail(*refused);
@@ -770,16 +780,27 @@ Result<SettlementRun, SettleError> reverse_run(db::ConnectionPool& pool, const R
                        "a later date, " + later[0][0].as<std::string>() + ", is settled from this run: reverse that "
                        "run first"));
   }
-  std::vector<ledger::JournalDraft> drafts;
+  if (detail::run_has_decided_disputes(tx, run->run_id)) {
+    return fail(refuse(SettleRefusal::disputes_decided_since,
+                       "a delivery dispute run " + std::to_string(run->run_id) +
+                           " settled was decided since, moving what the run had frozen: correct by an adjustment"));
+  }
+  // The run's journals: variation margin (key ...:<member>) and deliveries (key ...:delivery:<member>).
+  std::vector<std::pair<std::string, JournalId>> originals;
   for (const auto& row : tx.exec_params("SELECT member_id, journal_id FROM settlement.member_vm WHERE run_id = $1 "
                                         "AND journal_id IS NOT NULL ORDER BY member_id",
                                         run->run_id)) {
-    const JournalId original(row[1].as<std::int64_t>());
+    originals.emplace_back(row[0].as<std::string>(), JournalId(row[1].as<std::int64_t>()));
+  }
+  for (const auto& [member, journal] : detail::delivery_journals(tx, run->run_id)) {
+    originals.emplace_back("delivery:" + std::to_string(member), journal);
+  }
+  std::vector<ledger::JournalDraft> drafts;
+  for (const auto& [suffix, original] : originals) {
     const auto journal = ledger::find_journal(tx, original, std::nullopt);
     CCH_CHECK(journal.has_value(), "a run's journal is in the ledger");
     ledger::JournalDraft draft;
-    draft.idempotency_key =
-        "settlement-reversal:" + std::to_string(run->run_id) + ":" + row[0].as<std::string>();
+    draft.idempotency_key = "settlement-reversal:" + std::to_string(run->run_id) + ":" + suffix;
     draft.business_date = BusinessDate::containing(request.now);
     draft.kind = ledger::JournalKind::reversal;
     draft.cause = ledger::Cause{ledger::CauseKind::journal, original.to_string()};
@@ -833,7 +854,8 @@ std::optional<BusinessDate> scheduled_business_date(UtcTimestamp now, int run_mi
 
 std::optional<Result<SettleOutcome, SettleError>> settle_on_schedule(db::ConnectionPool& pool,
                                                                      const BusinessCalendar& clearing_calendar,
-                                                                     UtcTimestamp now, int run_minute_utc) {
+                                                                     UtcTimestamp now, int run_minute_utc,
+                                                                     std::int32_t buy_in_penalty_bps) {
   const auto date = scheduled_business_date(now, run_minute_utc, clearing_calendar);
   if (!date) return std::nullopt;
   {
@@ -842,7 +864,8 @@ std::optional<Result<SettleOutcome, SettleError>> settle_on_schedule(db::Connect
     const auto live = live_run(tx, *date);
     if (live && live->state == RunState::completed) return std::nullopt;
   }
-  return settle(pool, {*date, clearing_calendar, now, "cch-settlement (schedule)", std::nullopt, {}});
+  return settle(pool,
+                {*date, clearing_calendar, now, "cch-settlement (schedule)", std::nullopt, {}, buy_in_penalty_bps});
 }
 
 std::optional<SettlementRun> find_run(pqxx::transaction_base& tx, std::int64_t run_id) {

@@ -4,6 +4,7 @@
 // uninterrupted run, one per member with the figures computed by hand, none twice; the hash chains
 // verify and the trial balance is zero. Then the next day, killed again in every step.
 #include "cch/ledger/queries.hpp"
+#include "cch/settlement/deliveries.hpp"
 #include "cch/ledger/verify.hpp"
 #include "cch/testing/process.hpp"
 #include "settlement_fixture.hpp"
@@ -36,15 +37,15 @@ class SettlementCrash : public SettlementRuns {
     return status.value_or(-1);
   }
 
-  // Every variation margin journal as text: its key, date, cause and postings (account: amount).
-  std::string journals() {
+  // Every journal of a kind as text: its key, date, cause and postings (account: amount).
+  std::string journals(const std::string& kind = "variation_margin") {
     std::string text;
     run([&](pqxx::transaction_base& tx) {
       for (const auto& row : tx.exec(
                "SELECT j.idempotency_key, j.business_date, j.cause_kind, j.cause_reference, "
                "(SELECT string_agg(p.account_id || ':' || p.amount_minor, ',' ORDER BY p.line_number) "
                " FROM ledger.posting p WHERE p.journal_id = j.journal_id) "
-               "FROM ledger.journal j WHERE j.kind = 'variation_margin' ORDER BY j.idempotency_key")) {
+               "FROM ledger.journal j WHERE j.kind = '" + kind + "' ORDER BY j.idempotency_key")) {
         for (const auto& field : row) text += std::string(field.c_str()) + " ";
         text += "\n";
       }
@@ -53,17 +54,20 @@ class SettlementCrash : public SettlementRuns {
   }
 
   // The journals an uninterrupted run of `run_id` posts: each member's total against its
-  // collateral and the house's clearing account, keyed by run and member.
+  // collateral and the house's clearing account, keyed by run and member (variation margin, or
+  // with "settlement-delivery" and "delivery_clearing" the deliveries').
   std::string expected_journals(std::int64_t run_id, BusinessDate day,
-                                const std::vector<std::pair<MemberId, std::int64_t>>& totals) {
+                                const std::vector<std::pair<MemberId, std::int64_t>>& totals,
+                                const std::string& key = "settlement-vm",
+                                const std::string& clearing_kind = "variation_margin_clearing") {
     const auto account = [&](const std::string& where) {
       return std::to_string(scalar("SELECT account_id FROM ledger.account WHERE " + where));
     };
-    const std::string clearing = account("owner_kind = 'house' AND kind = 'variation_margin_clearing'");
+    const std::string clearing = account("owner_kind = 'house' AND kind = '" + clearing_kind + "'");
     std::vector<std::string> lines;
     for (const auto& [member, total] : totals) {
       if (total == 0) continue;
-      lines.push_back("settlement-vm:" + std::to_string(run_id) + ":" + member.to_string() + " " + day.format() +
+      lines.push_back(key + ":" + std::to_string(run_id) + ":" + member.to_string() + " " + day.format() +
                       " settlement_run " + std::to_string(run_id) + " " +
                       account("kind = 'collateral' AND member_id = " + member.to_string()) + ":" +
                       std::to_string(-total) + "," + clearing + ":" + std::to_string(total) + " \n");
@@ -93,6 +97,16 @@ class SettlementCrash : public SettlementRuns {
 
 TEST_F(SettlementCrash, KilledInEachStepInTurnTheRunResumesToTheJournalsOfAnUninterruptedRun) {
   trade();
+  // And a delivery settled by day 1's run: charlie sells alpha 8 GPUs for 13 January alone at
+  // 2.1000 (never marked: it ends with the day) and reports all 192 GPU-hours delivered.
+  auto one_day = march(a, c, 8, 21'000);
+  one_day.delivery_start = registry::fixture::at("2027-01-13T00:00:00Z");
+  one_day.delivery_end = registry::fixture::at("2027-01-14T00:00:00Z");
+  const auto delivered = clear_on(one_day, "DAY-1");
+  ASSERT_TRUE(delivered) << delivered.error().detail;
+  run([&](pqxx::transaction_base& tx) {
+    ASSERT_TRUE(report_delivery(tx, delivered->trade_id, kDay1, 192, {c, "charlie", std::nullopt}, fixture::kNow));
+  });
   enter_market_data(kDay1, 21'500, 21'000, 21'000);
   enter_market_data(kDay2, 21'600, 21'200, 21'000);
   for (const BusinessDate day : {kDay1, kDay2}) {
@@ -108,7 +122,7 @@ TEST_F(SettlementCrash, KilledInEachStepInTurnTheRunResumesToTheJournalsOfAnUnin
   // Each date: one run, complete, every step once; its members' journals exactly once.
   EXPECT_EQ(scalar("SELECT count(*) FROM settlement.run"), 2);
   EXPECT_EQ(scalar("SELECT count(*) FROM settlement.run WHERE state = 'completed'"), 2);
-  EXPECT_EQ(scalar("SELECT count(*) FROM settlement.run_step"), 8);
+  EXPECT_EQ(scalar("SELECT count(*) FROM settlement.run_step"), 10);
   EXPECT_EQ(scalar("SELECT count(*) FROM cch.outbox WHERE topic = 'settlement.run_completed'"), 2);
   const std::int64_t run1 = scalar("SELECT run_id FROM settlement.run WHERE business_date = '2027-01-13'");
   const std::int64_t run2 = scalar("SELECT run_id FROM settlement.run WHERE business_date = '2027-01-14'");
@@ -122,6 +136,9 @@ TEST_F(SettlementCrash, KilledInEachStepInTurnTheRunResumesToTheJournalsOfAnUnin
       expected_journals(run2, kDay2, {{a, 419'328}, {b, fwd2 - fwd1 - 419'328 + pai}, {c, -(fwd2 - fwd1) - pai}});
   // Keys sort by run then member here (one-digit ids), as the expectation is built.
   EXPECT_EQ(journals(), expected);
+  // The delivery: 192 x 2.1000 = 403.20 USD from alpha to charlie, once.
+  EXPECT_EQ(journals("delivery_settlement"),
+            expected_journals(run1, kDay1, {{a, -40'320}, {c, 40'320}}, "settlement-delivery", "delivery_clearing"));
   expect_books_verify();
 }
 

@@ -2,6 +2,7 @@
 // price alignment interest computed by hand to the cent, one journal per member and run, a run
 // started again answering the first, a concurrent start refused, a stop before any step's commit
 // resumed to the same figures and journals, and refusals that post nothing.
+#include "cch/settlement/deliveries.hpp"
 #include "settlement_fixture.hpp"
 
 #include <nlohmann/json.hpp>
@@ -47,7 +48,7 @@ TEST_F(SettlementRuns, TwoDaysOfVariationMarginAndInterestAreTheHandComputedFigu
   ASSERT_TRUE(first) << first.error().detail;
   EXPECT_TRUE(first->created);
   EXPECT_EQ(first->run.state, RunState::completed);
-  ASSERT_EQ(first->run.steps.size(), 4u);
+  ASSERT_EQ(first->run.steps.size(), 5u);
   EXPECT_FALSE(first->run.previous_run_id.has_value());
   EXPECT_EQ(first->run.overnight_tenor, "1D");
   EXPECT_EQ(first->run.overnight_rate_e8, 4'000'000);
@@ -164,6 +165,11 @@ TEST_F(SettlementRuns, ALegDeliveredSinceThePreviousRunGivesBackItsMarkAndIsNoLo
   enter_market_data(kDay2, 21'600, 21'200, 21'000);
   const auto first = settle_day(kDay1);
   ASSERT_TRUE(first) << first.error().detail;
+  // Charlie delivers all of it (64 x 24 GPU-hours), reported before day 2's run settles the trade.
+  run([&](pqxx::transaction_base& tx) {
+    ASSERT_TRUE(report_delivery(tx, cleared->trade_id, kDay2, 1'536, {c, "charlie", std::nullopt}, fixture::kNow));
+  });
+  const std::int64_t a0 = collateral(a);
   const auto second = settle_day(kDay2);
   ASSERT_TRUE(second) << second.error().detail;
   const auto first_marks = nlohmann::json::parse(first->run.steps[1].counts);
@@ -189,6 +195,11 @@ TEST_F(SettlementRuns, ALegDeliveredSinceThePreviousRunGivesBackItsMarkAndIsNoLo
     EXPECT_EQ(members[0].cumulative_forward_vm_minor, 0);
   });
   EXPECT_EQ(scalar("SELECT count(*) FROM settlement.leg_mark WHERE run_id = " + std::to_string(second->run.run_id)), 0);
+  // Delivered: alpha pays 1,536 x 2.2000 = 3,379.20 USD, besides its variation margin (its day 1
+  // mark given back, with a day's interest on it).
+  const std::int64_t vm = scalar("SELECT total_minor FROM settlement.member_vm WHERE member_id = " + a.to_string() +
+                                 " AND run_id = " + std::to_string(second->run.run_id));
+  EXPECT_EQ(collateral(a) - a0, -337'920 + vm);
 }
 
 TEST_F(SettlementRuns, AReversedRunIsUndoneByReversingJournalsAndTheDateSettlesAgainOnceItsPricesAreCorrected) {
@@ -286,20 +297,20 @@ TEST_F(SettlementRuns, TheDailyScheduleSettlesEachBusinessDayOnceAfterItsMinute)
 
   trade();
   // Due, but the day's prices are not in yet: refused, and tried again at the next check.
-  const auto early = settle_on_schedule(*fixture.pool, kCalendar, at("2027-01-13T22:01:00Z"), 1320);
+  const auto early = settle_on_schedule(*fixture.pool, kCalendar, at("2027-01-13T22:01:00Z"), 1320, 1000);
   ASSERT_TRUE(early.has_value());
   ASSERT_FALSE(*early);
   EXPECT_EQ(early->error().refusal, SettleRefusal::no_curve_set);
   enter_market_data(kDay1, 21'500, 21'000, 21'000);
-  EXPECT_EQ(settle_on_schedule(*fixture.pool, kCalendar, at("2027-01-13T21:59:00Z"), 1320), std::nullopt);
-  const auto settled = settle_on_schedule(*fixture.pool, kCalendar, at("2027-01-13T22:02:00Z"), 1320);
+  EXPECT_EQ(settle_on_schedule(*fixture.pool, kCalendar, at("2027-01-13T21:59:00Z"), 1320, 1000), std::nullopt);
+  const auto settled = settle_on_schedule(*fixture.pool, kCalendar, at("2027-01-13T22:02:00Z"), 1320, 1000);
   ASSERT_TRUE(settled.has_value());
   ASSERT_TRUE(*settled) << (*settled).error().detail;
   EXPECT_EQ((*settled)->run.business_date, kDay1);
   EXPECT_EQ((*settled)->run.started_by, "cch-settlement (schedule)");
   EXPECT_EQ((*settled)->run.state, RunState::completed);
   // Settled: nothing more that day.
-  EXPECT_EQ(settle_on_schedule(*fixture.pool, kCalendar, at("2027-01-13T22:03:00Z"), 1320), std::nullopt);
+  EXPECT_EQ(settle_on_schedule(*fixture.pool, kCalendar, at("2027-01-13T22:03:00Z"), 1320, 1000), std::nullopt);
   EXPECT_EQ(scalar("SELECT count(*) FROM settlement.run"), 1);
 }
 
@@ -356,7 +367,7 @@ TEST_F(SettlementRuns, AStopBeforeAnyStepCommitsLeavesThatStepUndoneAndSettlingA
   const auto finished = settle_day(kDay1);
   ASSERT_TRUE(finished) << finished.error().detail;
   EXPECT_EQ(finished->run.state, RunState::completed);
-  EXPECT_EQ(finished->run.steps.size(), 4u);
+  EXPECT_EQ(finished->run.steps.size(), 5u);
   EXPECT_EQ(scalar("SELECT count(*) FROM settlement.run"), 1);
   EXPECT_EQ(scalar("SELECT count(*) FROM ledger.journal WHERE kind = 'variation_margin'"), 3);
   EXPECT_EQ(scalar("SELECT count(*) FROM cch.outbox WHERE topic = 'settlement.run_completed'"), 1);
@@ -368,7 +379,7 @@ TEST_F(SettlementRuns, AStopBeforeAnyStepCommitsLeavesThatStepUndoneAndSettlingA
     EXPECT_EQ(members[1].total_minor, -members[2].total_minor - 209'664);
     EXPECT_LE(std::abs(members[2].total_minor + 95'232), 100);
   });
-  EXPECT_EQ(scalar("SELECT count(*) FROM settlement.run_step"), 4);
+  EXPECT_EQ(scalar("SELECT count(*) FROM settlement.run_step"), 5);
   EXPECT_EQ(scalar("SELECT count(*) FROM settlement.member_product_vm"), 4);
 }
 

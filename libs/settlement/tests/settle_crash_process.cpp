@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   app.add_option("--url", url, "PostgreSQL URL (a cch_writer login)")->required();
   app.add_option("--date", date_text, "The business date")->required();
   app.add_option("--now", now_text, "The instant the run takes as now (UTC, ISO 8601)")->required();
-  app.add_option("--kill-in", kill_in, "The step to die in (prices, marks, variation_margin, complete)");
+  app.add_option("--kill-in", kill_in, "The step to die in (prices, marks, variation_margin, deliveries, complete)");
   CLI11_PARSE(app, argc, argv);
   cch::log::init("settle-crash", cch::log::Level::warn, cch::log::Format::json);
   cch::db::PoolOptions options;

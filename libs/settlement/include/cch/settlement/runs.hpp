@@ -23,6 +23,10 @@
 //                     variation margin of its forwards; one journal per member whose total is
 //                     not zero (settlement.member_vm), the member's collateral against the house's
 //                     variation_margin_clearing account.
+//   deliveries        the trades whose delivery window ended by the cut-off settled: cash-settled
+//                     ones against the average of their index's fixings, physically settled ones
+//                     for what was delivered, with buy-ins for what was not (deliveries.hpp); one
+//                     journal per member (settlement.member_delivery).
 //   complete          the run completed, outbox event settlement.run_completed.
 //
 // Price alignment interest (forwards only; futures' variation margin is settled, not
@@ -61,10 +65,10 @@ namespace cch::settlement {
 enum class RunState { running, completed, reversed };
 std::string_view to_string(RunState state);
 
-enum class RunStep { prices, marks, variation_margin, complete };
+enum class RunStep { prices, marks, variation_margin, deliveries, complete };
 std::string_view to_string(RunStep step);
 inline constexpr RunStep kRunSteps[] = {RunStep::prices, RunStep::marks, RunStep::variation_margin,
-                                        RunStep::complete};
+                                        RunStep::deliveries, RunStep::complete};
 
 struct StepRecord {
   RunStep step = RunStep::prices;
@@ -112,6 +116,10 @@ enum class SettleRefusal {
   unknown_run,                // reverse_run: no such run
   run_already_reversed,       // reverse_run: the run was reversed before
   invalid_reason,             // reverse_run: a reason of 1 to 500 characters is required
+  index_fixings_missing,      // a cash-settled trade ending by the cut-off lacks a day's index fixing
+  buy_in_price_missing,       // a delivery short of its contract lacks its product's buy-in index or fixing
+  disputes_decided_since,     // reverse_run: a dispute the run settled was decided since (its journal
+                              // moved the run's escrow)
 };
 std::string_view to_string(SettleRefusal refusal);
 
@@ -128,6 +136,9 @@ struct SettleRequest {
   std::optional<std::string> request_id;
   // Called inside each step's transaction before it commits (tests stop the process there).
   std::function<void(RunStep)> before_commit;
+  // The penalty of a buy-in on a failed delivery, in basis points of the index (setting
+  // settlement.buy_in_penalty_bps); recorded with each trade it applies to.
+  std::int32_t buy_in_penalty_bps = 1000;
 };
 
 struct SettleOutcome {
@@ -169,7 +180,8 @@ std::optional<BusinessDate> scheduled_business_date(UtcTimestamp now, int run_mi
 // at the next check).
 std::optional<Result<SettleOutcome, SettleError>> settle_on_schedule(db::ConnectionPool& pool,
                                                                      const BusinessCalendar& clearing_calendar,
-                                                                     UtcTimestamp now, int run_minute_utc);
+                                                                     UtcTimestamp now, int run_minute_utc,
+                                                                     std::int32_t buy_in_penalty_bps);
 
 std::optional<SettlementRun> find_run(pqxx::transaction_base& tx, std::int64_t run_id);
 // The date's live run (not reversed), if any.
