@@ -131,4 +131,54 @@ http::Response member_run_variation_margin(Api&, pqxx::transaction_base& tx, con
   return http::json_response(200, json);
 }
 
+http::Response trade_deliveries(Api&, pqxx::transaction_base& tx, const http::Request& request,
+                                const access::Principal& principal) {
+  QueryReader query(request, {});
+  if (query.failed()) return query.failure();
+  const auto id = request.path_id("trade_id");
+  if (!id) return not_found();
+  const std::optional<MemberId> member =
+      principal.role == access::Role::member ? principal.member : std::optional<MemberId>();
+  const auto days = settlement::delivery_days(tx, TradeId(*id), member);
+  if (!days) return not_found();
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto& day : *days) items.push_back(settlement::delivery_day_json(day));
+  const auto settled = settlement::trade_settlement(tx, TradeId(*id));
+  return http::json_response(200, {{"trade_id", std::to_string(*id)},
+                                   {"days", std::move(items)},
+                                   {"settlement", settled ? settlement::trade_delivery_json(*settled)
+                                                          : nlohmann::json(nullptr)}});
+}
+
+// The trades a run settled, by trade id, a page at a time (the cursor: the last trade id seen).
+http::Response settlement_run_deliveries(Api&, pqxx::transaction_base& tx, const http::Request& request,
+                                         const access::Principal&) {
+  QueryReader query(request, {"limit", "cursor", "format"});
+  const Format format = format_of(query, request);
+  const std::size_t limit = query.limit(format == Format::csv ? kRunDeliveriesCsvPageMax : kPageSizeMax);
+  const auto cursor = query.id_cursor();
+  if (query.failed()) return query.failure();
+  const auto id = request.path_id("run_id");
+  const auto run = id ? settlement::find_run(tx, *id) : std::nullopt;
+  if (!run) return not_found();
+  auto list = settlement::trade_deliveries(tx, run->run_id, std::nullopt);
+  std::erase_if(list, [&](const auto& delivery) { return cursor && delivery.trade.value() <= *cursor; });
+  std::optional<std::string> next;
+  if (list.size() > limit) {
+    list.erase(list.begin() + static_cast<std::ptrdiff_t>(limit), list.end());
+    next = list.back().trade.to_string();
+  }
+  if (format == Format::csv) {
+    http::Response response = csv_response(settlement::trade_deliveries_csv(list));
+    if (next) response.headers.emplace_back("X-Next-Cursor", *next);
+    return response;
+  }
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto& delivery : list) items.push_back(settlement::trade_delivery_json(delivery));
+  nlohmann::json json = page(std::move(items), next);
+  json["run_id"] = std::to_string(run->run_id);
+  json["business_date"] = run->business_date.format();
+  return http::json_response(200, json);
+}
+
 }  // namespace cch::api

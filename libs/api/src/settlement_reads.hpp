@@ -15,6 +15,7 @@ namespace cch::api {
 inline constexpr std::size_t kSettlementRunsPageMax = 100;
 inline constexpr std::size_t kRunMembersVariationMarginCsvPageMax = 10'000;
 inline constexpr std::size_t kVariationMarginLegsPageMax = 1'000;
+inline constexpr std::size_t kRunDeliveriesCsvPageMax = 10'000;
 
 http::Response settlement_runs(Api& api, pqxx::transaction_base& tx, const http::Request& request,
                                const access::Principal& principal);
@@ -24,6 +25,14 @@ http::Response settlement_run_members(Api& api, pqxx::transaction_base& tx, cons
                                       const access::Principal& principal);
 http::Response member_variation_margin(Api& api, pqxx::transaction_base& tx, const http::Request& request,
                                        const access::Principal& principal);
+//   GET /v1/trades/{trade_id}/deliveries            the trade's parties and staff: each delivery day
+//       (report, answer, decision, settlement) and how the trade was settled
+//   GET /v1/settlement/runs/{run_id}/deliveries     staff: the trades a run settled (JSON, CSV;
+//       ?cursor: the last trade id seen)
+http::Response trade_deliveries(Api& api, pqxx::transaction_base& tx, const http::Request& request,
+                                const access::Principal& principal);
+http::Response settlement_run_deliveries(Api& api, pqxx::transaction_base& tx, const http::Request& request,
+                                         const access::Principal& principal);
 http::Response member_run_variation_margin(Api& api, pqxx::transaction_base& tx, const http::Request& request,
                                            const access::Principal& principal);
 

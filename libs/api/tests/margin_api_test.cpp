@@ -1003,7 +1003,7 @@ TEST_F(ApiMargin, ASettlementRunPaysEachMembersVariationMarginWhichTheMemberRead
   EXPECT_EQ(run["state"], "completed");
   EXPECT_EQ(run["business_date"], date.format());
   EXPECT_TRUE(run["created"].get<bool>());
-  ASSERT_EQ(run["steps"].size(), 4u);
+  ASSERT_EQ(run["steps"].size(), 5u);
   EXPECT_EQ(run["steps"][1]["counts"]["legs_marked"], 4);
   EXPECT_EQ(run["steps"][2]["counts"]["members"], 2);
   const std::string run_id = run["run_id"];

@@ -15,6 +15,7 @@
 #include "cch/registry/trades.hpp"
 #include "cch/risk_routes/margin_routes.hpp"
 #include "cch/settlement/collateral.hpp"
+#include "cch/settlement/deliveries.hpp"
 
 #include <gtest/gtest.h>
 
@@ -225,6 +226,57 @@ class RouteMatrix : public ::testing::Test {
                                });
   }
 
+  // A trade cleared between `buyer` and `seller` whose window is moved (out of band) to yesterday
+  // (UTC), so that its delivery may be reported; with the seller's report of 10 GPU-hours and
+  // the buyer's dispute (5) when asked.
+  std::string delivered_trade(MemberId buyer, MemberId seller, bool reported = false, bool disputed = false) {
+    ++trades_made;
+    const registry::TradeTerms terms{.product = ProductId::parse(product).value(),
+                                     .series_label = std::nullopt,
+                                     .buyer = buyer,
+                                     .seller = seller,
+                                     .delivery_start = trading_month->start(),
+                                     .delivery_end = trading_month->end(),
+                                     .gpus = 8,
+                                     .price = PricePerGpuHour{20'000 + 50 * trades_made}};
+    margin::ModelCache models;
+    const BusinessCalendar calendar = make_calendar("united_states_settlement").value();
+    registry::RegistrationPolicy policy;
+    policy.margin_models = &models;
+    policy.clearing_calendar = &calendar;
+    const TradeId trade = db::run_transaction(
+        *harness.fixture.pool, db::Isolation::read_committed, {}, [&](pqxx::transaction_base& tx) {
+          const auto submitted = registry::submit_trade(tx, policy, {buyer, "setup", std::nullopt}, terms,
+                                                        harness.unique("ref"), UtcTimestamp::now());
+          const TradeId id = submitted.value().trade.trade_id;
+          EXPECT_TRUE(registry::affirm_trade(tx, policy, {seller, "setup", std::nullopt}, id, UtcTimestamp::now()));
+          return id;
+        });
+    {
+      auto connection = harness.fixture.superuser();
+      pqxx::work tx(connection);
+      tx.exec("SET session_replication_role = replica");
+      const std::string start = yesterday().start_of_day().format(), end = yesterday().add_days(1).value().start_of_day().format();
+      tx.exec_params("UPDATE cch.trade SET delivery_start = $2::timestamptz, delivery_end = $3::timestamptz, "
+                     "gpu_hours = 192 WHERE trade_id = $1", trade.value(), start, end);
+      tx.exec_params("UPDATE cch.trade_leg SET delivery_start = $2::timestamptz, delivery_end = $3::timestamptz "
+                     "WHERE trade_id = $1", trade.value(), start, end);
+      tx.exec("SET session_replication_role = origin");
+      tx.commit();
+    }
+    db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {}, [&](pqxx::transaction_base& tx) {
+      if (reported) {
+        EXPECT_TRUE(settlement::report_delivery(tx, trade, yesterday(), 10, {seller, "setup", std::nullopt},
+                                                UtcTimestamp::now()));
+      }
+      if (disputed) {
+        EXPECT_TRUE(settlement::dispute_delivery(tx, trade, yesterday(), 5, "short", {buyer, "setup", std::nullopt}));
+      }
+    });
+    return trade.to_string();
+  }
+  static BusinessDate yesterday() { return BusinessDate::containing(UtcTimestamp::now()).add_days(-1).value(); }
+
   // A new requested withdrawal of member A, made directly in the database.
   std::string fresh_withdrawal() {
     return std::to_string(db::run_transaction(
@@ -296,6 +348,8 @@ class RouteMatrix : public ::testing::Test {
         {"GET /v1/products/{product_id}", [&] { return Sample{"/v1/products/" + product, ""}; }},
         {"POST /v1/products/{product_id}/trading-status",
          [&] { return Sample{"/v1/products/" + product + "/trading-status", R"({"trading_status":"active"})"}; }},
+        {"POST /v1/products/{product_id}/buy-in-index",
+         [&] { return Sample{"/v1/products/" + product + "/buy-in-index", R"({"index":"GPUIDX-H100"})"}; }},
         {"GET /v1/products/{product_id}/series",
          [&] { return Sample{"/v1/products/" + product + "/series?kind=month", ""}; }},
         {"GET /v1/products/{product_id}/settlement-prices",
@@ -428,6 +482,8 @@ class RouteMatrix : public ::testing::Test {
         {"GET /v1/settlement/runs/{run_id}", [&] { return Sample{"/v1/settlement/runs/" + settlement_run(), ""}; }},
         {"GET /v1/settlement/runs/{run_id}/members",
          [&] { return Sample{"/v1/settlement/runs/" + settlement_run() + "/members?format=csv", ""}; }},
+        {"GET /v1/settlement/runs/{run_id}/deliveries",
+         [&] { return Sample{"/v1/settlement/runs/" + settlement_run() + "/deliveries?format=csv", ""}; }},
         {"POST /v1/settlement/runs/{run_id}/reverse",
          [&] { return Sample{"/v1/settlement/runs/" + settlement_run() + "/reverse", R"({"reason":"prices mistyped"})"}; }},
         {"GET /v1/members/{member_id}/variation-margin",
@@ -479,6 +535,33 @@ class RouteMatrix : public ::testing::Test {
          [&] { return Sample{"/v1/trades/" + fresh_trade(harness.member_b) + "/affirm", "{}"}; }},
         {"POST /v1/trades/{trade_id}/reject",
          [&] { return Sample{"/v1/trades/" + fresh_trade(harness.member_b) + "/reject", R"({"reason":"no"})"}; }},
+        {"GET /v1/trades/{trade_id}/deliveries",
+         [&] {
+           return Sample{"/v1/trades/" + delivered_trade(harness.member_a, harness.member_b, true) + "/deliveries", ""};
+         }},
+        {"POST /v1/trades/{trade_id}/deliveries",
+         [&] {
+           return Sample{"/v1/trades/" + delivered_trade(harness.member_b, harness.member_a) + "/deliveries",
+                         R"({"delivery_day":")" + yesterday().format() + R"(","delivered_gpu_hours":10})"};
+         }},
+        {"POST /v1/trades/{trade_id}/deliveries/{delivery_day}/confirm",
+         [&] {
+           return Sample{"/v1/trades/" + delivered_trade(harness.member_a, harness.member_b, true) + "/deliveries/" +
+                             yesterday().format() + "/confirm",
+                         "{}"};
+         }},
+        {"POST /v1/trades/{trade_id}/deliveries/{delivery_day}/dispute",
+         [&] {
+           return Sample{"/v1/trades/" + delivered_trade(harness.member_a, harness.member_b, true) + "/deliveries/" +
+                             yesterday().format() + "/dispute",
+                         R"({"buyer_gpu_hours":5,"reason":"short"})"};
+         }},
+        {"POST /v1/trades/{trade_id}/deliveries/{delivery_day}/decision",
+         [&] {
+           return Sample{"/v1/trades/" + delivered_trade(harness.member_a, harness.member_b, true, true) +
+                             "/deliveries/" + yesterday().format() + "/decision",
+                         R"({"delivered_gpu_hours":7,"reason":"logs"})"};
+         }},
         {"POST /v1/trades/{trade_id}/cancel",
          [&] { return Sample{"/v1/trades/" + fresh_trade(harness.member_a) + "/cancel", "{}"}; }},
         {"POST /v1/venue-batches",

@@ -497,6 +497,15 @@ std::vector<TradeDelivery> trade_deliveries(pqxx::transaction_base& tx, std::int
   return out;
 }
 
+std::optional<TradeDelivery> trade_settlement(pqxx::transaction_base& tx, TradeId trade) {
+  const auto rows = tx.exec_params("SELECT " + kTradeDeliveryColumns +
+                                       " FROM settlement.trade_delivery d WHERE trade_id = $1 AND EXISTS (SELECT 1 FROM "
+                                       "settlement.run r WHERE r.run_id = d.run_id AND r.state <> 'reversed')",
+                                   trade.value());
+  if (rows.empty()) return std::nullopt;
+  return trade_delivery_of(rows[0]);
+}
+
 std::vector<MemberDelivery> member_deliveries(pqxx::transaction_base& tx, std::int64_t run_id,
                                               std::optional<MemberId> member) {
   std::vector<MemberDelivery> out;
@@ -712,7 +721,7 @@ Result<std::vector<TradePlan>, SettleError> plan(pqxx::transaction_base& tx, Utc
   if (!missing_buy_in.empty()) {
     return fail(SettleError{SettleRefusal::buy_in_price_missing,
                             "deliveries short of their contract need the day's fixing of the product's buy-in index: " +
-                                missing_buy_in + ": set the index (cch-admin settle buy-in-index) or enter the "
+                                missing_buy_in + ": set the index (POST /v1/products/{product_id}/buy-in-index) or enter the "
                                 "fixings, and settle again"});
   }
   return plans;

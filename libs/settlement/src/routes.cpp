@@ -516,6 +516,14 @@ void add_settlement_routes(http::Router& router, runtime::ServiceContext& contex
              [&context, policy = &state->margin_policy](const http::Request& request) {
                return request_withdrawal_command(context, request, policy);
              });
+  router.add("POST", prefix + "/v1/trades/{trade_id}/deliveries",
+             [&context](const http::Request& request) { return delivery_command(context, request, "report"); });
+  for (const std::string_view action : {"confirm", "dispute", "decision"}) {
+    router.add("POST", prefix + "/v1/trades/{trade_id}/deliveries/{delivery_day}/" + std::string(action),
+               [&context, action](const http::Request& request) { return delivery_command(context, request, action); });
+  }
+  router.add("POST", prefix + "/v1/products/{product_id}/buy-in-index",
+             [&context](const http::Request& request) { return buy_in_index_command(context, request); });
   router.add("POST", prefix + "/v1/settlement/runs/{run_id}/reverse",
              [&context](const http::Request& request) { return reverse_command(context, request); });
   router.add("POST", prefix + "/v1/settlement/runs",

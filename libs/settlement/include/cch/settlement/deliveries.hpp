@@ -161,6 +161,9 @@ struct TradeDelivery {
 std::vector<TradeDelivery> trade_deliveries(pqxx::transaction_base& tx, std::int64_t run_id,
                                             std::optional<MemberId> member);
 
+// How the trade's live run settled it, if one has.
+std::optional<TradeDelivery> trade_settlement(pqxx::transaction_base& tx, TradeId trade);
+
 struct MemberDelivery {
   MemberId member = MemberId::from_value(1).value();
   std::int32_t trades = 0;

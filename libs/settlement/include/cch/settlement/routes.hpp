@@ -31,6 +31,7 @@
 #include "cch/runtime/service.hpp"
 #include "cch/runtime/tasks.hpp"
 #include "cch/settlement/collateral.hpp"
+#include "cch/settlement/deliveries.hpp"
 #include "cch/settlement/margin_calls.hpp"
 #include "cch/settlement/runs.hpp"
 
@@ -80,6 +81,26 @@ std::string member_variation_margin_history_csv(std::span<const MemberRunVariati
 nlohmann::json product_variation_margin_json(const ProductVariationMargin& product);
 nlohmann::json leg_variation_margin_json(const LegVariationMargin& leg);
 http::Response settle_refusal(const SettleError& error);
+
+// Deliveries: a trade's day (its report, answer, decision and how a run settled it); a trade a run
+// settled (JSON, and CSV: a header and a line per trade); the refusal's problem (404 unknown_trade
+// and unknown_product, 403 not_the_seller / not_the_buyer, 409 already_* and trade_settled, 422
+// otherwise).
+nlohmann::json delivery_day_json(const DeliveryDay& day);
+nlohmann::json trade_delivery_json(const TradeDelivery& delivery);
+std::string trade_deliveries_csv(std::span<const TradeDelivery> deliveries);
+http::Response delivery_refusal(const DeliveryError& error);
+//   POST /internal/v1/trades/{trade_id}/deliveries   the seller {"delivery_day", "delivered_gpu_hours"} -> 201
+//   POST /internal/v1/trades/{trade_id}/deliveries/{delivery_day}/confirm   the buyer {} -> 200
+//   POST /internal/v1/trades/{trade_id}/deliveries/{delivery_day}/dispute   the buyer
+//        {"buyer_gpu_hours", "reason"} -> 200
+//   POST /internal/v1/trades/{trade_id}/deliveries/{delivery_day}/decision  a risk officer
+//        {"delivered_gpu_hours", "reason"} -> 200
+// `action`: report, confirm, dispute or decision.
+http::Response delivery_command(runtime::ServiceContext& context, const http::Request& request,
+                                std::string_view action);
+//   POST /internal/v1/products/{product_id}/buy-in-index   operator or risk officer {"index"} -> 200
+http::Response buy_in_index_command(runtime::ServiceContext& context, const http::Request& request);
 
 // POST /internal/v1/settlement/runs: the run in this request, its answer recorded after it (a
 // retry under the key after a crash settles the date again, which answers the run).
