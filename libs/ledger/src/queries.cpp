@@ -236,4 +236,35 @@ std::vector<AccountId> accounts_out_of_balance(pqxx::transaction_base& tx) {
   return accounts;
 }
 
+std::vector<MemberPostingOfDate> member_postings_of_date(pqxx::transaction_base& tx, MemberId member,
+                                                         BusinessDate business_date, std::size_t limit) {
+  std::vector<MemberPostingOfDate> out;
+  for (const auto& row : tx.exec_params(
+           "SELECT j.journal_id, j.kind, j.cause_kind, j.cause_reference, j.reverses_journal_id, j.memo, "
+           "p.account_id, a.kind, p.amount_minor, p.currency FROM ledger.account a "
+           "JOIN ledger.posting p USING (account_id) JOIN ledger.journal j USING (journal_id) "
+           "WHERE a.member_id = $1 AND j.business_date = $2::date ORDER BY j.journal_id, p.line_number LIMIT $3",
+           member.value(), business_date.format(), static_cast<std::int64_t>(limit))) {
+    MemberPostingOfDate posting{JournalId(row[0].as<std::int64_t>()),
+                                row[1].as<std::string>(),
+                                row[2].as<std::string>(),
+                                row[3].as<std::string>(),
+                                std::nullopt,
+                                row[5].as<std::string>(),
+                                AccountId(row[6].as<std::int64_t>()),
+                                row[7].as<std::string>(),
+                                Money{row[8].as<std::int64_t>(), Currency::parse(row[9].as<std::string>()).value()}};
+    if (!row[4].is_null()) posting.reverses_journal_id = JournalId(row[4].as<std::int64_t>());
+    out.push_back(std::move(posting));
+  }
+  return out;
+}
+
+std::optional<JournalId> reversal_of(pqxx::transaction_base& tx, JournalId journal) {
+  const auto rows =
+      tx.exec_params("SELECT journal_id FROM ledger.journal WHERE reverses_journal_id = $1", journal.value());
+  if (rows.empty()) return std::nullopt;
+  return JournalId(rows[0][0].as<std::int64_t>());
+}
+
 }  // namespace cch::ledger

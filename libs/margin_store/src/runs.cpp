@@ -354,4 +354,19 @@ std::vector<MemberMarginHistoryEntry> member_margin_history(pqxx::transaction_ba
   return out;
 }
 
+std::optional<MemberMarginHistoryEntry> member_margin_of_date(pqxx::transaction_base& tx, MemberId member,
+                                                              BusinessDate business_date) {
+  const auto rows = tx.exec_params(
+      "SELECT m.run_id, m.model_id, r.business_date::text, r.cause, "
+      "(extract(epoch FROM r.finished_at) * 1000000)::bigint, m.legs, m.initial_margin_cents "
+      "FROM margin.member_margin m JOIN margin.run r USING (run_id) "
+      "WHERE m.member_id = $1 AND r.business_date = $2::date ORDER BY m.run_id DESC LIMIT 1",
+      member.value(), business_date.format());
+  if (rows.empty()) return std::nullopt;
+  const auto& row = rows[0];
+  return MemberMarginHistoryEntry{row[0].as<std::int64_t>(), row[1].as<std::int64_t>(),
+                                  BusinessDate::parse(row[2].as<std::string>()).value(), row[3].as<std::string>(),
+                                  timestamp_of(row[4]), row[5].as<std::int64_t>(), row[6].as<std::int64_t>()};
+}
+
 }  // namespace cch::margin

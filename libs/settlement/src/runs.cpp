@@ -872,6 +872,16 @@ std::optional<SettlementRun> find_run(pqxx::transaction_base& tx, std::int64_t r
   return one_run(tx, db::exec_cached(tx, "SELECT " + kRunColumns + " FROM settlement.run WHERE run_id = $1", run_id));
 }
 
+std::vector<SettlementRun> runs_of_date(pqxx::transaction_base& tx, BusinessDate business_date) {
+  std::vector<SettlementRun> runs;
+  for (const auto& row : tx.exec_params("SELECT " + kRunColumns +
+                                            " FROM settlement.run WHERE business_date = $1::date ORDER BY attempt",
+                                        business_date.format())) {
+    runs.push_back(run_of(row));
+  }
+  return runs;
+}
+
 std::optional<SettlementRun> live_run(pqxx::transaction_base& tx, BusinessDate business_date) {
   return one_run(tx, db::exec_cached(tx,
                                      "SELECT " + kRunColumns +

@@ -4,6 +4,7 @@
 // figure computed by hand to the cent; the reports' and answers' refusals; runs blocked by
 // missing fixings; a reversal undoing the deliveries' journals.
 #include "cch/settlement/deliveries.hpp"
+#include "cch/settlement/statements.hpp"
 #include "settlement_fixture.hpp"
 
 #include <pqxx/result>
@@ -288,6 +289,59 @@ TEST_F(Deliveries, ADisputeDecidedBeforeTheRunIsSettledOnTheDecisionAndAReversal
   // No longer settled by a live run: the days read as unsettled again.
   const auto after = run([&](pqxx::transaction_base& tx) { return delivery_days(tx, p1, std::nullopt).value(); });
   EXPECT_FALSE(after[1].run_id.has_value());
+}
+
+TEST_F(Deliveries, AStatementShowsEachRunOfTheDateWithItsJournalsAndReconcilesTheCollateral) {
+  const TradeId p1 = two_days(product, b, c, 21'000, "P1");
+  ASSERT_TRUE(report(p1, c, "2027-01-13", 192));
+  ASSERT_TRUE(report(p1, c, "2027-01-14", 192));
+  enter_market_data(kDay2, 21'500, 21'000, 21'000);
+  const auto first = settle_day(kDay2);
+  ASSERT_TRUE(first) << first.error().detail;
+  ASSERT_TRUE(reverse_run(*fixture.pool, {first->run.run_id, "prices mistyped", "ops", std::nullopt, fixture::kNow}));
+  enter_market_data(kDay2, 21'600, 21'000, 21'000, "March corrected");
+  const auto again = settle_day(kDay2);
+  ASSERT_TRUE(again) << again.error().detail;
+  EXPECT_EQ(again->run.attempt, 2);
+
+  run([&](pqxx::transaction_base& tx) {
+    EXPECT_FALSE(member_statement(tx, MemberId(999'999), kDay2).has_value());
+    const auto statement = member_statement(tx, b, kDay2).value();
+    // The original, reversed, with the journal that reversed its delivery journal; the run again.
+    ASSERT_EQ(statement.runs.size(), 2u);
+    EXPECT_EQ(statement.runs[0].run.state, RunState::reversed);
+    ASSERT_TRUE(statement.runs[0].delivery_total.has_value());
+    EXPECT_EQ(statement.runs[0].delivery_total->total_minor, -80'640);  // 384 x 2.1000
+    ASSERT_TRUE(statement.runs[0].delivery_reversal.has_value());
+    ASSERT_EQ(statement.runs[0].deliveries.size(), 1u);
+    EXPECT_EQ(statement.runs[1].run.state, RunState::completed);
+    EXPECT_FALSE(statement.runs[1].delivery_reversal.has_value());
+    EXPECT_EQ(statement.runs[1].delivery_total->total_minor, -80'640);
+    // The date's postings are the ledger's: both runs' delivery journals (the reversal is dated the
+    // day it was made), and the collateral moved by exactly them.
+    std::int64_t collateral_moved = 0;
+    int delivery_journals = 0;
+    for (const auto& posting : statement.postings) {
+      if (posting.account_kind == "collateral") collateral_moved -= posting.amount.amount_minor;
+      if (posting.kind == "delivery_settlement") ++delivery_journals;
+      EXPECT_NE(posting.kind, "reversal");
+    }
+    EXPECT_EQ(delivery_journals, 2);
+    EXPECT_FALSE(statement.postings_truncated);
+    EXPECT_EQ(statement.closing_collateral_minor - statement.opening_collateral_minor, collateral_moved);
+    EXPECT_EQ(collateral_moved, -2 * 80'640);
+    // The day the trade cleared: its clearing fee, 384 GPU-hours x 0.0025 = 0.96 USD.
+    const auto cleared = member_statement(tx, b, date("2027-01-12")).value();
+    EXPECT_EQ(cleared.clearing_fees_minor, 96);
+    EXPECT_TRUE(cleared.runs.empty());
+    // Staff: every member's summary of the date, from the live run.
+    const auto summaries = member_statement_summaries(tx, kDay2, std::nullopt, 100);
+    ASSERT_EQ(summaries.size(), 3u);
+    const auto& bravo = *std::find_if(summaries.begin(), summaries.end(), [&](const auto& s) { return s.member == b; });
+    EXPECT_EQ(bravo.live_run_id, again->run.run_id);
+    EXPECT_EQ(bravo.deliveries_minor, -80'640);
+    EXPECT_EQ(bravo.closing_collateral_minor, statement.closing_collateral_minor);
+  });
 }
 
 }  // namespace

@@ -110,6 +110,24 @@ struct JournalView {
 std::optional<JournalView> find_journal(pqxx::transaction_base& tx, JournalId journal,
                                         std::optional<MemberId> visible_to);
 
+// Every posting to one of a member's accounts in the journals dated `business_date`, by journal id
+// then line; at most `limit` (the caller asks one more than it shows to know there are more).
+struct MemberPostingOfDate {
+  JournalId journal_id;
+  std::string kind;  // the journal's
+  std::string cause_kind;
+  std::string cause_reference;
+  std::optional<JournalId> reverses_journal_id;
+  std::string memo;
+  AccountId account_id;
+  std::string account_kind;
+  Money amount;  // signed as posted: positive debits the account
+};
+std::vector<MemberPostingOfDate> member_postings_of_date(pqxx::transaction_base& tx, MemberId member,
+                                                         BusinessDate business_date, std::size_t limit);
+// The journal that reverses `journal`, if one does (at most one may).
+std::optional<JournalId> reversal_of(pqxx::transaction_base& tx, JournalId journal);
+
 // Whether a journal posts to one of the member's accounts; nullopt: no such journal (one statement).
 std::optional<bool> journal_posts_to_member(pqxx::transaction_base& tx, JournalId journal, MemberId member);
 

@@ -127,5 +127,8 @@ struct MemberMarginHistoryEntry {
 };
 std::vector<MemberMarginHistoryEntry> member_margin_history(pqxx::transaction_base& tx, MemberId member,
                                                             std::optional<std::int64_t> before, std::size_t limit);
+// The member's figures in the latest run (by id) of a business date, if any.
+std::optional<MemberMarginHistoryEntry> member_margin_of_date(pqxx::transaction_base& tx, MemberId member,
+                                                              BusinessDate business_date);
 
 }  // namespace cch::margin

@@ -184,6 +184,8 @@ std::optional<Result<SettleOutcome, SettleError>> settle_on_schedule(db::Connect
                                                                      std::int32_t buy_in_penalty_bps);
 
 std::optional<SettlementRun> find_run(pqxx::transaction_base& tx, std::int64_t run_id);
+// Every run of the date, by attempt, without their steps.
+std::vector<SettlementRun> runs_of_date(pqxx::transaction_base& tx, BusinessDate business_date);
 // The date's live run (not reversed), if any.
 std::optional<SettlementRun> live_run(pqxx::transaction_base& tx, BusinessDate business_date);
 // Newest first (by id), ids below `before`; at most `limit` (1..1000).
