@@ -916,6 +916,8 @@ ReadRoute read_route(std::string_view method, std::string_view pattern) {
       {"GET /v1/settlement/runs/{run_id}", {settlement_run, true}},
       {"GET /v1/settlement/runs/{run_id}/members", {settlement_run_members, true}},
       {"GET /v1/settlement/runs/{run_id}/deliveries", {settlement_run_deliveries, true}},
+      {"GET /v1/settlement/statements/{business_date}", {statement_summaries, true}},
+      {"GET /v1/members/{member_id}/statements/{business_date}", {member_statement, true}},
       {"GET /v1/trades/{trade_id}/deliveries", {trade_deliveries, true}},
       {"GET /v1/members/{member_id}/variation-margin", {member_variation_margin, false}},
       {"GET /v1/members/{member_id}/variation-margin/{run_id}", {member_run_variation_margin, true}},

@@ -181,4 +181,58 @@ http::Response settlement_run_deliveries(Api&, pqxx::transaction_base& tx, const
   return http::json_response(200, json);
 }
 
+namespace {
+
+std::optional<BusinessDate> path_date(const http::Request& request) {
+  const auto text = request.path_param("business_date");
+  if (!text) return std::nullopt;
+  const auto date = BusinessDate::parse(*text);
+  if (!date) return std::nullopt;
+  return *date;
+}
+
+}  // namespace
+
+http::Response member_statement(Api&, pqxx::transaction_base& tx, const http::Request& request,
+                                const access::Principal&) {
+  QueryReader query(request, {"format"});
+  const Format format = format_of(query, request);
+  if (query.failed()) return query.failure();
+  const auto id = request.path_id("member_id");
+  const auto date = path_date(request);
+  if (!id || !date) return not_found();
+  const auto statement = settlement::member_statement(tx, MemberId(*id), *date);
+  if (!statement) return not_found();
+  if (format == Format::csv) return csv_response(settlement::member_statement_csv(*statement));
+  return http::json_response(200, settlement::member_statement_json(*statement));
+}
+
+http::Response statement_summaries(Api&, pqxx::transaction_base& tx, const http::Request& request,
+                                   const access::Principal&) {
+  QueryReader query(request, {"limit", "cursor", "format"});
+  const Format format = format_of(query, request);
+  const std::size_t limit = query.limit(kStatementSummariesPageMax);
+  const auto cursor = query.id_cursor();
+  if (query.failed()) return query.failure();
+  const auto date = path_date(request);
+  if (!date) return not_found();
+  auto list = settlement::member_statement_summaries(
+      tx, *date, cursor ? std::optional<MemberId>(MemberId(*cursor)) : std::nullopt, limit + 1);
+  std::optional<std::string> next;
+  if (list.size() > limit) {
+    list.erase(list.begin() + static_cast<std::ptrdiff_t>(limit), list.end());
+    next = list.back().member.to_string();
+  }
+  if (format == Format::csv) {
+    http::Response response = csv_response(settlement::statement_summaries_csv(list, *date));
+    if (next) response.headers.emplace_back("X-Next-Cursor", *next);
+    return response;
+  }
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto& summary : list) items.push_back(settlement::statement_summary_json(summary));
+  nlohmann::json json = page(std::move(items), next);
+  json["business_date"] = date->format();
+  return http::json_response(200, json);
+}
+
 }  // namespace cch::api

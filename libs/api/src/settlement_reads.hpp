@@ -16,6 +16,7 @@ inline constexpr std::size_t kSettlementRunsPageMax = 100;
 inline constexpr std::size_t kRunMembersVariationMarginCsvPageMax = 10'000;
 inline constexpr std::size_t kVariationMarginLegsPageMax = 1'000;
 inline constexpr std::size_t kRunDeliveriesCsvPageMax = 10'000;
+inline constexpr std::size_t kStatementSummariesPageMax = 100;
 
 http::Response settlement_runs(Api& api, pqxx::transaction_base& tx, const http::Request& request,
                                const access::Principal& principal);
@@ -33,6 +34,13 @@ http::Response trade_deliveries(Api& api, pqxx::transaction_base& tx, const http
                                 const access::Principal& principal);
 http::Response settlement_run_deliveries(Api& api, pqxx::transaction_base& tx, const http::Request& request,
                                          const access::Principal& principal);
+//   GET /v1/members/{member_id}/statements/{business_date}   the member, staff: its statement (JSON, CSV)
+//   GET /v1/settlement/statements/{business_date}   staff: every member's summary of the date (JSON,
+//       CSV; ?cursor: the last member id seen)
+http::Response member_statement(Api& api, pqxx::transaction_base& tx, const http::Request& request,
+                                const access::Principal& principal);
+http::Response statement_summaries(Api& api, pqxx::transaction_base& tx, const http::Request& request,
+                                   const access::Principal& principal);
 http::Response member_run_variation_margin(Api& api, pqxx::transaction_base& tx, const http::Request& request,
                                            const access::Principal& principal);
 

@@ -70,6 +70,8 @@ TEST_F(ApiBehaviour, AMemberSeesAnotherMembersObjectsAsMissingAndTheAttemptIsAud
       {"GET", "/v1/members/" + a + "/margin/history"},
       {"GET", "/v1/members/" + a + "/margin-calls"},
       {"POST", "/v1/members/" + a + "/margin/what-if"},
+      {"GET", "/v1/members/" + a + "/statements/2027-01-14"},
+      {"GET", "/v1/members/" + a + "/variation-margin"},
       {"GET", "/v1/accounts/" + account},
       {"GET", "/v1/accounts/" + account + "/history"},
       {"GET", "/v1/journals/" + journal},
@@ -757,6 +759,16 @@ TEST_F(ApiBehaviour, ATradeIsListedSubmittedAffirmedAndNovatedThroughTheApi) {
                          MemberId::parse(json_of(c_member)["member_id"].get<std::string>()).value());
   EXPECT_EQ(harness.call(c, "GET", "/v1/trades/" + trade_id).status, 404u);
   EXPECT_EQ(harness.post(c, "/v1/trades/" + trade_id + "/cancel", "{}").status, 404u);
+  EXPECT_EQ(harness.call(c, "GET", "/v1/trades/" + trade_id + "/deliveries").status, 404u);
+  EXPECT_EQ(harness.post(c, "/v1/trades/" + trade_id + "/deliveries",
+                         R"({"delivery_day":"2027-01-13","delivered_gpu_hours":1})")
+                .status,
+            404u);
+  // Its parties see its delivery days (none delivered yet, the window to come).
+  const auto days = harness.call(harness.member_a_caller, "GET", "/v1/trades/" + trade_id + "/deliveries");
+  ASSERT_EQ(days.status, 200u) << days.body;
+  EXPECT_FALSE(json_of(days)["days"].empty());
+  EXPECT_TRUE(json_of(days)["settlement"].is_null());
   EXPECT_EQ(json_of(harness.call(c, "GET", "/v1/trades"))["items"].size(), 0u);
   harness.flush_audit();
   EXPECT_GE(count(harness, "SELECT count(*) FROM api.request_log WHERE reason = 'object_access_denied'"), 4);

@@ -484,12 +484,16 @@ class RouteMatrix : public ::testing::Test {
          [&] { return Sample{"/v1/settlement/runs/" + settlement_run() + "/members?format=csv", ""}; }},
         {"GET /v1/settlement/runs/{run_id}/deliveries",
          [&] { return Sample{"/v1/settlement/runs/" + settlement_run() + "/deliveries?format=csv", ""}; }},
+        {"GET /v1/settlement/statements/{business_date}",
+         [&] { return Sample{"/v1/settlement/statements/" + yesterday().format() + "?format=csv", ""}; }},
         {"POST /v1/settlement/runs/{run_id}/reverse",
          [&] { return Sample{"/v1/settlement/runs/" + settlement_run() + "/reverse", R"({"reason":"prices mistyped"})"}; }},
         {"GET /v1/members/{member_id}/variation-margin",
          [&] { return Sample{"/v1/members/" + a + "/variation-margin?limit=5", ""}; }},
         {"GET /v1/members/{member_id}/variation-margin/{run_id}",
          [&] { return Sample{"/v1/members/" + a + "/variation-margin/" + settlement_run() + "?limit=10", ""}; }},
+        {"GET /v1/members/{member_id}/statements/{business_date}",
+         [&] { return Sample{"/v1/members/" + a + "/statements/" + yesterday().format(), ""}; }},
         {"POST /v1/members/{member_id}/product-authorisations",
          [&] {
            return Sample{"/v1/members/" + a + "/product-authorisations", R"({"product_id":")" + fresh_product() + "\"}"};

@@ -34,6 +34,7 @@
 #include "cch/settlement/deliveries.hpp"
 #include "cch/settlement/margin_calls.hpp"
 #include "cch/settlement/runs.hpp"
+#include "cch/settlement/statements.hpp"
 
 #include <nlohmann/json.hpp>
 #include <pqxx/transaction_base>
@@ -90,6 +91,14 @@ nlohmann::json delivery_day_json(const DeliveryDay& day);
 nlohmann::json trade_delivery_json(const TradeDelivery& delivery);
 std::string trade_deliveries_csv(std::span<const TradeDelivery> deliveries);
 http::Response delivery_refusal(const DeliveryError& error);
+
+// Statements: a member's statement of a date (JSON; CSV: a header and a line per figure, section
+// by section, amounts as credited to the member, each with its journal where one moved it), and
+// every member's summary for staff (JSON; CSV: a line per member).
+nlohmann::json member_statement_json(const MemberStatement& statement);
+std::string member_statement_csv(const MemberStatement& statement);
+nlohmann::json statement_summary_json(const StatementSummary& summary);
+std::string statement_summaries_csv(std::span<const StatementSummary> summaries, BusinessDate business_date);
 //   POST /internal/v1/trades/{trade_id}/deliveries   the seller {"delivery_day", "delivered_gpu_hours"} -> 201
 //   POST /internal/v1/trades/{trade_id}/deliveries/{delivery_day}/confirm   the buyer {} -> 200
 //   POST /internal/v1/trades/{trade_id}/deliveries/{delivery_day}/dispute   the buyer
