@@ -15,6 +15,8 @@
 --   settlement.delivery_answer    the buyer's answer to it: confirmed, or disputed with its own figure
 --   settlement.delivery_decision  a risk officer's decision on a dispute (and its journal, when the
 --                                 trade was settled with the dispute open)
+-- Each side of a trade settled pays the settlement fee on its GPU-hours settled (delivered, or all
+-- of a cash-settled contract's) at the run's rate, to the house's fee income, in its journal.
 --   settlement.buy_in_index       per physically settled product, the index whose fixings price a
 --                                 buy-in, as an operator set it (latest row per product applies)
 --   settlement.trade_delivery     per run and trade settled in it: the figures and inputs
@@ -96,6 +98,8 @@ CREATE TABLE settlement.trade_delivery (
   payment_minor          bigint  NOT NULL CHECK (payment_minor >= 0),  -- buyer pays for delivered hours
   escrow_minor           bigint  NOT NULL CHECK (escrow_minor >= 0),   -- buyer pays into its frozen account
   buy_in_minor           bigint  NOT NULL CHECK (buy_in_minor >= 0),   -- seller pays buyer
+  fee_ticks_per_gpu_hour bigint  NOT NULL CHECK (fee_ticks_per_gpu_hour BETWEEN 0 AND 10000),
+  fee_minor              bigint  NOT NULL CHECK (fee_minor >= 0),       -- each side pays
   CHECK (delivered_gpu_hours + disputed_gpu_hours + shortfall_gpu_hours = contract_gpu_hours),
   PRIMARY KEY (run_id, trade_id)
 );
@@ -125,10 +129,11 @@ CREATE TABLE settlement.member_delivery (
   run_id      bigint NOT NULL REFERENCES settlement.run (run_id),
   member_id   bigint NOT NULL REFERENCES cch.member (member_id),
   trades      integer NOT NULL CHECK (trades > 0),
-  total_minor bigint NOT NULL,        -- credited to its collateral (negative: debited)
+  total_minor bigint NOT NULL,        -- credited to its collateral (negative: debited), after fees
   escrow_minor bigint NOT NULL CHECK (escrow_minor >= 0),  -- moved to its frozen delivery account
+  fees_minor  bigint NOT NULL CHECK (fees_minor >= 0),     -- its settlement fees, in the total
   journal_id  bigint REFERENCES ledger.journal (journal_id) DEFERRABLE INITIALLY DEFERRED,
-  CHECK ((total_minor = 0 AND escrow_minor = 0) = (journal_id IS NULL)),
+  CHECK ((total_minor = 0 AND escrow_minor = 0 AND fees_minor = 0) = (journal_id IS NULL)),
   PRIMARY KEY (run_id, member_id)
 );
 CREATE INDEX member_delivery_by_member ON settlement.member_delivery (member_id, run_id DESC);

@@ -234,6 +234,10 @@ std::vector<SettingSpec> build_settings() {
   list.push_back(integer_setting("settlement.buy_in_penalty_bps", 1000, 0, 10000,
                                  "The penalty a seller pays on GPU-hours it failed to deliver, in basis points of the "
                                  "day's buy-in index fixing, on top of the index's excess over the contract price."));
+  list.push_back(integer_setting("settlement.delivery_fee_ticks_per_gpu_hour", 0, 0, 10000,
+                                 "The settlement fee each side of a trade pays when a settlement run settles it, per "
+                                 "GPU-hour settled (all of a cash-settled contract's, those delivered of a physical "
+                                 "one), in price ticks (10 = 0.0010 USD)."));
   list.push_back(integer_setting("settlement.margin_call_check_interval_ms", 10000, 100, 3600000,
                                  "How often cch-settlement marks margin calls past their deadline overdue."));
   list.push_back(string_setting("internal.ca_file", "",

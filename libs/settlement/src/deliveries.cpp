@@ -456,7 +456,7 @@ namespace {
 const std::string kTradeDeliveryColumns =
     "run_id, trade_id, product_id, buyer_member_id, seller_member_id, settlement, price_ticks, contract_gpu_hours, "
     "delivered_gpu_hours, disputed_gpu_hours, shortfall_gpu_hours, index_tick_gpu_hours::text, buy_in_penalty_bps, "
-    "buy_in_index, cash_settlement_minor, payment_minor, escrow_minor, buy_in_minor";
+    "buy_in_index, cash_settlement_minor, payment_minor, escrow_minor, buy_in_minor, fee_ticks_per_gpu_hour, fee_minor";
 
 TradeDelivery trade_delivery_of(const pqxx::row& row) {
   TradeDelivery d;
@@ -478,6 +478,8 @@ TradeDelivery trade_delivery_of(const pqxx::row& row) {
   d.payment_minor = row[15].as<std::int64_t>();
   d.escrow_minor = row[16].as<std::int64_t>();
   d.buy_in_minor = row[17].as<std::int64_t>();
+  d.fee_ticks_per_gpu_hour = row[18].as<std::int64_t>();
+  d.fee_minor = row[19].as<std::int64_t>();
   return d;
 }
 
@@ -511,7 +513,7 @@ std::vector<MemberDelivery> member_deliveries(pqxx::transaction_base& tx, std::i
   std::vector<MemberDelivery> out;
   const std::optional<std::int64_t> member_id =
       member ? std::optional<std::int64_t>(member->value()) : std::nullopt;
-  for (const auto& row : tx.exec_params("SELECT member_id, trades, total_minor, escrow_minor, journal_id "
+  for (const auto& row : tx.exec_params("SELECT member_id, trades, total_minor, escrow_minor, journal_id, fees_minor "
                                         "FROM settlement.member_delivery WHERE run_id = $1 AND ($2::bigint IS NULL OR "
                                         "member_id = $2) ORDER BY member_id",
                                         run_id, member_id)) {
@@ -521,6 +523,7 @@ std::vector<MemberDelivery> member_deliveries(pqxx::transaction_base& tx, std::i
     d.total_minor = row[2].as<std::int64_t>();
     d.escrow_minor = row[3].as<std::int64_t>();
     if (!row[4].is_null()) d.journal = JournalId(row[4].as<std::int64_t>());
+    d.fees_minor = row[5].as<std::int64_t>();
     out.push_back(d);
   }
   return out;
@@ -528,9 +531,9 @@ std::vector<MemberDelivery> member_deliveries(pqxx::transaction_base& tx, std::i
 
 std::int64_t member_amount(const TradeDelivery& d, MemberId member) {
   const std::int64_t buyer = d.cash_settlement_minor + d.buy_in_minor - d.payment_minor - d.escrow_minor;
-  if (member == d.buyer) return buyer;
+  if (member == d.buyer) return buyer - d.fee_minor;
   CCH_CHECK(member == d.seller, "a member's amount of a trade it is a party to");
-  return -d.cash_settlement_minor - d.buy_in_minor + d.payment_minor;
+  return -d.cash_settlement_minor - d.buy_in_minor + d.payment_minor - d.fee_minor;
 }
 
 // ---- the run's step ----
@@ -557,7 +560,7 @@ struct TradePlan {
 
 // What the trades ending by the cut-off pay, or why they cannot be settled yet.
 Result<std::vector<TradePlan>, SettleError> plan(pqxx::transaction_base& tx, UtcTimestamp cut_off,
-                                                 std::int32_t penalty_bps, bool lock) {
+                                                 std::int32_t penalty_bps, std::int64_t fee_ticks, bool lock) {
   std::vector<TradeTerms> trades;
   for (const auto& row : tx.exec_params(
            "SELECT " + kTradeColumns +
@@ -712,6 +715,9 @@ Result<std::vector<TradePlan>, SettleError> plan(pqxx::transaction_base& tx, Utc
       d.payment_minor = cents_of(static_cast<Int128>(d.price_ticks) * payment_hours);
       d.buy_in_minor = cents_of(buy_in, 10'000);
     }
+    // The settlement fee, each side, on the hours settled.
+    d.fee_ticks_per_gpu_hour = fee_ticks;
+    d.fee_minor = cents_of(static_cast<Int128>(fee_ticks) * (cash ? d.contract_gpu_hours : d.delivered_gpu_hours));
   }
   if (!missing_fixings.empty()) {
     return fail(SettleError{SettleRefusal::index_fixings_missing,
@@ -734,15 +740,15 @@ std::string count_field(std::string_view name, std::int64_t value) {
 }  // namespace
 
 std::optional<SettleError> check_deliveries(pqxx::transaction_base& tx, UtcTimestamp cut_off,
-                                            std::int32_t buy_in_penalty_bps) {
-  auto planned = plan(tx, cut_off, buy_in_penalty_bps, false);
+                                            std::int32_t buy_in_penalty_bps, std::int64_t fee_ticks_per_gpu_hour) {
+  auto planned = plan(tx, cut_off, buy_in_penalty_bps, fee_ticks_per_gpu_hour, false);
   if (!planned) return planned.error();
   return std::nullopt;
 }
 
 std::string deliveries_step(pqxx::transaction_base& tx, const SettlementRun& run, std::int32_t buy_in_penalty_bps,
-                            std::optional<SettleError>& refused) {
-  auto planned = plan(tx, run.cut_off, buy_in_penalty_bps, true);
+                            std::int64_t fee_ticks_per_gpu_hour, std::optional<SettleError>& refused) {
+  auto planned = plan(tx, run.cut_off, buy_in_penalty_bps, fee_ticks_per_gpu_hour, true);
   if (!planned) {
     refused = planned.error();
     return "{}";
@@ -752,6 +758,7 @@ std::string deliveries_step(pqxx::transaction_base& tx, const SettlementRun& run
     std::int32_t trades = 0;
     std::int64_t total = 0;
     std::int64_t escrow = 0;
+    std::int64_t fees = 0;
   };
   std::map<std::int64_t, MemberSums> members;
   std::int64_t cash_trades = 0, physical_trades = 0, shortfall_hours = 0, disputed_hours = 0;
@@ -764,18 +771,19 @@ std::string deliveries_step(pqxx::transaction_base& tx, const SettlementRun& run
       MemberSums& sums = members[member.value()];
       sums.trades += 1;
       sums.total += member_amount(d, member);
+      sums.fees += d.fee_minor;
       if (member == d.buyer) sums.escrow += d.escrow_minor;
     }
     tx.exec_params(
         "INSERT INTO settlement.trade_delivery (run_id, trade_id, product_id, buyer_member_id, seller_member_id, "
         "settlement, price_ticks, contract_gpu_hours, delivered_gpu_hours, disputed_gpu_hours, shortfall_gpu_hours, "
         "index_tick_gpu_hours, buy_in_penalty_bps, buy_in_index, cash_settlement_minor, payment_minor, escrow_minor, "
-        "buy_in_minor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::numeric, $13, $14, $15, $16, $17, "
-        "$18)",
+        "buy_in_minor, fee_ticks_per_gpu_hour, fee_minor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
+        "$12::numeric, $13, $14, $15, $16, $17, $18, $19, $20)",
         run.run_id, d.trade.value(), d.product.value(), d.buyer.value(), d.seller.value(), d.settlement, d.price_ticks,
         d.contract_gpu_hours, d.delivered_gpu_hours, d.disputed_gpu_hours, d.shortfall_gpu_hours,
         d.index_tick_gpu_hours, d.buy_in_penalty_bps, d.buy_in_index, d.cash_settlement_minor, d.payment_minor,
-        d.escrow_minor, d.buy_in_minor);
+        d.escrow_minor, d.buy_in_minor, d.fee_ticks_per_gpu_hour, d.fee_minor);
     for (const DayPlan& day : trade_plan.days) {
       tx.exec_params(
           "INSERT INTO settlement.delivery_day (run_id, trade_id, delivery_day, contract_gpu_hours, "
@@ -790,16 +798,19 @@ std::string deliveries_step(pqxx::transaction_base& tx, const SettlementRun& run
   const Currency usd = Currency::usd();
   std::size_t journals = 0;
   for (const auto& [member, sums] : members) {
-    if (sums.total != 0 || sums.escrow != 0) ++journals;
+    if (sums.total != 0 || sums.escrow != 0 || sums.fees != 0) ++journals;
   }
   const auto journal_ids = ledger::allocate_journal_ids(tx, journals);
   const AccountId clearing = journals > 0 ? ledger::open_house_account(tx, ledger::AccountKind::delivery_clearing, usd)
                                           : AccountId(1);
+  const bool fees_charged = std::any_of(members.begin(), members.end(), [](const auto& m) { return m.second.fees > 0; });
+  const AccountId fee_income =
+      fees_charged ? ledger::open_house_account(tx, ledger::AccountKind::fee_income, usd) : AccountId(1);
   std::vector<ledger::JournalDraft> drafts;
   std::size_t next = 0;
   for (const auto& [member, sums] : members) {
     std::optional<std::int64_t> journal;
-    if (sums.total != 0 || sums.escrow != 0) {
+    if (sums.total != 0 || sums.escrow != 0 || sums.fees != 0) {
       const JournalId id = journal_ids[next++];
       journal = id.value();
       ledger::JournalDraft draft;
@@ -809,7 +820,7 @@ std::string deliveries_step(pqxx::transaction_base& tx, const SettlementRun& run
       draft.cause = ledger::Cause{ledger::CauseKind::settlement_run, std::to_string(run.run_id)};
       draft.memo = "deliveries and expiries of " + run.business_date.format() + ", settlement run " +
                    std::to_string(run.run_id) + ": " + std::to_string(sums.trades) + " trades, " +
-                   format_amount(Money{sums.total, usd}) + " USD";
+                   format_amount(Money{sums.total, usd}) + " USD after fees of " + format_amount(Money{sums.fees, usd});
       const AccountId collateral = ledger::open_member_account(tx, MemberId(member), ledger::AccountKind::collateral, usd);
       if (sums.total != 0) draft.postings.push_back({collateral, Money{-sums.total, usd}});
       if (sums.escrow != 0) {
@@ -817,14 +828,15 @@ std::string deliveries_step(pqxx::transaction_base& tx, const SettlementRun& run
             {ledger::open_member_account(tx, MemberId(member), ledger::AccountKind::delivery_settlement, usd),
              Money{-sums.escrow, usd}});
       }
-      draft.postings.push_back({clearing, Money{sums.total + sums.escrow, usd}});
-      if (sums.total + sums.escrow == 0) draft.postings.pop_back();  // escrow paid out of collateral alone
+      if (sums.fees != 0) draft.postings.push_back({fee_income, Money{-sums.fees, usd}});
+      const std::int64_t cleared = sums.total + sums.escrow + sums.fees;  // the trades' amounts before fees
+      if (cleared != 0) draft.postings.push_back({clearing, Money{cleared, usd}});
       draft.journal_id = id;
       drafts.push_back(std::move(draft));
     }
     tx.exec_params("INSERT INTO settlement.member_delivery (run_id, member_id, trades, total_minor, escrow_minor, "
-                   "journal_id) VALUES ($1, $2, $3, $4, $5, $6)",
-                   run.run_id, member, sums.trades, sums.total, sums.escrow, journal);
+                   "fees_minor, journal_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                   run.run_id, member, sums.trades, sums.total, sums.escrow, sums.fees, journal);
   }
   for (std::size_t from = 0; from < drafts.size(); from += ledger::kJournalsPerBatchMax) {
     const std::size_t to = std::min(drafts.size(), from + ledger::kJournalsPerBatchMax);

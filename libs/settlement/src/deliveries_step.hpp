@@ -14,12 +14,12 @@ namespace cch::settlement::detail {
 // What would stop the trades ending by `cut_off` from being settled (a missing fixing), if
 // anything; reads only.
 std::optional<SettleError> check_deliveries(pqxx::transaction_base& tx, UtcTimestamp cut_off,
-                                            std::int32_t buy_in_penalty_bps);
+                                            std::int32_t buy_in_penalty_bps, std::int64_t fee_ticks_per_gpu_hour);
 
 // Settles them (locking their rows), records the figures and posts a journal per member; the step's
 // counts as a JSON object, or `refused` set and nothing written.
 std::string deliveries_step(pqxx::transaction_base& tx, const SettlementRun& run, std::int32_t buy_in_penalty_bps,
-                            std::optional<SettleError>& refused);
+                            std::int64_t fee_ticks_per_gpu_hour, std::optional<SettleError>& refused);
 
 // Whether a dispute of a trade the run settled was decided since (its journal moved the escrow the
 // run posted: the run can no longer be reversed alone).

@@ -86,14 +86,16 @@ nlohmann::json trade_delivery_json(const TradeDelivery& d) {
           {"cash_settlement", usd(d.cash_settlement_minor)},
           {"payment", usd(d.payment_minor)},
           {"escrow", usd(d.escrow_minor)},
-          {"buy_in", usd(d.buy_in_minor)}};
+          {"buy_in", usd(d.buy_in_minor)},
+          {"fee_per_gpu_hour", price(d.fee_ticks_per_gpu_hour)},
+          {"fee", usd(d.fee_minor)}};
 }
 
 std::string trade_deliveries_csv(std::span<const TradeDelivery> deliveries) {
   std::string csv =
       "run_id,trade_id,product_id,buyer_member_id,seller_member_id,settlement,price,contract_gpu_hours,"
       "delivered_gpu_hours,disputed_gpu_hours,shortfall_gpu_hours,index_tick_gpu_hours,buy_in_index,"
-      "buy_in_penalty_bps,cash_settlement,payment,escrow,buy_in\n";
+      "buy_in_penalty_bps,cash_settlement,payment,escrow,buy_in,fee_per_gpu_hour,fee\n";
   for (const auto& d : deliveries) {
     csv += std::to_string(d.run_id) + "," + d.trade.to_string() + "," + d.product.to_string() + "," +
            d.buyer.to_string() + "," + d.seller.to_string() + "," + d.settlement + "," + price(d.price_ticks) + "," +
@@ -101,7 +103,8 @@ std::string trade_deliveries_csv(std::span<const TradeDelivery> deliveries) {
            std::to_string(d.disputed_gpu_hours) + "," + std::to_string(d.shortfall_gpu_hours) + "," +
            d.index_tick_gpu_hours.value_or("") + "," + d.buy_in_index.value_or("") + "," +
            std::to_string(d.buy_in_penalty_bps) + "," + usd(d.cash_settlement_minor) + "," + usd(d.payment_minor) +
-           "," + usd(d.escrow_minor) + "," + usd(d.buy_in_minor) + "\n";
+           "," + usd(d.escrow_minor) + "," + usd(d.buy_in_minor) + "," + price(d.fee_ticks_per_gpu_hour) + "," +
+           usd(d.fee_minor) + "\n";
   }
   return csv;
 }

@@ -371,7 +371,8 @@ http::Response settle_command(runtime::ServiceContext& context, const http::Requ
   const auto settled = settle(context.pool, {*date, clearing_calendar, UtcTimestamp::now(), caller->principal.name,
                                              caller->request_id.value(), {},
                                              static_cast<std::int32_t>(
-                                                 context.config.integer("settlement.buy_in_penalty_bps"))});
+                                                 context.config.integer("settlement.buy_in_penalty_bps")),
+                                             context.config.integer("settlement.delivery_fee_ticks_per_gpu_hour")});
   // The effect is the run's own (idempotent by date): the answer is recorded after it.
   return runtime::answer_command(context, request, *caller, [&](pqxx::transaction_base&) {
     if (!settled) return settle_refusal(settled.error());
@@ -464,14 +465,16 @@ runtime::TaskDefinition overdue_calls_task(db::ConnectionPool& pool, const db::R
 }
 
 runtime::TaskDefinition scheduled_settlement_task(db::ConnectionPool& pool, BusinessCalendar clearing_calendar,
-                                                  int run_minute_utc, std::int32_t buy_in_penalty_bps) {
+                                                  int run_minute_utc, std::int32_t buy_in_penalty_bps,
+                                                  std::int64_t delivery_fee_ticks_per_gpu_hour) {
   runtime::TaskDefinition task;
   task.name = "settlement_schedule";
   task.interval = std::chrono::minutes(1);
   task.run_duration_max = std::chrono::minutes(30);
   task.run = [&pool, calendar = std::move(clearing_calendar), run_minute_utc,
-              buy_in_penalty_bps](runtime::TaskControl&) {
-    const auto done = settle_on_schedule(pool, calendar, UtcTimestamp::now(), run_minute_utc, buy_in_penalty_bps);
+              buy_in_penalty_bps, delivery_fee_ticks_per_gpu_hour](runtime::TaskControl&) {
+    const auto done = settle_on_schedule(pool, calendar, UtcTimestamp::now(), run_minute_utc, buy_in_penalty_bps,
+                                         delivery_fee_ticks_per_gpu_hour);
     if (!done) return;
     if (!*done) {
       log::warn("settlement_schedule_refused", {{"reason", std::string(to_string(done->error().refusal))},
@@ -506,7 +509,8 @@ void add_settlement_routes(http::Router& router, runtime::ServiceContext& contex
   if (const auto minute = context.config.integer("settlement.daily_run_minute_utc"); minute >= 0) {
     require(context.tasks.add(scheduled_settlement_task(
                 context.pool, state->clearing_calendar, static_cast<int>(minute),
-                static_cast<std::int32_t>(context.config.integer("settlement.buy_in_penalty_bps")))),
+                static_cast<std::int32_t>(context.config.integer("settlement.buy_in_penalty_bps")),
+                context.config.integer("settlement.delivery_fee_ticks_per_gpu_hour"))),
             "settlement_schedule");
   }
   context.routes_state = state;

@@ -211,7 +211,10 @@ Result<std::int64_t, SettleError> start_run(pqxx::transaction_base& tx, const Se
                            ": enter the day's settlement prices and build the curve set again"));
   }
   // The trades ending by the cut-off need their fixings (cash) and buy-in prices (short deliveries).
-  if (auto blocked = detail::check_deliveries(tx, cut_off, request.buy_in_penalty_bps)) return fail(*blocked);
+  if (auto blocked = detail::check_deliveries(tx, cut_off, request.buy_in_penalty_bps,
+                                              request.delivery_fee_ticks_per_gpu_hour)) {
+    return fail(*blocked);
+  }
   const auto reversed = tx.exec_params(
       "SELECT run_id, curve_set_id FROM settlement.run WHERE business_date = $1::date AND state = 'reversed' "
       "ORDER BY attempt DESC LIMIT 1",
@@ -723,7 +726,8 @@ Result<SettleOutcome, SettleError> settle(db::ConnectionPool& pool, const Settle
       case RunStep::marks: counts = marks_step(tx, pool, run, request.clearing_calendar, refused); break;
       case RunStep::variation_margin: counts = variation_margin_step(tx, run, request); break;
       case RunStep::deliveries:
-        counts = detail::deliveries_step(tx, run, request.buy_in_penalty_bps, refused);
+        counts = detail::deliveries_step(tx, run, request.buy_in_penalty_bps, request.delivery_fee_ticks_per_gpu_hour,
+                                         refused);
         break;
       case RunStep::complete: counts = complete_step(tx, run); break;
     }
@@ -855,7 +859,8 @@ std::optional<BusinessDate> scheduled_business_date(UtcTimestamp now, int run_mi
 std::optional<Result<SettleOutcome, SettleError>> settle_on_schedule(db::ConnectionPool& pool,
                                                                      const BusinessCalendar& clearing_calendar,
                                                                      UtcTimestamp now, int run_minute_utc,
-                                                                     std::int32_t buy_in_penalty_bps) {
+                                                                     std::int32_t buy_in_penalty_bps,
+                                                                     std::int64_t delivery_fee_ticks_per_gpu_hour) {
   const auto date = scheduled_business_date(now, run_minute_utc, clearing_calendar);
   if (!date) return std::nullopt;
   {
@@ -865,7 +870,8 @@ std::optional<Result<SettleOutcome, SettleError>> settle_on_schedule(db::Connect
     if (live && live->state == RunState::completed) return std::nullopt;
   }
   return settle(pool,
-                {*date, clearing_calendar, now, "cch-settlement (schedule)", std::nullopt, {}, buy_in_penalty_bps});
+                {*date, clearing_calendar, now, "cch-settlement (schedule)", std::nullopt, {}, buy_in_penalty_bps,
+                 delivery_fee_ticks_per_gpu_hour});
 }
 
 std::optional<SettlementRun> find_run(pqxx::transaction_base& tx, std::int64_t run_id) {

@@ -38,6 +38,7 @@ nlohmann::json member_statement_json(const MemberStatement& statement) {
           entry.delivery_total ? nlohmann::json{{"trades", entry.delivery_total->trades},
                                                 {"total", usd(entry.delivery_total->total_minor)},
                                                 {"escrow", usd(entry.delivery_total->escrow_minor)},
+                                                {"fees", usd(entry.delivery_total->fees_minor)},
                                                 {"journal_id", optional_journal(entry.delivery_total->journal)}}
                                : nlohmann::json(nullptr)},
          {"deliveries_reversal_journal_id", optional_journal(entry.delivery_reversal)}});

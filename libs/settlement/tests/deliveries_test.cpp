@@ -269,11 +269,24 @@ TEST_F(Deliveries, ADisputeDecidedBeforeTheRunIsSettledOnTheDecisionAndAReversal
   fixing(date("2027-01-14"), 20'000);  // below the contract price: the buy-in is the penalty alone
   const std::int64_t b0 = collateral(b), c0 = collateral(c);
   enter_market_data(kDay2, 21'500, 21'000, 21'000);
-  const auto settled = settle_day(kDay2);
+  // With a settlement fee of 0.0010 per GPU-hour settled.
+  auto with_fee = request(kDay2);
+  with_fee.delivery_fee_ticks_per_gpu_hour = 10;
+  const auto settled = settle(*fixture.pool, with_fee);
   ASSERT_TRUE(settled) << settled.error().detail;
-  // 372 GPU-hours x 2.1000 = 781.20; 12 short at 2.0000: 12 x 10 % x 2.0000 = 2.40.
-  EXPECT_EQ(collateral(b) - b0, -78'120 + 240);
-  EXPECT_EQ(collateral(c) - c0, 78'120 - 240);
+  // 372 GPU-hours x 2.1000 = 781.20; 12 short at 2.0000: 12 x 10 % x 2.0000 = 2.40; each side's
+  // fee 372 x 0.0010 = 0.372, 0.37.
+  EXPECT_EQ(collateral(b) - b0, -78'120 + 240 - 37);
+  EXPECT_EQ(collateral(c) - c0, 78'120 - 240 - 37);
+  EXPECT_EQ(scalar("SELECT COALESCE(-sum(p.amount_minor), 0) FROM ledger.posting p JOIN ledger.account a USING "
+                   "(account_id) WHERE a.kind = 'fee_income' AND p.journal_id IN (SELECT journal_id FROM "
+                   "settlement.member_delivery)"),
+            74);
+  run([&](pqxx::transaction_base& tx) {
+    const auto members = member_deliveries(tx, settled->run.run_id, std::nullopt);
+    ASSERT_EQ(members.size(), 2u);
+    EXPECT_EQ(members[0].fees_minor, 37);
+  });
   const auto days = run([&](pqxx::transaction_base& tx) { return delivery_days(tx, p1, std::nullopt).value(); });
   EXPECT_EQ(days[1].basis, "decided");
   EXPECT_EQ(days[1].delivered_gpu_hours, 180);
@@ -283,6 +296,10 @@ TEST_F(Deliveries, ADisputeDecidedBeforeTheRunIsSettledOnTheDecisionAndAReversal
   ASSERT_TRUE(reversed) << reversed.error().detail;
   EXPECT_EQ(collateral(b), b0);
   EXPECT_EQ(collateral(c), c0);
+  EXPECT_EQ(scalar("SELECT COALESCE(sum(p.amount_minor), 0) FROM ledger.posting p JOIN ledger.account a USING "
+                   "(account_id) WHERE a.kind = 'fee_income' AND p.journal_id IN (SELECT journal_id FROM "
+                   "ledger.journal WHERE kind IN ('delivery_settlement', 'reversal'))"),
+            0);
   EXPECT_EQ(scalar("SELECT count(*) FROM ledger.journal r JOIN settlement.member_delivery m ON m.journal_id = "
                    "r.reverses_journal_id WHERE r.kind = 'reversal'"),
             2);

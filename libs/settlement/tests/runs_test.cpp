@@ -297,20 +297,20 @@ TEST_F(SettlementRuns, TheDailyScheduleSettlesEachBusinessDayOnceAfterItsMinute)
 
   trade();
   // Due, but the day's prices are not in yet: refused, and tried again at the next check.
-  const auto early = settle_on_schedule(*fixture.pool, kCalendar, at("2027-01-13T22:01:00Z"), 1320, 1000);
+  const auto early = settle_on_schedule(*fixture.pool, kCalendar, at("2027-01-13T22:01:00Z"), 1320, 1000, 0);
   ASSERT_TRUE(early.has_value());
   ASSERT_FALSE(*early);
   EXPECT_EQ(early->error().refusal, SettleRefusal::no_curve_set);
   enter_market_data(kDay1, 21'500, 21'000, 21'000);
-  EXPECT_EQ(settle_on_schedule(*fixture.pool, kCalendar, at("2027-01-13T21:59:00Z"), 1320, 1000), std::nullopt);
-  const auto settled = settle_on_schedule(*fixture.pool, kCalendar, at("2027-01-13T22:02:00Z"), 1320, 1000);
+  EXPECT_EQ(settle_on_schedule(*fixture.pool, kCalendar, at("2027-01-13T21:59:00Z"), 1320, 1000, 0), std::nullopt);
+  const auto settled = settle_on_schedule(*fixture.pool, kCalendar, at("2027-01-13T22:02:00Z"), 1320, 1000, 0);
   ASSERT_TRUE(settled.has_value());
   ASSERT_TRUE(*settled) << (*settled).error().detail;
   EXPECT_EQ((*settled)->run.business_date, kDay1);
   EXPECT_EQ((*settled)->run.started_by, "cch-settlement (schedule)");
   EXPECT_EQ((*settled)->run.state, RunState::completed);
   // Settled: nothing more that day.
-  EXPECT_EQ(settle_on_schedule(*fixture.pool, kCalendar, at("2027-01-13T22:03:00Z"), 1320, 1000), std::nullopt);
+  EXPECT_EQ(settle_on_schedule(*fixture.pool, kCalendar, at("2027-01-13T22:03:00Z"), 1320, 1000, 0), std::nullopt);
   EXPECT_EQ(scalar("SELECT count(*) FROM settlement.run"), 1);
 }
 

@@ -27,10 +27,13 @@
 //                     delivered hours (between the two figures): then a journal pays the seller
 //                     for the decided hours out of it, gives the buyer the rest back and charges
 //                     the seller the buy-in of the hours decided undelivered.
+// Each side pays the settlement fee (SettleRequest::delivery_fee_ticks_per_gpu_hour, setting
+// settlement.delivery_fee_ticks_per_gpu_hour) on the GPU-hours settled: all of a cash-settled
+// contract's, the hours delivered of a physical one (not those disputed or short).
 // Amounts are rounded once per trade (per disputed day for its escrow) to the cent, ties away
 // from zero. Each member's net amount of a run is one journal (key
 // settlement-delivery:<run>:<member>): its collateral against the house's delivery_clearing
-// account (and its frozen escrow in its delivery_settlement account).
+// account (its frozen escrow in its delivery_settlement account, its fees to fee_income).
 //
 // Reports, answers and decisions lock the trade's row, as the run's step does for the trades it
 // settles: one happens before the other, and after the run a report or answer of the trade is
@@ -156,6 +159,8 @@ struct TradeDelivery {
   std::int64_t payment_minor = 0;          // buyer -> seller
   std::int64_t escrow_minor = 0;           // buyer -> its frozen account
   std::int64_t buy_in_minor = 0;           // seller -> buyer
+  std::int64_t fee_ticks_per_gpu_hour = 0; // the settlement fee's rate
+  std::int64_t fee_minor = 0;              // each side -> the house
 };
 // The trades a run settled, by trade id; a member's only (as buyer or seller) when given.
 std::vector<TradeDelivery> trade_deliveries(pqxx::transaction_base& tx, std::int64_t run_id,
@@ -167,14 +172,16 @@ std::optional<TradeDelivery> trade_settlement(pqxx::transaction_base& tx, TradeI
 struct MemberDelivery {
   MemberId member = MemberId::from_value(1).value();
   std::int32_t trades = 0;
-  std::int64_t total_minor = 0;   // credited to its collateral (negative: debited)
+  std::int64_t total_minor = 0;   // credited to its collateral (negative: debited), after fees
   std::int64_t escrow_minor = 0;  // moved to its frozen delivery_settlement account
+  std::int64_t fees_minor = 0;    // its settlement fees (in the total)
   std::optional<JournalId> journal;
 };
 std::vector<MemberDelivery> member_deliveries(pqxx::transaction_base& tx, std::int64_t run_id,
                                               std::optional<MemberId> member);
 
-// A member's net amount of a trade settlement (from its side): what its collateral is credited.
+// A member's net amount of a trade settlement (from its side, after its fee): what its collateral
+// is credited.
 std::int64_t member_amount(const TradeDelivery& delivery, MemberId member);
 
 }  // namespace cch::settlement

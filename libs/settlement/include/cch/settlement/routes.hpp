@@ -124,7 +124,8 @@ http::Response reverse_command(runtime::ServiceContext& context, const http::Req
 // after settlement.daily_run_minute_utc (settle_on_schedule); add_settlement_routes adds it unless
 // the setting is -1.
 runtime::TaskDefinition scheduled_settlement_task(db::ConnectionPool& pool, BusinessCalendar clearing_calendar,
-                                                  int run_minute_utc, std::int32_t buy_in_penalty_bps);
+                                                  int run_minute_utc, std::int32_t buy_in_penalty_bps,
+                                                  std::int64_t delivery_fee_ticks_per_gpu_hour);
 
 void add_settlement_routes(http::Router& router, runtime::ServiceContext& context);
 

@@ -139,6 +139,9 @@ struct SettleRequest {
   // The penalty of a buy-in on a failed delivery, in basis points of the index (setting
   // settlement.buy_in_penalty_bps); recorded with each trade it applies to.
   std::int32_t buy_in_penalty_bps = 1000;
+  // The settlement fee each side pays per GPU-hour settled, in price ticks (setting
+  // settlement.delivery_fee_ticks_per_gpu_hour); recorded with each trade.
+  std::int64_t delivery_fee_ticks_per_gpu_hour = 0;
 };
 
 struct SettleOutcome {
@@ -181,7 +184,8 @@ std::optional<BusinessDate> scheduled_business_date(UtcTimestamp now, int run_mi
 std::optional<Result<SettleOutcome, SettleError>> settle_on_schedule(db::ConnectionPool& pool,
                                                                      const BusinessCalendar& clearing_calendar,
                                                                      UtcTimestamp now, int run_minute_utc,
-                                                                     std::int32_t buy_in_penalty_bps);
+                                                                     std::int32_t buy_in_penalty_bps,
+                                                                     std::int64_t delivery_fee_ticks_per_gpu_hour);
 
 std::optional<SettlementRun> find_run(pqxx::transaction_base& tx, std::int64_t run_id);
 // Every run of the date, by attempt, without their steps.
