@@ -202,34 +202,11 @@ class RouteMatrix : public ::testing::Test {
 
   // A new pending trade, A buying from B, submitted by `submitter`. Each at its own price, so
   // that no two of them are matching submissions of one trade.
+  // A pending trade of member A's from member B, submitted by `submitter` (one of them).
   std::string fresh_trade(MemberId submitter) {
-    ++trades_made;
-    const registry::TradeTerms terms{.product = ProductId::parse(product).value(),
-                                     .series_label = std::nullopt,
-                                     .buyer = harness.member_a,
-                                     .seller = harness.member_b,
-                                     .delivery_start = trading_month->start(),
-                                     .delivery_end = trading_month->end(),
-                                     .gpus = 8,
-                                     .price = PricePerGpuHour{20'000 + 50 * trades_made}};
-    margin::ModelCache models;
-    const BusinessCalendar calendar = make_calendar("united_states_settlement").value();
-    registry::RegistrationPolicy policy;
-    policy.margin_models = &models;
-    policy.clearing_calendar = &calendar;
-    return db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {},
-                               [&](pqxx::transaction_base& tx) {
-                                 return registry::submit_trade(tx, policy, {submitter, "setup", std::nullopt}, terms,
-                                                               harness.unique("ref"), UtcTimestamp::now())
-                                     .value()
-                                     .trade.trade_id.to_string();
-                               });
+    return submitted_trade(harness.member_a, harness.member_b, submitter).to_string();
   }
-
-  // A trade cleared between `buyer` and `seller` whose window is moved (out of band) to yesterday
-  // (UTC), so that its delivery may be reported; with the seller's report of 10 GPU-hours and
-  // the buyer's dispute (5) when asked.
-  std::string delivered_trade(MemberId buyer, MemberId seller, bool reported = false, bool disputed = false) {
+  TradeId submitted_trade(MemberId buyer, MemberId seller, MemberId submitter) {
     ++trades_made;
     const registry::TradeTerms terms{.product = ProductId::parse(product).value(),
                                      .series_label = std::nullopt,
@@ -239,19 +216,32 @@ class RouteMatrix : public ::testing::Test {
                                      .delivery_end = trading_month->end(),
                                      .gpus = 8,
                                      .price = PricePerGpuHour{20'000 + 50 * trades_made}};
-    margin::ModelCache models;
-    const BusinessCalendar calendar = make_calendar("united_states_settlement").value();
-    registry::RegistrationPolicy policy;
-    policy.margin_models = &models;
-    policy.clearing_calendar = &calendar;
-    const TradeId trade = db::run_transaction(
-        *harness.fixture.pool, db::Isolation::read_committed, {}, [&](pqxx::transaction_base& tx) {
-          const auto submitted = registry::submit_trade(tx, policy, {buyer, "setup", std::nullopt}, terms,
-                                                        harness.unique("ref"), UtcTimestamp::now());
-          const TradeId id = submitted.value().trade.trade_id;
-          EXPECT_TRUE(registry::affirm_trade(tx, policy, {seller, "setup", std::nullopt}, id, UtcTimestamp::now()));
-          return id;
-        });
+    return db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {},
+                               [&](pqxx::transaction_base& tx) {
+                                 return registry::submit_trade(tx, registration_policy(), {submitter, "setup", std::nullopt},
+                                                               terms, harness.unique("ref"), UtcTimestamp::now())
+                                     .value()
+                                     .trade.trade_id;
+                               });
+  }
+  const registry::RegistrationPolicy& registration_policy() {
+    policy_.margin_models = &models_;
+    policy_.clearing_calendar = &calendar_;
+    return policy_;
+  }
+  margin::ModelCache models_;
+  BusinessCalendar calendar_ = make_calendar("united_states_settlement").value();
+  registry::RegistrationPolicy policy_;
+
+  // A trade cleared between `buyer` and `seller` whose window is moved (out of band) to yesterday
+  // (UTC), so that its delivery may be reported; with the seller's report of 10 GPU-hours and
+  // the buyer's dispute (5) when asked.
+  std::string delivered_trade(MemberId buyer, MemberId seller, bool reported = false, bool disputed = false) {
+    const TradeId trade = submitted_trade(buyer, seller, buyer);
+    db::run_transaction(*harness.fixture.pool, db::Isolation::read_committed, {}, [&](pqxx::transaction_base& tx) {
+      EXPECT_TRUE(registry::affirm_trade(tx, registration_policy(), {seller, "setup", std::nullopt}, trade,
+                                         UtcTimestamp::now()));
+    });
     {
       auto connection = harness.fixture.superuser();
       pqxx::work tx(connection);
