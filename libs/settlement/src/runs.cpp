@@ -505,27 +505,20 @@ std::string marks_step(pqxx::transaction_base& tx, db::ConnectionPool& pool, con
   std::sort(keys.begin(), keys.end(), [](const GroupKey& a, const GroupKey& b) {
     return std::tie(a.member, a.product, a.future) < std::tie(b.member, b.product, b.future);
   });
-  std::vector<std::int64_t> members, products, legs, pvs, previous_pvs, vms;
-  std::vector<std::string> kinds;
+  // Written by COPY (40,000 groups for a thousand members of twenty products).
+  pqxx::stream_to sums_out(tx, "settlement.member_product_vm",
+                           std::vector<std::string>{"run_id", "member_id", "product_id", "kind", "legs", "pv_minor",
+                                                    "previous_pv_minor", "vm_minor"});
   for (const GroupKey& key : keys) {
     const GroupSums& sums = groups.at(key);
     CCH_CHECK(sums.pv >= -kAmountMinorMax && sums.pv <= kAmountMinorMax && sums.previous >= -kAmountMinorMax &&
                   sums.previous <= kAmountMinorMax,
               "a member's marks of a product within the largest amount");
-    members.push_back(key.member);
-    products.push_back(key.product);
-    kinds.emplace_back(key.future ? "future" : "forward");
-    legs.push_back(sums.legs);
-    pvs.push_back(static_cast<std::int64_t>(sums.pv));
-    previous_pvs.push_back(static_cast<std::int64_t>(sums.previous));
-    vms.push_back(static_cast<std::int64_t>(sums.pv - sums.previous));
+    sums_out << std::make_tuple(run.run_id, key.member, key.product, key.future ? "future" : "forward", sums.legs,
+                                static_cast<std::int64_t>(sums.pv), static_cast<std::int64_t>(sums.previous),
+                                static_cast<std::int64_t>(sums.pv - sums.previous));
   }
-  tx.exec_params(
-      "INSERT INTO settlement.member_product_vm (run_id, member_id, product_id, kind, legs, pv_minor, "
-      "previous_pv_minor, vm_minor) SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::bigint[], "
-      "$6::bigint[], $7::bigint[], $8::bigint[])",
-      run.run_id, db::integer_array(members), db::integer_array(products), db::text_array(kinds),
-      db::integer_array(legs), db::integer_array(pvs), db::integer_array(previous_pvs), db::integer_array(vms));
+  sums_out.complete();
   return "{" + count_field("curve_set_id", run.curve_set_id) + ", " + count_field("legs_marked", (*marked)->marked) +
          ", " + count_field("legs_ended", ended) + ", " +
          count_field("groups", static_cast<std::int64_t>(keys.size())) + "}";
