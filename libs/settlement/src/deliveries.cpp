@@ -4,9 +4,7 @@
 
 #include <algorithm>
 #include <map>
-#include <set>
 #include <stdexcept>
-#include <tuple>
 
 #include "cch/core/check.hpp"
 #include "cch/core/decimal.hpp"
@@ -806,6 +804,9 @@ std::string deliveries_step(pqxx::transaction_base& tx, const SettlementRun& run
   const bool fees_charged = std::any_of(members.begin(), members.end(), [](const auto& m) { return m.second.fees > 0; });
   const AccountId fee_income =
       fees_charged ? ledger::open_house_account(tx, ledger::AccountKind::fee_income, usd) : AccountId(1);
+  std::vector<std::int64_t> ids;
+  for (const auto& [member, sums] : members) ids.push_back(member);
+  const auto accounts = collateral_accounts(tx, ids);
   std::vector<ledger::JournalDraft> drafts;
   std::size_t next = 0;
   for (const auto& [member, sums] : members) {
@@ -821,8 +822,7 @@ std::string deliveries_step(pqxx::transaction_base& tx, const SettlementRun& run
       draft.memo = "deliveries and expiries of " + run.business_date.format() + ", settlement run " +
                    std::to_string(run.run_id) + ": " + std::to_string(sums.trades) + " trades, " +
                    format_amount(Money{sums.total, usd}) + " USD after fees of " + format_amount(Money{sums.fees, usd});
-      const AccountId collateral = ledger::open_member_account(tx, MemberId(member), ledger::AccountKind::collateral, usd);
-      if (sums.total != 0) draft.postings.push_back({collateral, Money{-sums.total, usd}});
+      if (sums.total != 0) draft.postings.push_back({accounts.at(member), Money{-sums.total, usd}});
       if (sums.escrow != 0) {
         draft.postings.push_back(
             {ledger::open_member_account(tx, MemberId(member), ledger::AccountKind::delivery_settlement, usd),
@@ -853,6 +853,24 @@ std::string deliveries_step(pqxx::transaction_base& tx, const SettlementRun& run
          count_field("disputed_gpu_hours", disputed_hours) + ", " +
          count_field("members", static_cast<std::int64_t>(members.size())) + ", " +
          count_field("journals", static_cast<std::int64_t>(drafts.size())) + "}";
+}
+
+std::map<std::int64_t, AccountId> collateral_accounts(pqxx::transaction_base& tx,
+                                                      const std::vector<std::int64_t>& members) {
+  std::map<std::int64_t, AccountId> accounts;
+  for (const auto& row : tx.exec_params(
+           "SELECT member_id, account_id FROM ledger.account WHERE owner_kind = 'member' AND kind = 'collateral' "
+           "AND currency = 'USD' AND member_id = ANY($1::bigint[])",
+           db::integer_array(members))) {
+    accounts.emplace(row[0].as<std::int64_t>(), AccountId(row[1].as<std::int64_t>()));
+  }
+  for (const std::int64_t member : members) {
+    if (!accounts.contains(member)) {
+      accounts.emplace(member, ledger::open_member_account(tx, MemberId(member), ledger::AccountKind::collateral,
+                                                           Currency::usd()));
+    }
+  }
+  return accounts;
 }
 
 bool run_has_decided_disputes(pqxx::transaction_base& tx, std::int64_t run_id) {

@@ -1,6 +1,8 @@
 #pragma once
 // The settlement run's deliveries step (deliveries.hpp says what it does), for runs.cpp.
 #include <cstdint>
+#include <map>
+#include <vector>
 #include <optional>
 #include <string>
 
@@ -20,6 +22,10 @@ std::optional<SettleError> check_deliveries(pqxx::transaction_base& tx, UtcTimes
 // counts as a JSON object, or `refused` set and nothing written.
 std::string deliveries_step(pqxx::transaction_base& tx, const SettlementRun& run, std::int32_t buy_in_penalty_bps,
                             std::int64_t fee_ticks_per_gpu_hour, std::optional<SettleError>& refused);
+
+// Each member's USD collateral account, in one statement (opening those it has none of).
+std::map<std::int64_t, AccountId> collateral_accounts(pqxx::transaction_base& tx,
+                                                      const std::vector<std::int64_t>& members);
 
 // Whether a dispute of a trade the run settled was decided since (its journal moved the escrow the
 // run posted: the run can no longer be reversed alone).

@@ -524,25 +524,6 @@ std::string marks_step(pqxx::transaction_base& tx, db::ConnectionPool& pool, con
          count_field("groups", static_cast<std::int64_t>(keys.size())) + "}";
 }
 
-// Each member's collateral account (opened if it has none) and the house's clearing account.
-std::map<std::int64_t, AccountId> collateral_accounts(pqxx::transaction_base& tx,
-                                                      const std::vector<std::int64_t>& members) {
-  std::map<std::int64_t, AccountId> accounts;
-  for (const auto& row : tx.exec_params(
-           "SELECT member_id, account_id FROM ledger.account WHERE owner_kind = 'member' AND kind = 'collateral' "
-           "AND currency = 'USD' AND member_id = ANY($1::bigint[])",
-           db::integer_array(members))) {
-    accounts.emplace(row[0].as<std::int64_t>(), AccountId(row[1].as<std::int64_t>()));
-  }
-  for (const std::int64_t member : members) {
-    if (!accounts.contains(member)) {
-      accounts.emplace(member, ledger::open_member_account(tx, MemberId(member), ledger::AccountKind::collateral,
-                                                           Currency::usd()));
-    }
-  }
-  return accounts;
-}
-
 std::string variation_margin_step(pqxx::transaction_base& tx, const SettlementRun& run,
                                   const SettleRequest& request) {
   // Per member, from the marks step's sums per member, product and kind.
@@ -572,7 +553,7 @@ std::string variation_margin_step(pqxx::transaction_base& tx, const SettlementRu
   }
   std::vector<std::int64_t> ids;
   for (const auto& [member, sums] : members) ids.push_back(member);
-  const auto accounts = collateral_accounts(tx, ids);
+  const auto accounts = detail::collateral_accounts(tx, ids);
   const AccountId clearing =
       ledger::open_house_account(tx, ledger::AccountKind::variation_margin_clearing, Currency::usd());
 
