@@ -1,5 +1,7 @@
-// cch-settlement: cash movements: collateral deposits and withdrawals (daily settlement runs are
-// not built yet). Internal: reached through cch-api only. All logic lives in libs/settlement.
+// cch-settlement: the daily settlement runs (settlement prices, marks, variation margin, deliveries
+// and expiries; on demand or at the configured minute), collateral deposits and withdrawals,
+// delivery reports and disputes, margin calls. Internal: reached through cch-api only. All logic
+// lives in libs/settlement.
 #include "cch/runtime/service.hpp"
 #include "cch/settlement/routes.hpp"
 

@@ -25,7 +25,9 @@ int settle(const config::Config& config, const std::string& date_text) {
   try {
     db::ConnectionPool pool(runtime::pool_options_from(config, "cch-admin"));
     const auto settled = settlement::settle(
-        pool, {*date, calendar, UtcTimestamp::now(), "cch-admin", std::nullopt, {}});
+        pool, {*date, calendar, UtcTimestamp::now(), "cch-admin", std::nullopt, {},
+               static_cast<std::int32_t>(config.integer("settlement.buy_in_penalty_bps")),
+               config.integer("settlement.delivery_fee_ticks_per_gpu_hour")});
     if (!settled) {
       return error_line(std::string(settlement::to_string(settled.error().refusal)) + ": " + settled.error().detail,
                         kExitFound);
