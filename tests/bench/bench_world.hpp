@@ -97,9 +97,10 @@ inline Result<World, std::string> make_world(pqxx::transaction_base& tx, const W
       options.cleared_at ? std::optional<std::string>(options.cleared_at->format()) : std::nullopt, options.start_days);
   tx.exec(
       "INSERT INTO cch.trade_leg (trade_id, member_id, side, product_id, delivery_start, delivery_end, gpus, "
-      "price_ticks) SELECT trade_id, buyer_member_id, 'buy', product_id, delivery_start, delivery_end, gpus, "
-      "price_ticks FROM cch.trade UNION ALL SELECT trade_id, seller_member_id, 'sell', product_id, delivery_start, "
-      "delivery_end, gpus, price_ticks FROM cch.trade");
+      "price_ticks, future, cleared_at) SELECT trade_id, buyer_member_id, 'buy', product_id, delivery_start, "
+      "delivery_end, gpus, price_ticks, series_label IS NOT NULL, decided_at FROM cch.trade UNION ALL SELECT "
+      "trade_id, seller_member_id, 'sell', product_id, delivery_start, delivery_end, gpus, price_ticks, "
+      "series_label IS NOT NULL, decided_at FROM cch.trade");
   tx.exec("SET session_replication_role = origin");
   market::SyntheticHistoryOptions generate;
   generate.products = products.synthetic;

@@ -67,8 +67,8 @@ using bench::seconds_since;
 // The open legs as risk's run reads them (open_legs.cpp), for the reference COPY.
 constexpr std::string_view kLegsQuery =
     "(SELECT l.trade_id, l.side, l.member_id, l.product_id, "
-    "(extract(epoch FROM l.delivery_start) * 1000000)::bigint, (extract(epoch FROM l.delivery_end) * 1000000)::bigint, "
-    "l.gpus, l.price_ticks, (t.series_label IS NOT NULL)::int FROM cch.trade_leg l JOIN cch.trade t USING (trade_id) "
+    "(date_part('epoch', l.delivery_start) * 1000000)::bigint, (date_part('epoch', l.delivery_end) * 1000000)::bigint, "
+    "l.gpus, l.price_ticks, l.future::int FROM cch.trade_leg l "
     "WHERE l.delivery_end > '";
 
 constexpr std::string_view kMemberFingerprint =

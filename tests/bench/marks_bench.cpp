@@ -39,8 +39,8 @@ using bench::seconds_since;
 
 constexpr std::string_view kLegsQuery =
     "(SELECT l.trade_id, l.side, l.member_id, l.product_id, "
-    "(extract(epoch FROM l.delivery_start) * 1000000)::bigint, (extract(epoch FROM l.delivery_end) * 1000000)::bigint, "
-    "l.gpus, l.price_ticks, (t.series_label IS NOT NULL)::int FROM cch.trade_leg l JOIN cch.trade t USING (trade_id) "
+    "(date_part('epoch', l.delivery_start) * 1000000)::bigint, (date_part('epoch', l.delivery_end) * 1000000)::bigint, "
+    "l.gpus, l.price_ticks, l.future::int FROM cch.trade_leg l "
     "WHERE l.delivery_end > '";
 
 }  // namespace
@@ -89,9 +89,10 @@ int main(int argc, char** argv) {
         trades, date.format());
     tx.exec(
         "INSERT INTO cch.trade_leg (trade_id, member_id, side, product_id, delivery_start, delivery_end, gpus, "
-        "price_ticks) SELECT trade_id, buyer_member_id, 'buy', product_id, delivery_start, delivery_end, gpus, "
-        "price_ticks FROM cch.trade UNION ALL SELECT trade_id, seller_member_id, 'sell', product_id, delivery_start, "
-        "delivery_end, gpus, price_ticks FROM cch.trade");
+        "price_ticks, future, cleared_at) SELECT trade_id, buyer_member_id, 'buy', product_id, delivery_start, "
+        "delivery_end, gpus, price_ticks, series_label IS NOT NULL, decided_at FROM cch.trade UNION ALL SELECT "
+        "trade_id, seller_member_id, 'sell', product_id, delivery_start, delivery_end, gpus, price_ticks, "
+        "series_label IS NOT NULL, decided_at FROM cch.trade");
     tx.exec("SET session_replication_role = origin");
     market::SyntheticHistoryOptions generate;
     generate.products = products.synthetic;

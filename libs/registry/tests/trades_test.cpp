@@ -877,35 +877,43 @@ TEST_F(Registration, ALegThatDoesNotAgreeWithItsClearedTradeIsRefusedEvenForASup
     tx.exec("ALTER TABLE cch.trade_leg DROP CONSTRAINT trade_leg_pkey");
     try {
       tx.exec("INSERT INTO cch.trade_leg (trade_id, member_id, side, product_id, delivery_start, delivery_end, gpus, "
-              "price_ticks) SELECT trade_id, seller_member_id, 'sell', product_id, delivery_start, delivery_end, "
-              "gpus, price_ticks FROM (SELECT trade_id, " + columns + " FROM cch.trade WHERE trade_id = " +
-              trade_id.to_string() + ") t");
+              "price_ticks, future, cleared_at) SELECT trade_id, seller_member_id, 'sell', product_id, delivery_start, "
+              "delivery_end, gpus, price_ticks, future, cleared_at FROM (SELECT trade_id, " + columns +
+              " FROM cch.trade WHERE trade_id = " + trade_id.to_string() + ") t");
       return "accepted";
     } catch (const pqxx::sql_error& e) {
       return e.what();
     }
   };
-  const std::string same = "seller_member_id, product_id, delivery_start, delivery_end, gpus, price_ticks";
+  const std::string same = "seller_member_id, product_id, delivery_start, delivery_end, gpus, price_ticks, "
+                           "series_label IS NOT NULL AS future, decided_at AS cleared_at";
   EXPECT_EQ(try_leg(trade->trade_id, same), "accepted");
   for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
            {"seller_member_id", "buyer_member_id AS seller_member_id"},
            {"product_id", "product_id + 1000 AS product_id"},
            {"delivery_end", "delivery_end + interval '1 hour' AS delivery_end"},
            {"gpus", "gpus + 1 AS gpus"},
-           {"price_ticks", "price_ticks - 1 AS price_ticks"}}) {
+           {"price_ticks", "price_ticks - 1 AS price_ticks"},
+           {"series_label IS NOT NULL AS future", "series_label IS NULL AS future"},
+           {"decided_at AS cleared_at", "decided_at - interval '1 second' AS cleared_at"}}) {
     std::string changed = same;
     changed.replace(changed.find(from), from.size(), to);
     EXPECT_NE(try_leg(trade->trade_id, changed).find("does not agree with a cleared trade"), std::string::npos)
         << changed;
   }
-  EXPECT_NE(try_leg(pending->trade.trade_id, same).find("does not agree with a cleared trade"), std::string::npos);
+  // A trade not cleared (no decision: the leg says it cleared now).
+  std::string undecided = same;
+  undecided.replace(undecided.find("decided_at AS cleared_at"), 24, "now() AS cleared_at");
+  EXPECT_NE(try_leg(pending->trade.trade_id, undecided).find("does not agree with a cleared trade"),
+            std::string::npos);
   // A leg whose trade does not exist (the legs have no foreign key to their trade: this check is
   // what ties them to it).
   const auto orphan = [&] {
     try {
       as_superuser("INSERT INTO cch.trade_leg (trade_id, member_id, side, product_id, delivery_start, delivery_end, "
-                   "gpus, price_ticks) SELECT trade_id + 1000, seller_member_id, 'sell', product_id, delivery_start, "
-                   "delivery_end, gpus, price_ticks FROM cch.trade WHERE trade_id = " + trade->trade_id.to_string());
+                   "gpus, price_ticks, future, cleared_at) SELECT trade_id + 1000, seller_member_id, 'sell', "
+                   "product_id, delivery_start, delivery_end, gpus, price_ticks, series_label IS NOT NULL, decided_at "
+                   "FROM cch.trade WHERE trade_id = " + trade->trade_id.to_string());
       return std::string("accepted");
     } catch (const pqxx::sql_error& e) {
       return std::string(e.what());

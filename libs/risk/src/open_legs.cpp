@@ -25,13 +25,17 @@ void for_each_open_leg(pqxx::transaction_base& tx, BusinessDate as_of, const Bus
     }
     filter += members->empty() ? "NULL)" : ")";
   }
-  if (cleared_before) filter += " AND t.decided_at < '" + cleared_before->format() + "'::timestamptz";
-  // The instant is formatted here (COPY takes no parameters).
+  if (cleared_before) filter += " AND l.cleared_at < '" + cleared_before->format() + "'::timestamptz";
+  // The instant is formatted here (COPY takes no parameters). The window's ends as microseconds
+  // since the epoch through date_part's double, not extract's numeric (about 0.4 s of the server's
+  // time on a million legs): exact, since a timestamp's microseconds (below 2^53 until the year
+  // 2255) are a double exactly, and dividing by 10^6 and multiplying back errs by under a quarter
+  // of a microsecond at that size, which the cast to bigint rounds away.
   pqxx::stream_from legs(tx,
                          "(SELECT l.trade_id, l.side, l.member_id, l.product_id, "
-                         "(extract(epoch FROM l.delivery_start) * 1000000)::bigint, "
-                         "(extract(epoch FROM l.delivery_end) * 1000000)::bigint, l.gpus, l.price_ticks, "
-                         "(t.series_label IS NOT NULL)::int FROM cch.trade_leg l JOIN cch.trade t USING (trade_id) "
+                         "(date_part('epoch', l.delivery_start) * 1000000)::bigint, "
+                         "(date_part('epoch', l.delivery_end) * 1000000)::bigint, l.gpus, l.price_ticks, "
+                         "l.future::int FROM cch.trade_leg l "
                          "WHERE l.delivery_end > '" +
                              first_day.start_of_day().format() + "'::timestamptz" + filter + ")");
   std::unordered_map<std::int64_t, BusinessDate> payment_of_end;  // few distinct window ends

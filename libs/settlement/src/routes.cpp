@@ -301,6 +301,7 @@ nlohmann::json product_variation_margin_json(const ProductVariationMargin& produ
   return {{"product_id", product.product.to_string()},
           {"kind", product.kind},
           {"legs", product.legs},
+          {"previous_legs", product.previous_legs},
           {"mark", usd(product.pv_minor)},
           {"previous_mark", usd(product.previous_pv_minor)},
           {"variation_margin", usd(product.vm_minor)}};

@@ -2,8 +2,6 @@
 
 #include <pqxx/nontransaction>
 #include <pqxx/result>
-#include <pqxx/stream_from>
-#include <pqxx/stream_to>
 #include <pqxx/transaction>
 
 #include <algorithm>
@@ -16,6 +14,7 @@
 #include <map>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 #include <tuple>
 #include <unordered_map>
 
@@ -24,7 +23,7 @@
 #include "cch/core/log.hpp"
 #include "cch/core/money.hpp"
 #include "cch/db/array.hpp"
-#include "cch/db/copy_fields.hpp"
+#include "cch/db/copy_writer.hpp"
 #include "cch/db/prepared.hpp"
 #include "cch/ledger/accounts.hpp"
 #include "cch/ledger/journal.hpp"
@@ -167,6 +166,44 @@ std::optional<SettlementRun> one_run(pqxx::transaction_base& tx, const pqxx::res
   return run;
 }
 
+// A business date's settlement lock (a session advisory lock) on a connection that is closed
+// rather than returned to the pool (the lease discarded), so that no path can hand a connection
+// still holding it to another user. Released explicitly as well when the holder goes out of scope:
+// a closed connection's session ends a moment later, on the server's time, and a retry at once
+// (a stopped run started again, a test) must not find the date still locked by a session that is
+// going away. Unlocking may fail only on a broken connection, whose session ends anyway.
+class DateLock {
+ public:
+  // Takes the lock, or answers nullopt if another session holds it.
+  static std::optional<DateLock> take(pqxx::connection& connection, BusinessDate date) {
+    pqxx::nontransaction lock(connection);
+    if (!lock.exec_params1("SELECT pg_try_advisory_lock($1, $2)", kLockClass,
+                           static_cast<std::int32_t>(date.days_since_epoch()))[0]
+             .as<bool>()) {
+      return std::nullopt;
+    }
+    return DateLock(connection, date);
+  }
+  DateLock(DateLock&& other) noexcept : connection_(std::exchange(other.connection_, nullptr)), date_(other.date_) {}
+  DateLock(const DateLock&) = delete;
+  DateLock& operator=(const DateLock&) = delete;
+  DateLock& operator=(DateLock&&) = delete;
+  ~DateLock() {
+    if (connection_ == nullptr) return;
+    try {
+      pqxx::nontransaction unlock(*connection_);
+      unlock.exec_params("SELECT pg_advisory_unlock($1, $2)", kLockClass,
+                         static_cast<std::int32_t>(date_.days_since_epoch()));
+    } catch (...) {  // NOLINT(bugprone-empty-catch): the connection is closed after this anyway
+    }
+  }
+
+ private:
+  DateLock(pqxx::connection& connection, BusinessDate date) : connection_(&connection), date_(date) {}
+  pqxx::connection* connection_;
+  BusinessDate date_;
+};
+
 SettleError refuse(SettleRefusal refusal, std::string detail) { return SettleError{refusal, std::move(detail)}; }
 
 void record_step(pqxx::transaction_base& tx, std::int64_t run_id, RunStep step, UtcTimestamp started,
@@ -273,45 +310,10 @@ Result<std::int64_t, SettleError> start_run(pqxx::transaction_base& tx, const Se
       ois->quotes.front().tenor.text(), ois->quotes.front().rate_e8, days,
       previous ? previous->overnight_rate_e8 : std::int64_t{0}, request.started_by, request.request_id,
       cut_off.format());
-  return created[0].as<std::int64_t>();
-}
-
-// A leg of the previous run: what its mark was, and whether this run marked it too.
-struct PreviousMark {
-  std::int64_t member = 0;
-  std::int64_t product = 0;
-  std::int64_t pv = 0;
-  bool future = false;
-  bool marked_again = false;
-};
-// (trade, side) as one integer: trade ids are positive and far below 2^62.
-std::int64_t leg_key(std::int64_t trade, bool buy) { return trade * 2 + (buy ? 0 : 1); }
-
-
-// The previous run's marks, read by COPY on a connection of their own (they are committed and never
-// change), while this run's legs are read and marked on the step's.
-std::unordered_map<std::int64_t, PreviousMark> previous_marks(db::ConnectionPool& pool, std::int64_t previous_run) {
-  std::unordered_map<std::int64_t, PreviousMark> previous;
-  auto lease = pool.acquire();
-  pqxx::read_transaction tx(*lease);
-  previous.reserve(static_cast<std::size_t>(
-      tx.exec_params1("SELECT count(*) FROM settlement.leg_mark WHERE run_id = $1", previous_run)[0].as<std::int64_t>()));
-  pqxx::stream_from in(tx, "(SELECT trade_id, side, member_id, product_id, kind, pv_minor FROM settlement.leg_mark "
-                           "WHERE run_id = " + std::to_string(previous_run) + ")");
-  std::string line;
-  while (in.get_raw_line(line)) {
-    db::CopyFields fields(line);
-    const std::int64_t trade = fields.integer();
-    const bool buy = fields.text() == "buy";
-    PreviousMark mark;
-    mark.member = fields.integer();
-    mark.product = fields.integer();
-    mark.future = fields.text() == "future";
-    mark.pv = fields.integer();
-    previous.emplace(leg_key(trade, buy), mark);
-  }
-  in.complete();
-  return previous;
+  const std::int64_t run_id = created[0].as<std::int64_t>();
+  // The run's marks go into a partition of their own, made here with the run (migration 0028).
+  tx.exec_params("SELECT settlement.add_leg_mark_partition($1)", run_id);
+  return run_id;
 }
 
 struct GroupKey {
@@ -327,6 +329,7 @@ struct GroupKeyHash {
 };
 struct GroupSums {
   std::int64_t legs = 0;
+  std::int64_t previous_legs = 0;
   Int128 pv = 0;
   Int128 previous = 0;
 };
@@ -394,19 +397,25 @@ std::string marks_step(pqxx::transaction_base& tx, db::ConnectionPool& pool, con
                        const BusinessCalendar& calendar, std::optional<SettleError>& refused) {
   const auto curves = risk::load_curves(tx, run.curve_set_id);
   CCH_CHECK(curves.has_value(), "a run's curve set is stored");
-  std::unordered_map<std::int64_t, PreviousMark> previous;
-  std::exception_ptr reading_failed;
-  std::thread reader;
+  // Each leg's variation margin is its mark less its previous mark (zero when new), and a leg no
+  // longer open gives back its previous mark; a leg keeps its member, product and kind, so their
+  // sum per member, product and kind is this run's sum of marks less the previous run's, which
+  // its own sums hold (a few thousand rows instead of its million marks).
+  std::unordered_map<GroupKey, GroupSums, GroupKeyHash> groups;
+  std::int64_t previous_legs = 0;
   if (run.previous_run_id) {
-    reader = std::thread([&] {
-      try {
-        previous = previous_marks(pool, *run.previous_run_id);
-      } catch (...) {
-        reading_failed = std::current_exception();
-      }
-    });
+    for (const auto& row : db::exec_cached(tx,
+                                           "SELECT member_id, product_id, kind, legs, pv_minor "
+                                           "FROM settlement.member_product_vm WHERE run_id = $1",
+                                           *run.previous_run_id)) {
+      GroupSums& sums = groups[GroupKey{row[0].as<std::int64_t>(), row[1].as<std::int64_t>(),
+                                        row[2].as<std::string>() == "future"}];
+      sums.previous_legs = row[3].as<std::int64_t>();
+      sums.previous = row[4].as<std::int64_t>();
+      previous_legs += sums.previous_legs;
+    }
   }
-  // The legs are read and marked on a third connection (a cleared trade's legs never change), in
+  // The legs are read and marked on a second connection (a cleared trade's legs never change), in
   // chunks handed to this one, which writes each chunk's marks by COPY as it comes: the two COPYs
   // (out and in) overlap instead of following each other.
   BoundedQueue<std::vector<MarkRow>> chunks(kQueuedChunksMax);
@@ -433,34 +442,38 @@ std::string marks_step(pqxx::transaction_base& tx, db::ConnectionPool& pool, con
     }
     chunks.close();
   });
-  const auto join_readers = [&] {
+  const auto join_marker = [&] {
     if (marker.joinable()) marker.join();
-    if (reader.joinable()) reader.join();
   };
-  std::vector<MarkRow> rows;
   Int128 total = 0;
   try {
-    pqxx::stream_to out(tx, "settlement.leg_mark",
-                        std::vector<std::string>{"run_id", "trade_id", "side", "member_id", "product_id", "kind",
-                                                 "pv_minor"});
+    db::CopyWriter out(tx, "settlement.leg_mark",
+                       {"run_id", "trade_id", "side", "member_id", "product_id", "kind", "pv_minor"});
     std::vector<MarkRow> chunk;
     while (chunks.pop(chunk)) {
       for (const MarkRow& row : chunk) {
-        out << std::make_tuple(run.run_id, row.trade, row.buy ? "buy" : "sell", row.member, row.product,
-                               row.future ? "future" : "forward", row.pv);
+        out.integer(run.run_id)
+            .integer(row.trade)
+            .text(row.buy ? "buy" : "sell")
+            .integer(row.member)
+            .integer(row.product)
+            .text(row.future ? "future" : "forward")
+            .integer(row.pv)
+            .end_row();
         total += row.pv;
+        GroupSums& sums = groups[GroupKey{row.member, row.product, row.future}];
+        ++sums.legs;
+        sums.pv += row.pv;
       }
-      rows.insert(rows.end(), chunk.begin(), chunk.end());
     }
     out.complete();
   } catch (...) {
     chunks.abandon();  // the marker stops handing chunks over
-    join_readers();
+    join_marker();
     throw;
   }
-  join_readers();
+  join_marker();
   if (marking_failed) std::rethrow_exception(marking_failed);
-  if (reading_failed) std::rethrow_exception(reading_failed);
   // A refusal after the marks were written: the step's transaction does not commit.
   if (!*marked) {
     refused = refuse(SettleRefusal::marks_refused, marked->error().detail);
@@ -479,26 +492,6 @@ std::string marks_step(pqxx::transaction_base& tx, db::ConnectionPool& pool, con
   // Both sides of every trade are marked: the clearinghouse's book is flat.
   CCH_CHECK(total == 0, "a run's marks of a flat book sum to zero");
 
-  // Each leg's variation margin, summed per member, product and kind: this run's legs against their
-  // previous marks (zero when new), then the previous run's legs not marked again (ended: zero now).
-  std::unordered_map<GroupKey, GroupSums, GroupKeyHash> groups;
-  for (const MarkRow& row : rows) {
-    GroupSums& sums = groups[GroupKey{row.member, row.product, row.future}];
-    ++sums.legs;
-    sums.pv += row.pv;
-    if (const auto found = previous.find(leg_key(row.trade, row.buy)); found != previous.end()) {
-      sums.previous += found->second.pv;
-      found->second.marked_again = true;
-    }
-  }
-  std::int64_t ended = 0;
-  for (const auto& [key, mark] : previous) {
-    if (mark.marked_again) continue;
-    ++ended;
-    GroupSums& sums = groups[GroupKey{mark.member, mark.product, mark.future}];
-    ++sums.legs;
-    sums.previous += mark.pv;
-  }
   std::vector<GroupKey> keys;
   keys.reserve(groups.size());
   for (const auto& [key, sums] : groups) keys.push_back(key);
@@ -506,21 +499,28 @@ std::string marks_step(pqxx::transaction_base& tx, db::ConnectionPool& pool, con
     return std::tie(a.member, a.product, a.future) < std::tie(b.member, b.product, b.future);
   });
   // Written by COPY (40,000 groups for a thousand members of twenty products).
-  pqxx::stream_to sums_out(tx, "settlement.member_product_vm",
-                           std::vector<std::string>{"run_id", "member_id", "product_id", "kind", "legs", "pv_minor",
-                                                    "previous_pv_minor", "vm_minor"});
+  db::CopyWriter sums_out(tx, "settlement.member_product_vm",
+                          {"run_id", "member_id", "product_id", "kind", "legs", "previous_legs", "pv_minor",
+                           "previous_pv_minor", "vm_minor"});
   for (const GroupKey& key : keys) {
     const GroupSums& sums = groups.at(key);
     CCH_CHECK(sums.pv >= -kAmountMinorMax && sums.pv <= kAmountMinorMax && sums.previous >= -kAmountMinorMax &&
                   sums.previous <= kAmountMinorMax,
               "a member's marks of a product within the largest amount");
-    sums_out << std::make_tuple(run.run_id, key.member, key.product, key.future ? "future" : "forward", sums.legs,
-                                static_cast<std::int64_t>(sums.pv), static_cast<std::int64_t>(sums.previous),
-                                static_cast<std::int64_t>(sums.pv - sums.previous));
+    sums_out.integer(run.run_id)
+        .integer(key.member)
+        .integer(key.product)
+        .text(key.future ? "future" : "forward")
+        .integer(sums.legs)
+        .integer(sums.previous_legs)
+        .integer(static_cast<std::int64_t>(sums.pv))
+        .integer(static_cast<std::int64_t>(sums.previous))
+        .integer(static_cast<std::int64_t>(sums.pv - sums.previous))
+        .end_row();
   }
   sums_out.complete();
   return "{" + count_field("curve_set_id", run.curve_set_id) + ", " + count_field("legs_marked", (*marked)->marked) +
-         ", " + count_field("legs_ended", ended) + ", " +
+         ", " + count_field("previous_legs", previous_legs) + ", " +
          count_field("groups", static_cast<std::int64_t>(keys.size())) + "}";
 }
 
@@ -645,18 +645,12 @@ Result<SettleOutcome, SettleError> settle(db::ConnectionPool& pool, const Settle
     return fail(refuse(SettleRefusal::business_date_in_future, date.format() + " is after today"));
   }
   auto lease = pool.acquire();
-  // The lock goes with the connection: closed at the end rather than unlocked, so that no path
-  // (an exception half-way) can return a connection that still holds it to the pool.
-  lease.discard();
+  lease.discard();  // the date's lock goes with the connection (DateLock)
   pqxx::connection& connection = *lease;
-  {
-    pqxx::nontransaction lock(connection);
-    if (!lock.exec_params1("SELECT pg_try_advisory_lock($1, $2)", kLockClass,
-                           static_cast<std::int32_t>(date.days_since_epoch()))[0]
-             .as<bool>()) {
-      return fail(refuse(SettleRefusal::settlement_run_in_progress,
-                         "the settlement of " + date.format() + " is being run by another process"));
-    }
+  const auto date_lock = DateLock::take(connection, date);
+  if (!date_lock) {
+    return fail(refuse(SettleRefusal::settlement_run_in_progress,
+                       "the settlement of " + date.format() + " is being run by another process"));
   }
   SettleOutcome outcome;
   SettlementRun run;
@@ -724,7 +718,7 @@ Result<SettlementRun, SettleError> reverse_run(db::ConnectionPool& pool, const R
     return fail(refuse(SettleRefusal::invalid_reason, "a reason of 1 to 500 characters is required"));
   }
   auto lease = pool.acquire();
-  lease.discard();  // the date's lock goes with the connection (as in settle)
+  lease.discard();  // the date's lock goes with the connection (DateLock)
   pqxx::connection& connection = *lease;
   std::optional<SettlementRun> run;
   {
@@ -732,14 +726,10 @@ Result<SettlementRun, SettleError> reverse_run(db::ConnectionPool& pool, const R
     run = find_run(read, request.run_id);
   }
   if (!run) return fail(refuse(SettleRefusal::unknown_run, "no settlement run " + std::to_string(request.run_id)));
-  {
-    pqxx::nontransaction lock(connection);
-    if (!lock.exec_params1("SELECT pg_try_advisory_lock($1, $2)", kLockClass,
-                           static_cast<std::int32_t>(run->business_date.days_since_epoch()))[0]
-             .as<bool>()) {
-      return fail(refuse(SettleRefusal::settlement_run_in_progress,
-                         "the settlement of " + run->business_date.format() + " is being run by another process"));
-    }
+  const auto date_lock = DateLock::take(connection, run->business_date);
+  if (!date_lock) {
+    return fail(refuse(SettleRefusal::settlement_run_in_progress,
+                       "the settlement of " + run->business_date.format() + " is being run by another process"));
   }
   pqxx::work tx(connection);
   const auto state =
@@ -941,13 +931,13 @@ std::vector<ProductVariationMargin> product_variation_margin(pqxx::transaction_b
   std::vector<ProductVariationMargin> out;
   for (const auto& row : db::exec_cached(
            tx,
-           "SELECT member_id, product_id, kind, legs, pv_minor, previous_pv_minor, vm_minor "
+           "SELECT member_id, product_id, kind, legs, previous_legs, pv_minor, previous_pv_minor, vm_minor "
            "FROM settlement.member_product_vm WHERE run_id = $1 AND ($2::bigint IS NULL OR member_id = $2) "
            "ORDER BY member_id, product_id, kind",
            run_id, member ? std::optional<std::int64_t>(member->value()) : std::nullopt)) {
     out.push_back({MemberId(row[0].as<std::int64_t>()), ProductId(row[1].as<std::int64_t>()),
                    row[2].as<std::string>(), row[3].as<std::int64_t>(), row[4].as<std::int64_t>(),
-                   row[5].as<std::int64_t>(), row[6].as<std::int64_t>()});
+                   row[5].as<std::int64_t>(), row[6].as<std::int64_t>(), row[7].as<std::int64_t>()});
   }
   return out;
 }

@@ -266,12 +266,13 @@ TEST_F(SettlementServiceCrash, TheServiceKilledInEachStepInTurnResumesToTheJourn
   prepare_two_days();
   for (const BusinessDate day : {kDay1, kDay2}) {
     for (const RunStep step : kRunSteps) {
-      // The statement each step waits on: prices the run's row, marks the COPY of its marks, and
-      // the later steps (the run exists by then) their own step row, the step's last statement.
+      // The statement each step waits on: prices the run's row, marks the COPY of its sums per
+      // member and product (after its million marks), and the later steps (the run exists by
+      // then) their own step row, the step's last statement.
       std::string blocker;
       switch (step) {
         case RunStep::prices: blocker = "LOCK TABLE settlement.run IN SHARE MODE"; break;
-        case RunStep::marks: blocker = "LOCK TABLE settlement.leg_mark IN SHARE MODE"; break;
+        case RunStep::marks: blocker = "LOCK TABLE settlement.member_product_vm IN SHARE MODE"; break;
         default:
           blocker = "INSERT INTO settlement.run_step (run_id, step, started_at, counts) SELECT run_id, '" +
                     std::string(to_string(step)) + "', now(), '{}' FROM settlement.run WHERE business_date = '" +

@@ -174,10 +174,10 @@ TEST_F(SettlementRuns, ALegDeliveredSinceThePreviousRunGivesBackItsMarkAndIsNoLo
   ASSERT_TRUE(second) << second.error().detail;
   const auto first_marks = nlohmann::json::parse(first->run.steps[1].counts);
   EXPECT_EQ(first_marks["legs_marked"], 2);
-  EXPECT_EQ(first_marks["legs_ended"], 0);
+  EXPECT_EQ(first_marks["previous_legs"], 0);
   const auto second_marks = nlohmann::json::parse(second->run.steps[1].counts);
   EXPECT_EQ(second_marks["legs_marked"], 0);
-  EXPECT_EQ(second_marks["legs_ended"], 2);
+  EXPECT_EQ(second_marks["previous_legs"], 2);
   run([&](pqxx::transaction_base& tx) {
     const auto day1 = leg_variation_margin(tx, first->run.run_id, a, std::nullopt, 10);
     ASSERT_EQ(day1.size(), 1u);
@@ -350,9 +350,10 @@ TEST_F(SettlementRuns, AStopBeforeAnyStepCommitsLeavesThatStepUndoneAndSettlingA
   for (const RunStep stop_at : kRunSteps) {
     const auto stopped = [&] {
       try {
-        (void)settle_day(kDay1, [&](RunStep step) {
+        const auto settled = settle_day(kDay1, [&](RunStep step) {
           if (step == stop_at) throw Stopped("stopped before the commit of " + std::string(to_string(step)));
         });
+        if (!settled) ADD_FAILURE() << to_string(settled.error().refusal) << ": " << settled.error().detail;
       } catch (const Stopped&) {
         return true;
       }
@@ -407,6 +408,77 @@ TEST_F(SettlementRuns, AConcurrentSettlementOfTheSameDateIsRefusedAndOnlyOneRunP
   EXPECT_EQ(held->run.state, RunState::completed);
   EXPECT_EQ(scalar("SELECT count(*) FROM settlement.run"), 1);
   EXPECT_EQ(scalar("SELECT count(*) FROM ledger.journal WHERE kind = 'variation_margin'"), 3);
+}
+
+}  // namespace
+}  // namespace cch::settlement
+
+#include "cch/db/migrate.hpp"
+#include "cch/sql/migrations.hpp"
+#include "cch/testing/scratch_database.hpp"
+
+#include <pqxx/nontransaction>
+
+namespace cch::settlement {
+namespace {
+
+// A database with runs stored before the marks were partitioned by run (migration 0028): each
+// run gets its partition, its marks move into it, each product's sums count the legs each run
+// marked, the old table is gone, and the partitions refuse changes as the table did.
+TEST(SettlementMigration, EarlierRunsMarksMoveIntoAPartitionEachAndTheirSumsCountEachRunsLegs) {
+  testing::ScratchDatabase database;
+  pqxx::connection connection(database.url());
+  std::vector<std::pair<std::string_view, std::string_view>> before;
+  std::vector<std::pair<std::string_view, std::string_view>> all;
+  for (const auto& file : sql::migration_files()) {
+    all.push_back(file);
+    if (file.first < std::string_view("0028")) before.push_back(file);
+  }
+  ASSERT_TRUE(db::migrate(connection, db::make_migrations(before).value()));
+  {
+    pqxx::nontransaction tx(connection);
+    // Rows as two runs stored them then (foreign keys aside: what they point at is not the point).
+    tx.exec("SET session_replication_role = replica");
+    tx.exec("INSERT INTO settlement.run (run_id, business_date, attempt, state, curve_set_id, previous_run_id, "
+            "previous_curve_set_id, ois_snapshot_id, overnight_tenor, overnight_rate_e8, interest_days, "
+            "interest_rate_e8, cut_off, started_by, completed_at) OVERRIDING SYSTEM VALUE VALUES "
+            "(5, '2027-01-13', 1, 'completed', 1, NULL, NULL, 1, '1D', 0, 0, 0, '2027-01-14', 'ops', now()), "
+            "(6, '2027-01-14', 1, 'completed', 2, 5, 1, 1, '1D', 0, 1, 0, '2027-01-15', 'ops', now())");
+    // Run 5 marked trades 1 and 2; run 6 trade 1 again and trade 3 (trade 2 ended).
+    tx.exec("INSERT INTO settlement.leg_mark VALUES "
+            "(5, 1, 'buy', 10, 20, 'forward', 100), (5, 1, 'sell', 11, 20, 'forward', -100), "
+            "(5, 2, 'buy', 10, 20, 'forward', 40), (5, 2, 'sell', 11, 20, 'forward', -40), "
+            "(6, 1, 'buy', 10, 20, 'forward', 130), (6, 1, 'sell', 11, 20, 'forward', -130), "
+            "(6, 3, 'buy', 11, 20, 'forward', 7), (6, 3, 'sell', 10, 20, 'forward', -7)");
+    // The sums then counted the legs of either run.
+    tx.exec("INSERT INTO settlement.member_product_vm VALUES "
+            "(5, 10, 20, 'forward', 2, 140, 0, 140), (5, 11, 20, 'forward', 2, -140, 0, -140), "
+            "(6, 10, 20, 'forward', 3, 123, 140, -17), (6, 11, 20, 'forward', 3, -123, -140, 17)");
+    tx.exec("SET session_replication_role = origin");
+  }
+  ASSERT_TRUE(db::migrate(connection, db::make_migrations(all).value()));
+  pqxx::nontransaction tx(connection);
+  const auto count = [&](const std::string& sql) { return tx.exec1(sql)[0].as<std::int64_t>(); };
+  EXPECT_EQ(count("SELECT count(*) FROM settlement.leg_mark_5"), 4);
+  EXPECT_EQ(count("SELECT count(*) FROM settlement.leg_mark_6"), 4);
+  EXPECT_EQ(count("SELECT sum(pv_minor) FROM settlement.leg_mark WHERE run_id = 6 AND member_id = 10"), 123);
+  EXPECT_EQ(count("SELECT count(*) FROM pg_inherits WHERE inhparent = 'settlement.leg_mark'::regclass"), 2);
+  EXPECT_TRUE(tx.exec1("SELECT to_regclass('settlement.leg_mark_unpartitioned') IS NULL")[0].as<bool>());
+  const auto sums = tx.exec(
+      "SELECT run_id, member_id, legs, previous_legs FROM settlement.member_product_vm ORDER BY run_id, member_id");
+  ASSERT_EQ(sums.size(), 4U);
+  const std::vector<std::array<std::int64_t, 4>> expected{{5, 10, 2, 0}, {5, 11, 2, 0}, {6, 10, 2, 2}, {6, 11, 2, 2}};
+  for (std::size_t i = 0; i < sums.size(); ++i) {
+    for (std::size_t j = 0; j < 4; ++j) EXPECT_EQ(sums[i][static_cast<int>(j)].as<std::int64_t>(), expected[i][j]);
+  }
+  // Records still: through the table or its partition.
+  EXPECT_THROW(tx.exec("UPDATE settlement.leg_mark SET pv_minor = 0 WHERE run_id = 5"), pqxx::sql_error);
+  EXPECT_THROW(tx.exec("DELETE FROM settlement.leg_mark_6"), pqxx::sql_error);
+  EXPECT_THROW(tx.exec("TRUNCATE settlement.leg_mark_5"), pqxx::sql_error);
+  EXPECT_THROW(tx.exec("UPDATE settlement.member_product_vm SET legs = 9"), pqxx::sql_error);
+  // A run that is not running gets no partition; a mark of a run without one goes nowhere.
+  EXPECT_THROW(tx.exec("SELECT settlement.add_leg_mark_partition(6)"), pqxx::sql_error);
+  EXPECT_THROW(tx.exec("INSERT INTO settlement.leg_mark VALUES (7, 1, 'buy', 10, 20, 'forward', 1)"), pqxx::sql_error);
 }
 
 }  // namespace

@@ -224,9 +224,10 @@ struct ProductVariationMargin {
   MemberId member;
   ProductId product;
   std::string kind;  // forward or future
-  std::int64_t legs = 0;
-  std::int64_t pv_minor = 0;           // today's marks
-  std::int64_t previous_pv_minor = 0;  // the previous run's marks of the same legs
+  std::int64_t legs = 0;               // marked in the run
+  std::int64_t previous_legs = 0;      // marked in the previous run
+  std::int64_t pv_minor = 0;           // the run's marks
+  std::int64_t previous_pv_minor = 0;  // the previous run's marks (of legs still open or ended since)
   std::int64_t vm_minor = 0;
 };
 std::vector<ProductVariationMargin> product_variation_margin(pqxx::transaction_base& tx, std::int64_t run_id,
