@@ -311,7 +311,8 @@ Result<std::int64_t, SettleError> start_run(pqxx::transaction_base& tx, const Se
       previous ? previous->overnight_rate_e8 : std::int64_t{0}, request.started_by, request.request_id,
       cut_off.format());
   const std::int64_t run_id = created[0].as<std::int64_t>();
-  // The run's marks go into a partition of their own, made here with the run (migration 0028).
+  // The run's marks go into a table of their own, made here with the run, which the marks step
+  // fills and then attaches as the run's partition of settlement.leg_mark (migration 0028).
   tx.exec_params("SELECT settlement.add_leg_mark_partition($1)", run_id);
   return run_id;
 }
@@ -447,7 +448,8 @@ std::string marks_step(pqxx::transaction_base& tx, db::ConnectionPool& pool, con
   };
   Int128 total = 0;
   try {
-    db::CopyWriter out(tx, "settlement.leg_mark",
+    // Into the run's own table (its name made of the run's id), attached once it is full.
+    db::CopyWriter out(tx, "settlement.leg_mark_" + std::to_string(run.run_id),
                        {"run_id", "trade_id", "side", "member_id", "product_id", "kind", "pv_minor"});
     std::vector<MarkRow> chunk;
     while (chunks.pop(chunk)) {
@@ -491,6 +493,8 @@ std::string marks_step(pqxx::transaction_base& tx, db::ConnectionPool& pool, con
   }
   // Both sides of every trade are marked: the clearinghouse's book is flat.
   CCH_CHECK(total == 0, "a run's marks of a flat book sum to zero");
+  // The marks' key built over the full table at once, and the table attached as the run's partition.
+  tx.exec_params("SELECT settlement.attach_leg_mark_partition($1)", run.run_id);
 
   std::vector<GroupKey> keys;
   keys.reserve(groups.size());

@@ -195,6 +195,16 @@ TEST_F(SettlementRuns, ALegDeliveredSinceThePreviousRunGivesBackItsMarkAndIsNoLo
     EXPECT_EQ(members[0].cumulative_forward_vm_minor, 0);
   });
   EXPECT_EQ(scalar("SELECT count(*) FROM settlement.leg_mark WHERE run_id = " + std::to_string(second->run.run_id)), 0);
+  // Each run's marks are its own partition, attached with its key once they were written.
+  for (const std::int64_t run_id : {first->run.run_id, second->run.run_id}) {
+    const std::string table = "settlement.leg_mark_" + std::to_string(run_id);
+    EXPECT_EQ(scalar("SELECT count(*) FROM pg_inherits WHERE inhparent = 'settlement.leg_mark'::regclass AND "
+                     "inhrelid = '" + table + "'::regclass"),
+              1);
+    EXPECT_EQ(scalar("SELECT count(*) FROM pg_index WHERE indrelid = '" + table + "'::regclass AND indisprimary"), 1);
+  }
+  EXPECT_THROW(scalar("SELECT settlement.attach_leg_mark_partition(" + std::to_string(second->run.run_id) + ")"),
+               std::exception);
   // Delivered: alpha pays 1,536 x 2.2000 = 3,379.20 USD, besides its variation margin (its day 1
   // mark given back, with a day's interest on it).
   const std::int64_t vm = scalar("SELECT total_minor FROM settlement.member_vm WHERE member_id = " + a.to_string() +
@@ -476,8 +486,10 @@ TEST(SettlementMigration, EarlierRunsMarksMoveIntoAPartitionEachAndTheirSumsCoun
   EXPECT_THROW(tx.exec("DELETE FROM settlement.leg_mark_6"), pqxx::sql_error);
   EXPECT_THROW(tx.exec("TRUNCATE settlement.leg_mark_5"), pqxx::sql_error);
   EXPECT_THROW(tx.exec("UPDATE settlement.member_product_vm SET legs = 9"), pqxx::sql_error);
-  // A run that is not running gets no partition; a mark of a run without one goes nowhere.
+  // A run that is not running gets no table, nor has one attached; a mark of a run without a
+  // partition goes nowhere.
   EXPECT_THROW(tx.exec("SELECT settlement.add_leg_mark_partition(6)"), pqxx::sql_error);
+  EXPECT_THROW(tx.exec("SELECT settlement.attach_leg_mark_partition(6)"), pqxx::sql_error);
   EXPECT_THROW(tx.exec("INSERT INTO settlement.leg_mark VALUES (7, 1, 'buy', 10, 20, 'forward', 1)"), pqxx::sql_error);
 }
 
