@@ -883,6 +883,7 @@ ReadRoute read_route(std::string_view method, std::string_view pattern) {
       {"GET /v1/products/{product_id}", {get_product, false}},
       {"GET /v1/products/{product_id}/series", {product_series, false}},
       {"GET /v1/products/{product_id}/settlement-prices", {product_settlement_prices, true}},
+      {"GET /v1/products/{product_id}/settlement-price-fallbacks", {product_price_fallbacks, true}},
       {"GET /v1/market/snapshots", {market_snapshots, false}},
       {"GET /v1/market/ois-quotes/{business_date}", {ois_quotes, true}},
       {"GET /v1/market/index-fixings/{index}", {index_fixings, false}},

@@ -29,6 +29,19 @@ http::Response settlement_run(Api&, pqxx::transaction_base& tx, const http::Requ
   return http::json_response(200, settlement::settlement_run_json(*run));
 }
 
+http::Response product_price_fallbacks(Api&, pqxx::transaction_base& tx, const http::Request& request,
+                                       const access::Principal&) {
+  QueryReader query(request, {"limit", "cursor"});
+  const std::size_t limit = query.limit(kPriceFallbacksPageMax);
+  const auto cursor = query.id_cursor();
+  if (query.failed()) return query.failure();
+  const auto id = request.path_id("product_id");
+  if (!id || tx.exec_params("SELECT 1 FROM cch.product WHERE product_id = $1", *id).empty()) return not_found();
+  const auto list = settlement::price_fallbacks(tx, ProductId(*id), cursor, limit + 1);
+  return http::json_response(200, page_of(list, limit, settlement::price_fallback_json,
+                                          [](const auto& fallback) { return fallback.fallback_id; }));
+}
+
 // Every member's figures in a run, by member id, a page at a time (the cursor: the last member
 // id seen).
 http::Response settlement_run_members(Api&, pqxx::transaction_base& tx, const http::Request& request,

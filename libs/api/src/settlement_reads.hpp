@@ -43,5 +43,10 @@ http::Response statement_summaries(Api& api, pqxx::transaction_base& tx, const h
                                    const access::Principal& principal);
 http::Response member_run_variation_margin(Api& api, pqxx::transaction_base& tx, const http::Request& request,
                                            const access::Principal& principal);
+//   GET /v1/products/{product_id}/settlement-price-fallbacks   staff: the product's approved
+//       fallbacks, newest first (?cursor: the last fallback id seen)
+inline constexpr std::size_t kPriceFallbacksPageMax = 100;
+http::Response product_price_fallbacks(Api& api, pqxx::transaction_base& tx, const http::Request& request,
+                                       const access::Principal& principal);
 
 }  // namespace cch::api

@@ -338,6 +338,15 @@ class RouteMatrix : public ::testing::Test {
         {"GET /v1/products/{product_id}", [&] { return Sample{"/v1/products/" + product, ""}; }},
         {"POST /v1/products/{product_id}/trading-status",
          [&] { return Sample{"/v1/products/" + product + "/trading-status", R"({"trading_status":"active"})"}; }},
+        {"POST /v1/products/{product_id}/settlement-price-fallbacks",
+         [&] {
+           // One approval per product and date: each allowed caller approves another date.
+           const auto date = BusinessDate::parse("2030-01-01").value().add_days(fallbacks_made++).value();
+           return Sample{"/v1/products/" + product + "/settlement-price-fallbacks",
+                         R"({"business_date":")" + date.format() + R"(","method":"curve","reason":"no quote"})"};
+         }},
+        {"GET /v1/products/{product_id}/settlement-price-fallbacks",
+         [&] { return Sample{"/v1/products/" + product + "/settlement-price-fallbacks", ""}; }},
         {"POST /v1/products/{product_id}/buy-in-index",
          [&] { return Sample{"/v1/products/" + product + "/buy-in-index", R"({"index":"GPUIDX-H100"})"}; }},
         {"GET /v1/products/{product_id}/series",
@@ -644,6 +653,7 @@ class RouteMatrix : public ::testing::Test {
                                });
   }
   int trades_made = 0;
+  int fallbacks_made = 0;
   int parameter_sets_ = 0;
   int corrections_ = 0;
 };

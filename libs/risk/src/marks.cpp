@@ -108,7 +108,8 @@ Result<MarkedLegs, MarkError> mark_each_open_leg(pqxx::transaction_base& tx, con
         }
         ++marked.marked;
         each(LegMarkValue{open.leg.leg_id, open.leg.side == pricing::Side::buy, open.member.value(),
-                          open.product.value(), open.leg.kind == pricing::ContractKind::future, *mark});
+                          open.product.value(), open.leg.kind == pricing::ContractKind::future,
+                          open.leg.delivery_start, open.leg.delivery_end, *mark});
       },
       cleared_before);
   if (refused) return fail(std::move(*refused));

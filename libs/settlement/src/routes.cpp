@@ -231,6 +231,18 @@ nlohmann::json settlement_run_json(const SettlementRun& run) {
                      {"duration_ms", (step.finished_at.unix_microseconds() - step.started_at.unix_microseconds()) / 1000},
                      {"counts", nlohmann::json::parse(step.counts)}});
   }
+  nlohmann::json fallbacks = nlohmann::json::array();
+  for (const RunPriceFallback& fallback : run.price_fallbacks) {
+    nlohmann::json days = nlohmann::json::array();
+    for (const DayRange& range : fallback.days) {
+      days.push_back({{"first_day", range.first_day.format()}, {"last_day", range.last_day.format()}});
+    }
+    fallbacks.push_back({{"product_id", fallback.product.to_string()},
+                         {"fallback_id", std::to_string(fallback.fallback_id)},
+                         {"days", std::move(days)},
+                         {"day_count", fallback.day_count},
+                         {"legs", fallback.legs}});
+  }
   return {{"run_id", std::to_string(run.run_id)},
           {"business_date", run.business_date.format()},
           {"attempt", run.attempt},
@@ -251,7 +263,19 @@ nlohmann::json settlement_run_json(const SettlementRun& run) {
           {"reversed_at", run.reversed_at ? nlohmann::json(run.reversed_at->format()) : nlohmann::json(nullptr)},
           {"reversed_by", run.reversed_by ? nlohmann::json(*run.reversed_by) : nlohmann::json(nullptr)},
           {"reversal_reason", run.reversal_reason ? nlohmann::json(*run.reversal_reason) : nlohmann::json(nullptr)},
-          {"steps", std::move(steps)}};
+          {"steps", std::move(steps)},
+          {"price_fallbacks", std::move(fallbacks)}};
+}
+
+nlohmann::json price_fallback_json(const PriceFallback& fallback) {
+  return {{"fallback_id", std::to_string(fallback.fallback_id)},
+          {"product_id", fallback.product.to_string()},
+          {"business_date", fallback.business_date.format()},
+          {"method", std::string(to_string(fallback.method))},
+          {"reason", fallback.reason},
+          {"approved_by", fallback.approved_by},
+          {"approved_at", fallback.approved_at.format()},
+          {"request_id", fallback.request_id ? nlohmann::json(*fallback.request_id) : nlohmann::json(nullptr)}};
 }
 
 nlohmann::json member_variation_margin_json(const MemberVariationMargin& member) {
@@ -341,6 +365,10 @@ http::Response settle_refusal(const SettleError& error) {
       return http::problem(422, reason, "Buy-in price missing", error.detail);
     case SettleRefusal::disputes_decided_since:
       return http::problem(409, reason, "A dispute the run settled was decided since", error.detail);
+    case SettleRefusal::unknown_product:
+      return http::problem(404, "not_found", "Not found", "no such object");
+    case SettleRefusal::fallback_already_approved:
+      return http::problem(409, reason, "A fallback is approved already", error.detail);
     case SettleRefusal::not_a_business_date:
     case SettleRefusal::business_date_in_future:
     case SettleRefusal::no_curve_set:
@@ -403,6 +431,45 @@ http::Response reverse_command(runtime::ServiceContext& context, const http::Req
   return runtime::answer_command(context, request, *caller, [&](pqxx::transaction_base&) {
     if (!reversed) return settle_refusal(reversed.error());
     return http::json_response(200, settlement_run_json(*reversed));
+  });
+}
+
+http::Response price_fallback_command(runtime::ServiceContext& context, const http::Request& request) {
+  const auto caller = runtime::internal_caller(request);
+  if (!caller) return caller.error();
+  if (caller->principal.role != access::Role::operator_ && caller->principal.role != access::Role::risk_officer) {
+    return http::problem(403, "forbidden", "Forbidden", "operators and risk officers approve settlement price fallbacks");
+  }
+  const auto product_id = request.path_id("product_id");
+  if (!product_id) return not_found();
+  auto body = http::BodyReader::open(request, {"business_date", "method", "reason"},
+                                     {"fallback_id", "product_id", "approved_by", "approved_at", "request_id"});
+  if (!body) return body.error();
+  const auto date_text = body->text("business_date", 10);
+  const auto method_text = body->text("method", 16);
+  const auto reason = body->text("reason", kFallbackReasonLengthMax);
+  std::optional<BusinessDate> date;
+  if (date_text) {
+    if (const auto parsed = BusinessDate::parse(*date_text)) {
+      date = *parsed;
+    } else {
+      body->refuse("business_date", "must be a date YYYY-MM-DD");
+    }
+  }
+  std::optional<FallbackMethod> method;
+  if (method_text) {
+    method = fallback_method_of(*method_text);
+    if (!method) body->refuse("method", "must be curve");
+  }
+  if (body->failed()) return body->failure();
+  return runtime::answer_command(context, request, *caller, [&](pqxx::transaction_base& tx) {
+    const auto approved = approve_price_fallback(
+        tx, {ProductId(*product_id), *date, *method, *reason, caller->principal.name, caller->request_id.value()});
+    if (!approved) return settle_refusal(approved.error());
+    http::Response response = http::json_response(201, price_fallback_json(*approved));
+    response.headers.emplace_back("Location", "/v1/products/" + std::to_string(*product_id) +
+                                                  "/settlement-price-fallbacks");
+    return response;
   });
 }
 
@@ -527,6 +594,8 @@ void add_settlement_routes(http::Router& router, runtime::ServiceContext& contex
     router.add("POST", prefix + "/v1/trades/{trade_id}/deliveries/{delivery_day}/" + std::string(action),
                [&context, action](const http::Request& request) { return delivery_command(context, request, action); });
   }
+  router.add("POST", prefix + "/v1/products/{product_id}/settlement-price-fallbacks",
+             [&context](const http::Request& request) { return price_fallback_command(context, request); });
   router.add("POST", prefix + "/v1/products/{product_id}/buy-in-index",
              [&context](const http::Request& request) { return buy_in_index_command(context, request); });
   router.add("POST", prefix + "/v1/settlement/runs/{run_id}/reverse",

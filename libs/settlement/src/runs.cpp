@@ -74,8 +74,22 @@ std::string_view to_string(SettleRefusal refusal) {
     case SettleRefusal::index_fixings_missing: return "index_fixings_missing";
     case SettleRefusal::buy_in_price_missing: return "buy_in_price_missing";
     case SettleRefusal::disputes_decided_since: return "disputes_decided_since";
+    case SettleRefusal::unknown_product: return "unknown_product";
+    case SettleRefusal::fallback_already_approved: return "fallback_already_approved";
   }
   return "no_curve_set";
+}
+
+std::string_view to_string(FallbackMethod method) {
+  switch (method) {
+    case FallbackMethod::curve: return "curve";
+  }
+  return "curve";
+}
+
+std::optional<FallbackMethod> fallback_method_of(std::string_view text) {
+  if (text == "curve") return FallbackMethod::curve;
+  return std::nullopt;
 }
 
 std::int64_t price_alignment_interest(std::int64_t cumulative_minor, std::int64_t rate_e8, std::int32_t days) {
@@ -157,6 +171,22 @@ void load_steps(pqxx::transaction_base& tx, SettlementRun& run) {
   }
   std::sort(run.steps.begin(), run.steps.end(),
             [](const StepRecord& a, const StepRecord& b) { return static_cast<int>(a.step) < static_cast<int>(b.step); });
+  run.price_fallbacks.clear();
+  for (const auto& row : db::exec_cached(tx,
+                                         "SELECT f.product_id, f.fallback_id, f.legs, lower(r)::text, "
+                                         "(upper(r) - 1)::text, upper(r) - lower(r) "
+                                         "FROM settlement.run_price_fallback f, unnest(f.days) r WHERE f.run_id = $1 "
+                                         "ORDER BY f.product_id, lower(r)",
+                                         run.run_id)) {
+    const ProductId product(row[0].as<std::int64_t>());
+    if (run.price_fallbacks.empty() || run.price_fallbacks.back().product != product) {
+      run.price_fallbacks.push_back({product, row[1].as<std::int64_t>(), {}, 0, row[2].as<std::int64_t>()});
+    }
+    RunPriceFallback& fallback = run.price_fallbacks.back();
+    fallback.days.push_back({BusinessDate::parse(row[3].as<std::string>()).value(),
+                             BusinessDate::parse(row[4].as<std::string>()).value()});
+    fallback.day_count += row[5].as<std::int64_t>();
+  }
 }
 
 std::optional<SettlementRun> one_run(pqxx::transaction_base& tx, const pqxx::result& rows) {
@@ -394,6 +424,147 @@ class BoundedQueue {
   bool abandoned_ = false;
 };
 
+// Which days of each product the run's settlement prices cover (the quoted periods of the curve
+// set's settlement snapshots), and which days the open legs need that they do not: per leg, from
+// the day after the business date (the forward curves' first day) to the day its window ends.
+// need() is called for every leg (on the marking thread); uncovered() after.
+class PriceCoverage {
+ public:
+  struct Uncovered {
+    std::vector<char> days;  // days[i]: first_needed_day + i needed and not covered
+    std::int64_t legs = 0;
+  };
+
+  PriceCoverage(pqxx::transaction_base& tx, std::int64_t curve_set_id, BusinessDate business_date)
+      : first_needed_day_(business_date.days_since_epoch() + 1) {
+    for (const auto& row : db::exec_cached(
+             tx,
+             "SELECT s.product_id, p.first_day - DATE '1970-01-01', p.end_day - DATE '1970-01-01' "
+             "FROM risk.curve_set_input i JOIN market.snapshot s USING (snapshot_id) "
+             "JOIN market.settlement_price p USING (snapshot_id) WHERE i.curve_set_id = $1 AND s.kind = 'settlement' "
+             "ORDER BY 1, 2",
+             curve_set_id)) {
+      auto& periods = covered_[row[0].as<std::int64_t>()];
+      const std::int64_t first = row[1].as<std::int64_t>();
+      const std::int64_t end = row[2].as<std::int64_t>();
+      // Sorted by first day: merge what overlaps or touches the last period.
+      if (!periods.empty() && first <= periods.back().second) {
+        periods.back().second = std::max(periods.back().second, end);
+      } else {
+        periods.emplace_back(first, end);
+      }
+    }
+  }
+
+  void need(std::int64_t product, UtcTimestamp delivery_start, UtcTimestamp delivery_end) {
+    constexpr std::int64_t kDay = 86'400'000'000;
+    const std::int64_t first = std::max(delivery_start.unix_microseconds() / kDay, first_needed_day_);
+    const std::int64_t end = (delivery_end.unix_microseconds() - 1) / kDay + 1;
+    if (first >= end) return;
+    const auto found = covered_.find(product);
+    static const std::vector<std::pair<std::int64_t, std::int64_t>> kNone;
+    const auto& periods = found == covered_.end() ? kNone : found->second;
+    // The last period starting on or before the first day needed covers the window, or none does.
+    auto at = std::upper_bound(periods.begin(), periods.end(), first,
+                               [](std::int64_t day, const auto& period) { return day < period.first; });
+    if (at != periods.begin() && std::prev(at)->second >= end) return;
+    Uncovered& uncovered = uncovered_[product];
+    ++uncovered.legs;
+    if (uncovered.days.size() < static_cast<std::size_t>(end - first_needed_day_)) {
+      uncovered.days.resize(static_cast<std::size_t>(end - first_needed_day_), 0);
+    }
+    if (at != periods.begin()) --at;
+    for (std::int64_t day = first; day < end; ++day) {
+      while (at != periods.end() && at->second <= day) ++at;
+      if (at == periods.end() || day < at->first) uncovered.days[static_cast<std::size_t>(day - first_needed_day_)] = 1;
+    }
+  }
+
+  // Per product, the days needed without a price, as ranges of whole days.
+  [[nodiscard]] std::map<std::int64_t, std::pair<std::vector<DayRange>, std::int64_t>> uncovered() const {
+    std::map<std::int64_t, std::pair<std::vector<DayRange>, std::int64_t>> out;
+    for (const auto& [product, uncovered] : uncovered_) {
+      auto& [ranges, legs] = out[product];
+      legs = uncovered.legs;
+      for (std::size_t i = 0; i < uncovered.days.size(); ++i) {
+        if (uncovered.days[i] == 0) continue;
+        std::size_t j = i;
+        while (j + 1 < uncovered.days.size() && uncovered.days[j + 1] != 0) ++j;
+        ranges.push_back({day(i), day(j)});
+        i = j;
+      }
+    }
+    return out;
+  }
+
+ private:
+  [[nodiscard]] BusinessDate day(std::size_t offset) const {
+    return BusinessDate::from_days_since_epoch(first_needed_day_ + static_cast<std::int64_t>(offset)).value();
+  }
+  std::int64_t first_needed_day_;
+  std::unordered_map<std::int64_t, std::vector<std::pair<std::int64_t, std::int64_t>>> covered_;  // [first, end)
+  std::unordered_map<std::int64_t, Uncovered> uncovered_;
+};
+
+std::string day_ranges_text(const std::vector<DayRange>& ranges, std::size_t at_most) {
+  std::string text;
+  for (std::size_t i = 0; i < ranges.size() && i < at_most; ++i) {
+    text += (text.empty() ? "" : ", ") + ranges[i].first_day.format();
+    if (ranges[i].last_day != ranges[i].first_day) text += ".." + ranges[i].last_day.format();
+  }
+  if (ranges.size() > at_most) text += " and " + std::to_string(ranges.size() - at_most) + " more ranges";
+  return text;
+}
+
+// The days the open legs need that the run's prices do not cover: each product's approved
+// fallback recorded for the run, or the run refused naming the products without one.
+std::optional<SettleError> record_price_fallbacks(pqxx::transaction_base& tx, const SettlementRun& run,
+                                                  const PriceCoverage& coverage, std::int64_t& fallback_legs,
+                                                  std::int64_t& fallback_products) {
+  const auto uncovered = coverage.uncovered();
+  if (uncovered.empty()) return std::nullopt;
+  std::vector<std::int64_t> products;
+  for (const auto& [product, days] : uncovered) products.push_back(product);
+  std::map<std::int64_t, std::int64_t> approved;
+  std::map<std::int64_t, std::string> codes;
+  for (const auto& row : tx.exec_params(
+           "SELECT p.product_id, p.code, f.fallback_id FROM cch.product p LEFT JOIN settlement.price_fallback f "
+           "ON f.product_id = p.product_id AND f.business_date = $2::date WHERE p.product_id = ANY($1::bigint[])",
+           db::integer_array(products), run.business_date.format())) {
+    codes[row[0].as<std::int64_t>()] = row[1].as<std::string>();
+    if (!row[2].is_null()) approved[row[0].as<std::int64_t>()] = row[2].as<std::int64_t>();
+  }
+  std::string missing;
+  for (const auto& [product, days] : uncovered) {
+    if (approved.contains(product)) continue;
+    missing += (missing.empty() ? "" : "; ") + codes[product] + " (product " + std::to_string(product) +
+               "): " + day_ranges_text(days.first, 10) + " (" + std::to_string(days.second) + " legs)";
+  }
+  if (!missing.empty()) {
+    return refuse(SettleRefusal::settlement_prices_missing,
+                  "open legs need days that no settlement price of " + run.business_date.format() +
+                      " in curve set " + std::to_string(run.curve_set_id) + " covers: " + missing +
+                      ". Approve a fallback for the date (POST /v1/products/{product_id}/settlement-price-fallbacks) "
+                      "and start the run again, or reverse run " + std::to_string(run.run_id) +
+                      ", enter the prices and build the curve set again");
+  }
+  for (const auto& [product, days] : uncovered) {
+    std::string multirange = "{";
+    for (const DayRange& range : days.first) {
+      multirange += (multirange.size() == 1 ? "[" : ",[") + range.first_day.format() + "," +
+                    range.last_day.add_days(1).value().format() + ")";
+    }
+    multirange += "}";
+    db::exec_cached(tx,
+                    "INSERT INTO settlement.run_price_fallback (run_id, product_id, fallback_id, days, legs) "
+                    "VALUES ($1, $2, $3, $4::datemultirange, $5)",
+                    run.run_id, product, approved.at(product), multirange, days.second);
+    fallback_legs += days.second;
+    ++fallback_products;
+  }
+  return std::nullopt;
+}
+
 std::string marks_step(pqxx::transaction_base& tx, db::ConnectionPool& pool, const SettlementRun& run,
                        const BusinessCalendar& calendar, std::optional<SettleError>& refused) {
   const auto curves = risk::load_curves(tx, run.curve_set_id);
@@ -419,6 +590,7 @@ std::string marks_step(pqxx::transaction_base& tx, db::ConnectionPool& pool, con
   // The legs are read and marked on a second connection (a cleared trade's legs never change), in
   // chunks handed to this one, which writes each chunk's marks by COPY as it comes: the two COPYs
   // (out and in) overlap instead of following each other.
+  PriceCoverage coverage(tx, run.curve_set_id, run.business_date);
   BoundedQueue<std::vector<MarkRow>> chunks(kQueuedChunksMax);
   std::optional<Result<risk::MarkedLegs, risk::MarkError>> marked;
   std::exception_ptr marking_failed;
@@ -430,6 +602,7 @@ std::string marks_step(pqxx::transaction_base& tx, db::ConnectionPool& pool, con
       chunk.reserve(kChunkRows);
       auto result = risk::mark_each_open_leg(read, *curves, calendar, run.cut_off, [&](const risk::LegMarkValue& leg) {
         chunk.push_back({leg.trade_id, leg.member_id, leg.product_id, leg.mark.pv_minor, leg.buy, leg.future});
+        coverage.need(leg.product_id, leg.delivery_start, leg.delivery_end);
         if (chunk.size() == kChunkRows) {
           chunks.push(std::move(chunk));
           chunk = {};
@@ -493,6 +666,12 @@ std::string marks_step(pqxx::transaction_base& tx, db::ConnectionPool& pool, con
   }
   // Both sides of every trade are marked: the clearinghouse's book is flat.
   CCH_CHECK(total == 0, "a run's marks of a flat book sum to zero");
+  std::int64_t fallback_legs = 0;
+  std::int64_t fallback_products = 0;
+  if (auto blocked = record_price_fallbacks(tx, run, coverage, fallback_legs, fallback_products)) {
+    refused = std::move(blocked);
+    return {};
+  }
   // The marks' key built over the full table at once, and the table attached as the run's partition.
   tx.exec_params("SELECT settlement.attach_leg_mark_partition($1)", run.run_id);
 
@@ -525,7 +704,9 @@ std::string marks_step(pqxx::transaction_base& tx, db::ConnectionPool& pool, con
   sums_out.complete();
   return "{" + count_field("curve_set_id", run.curve_set_id) + ", " + count_field("legs_marked", (*marked)->marked) +
          ", " + count_field("previous_legs", previous_legs) + ", " +
-         count_field("groups", static_cast<std::int64_t>(keys.size())) + "}";
+         count_field("groups", static_cast<std::int64_t>(keys.size())) + ", " +
+         count_field("fallback_products", fallback_products) + ", " + count_field("fallback_legs", fallback_legs) +
+         "}";
 }
 
 std::string variation_margin_step(pqxx::transaction_base& tx, const SettlementRun& run,
@@ -877,6 +1058,65 @@ std::vector<SettlementRun> list_runs(pqxx::transaction_base& tx, std::optional<s
     load_steps(tx, runs.back());
   }
   return runs;
+}
+
+namespace {
+
+constexpr const char* kFallbackColumns =
+    "fallback_id, product_id, business_date::text, method, reason, approved_by, "
+    "(extract(epoch FROM approved_at) * 1000000)::bigint, request_id";
+
+PriceFallback fallback_of(const pqxx::row& row) {
+  const auto method = fallback_method_of(row[3].as<std::string>());
+  CCH_CHECK(method.has_value(), "a stored fallback's method is known");
+  return PriceFallback{row[0].as<std::int64_t>(),
+                       ProductId(row[1].as<std::int64_t>()),
+                       BusinessDate::parse(row[2].as<std::string>()).value(),
+                       *method,
+                       row[4].as<std::string>(),
+                       row[5].as<std::string>(),
+                       timestamp_of(row[6]),
+                       row[7].is_null() ? std::nullopt : std::optional<std::string>(row[7].as<std::string>())};
+}
+
+}  // namespace
+
+Result<PriceFallback, SettleError> approve_price_fallback(pqxx::transaction_base& tx,
+                                                          const PriceFallbackRequest& request) {
+  if (request.reason.empty() || request.reason.size() > kFallbackReasonLengthMax) {
+    return fail(refuse(SettleRefusal::invalid_reason, "a reason of 1 to 500 characters is required"));
+  }
+  if (tx.exec_params("SELECT 1 FROM cch.product WHERE product_id = $1", request.product.value()).empty()) {
+    return fail(refuse(SettleRefusal::unknown_product, "no product " + request.product.to_string()));
+  }
+  const auto inserted = tx.exec_params(
+      std::string("INSERT INTO settlement.price_fallback (product_id, business_date, method, reason, approved_by, "
+                  "request_id) VALUES ($1, $2::date, $3, $4, $5, $6) ON CONFLICT (product_id, business_date) DO NOTHING "
+                  "RETURNING ") +
+          kFallbackColumns,
+      request.product.value(), request.business_date.format(), std::string(to_string(request.method)),
+      request.reason, request.approved_by, request.request_id);
+  if (inserted.empty()) {
+    return fail(refuse(SettleRefusal::fallback_already_approved,
+                       "product " + request.product.to_string() + " has a settlement price fallback for " +
+                           request.business_date.format() + " already"));
+  }
+  return fallback_of(inserted[0]);
+}
+
+std::vector<PriceFallback> price_fallbacks(pqxx::transaction_base& tx, ProductId product,
+                                           std::optional<std::int64_t> before, std::size_t limit) {
+  CCH_CHECK(limit >= 1 && limit <= 1000, "price_fallbacks: limit 1..1000");
+  std::vector<PriceFallback> fallbacks;
+  for (const auto& row : db::exec_cached(tx,
+                                         std::string("SELECT ") + kFallbackColumns +
+                                             " FROM settlement.price_fallback WHERE product_id = $1 "
+                                             "AND ($2::bigint IS NULL OR fallback_id < $2) ORDER BY fallback_id DESC "
+                                             "LIMIT $3",
+                                         product.value(), before, static_cast<std::int64_t>(limit))) {
+    fallbacks.push_back(fallback_of(row));
+  }
+  return fallbacks;
 }
 
 namespace {

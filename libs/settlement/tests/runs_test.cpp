@@ -161,7 +161,8 @@ TEST_F(SettlementRuns, ALegDeliveredSinceThePreviousRunGivesBackItsMarkAndIsNoLo
   day.delivery_end = registry::fixture::at("2027-01-15T00:00:00Z");
   const auto cleared = clear_on(day, "DAY-1");
   ASSERT_TRUE(cleared) << registry::to_string(cleared.error().refusal) << ": " << cleared.error().detail;
-  enter_market_data(kDay1, 21'500, 21'000, 21'000);
+  // Day 1's prices quote the day it delivers on (day 2 needs it no longer).
+  enter_market_data(kDay1, 21'500, 21'000, 21'000, std::nullopt, {{"2027-01-14", 22'100}});
   enter_market_data(kDay2, 21'600, 21'200, 21'000);
   const auto first = settle_day(kDay1);
   ASSERT_TRUE(first) << first.error().detail;
@@ -210,6 +211,106 @@ TEST_F(SettlementRuns, ALegDeliveredSinceThePreviousRunGivesBackItsMarkAndIsNoLo
   const std::int64_t vm = scalar("SELECT total_minor FROM settlement.member_vm WHERE member_id = " + a.to_string() +
                                  " AND run_id = " + std::to_string(second->run.run_id));
   EXPECT_EQ(collateral(a) - a0, -337'920 + vm);
+}
+
+TEST_F(SettlementRuns, LegsOnDaysNoSettlementPriceCoversStopTheRunUntilTheCurveIsApprovedAsTheirFallback) {
+  trade();
+  clear_january_legs();
+  enter_market_data(kDay1, 21'500, 21'000, 21'000);
+  const std::int64_t a0 = collateral(a);
+
+  // Refused at the marks step, naming the product, the days and the legs; nothing marked or posted.
+  const auto stopped = settle_day(kDay1);
+  ASSERT_FALSE(stopped);
+  EXPECT_EQ(stopped.error().refusal, SettleRefusal::settlement_prices_missing);
+  const std::string& detail = stopped.error().detail;
+  EXPECT_NE(detail.find("h100-sxm-us-east (product " + product.to_string() + "): 2027-01-14..2027-01-15 (4 legs)"),
+            std::string::npos)
+      << detail;
+  const std::int64_t stopped_run = scalar("SELECT run_id FROM settlement.run");
+  EXPECT_EQ(scalar("SELECT count(*) FROM settlement.run_step"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM settlement.leg_mark"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM ledger.journal WHERE kind = 'variation_margin'"), 0);
+  // Starting again changes nothing while no one approved a fallback.
+  const auto again = settle_day(kDay1);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().refusal, SettleRefusal::settlement_prices_missing);
+
+  // Approvals: a reason, a product that exists, once per product and date.
+  const auto approve = [&](ProductId which, std::string reason) {
+    return run([&](pqxx::transaction_base& tx) {
+      return approve_price_fallback(tx, {which, kDay1, FallbackMethod::curve, std::move(reason), "risk", "req-1"});
+    });
+  };
+  EXPECT_EQ(approve(product, "").error().refusal, SettleRefusal::invalid_reason);
+  EXPECT_EQ(approve(ProductId(999'999), "no quote").error().refusal, SettleRefusal::unknown_product);
+  const auto approved = approve(product, "no January quote from the publisher");
+  ASSERT_TRUE(approved) << approved.error().detail;
+  EXPECT_EQ(approved->approved_by, "risk");
+  EXPECT_EQ(approved->business_date, kDay1);
+  EXPECT_EQ(approved->request_id, "req-1");
+  EXPECT_EQ(approve(product, "twice").error().refusal, SettleRefusal::fallback_already_approved);
+  run([&](pqxx::transaction_base& tx) {
+    EXPECT_EQ(price_fallbacks(tx, product, std::nullopt, 10).size(), 1u);
+  });
+
+  // The run resumes at its marks and records which approval marked which days of how many legs.
+  const auto settled = settle_day(kDay1);
+  ASSERT_TRUE(settled) << settled.error().detail;
+  EXPECT_TRUE(settled->resumed);
+  EXPECT_EQ(settled->run.run_id, stopped_run);
+  ASSERT_EQ(settled->run.price_fallbacks.size(), 1u);
+  const RunPriceFallback& used = settled->run.price_fallbacks[0];
+  EXPECT_EQ(used.product, product);
+  EXPECT_EQ(used.fallback_id, approved->fallback_id);
+  ASSERT_EQ(used.days.size(), 1u);
+  EXPECT_EQ(used.days[0].first_day, date("2027-01-14"));
+  EXPECT_EQ(used.days[0].last_day, date("2027-01-15"));
+  EXPECT_EQ(used.day_count, 2);
+  EXPECT_EQ(used.legs, 4);
+  const auto marks = nlohmann::json::parse(settled->run.steps[1].counts);
+  EXPECT_EQ(marks["legs_marked"], 8);
+  EXPECT_EQ(marks["fallback_products"], 1);
+  EXPECT_EQ(marks["fallback_legs"], 4);
+  // The January legs are marked off the curve there, both sides, and their variation margin posted.
+  EXPECT_EQ(scalar("SELECT count(*) FROM settlement.leg_mark m JOIN cch.trade_leg l USING (trade_id, side) "
+                   "WHERE m.run_id = " + std::to_string(settled->run.run_id) +
+                   " AND l.delivery_start < '2027-02-01' AND m.pv_minor <> 0"),
+            4);
+  EXPECT_NE(collateral(a), a0);
+}
+
+TEST_F(SettlementRuns, ARunStoppedForDaysWithoutAPriceIsReversedAndTheDateSettlesAgainOnceThePricesAreEntered) {
+  trade();
+  clear_january_legs();
+  enter_market_data(kDay1, 21'500, 21'000, 21'000);
+  const auto stopped = settle_day(kDay1);
+  ASSERT_FALSE(stopped);
+  EXPECT_EQ(stopped.error().refusal, SettleRefusal::settlement_prices_missing);
+  const std::int64_t stopped_run = scalar("SELECT run_id FROM settlement.run");
+  EXPECT_NE(stopped.error().detail.find("reverse run " + std::to_string(stopped_run)), std::string::npos)
+      << stopped.error().detail;
+  // The unfinished run reversed (it posted nothing), the missing days quoted in a corrected version.
+  const auto reversed = reverse_run(*fixture.pool, {stopped_run, "January days unquoted", "ops", std::nullopt,
+                                                    fixture::kNow});
+  ASSERT_TRUE(reversed) << reversed.error().detail;
+  EXPECT_EQ(reversed->state, RunState::reversed);
+  EXPECT_EQ(settle_day(kDay1).error().refusal, SettleRefusal::date_reversed_without_correction);
+  enter_market_data(kDay1, 21'500, 21'000, 21'000, "January quoted",
+                    {{"2027-01-14", 22'100}, {"2027-01-15", 22'200}});
+  const auto settled = settle_day(kDay1);
+  ASSERT_TRUE(settled) << settled.error().detail;
+  EXPECT_EQ(settled->run.attempt, 2);
+  EXPECT_TRUE(settled->run.price_fallbacks.empty());
+  const auto marks = nlohmann::json::parse(settled->run.steps[1].counts);
+  EXPECT_EQ(marks["legs_marked"], 8);
+  EXPECT_EQ(marks["fallback_legs"], 0);
+  // Alpha's one-day leg is marked at 14 January's quoted 2.2100 against its 2.2000: 16 GPUs x 24 h x
+  // 0.0100 = 3.84 USD, discounted over the days to its payment (within a cent at these rates).
+  const std::int64_t one_day = scalar(
+      "SELECT m.pv_minor FROM settlement.leg_mark m JOIN cch.trade t USING (trade_id) WHERE m.run_id = " +
+      std::to_string(settled->run.run_id) + " AND t.submitter_reference = 'JAN-1' AND m.side = 'buy'");
+  EXPECT_NEAR(static_cast<double>(one_day), 384.0, 1.0);
 }
 
 TEST_F(SettlementRuns, AReversedRunIsUndoneByReversingJournalsAndTheDateSettlesAgainOnceItsPricesAreCorrected) {

@@ -28,9 +28,11 @@ class SettlementRuns : public registry::fixture::Registration {
   // The day's SOFR OIS quotes: 1D at 4 % (the overnight rate), every other tenor at 0 %, so that
   // the discount factors of the forwards' payment dates (between the 1M and 1Y pillars) are within
   // 0.1 % of 1 and the marks are computed by hand from them; and the product's settlement prices,
-  // every month at `others` except March and the second quarter's months.
+  // every month at `others` except March and the second quarter's months, from February 2027 to
+  // the end of the year; and `extra` periods (label, price), e.g. a day of January.
   void enter_market_data(BusinessDate day, std::int64_t march, std::int64_t second_quarter, std::int64_t others,
-                         std::optional<std::string> correction = std::nullopt) {
+                         std::optional<std::string> correction = std::nullopt,
+                         const std::vector<std::pair<std::string, std::int64_t>>& extra = {}) {
     run([&](pqxx::transaction_base& tx) {
       const auto rules = market::market_rules("united_states_settlement", "1M,1Y", BusinessDate::containing(kNow));
       const market::Provenance provenance{"test", "test", kNow, "ops", std::nullopt, std::nullopt};
@@ -44,6 +46,9 @@ class SettlementRuns : public registry::fixture::Registration {
       const auto found = registry::find_product(tx, product).value();
       const market::ProductTerms terms{product, found.spec.code, found.spec.tick_size_ticks, std::nullopt};
       std::vector<market::PeriodPrice> prices;
+      for (const auto& [label, price] : extra) {
+        prices.push_back({parse_period_label(label).value(), PricePerGpuHour{price}});
+      }
       prices.push_back({parse_period_label("2027-02").value(), PricePerGpuHour{others}});
       prices.push_back({parse_period_label("2027-03").value(), PricePerGpuHour{march}});
       for (const char* label : {"2027-04", "2027-05", "2027-06"}) {
@@ -69,6 +74,18 @@ class SettlementRuns : public registry::fixture::Registration {
     auto quarter = march(a, b, 96, 20'900);
     quarter.series_label = "2027-Q2";
     ASSERT_TRUE(clear_on(quarter, "FUT-1"));
+  }
+  // Alpha buys from charlie 64 GPUs for 14 and 15 January 2027 and 16 GPUs for 14 January alone,
+  // at 2.2000: days no quoted period of the prices above (February onwards) covers.
+  void clear_january_legs() {
+    auto two_days = march(a, c, 64, 22'000);
+    two_days.delivery_start = registry::fixture::at("2027-01-14T00:00:00Z");
+    two_days.delivery_end = registry::fixture::at("2027-01-16T00:00:00Z");
+    ASSERT_TRUE(clear_on(two_days, "JAN-2"));
+    auto one_day = two_days;
+    one_day.gpus = 16;
+    one_day.delivery_end = registry::fixture::at("2027-01-15T00:00:00Z");
+    ASSERT_TRUE(clear_on(one_day, "JAN-1"));
   }
   // Submits as the buyer and affirms as the seller, on the Tuesday before day 1.
   Result<registry::Trade, registry::TradeError> clear_on(const registry::TradeTerms& terms,

@@ -78,6 +78,8 @@ struct LegMarkValue {
   std::int64_t member_id = 0;
   std::int64_t product_id = 0;
   bool future = false;
+  UtcTimestamp delivery_start{0};  // the leg's whole delivery window (the mark covers the part after
+  UtcTimestamp delivery_end{0};    // the as-of date), what a settlement run checks its prices cover
   pricing::LegMark mark;
 };
 struct MarkedLegs {

@@ -116,6 +116,12 @@ http::Response buy_in_index_command(runtime::ServiceContext& context, const http
 http::Response settle_command(runtime::ServiceContext& context, const http::Request& request,
                               const BusinessCalendar& clearing_calendar);
 
+//   POST /internal/v1/products/{product_id}/settlement-price-fallbacks   operator or risk officer
+//        {"business_date", "method": "curve", "reason"} -> 201 the approval; 404 no such product;
+//        409 fallback_already_approved; 422 invalid_reason, field reasons
+http::Response price_fallback_command(runtime::ServiceContext& context, const http::Request& request);
+nlohmann::json price_fallback_json(const PriceFallback& fallback);
+
 // POST /internal/v1/settlement/runs/{run_id}/reverse: reverse_run, its answer recorded after it (a
 // retry under the key after a crash answers run_already_reversed).
 http::Response reverse_command(runtime::ServiceContext& context, const http::Request& request);

@@ -77,6 +77,20 @@ struct StepRecord {
   std::string counts;  // JSON object text: what the step did (legs, members, journals, ...)
 };
 
+// The days of a product a run marked off its approved fallback (settlement.run_price_fallback):
+// days its open legs needed that no settlement price of the date covers.
+struct DayRange {
+  BusinessDate first_day = BusinessDate::from_days_since_epoch(0).value();
+  BusinessDate last_day = BusinessDate::from_days_since_epoch(0).value();  // inclusive
+};
+struct RunPriceFallback {
+  ProductId product;
+  std::int64_t fallback_id = 0;
+  std::vector<DayRange> days;  // in order, apart
+  std::int64_t day_count = 0;
+  std::int64_t legs = 0;       // the open legs with such a day
+};
+
 struct SettlementRun {
   std::int64_t run_id = 0;
   BusinessDate business_date = BusinessDate::from_days_since_epoch(0).value();
@@ -100,13 +114,15 @@ struct SettlementRun {
   std::optional<std::string> reversed_by;
   std::optional<std::string> reversal_reason;
   std::vector<StepRecord> steps;  // recorded, in order
+  std::vector<RunPriceFallback> price_fallbacks;  // by product
 };
 
 enum class SettleRefusal {
   not_a_business_date,
   business_date_in_future,
   no_curve_set,               // the date has no curve set yet
-  settlement_prices_missing,  // a product with open legs has no price in the date's curve set
+  settlement_prices_missing,  // a product with open legs has no price in the date's curve set, or
+                              // a day an open leg needs has none and no fallback is approved
   earlier_run_unfinished,     // an earlier date's live run is not complete: dates settle in order
   later_date_settled,         // a later date has a live run: dates settle in order
   settlement_run_in_progress, // another settle() of the date holds its lock
@@ -120,6 +136,8 @@ enum class SettleRefusal {
   buy_in_price_missing,       // a delivery short of its contract lacks its product's buy-in index or fixing
   disputes_decided_since,     // reverse_run: a dispute the run settled was decided since (its journal
                               // moved the run's escrow)
+  unknown_product,            // approve_price_fallback: no such product
+  fallback_already_approved,  // approve_price_fallback: the product's date has one
 };
 std::string_view to_string(SettleRefusal refusal);
 
@@ -248,6 +266,48 @@ struct LegVariationMargin {
 std::vector<LegVariationMargin> leg_variation_margin(pqxx::transaction_base& tx, std::int64_t run_id,
                                                      MemberId member, std::optional<std::int64_t> after_trade,
                                                      std::size_t limit);
+
+// Settlement price fallbacks (settlement.price_fallback). A forward curve is built from the quoted
+// periods of a product's settlement prices; a leg delivering on days no quoted period covers
+// would be marked off the curve's interpolation between periods, or its flat end beyond the last,
+// which no one fixed. The marks step therefore finds, per product, the days its open legs need
+// (from the day after the business date to each window's end) that the curve set's settlement
+// prices do not cover, and refuses the run (settlement_prices_missing, naming the product, the
+// days and the legs; the run stays at its first step) unless the product has an approved fallback
+// for the date: then the curve marks those days and the run records which approval it used, for
+// which days and legs (RunPriceFallback). Either approve a fallback and start the run again (it
+// resumes), or reverse the unfinished run, enter the missing prices and build the curve set again.
+enum class FallbackMethod { curve };
+std::string_view to_string(FallbackMethod method);
+std::optional<FallbackMethod> fallback_method_of(std::string_view text);
+
+struct PriceFallback {
+  std::int64_t fallback_id = 0;
+  ProductId product;
+  BusinessDate business_date = BusinessDate::from_days_since_epoch(0).value();
+  FallbackMethod method = FallbackMethod::curve;
+  std::string reason;
+  std::string approved_by;
+  UtcTimestamp approved_at{0};
+  std::optional<std::string> request_id;
+};
+
+struct PriceFallbackRequest {
+  ProductId product;
+  BusinessDate business_date = BusinessDate::from_days_since_epoch(0).value();
+  FallbackMethod method = FallbackMethod::curve;
+  std::string reason;  // 1..500 characters
+  std::string approved_by;
+  std::optional<std::string> request_id;
+};
+inline constexpr std::size_t kFallbackReasonLengthMax = 500;
+// Records the approval; refusals unknown_product, invalid_reason, fallback_already_approved (one per
+// product and date, never changed: a run that used it points at it).
+Result<PriceFallback, SettleError> approve_price_fallback(pqxx::transaction_base& tx,
+                                                          const PriceFallbackRequest& request);
+// A product's approvals, newest first (by id), ids below `before`; at most `limit` (1..1000).
+std::vector<PriceFallback> price_fallbacks(pqxx::transaction_base& tx, ProductId product,
+                                           std::optional<std::int64_t> before, std::size_t limit);
 
 // Price alignment interest in cents: -cumulative x rate_e8 x days / (360 x 10^8), rounded to the
 // nearest cent, ties away from zero, exactly. Precondition: |cumulative| <= kAmountMinorMax,
