@@ -87,6 +87,21 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
+    // The synthetic prices quote months from the next, quarters and the next two years: the rest
+    // of the current month and the windows' days beyond those years have no price. An operator
+    // approves the curve for them, product by product and date by date, as for a real publisher
+    // that quotes no balance of the month; each run then records the days and legs it marked so.
+    for (const BusinessDate date : dates) {
+      for (const ProductId product : made->products) {
+        const auto approved = settlement::approve_price_fallback(
+            tx, {product, date, settlement::FallbackMethod::curve, "synthetic prices quote no balance of the month",
+                 "bench", std::nullopt});
+        if (!approved) {
+          std::cerr << "fallback of " << date.format() << ": " << approved.error().detail << "\n";
+          return 1;
+        }
+      }
+    }
     tx.exec(
         "CREATE TABLE public.bench_copy (run_id bigint NOT NULL, trade_id bigint NOT NULL, side text NOT NULL, "
         "member_id bigint NOT NULL, product_id bigint NOT NULL, kind text NOT NULL, pv_minor bigint NOT NULL, "
@@ -112,7 +127,10 @@ int main(int argc, char** argv) {
     return settled->run;
   };
   const auto steps = [](const settlement::SettlementRun& run) {
-    std::string text;
+    std::int64_t fallback_legs = 0;
+    for (const auto& fallback : run.price_fallbacks) fallback_legs += fallback.legs;
+    std::string text = " fallback_products=" + std::to_string(run.price_fallbacks.size()) +
+                       " fallback_legs=" + std::to_string(fallback_legs);
     for (const auto& step : run.steps) {
       text += " " + std::string(settlement::to_string(step.step)) + "_seconds=" +
               std::to_string(static_cast<double>(step.finished_at.unix_microseconds() -
