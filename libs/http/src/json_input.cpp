@@ -141,6 +141,17 @@ std::optional<bool> BodyReader::boolean(std::string_view field, bool required) {
   return value->get<bool>();
 }
 
+std::optional<BusinessDate> BodyReader::date(std::string_view field, bool required) {
+  const auto value = text(field, 10, required);
+  if (!value) return std::nullopt;
+  const auto parsed = BusinessDate::parse(*value);
+  if (!parsed) {
+    refuse(field, "must be a date YYYY-MM-DD");
+    return std::nullopt;
+  }
+  return *parsed;
+}
+
 std::optional<std::string> BodyReader::decimal_text(std::string_view field, bool required) {
   const nlohmann::json* value = find(field, required);
   if (value == nullptr) return std::nullopt;

@@ -58,6 +58,32 @@ TEST(BodyReaderTimestamp, AnInstantIsReadAndAnythingElseIsRefusedNamingTheField)
   EXPECT_FALSE(absent->failed());
 }
 
+TEST(BodyReaderDate, ADayIsReadAndAnythingElseIsRefusedNamingTheField) {
+  const auto read = [](const nlohmann::json& value) -> std::string {
+    auto reader = BodyReader::open(json_request({{"business_date", value}}), {"business_date"}, {});
+    EXPECT_TRUE(reader);
+    const auto got = reader->date("business_date");
+    if (reader->failed()) {
+      const auto problem = problem_of(reader->failure());
+      EXPECT_EQ(problem.value("field", ""), "business_date");
+      return "refused: " + problem.value("reason", "");
+    }
+    return got.value().format();
+  };
+  EXPECT_EQ(read("2027-03-01"), "2027-03-01");
+  EXPECT_EQ(read("2027-02-30"), "refused: invalid_field");
+  EXPECT_EQ(read("2027-3-1"), "refused: invalid_field");
+  EXPECT_EQ(read("2027-03-01T00:00:00Z"), "refused: invalid_field");
+  EXPECT_EQ(read(20270301), "refused: invalid_field");
+  auto absent = BodyReader::open(json_request(nlohmann::json::object()), {"business_date"}, {});
+  ASSERT_TRUE(absent);
+  EXPECT_FALSE(absent->date("business_date", /*required=*/false).has_value());
+  EXPECT_FALSE(absent->failed());
+  EXPECT_FALSE(absent->date("business_date").has_value());
+  ASSERT_TRUE(absent->failed());
+  EXPECT_EQ(problem_of(absent->failure()).value("reason", ""), "missing_field");
+}
+
 TEST(BodyReaderInteger, ANumberBelowTheMinimumIsRefusedWhateverItsSign) {
   // nlohmann reads 0 and every positive number as unsigned: the minimum holds for them too.
   const auto read = [](const nlohmann::json& value) -> std::string {

@@ -142,16 +142,7 @@ http::Response build_curve_set_command(runtime::ServiceContext& context, const h
     auto body = http::BodyReader::open(request, {"business_date"},
                                        {"curve_set_id", "version", "content_hash", "inputs", "built_at", "built_by"});
     if (!body) return body.error();
-    const auto text = body->text("business_date", 10);
-    std::optional<BusinessDate> date;
-    if (text) {
-      const auto parsed = BusinessDate::parse(*text);
-      if (parsed) {
-        date = *parsed;
-      } else {
-        body->refuse("business_date", "must be a date YYYY-MM-DD");
-      }
-    }
+    const auto date = body->date("business_date");
     if (body->failed()) return body->failure();
     const BuildRequest build{*date, clearing_calendar(context), BusinessDate::containing(UtcTimestamp::now()),
                              caller.principal.name, caller.request_id.value()};

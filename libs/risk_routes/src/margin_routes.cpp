@@ -477,16 +477,7 @@ http::Response build_model_command(runtime::ServiceContext& context, const http:
     auto body = http::BodyReader::open(request, {"business_date", "parameter_version"},
                                        {"model_id", "version", "curve_set_id", "content_hash", "built_at", "built_by"});
     if (!body) return body.error();
-    const auto text = body->text("business_date", 10);
-    std::optional<BusinessDate> date;
-    if (text) {
-      const auto parsed = BusinessDate::parse(*text);
-      if (parsed) {
-        date = *parsed;
-      } else {
-        body->refuse("business_date", "must be a date YYYY-MM-DD");
-      }
-    }
+    const auto date = body->date("business_date");
     const auto version = body->integer("parameter_version", 1, 100'000, /*required=*/false);
     if (body->failed()) return body->failure();
     const ModelRequest build{*date,

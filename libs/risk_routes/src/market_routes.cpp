@@ -26,16 +26,7 @@ http::Response operator_command(const http::Request& request, Handler&& handler)
   return handler(*caller);
 }
 
-std::optional<BusinessDate> date_field(http::BodyReader& body, std::string_view field) {
-  const auto text = body.text(field, 10);
-  if (!text) return std::nullopt;
-  const auto parsed = BusinessDate::parse(*text);
-  if (!parsed) {
-    body.refuse(field, "must be a date YYYY-MM-DD");
-    return std::nullopt;
-  }
-  return *parsed;
-}
+std::optional<BusinessDate> date_field(http::BodyReader& body, std::string_view field) { return body.date(field); }
 
 // source, publisher, published_at, correction_reason: the provenance every snapshot records.
 std::optional<market::Provenance> provenance_fields(http::BodyReader& body, const runtime::InternalCaller& caller) {

@@ -153,16 +153,8 @@ http::Response delivery_command(runtime::ServiceContext& context, const http::Re
   if (action == "report") {
     auto body = http::BodyReader::open(request, {"delivery_day", "delivered_gpu_hours"}, {"report", "settlement"});
     if (!body) return body.error();
-    const auto day_text = body->text("delivery_day", 10);
+    const auto day = body->date("delivery_day");
     const auto hours = body->integer("delivered_gpu_hours", 0, kDeliveryGpuHoursMax);
-    std::optional<BusinessDate> day;
-    if (day_text) {
-      if (const auto parsed = BusinessDate::parse(*day_text)) {
-        day = *parsed;
-      } else {
-        body->refuse("delivery_day", "must be a date YYYY-MM-DD");
-      }
-    }
     if (body->failed()) return body->failure();
     return runtime::answer_command(context, request, *caller, [&](pqxx::transaction_base& tx) {
       const auto reported = report_delivery(tx, trade, *day, *hours, actor, now);

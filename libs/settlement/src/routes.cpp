@@ -122,16 +122,8 @@ http::Response record_deposit_command(runtime::ServiceContext& context, const ht
   const Money largest = movement_max(context);
   const auto amount = body->positive_money("amount", "currency", largest.amount_minor);
   const auto reference = body->text("bank_reference", kBankReferenceLengthMax);
-  const auto date_text = body->text("business_date", 10, /*required=*/false);
-  BusinessDate business_date = BusinessDate::containing(UtcTimestamp::now());
-  if (date_text) {
-    const auto parsed = BusinessDate::parse(*date_text);
-    if (parsed) {
-      business_date = *parsed;
-    } else {
-      body->refuse("business_date", "must be a date YYYY-MM-DD");
-    }
-  }
+  const BusinessDate business_date =
+      body->date("business_date", /*required=*/false).value_or(BusinessDate::containing(UtcTimestamp::now()));
   if (body->failed()) return body->failure();
 
   const DepositRequest deposit{*member, *amount, *reference, business_date, caller->request_id, largest};
@@ -387,15 +379,7 @@ http::Response settle_command(runtime::ServiceContext& context, const http::Requ
   }
   auto body = http::BodyReader::open(request, {"business_date"}, {"run_id", "state", "attempt", "steps"});
   if (!body) return body.error();
-  const auto date_text = body->text("business_date", 10);
-  std::optional<BusinessDate> date;
-  if (date_text) {
-    if (const auto parsed = BusinessDate::parse(*date_text)) {
-      date = *parsed;
-    } else {
-      body->refuse("business_date", "must be a date YYYY-MM-DD");
-    }
-  }
+  const auto date = body->date("business_date");
   if (body->failed()) return body->failure();
   const auto settled = settle(context.pool, {*date, clearing_calendar, UtcTimestamp::now(), caller->principal.name,
                                              caller->request_id.value(), {},
@@ -445,17 +429,9 @@ http::Response price_fallback_command(runtime::ServiceContext& context, const ht
   auto body = http::BodyReader::open(request, {"business_date", "method", "reason"},
                                      {"fallback_id", "product_id", "approved_by", "approved_at", "request_id"});
   if (!body) return body.error();
-  const auto date_text = body->text("business_date", 10);
+  const auto date = body->date("business_date");
   const auto method_text = body->text("method", 16);
   const auto reason = body->text("reason", kFallbackReasonLengthMax);
-  std::optional<BusinessDate> date;
-  if (date_text) {
-    if (const auto parsed = BusinessDate::parse(*date_text)) {
-      date = *parsed;
-    } else {
-      body->refuse("business_date", "must be a date YYYY-MM-DD");
-    }
-  }
   std::optional<FallbackMethod> method;
   if (method_text) {
     method = fallback_method_of(*method_text);

@@ -67,6 +67,8 @@ class BodyReader {
   std::optional<bool> boolean(std::string_view field, bool required = true);
   // A UTC instant in ISO 8601 text ("2027-03-01T00:00:00Z"), as UtcTimestamp::parse reads it.
   std::optional<UtcTimestamp> timestamp(std::string_view field, bool required = true);
+  // A date "YYYY-MM-DD", as BusinessDate::parse reads it.
+  std::optional<BusinessDate> date(std::string_view field, bool required = true);
   // A string field holding a decimal (e.g. "1000.00"); returned as text for the caller to parse
   // with its own scale. Numbers are refused: exact decimals travel as strings.
   std::optional<std::string> decimal_text(std::string_view field, bool required = true);
