@@ -94,6 +94,9 @@ struct ReadRoute {
   // read is one statement, or several over rows that never change, and runs without BEGIN/COMMIT.
   bool snapshot = false;
   CombinedReadHandler combined = nullptr;  // instead of handler
+  // true: a report (the auditor's), which may come from a replica when database.read_url is set;
+  // its answer says where it was read and up to when it is complete (Cch-Read-From, Cch-Data-As-Of).
+  bool replica = false;
 };
 ReadRoute read_route(std::string_view method, std::string_view pattern);
 CommandHandler command_handler(std::string_view method, std::string_view pattern);

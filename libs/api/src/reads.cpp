@@ -875,9 +875,9 @@ ReadRoute read_route(std::string_view method, std::string_view pattern) {
       {"GET /v1/accounts/{account_id}", {nullptr, false, get_account}},
       {"GET /v1/accounts/{account_id}/history", {account_history, false}},  // postings never change
       {"GET /v1/journals/{journal_id}", {get_journal, false}},              // journals never change
-      {"GET /v1/ledger/trial-balance", {trial_balance, true}},
-      {"GET /v1/ledger/verification", {verification, true}},
-      {"GET /v1/audit/requests", {audit_requests, false}},
+      {"GET /v1/ledger/trial-balance", {trial_balance, true, nullptr, true}},
+      {"GET /v1/ledger/verification", {verification, true, nullptr, true}},
+      {"GET /v1/audit/requests", {audit_requests, false, nullptr, true}},
       {"GET /v1/principals", {principals, false}},
       {"GET /v1/products", {list_products, false}},
       {"GET /v1/products/{product_id}", {get_product, false}},

@@ -5,6 +5,7 @@
 #include "cch/core/log.hpp"
 #include "cch/db/pool.hpp"
 #include "cch/db/transaction.hpp"
+#include "cch/runtime/unavailable.hpp"
 
 #include <pqxx/nontransaction>
 #include <pqxx/transaction>
@@ -13,6 +14,8 @@
 #include <chrono>
 #include <exception>
 #include <future>
+#include <optional>
+#include <string>
 #include <utility>
 
 namespace cch::api {
@@ -107,6 +110,24 @@ CombinedRead wait_for(CombinedReadHandler handler, Api& api, const http::Request
   return future.get();
 }
 
+// Where a report was read, and the instant up to which it is complete: on a replica the commit
+// time of the last transaction it replayed (everything committed before it is there; on a primary
+// with no writes since, that instant may be older than the data is stale); on the primary the
+// statement's start. Absent when a replica has replayed no transaction since it started.
+struct ReportStamp {
+  bool from_replica = false;
+  std::optional<std::string> as_of;
+};
+ReportStamp report_stamp(pqxx::transaction_base& tx) {
+  const auto row = tx.exec(
+      "SELECT pg_is_in_recovery(), to_char(CASE WHEN pg_is_in_recovery() THEN pg_last_xact_replay_timestamp() "
+      "ELSE statement_timestamp() END AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")[0];
+  ReportStamp stamp;
+  stamp.from_replica = row[0].as<bool>();
+  if (!row[1].is_null()) stamp.as_of = row[1].as<std::string>();
+  return stamp;
+}
+
 Outcome serve(Api& api, const RouteSpec& route, const http::Request& request, const AuditStart& start) {
   auto authenticated = api.authenticator.authenticate(request);
   if (!authenticated.principal) return {std::move(*authenticated.refusal), std::nullopt, {}};
@@ -134,21 +155,47 @@ Outcome serve(Api& api, const RouteSpec& route, const http::Request& request, co
   const ReadRoute read = read_route(route.method, route.pattern);
   assert((read.handler != nullptr || read.combined != nullptr) && "read route without a handler");
   if (read.combined) return combined_outcome(route, request, principal, wait_for(read.combined, api, request));
+  bool report_on_primary = false;
   const auto work = [&](pqxx::transaction_base& tx) -> Outcome {
     if (check_owner) {
       if (auto refusal = denied(member_owns(api, tx, route.ownership, request, *principal.member))) {
         return std::move(*refusal);
       }
     }
-    return {read.handler(api, tx, request, principal), principal, {}};
+    if (!read.replica) return {read.handler(api, tx, request, principal), principal, {}};
+    const ReportStamp stamp = report_stamp(tx);  // before the read: the read sees at least this much
+    report_on_primary = !stamp.from_replica;
+    Outcome outcome{read.handler(api, tx, request, principal), principal, {}};
+    outcome.response.headers.emplace_back("Cch-Read-From", stamp.from_replica ? "replica" : "primary");
+    if (stamp.as_of) outcome.response.headers.emplace_back("Cch-Data-As-Of", *stamp.as_of);
+    return outcome;
   };
-  if (read.snapshot) {
-    return db::run_transaction(api.context.pool, db::Isolation::repeatable_read, api.context.retry_policy, work);
+  const auto run_on = [&](db::ConnectionPool& pool) -> Outcome {
+    if (read.snapshot) return db::run_transaction(pool, db::Isolation::repeatable_read, api.context.retry_policy, work);
+    // No BEGIN/COMMIT: the hot reads (an account's balance) cost one statement each.
+    auto lease = pool.acquire();
+    pqxx::nontransaction tx(*lease);
+    return work(tx);
+  };
+  if (read.replica && api.context.read_pool != nullptr) {
+    try {
+      Outcome outcome = run_on(*api.context.read_pool);
+      if (report_on_primary) {
+        // The read pool's connection was to a standby since promoted (connections live through a
+        // promotion), or no standby answers: read again on a new connection, which libpq makes
+        // to a standby when one answers; the answer says where it was read either way.
+        api.context.read_pool->discard_idle();
+        outcome = run_on(*api.context.read_pool);
+        if (report_on_primary) api.context.read_pool->discard_idle();
+      }
+      return outcome;
+    } catch (const std::exception& error) {
+      // The replica away: the report comes from the primary (and says so) rather than not at all.
+      if (!runtime::database_unavailable_answer(std::current_exception(), route.pattern)) throw;
+      log::warn("api_report_replica_unavailable", {{"route", std::string(route.pattern)}, {"what", error.what()}});
+    }
   }
-  // No BEGIN/COMMIT: the hot reads (an account's balance) cost one statement each.
-  auto lease = api.context.pool.acquire();
-  pqxx::nontransaction tx(*lease);
-  return work(tx);
+  return run_on(api.context.pool);
 }
 
 // The answer to a request whose work threw. The database being busy or away is the environment,
@@ -161,25 +208,15 @@ http::Response failure_response(std::exception_ptr failure, std::string_view rou
     return response;
   };
   const std::string route(route_pattern);
+  if (auto answer = runtime::database_unavailable_answer(failure, route_pattern)) return std::move(*answer);
   try {
     std::rethrow_exception(std::move(failure));
-  } catch (const db::PoolTimeout& error) {
-    log::warn("api_database_busy", {{"route", route}, {"what", error.what()}});
-    return unavailable("database_busy", "no database connection was free in time; retry shortly");
   } catch (const db::CombinedReadsFull& error) {
     log::warn("api_database_busy", {{"route", route}, {"what", error.what()}});
     return unavailable("database_busy", "too many reads are waiting for the database; retry shortly");
   } catch (const db::CombinedReadsStopped& error) {
     log::warn("api_stopping", {{"route", route}, {"what", error.what()}});
     return unavailable("service_stopping", "the service is stopping; retry shortly");
-  } catch (const db::ConnectionFailed& error) {
-    log::error("api_database_unreachable", {{"route", route}, {"what", error.what()}});
-    return unavailable("database_unavailable", "the database cannot be reached; retry shortly");
-  } catch (const db::CommitOutcomeUnknown& error) {
-    log::error("api_commit_outcome_unknown", {{"route", route}, {"what", error.what()}});
-    return unavailable("commit_outcome_unknown",
-                       "the database connection broke while committing; retry with the same "
-                       "Idempotency-Key to learn the outcome");
   } catch (const std::exception& error) {
     log::error("api_request_failed", {{"route", route}, {"what", error.what()}});
   } catch (...) {

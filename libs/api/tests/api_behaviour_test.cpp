@@ -10,6 +10,8 @@
 #include <pqxx/result>
 #include <pqxx/transaction>
 
+#include <chrono>
+#include <ctime>
 #include <set>
 #include <thread>
 
@@ -479,6 +481,59 @@ TEST_F(ApiBehaviour, StoredResponsesAreKeptAtLeast24HoursWhateverThePurgeAsks) {
                                            });
   EXPECT_EQ(removed, 1);
   EXPECT_EQ(count(harness, "SELECT count(*) FROM api.idempotency WHERE response_body LIKE '%wire-new%'"), 1);
+}
+
+// The auditor's reports may be read from a replica (database.read_url); the answer says where it
+// was read and up to when it is complete. A read pool that cannot connect (the replica away) leaves
+// the report to the primary, which says so; a member's own reads never take the read pool.
+TEST_F(ApiBehaviour, AReportSaysWhereItWasReadAndAsOfWhenAndTheReplicaAwayLeavesItToThePrimary) {
+  deposit(harness.member_a, "75.00", "wire-report");
+  db::PoolOptions reads = harness.api_pool->options();
+  reads.size = 2;
+  int read_connections = 0;
+  reads.on_connect = [&read_connections, hook = reads.on_connect](pqxx::connection& connection) {
+    ++read_connections;
+    if (hook) hook(connection);
+  };
+  db::ConnectionPool read_pool(reads);  // the same server: a primary, so it answers "primary"
+  harness.context.read_pool = &read_pool;
+  const auto before = std::chrono::system_clock::now() - std::chrono::seconds(1);
+  const auto report = harness.call(harness.auditor_caller, "GET", "/v1/ledger/trial-balance");
+  ASSERT_EQ(report.status, 200u) << report.body;
+  EXPECT_EQ(report.header("Cch-Read-From").value_or(""), "primary");
+  const std::string as_of(report.header("Cch-Data-As-Of").value_or(""));
+  ASSERT_EQ(as_of.size(), 27u) << as_of;  // YYYY-MM-DDTHH:MM:SS.uuuuuuZ
+  {
+    const std::time_t seconds = std::chrono::system_clock::to_time_t(before);
+    std::tm parts{};
+    gmtime_r(&seconds, &parts);
+    char earliest[32];
+    std::strftime(earliest, sizeof earliest, "%Y-%m-%dT%H:%M:%S", &parts);
+    EXPECT_GE(as_of.substr(0, 19), std::string(earliest)) << "the as-of instant is the read's";
+  }
+  EXPECT_EQ(json_of(report)["balanced"], true);
+  // Read on a primary through the read pool (as after a standby was promoted under its
+  // connection): read once more on a new connection, which would be to a standby if one
+  // answered, and that one dropped too.
+  EXPECT_EQ(read_connections, 2) << "the report was not read through the read pool, or not again";
+  EXPECT_EQ(read_pool.open_count(), 0u);
+  const auto member_read = harness.call(harness.member_a_caller, "GET",
+                                        "/v1/members/" + harness.member_a.to_string() + "/collateral");
+  EXPECT_EQ(member_read.status, 200u);
+  EXPECT_FALSE(member_read.header("Cch-Read-From").has_value());
+
+  db::PoolOptions unreachable = reads;
+  unreachable.url = "postgresql://cch@127.0.0.1:1/cch";  // nothing listens on port 1
+  unreachable.connect_timeout_s = 1;
+  db::ConnectionPool away(unreachable);
+  harness.context.read_pool = &away;
+  for (const char* report_path : {"/v1/ledger/trial-balance", "/v1/ledger/verification", "/v1/audit/requests"}) {
+    const auto fallback = harness.call(harness.auditor_caller, "GET", report_path);
+    EXPECT_EQ(fallback.status, 200u) << report_path << ": " << fallback.body;
+    EXPECT_EQ(fallback.header("Cch-Read-From").value_or(""), "primary") << report_path;
+    EXPECT_TRUE(fallback.header("Cch-Data-As-Of").has_value()) << report_path;
+  }
+  harness.context.read_pool = nullptr;
 }
 
 TEST(ApiDatabaseBusy, NoFreeConnectionAnswers503WithRetryAfterAndNothingChanges) {

@@ -117,11 +117,11 @@ ApiHarness::ApiHarness(ApiOptions options, std::chrono::milliseconds api_pool_ac
                        const config::Environment& environment)
     : config(default_config(environment)),
       api_pool(std::make_unique<db::ConnectionPool>(writer_pool(fixture.writer_url, api_pool_acquire_timeout))),
-      context{config, *api_pool, metrics, api_tasks, db::RetryPolicy{}, {}, {}},
+      context{config, *api_pool, metrics, api_tasks, db::RetryPolicy{}, {}, {}, nullptr},
       services_pool(std::make_unique<db::ConnectionPool>(
           writer_pool(fixture.writer_url, std::chrono::milliseconds(10'000)))),
-      services_context{config, *services_pool, metrics, services_tasks, db::RetryPolicy{}, {}, {}},
-      risk_context{config, *services_pool, risk_metrics, risk_tasks, db::RetryPolicy{}, {}, {}},
+      services_context{config, *services_pool, metrics, services_tasks, db::RetryPolicy{}, {}, {}, nullptr},
+      risk_context{config, *services_pool, risk_metrics, risk_tasks, db::RetryPolicy{}, {}, {}, nullptr},
       member_a(fixture.add_member("member-a")),
       member_b(fixture.add_member("member-b")) {
   registry::add_registry_routes(registry_router, services_context);

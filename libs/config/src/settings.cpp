@@ -81,7 +81,14 @@ std::vector<SettingSpec> build_settings() {
   constexpr std::int64_t kHour_ms = 60 * kMinute_ms;
   std::vector<SettingSpec> list;
   list.push_back(string_setting("database.url", "postgresql://cch@127.0.0.1:5432/cch",
-                                "PostgreSQL connection URL (libpq syntax) of the shared ledger database."));
+                                "PostgreSQL connection URL (libpq syntax) of the shared ledger database. For a highly available "
+                                "cluster, name every node and ask for the writable one: "
+                                "postgresql://user@host1:5432,host2:5432,host3:5432/cch?target_session_attrs=read-write."));
+  list.push_back(string_setting("database.read_url", "",
+                                "Where the auditor's reports (trial balance, ledger verification, the request audit "
+                                "log) may be read: a replica, e.g. every node with "
+                                "target_session_attrs=prefer-standby. Their answers say where they were read and up "
+                                "to when they are complete (Cch-Read-From, Cch-Data-As-Of). Empty: the primary."));
   list.push_back(integer_setting("database.pool_size", 8, 1, 256,
                                  "Most connections one process keeps open to PostgreSQL."));
   list.push_back(integer_setting("database.acquire_timeout_ms", 2000, 1, kMinute_ms,
@@ -90,6 +97,10 @@ std::vector<SettingSpec> build_settings() {
                                  "Longest wait for a new PostgreSQL connection to open."));
   list.push_back(integer_setting("database.statement_timeout_ms", 30000, 1, kHour_ms,
                                  "PostgreSQL statement_timeout for every pooled connection."));
+  list.push_back(integer_setting("database.tcp_user_timeout_ms", 10000, 1000, kMinute_ms,
+                                 "Longest that data sent to PostgreSQL may go unacknowledged before the connection "
+                                 "counts as broken (libpq tcp_user_timeout; keepalives probe idle connections every "
+                                 "few seconds): a server lost without closing its connections is noticed in seconds."));
   list.push_back(integer_setting("database.max_transaction_attempts", 5, 1, 50,
                                  "Attempts of one unit of work on serialization failure or deadlock."));
   list.push_back(boolean_setting("database.migrate_on_start", false,

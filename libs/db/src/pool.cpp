@@ -19,12 +19,16 @@ std::string with_options(const std::string& url, const PoolOptions& options) {
     out += separator;
     out += "connect_timeout=" + std::to_string(options.connect_timeout_s);
     out += "&application_name=" + options.application_name;
+    out += "&keepalives=1&keepalives_idle=5&keepalives_interval=2&keepalives_count=3";
+    out += "&tcp_user_timeout=" + std::to_string(options.tcp_user_timeout_ms);
     out += "&options=-c%20statement_timeout%3D" + std::to_string(options.statement_timeout_ms);
     if (options.generic_plans) out += "%20-c%20plan_cache_mode%3Dforce_generic_plan";
     return out;
   }
   return url + " connect_timeout=" + std::to_string(options.connect_timeout_s) +
-         " application_name=" + options.application_name + " options='" + options_value + "'";
+         " application_name=" + options.application_name +
+         " keepalives=1 keepalives_idle=5 keepalives_interval=2 keepalives_count=3 tcp_user_timeout=" +
+         std::to_string(options.tcp_user_timeout_ms) + " options='" + options_value + "'";
 }
 
 std::string first_line(const std::string& text) {
@@ -111,8 +115,15 @@ ConnectionPool::Lease ConnectionPool::acquire() {
 }
 
 void ConnectionPool::release(std::unique_ptr<pqxx::connection> connection, bool discard) noexcept {
+  std::vector<std::unique_ptr<pqxx::connection>> closing;  // closed after the lock is released
   std::lock_guard lock(mutex_);
   if (discard || !connection || !connection->is_open()) {
+    if (connection && !connection->is_open()) {
+      // It broke under its holder: the idle ones are likely to the same lost server.
+      closing.swap(idle_);
+      open_count_ -= closing.size();
+      available_.notify_all();
+    }
     connection.reset();
     --open_count_;
   } else {
@@ -128,8 +139,42 @@ void ConnectionPool::check_connectivity() {
     tx.exec("SELECT 1");
   } catch (const pqxx::broken_connection& error) {
     lease.discard();
+    discard_idle();
     throw ConnectionFailed("database " + redacted_url_ + " is unreachable: " + first_line(error.what()));
   }
+}
+
+void ConnectionPool::check_writable() {
+  Lease lease = acquire();
+  bool in_recovery = false;
+  try {
+    pqxx::nontransaction tx(*lease);
+    in_recovery = tx.exec("SELECT pg_is_in_recovery()")[0][0].as<bool>();
+  } catch (const pqxx::broken_connection& error) {
+    lease.discard();
+    discard_idle();
+    throw ConnectionFailed("database " + redacted_url_ + " is unreachable: " + first_line(error.what()));
+  }
+  if (in_recovery) {
+    // A standby: the URL lacks target_session_attrs=read-write, or the node was demoted under a
+    // connection that lived on. Either way nothing can be written through it.
+    lease.discard();
+    discard_idle();
+    throw ConnectionFailed("database " + redacted_url_ +
+                           " answered from a standby (read-only); a service that writes needs the primary "
+                           "(name every node with target_session_attrs=read-write)");
+  }
+}
+
+std::size_t ConnectionPool::discard_idle() noexcept {
+  std::vector<std::unique_ptr<pqxx::connection>> closing;
+  {
+    std::lock_guard lock(mutex_);
+    closing.swap(idle_);
+    open_count_ -= closing.size();
+    available_.notify_all();
+  }
+  return closing.size();  // closed here, outside the lock
 }
 
 std::size_t ConnectionPool::idle_count() const {

@@ -1,5 +1,7 @@
 #include "cch/db/transaction.hpp"
 
+#include "cch/db/errors.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <random>
@@ -38,6 +40,11 @@ void record_retry(RetryReason reason) noexcept {
 }
 
 }  // namespace detail
+
+bool is_connection_lost(const pqxx::sql_error& error) {
+  const std::string code = sqlstate(error);
+  return code.starts_with("08") || code == "57P01" || code == "57P02" || code == "57P03" || code == "25006";
+}
 
 RetryCounters retry_counters() noexcept {
   return {g_serialization_failures.load(std::memory_order_relaxed), g_deadlocks.load(std::memory_order_relaxed),

@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <barrier>
 #include <thread>
@@ -193,4 +194,73 @@ TEST(Savepoint, RollingBackUndoesTheWorkAndTheLocksAfterItAndKeepsTheWorkBefore)
   tx.commit();
   EXPECT_EQ(fixture.value(1), 2);
   EXPECT_EQ(fixture.value(2), 3);
+}
+
+// A failover as the pool sees it: every connection it holds is to a server that went away. The
+// first attempt finds its connection broken; the pool then drops the idle ones (as dead as it),
+// and the second attempt opens a fresh connection instead of taking another dead one.
+TEST(RunTransaction, AConnectionLostDropsThePoolsIdleConnectionsSoTheNextAttemptOpensAFreshOne) {
+  Fixture fixture;
+  std::vector<int> old_pids;
+  {
+    std::vector<cch::db::ConnectionPool::Lease> leases;
+    for (std::size_t i = 0; i < fixture.pool.size(); ++i) leases.push_back(fixture.pool.acquire());
+    for (const auto& lease : leases) old_pids.push_back(lease->backendpid());
+  }
+  ASSERT_EQ(fixture.pool.idle_count(), fixture.pool.size());
+  {
+    pqxx::connection killer(fixture.database.url());
+    pqxx::nontransaction kill(killer);
+    for (const int pid : old_pids) kill.exec_params("SELECT pg_terminate_backend($1)", pid);
+  }
+  cch::db::RetryPolicy policy;
+  policy.max_attempts = 2;  // one dead connection, then a fresh one: idle dead ones would exhaust it
+  const auto before = cch::db::retry_counters();
+  int pid = 0;
+  cch::db::run_transaction(fixture.pool, cch::db::Isolation::read_committed, policy, [&](pqxx::transaction_base& tx) {
+    pid = tx.conn().backendpid();
+    tx.exec("UPDATE counter SET value = value + 1 WHERE id = 1");
+  });
+  EXPECT_EQ(cch::db::retry_counters().broken_connections, before.broken_connections + 1)
+      << "exactly one attempt met a dead connection";
+  EXPECT_EQ(fixture.value(1), 1);
+  EXPECT_EQ(std::count(old_pids.begin(), old_pids.end(), pid), 0) << "the work ran on a connection that was killed";
+}
+
+// The server's own words for going away (here: terminated by an administrator, SQLSTATE 57P01,
+// as at a fast shutdown or a demotion) count as a lost connection; a constraint violation does not.
+TEST(RunTransaction, TheServersShutdownErrorsCountAsALostConnectionAndOthersDoNot) {
+  EXPECT_TRUE(cch::db::is_connection_lost(pqxx::sql_error("terminating connection", "", "57P01")));
+  EXPECT_TRUE(cch::db::is_connection_lost(pqxx::sql_error("the database system is shutting down", "", "57P03")));
+  EXPECT_TRUE(cch::db::is_connection_lost(pqxx::sql_error("read-only transaction", "", "25006")));
+  EXPECT_TRUE(cch::db::is_connection_lost(pqxx::sql_error("connection failure", "", "08006")));
+  EXPECT_FALSE(cch::db::is_connection_lost(pqxx::sql_error("duplicate key", "", "23505")));
+  EXPECT_FALSE(cch::db::is_connection_lost(pqxx::sql_error("canceling statement due to statement timeout", "", "57014")));
+}
+
+// A transaction that meets a standby (SQLSTATE 25006 on its write) is tried again on a fresh
+// connection; when every attempt meets one, RetriesExhausted says the connection was lost.
+TEST(RunTransaction, AWriteRefusedAsReadOnlyIsRetriedAndReportedAsALostConnection) {
+  Fixture fixture;
+  cch::db::RetryPolicy policy;
+  policy.max_attempts = 2;
+  int calls = 0;
+  try {
+    cch::db::run_transaction(fixture.pool, cch::db::Isolation::read_committed, policy, [&](pqxx::transaction_base& tx) {
+      ++calls;
+      tx.exec("SET TRANSACTION READ ONLY");
+      tx.exec("UPDATE counter SET value = value + 1 WHERE id = 1");
+    });
+    FAIL() << "a read-only transaction wrote";
+  } catch (const cch::db::RetriesExhausted& error) {
+    EXPECT_TRUE(error.connection_lost());
+  }
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(fixture.value(1), 0);
+  try {
+    cch::db::run_transaction(fixture.pool, cch::db::Isolation::serializable, policy,
+                             [&](pqxx::transaction_base&) { throw pqxx::serialization_failure("simulated"); });
+  } catch (const cch::db::RetriesExhausted& error) {
+    EXPECT_FALSE(error.connection_lost());
+  }
 }

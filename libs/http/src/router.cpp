@@ -185,6 +185,8 @@ std::string Router::route_name(std::string_view method, std::string_view path) c
 
 void Router::set_unmatched_guard(UnmatchedGuard guard) { unmatched_guard_ = std::move(guard); }
 
+void Router::set_failure_answer(FailureAnswer answer) { failure_answer_ = std::move(answer); }
+
 Response Router::answer_unmatched(const Request& request, Response response) const {
   if (!unmatched_guard_) return response;
   try {
@@ -241,6 +243,9 @@ Response Router::dispatch(Request& request) const {
     }
     return response;
   } catch (const std::exception& exception) {
+    if (failure_answer_) {
+      if (auto answer = failure_answer_(std::current_exception(), route.pattern)) return std::move(*answer);
+    }
     log::error("http_handler_failed",
                {{"route", route.pattern}, {"method", request.method}, {"what", exception.what()}});
   } catch (...) {

@@ -110,6 +110,37 @@ TEST(Router, HandlerExceptionIs500WithoutInternals) {
   EXPECT_EQ(router.dispatch(bad_status).status, 500U);
 }
 
+// The failure answer turns the environment's exceptions into their answer (a service's database
+// away: 503) and leaves the others a 500; it sees the route's pattern.
+TEST(Router, TheFailureAnswerAnswersTheExceptionsItKnowsAndLeavesTheRestA500) {
+  struct Unavailable : std::runtime_error {
+    using std::runtime_error::runtime_error;
+  };
+  Router router;
+  router.add("GET", "/v1/things/{id}", [](const Request&) -> Response { throw Unavailable("database away"); });
+  router.add("GET", "/boom", [](const Request&) -> Response { throw std::runtime_error("bug"); });
+  std::string seen_route;
+  router.set_failure_answer([&](std::exception_ptr failure, std::string_view route) -> std::optional<Response> {
+    seen_route = route;
+    try {
+      std::rethrow_exception(failure);
+    } catch (const Unavailable&) {
+      return problem(503, "database_unavailable", "Service unavailable", "retry");
+    } catch (...) {
+    }
+    return std::nullopt;
+  });
+  Request away = request_for("GET", "/v1/things/7");
+  const Response answer = router.dispatch(away);
+  EXPECT_EQ(answer.status, 503U);
+  EXPECT_EQ(reason_of(answer), "database_unavailable");
+  EXPECT_EQ(seen_route, "/v1/things/{id}");
+  Request bug = request_for("GET", "/boom");
+  const Response bug_answer = router.dispatch(bug);
+  EXPECT_EQ(bug_answer.status, 500U);
+  EXPECT_EQ(reason_of(bug_answer), "internal_error");
+}
+
 TEST(Router, HandlerRunsUnderTheRequestId) {
   Router router;
   router.add("GET", "/id", [](const Request&) { return text_response(200, std::string(log::current_request_id())); });

@@ -4,10 +4,12 @@
 #include "cch/http/observability.hpp"
 #include "cch/http/server.hpp"
 #include "cch/runtime/schema.hpp"
+#include "cch/runtime/unavailable.hpp"
 
 #include <CLI/CLI.hpp>
 #include <pqxx/transaction>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <cstdio>
@@ -133,10 +135,12 @@ std::optional<StartupFailure> prepare_schema(db::ConnectionPool& pool, bool migr
   }
 }
 
+// Ready while a primary is reachable: every service writes (the api its audit log), so during a
+// failover each turns unready until the new primary takes connections, and ready again after.
 http::ReadinessReport readiness(db::ConnectionPool& pool) {
   http::ReadinessReport report;
   try {
-    pool.check_connectivity();
+    pool.check_writable();
     report.checks.push_back({"database", true, ""});
   } catch (const std::exception& error) {
     report.checks.push_back({"database", false, error.what()});
@@ -170,6 +174,7 @@ db::PoolOptions pool_options_from(const config::Config& config, std::string appl
   options.acquire_timeout = std::chrono::milliseconds(config.integer("database.acquire_timeout_ms"));
   options.connect_timeout_s = static_cast<int>(config.integer("database.connect_timeout_s"));
   options.statement_timeout_ms = static_cast<int>(config.integer("database.statement_timeout_ms"));
+  options.tcp_user_timeout_ms = static_cast<int>(config.integer("database.tcp_user_timeout_ms"));
   options.application_name = std::move(application_name);
   return options;
 }
@@ -245,7 +250,18 @@ int run_service(int argc, char** argv, const ServiceDefinition& definition) {
   // two, and stop() releases what they hold of the third.
   BackgroundTasks tasks(metrics, TaskLimits{.stop_grace = std::chrono::milliseconds(config.integer("tasks.stop_grace_ms"))});
   http::Router router;
-  ServiceContext context{config, pool, metrics, tasks, retry_policy_from(config), {}, {}};
+  router.set_failure_answer(database_unavailable_answer);
+  // Reports may read from a replica: a pool of its own, small, opened on first use (a replica
+  // that is down does not stop the service; the reports then read from the primary).
+  std::optional<db::ConnectionPool> read_pool;
+  if (!config.text("database.read_url").empty()) {
+    db::PoolOptions read_options = pool_options_from(config, program + "-reports");
+    read_options.url = config.text("database.read_url");
+    read_options.size = std::min<std::size_t>(read_options.size, 4);
+    read_pool.emplace(read_options);
+  }
+  ServiceContext context{config, pool, metrics, tasks, retry_policy_from(config), {}, {},
+                         read_pool ? &*read_pool : nullptr};
   if (definition.add_routes) {
     try {
       definition.add_routes(router, context);

@@ -8,6 +8,14 @@
 // discard()) is closed and replaced on demand. Every new connection gets the configured
 // statement_timeout and application_name, then the `on_connect` hook (prepared statements).
 //
+// Failover: the URL may name every node of a cluster with target_session_attrs=read-write (libpq
+// tries them in turn and keeps the writable one). A connection that broke usually means its server
+// went away, and every idle connection to it is as dead: discard_idle() drops them all, so that the
+// next unit of work opens a connection to whichever node is primary now instead of spending its
+// retries on the dead ones. TCP keepalives and tcp_user_timeout make a server that vanished
+// without closing its connections (a machine lost, a partition) a broken connection within
+// seconds instead of the kernel's minutes.
+//
 // Thread safety: all member functions may be called concurrently. A Lease belongs to one thread.
 
 #include <pqxx/connection>
@@ -30,6 +38,9 @@ struct PoolOptions {
   std::chrono::milliseconds acquire_timeout{2000};
   int connect_timeout_s = 5;
   int statement_timeout_ms = 30000;
+  // libpq's tcp_user_timeout: the longest that sent data may stay unacknowledged before the
+  // connection is declared broken; with keepalives every few seconds on an idle connection.
+  int tcp_user_timeout_ms = 10000;
   std::string application_name = "cch";
   // plan_cache_mode = force_generic_plan on every connection: each prepared statement is planned
   // once per connection instead of at every execution. PostgreSQL otherwise keeps re-planning
@@ -87,6 +98,14 @@ class ConnectionPool {
 
   // Opens (or reuses) a connection and runs SELECT 1; throws ConnectionFailed with a clear message.
   void check_connectivity();
+
+  // As check_connectivity(), and the server must be a primary (not in recovery): a service that
+  // writes is ready only while it reaches one. Throws ConnectionFailed otherwise.
+  void check_writable();
+
+  // Closes every idle connection (after one broke: they are likely to the same lost server).
+  // Leased connections are left to their holders. Returns how many were closed.
+  std::size_t discard_idle() noexcept;
 
   // A connection of the caller's own, outside the pool and its count, opened with the pool's
   // settings and on_connect hook: for a connection held for a long time, such as one that LISTENs.

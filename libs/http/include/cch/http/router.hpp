@@ -32,7 +32,9 @@
 //
 // No Beast or Asio here: handler translation units stay cheap to compile.
 
+#include <exception>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -86,6 +88,12 @@ class Router {
   using UnmatchedGuard = std::function<Response(const Request&, Response would_answer)>;
   void set_unmatched_guard(UnmatchedGuard guard);
 
+  // The answer to a handler's exception that is the environment's, not a bug (the database away:
+  // 503 with a machine-readable reason, so that a client retries); nullopt leaves it a 500. The
+  // runtime sets one for every service. Set it before the router is shared, like add().
+  using FailureAnswer = std::function<std::optional<Response>(std::exception_ptr failure, std::string_view route)>;
+  void set_failure_answer(FailureAnswer answer);
+
  private:
   struct Segment {
     std::string text;  // a literal, or the parameter's name
@@ -113,6 +121,7 @@ class Router {
 
   std::vector<Route> routes_;
   UnmatchedGuard unmatched_guard_;
+  FailureAnswer failure_answer_;
 };
 
 }  // namespace cch::http

@@ -56,6 +56,9 @@ struct ServiceContext {
   // State the routes use (the api's authenticator, audit log, ...), kept by run_service: it is
   // destroyed after the server has stopped and before the database pool.
   std::shared_ptr<void> routes_state;
+  // A pool on database.read_url (a replica) for reports that may be a moment old; null when that
+  // setting is empty, and the reports read from the primary.
+  db::ConnectionPool* read_pool;
 };
 
 struct ServiceDefinition {
