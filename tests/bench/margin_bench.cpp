@@ -227,6 +227,45 @@ void IncrementalMargin(benchmark::State& state) {
 }
 BENCHMARK(IncrementalMargin)->ArgName("book")->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
 
+// A member's state kept after a trade clears (MemberMargin::add, as the registry applies each
+// trade it checked): the legs' columns added to the kept P&Ls and the touched tails taken again.
+// Each iteration adds a trade and then its reverse, so that the book stays the same size.
+void AddTradeAndItsReverse(benchmark::State& state) {
+  const MarginModel& m = model();
+  const Book& b = book(m, static_cast<int>(state.range(0)));
+  MemberMargin member(m, b.position);
+  std::vector<std::vector<LegExposure>> reverse;
+  for (const auto& trade : b.trades) {
+    std::vector<LegExposure> legs = trade;
+    for (LegExposure& leg : legs) {
+      for (std::size_t i = 0; i < kBucketCount; ++i) {
+        leg.exposure_cents[i] = -leg.exposure_cents[i];
+        leg.net_gpu_hours[i] = -leg.net_gpu_hours[i];
+      }
+    }
+    reverse.push_back(std::move(legs));
+  }
+  // Added and taken away, the state is the one built from the position again.
+  for (std::size_t t = 0; t < 64; ++t) {
+    member.add(b.trades[t]);
+    member.add(reverse[t]);
+  }
+  if (member.figures() != margin_of(m, b.position)) {
+    state.SkipWithError("the state kept through added trades differs from a full recompute");
+    return;
+  }
+  std::size_t t = 0;
+  for (auto _ : state) {
+    member.add(b.trades[t]);
+    member.add(reverse[t]);
+    benchmark::DoNotOptimize(member.figures());
+    t = (t + 1) % kTrades;
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * 2);
+  set_book_counters(state, b);
+}
+BENCHMARK(AddTradeAndItsReverse)->ArgName("book")->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
+
 void MemberMarginFromPosition(benchmark::State& state) {
   const MarginModel& m = model();
   const Book& b = book(m, static_cast<int>(state.range(0)));

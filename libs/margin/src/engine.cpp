@@ -250,6 +250,27 @@ void add_columns(std::vector<Int128>& pnl, std::span<const Column> columns) {
   }
 }
 
+// a[s] += d and b[s] += d for d the columns' exposure x move of scenario s, exact, in one pass
+// (a trade's legs move the portfolio's P&L and their generation's alike).
+template <std::size_t C>
+void add_delta_to_both(Int128* a, Int128* b, std::size_t n, std::span<const Column> columns) {
+  for (std::size_t s = 0; s < n; ++s) {
+    const Int128 d = delta_at<C>(columns.data(), columns.size(), s);
+    a[s] += d;
+    b[s] += d;
+  }
+}
+
+void add_columns_to_both(std::vector<Int128>& a, std::vector<Int128>& b, std::span<const Column> columns) {
+  CCH_CHECK(a.size() == b.size(), "two P&Ls of one class");
+  switch (columns.size()) {
+    case 1: add_delta_to_both<1>(a.data(), b.data(), a.size(), columns); break;
+    case 2: add_delta_to_both<2>(a.data(), b.data(), a.size(), columns); break;
+    case 3: add_delta_to_both<3>(a.data(), b.data(), a.size(), columns); break;
+    default: add_delta_to_both<0>(a.data(), b.data(), a.size(), columns); break;
+  }
+}
+
 std::int64_t concentration_cents(const MarginModel& model, const MemberPosition& position) {
   const MarginParameters& p = model.parameters;
   std::int64_t total = 0;
@@ -519,9 +540,68 @@ MarginFigures MemberMargin::with(std::span<const LegExposure> legs) const {
 }
 
 void MemberMargin::add(std::span<const LegExposure> legs) {
+  const MarginModel& model = *model_;
+  // The P&Ls are sums of exposure x move over the factors, exact in integers: adding the legs'
+  // columns to the kept P&Ls gives exactly the P&Ls a member built from the new position has,
+  // and only the classes and generations the legs touch need their shortfalls taken again. (A
+  // rebuild on every trade was most of the pre-trade check's CPU.)
   MemberPosition position = position_;
   for (const LegExposure& leg : legs) position.add(leg);
-  *this = MemberMargin(*model_, std::move(position));
+  check_gross(position);
+  position_ = std::move(position);
+  const auto generations = static_cast<std::size_t>(model.generation_count);
+  thread_local std::vector<std::vector<Column>> by_generation;
+  by_generation.resize(std::max(by_generation.size(), generations));
+  std::int64_t classes_total = 0;
+  for (std::size_t ci = 0; ci < kMarginClassCount; ++ci) {
+    const auto c = static_cast<MarginClass>(ci);
+    const ClassScenarios& scenarios = model.scenarios.of(c);
+    for (std::size_t g = 0; g < generations; ++g) by_generation[g].clear();
+    bool touched = false;
+    for (const LegExposure& leg : legs) {
+      // As MemberPosition::add: a leg outside the model has no exposure in it.
+      if (index(leg.margin_class) != ci || leg.interim_cents != 0) continue;
+      const auto g = static_cast<std::size_t>(model.products[leg.product_index].generation);
+      for (std::size_t b = 0; b < kBucketCount; ++b) {
+        if (leg.exposure_cents[b] == 0) continue;
+        by_generation[g].push_back(Column{leg.exposure_cents[b], scenarios.moves_of(leg.product_index * kBucketCount + b)});
+        touched = true;
+      }
+    }
+    if (touched) {
+      std::size_t touched_generations = 0;
+      std::size_t last_touched = 0;
+      for (std::size_t g = 0; g < generations; ++g) {
+        if (by_generation[g].empty()) continue;
+        add_columns_to_both(generation_[ci][g], total_[ci], by_generation[g]);
+        ++touched_generations;
+        last_touched = g;
+      }
+      ClassShortfall portfolio;
+      if (touched_generations == 1) {
+        // The common case: the portfolio's tails and the generation's in one pass.
+        const auto tails = class_tails<2>(scenarios, model.parameters.of(c).confidence_bp,
+                                          {total_[ci].data(), generation_[ci][last_touched].data()}, {});
+        portfolio = class_shortfall(model.parameters, tails[0]);
+        generation_es_[ci][last_touched] = class_shortfall(model.parameters, tails[1]).combined;
+      } else {
+        for (std::size_t g = 0; g < generations; ++g) {
+          if (by_generation[g].empty()) continue;
+          generation_es_[ci][g] = class_shortfall(model, c, generation_[ci][g].data(), {}).combined;
+        }
+        portfolio = class_shortfall(model, c, total_[ci].data(), {});
+      }
+      std::int64_t alone = 0;
+      for (std::size_t g = 0; g < generations; ++g) alone += generation_es_[ci][g];
+      figures_.classes[ci] = class_figures(model, portfolio, alone);
+    }
+    classes_total += figures_.classes[ci].requirement_cents;
+  }
+  figures_.concentration_cents = concentration_cents(model, position_);
+  figures_.liquidity_cents = liquidity_cents(model, position_);
+  figures_.interim_cents = position_.interim_cents;
+  figures_.initial_margin_cents =
+      classes_total + figures_.concentration_cents + figures_.liquidity_cents + figures_.interim_cents;
 }
 
 MarginFigures interim_only(std::int64_t interim_cents) {

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 
 namespace cch::margin {
@@ -252,6 +253,13 @@ TEST_F(RandomBooks, TheIncrementalFigureEqualsAFullRecomputeAfterEveryOneOfAThou
     const MarginFigures before = member.with(legs);
     member.add(legs);
     ASSERT_EQ(before, member.figures()) << "trade " << trade;
+    // add() moves the kept P&Ls by the legs alone: they and the figures are those of the member
+    // built again from its whole position.
+    const MemberMargin rebuilt(model_, member.position());
+    ASSERT_EQ(rebuilt.figures(), member.figures()) << "trade " << trade;
+    for (const MarginClass c : {MarginClass::future, MarginClass::forward}) {
+      ASSERT_TRUE(std::ranges::equal(rebuilt.pnl(c), member.pnl(c))) << "trade " << trade;
+    }
     all.insert(all.end(), legs.begin(), legs.end());
   }
   // The same position summed in the reverse order: the same figures, to the cent.
