@@ -206,12 +206,15 @@ int main(int argc, char** argv) {
   }  // the set-up
 
   const std::string legs_query = std::string(kLegsQuery) + first_day.start_of_day().format() + "'::timestamptz)";
+  // The models the process has read, as cch-risk keeps them: the first round reads the model, the
+  // later rounds find it kept (each round prints model_s).
+  margin::ModelCache models;
   std::vector<double> run_seconds, copy_seconds, raw_seconds;
   for (int round = 0; round < rounds; ++round) {
     {
       pqxx::work tx(connection);
       const auto start = Clock::now();
-      const auto run = risk::run_margin(tx, {model_id, std::nullopt, "on_demand", "bench", std::nullopt}, calendar);
+      const auto run = risk::run_margin(tx, {model_id, std::nullopt, "on_demand", "bench", std::nullopt, false, &models}, calendar);
       run_seconds.push_back(seconds_since(start));
       if (!run) {
         std::cerr << "run: " << run.error().detail << "\n";
@@ -223,7 +226,9 @@ int main(int argc, char** argv) {
                 << " legs=" << run->run.legs << " legs_interim=" << run->legs_interim
                 << " initial_margin_cents=" << figures[1].as<std::string>()
                 << " factor_lines=" << lines[0].as<std::int64_t>() << " fingerprint=" << figures[2].as<std::string>()
-                << "/" << lines[1].as<std::string>() << std::endl;
+                << "/" << lines[1].as<std::string>() << " model_s=" << static_cast<double>(run->timings.model_us) / 1e6
+                << " legs_s=" << static_cast<double>(run->timings.legs_us) / 1e6 << " compute_s=" << static_cast<double>(run->timings.compute_us) / 1e6
+                << " store_s=" << static_cast<double>(run->timings.store_us) / 1e6 << std::endl;
       tx.abort();
     }
     {
@@ -277,7 +282,7 @@ int main(int argc, char** argv) {
     // Once more, committed: what the rolled-back rounds leave out is the commit's WAL flush.
     pqxx::work tx(connection);
     const auto start = Clock::now();
-    const auto committed = risk::run_margin(tx, {model_id, std::nullopt, "on_demand", "bench", std::nullopt}, calendar);
+    const auto committed = risk::run_margin(tx, {model_id, std::nullopt, "on_demand", "bench", std::nullopt, false, &models}, calendar);
     if (!committed) {
       std::cerr << "run: " << committed.error().detail << "\n";
       return 1;

@@ -202,6 +202,14 @@ ClassShortfall class_shortfall(const MarginModel& model, MarginClass c, const In
                          class_tails<1>(model.scenarios.of(c), model.parameters.of(c).confidence_bp, {base}, columns)[0]);
 }
 
+// A class's tail lengths: among its filtered scenarios and among its stressed ones.
+std::pair<std::size_t, std::size_t> tail_counts(const MarginModel& model, MarginClass c) {
+  const ClassScenarios& scenarios = model.scenarios.of(c);
+  const std::int32_t confidence = model.parameters.of(c).confidence_bp;
+  return {tail_count(scenarios.filtered_count(), confidence),
+          tail_count(scenarios.scenario_count() - scenarios.filtered_count(), confidence)};
+}
+
 // pnl[s] += the columns' exposure x move of scenario s, exact. Columns are taken in runs whose
 // gross exposure times the largest move a model may hold (kMovePpbMax) stays within 63 bits:
 // every product and partial sum of such a run fits a 64-bit integer, so the run is summed in 64
@@ -427,7 +435,6 @@ MemberMargin::MemberMargin(const MarginModel& model, MemberPosition position)
   const auto generations = static_cast<std::size_t>(model.generation_count);
   thread_local std::vector<std::vector<Column>> by_generation;
   by_generation.resize(std::max(by_generation.size(), generations));
-  std::int64_t classes_total = 0;
   for (std::size_t ci = 0; ci < kMarginClassCount; ++ci) {
     const auto c = static_cast<MarginClass>(ci);
     const ClassScenarios& scenarios = model.scenarios.of(c);
@@ -440,22 +447,71 @@ MemberMargin::MemberMargin(const MarginModel& model, MemberPosition position)
       by_generation[g].push_back(Column{exposure, scenarios.moves_of(f)});
     }
     // Each factor's P&L goes into its generation's; the portfolio's is their sum (integers:
-    // exactly the sum over all factors).
+    // exactly the sum over all factors). A generation without exposure has a P&L of zeros, and
+    // tails of zero.
     total_[ci].assign(n, 0);
     generation_[ci].resize(generations);
     generation_es_[ci].assign(generations, 0);
-    std::int64_t alone = 0;
+    generation_tails_[ci].assign(generations, TailSums{});
+    generation_deferred_[ci].assign(generations, 0);
     for (std::size_t g = 0; g < generations; ++g) {
       std::vector<Int128>& pnl = generation_[ci][g];
       pnl.assign(n, 0);
-      if (by_generation[g].empty()) continue;  // no exposure: a P&L of zeros, no shortfall
+      if (by_generation[g].empty()) continue;
       add_columns(pnl, by_generation[g]);
       for (std::size_t s = 0; s < n; ++s) total_[ci][s] += pnl[s];
-      generation_es_[ci][g] = class_shortfall(model, c, pnl.data(), {}).combined;
-      alone += generation_es_[ci][g];
+      generation_deferred_[ci][g] = 1;
     }
-    const ClassShortfall portfolio = class_shortfall(model, c, total_[ci].data(), {});
-    figures_.classes[ci] = class_figures(model, portfolio, alone);
+    class_deferred_[ci] = true;
+  }
+  figures_deferred_ = true;
+  take_deferred_tails();
+}
+
+// The tails of each deferred generation and of each deferred class's portfolio, and the figures
+// from them.
+void MemberMargin::take_deferred_tails() const {
+  if (!figures_deferred_) {
+    tail_bounds_kept_ = true;  // the tails are exact
+    return;
+  }
+  const MarginModel& model = *model_;
+  const auto generations = static_cast<std::size_t>(model.generation_count);
+  const auto sums = [](const ClassTails& tails) { return TailSums{tails.filtered.sum, tails.stressed.sum}; };
+  std::int64_t classes_total = 0;
+  for (std::size_t ci = 0; ci < kMarginClassCount; ++ci) {
+    const auto c = static_cast<MarginClass>(ci);
+    if (class_deferred_[ci]) {
+      const ClassScenarios& scenarios = model.scenarios.of(c);
+      const std::int32_t confidence = model.parameters.of(c).confidence_bp;
+      const auto deferred = static_cast<std::size_t>(
+          std::count(generation_deferred_[ci].begin(), generation_deferred_[ci].end(), 1));
+      ClassTails portfolio;
+      if (deferred == 1) {
+        // The common case: the portfolio's tails and its one generation's in one pass.
+        const auto g = static_cast<std::size_t>(
+            std::find(generation_deferred_[ci].begin(), generation_deferred_[ci].end(), 1) - generation_deferred_[ci].begin());
+        const auto tails = class_tails<2>(scenarios, confidence, {total_[ci].data(), generation_[ci][g].data()}, {});
+        portfolio = tails[0];
+        generation_tails_[ci][g] = sums(tails[1]);
+        generation_es_[ci][g] = class_shortfall(model.parameters, tails[1]).combined;
+        generation_deferred_[ci][g] = 0;
+      } else {
+        for (std::size_t g = 0; g < generations; ++g) {
+          if (generation_deferred_[ci][g] == 0) continue;
+          const auto tails = class_tails<1>(scenarios, confidence, {generation_[ci][g].data()}, {})[0];
+          generation_tails_[ci][g] = sums(tails);
+          generation_es_[ci][g] = class_shortfall(model.parameters, tails).combined;
+          generation_deferred_[ci][g] = 0;
+        }
+        portfolio = class_tails<1>(scenarios, confidence, {total_[ci].data()}, {})[0];
+      }
+      portfolio_tails_[ci] = sums(portfolio);
+      std::int64_t alone = 0;
+      for (std::size_t g = 0; g < generations; ++g) alone += generation_es_[ci][g];
+      figures_.classes[ci] = class_figures(model, class_shortfall(model.parameters, portfolio), alone);
+      class_deferred_[ci] = false;
+    }
     classes_total += figures_.classes[ci].requirement_cents;
   }
   figures_.concentration_cents = concentration_cents(model, position_);
@@ -463,9 +519,17 @@ MemberMargin::MemberMargin(const MarginModel& model, MemberPosition position)
   figures_.interim_cents = position_.interim_cents;
   figures_.initial_margin_cents =
       classes_total + figures_.concentration_cents + figures_.liquidity_cents + figures_.interim_cents;
+  figures_deferred_ = false;
+  tail_bounds_kept_ = true;
+}
+
+const MarginFigures& MemberMargin::figures() const {
+  take_deferred_tails();
+  return figures_;
 }
 
 MarginFigures MemberMargin::with(std::span<const LegExposure> legs) const {
+  take_deferred_tails();
   const MarginModel& model = *model_;
   // The position after the legs, in a buffer this thread keeps (no allocation once it has the
   // model's size): only the add-ons need it.
@@ -539,25 +603,69 @@ MarginFigures MemberMargin::with(std::span<const LegExposure> legs) const {
   return out;
 }
 
-void MemberMargin::add(std::span<const LegExposure> legs) {
+namespace {
+
+// The largest loss (10^-9 cent) a leg's columns in one class can make in any filtered scenario and
+// in any stressed one, added into by_generation[its generation] and into all: per column, the
+// exposure times the end of its factor's move range that loses (a long loses on the lowest move).
+void add_loss_max(const MarginModel& model, const MoveRanges& ranges, std::size_t ci, const LegExposure& leg,
+                  std::vector<std::array<Int128, 2>>& by_generation, std::array<Int128, 2>& all) {
+  const auto g = static_cast<std::size_t>(model.products[leg.product_index].generation);
+  for (std::size_t b = 0; b < kBucketCount; ++b) {
+    const Int128 e = leg.exposure_cents[b];
+    if (e == 0) continue;
+    const std::size_t f = leg.product_index * kBucketCount + b;
+    const MoveRange& filtered = ranges.filtered[ci][f];
+    const MoveRange& stressed = ranges.stressed[ci][f];
+    const Int128 loss_filtered = e > 0 ? -e * filtered.low : -e * filtered.high;
+    const Int128 loss_stressed = e > 0 ? -e * stressed.low : -e * stressed.high;
+    by_generation[g][0] += loss_filtered;
+    by_generation[g][1] += loss_stressed;
+    all[0] += loss_filtered;
+    all[1] += loss_stressed;
+  }
+}
+
+}  // namespace
+
+MoveRanges move_ranges(const MarginModel& model) {
+  MoveRanges out;
+  const std::size_t factors = model.factor_count();
+  for (std::size_t ci = 0; ci < kMarginClassCount; ++ci) {
+    const ClassScenarios& scenarios = model.scenarios.of(static_cast<MarginClass>(ci));
+    const std::size_t filtered = scenarios.filtered_count();
+    const std::size_t n = scenarios.scenario_count();
+    out.filtered[ci].resize(factors);
+    out.stressed[ci].resize(factors);
+    for (std::size_t f = 0; f < factors; ++f) {
+      const std::int64_t* moves = scenarios.moves_of(f);
+      const auto [fl, fh] = std::minmax_element(moves, moves + filtered);
+      const auto [sl, sh] = std::minmax_element(moves + filtered, moves + n);
+      out.filtered[ci][f] = MoveRange{*fl, *fh};
+      out.stressed[ci][f] = MoveRange{*sl, *sh};
+    }
+  }
+  return out;
+}
+
+void MemberMargin::add(std::span<const LegExposure> legs, const MoveRanges* ranges) {
   const MarginModel& model = *model_;
   // The P&Ls are sums of exposure x move over the factors, exact in integers: adding the legs'
   // columns to the kept P&Ls gives exactly the P&Ls a member built from the new position has,
-  // and only the classes and generations the legs touch need their shortfalls taken again. (A
-  // rebuild on every trade was most of the pre-trade check's CPU.)
+  // and only the tails of the classes and generations the legs touch need taking again, which is
+  // deferred until figures are next needed. (A rebuild on every trade was most of the pre-trade
+  // check's CPU.) The deferred tails' bounds rise by each leg's largest loss.
   MemberPosition position = position_;
   for (const LegExposure& leg : legs) position.add(leg);
   check_gross(position);
   position_ = std::move(position);
+  figures_deferred_ = true;  // the add-ons and the interim requirement too, whatever the legs touch
   const auto generations = static_cast<std::size_t>(model.generation_count);
   thread_local std::vector<std::vector<Column>> by_generation;
   by_generation.resize(std::max(by_generation.size(), generations));
-  std::int64_t classes_total = 0;
   for (std::size_t ci = 0; ci < kMarginClassCount; ++ci) {
-    const auto c = static_cast<MarginClass>(ci);
-    const ClassScenarios& scenarios = model.scenarios.of(c);
+    const ClassScenarios& scenarios = model.scenarios.of(static_cast<MarginClass>(ci));
     for (std::size_t g = 0; g < generations; ++g) by_generation[g].clear();
-    bool touched = false;
     for (const LegExposure& leg : legs) {
       // As MemberPosition::add: a leg outside the model has no exposure in it.
       if (index(leg.margin_class) != ci || leg.interim_cents != 0) continue;
@@ -565,43 +673,83 @@ void MemberMargin::add(std::span<const LegExposure> legs) {
       for (std::size_t b = 0; b < kBucketCount; ++b) {
         if (leg.exposure_cents[b] == 0) continue;
         by_generation[g].push_back(Column{leg.exposure_cents[b], scenarios.moves_of(leg.product_index * kBucketCount + b)});
-        touched = true;
       }
     }
-    if (touched) {
-      std::size_t touched_generations = 0;
-      std::size_t last_touched = 0;
-      for (std::size_t g = 0; g < generations; ++g) {
-        if (by_generation[g].empty()) continue;
-        add_columns_to_both(generation_[ci][g], total_[ci], by_generation[g]);
-        ++touched_generations;
-        last_touched = g;
-      }
-      ClassShortfall portfolio;
-      if (touched_generations == 1) {
-        // The common case: the portfolio's tails and the generation's in one pass.
-        const auto tails = class_tails<2>(scenarios, model.parameters.of(c).confidence_bp,
-                                          {total_[ci].data(), generation_[ci][last_touched].data()}, {});
-        portfolio = class_shortfall(model.parameters, tails[0]);
-        generation_es_[ci][last_touched] = class_shortfall(model.parameters, tails[1]).combined;
-      } else {
-        for (std::size_t g = 0; g < generations; ++g) {
-          if (by_generation[g].empty()) continue;
-          generation_es_[ci][g] = class_shortfall(model, c, generation_[ci][g].data(), {}).combined;
-        }
-        portfolio = class_shortfall(model, c, total_[ci].data(), {});
-      }
-      std::int64_t alone = 0;
-      for (std::size_t g = 0; g < generations; ++g) alone += generation_es_[ci][g];
-      figures_.classes[ci] = class_figures(model, portfolio, alone);
+    for (std::size_t g = 0; g < generations; ++g) {
+      if (by_generation[g].empty()) continue;
+      add_columns_to_both(generation_[ci][g], total_[ci], by_generation[g]);
+      generation_deferred_[ci][g] = 1;
+      class_deferred_[ci] = true;
     }
-    classes_total += figures_.classes[ci].requirement_cents;
   }
-  figures_.concentration_cents = concentration_cents(model, position_);
-  figures_.liquidity_cents = liquidity_cents(model, position_);
-  figures_.interim_cents = position_.interim_cents;
-  figures_.initial_margin_cents =
-      classes_total + figures_.concentration_cents + figures_.liquidity_cents + figures_.interim_cents;
+  // The figures are taken again when next needed (figures(), with()); meanwhile the tails' loss
+  // sums are bounds, raised by k x the legs' largest loss, for initial_margin_bound().
+  if (ranges == nullptr) {
+    tail_bounds_kept_ = false;  // the next bound takes the tails first
+    return;
+  }
+  if (!tail_bounds_kept_) return;
+  thread_local std::vector<std::array<Int128, 2>> loss_by_generation;
+  for (std::size_t ci = 0; ci < kMarginClassCount; ++ci) {
+    const auto c = static_cast<MarginClass>(ci);
+    loss_by_generation.assign(generations, {0, 0});
+    std::array<Int128, 2> all{0, 0};
+    bool touched = false;
+    for (const LegExposure& leg : legs) {
+      if (index(leg.margin_class) != ci || leg.interim_cents != 0) continue;
+      add_loss_max(model, *ranges, ci, leg, loss_by_generation, all);
+      touched = true;
+    }
+    if (!touched) continue;
+    const auto [k_filtered, k_stressed] = tail_counts(model, c);
+    const auto raise = [&](TailSums& sums, const std::array<Int128, 2>& loss) {
+      sums.filtered += static_cast<Int128>(k_filtered) * loss[0];
+      sums.stressed += static_cast<Int128>(k_stressed) * loss[1];
+    };
+    raise(portfolio_tails_[ci], all);
+    for (std::size_t g = 0; g < generations; ++g) raise(generation_tails_[ci][g], loss_by_generation[g]);
+  }
+}
+
+std::int64_t MemberMargin::initial_margin_bound(std::span<const LegExposure> legs, const MoveRanges& ranges) const {
+  if (!tail_bounds_kept_) take_deferred_tails();
+  const MarginModel& model = *model_;
+  CCH_CHECK(ranges.filtered[0].size() == model.factor_count() && ranges.filtered[1].size() == model.factor_count() &&
+                ranges.stressed[0].size() == model.factor_count() && ranges.stressed[1].size() == model.factor_count(),
+            "move ranges of this member's model");
+  const auto generations = static_cast<std::size_t>(model.generation_count);
+  // The position after the legs, for the add-ons, in a buffer this thread keeps.
+  thread_local MemberPosition position;
+  position = position_;
+  for (const LegExposure& leg : legs) position.add(leg);
+  thread_local std::vector<std::array<Int128, 2>> loss_by_generation;
+  std::int64_t classes_total = 0;
+  for (std::size_t ci = 0; ci < kMarginClassCount; ++ci) {
+    const auto c = static_cast<MarginClass>(ci);
+    loss_by_generation.assign(generations, {0, 0});
+    std::array<Int128, 2> all{0, 0};
+    bool touched = false;
+    for (const LegExposure& leg : legs) {
+      if (index(leg.margin_class) != ci || leg.interim_cents != 0) continue;
+      add_loss_max(model, ranges, ci, leg, loss_by_generation, all);
+      touched = true;
+    }
+    if (!touched && !class_deferred_[ci]) {
+      classes_total += figures_.classes[ci].requirement_cents;  // exact, and unchanged by the legs
+      continue;
+    }
+    const auto [k_filtered, k_stressed] = tail_counts(model, c);
+    const auto shortfall = [&](const TailSums& sums, const std::array<Int128, 2>& loss) {
+      return class_shortfall(model.parameters,
+                             ClassTails{Tail{sums.filtered + static_cast<Int128>(k_filtered) * loss[0], k_filtered},
+                                        Tail{sums.stressed + static_cast<Int128>(k_stressed) * loss[1], k_stressed}});
+    };
+    const ClassShortfall portfolio = shortfall(portfolio_tails_[ci], all);
+    std::int64_t alone = 0;
+    for (std::size_t g = 0; g < generations; ++g) alone += shortfall(generation_tails_[ci][g], loss_by_generation[g]).combined;
+    classes_total += class_figures(model, portfolio, alone).requirement_cents;
+  }
+  return classes_total + concentration_cents(model, position) + liquidity_cents(model, position) + position.interim_cents;
 }
 
 MarginFigures interim_only(std::int64_t interim_cents) {

@@ -269,6 +269,55 @@ TEST_F(RandomBooks, TheIncrementalFigureEqualsAFullRecomputeAfterEveryOneOfAThou
   EXPECT_GT(member.figures().initial_margin_cents, 0);
 }
 
+// The bound the pre-trade check clears most trades with: never below the exact figure, whether
+// the member's tails are exact or deferred through any number of trades added since.
+TEST_F(RandomBooks, TheMarginBoundIsNeverBelowTheExactFigureWithTailsExactOrDeferred) {
+  const MoveRanges ranges = move_ranges(model_);
+  MemberMargin member(model_, random_position(4));
+  MemberMargin exact(model_, member.position());
+  std::int64_t slack_total = 0;
+  for (int trade = 0; trade < 2'000; ++trade) {
+    std::vector<LegExposure> legs = {random_leg()};
+    if (coin_(random_)) legs.push_back(random_leg());
+    const std::int64_t bound = member.initial_margin_bound(legs, ranges);
+    const MarginFigures after = exact.with(legs);
+    ASSERT_GE(bound, after.initial_margin_cents) << "trade " << trade;
+    slack_total += bound - after.initial_margin_cents;
+    // Tails deferred through runs of up to five trades, then taken by asking for the figures.
+    member.add(legs, &ranges);
+    exact.add(legs);
+    if (trade % 5 == 4) {
+      ASSERT_EQ(member.figures(), exact.figures()) << "trade " << trade;
+    }
+  }
+  EXPECT_EQ(member.figures(), MemberMargin(model_, member.position()).figures());
+  EXPECT_GT(slack_total, 0);  // a bound, not the figure itself
+  // Added without ranges, the next bound takes the tails first: still a bound.
+  const std::vector<LegExposure> legs = {random_leg()};
+  member.add(legs);
+  const std::vector<LegExposure> next = {random_leg()};
+  EXPECT_GE(member.initial_margin_bound(next, ranges), member.with(next).initial_margin_cents);
+}
+
+// Each factor's move range is the lowest and highest of its moves in each part.
+TEST(MoveRanges, EachFactorsLowestAndHighestMoveInEachPart) {
+  const MarginModel model = model_with({{ProductId::from_value(1).value(), 0, 0, 0}}, 1, 200, 100, ramp);
+  const MoveRanges ranges = move_ranges(model);
+  for (const MarginClass c : {MarginClass::future, MarginClass::forward}) {
+    const ClassScenarios& scenarios = model.scenarios.of(c);
+    const auto ci = static_cast<std::size_t>(c);
+    for (std::size_t f = 0; f < model.factor_count(); ++f) {
+      const std::int64_t* moves = scenarios.moves_of(f);
+      const std::span<const std::int64_t> filtered(moves, scenarios.filtered_count());
+      const std::span<const std::int64_t> stressed(moves + scenarios.filtered_count(), scenarios.stressed_count());
+      EXPECT_EQ(ranges.filtered[ci][f].low, *std::ranges::min_element(filtered));
+      EXPECT_EQ(ranges.filtered[ci][f].high, *std::ranges::max_element(filtered));
+      EXPECT_EQ(ranges.stressed[ci][f].low, *std::ranges::min_element(stressed));
+      EXPECT_EQ(ranges.stressed[ci][f].high, *std::ranges::max_element(stressed));
+    }
+  }
+}
+
 TEST_F(RandomBooks, ContributionsAddUpToTheShortfall) {
   for (int round = 0; round < 20; ++round) {
     const MemberMargin member(model_, random_position(6));

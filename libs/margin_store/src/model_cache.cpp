@@ -25,12 +25,16 @@ CurrentModel ModelCache::current(pqxx::transaction_base& tx) {
       auto loaded = load_model(tx, model_id);
       CCH_CHECK(loaded.has_value(), "the latest model is stored");
       auto shared = std::make_shared<const PublishedModel>(std::move(*loaded));
+      auto ranges = std::make_shared<const MoveRanges>(move_ranges(shared->model));
       lock.lock();
-      if (!model_ || model_->record.model_id < model_id) model_ = std::move(shared);
+      if (!model_ || model_->record.model_id < model_id) {
+        model_ = std::move(shared);
+        move_ranges_ = std::move(ranges);
+      }
     }
     if (model_->record.model_id == model_id) {
       return CurrentModel{model_, std::shared_ptr<const MarginParameters>(model_, &model_->model.parameters),
-                          model_->record.parameter_version};
+                          model_->record.parameter_version, move_ranges_};
     }
     // Another thread kept a newer model meanwhile: load ours again without caching it.
     lock.unlock();
@@ -38,7 +42,8 @@ CurrentModel ModelCache::current(pqxx::transaction_base& tx) {
     CCH_CHECK(loaded.has_value(), "the latest model is stored");
     auto shared = std::make_shared<const PublishedModel>(std::move(*loaded));
     auto parameters = std::shared_ptr<const MarginParameters>(shared, &shared->model.parameters);
-    return CurrentModel{shared, parameters, shared->record.parameter_version};
+    auto ranges = std::make_shared<const MoveRanges>(move_ranges(shared->model));
+    return CurrentModel{shared, parameters, shared->record.parameter_version, std::move(ranges)};
   }
   if (parameter_version && parameter_version != parameter_version_) {
     lock.unlock();
@@ -49,7 +54,24 @@ CurrentModel ModelCache::current(pqxx::transaction_base& tx) {
     parameters_ = std::move(shared);
     parameter_version_ = parameter_version;
   }
-  return CurrentModel{nullptr, parameters_, parameter_version_};
+  return CurrentModel{nullptr, parameters_, parameter_version_, nullptr};
+}
+
+std::shared_ptr<const PublishedModel> ModelCache::model(pqxx::transaction_base& tx, std::int64_t model_id) {
+  {
+    const std::lock_guard lock(mutex_);
+    if (model_ && model_->record.model_id == model_id) return model_;
+  }
+  auto loaded = load_model(tx, model_id);  // outside the lock: reading takes a while
+  if (!loaded) return nullptr;
+  auto shared = std::make_shared<const PublishedModel>(std::move(*loaded));
+  auto ranges = std::make_shared<const MoveRanges>(move_ranges(shared->model));
+  const std::lock_guard lock(mutex_);
+  if (!model_ || model_->record.model_id < model_id) {
+    model_ = shared;
+    move_ranges_ = std::move(ranges);
+  }
+  return shared;
 }
 
 }  // namespace cch::margin

@@ -511,16 +511,25 @@ Checked Book::margin_within_limits(const RegistrationPolicy& policy, const Trade
     const auto state = margin_.find(view.member.value());
     CCH_CHECK(state != margin_.end(), "every member's margin state was loaded");
     const MemberMarginBook& book = state->second;
+    const auto found = credit_.find(view.member.value());
+    const Credit credit = found == credit_.end() ? Credit{} : found->second;
+    std::int64_t before = book.initial_margin_cents;
     std::int64_t after = 0;
     if (book.margin) {
       const std::array<margin::LegExposure, 1> one = {exposure};
+      // Most trades are far inside the member's limits: a bound of the figure with the leg, with
+      // no pass over the scenarios, clears them (the figure is at most the bound, so the exact
+      // rule below would clear them too). Only a trade the bound cannot clear takes the exact figure.
+      if (credit.limit_minor) {
+        const std::int64_t bound = book.margin->initial_margin_bound(one, *current_.move_ranges);
+        if (bound <= *credit.limit_minor && bound <= credit.collateral_minor) continue;
+      }
+      before = book.margin->figures().initial_margin_cents;
       after = book.margin->with(one).initial_margin_cents;
     } else {
       after = margin::interim_only(book.position.interim_cents + exposure.interim_cents).initial_margin_cents;
     }
-    if (after <= book.initial_margin_cents) continue;  // it lowers the member's risk, or leaves it
-    const auto found = credit_.find(view.member.value());
-    const Credit credit = found == credit_.end() ? Credit{} : found->second;
+    if (after <= before) continue;  // it lowers the member's risk, or leaves it
     if (!credit.limit_minor || after > *credit.limit_minor) {
       return {failure(TradeRefusal::initial_margin_exceeds_credit_limit,
                       std::string("the ") + side_name(view.side) + "'s initial margin would be " +
@@ -556,9 +565,10 @@ void Book::apply(const Candidate& candidate, const Checked& checked) {
     const margin::LegExposure& leg = checked.legs[side_index++];
     book.position.add(leg);
     if (book.margin) {
+      // The tails are taken when the figure is next needed: by a check the bound cannot clear, or
+      // once for the batch's written state (changed_margin_states).
       const std::array<margin::LegExposure, 1> one = {leg};
-      book.margin->add(one);
-      book.initial_margin_cents = book.margin->figures().initial_margin_cents;
+      book.margin->add(one, current_.move_ranges.get());
     } else {
       book.initial_margin_cents = margin::interim_only(book.position.interim_cents).initial_margin_cents;
     }
@@ -574,7 +584,8 @@ std::vector<MarginStateRow> Book::changed_margin_states() const {
     rows.push_back(MarginStateRow{
         member, current_.model ? std::optional<std::int64_t>(current_.model->record.model_id) : std::nullopt,
         current_.model ? std::optional<BusinessDate>(current_.model->record.business_date) : std::nullopt,
-        book.position, book.legs, book.initial_margin_cents});
+        book.position, book.legs,
+        book.margin ? book.margin->figures().initial_margin_cents : book.initial_margin_cents});
   }
   return rows;
 }

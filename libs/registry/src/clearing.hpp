@@ -137,7 +137,7 @@ class Book {
     margin::MemberPosition position;
     std::optional<margin::MemberMargin> margin;  // with a model
     std::int64_t legs = 0;
-    std::int64_t initial_margin_cents = 0;
+    std::int64_t initial_margin_cents = 0;  // without a model (with one: margin->figures())
     bool changed = false;
   };
   std::map<std::int64_t, std::string> status_;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <exception>
 #include <map>
+#include <memory>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -373,14 +374,27 @@ std::vector<margin::MemberResult> member_results(const margin::MarginModel& mode
 Result<MarginRunOutcome, MarginError> run_margin(pqxx::transaction_base& tx, const MarginRunRequest& request,
                                                  const BusinessCalendar& clearing_calendar) {
   const auto started_at = UtcTimestamp::now();
+  MarginRunTimings timings;
+  auto lap = std::chrono::steady_clock::now();
+  const auto lap_into = [&lap](std::int64_t& into) {
+    const auto now = std::chrono::steady_clock::now();
+    into = std::chrono::duration_cast<std::chrono::microseconds>(now - lap).count();
+    lap = now;
+  };
   std::optional<std::int64_t> model_id = request.model_id;
   if (!model_id) {
     const auto latest = margin::latest_model_record(tx);
     if (!latest) return fail(refused(MarginRefusal::unknown_model, "no margin model has been built yet"));
     model_id = latest->model_id;
   }
-  const auto model = margin::load_model(tx, *model_id);
+  std::shared_ptr<const margin::PublishedModel> model;
+  if (request.models) {
+    model = request.models->model(tx, *model_id);
+  } else if (auto loaded = margin::load_model(tx, *model_id)) {
+    model = std::make_shared<const margin::PublishedModel>(std::move(*loaded));
+  }
   if (!model) return fail(refused(MarginRefusal::unknown_model, "no margin model " + std::to_string(*model_id)));
+  lap_into(timings.model_us);
   // Members whose kept state is under this model start from it; the rest from their legs.
   std::vector<registry::KeptMarginState> kept;
   std::vector<MemberId> from_legs;
@@ -422,8 +436,10 @@ Result<MarginRunOutcome, MarginError> run_margin(pqxx::transaction_base& tx, con
     members.push_back(accumulated->members[slot]);
     positions.push_back(std::move(accumulated->positions[slot]));
   }
+  lap_into(timings.legs_us);
   const margin::StressSet stress(*model);
   const std::vector<margin::MemberResult> results = member_results(model->model, stress, members, positions);
+  lap_into(timings.compute_us);
   const margin::RunRequest run{*model_id,
                                model->record.business_date,
                                request.members ? margin::RunScope::members : margin::RunScope::all,
@@ -431,7 +447,9 @@ Result<MarginRunOutcome, MarginError> run_margin(pqxx::transaction_base& tx, con
                                started_at,
                                request.requested_by,
                                request.request_id};
-  MarginRunOutcome out{margin::store_run(tx, run, results, accumulated->legs), 0, {}};
+  MarginRunOutcome out{margin::store_run(tx, run, results, accumulated->legs), 0, {}, {}};
+  lap_into(timings.store_us);
+  out.timings = timings;
   for (const auto& [product, legs] : accumulated->interim) {
     out.legs_interim += legs;
     out.interim_products.push_back(product);

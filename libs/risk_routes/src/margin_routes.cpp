@@ -497,7 +497,8 @@ http::Response build_model_command(runtime::ServiceContext& context, const http:
   });
 }
 
-http::Response margin_run_command(runtime::ServiceContext& context, const http::Request& request) {
+http::Response margin_run_command(runtime::ServiceContext& context, const http::Request& request,
+                                  margin::ModelCache* models) {
   return staff_command(request, [&](const runtime::InternalCaller& caller) {
     auto body = http::BodyReader::open(request, {"model_id", "members"},
                                        {"run_id", "cause", "scope", "legs", "business_date", "requested_by"},
@@ -535,7 +536,9 @@ http::Response margin_run_command(runtime::ServiceContext& context, const http::
           }
         }
       }
-      const auto ran = run_margin(tx, {model_id, members, "on_demand", caller.principal.name, caller.request_id.value()},
+      const auto ran = run_margin(tx,
+                                  {model_id, members, "on_demand", caller.principal.name, caller.request_id.value(),
+                                   /*from_kept_states=*/false, models},
                                   calendar);
       if (!ran) return margin_refusal(ran.error());
       nlohmann::json json = run_record_json(ran->run);
@@ -602,7 +605,11 @@ void log_run(std::string_view cause, const MarginRunOutcome& outcome) {
                                 {"model_id", std::to_string(outcome.run.model_id)},
                                 {"members", std::to_string(outcome.run.members)},
                                 {"legs", std::to_string(outcome.run.legs)},
-                                {"legs_interim", std::to_string(outcome.legs_interim)}});
+                                {"legs_interim", std::to_string(outcome.legs_interim)},
+                                {"model_us", std::to_string(outcome.timings.model_us)},
+                                {"legs_us", std::to_string(outcome.timings.legs_us)},
+                                {"compute_us", std::to_string(outcome.timings.compute_us)},
+                                {"store_us", std::to_string(outcome.timings.store_us)}});
 }
 
 void log_run_refused(std::string_view cause, const MarginError& error) {
@@ -615,7 +622,8 @@ void log_run_refused(std::string_view cause, const MarginError& error) {
 }  // namespace
 
 void margin_on_events(pqxx::transaction_base& tx, std::span<const runtime::OutboxEvent> events,
-                      const MarginConsumerOptions& options, const BusinessCalendar& clearing_calendar) {
+                      const MarginConsumerOptions& options, const BusinessCalendar& clearing_calendar,
+                      margin::ModelCache* models) {
   std::optional<std::int64_t> everyone_run_with;  // a model every member was run against in this batch
   std::set<MemberId> traded;
   for (const auto& event : events) {
@@ -647,9 +655,10 @@ void margin_on_events(pqxx::transaction_base& tx, std::span<const runtime::Outbo
                                        {"business_date", date},
                                        {"created", built->created ? "true" : "false"},
                                        {"build_microseconds", std::to_string(built->record.build_microseconds)}});
-      const auto ran = run_margin(
-          tx, {built->record.model_id, std::nullopt, std::string(event.topic), std::string(kConsumerActor), std::nullopt},
-          clearing_calendar);
+      const auto ran = run_margin(tx,
+                                  {built->record.model_id, std::nullopt, std::string(event.topic),
+                                   std::string(kConsumerActor), std::nullopt, /*from_kept_states=*/false, models},
+                                  clearing_calendar);
       if (!ran) {
         log_run_refused(event.topic, ran.error());
         continue;
@@ -662,9 +671,10 @@ void margin_on_events(pqxx::transaction_base& tx, std::span<const runtime::Outbo
       // so that the margin calls (settlement's consumer of the run) weigh it against the collateral.
       const auto latest = margin::latest_model_record(tx);
       if (!latest || everyone_run_with == latest->model_id) continue;
-      const auto ran = run_margin(
-          tx, {latest->model_id, std::nullopt, std::string(event.topic), std::string(kConsumerActor), std::nullopt},
-          clearing_calendar);
+      const auto ran = run_margin(tx,
+                                  {latest->model_id, std::nullopt, std::string(event.topic), std::string(kConsumerActor),
+                                   std::nullopt, /*from_kept_states=*/false, models},
+                                  clearing_calendar);
       if (!ran) {
         log_run_refused(event.topic, ran.error());
         continue;
@@ -694,7 +704,7 @@ void margin_on_events(pqxx::transaction_base& tx, std::span<const runtime::Outbo
   // for each batch of trades cost more than the trades did.
   const auto ran = run_margin(tx,
                               {latest->model_id, std::vector<MemberId>(traded.begin(), traded.end()), "trade.cleared",
-                               std::string(kConsumerActor), std::nullopt, /*from_kept_states=*/true},
+                               std::string(kConsumerActor), std::nullopt, /*from_kept_states=*/true, models},
                               clearing_calendar);
   if (!ran) {
     log_run_refused("trade.cleared", ran.error());
@@ -709,7 +719,8 @@ struct MarginRoutesState {
   std::shared_ptr<void> before;  // what context.routes_state held
   std::shared_ptr<runtime::OutboxConsumer> consumer;
   std::shared_ptr<runtime::OutboxConsumer> backtests;
-  margin::ModelCache models;  // the what-if's latest model, read once per model
+  // The latest model, read once per model: the what-if's, and the runs' (routes and consumer).
+  std::shared_ptr<margin::ModelCache> models = std::make_shared<margin::ModelCache>();
 };
 
 }  // namespace
@@ -761,8 +772,9 @@ void add_margin_routes(http::Router& router, runtime::ServiceContext& context) {
     consumer_options.batch_max = 10'000;
     state->consumer = std::make_shared<runtime::OutboxConsumer>(
         context.pool, context.metrics, std::move(consumer_options),
-        [options, calendar](pqxx::transaction_base& tx, std::span<const runtime::OutboxEvent> events) {
-          margin_on_events(tx, events, options, calendar);
+        [options, calendar, models = state->models](pqxx::transaction_base& tx,
+                                                    std::span<const runtime::OutboxEvent> events) {
+          margin_on_events(tx, events, options, calendar, models.get());
         });
     const auto added = runtime::add_outbox_consumer(context.tasks, state->consumer);
     if (!added) {
@@ -794,12 +806,14 @@ void add_margin_routes(http::Router& router, runtime::ServiceContext& context) {
   router.add("POST", prefix + "/v1/margin/models",
              [&context](const http::Request& request) { return build_model_command(context, request); });
   router.add("POST", prefix + "/v1/margin/runs",
-             [&context](const http::Request& request) { return margin_run_command(context, request); });
+             [&context, models = state->models](const http::Request& request) {
+               return margin_run_command(context, request, models.get());
+             });
   router.add("POST", prefix + "/v1/margin/runs/{run_id}/backtests",
              [&context](const http::Request& request) { return backtest_command(context, request); });
   router.add("POST", prefix + "/v1/members/{member_id}/margin/what-if",
-             [&context, models = &state->models](const http::Request& request) {
-               return what_if_query(context, request, models);
+             [&context, models = state->models](const http::Request& request) {
+               return what_if_query(context, request, models.get());
              });
 }
 

@@ -148,31 +148,75 @@ struct MarginFigures {
   friend bool operator==(const MarginFigures&, const MarginFigures&) = default;
 };
 
+// The range of each factor's moves over a class's filtered scenarios and over its stressed ones:
+// what bounds a leg's loss in every scenario without a pass over them
+// (MemberMargin::initial_margin_bound). Computed once per model.
+struct MoveRange {
+  std::int64_t low = 0;
+  std::int64_t high = 0;
+};
+struct MoveRanges {
+  std::array<std::vector<MoveRange>, kMarginClassCount> filtered;  // [class][factor]
+  std::array<std::vector<MoveRange>, kMarginClassCount> stressed;  // [class][factor]
+};
+MoveRanges move_ranges(const MarginModel& model);
+
 // A member's margin with its scenario P&L vectors, kept so that adding legs costs one pass over
 // the scenarios of the classes and generations they touch.
+//
+// add() moves the P&Ls at once but takes their tails (the expected shortfalls) again only when
+// figures or with() next need them, so that the trades of a batch that a bound clears cost one
+// pass each and the tails are taken once per batch. Not for concurrent use (figures() may take
+// the deferred tails); one thread at a time, as the registry holds each member's under its lock.
 class MemberMargin {
  public:
   // Preconditions (asserted): the position is the model's shape; gross exposure within bounds.
   MemberMargin(const MarginModel& model, MemberPosition position);
 
-  [[nodiscard]] const MarginFigures& figures() const { return figures_; }
+  [[nodiscard]] const MarginFigures& figures() const;
   [[nodiscard]] const MemberPosition& position() const { return position_; }
   // The P&L of each scenario of a class (filtered, then stressed), in 10^-9 cent.
   [[nodiscard]] std::span<const Int128> pnl(MarginClass c) const { return total_[index(c)]; }
 
   // The figures with these legs added, this member unchanged.
   [[nodiscard]] MarginFigures with(std::span<const LegExposure> legs) const;
-  // Adds the legs (the same figures as with(), kept).
-  void add(std::span<const LegExposure> legs);
+  // Adds the legs: afterwards figures() is what with(legs) gave before. With ranges (move_ranges
+  // of this member's model) the deferred tails keep bounds, so initial_margin_bound() needs no pass
+  // over the scenarios; without, the next bound takes the tails first.
+  void add(std::span<const LegExposure> legs, const MoveRanges* ranges = nullptr);
+
+  // An upper bound of with(legs).initial_margin_cents without a pass over the scenarios. Each
+  // tail's loss sum (exact, or itself a bound while tails are deferred) is raised by k times the
+  // legs' largest loss in any scenario of its part, from the factors' move ranges: the sum of the
+  // k largest losses of a P&L moved by d rises by at most k x max(-d). The shortfalls, the
+  // generation basis (never lower when the shortfalls it weighs are higher) and the add-ons
+  // (exact, from the position with the legs) follow. ranges: move_ranges of this member's model.
+  [[nodiscard]] std::int64_t initial_margin_bound(std::span<const LegExposure> legs, const MoveRanges& ranges) const;
 
  private:
+  // The loss sums of a P&L's k largest losses among its filtered scenarios and among its
+  // stressed ones (10^-9 cent): exact when taken, an upper bound while deferred.
+  struct TailSums {
+    Int128 filtered = 0;
+    Int128 stressed = 0;
+  };
   static std::size_t index(MarginClass c) { return static_cast<std::size_t>(c); }
+  void take_deferred_tails() const;
+
   const MarginModel* model_;
   MemberPosition position_;
   std::array<std::vector<Int128>, kMarginClassCount> total_;                    // [class][scenario]
   std::array<std::vector<std::vector<Int128>>, kMarginClassCount> generation_;  // [class][generation][scenario]
-  std::array<std::vector<std::int64_t>, kMarginClassCount> generation_es_;      // [class][generation], cents
-  MarginFigures figures_;
+  // What the tails give, kept exact by take_deferred_tails() (const: the figures are a function
+  // of the position; only when they are worked out changes).
+  mutable std::array<std::vector<std::int64_t>, kMarginClassCount> generation_es_;  // [class][generation], cents
+  mutable std::array<TailSums, kMarginClassCount> portfolio_tails_;                // [class]
+  mutable std::array<std::vector<TailSums>, kMarginClassCount> generation_tails_;  // [class][generation]
+  mutable std::array<std::vector<char>, kMarginClassCount> generation_deferred_;   // [class][generation]
+  mutable std::array<bool, kMarginClassCount> class_deferred_{};
+  mutable bool figures_deferred_ = false;  // legs added since the figures were taken
+  mutable bool tail_bounds_kept_ = true;  // the tails' sums are exact or bounds of them
+  mutable MarginFigures figures_;
 };
 
 // The figures of a member while there is no model at all: the interim rule alone.

@@ -25,15 +25,21 @@ struct CurrentModel {
   std::shared_ptr<const PublishedModel> model;  // none before the first model is built
   std::shared_ptr<const MarginParameters> parameters;
   std::optional<std::int32_t> parameter_version;  // none: the defaults, nothing stored yet
+  std::shared_ptr<const MoveRanges> move_ranges;  // of the model's scenarios; none without a model
 };
 
 class ModelCache {
  public:
   CurrentModel current(pqxx::transaction_base& tx);
+  // The stored model of this id, none when there is none: the one kept when it has the id (a
+  // model never changes once stored: its content hash is recorded with it), else read, and kept
+  // when it is newer than the one kept. A run of the latest model thus reads it once per process.
+  std::shared_ptr<const PublishedModel> model(pqxx::transaction_base& tx, std::int64_t model_id);
 
  private:
   std::mutex mutex_;
   std::shared_ptr<const PublishedModel> model_;
+  std::shared_ptr<const MoveRanges> move_ranges_;  // model_'s
   std::optional<std::int32_t> parameter_version_;
   std::shared_ptr<const MarginParameters> parameters_ = std::make_shared<const MarginParameters>();
 };

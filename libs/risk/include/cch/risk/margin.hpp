@@ -49,6 +49,7 @@
 #include "cch/core/result.hpp"
 #include "cch/core/time.hpp"
 #include "cch/margin_store/backtests.hpp"
+#include "cch/margin_store/model_cache.hpp"
 #include "cch/margin_store/models.hpp"
 #include "cch/margin_store/runs.hpp"
 
@@ -94,12 +95,24 @@ struct MarginRunRequest {
   // to the cent, in the time of a few arrays rather than of every open leg. The others (no state,
   // or one under another model) are valued from their legs as usual.
   bool from_kept_states = false;
+  // Where the process keeps the models it has read (the service's): the run's model is read from
+  // the database only when it is not kept there. None: read.
+  margin::ModelCache* models = nullptr;
+};
+
+// Where a run's time went, in microseconds (logged with the run, printed by the benchmark).
+struct MarginRunTimings {
+  std::int64_t model_us = 0;    // the model read (or found in the cache)
+  std::int64_t legs_us = 0;     // the open legs read and valued, the kept states read
+  std::int64_t compute_us = 0;  // every member's figures, factor lines and stress results
+  std::int64_t store_us = 0;    // the run's rows written
 };
 
 struct MarginRunOutcome {
   margin::RunRecord run;
   std::int64_t legs_interim = 0;  // legs of products the model does not cover: the interim rule
   std::vector<ProductId> interim_products;
+  MarginRunTimings timings;
 };
 
 Result<MarginRunOutcome, MarginError> run_margin(pqxx::transaction_base& tx, const MarginRunRequest& request,

@@ -111,7 +111,9 @@ http::Response margin_refusal(const MarginError& error);
 
 http::Response store_parameters_command(runtime::ServiceContext& context, const http::Request& request);
 http::Response build_model_command(runtime::ServiceContext& context, const http::Request& request);
-http::Response margin_run_command(runtime::ServiceContext& context, const http::Request& request);
+// models: where the service keeps the models it has read (none: each run reads its model).
+http::Response margin_run_command(runtime::ServiceContext& context, const http::Request& request,
+                                  margin::ModelCache* models = nullptr);
 // POST /v1/margin/runs/{run_id}/backtests {"observations": 1..2610, default 250}: 201 with the
 // backtest, 200 with the one already computed for that run and length.
 http::Response backtest_command(runtime::ServiceContext& context, const http::Request& request);
@@ -124,7 +126,8 @@ struct MarginConsumerOptions {
 
 // The outbox consumer's handler (above).
 void margin_on_events(pqxx::transaction_base& tx, std::span<const runtime::OutboxEvent> events,
-                      const MarginConsumerOptions& options, const BusinessCalendar& clearing_calendar);
+                      const MarginConsumerOptions& options, const BusinessCalendar& clearing_calendar,
+                      margin::ModelCache* models = nullptr);
 
 // The risk_margin_backtest consumer's handler: each margin.run_completed of a run of every member
 // made on a new curve set (cause curve_set.built, scope all) is backtested over `observations`
