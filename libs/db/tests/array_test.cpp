@@ -35,6 +35,28 @@ TEST(ArrayLiteral, RoundTripsHostileTextThroughPostgresql) {
   }
 }
 
+TEST(ArrayRead, IntegerArraysReadBackWhateverTheirShapeOrSize) {
+  cch::testing::ScratchDatabase database;
+  pqxx::connection connection(database.url());
+  pqxx::nontransaction tx(connection);
+  const auto read = [&](const std::string& sql) { return cch::db::integers_of(tx.exec(sql)[0][0]); };
+  using V = std::vector<std::int64_t>;
+  EXPECT_EQ(read("SELECT '{1,-2,9223372036854775807,-9223372036854775808}'::bigint[]"),
+            (V{1, -2, 9223372036854775807, -9223372036854775807 - 1}));
+  EXPECT_EQ(read("SELECT '{}'::bigint[]"), V{});
+  EXPECT_EQ(read("SELECT '{7}'::integer[]"), V{7});
+  EXPECT_EQ(read("SELECT '{{1,2},{3,4}}'::bigint[]"), (V{1, 2, 3, 4}));
+  // Not plain digits: the general parser (a NULL element skipped).
+  EXPECT_EQ(read("SELECT '{8,NULL,9}'::bigint[]"), (V{8, 9}));
+  // A model's size of moves, from PostgreSQL's own text.
+  const V many =
+      read("SELECT array_agg((g * 7919 % 2000001) - 1000000 ORDER BY g) FROM generate_series(1::bigint, 300000) g");
+  ASSERT_EQ(many.size(), 300'000u);
+  for (std::int64_t g = 1; g <= 300'000; ++g) {
+    ASSERT_EQ(many[static_cast<std::size_t>(g - 1)], (g * 7919 % 2000001) - 1000000) << g;
+  }
+}
+
 TEST(ArrayLiteral, ATextHoldingANulCharacterIsAProgrammerError) {
   // PostgreSQL text cannot hold U+0000 and libpq would cut the parameter there, leaving a malformed
   // literal or a shortened value: the edge refuses such text (http::BodyReader::text), and a caller
