@@ -605,25 +605,35 @@ MarginFigures MemberMargin::with(std::span<const LegExposure> legs) const {
 
 namespace {
 
-// The largest loss (10^-9 cent) a leg's columns in one class can make in any filtered scenario and
-// in any stressed one, added into by_generation[its generation] and into all: per column, the
-// exposure times the end of its factor's move range that loses (a long loses on the lowest move).
-void add_loss_max(const MarginModel& model, const MoveRanges& ranges, std::size_t ci, const LegExposure& leg,
-                  std::vector<std::array<Int128, 2>>& by_generation, std::array<Int128, 2>& all) {
-  const auto g = static_cast<std::size_t>(model.products[leg.product_index].generation);
-  for (std::size_t b = 0; b < kBucketCount; ++b) {
-    const Int128 e = leg.exposure_cents[b];
-    if (e == 0) continue;
-    const std::size_t f = leg.product_index * kBucketCount + b;
-    const MoveRange& filtered = ranges.filtered[ci][f];
-    const MoveRange& stressed = ranges.stressed[ci][f];
-    const Int128 loss_filtered = e > 0 ? -e * filtered.low : -e * filtered.high;
-    const Int128 loss_stressed = e > 0 ? -e * stressed.low : -e * stressed.high;
-    by_generation[g][0] += loss_filtered;
-    by_generation[g][1] += loss_stressed;
-    all[0] += loss_filtered;
-    all[1] += loss_stressed;
+// The largest loss (10^-9 cent) the legs' columns in class ci can make in any filtered scenario
+// and in any stressed one, per generation (by_generation, resized and zeroed) and in all: per
+// column, the exposure times the end of its factor's move range that loses (a long loses on the
+// lowest move). False when no leg is in the class.
+bool legs_loss_max(const MarginModel& model, const MoveRanges& ranges, std::size_t ci,
+                   std::span<const LegExposure> legs, std::vector<std::array<Int128, 2>>& by_generation,
+                   std::array<Int128, 2>& all) {
+  by_generation.assign(static_cast<std::size_t>(model.generation_count), {0, 0});
+  all = {0, 0};
+  bool touched = false;
+  for (const LegExposure& leg : legs) {
+    if (static_cast<std::size_t>(leg.margin_class) != ci || leg.interim_cents != 0) continue;  // as MemberPosition::add
+    touched = true;
+    const auto g = static_cast<std::size_t>(model.products[leg.product_index].generation);
+    for (std::size_t b = 0; b < kBucketCount; ++b) {
+      const Int128 e = leg.exposure_cents[b];
+      if (e == 0) continue;
+      const std::size_t f = leg.product_index * kBucketCount + b;
+      const MoveRange& filtered = ranges.filtered[ci][f];
+      const MoveRange& stressed = ranges.stressed[ci][f];
+      const Int128 loss_filtered = e > 0 ? -e * filtered.low : -e * filtered.high;
+      const Int128 loss_stressed = e > 0 ? -e * stressed.low : -e * stressed.high;
+      by_generation[g][0] += loss_filtered;
+      by_generation[g][1] += loss_stressed;
+      all[0] += loss_filtered;
+      all[1] += loss_stressed;
+    }
   }
+  return touched;
 }
 
 }  // namespace
@@ -692,15 +702,8 @@ void MemberMargin::add(std::span<const LegExposure> legs, const MoveRanges* rang
   thread_local std::vector<std::array<Int128, 2>> loss_by_generation;
   for (std::size_t ci = 0; ci < kMarginClassCount; ++ci) {
     const auto c = static_cast<MarginClass>(ci);
-    loss_by_generation.assign(generations, {0, 0});
-    std::array<Int128, 2> all{0, 0};
-    bool touched = false;
-    for (const LegExposure& leg : legs) {
-      if (index(leg.margin_class) != ci || leg.interim_cents != 0) continue;
-      add_loss_max(model, *ranges, ci, leg, loss_by_generation, all);
-      touched = true;
-    }
-    if (!touched) continue;
+    std::array<Int128, 2> all{};
+    if (!legs_loss_max(model, *ranges, ci, legs, loss_by_generation, all)) continue;
     const auto [k_filtered, k_stressed] = tail_counts(model, c);
     const auto raise = [&](TailSums& sums, const std::array<Int128, 2>& loss) {
       sums.filtered += static_cast<Int128>(k_filtered) * loss[0];
@@ -726,14 +729,8 @@ std::int64_t MemberMargin::initial_margin_bound(std::span<const LegExposure> leg
   std::int64_t classes_total = 0;
   for (std::size_t ci = 0; ci < kMarginClassCount; ++ci) {
     const auto c = static_cast<MarginClass>(ci);
-    loss_by_generation.assign(generations, {0, 0});
-    std::array<Int128, 2> all{0, 0};
-    bool touched = false;
-    for (const LegExposure& leg : legs) {
-      if (index(leg.margin_class) != ci || leg.interim_cents != 0) continue;
-      add_loss_max(model, ranges, ci, leg, loss_by_generation, all);
-      touched = true;
-    }
+    std::array<Int128, 2> all{};
+    const bool touched = legs_loss_max(model, ranges, ci, legs, loss_by_generation, all);
     if (!touched && !class_deferred_[ci]) {
       classes_total += figures_.classes[ci].requirement_cents;  // exact, and unchanged by the legs
       continue;
